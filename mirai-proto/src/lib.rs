@@ -1,0 +1,309 @@
+//! Wire frames exchanged between a mirai host and its daemons, and their encoding.
+//!
+//! This crate is pure: it turns [`Frame`] values into bytes and bytes back into frames, and does
+//! no I/O. Message boundaries are the transport's business (`mirai-transport`); task payloads
+//! are opaque bytes that this crate never looks inside (in R they are R serializations).
+//!
+//! An encoded frame is a 4-byte header (`b"MRI"` and the protocol version) followed by exactly
+//! one CBOR value. Decoding is strict and total: a frame that is too large, truncated, of another
+//! protocol version, followed by trailing bytes, or not a valid frame is a [`DecodeError`], never
+//! a panic.
+//!
+//! ```
+//! use mirai_proto::{decode, encode, Frame, Task, DEFAULT_MAX_FRAME};
+//! let frame = Frame::Task(Task { id: 7, flags: 0, payload: b"hello".to_vec(), trace: None });
+//! let bytes = encode(&frame);
+//! assert_eq!(decode(&bytes, DEFAULT_MAX_FRAME).unwrap(), frame);
+//! ```
+//!
+//! What happens between peers (the contract that `mirai-sched`, `mirai-daemon` and `mirai-host`
+//! follow): a daemon dials and sends [`Hello`]; the host answers [`Init`]; then the host sends
+//! [`Task`]s and [`Frame::Cancel`]s and the daemon answers each task with one [`TaskResult`].
+//! A daemon leaving on a limit marks its final result `last` and waits for [`Frame::Ack`].
+//! [`Frame::Exit`] tells a daemon to terminate at once.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks. Peers of another version are refused.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// The magic bytes that open every encoded frame.
+pub const MAGIC: [u8; 3] = *b"MRI";
+
+/// Length of the header before the CBOR body.
+pub const HEADER_LEN: usize = 4;
+
+/// Default largest frame accepted by [`decode`]: 16 GiB, so that multi-gigabyte payloads work.
+pub const DEFAULT_MAX_FRAME: usize = 16 << 30;
+
+/// Identifies a task for its whole life, host and daemon side.
+pub type TaskId = u64;
+
+/// A 7-integer L'Ecuyer-CMRG `.Random.seed` (kind code first), as R stores it.
+pub type RngStream = [i32; 7];
+
+/// Bit flags carried by a [`Task`].
+pub mod flags {
+    /// The task is part of an `everywhere()` round: whatever it leaves in the daemon's global
+    /// environment, search path and options becomes the daemon's new cleanup baseline.
+    pub const EVERYWHERE: u8 = 1;
+}
+
+/// A daemon's first frame after connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// The protocol version the daemon speaks.
+    pub protocol: u8,
+    /// The daemon's process id, for status and logs.
+    pub pid: u32,
+}
+
+/// The host's answer to [`Hello`]: what a daemon needs before its first task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Init {
+    /// The daemon's RNG stream, when the host manages one per daemon.
+    pub stream: Option<RngStream>,
+    /// Opaque serialization configuration (in R: the serialized `serial_config()`), or empty.
+    #[serde(with = "serde_bytes")]
+    pub serial: Vec<u8>,
+}
+
+/// A unit of work for a daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// The task's id; its result carries the same id.
+    pub id: TaskId,
+    /// See [`flags`].
+    pub flags: u8,
+    /// The work itself, opaque to the engine.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+    /// W3C `traceparent` of the span that submitted the task, when tracing.
+    pub trace: Option<String>,
+}
+
+/// How an evaluation ended. The payload says the rest; this is for the engine's own use
+/// (span status, logs, test evaluators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Evaluated to a value.
+    Ok,
+    /// Evaluation signalled an error (in R, the payload is a `miraiError`).
+    Error,
+    /// Evaluation was interrupted (in R, the payload is a `miraiInterrupt`).
+    Interrupted,
+}
+
+/// A daemon's answer to one [`Task`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskResult {
+    /// The id of the task answered.
+    pub id: TaskId,
+    /// How the evaluation ended.
+    pub status: Status,
+    /// Set on the daemon's final result before it exits on a limit; the host answers
+    /// [`Frame::Ack`] and sends it nothing more.
+    pub last: bool,
+    /// The result, opaque to the engine.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// Everything a host and a daemon say to each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Frame {
+    /// Daemon to host, first.
+    Hello(Hello),
+    /// Host to daemon, in answer to `Hello`.
+    Init(Init),
+    /// Host to daemon: evaluate this.
+    Task(Task),
+    /// Daemon to host: the answer to a task.
+    Result(TaskResult),
+    /// Host to daemon: interrupt this task if it is still being evaluated.
+    Cancel {
+        /// The task to interrupt.
+        id: TaskId,
+    },
+    /// Host to daemon: your `last` result arrived; exit now.
+    Ack,
+    /// Host to daemon: terminate at once, whatever you are doing.
+    Exit,
+}
+
+impl Frame {
+    /// A short name of the frame's kind, for logs (never the payload).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Hello(_) => "hello",
+            Frame::Init(_) => "init",
+            Frame::Task(_) => "task",
+            Frame::Result(_) => "result",
+            Frame::Cancel { .. } => "cancel",
+            Frame::Ack => "ack",
+            Frame::Exit => "exit",
+        }
+    }
+}
+
+/// Why bytes could not be decoded into a [`Frame`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Fewer bytes than the header.
+    #[error("truncated frame: {len} bytes is shorter than the {HEADER_LEN}-byte header")]
+    Truncated {
+        /// Bytes received.
+        len: usize,
+    },
+    /// More bytes than the configured limit.
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
+    Oversized {
+        /// Bytes received.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The header is not `MRI`: the peer does not speak this protocol.
+    #[error("not a mirai frame (bad magic bytes {0:02x?})")]
+    BadMagic([u8; 3]),
+    /// The peer speaks another protocol version.
+    #[error("unsupported protocol version {got} (this build speaks version {PROTOCOL_VERSION})")]
+    UnknownVersion {
+        /// The version in the header.
+        got: u8,
+    },
+    /// The body is not a valid CBOR frame (includes truncated bodies).
+    #[error("malformed frame body: {0}")]
+    Malformed(String),
+    /// A complete frame was followed by more bytes.
+    #[error("{0} trailing bytes after the frame")]
+    TrailingBytes(usize),
+}
+
+/// Encodes a frame into a fresh buffer.
+pub fn encode(frame: &Frame) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(frame, &mut out);
+    out
+}
+
+/// Appends an encoded frame to `out`, reserving room for the payload up front so that a large
+/// payload is copied once.
+pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {
+    let payload = match frame {
+        Frame::Task(t) => t.payload.len(),
+        Frame::Result(r) => r.payload.len(),
+        Frame::Init(i) => i.serial.len(),
+        _ => 0,
+    };
+    out.reserve(HEADER_LEN + payload + 64);
+    out.extend_from_slice(&MAGIC);
+    out.push(PROTOCOL_VERSION);
+    // Writing into a Vec cannot fail, and every frame type serializes without error.
+    ciborium::into_writer(frame, &mut *out).expect("encoding a frame into memory cannot fail");
+}
+
+/// Decodes one frame of at most `max` bytes.
+///
+/// Total: any input gives a frame or an error, never a panic, and no allocation larger than the
+/// input itself.
+pub fn decode(bytes: &[u8], max: usize) -> Result<Frame, DecodeError> {
+    if bytes.len() > max {
+        return Err(DecodeError::Oversized { len: bytes.len(), max });
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(DecodeError::Truncated { len: bytes.len() });
+    }
+    let magic = [bytes[0], bytes[1], bytes[2]];
+    if magic != MAGIC {
+        return Err(DecodeError::BadMagic(magic));
+    }
+    if bytes[3] != PROTOCOL_VERSION {
+        return Err(DecodeError::UnknownVersion { got: bytes[3] });
+    }
+    let mut body = &bytes[HEADER_LEN..];
+    let frame: Frame =
+        ciborium::from_reader(&mut body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if !body.is_empty() {
+        return Err(DecodeError::TrailingBytes(body.len()));
+    }
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Frame> {
+        vec![
+            Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 42 }),
+            Frame::Init(Init { stream: Some([10407, 1, -2, 3, -4, 5, 6]), serial: vec![1, 2] }),
+            Frame::Init(Init { stream: None, serial: vec![] }),
+            Frame::Task(Task { id: 1, flags: flags::EVERYWHERE, payload: vec![0; 16], trace: None }),
+            Frame::Result(TaskResult { id: u64::MAX, status: Status::Error, last: true, payload: vec![9; 3] }),
+            Frame::Cancel { id: 3 },
+            Frame::Ack,
+            Frame::Exit,
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for f in samples() {
+            assert_eq!(decode(&encode(&f), DEFAULT_MAX_FRAME).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn header_errors_are_named() {
+        assert_eq!(decode(b"MR", 100), Err(DecodeError::Truncated { len: 2 }));
+        assert_eq!(decode(b"XYZ\x01", 100), Err(DecodeError::BadMagic(*b"XYZ")));
+        assert_eq!(decode(b"MRI\x09\xf6", 100), Err(DecodeError::UnknownVersion { got: 9 }));
+        let big = encode(&Frame::Task(Task { id: 1, flags: 0, payload: vec![0; 100], trace: None }));
+        assert!(matches!(decode(&big, 50), Err(DecodeError::Oversized { max: 50, .. })));
+    }
+
+    #[test]
+    fn trailing_and_truncated_bodies_are_errors() {
+        let mut b = encode(&Frame::Ack);
+        b.push(0);
+        assert_eq!(decode(&b, 100), Err(DecodeError::TrailingBytes(1)));
+        let t = encode(&Frame::Task(Task { id: 1, flags: 0, payload: vec![7; 40], trace: None }));
+        for cut in HEADER_LEN..t.len() {
+            assert!(decode(&t[..cut], 1000).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_byte_string_claiming_gigabytes_is_an_error_not_an_allocation() {
+        // Header, then CBOR {"Task": {..., "payload": bstr of length 2^32 - 1}} with no bytes.
+        let mut b = MAGIC.to_vec();
+        b.push(PROTOCOL_VERSION);
+        b.extend_from_slice(&[0xa1, 0x64]);
+        b.extend_from_slice(b"Task");
+        b.extend_from_slice(&[0xa2, 0x62]);
+        b.extend_from_slice(b"id");
+        b.push(0x01);
+        b.extend_from_slice(&[0x67]);
+        b.extend_from_slice(b"payload");
+        b.extend_from_slice(&[0x5a, 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(decode(&b, DEFAULT_MAX_FRAME), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        #[derive(Serialize)]
+        enum Evil {
+            Cancel { id: u64, extra: u8 },
+        }
+        let mut b = MAGIC.to_vec();
+        b.push(PROTOCOL_VERSION);
+        ciborium::into_writer(&Evil::Cancel { id: 1, extra: 2 }, &mut b).unwrap();
+        assert!(matches!(decode(&b, 100), Err(DecodeError::Malformed(_))));
+    }
+}

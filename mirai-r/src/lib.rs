@@ -1,0 +1,1 @@
+//! The R bridge. (Written by the R helper.)

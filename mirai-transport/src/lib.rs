@@ -1,0 +1,269 @@
+//! Message connections for the mirai engine: a hub [`Listener`] that many peers dial into, and
+//! a single [`Connection`] that a daemon dials out with.
+//!
+//! This crate moves whole messages (byte blobs) between processes and reports peers coming and
+//! going. It knows nothing of tasks or frames: `mirai-proto` says what the bytes mean.
+//!
+//! URLs ([`Url`]): `ipc:///path`, `abstract://name` (Linux), `tcp://host:port` with IPv4 or
+//! bracketed IPv6 (`tcp://[::1]:0`); port 0 binds an ephemeral port and [`Listener::url`]
+//! reports the one chosen. `tls+tcp://` is parsed and reserved for the TLS layer.
+//!
+//! Two backends keep the same contract (checked by one conformance suite, `tests/conformance.rs`):
+//! - [`Backend::Native`] (default): std sockets driven by one `epoll` set; a send writes straight
+//!   from the calling thread and never blocks (what the socket cannot take is queued and flushed
+//!   by the polling thread).
+//! - [`Backend::Nng`] (feature `nng`): NNG pair sockets in polyamorous mode, for interoperability
+//!   and as a reference point.
+//!
+//! ```no_run
+//! use mirai_transport::{Connection, Event, Listener, Options};
+//! let listener = Listener::bind("tcp://127.0.0.1:0", &Options::default())?;
+//! let conn = Connection::dial(listener.url(), &Options::default())?;
+//! conn.send(b"hi")?;
+//! let mut events = Vec::new();
+//! while !events.iter().any(|e| matches!(e, Event::Message(..))) {
+//!     listener.poll(&mut events, None)?;
+//! }
+//! # Ok::<(), mirai_transport::Error>(())
+//! ```
+
+mod error;
+mod url;
+mod native;
+#[cfg(feature = "nng")]
+mod nng_backend;
+
+use std::time::Duration;
+
+pub use error::Error;
+pub use url::{Scheme, Url};
+
+/// Identifies one connected peer of a [`Listener`] for as long as it stays connected.
+/// Ids are never reused within one listener.
+pub type PeerId = u64;
+
+/// Which implementation carries the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// std sockets and epoll (the default, and the fast one).
+    #[default]
+    Native,
+    /// NNG pair sockets (needs the `nng` feature).
+    Nng,
+}
+
+/// Settings shared by listeners and dialers.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The backend to use.
+    pub backend: Backend,
+    /// Largest message accepted from a peer, in bytes. A peer announcing a larger one is
+    /// disconnected (with [`DisconnectReason::Protocol`]). Memory for a message grows only as
+    /// its bytes arrive, so a length prefix alone never makes the receiver allocate.
+    pub max_message: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { backend: Backend::Native, max_message: 16 << 30 }
+    }
+}
+
+/// Why a peer went away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The peer closed its end (or its process died).
+    Closed,
+    /// This side closed it with [`Listener::disconnect`].
+    Local,
+    /// The peer broke the framing (oversized or malformed length prefix); the text says how.
+    Protocol(String),
+    /// An I/O error, as text.
+    Io(String),
+}
+
+/// Something that happened on a [`Listener`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A peer connected. Comes before any message from it.
+    Connected(PeerId),
+    /// A whole message from a peer.
+    Message(PeerId, Vec<u8>),
+    /// A peer went away. Comes after every message from it; its id is never seen again.
+    Disconnected(PeerId, DisconnectReason),
+}
+
+/// The hub side: binds a URL and serves any number of dialing peers.
+///
+/// `Listener` is `Send + Sync`. [`Listener::poll`] is meant to be driven by one thread at a time;
+/// [`Listener::send`] and [`Listener::disconnect`] may be called from any thread, concurrently
+/// with `poll`.
+pub struct Listener {
+    inner: ListenerInner,
+}
+
+enum ListenerInner {
+    Native(native::NativeListener),
+    #[cfg(feature = "nng")]
+    Nng(nng_backend::NngListener),
+}
+
+impl Listener {
+    /// Binds `url` (see the crate docs for the forms). Fails at once if the address is taken,
+    /// malformed, or of a scheme this build cannot serve.
+    pub fn bind(url: &str, opts: &Options) -> Result<Listener, Error> {
+        let parsed: Url = url.parse()?;
+        let inner = match opts.backend {
+            Backend::Native => ListenerInner::Native(native::NativeListener::bind(&parsed, opts)?),
+            #[cfg(feature = "nng")]
+            Backend::Nng => ListenerInner::Nng(nng_backend::NngListener::bind(&parsed, opts)?),
+            #[cfg(not(feature = "nng"))]
+            Backend::Nng => return Err(Error::BackendUnavailable("nng")),
+        };
+        Ok(Listener { inner })
+    }
+
+    /// The URL peers dial: as bound, with an ephemeral port resolved.
+    pub fn url(&self) -> &str {
+        match &self.inner {
+            ListenerInner::Native(l) => l.url(),
+            #[cfg(feature = "nng")]
+            ListenerInner::Nng(l) => l.url(),
+        }
+    }
+
+    /// Waits up to `timeout` (`None`: until something happens or [`Listener::wake`] is called)
+    /// and appends what happened to `events`. Returns early, possibly with no events, after
+    /// `wake`. Errors only if the listener itself failed or was closed.
+    pub fn poll(&self, events: &mut Vec<Event>, timeout: Option<Duration>) -> Result<(), Error> {
+        match &self.inner {
+            ListenerInner::Native(l) => l.poll(events, timeout),
+            #[cfg(feature = "nng")]
+            ListenerInner::Nng(l) => l.poll(events, timeout),
+        }
+    }
+
+    /// Sends one message to `peer`. Never blocks: what the socket cannot take now is queued
+    /// and written by the next `poll`. Messages to one peer arrive in the order sent.
+    /// Sending to a peer that is gone is [`Error::UnknownPeer`].
+    pub fn send(&self, peer: PeerId, msg: &[u8]) -> Result<(), Error> {
+        match &self.inner {
+            ListenerInner::Native(l) => l.send(peer, msg),
+            #[cfg(feature = "nng")]
+            ListenerInner::Nng(l) => l.send(peer, msg),
+        }
+    }
+
+    /// Closes the connection to `peer`; `poll` reports its `Disconnected(_, Local)`.
+    pub fn disconnect(&self, peer: PeerId) {
+        match &self.inner {
+            ListenerInner::Native(l) => l.disconnect(peer),
+            #[cfg(feature = "nng")]
+            ListenerInner::Nng(l) => l.disconnect(peer),
+        }
+    }
+
+    /// Makes a concurrent or the next [`Listener::poll`] return promptly. Any thread.
+    pub fn wake(&self) {
+        match &self.inner {
+            ListenerInner::Native(l) => l.wake(),
+            #[cfg(feature = "nng")]
+            ListenerInner::Nng(l) => l.wake(),
+        }
+    }
+}
+
+/// The dialing side: one connection to a listener, used by a daemon.
+///
+/// `Connection` is `Send + Sync`: one thread may block in `recv` while another sends.
+pub struct Connection {
+    inner: ConnectionInner,
+}
+
+enum ConnectionInner {
+    Native(native::NativeConnection),
+    #[cfg(feature = "nng")]
+    Nng(nng_backend::NngConnection),
+}
+
+impl Connection {
+    /// Dials once: fails at once, with an error naming the URL, if nobody listens there.
+    pub fn dial(url: &str, opts: &Options) -> Result<Connection, Error> {
+        let parsed: Url = url.parse()?;
+        let inner = match opts.backend {
+            Backend::Native => ConnectionInner::Native(native::NativeConnection::dial(&parsed, opts)?),
+            #[cfg(feature = "nng")]
+            Backend::Nng => ConnectionInner::Nng(nng_backend::NngConnection::dial(&parsed, opts)?),
+            #[cfg(not(feature = "nng"))]
+            Backend::Nng => return Err(Error::BackendUnavailable("nng")),
+        };
+        Ok(Connection { inner })
+    }
+
+    /// Dials until a listener appears (asynchronous dial), retrying with a short back-off
+    /// (10 ms growing to 1 s). Gives up only when `give_up` returns true (checked between
+    /// attempts) or the URL itself is invalid.
+    pub fn dial_retry(
+        url: &str,
+        opts: &Options,
+        mut give_up: impl FnMut() -> bool,
+    ) -> Result<Connection, Error> {
+        let mut wait = Duration::from_millis(10);
+        loop {
+            match Connection::dial(url, opts) {
+                Ok(c) => return Ok(c),
+                Err(e) if !e.is_retryable() => return Err(e),
+                Err(e) => {
+                    if give_up() {
+                        return Err(e);
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// Sends one message, blocking until the socket has taken it all.
+    pub fn send(&self, msg: &[u8]) -> Result<(), Error> {
+        match &self.inner {
+            ConnectionInner::Native(c) => c.send(msg),
+            #[cfg(feature = "nng")]
+            ConnectionInner::Nng(c) => c.send(msg),
+        }
+    }
+
+    /// Receives one message, waiting up to `timeout` (`None`: forever). `Ok(None)` on timeout;
+    /// [`Error::Closed`] once the listener has gone.
+    pub fn recv(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, Error> {
+        match &self.inner {
+            ConnectionInner::Native(c) => c.recv(timeout),
+            #[cfg(feature = "nng")]
+            ConnectionInner::Nng(c) => c.recv(timeout),
+        }
+    }
+
+    /// Receives a message only if a whole one is already available; never blocks.
+    pub fn try_recv(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.recv(Some(Duration::ZERO))
+    }
+
+    /// A file descriptor that becomes readable when data arrives, for event-loop integration
+    /// (R's input handlers). `None` where the backend has none.
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.inner {
+            ConnectionInner::Native(c) => Some(c.raw_fd()),
+            #[cfg(feature = "nng")]
+            ConnectionInner::Nng(_) => None,
+        }
+    }
+
+    /// Closes the connection; the listener sees the peer disconnect.
+    pub fn close(&self) {
+        match &self.inner {
+            ConnectionInner::Native(c) => c.close(),
+            #[cfg(feature = "nng")]
+            ConnectionInner::Nng(c) => c.close(),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust workspace (each crate and the cross-layer tests), then the R
+# package's testthat suite against the installed package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+cargo xtask test-r

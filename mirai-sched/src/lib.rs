@@ -7,17 +7,23 @@
 //!
 //! It does no I/O, starts no threads and never reads a clock: time is whatever `Instant` the
 //! caller hands in. Payloads are an opaque type parameter `P` that it only moves around. So it
-//! can be driven by any transport, and tested exhaustively with random event sequences.
+//! can be driven by any transport, and tested exhaustively with random event sequences. It is
+//! not a transport, does not encode frames and does not own task handles: the caller maps
+//! [`TaskId`]s and [`DaemonId`]s to those.
 //!
 //! Rules it keeps (see `docs/architecture.md`):
 //! - one FIFO queue; the head is dispatched first, and a later task never overtakes it;
 //! - a task goes only to an idle daemon that has been sent its init bundle (dispatcher mode);
+//!   of several idle daemons, the one idle longest gets it, which spreads work evenly;
 //! - cancelling a queued task removes it; cancelling an executing one asks its daemon to
 //!   interrupt it and the daemon stays busy until it answers;
 //! - a busy daemon that disconnects fails its task with [`ErrorCode::ConnectionReset`] (19);
 //! - `everywhere` rounds reach each daemon at most once;
 //! - a result marked `last` removes its daemon from the pool, which is acknowledged;
 //! - queued payload bytes are accounted against an optional budget.
+//!
+//! Every operation costs O(1) amortised, or O(log n) where a deadline is involved; only
+//! [`Scheduler::reset`] and [`Scheduler::exit_all`] walk everything.
 //!
 //! ```
 //! use mirai_sched::{Action, Config, Scheduler, TaskKind};
@@ -29,6 +35,7 @@
 //! assert!(matches!(s.poll_action(), Some(Action::Dispatch { daemon: 10, task: 1, payload: "work" })));
 //! ```
 
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// A daemon, named by the caller (the host uses transport peer ids).
@@ -53,7 +60,9 @@ pub enum Mode {
 pub struct Config {
     /// See [`Mode`].
     pub mode: Mode,
-    /// Budget on the bytes of queued tasks (dispatcher mode); `None` is unbounded.
+    /// Budget on the bytes of queued tasks (dispatcher mode); `None` is unbounded. The caller
+    /// maps R's "unbounded" spellings (`NULL`, 0, negative, `NA`, `Inf`) to `None`: `Some(0)`
+    /// admits nothing. Ignored in direct mode.
     pub memory_limit: Option<u64>,
 }
 
@@ -62,9 +71,12 @@ pub struct Config {
 pub enum TaskKind {
     /// An ordinary task.
     Normal,
-    /// One task of an `everywhere` round. The round is open from its first task's dispatch
-    /// until the task with `closes_round` is dispatched; while it is open no task goes to a
-    /// daemon that already had one of the round.
+    /// One task of an `everywhere` round. A round is the run of `Everywhere` tasks submitted
+    /// up to and including the one with `closes_round`. It is open from its first task's
+    /// dispatch until the task with `closes_round` is dispatched (or, if that one was cancelled
+    /// or timed out while queued, until no task of the round is left in the queue); while it
+    /// is open no task of any kind goes to a daemon that already had one of the round.
+    /// In direct mode this is the same as [`TaskKind::Normal`] (round-robin, best effort).
     Everywhere {
         /// True for the round's last task.
         closes_round: bool,
@@ -143,11 +155,13 @@ pub enum Delivery {
 /// The counters behind `status()` and `info()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
-    /// Daemons connected now that completed the handshake.
+    /// Daemons connected now. Dispatcher mode: those that completed the handshake (including
+    /// ones that sent a `last` result, until their connection closes). Direct mode: every open
+    /// connection (r-api §3.10).
     pub connections: u64,
     /// Daemons that ever completed the handshake.
     pub cumulative: u64,
-    /// Tasks in the queue (everywhere tasks included).
+    /// Tasks in the queue (everywhere tasks included). Direct mode: tasks never sent yet.
     pub awaiting: u64,
     /// Tasks sent to a daemon and not yet answered (cancelled-but-unanswered included).
     pub executing: u64,
@@ -166,105 +180,784 @@ pub struct Memory {
     pub limit: Option<u64>,
 }
 
-/// The dispatcher state machine. See the crate docs.
-pub struct Scheduler<P> {
-    _p: std::marker::PhantomData<P>,
+/// A task the scheduler still holds.
+struct Task<P> {
+    /// Submission order; also tells a live queue entry from a stale one.
+    seq: u64,
+    bytes: u64,
+    deadline: Option<Instant>,
+    /// The `everywhere` round it belongs to (dispatcher mode).
+    round: Option<u64>,
+    state: TaskState<P>,
 }
+
+enum TaskState<P> {
+    /// In the queue (direct mode: never sent).
+    Queued(P),
+    /// Sent to `daemon`, unanswered. `abandoned`: cancelled or timed out, so its handle is
+    /// already resolved and the reply will be discarded.
+    Running { daemon: DaemonId, abandoned: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DaemonState {
+    /// Connected, no hello yet.
+    Connected,
+    /// In the pool. Dispatcher mode: no task. Direct mode: in the round-robin ring.
+    Idle,
+    /// Dispatcher mode: evaluating this task.
+    Busy(TaskId),
+    /// Sent its `last` result: out of the pool until its connection closes.
+    Left,
+}
+
+struct Daemon {
+    /// Connection order, unique for the scheduler's life: tells a live entry of the idle list
+    /// from a stale one even if the caller reuses a daemon id.
+    gen: u64,
+    state: DaemonState,
+    /// Direct mode: tasks sent to it in order; answered ones are pruned lazily.
+    sent: VecDeque<(TaskId, u64)>,
+    /// Direct mode: tasks sent to it and unanswered.
+    outstanding: u64,
+}
+
+/// An `everywhere` round's tasks not yet dispatched or removed.
+struct Round {
+    pending: u64,
+    closer_submitted: bool,
+}
+
+struct OpenRound {
+    id: u64,
+    received: HashSet<DaemonId>,
+}
+
+/// The dispatcher state machine. See the crate docs.
+///
+/// Method arguments are trusted caller input (the host's own bookkeeping, not bytes off a
+/// socket): events that do not fit the current state (a hello from an unknown or already
+/// hello'd daemon, a result for a task the daemon is not evaluating, ...) are ignored rather
+/// than trusted.
+pub struct Scheduler<P> {
+    mode: Mode,
+    limit: Option<u64>,
+    /// Set by [`Scheduler::reset`]; nothing is scheduled afterwards.
+    closed: bool,
+    actions: VecDeque<Action<P>>,
+    tasks: HashMap<TaskId, Task<P>>,
+    /// `(task, seq)` in submission order: dispatcher queue, or direct-mode tasks never sent.
+    /// Entries whose task left the queue out of line stay as tombstones, skipped at the head
+    /// and compacted when they outnumber the live ones.
+    queue: VecDeque<(TaskId, u64)>,
+    /// Live entries of `queue`.
+    queued: u64,
+    deadlines: BTreeMap<(Instant, u64), TaskId>,
+    daemons: HashMap<DaemonId, Daemon>,
+    next_gen: u64,
+    next_seq: u64,
+    /// Dispatcher mode: idle daemons, longest idle first. Direct mode: the round-robin ring.
+    /// Entries are `(daemon, gen)` and may be stale (daemon gone), skipped lazily.
+    idle: VecDeque<(DaemonId, u64)>,
+    /// Daemons in state `Idle`, for compacting `idle`.
+    n_idle: u64,
+    /// Idle daemons that already had a task of the open round, in the order they left `idle`.
+    parked: Vec<(DaemonId, u64)>,
+    rounds: HashMap<u64, Round>,
+    /// The round the next `Everywhere` submission joins.
+    submitting_round: u64,
+    open_round: Option<OpenRound>,
+    submitted: u64,
+    executing: u64,
+    /// Open connections.
+    connected: u64,
+    /// Open connections that completed the handshake.
+    hello_connected: u64,
+    cumulative: u64,
+    used: u64,
+    peak: u64,
+}
+
+/// Stale entries tolerated in a lazily cleaned list before it is compacted; keeps compaction
+/// amortised O(1) without churning small lists.
+const SLACK: usize = 64;
 
 impl<P> Scheduler<P> {
     /// A scheduler with no daemons and no tasks.
     pub fn new(config: Config) -> Self {
-        let _ = config;
-        unimplemented!()
+        Scheduler {
+            mode: config.mode,
+            limit: match config.mode {
+                Mode::Dispatcher => config.memory_limit,
+                Mode::Direct => None,
+            },
+            closed: false,
+            actions: VecDeque::new(),
+            tasks: HashMap::new(),
+            queue: VecDeque::new(),
+            queued: 0,
+            deadlines: BTreeMap::new(),
+            daemons: HashMap::new(),
+            next_gen: 0,
+            next_seq: 0,
+            idle: VecDeque::new(),
+            n_idle: 0,
+            parked: Vec::new(),
+            rounds: HashMap::new(),
+            submitting_round: 0,
+            open_round: None,
+            submitted: 0,
+            executing: 0,
+            connected: 0,
+            hello_connected: 0,
+            cumulative: 0,
+            used: 0,
+            peak: 0,
+        }
     }
 
     /// A transport connection opened. The daemon takes no task until [`Scheduler::hello`].
+    /// A repeated call for a connected daemon is ignored.
     pub fn connected(&mut self, daemon: DaemonId) {
-        let _ = daemon;
-        unimplemented!()
+        if self.daemons.contains_key(&daemon) {
+            return;
+        }
+        self.insert_daemon(daemon);
     }
 
     /// The daemon completed the handshake: queues [`Action::Init`], makes it eligible, and
-    /// dispatches queued work to it.
+    /// dispatches queued work to it. A daemon not yet [`Scheduler::connected`] is taken as
+    /// connected; a repeated hello, or a hello after [`Scheduler::reset`], is ignored.
     pub fn hello(&mut self, daemon: DaemonId) {
-        let _ = daemon;
-        unimplemented!()
+        if self.closed {
+            return;
+        }
+        if !self.daemons.contains_key(&daemon) {
+            self.insert_daemon(daemon);
+        }
+        let Some(d) = self.daemons.get_mut(&daemon) else {
+            return;
+        };
+        if d.state != DaemonState::Connected {
+            return;
+        }
+        d.state = DaemonState::Idle;
+        let gen = d.gen;
+        self.n_idle += 1;
+        self.hello_connected += 1;
+        self.cumulative += 1;
+        self.actions.push_back(Action::Init {
+            daemon,
+            ordinal: self.cumulative,
+        });
+        self.idle.push_back((daemon, gen));
+        self.drain();
     }
 
-    /// The daemon's connection closed. Its task, if any (all of them in direct mode), fails
-    /// with [`ErrorCode::ConnectionReset`] unless already cancelled or timed out.
+    /// The daemon's connection closed. Its task, if any (all of them in direct mode, in the
+    /// order they were sent), fails with [`ErrorCode::ConnectionReset`] unless already
+    /// cancelled or timed out. There is no retry; queued tasks wait for other daemons.
     pub fn disconnected(&mut self, daemon: DaemonId) {
-        let _ = daemon;
-        unimplemented!()
+        let Some(d) = self.daemons.remove(&daemon) else {
+            return;
+        };
+        self.connected -= 1;
+        match d.state {
+            DaemonState::Connected => return,
+            DaemonState::Idle => self.n_idle -= 1,
+            DaemonState::Busy(task) => {
+                self.executing -= 1;
+                self.lose(task);
+            }
+            DaemonState::Left => {}
+        }
+        self.hello_connected -= 1;
+        for (task, seq) in d.sent {
+            let mine = self.tasks.get(&task).is_some_and(|t| {
+                t.seq == seq
+                    && matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon)
+            });
+            if mine {
+                self.executing -= 1;
+                self.lose(task);
+            }
+        }
+        self.compact_idle();
     }
 
-    /// A result for `task` came from `daemon`. The daemon becomes idle (or, if `last`, leaves
-    /// the pool and is sent [`Action::Ack`]) and queued work is dispatched.
+    /// A result for `task` came from `daemon`. If the daemon was evaluating that task, the
+    /// daemon becomes idle (or, if `last`, leaves the pool and is sent [`Action::Ack`]) and
+    /// queued work is dispatched; the result is delivered unless the task was cancelled or
+    /// timed out. A result for any other task (unknown, or not the one this daemon holds) is
+    /// discarded and changes nothing.
     pub fn result(&mut self, daemon: DaemonId, task: TaskId, last: bool) -> Delivery {
-        let _ = (daemon, task, last);
-        unimplemented!()
+        match self.mode {
+            Mode::Dispatcher => self.result_dispatcher(daemon, task, last),
+            Mode::Direct => self.result_direct(daemon, task, last),
+        }
     }
 
     /// Adds a task at the back of the queue, with `bytes` counted against the budget while it
     /// waits, and an optional deadline after which it fails with [`ErrorCode::TimedOut`].
-    pub fn submit(&mut self, task: TaskId, payload: P, bytes: u64, kind: TaskKind, deadline: Option<Instant>) {
-        let _ = (task, payload, bytes, kind, deadline);
-        unimplemented!()
+    ///
+    /// A task that can go to a daemon at once (empty queue and an eligible daemon) is
+    /// dispatched straight away and its bytes are never counted. After [`Scheduler::reset`] the
+    /// task fails at once with [`ErrorCode::ObjectClosed`]. Task ids must be unique: a
+    /// submission reusing the id of a task still held is a caller bug and is ignored (it
+    /// panics in debug builds).
+    pub fn submit(
+        &mut self,
+        task: TaskId,
+        payload: P,
+        bytes: u64,
+        kind: TaskKind,
+        deadline: Option<Instant>,
+    ) {
+        if self.tasks.contains_key(&task) {
+            debug_assert!(false, "task id {task} submitted while still held");
+            return;
+        }
+        self.submitted += 1;
+        if self.closed {
+            self.actions.push_back(Action::Fail {
+                task,
+                code: ErrorCode::ObjectClosed,
+            });
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let round = match (self.mode, kind) {
+            (Mode::Dispatcher, TaskKind::Everywhere { closes_round }) => {
+                let id = self.submitting_round;
+                let r = self.rounds.entry(id).or_insert(Round {
+                    pending: 0,
+                    closer_submitted: false,
+                });
+                r.pending += 1;
+                if closes_round {
+                    r.closer_submitted = true;
+                    self.submitting_round += 1;
+                }
+                Some(id)
+            }
+            _ => None,
+        };
+        if let Some(at) = deadline {
+            self.deadlines.insert((at, seq), task);
+        }
+        self.tasks.insert(
+            task,
+            Task {
+                seq,
+                bytes,
+                deadline,
+                round,
+                state: TaskState::Queued(payload),
+            },
+        );
+        if self.queued == 0 {
+            let target = match self.mode {
+                Mode::Dispatcher => self.take_idle(),
+                Mode::Direct => self.next_in_ring(),
+            };
+            if let Some(d) = target {
+                self.start(d, task, false);
+                return;
+            }
+        }
+        self.queue.push_back((task, seq));
+        self.queued += 1;
+        if self.mode == Mode::Dispatcher {
+            self.used += bytes;
+            self.peak = self.peak.max(self.used);
+        }
     }
 
-    /// Cancels a task. True if the scheduler still held it (queued: removed; executing: its
-    /// daemon is asked to interrupt it); false if it had completed or was already cancelled.
-    /// The caller resolves the handle (with 20); no `Fail` is queued for it. Direct mode: false.
+    /// Cancels a task. True if the scheduler still held it (queued: removed and its bytes
+    /// released; executing: its daemon is asked to interrupt it with [`Action::Cancel`] and
+    /// stays busy until it answers); false if it had completed, was already cancelled or
+    /// timed out, or is unknown, and then nothing is queued. The caller resolves the handle
+    /// (with 20); no `Fail` is queued for it. Direct mode, or after reset: always false.
     pub fn cancel(&mut self, task: TaskId) -> bool {
-        let _ = task;
-        unimplemented!()
+        if self.mode == Mode::Direct || self.closed {
+            return false;
+        }
+        let Some(t) = self.tasks.get_mut(&task) else {
+            return false;
+        };
+        match &mut t.state {
+            TaskState::Queued(_) => {
+                self.remove_queued(task);
+                self.drain();
+                true
+            }
+            TaskState::Running { daemon, abandoned } => {
+                if *abandoned {
+                    return false;
+                }
+                *abandoned = true;
+                let daemon = *daemon;
+                if let Some(at) = t.deadline {
+                    self.deadlines.remove(&(at, t.seq));
+                }
+                self.actions.push_back(Action::Cancel { daemon, task });
+                true
+            }
+        }
     }
 
     /// True if a new task would be admitted under the budget (used < limit, or no limit).
+    /// Always true in direct mode.
     pub fn admit(&self) -> bool {
-        unimplemented!()
+        self.limit.map_or(true, |l| self.used < l)
     }
 
-    /// Fails every task whose deadline is at or before `now` with [`ErrorCode::TimedOut`],
-    /// cancelling it as [`Scheduler::cancel`] would (dispatcher mode).
+    /// Fails every task whose deadline is at or before `now` with [`ErrorCode::TimedOut`], in
+    /// deadline order. A queued task is removed (in direct mode too: it is never sent). An
+    /// executing one is, in dispatcher mode, also cancelled as [`Scheduler::cancel`] would
+    /// (`Fail` then `Cancel`); in direct mode only its reply is discarded later.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
-        unimplemented!()
+        while let Some(entry) = self.deadlines.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let task = entry.remove();
+            let Some(t) = self.tasks.get_mut(&task) else {
+                continue;
+            };
+            match &mut t.state {
+                TaskState::Queued(_) => {
+                    self.remove_queued(task);
+                    self.actions.push_back(Action::Fail {
+                        task,
+                        code: ErrorCode::TimedOut,
+                    });
+                }
+                TaskState::Running { daemon, abandoned } => {
+                    if *abandoned {
+                        continue;
+                    }
+                    *abandoned = true;
+                    let daemon = *daemon;
+                    self.actions.push_back(Action::Fail {
+                        task,
+                        code: ErrorCode::TimedOut,
+                    });
+                    if self.mode == Mode::Dispatcher {
+                        self.actions.push_back(Action::Cancel { daemon, task });
+                    }
+                }
+            }
+        }
+        self.drain();
     }
 
     /// The earliest pending deadline, for the caller's timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        unimplemented!()
+        self.deadlines.keys().next().map(|k| k.0)
     }
 
-    /// Queues [`Action::Exit`] for every connected daemon.
+    /// Queues [`Action::Exit`] for every connected daemon (hello'd or not), in connection
+    /// order. State is unchanged: each daemon's [`Scheduler::disconnected`] follows as it goes.
     pub fn exit_all(&mut self) {
-        unimplemented!()
+        let mut all: Vec<(u64, DaemonId)> =
+            self.daemons.iter().map(|(&id, d)| (d.gen, id)).collect();
+        all.sort_unstable();
+        self.actions
+            .extend(all.into_iter().map(|(_, daemon)| Action::Exit { daemon }));
     }
 
-    /// Closes the scheduler: every task still held fails ([`ErrorCode::ConnectionReset`];
-    /// [`ErrorCode::ObjectClosed`] in direct mode for tasks never sent), and the queue empties.
+    /// Closes the scheduler: every task still held fails, in submission order
+    /// ([`ErrorCode::ConnectionReset`]; [`ErrorCode::ObjectClosed`] in direct mode for tasks
+    /// never sent), and the queue empties. Tasks already cancelled or timed out get nothing
+    /// more. Afterwards submissions fail at once with `ObjectClosed`, results are discarded,
+    /// cancel returns false and nothing is dispatched; connections are still tracked so
+    /// [`Scheduler::exit_all`] works. A second reset does nothing.
     pub fn reset(&mut self) {
-        unimplemented!()
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let mut held: Vec<(u64, TaskId, ErrorCode)> = Vec::new();
+        for (id, t) in self.tasks.drain() {
+            let code = match t.state {
+                TaskState::Queued(_) if self.mode == Mode::Direct => ErrorCode::ObjectClosed,
+                TaskState::Queued(_) => ErrorCode::ConnectionReset,
+                TaskState::Running {
+                    abandoned: false, ..
+                } => ErrorCode::ConnectionReset,
+                TaskState::Running {
+                    abandoned: true, ..
+                } => continue,
+            };
+            held.push((t.seq, id, code));
+        }
+        held.sort_unstable_by_key(|h| h.0);
+        self.actions.extend(
+            held.into_iter()
+                .map(|(_, task, code)| Action::Fail { task, code }),
+        );
+        self.queue = VecDeque::new();
+        self.queued = 0;
+        self.used = 0;
+        self.executing = 0;
+        self.deadlines.clear();
+        self.rounds.clear();
+        self.open_round = None;
+        self.parked.clear();
+        self.idle.clear();
+        for d in self.daemons.values_mut() {
+            if let DaemonState::Busy(_) = d.state {
+                d.state = DaemonState::Idle;
+                self.n_idle += 1;
+            }
+            d.sent = VecDeque::new();
+            d.outstanding = 0;
+        }
     }
 
     /// The next action to carry out, in the order they arose.
     pub fn poll_action(&mut self) -> Option<Action<P>> {
-        unimplemented!()
+        self.actions.pop_front()
     }
 
     /// Current counters.
     pub fn counters(&self) -> Counters {
-        unimplemented!()
+        Counters {
+            connections: match self.mode {
+                Mode::Dispatcher => self.hello_connected,
+                Mode::Direct => self.connected,
+            },
+            cumulative: self.cumulative,
+            awaiting: self.queued,
+            executing: self.executing,
+            completed: self.submitted - self.queued - self.executing,
+        }
     }
 
-    /// Current queued-bytes accounting.
+    /// Current queued-bytes accounting (all zero and no limit in direct mode).
     pub fn memory(&self) -> Memory {
-        unimplemented!()
+        Memory {
+            used: self.used,
+            peak: self.peak,
+            limit: self.limit,
+        }
     }
 
     /// The configured mode.
     pub fn mode(&self) -> Mode {
-        unimplemented!()
+        self.mode
     }
+
+    fn insert_daemon(&mut self, daemon: DaemonId) {
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        self.connected += 1;
+        self.daemons.insert(
+            daemon,
+            Daemon {
+                gen,
+                state: DaemonState::Connected,
+                sent: VecDeque::new(),
+                outstanding: 0,
+            },
+        );
+    }
+
+    fn result_dispatcher(&mut self, daemon: DaemonId, task: TaskId, last: bool) -> Delivery {
+        let Some(d) = self.daemons.get_mut(&daemon) else {
+            return Delivery::Discard;
+        };
+        if d.state != DaemonState::Busy(task) {
+            return Delivery::Discard;
+        }
+        let gen = d.gen;
+        if last {
+            d.state = DaemonState::Left;
+            self.actions.push_back(Action::Ack { daemon });
+        } else {
+            d.state = DaemonState::Idle;
+            self.n_idle += 1;
+            self.idle.push_back((daemon, gen));
+        }
+        self.executing -= 1;
+        let delivery = self.finish(task);
+        self.drain();
+        delivery
+    }
+
+    fn result_direct(&mut self, daemon: DaemonId, task: TaskId, last: bool) -> Delivery {
+        let held_here = self.tasks.get(&task).is_some_and(
+            |t| matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon),
+        );
+        if !held_here {
+            return Delivery::Discard;
+        }
+        self.executing -= 1;
+        let delivery = self.finish(task);
+        let tasks = &self.tasks;
+        if let Some(d) = self.daemons.get_mut(&daemon) {
+            d.outstanding -= 1;
+            // Replies normally come in send order, so pruning the front keeps `sent` short;
+            // the full compaction covers out-of-order replies.
+            while d
+                .sent
+                .front()
+                .is_some_and(|&(t, seq)| !sent_to(tasks, t, seq, daemon))
+            {
+                d.sent.pop_front();
+            }
+            if d.sent.len() > 2 * d.outstanding as usize + SLACK {
+                d.sent.retain(|&(t, seq)| sent_to(tasks, t, seq, daemon));
+            }
+            if last && d.state == DaemonState::Idle {
+                d.state = DaemonState::Left;
+                self.n_idle -= 1;
+                self.actions.push_back(Action::Ack { daemon });
+            }
+        }
+        delivery
+    }
+
+    /// Removes an answered task: deliver its result unless its handle was already resolved.
+    fn finish(&mut self, task: TaskId) -> Delivery {
+        match self.tasks.remove(&task) {
+            Some(Task {
+                state:
+                    TaskState::Running {
+                        abandoned: false, ..
+                    },
+                deadline,
+                seq,
+                ..
+            }) => {
+                if let Some(at) = deadline {
+                    self.deadlines.remove(&(at, seq));
+                }
+                Delivery::Deliver
+            }
+            _ => Delivery::Discard,
+        }
+    }
+
+    /// Removes a task whose daemon went away, failing it with 19 unless already resolved.
+    fn lose(&mut self, task: TaskId) {
+        if let Some(t) = self.tasks.remove(&task) {
+            if let TaskState::Running {
+                abandoned: false, ..
+            } = t.state
+            {
+                if let Some(at) = t.deadline {
+                    self.deadlines.remove(&(at, t.seq));
+                }
+                self.actions.push_back(Action::Fail {
+                    task,
+                    code: ErrorCode::ConnectionReset,
+                });
+            }
+        }
+    }
+
+    /// Takes a queued task out of line (cancel, timeout), releasing everything it held.
+    fn remove_queued(&mut self, task: TaskId) {
+        let Some(t) = self.tasks.remove(&task) else {
+            return;
+        };
+        self.queued -= 1;
+        if self.mode == Mode::Dispatcher {
+            self.used -= t.bytes;
+        }
+        if let Some(at) = t.deadline {
+            self.deadlines.remove(&(at, t.seq));
+        }
+        if let Some(r) = t.round {
+            self.round_left_queue(r);
+        }
+        if self.queue.len() > 2 * self.queued as usize + SLACK {
+            let tasks = &self.tasks;
+            self.queue.retain(|&(t, seq)| is_queued(tasks, t, seq));
+        }
+    }
+
+    /// The live head of the queue, dropping tombstones in front of it.
+    fn head(&mut self) -> Option<TaskId> {
+        while let Some(&(t, seq)) = self.queue.front() {
+            if is_queued(&self.tasks, t, seq) {
+                return Some(t);
+            }
+            self.queue.pop_front();
+        }
+        None
+    }
+
+    /// Sends queued work wherever it can go now, strictly from the head.
+    fn drain(&mut self) {
+        if self.closed {
+            return;
+        }
+        while let Some(task) = self.head() {
+            let target = match self.mode {
+                Mode::Dispatcher => self.take_idle(),
+                Mode::Direct => self.next_in_ring(),
+            };
+            let Some(d) = target else { break };
+            self.queue.pop_front();
+            self.start(d, task, true);
+        }
+    }
+
+    /// Dispatcher mode: the longest-idle daemon that may take the head, if any. Daemons that
+    /// had a task of the open round are parked until it closes.
+    fn take_idle(&mut self) -> Option<DaemonId> {
+        while let Some((id, gen)) = self.idle.pop_front() {
+            let live = self
+                .daemons
+                .get(&id)
+                .is_some_and(|d| d.gen == gen && d.state == DaemonState::Idle);
+            if !live {
+                continue;
+            }
+            if self
+                .open_round
+                .as_ref()
+                .is_some_and(|o| o.received.contains(&id))
+            {
+                self.parked.push((id, gen));
+                continue;
+            }
+            return Some(id);
+        }
+        None
+    }
+
+    /// Direct mode: the next daemon of the ring, which moves to the back.
+    fn next_in_ring(&mut self) -> Option<DaemonId> {
+        while let Some((id, gen)) = self.idle.pop_front() {
+            if self
+                .daemons
+                .get(&id)
+                .is_some_and(|d| d.gen == gen && d.state == DaemonState::Idle)
+            {
+                self.idle.push_back((id, gen));
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    fn compact_idle(&mut self) {
+        if self.idle.len() > 2 * self.n_idle as usize + SLACK {
+            let daemons = &self.daemons;
+            self.idle.retain(|(id, gen)| {
+                daemons
+                    .get(id)
+                    .is_some_and(|d| d.gen == *gen && d.state == DaemonState::Idle)
+            });
+        }
+    }
+
+    /// Sends a queued task to `daemon`, chosen by `take_idle` or `next_in_ring`.
+    fn start(&mut self, daemon: DaemonId, task: TaskId, from_queue: bool) {
+        let Some(t) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        let TaskState::Queued(payload) = std::mem::replace(
+            &mut t.state,
+            TaskState::Running {
+                daemon,
+                abandoned: false,
+            },
+        ) else {
+            unreachable!("only queued tasks are started");
+        };
+        let (bytes, seq, round) = (t.bytes, t.seq, t.round);
+        self.executing += 1;
+        if from_queue {
+            self.queued -= 1;
+            if self.mode == Mode::Dispatcher {
+                self.used -= bytes;
+            }
+        }
+        if let Some(d) = self.daemons.get_mut(&daemon) {
+            match self.mode {
+                Mode::Dispatcher => {
+                    d.state = DaemonState::Busy(task);
+                    self.n_idle -= 1;
+                }
+                Mode::Direct => {
+                    d.sent.push_back((task, seq));
+                    d.outstanding += 1;
+                }
+            }
+        }
+        self.actions.push_back(Action::Dispatch {
+            daemon,
+            task,
+            payload,
+        });
+        if let Some(r) = round {
+            if self.open_round.as_ref().map_or(true, |o| o.id != r) {
+                self.close_round();
+                self.open_round = Some(OpenRound {
+                    id: r,
+                    received: HashSet::new(),
+                });
+            }
+            if let Some(o) = self.open_round.as_mut() {
+                o.received.insert(daemon);
+            }
+            self.round_left_queue(r);
+        }
+    }
+
+    /// A task of round `r` was dispatched or removed; the round closes once its closing task
+    /// was submitted and none of its tasks is left waiting.
+    fn round_left_queue(&mut self, r: u64) {
+        let Some(round) = self.rounds.get_mut(&r) else {
+            return;
+        };
+        round.pending -= 1;
+        if round.pending == 0 && round.closer_submitted {
+            self.rounds.remove(&r);
+            if self.open_round.as_ref().is_some_and(|o| o.id == r) {
+                self.close_round();
+            }
+        }
+    }
+
+    fn close_round(&mut self) {
+        if self.open_round.take().is_some() {
+            // Parked daemons left the front of `idle` before the ones still in it became
+            // idle, so they go back in front, in order.
+            for p in self.parked.drain(..).rev() {
+                self.idle.push_front(p);
+            }
+        }
+    }
+}
+
+/// A summary (mode, counters, memory, closed), not the queue's contents: `P` need not be
+/// `Debug`.
+impl<P> std::fmt::Debug for Scheduler<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("mode", &self.mode)
+            .field("closed", &self.closed)
+            .field("counters", &self.counters())
+            .field("memory", &self.memory())
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_queued<P>(tasks: &HashMap<TaskId, Task<P>>, task: TaskId, seq: u64) -> bool {
+    tasks
+        .get(&task)
+        .is_some_and(|t| t.seq == seq && matches!(t.state, TaskState::Queued(_)))
+}
+
+fn sent_to<P>(tasks: &HashMap<TaskId, Task<P>>, task: TaskId, seq: u64, daemon: DaemonId) -> bool {
+    tasks.get(&task).is_some_and(|t| {
+        t.seq == seq && matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon)
+    })
 }

@@ -1,0 +1,685 @@
+//! Property tests: random event sequences against an independent model of every task and
+//! daemon. After each event the actions are checked one by one (each legal in the state the
+//! model is in), then for completeness (everything that had to happen did), then the counters.
+//! Each case ends with a reset, after which every task must have ended exactly once.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use mirai_sched::{Action, Config, Delivery, ErrorCode, Mode, Scheduler, TaskKind};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Connect,
+    Hello(usize),
+    Disconnect(usize),
+    Submit {
+        bytes: u64,
+        deadline: Option<u64>,
+    },
+    Everywhere {
+        k: usize,
+        deadline: Option<u64>,
+    },
+    Cancel(usize),
+    Reply {
+        pick: usize,
+        pos: usize,
+        last: bool,
+    },
+    Bogus {
+        daemon: usize,
+        task: usize,
+        last: bool,
+    },
+    Advance(u64),
+    ExitAll,
+    Reset,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let deadline = prop_oneof![3 => Just(None), 1 => (1u64..60).prop_map(Some)];
+    // Weights: replies and submissions dominate; a reset is rare (about one per case).
+    prop_oneof![
+        20 => Just(Op::Connect),
+        20 => any::<usize>().prop_map(Op::Hello),
+        10 => any::<usize>().prop_map(Op::Disconnect),
+        50 => (0u64..100, deadline.clone()).prop_map(|(bytes, deadline)| Op::Submit { bytes, deadline }),
+        10 => (1usize..5, deadline).prop_map(|(k, deadline)| Op::Everywhere { k, deadline }),
+        20 => any::<usize>().prop_map(Op::Cancel),
+        60 => (any::<usize>(), any::<usize>(), prop::bool::weighted(0.1))
+            .prop_map(|(pick, pos, last)| Op::Reply { pick, pos, last }),
+        5 => (any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(daemon, task, last)| Op::Bogus { daemon, task, last }),
+        15 => (0u64..30).prop_map(Op::Advance),
+        3 => Just(Op::ExitAll),
+        1 => Just(Op::Reset),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TState {
+    Queued,
+    /// Held by this daemon (it will reply), whether or not the handle is resolved.
+    Sent(u64),
+    /// Neither queued nor held by a daemon.
+    Gone,
+}
+
+struct MTask {
+    bytes: u64,
+    deadline: Option<u64>,
+    round: Option<usize>,
+    state: TState,
+    /// Times its handle was resolved: delivered, failed, or cancelled successfully.
+    ends: u32,
+    cancel_sent: bool,
+}
+
+#[derive(Default)]
+struct MDaemon {
+    hello: bool,
+    left: bool,
+    /// Tasks it received and has not answered, in order.
+    held: VecDeque<u64>,
+}
+
+/// What the current event allows a `Fail` to be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    Other,
+    Submit(u64),
+    Disconnect(u64),
+    Advance(u64),
+    Reset,
+}
+
+struct Model {
+    mode: Mode,
+    limit: Option<u64>,
+    closed: bool,
+    now: u64,
+    next_daemon: u64,
+    next_task: u64,
+    daemons: BTreeMap<u64, MDaemon>,
+    tasks: BTreeMap<u64, MTask>,
+    /// Task ids of each everywhere round, and the daemons it reached.
+    rounds: Vec<(Vec<u64>, HashSet<u64>)>,
+    ring: VecDeque<u64>,
+    cumulative: u64,
+    submitted: u64,
+    peak: u64,
+}
+
+impl Model {
+    fn new(mode: Mode, limit: Option<u64>) -> Self {
+        Model {
+            mode,
+            limit: if mode == Mode::Dispatcher {
+                limit
+            } else {
+                None
+            },
+            closed: false,
+            now: 0,
+            next_daemon: 100,
+            next_task: 1,
+            daemons: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            rounds: Vec::new(),
+            ring: VecDeque::new(),
+            cumulative: 0,
+            submitted: 0,
+            peak: 0,
+        }
+    }
+
+    fn used(&self) -> u64 {
+        if self.mode == Mode::Direct {
+            return 0;
+        }
+        self.tasks
+            .values()
+            .filter(|t| t.state == TState::Queued)
+            .map(|t| t.bytes)
+            .sum()
+    }
+
+    fn head(&self) -> Option<u64> {
+        self.tasks
+            .iter()
+            .find(|(_, t)| t.state == TState::Queued)
+            .map(|(&id, _)| id)
+    }
+
+    /// The round open now: it reached some daemon and still has queued tasks.
+    fn open_round(&self) -> Option<usize> {
+        self.rounds.iter().position(|(ids, received)| {
+            !received.is_empty() && ids.iter().any(|id| self.tasks[id].state == TState::Queued)
+        })
+    }
+
+    fn eligible(&self, d: u64) -> bool {
+        let m = &self.daemons[&d];
+        let in_round = self
+            .open_round()
+            .is_some_and(|r| self.rounds[r].1.contains(&d));
+        m.hello && !m.left && m.held.is_empty() && !in_round
+    }
+
+    fn end(&mut self, t: u64) {
+        let task = self.tasks.get_mut(&t).expect("known task");
+        task.ends += 1;
+        assert_eq!(task.ends, 1, "task {t} ended twice");
+    }
+}
+
+struct Harness {
+    s: Scheduler<u64>,
+    m: Model,
+    t0: Instant,
+}
+
+impl Harness {
+    fn new(mode: Mode, limit: Option<u64>) -> Self {
+        Harness {
+            s: Scheduler::new(Config {
+                mode,
+                memory_limit: limit,
+            }),
+            m: Model::new(mode, limit),
+            t0: Instant::now(),
+        }
+    }
+
+    fn pick<T: Copy>(v: &[T], i: usize) -> Option<T> {
+        if v.is_empty() {
+            None
+        } else {
+            Some(v[i % v.len()])
+        }
+    }
+
+    fn run(&mut self, op: &Op) {
+        let mut ctx = Ctx::Other;
+        let mut expect_init: Option<u64> = None;
+        let mut expect_ack: Option<u64> = None;
+        let mut expect_exit: Option<Vec<u64>> = None;
+        let mut expect_cancel: Option<(u64, u64)> = None;
+        match *op {
+            Op::Connect => {
+                let d = self.m.next_daemon;
+                self.m.next_daemon += 1;
+                self.m.daemons.insert(d, MDaemon::default());
+                self.s.connected(d);
+            }
+            Op::Hello(i) => {
+                let fresh: Vec<u64> = self
+                    .m
+                    .daemons
+                    .iter()
+                    .filter(|(_, m)| !m.hello)
+                    .map(|(&d, _)| d)
+                    .collect();
+                let Some(d) = Self::pick(&fresh, i) else {
+                    return;
+                };
+                if !self.m.closed {
+                    let m = self.m.daemons.get_mut(&d).expect("connected");
+                    m.hello = true;
+                    self.m.cumulative += 1;
+                    self.m.ring.push_back(d);
+                    expect_init = Some(d);
+                }
+                self.s.hello(d);
+            }
+            Op::Disconnect(i) => {
+                let all: Vec<u64> = self.m.daemons.keys().copied().collect();
+                let Some(d) = Self::pick(&all, i) else { return };
+                ctx = Ctx::Disconnect(d);
+                self.s.disconnected(d);
+            }
+            Op::Submit { bytes, deadline } => {
+                let t = self.new_task(bytes, deadline, None);
+                ctx = Ctx::Submit(t);
+                let at = deadline.map(|d| self.t0 + Duration::from_millis(self.m.now + d));
+                self.s.submit(t, t, bytes, TaskKind::Normal, at);
+            }
+            Op::Everywhere { k, deadline } => {
+                let round = if self.m.mode == Mode::Dispatcher && !self.m.closed {
+                    self.m.rounds.push((Vec::new(), HashSet::new()));
+                    Some(self.m.rounds.len() - 1)
+                } else {
+                    None
+                };
+                for i in 0..k {
+                    let t = self.new_task(7, deadline, round);
+                    if let Some(r) = round {
+                        self.m.rounds[r].0.push(t);
+                    }
+                    ctx = Ctx::Submit(t);
+                    let at = deadline.map(|d| self.t0 + Duration::from_millis(self.m.now + d));
+                    self.s.submit(
+                        t,
+                        t,
+                        7,
+                        TaskKind::Everywhere {
+                            closes_round: i + 1 == k,
+                        },
+                        at,
+                    );
+                    // Actions are checked per submission so `Ctx::Submit` names the right task.
+                    self.check_actions(ctx, None, None, None, None);
+                }
+                self.check_after(ctx);
+                return;
+            }
+            Op::Cancel(i) => {
+                let t = (i % (self.m.next_task as usize + 2)) as u64;
+                let expected = match self.m.tasks.get(&t) {
+                    Some(task) if self.m.mode == Mode::Dispatcher && !self.m.closed => {
+                        match task.state {
+                            TState::Queued => true,
+                            TState::Sent(_) => task.ends == 0,
+                            TState::Gone => false,
+                        }
+                    }
+                    _ => false,
+                };
+                let got = self.s.cancel(t);
+                assert_eq!(got, expected, "cancel({t})");
+                if got {
+                    self.m.end(t);
+                    let task = self.m.tasks.get_mut(&t).expect("known");
+                    match task.state {
+                        TState::Queued => task.state = TState::Gone,
+                        TState::Sent(d) => expect_cancel = Some((d, t)),
+                        TState::Gone => unreachable!(),
+                    }
+                }
+            }
+            Op::Reply { pick, pos, last } => {
+                let busy: Vec<u64> = self
+                    .m
+                    .daemons
+                    .iter()
+                    .filter(|(_, m)| !m.held.is_empty())
+                    .map(|(&d, _)| d)
+                    .collect();
+                let Some(d) = Self::pick(&busy, pick) else {
+                    return;
+                };
+                let held = &mut self.m.daemons.get_mut(&d).expect("busy").held;
+                // Direct-mode daemons answer in order; other positions exercise the pruning.
+                let pos = if self.m.mode == Mode::Direct && pos % 4 == 0 {
+                    pos % held.len()
+                } else {
+                    0
+                };
+                let t = held.remove(pos).expect("in range");
+                let task = &self.m.tasks[&t];
+                let expected = if task.ends == 0 && !self.m.closed {
+                    Delivery::Deliver
+                } else {
+                    Delivery::Discard
+                };
+                let got = self.s.result(d, t, last);
+                assert_eq!(got, expected, "result({d}, {t})");
+                if got == Delivery::Deliver {
+                    self.m.end(t);
+                }
+                self.m.tasks.get_mut(&t).expect("known").state = TState::Gone;
+                let m = self.m.daemons.get_mut(&d).expect("busy");
+                if last && !m.left {
+                    m.left = true;
+                    expect_ack = Some(d);
+                }
+            }
+            Op::Bogus { daemon, task, last } => {
+                let mut ids: Vec<u64> = self.m.daemons.keys().copied().collect();
+                ids.push(99);
+                let d = ids[daemon % ids.len()];
+                let t = (task % (self.m.next_task as usize + 2)) as u64;
+                if self.m.daemons.get(&d).is_some_and(|m| m.held.contains(&t)) {
+                    return;
+                }
+                let before = (self.s.counters(), self.s.memory());
+                assert_eq!(
+                    self.s.result(d, t, last),
+                    Delivery::Discard,
+                    "bogus result({d}, {t})"
+                );
+                assert_eq!((self.s.counters(), self.s.memory()), before);
+            }
+            Op::Advance(ms) => {
+                self.m.now += ms;
+                ctx = Ctx::Advance(self.m.now);
+                self.s
+                    .handle_timeout(self.t0 + Duration::from_millis(self.m.now));
+            }
+            Op::ExitAll => {
+                expect_exit = Some(self.m.daemons.keys().copied().collect());
+                self.s.exit_all();
+            }
+            Op::Reset => {
+                ctx = Ctx::Reset;
+                self.s.reset();
+            }
+        }
+        self.check_actions(ctx, expect_init, expect_ack, expect_exit, expect_cancel);
+        self.check_after(ctx);
+    }
+
+    fn new_task(&mut self, bytes: u64, deadline: Option<u64>, round: Option<usize>) -> u64 {
+        let t = self.m.next_task;
+        self.m.next_task += 1;
+        self.m.submitted += 1;
+        self.m.tasks.insert(
+            t,
+            MTask {
+                bytes,
+                deadline: deadline.map(|d| self.m.now + d),
+                round,
+                state: TState::Queued,
+                ends: 0,
+                cancel_sent: false,
+            },
+        );
+        t
+    }
+
+    /// Every action must be legal in the model's state; applies it to the model.
+    fn check_actions(
+        &mut self,
+        ctx: Ctx,
+        mut expect_init: Option<u64>,
+        mut expect_ack: Option<u64>,
+        expect_exit: Option<Vec<u64>>,
+        mut expect_cancel: Option<(u64, u64)>,
+    ) {
+        let mut exits = Vec::new();
+        let mut last_fail: Option<(u64, u64)> = None;
+        while let Some(a) = self.s.poll_action() {
+            match a {
+                Action::Init { daemon, ordinal } => {
+                    assert_eq!(expect_init.take(), Some(daemon), "unexpected init");
+                    assert_eq!(ordinal, self.m.cumulative);
+                }
+                Action::Dispatch {
+                    daemon,
+                    task,
+                    payload,
+                } => {
+                    assert_eq!(payload, task);
+                    assert!(expect_init.is_none(), "dispatch before init");
+                    assert!(!self.m.closed, "dispatch after reset");
+                    let t = &self.m.tasks[&task];
+                    assert_eq!(
+                        t.state,
+                        TState::Queued,
+                        "task {task} dispatched twice or after removal"
+                    );
+                    assert_eq!(t.ends, 0);
+                    // FIFO, strict head-of-line: always the oldest queued task.
+                    assert_eq!(self.m.head(), Some(task), "dispatch out of FIFO order");
+                    let m = &self.m.daemons[&daemon];
+                    assert!(m.hello && !m.left, "dispatch to a daemon outside the pool");
+                    match self.m.mode {
+                        Mode::Dispatcher => {
+                            assert!(
+                                self.m.eligible(daemon),
+                                "dispatch to busy or round-excluded daemon {daemon}"
+                            );
+                            if let Some(r) = t.round {
+                                assert!(
+                                    self.m.rounds[r].1.insert(daemon),
+                                    "round sent twice to daemon {daemon}"
+                                );
+                            }
+                        }
+                        Mode::Direct => {
+                            // Round-robin: the ring's next live daemon, which goes to the back.
+                            while let Some(&d) = self.m.ring.front() {
+                                if self.m.daemons.get(&d).is_some_and(|m| !m.left) {
+                                    break;
+                                }
+                                self.m.ring.pop_front();
+                            }
+                            assert_eq!(self.m.ring.pop_front(), Some(daemon), "not round-robin");
+                            self.m.ring.push_back(daemon);
+                        }
+                    }
+                    self.m.tasks.get_mut(&task).expect("known").state = TState::Sent(daemon);
+                    self.m
+                        .daemons
+                        .get_mut(&daemon)
+                        .expect("known")
+                        .held
+                        .push_back(task);
+                }
+                Action::Cancel { daemon, task } => {
+                    let t = self.m.tasks.get_mut(&task).expect("known");
+                    assert_eq!(self.m.mode, Mode::Dispatcher);
+                    assert_eq!(
+                        t.state,
+                        TState::Sent(daemon),
+                        "cancel sent to a daemon not holding the task"
+                    );
+                    assert_eq!(t.ends, 1, "cancel for a task whose handle is not resolved");
+                    assert!(!t.cancel_sent, "second cancel for task {task}");
+                    t.cancel_sent = true;
+                    if expect_cancel == Some((daemon, task)) {
+                        expect_cancel = None;
+                    } else {
+                        assert!(matches!(ctx, Ctx::Advance(_)), "unexpected cancel");
+                    }
+                }
+                Action::Ack { daemon } => {
+                    assert_eq!(expect_ack.take(), Some(daemon), "unexpected ack")
+                }
+                Action::Exit { daemon } => exits.push(daemon),
+                Action::Fail { task, code } => {
+                    let t = &self.m.tasks[&task];
+                    assert_eq!(t.ends, 0, "fail for resolved task {task}");
+                    let ok = match (code, ctx) {
+                        (ErrorCode::TimedOut, Ctx::Advance(now)) => {
+                            t.deadline.is_some_and(|d| d <= now) && t.state != TState::Gone
+                        }
+                        (ErrorCode::ConnectionReset, Ctx::Disconnect(d)) => {
+                            t.state == TState::Sent(d)
+                        }
+                        (ErrorCode::ConnectionReset, Ctx::Reset) => match t.state {
+                            TState::Sent(_) => true,
+                            TState::Queued => self.m.mode == Mode::Dispatcher,
+                            TState::Gone => false,
+                        },
+                        (ErrorCode::ObjectClosed, Ctx::Reset) => {
+                            self.m.mode == Mode::Direct && t.state == TState::Queued
+                        }
+                        (ErrorCode::ObjectClosed, Ctx::Submit(s)) => self.m.closed && s == task,
+                        _ => false,
+                    };
+                    assert!(ok, "fail {task} with {code:?} not allowed here");
+                    // Order: by id (submission / send order), or by deadline for timeouts.
+                    let key = match ctx {
+                        Ctx::Advance(_) => (t.deadline.unwrap_or(0), task),
+                        _ => (0, task),
+                    };
+                    if let Some(prev) = last_fail {
+                        assert!(prev < key, "fails out of order");
+                    }
+                    last_fail = Some(key);
+                    if !(code == ErrorCode::TimedOut && matches!(t.state, TState::Sent(_))) {
+                        self.m.tasks.get_mut(&task).expect("known").state = TState::Gone;
+                    }
+                    self.m.end(task);
+                }
+            }
+        }
+        assert_eq!(expect_init, None, "missing init");
+        assert_eq!(expect_ack, None, "missing ack");
+        assert_eq!(expect_cancel, None, "missing cancel");
+        if let Some(e) = expect_exit {
+            assert_eq!(exits, e, "exit_all");
+        } else {
+            assert!(exits.is_empty());
+        }
+    }
+
+    /// Completeness, liveness and counters.
+    fn check_after(&mut self, ctx: Ctx) {
+        match ctx {
+            Ctx::Disconnect(d) => {
+                let m = self.m.daemons.remove(&d).expect("connected");
+                for t in m.held {
+                    let task = self.m.tasks.get_mut(&t).expect("known");
+                    assert_eq!(task.ends, 1, "task {t} of a lost daemon not resolved");
+                    task.state = TState::Gone;
+                }
+            }
+            Ctx::Advance(now) => {
+                for (id, t) in &self.m.tasks {
+                    if t.deadline.is_some_and(|d| d <= now) && t.state != TState::Gone {
+                        assert_eq!(t.ends, 1, "task {id} past its deadline not resolved");
+                        if self.m.mode == Mode::Dispatcher {
+                            assert!(
+                                t.cancel_sent,
+                                "timed-out task {id} not cancelled at its daemon"
+                            );
+                        }
+                    }
+                }
+            }
+            Ctx::Reset => {
+                self.m.closed = true;
+                for (id, t) in self.m.tasks.iter_mut() {
+                    assert_eq!(t.ends, 1, "task {id} not resolved by reset");
+                    t.state = TState::Gone;
+                }
+                for m in self.m.daemons.values_mut() {
+                    m.held.clear();
+                }
+            }
+            Ctx::Submit(_) | Ctx::Other => {}
+        }
+        // Work-conserving: nothing queued while a daemon could take the head.
+        if !self.m.closed && self.m.head().is_some() {
+            match self.m.mode {
+                Mode::Dispatcher => {
+                    let free: Vec<u64> = self
+                        .m
+                        .daemons
+                        .keys()
+                        .copied()
+                        .filter(|&d| self.m.eligible(d))
+                        .collect();
+                    assert!(
+                        free.is_empty(),
+                        "head waits while daemons {free:?} could take it"
+                    );
+                }
+                Mode::Direct => {
+                    assert!(
+                        !self.m.daemons.values().any(|m| m.hello && !m.left),
+                        "direct-mode task waits while a daemon is in the ring"
+                    );
+                }
+            }
+        }
+        // Counters against the model.
+        let c = self.s.counters();
+        let awaiting = self
+            .m
+            .tasks
+            .values()
+            .filter(|t| t.state == TState::Queued)
+            .count() as u64;
+        let executing: u64 = self.m.daemons.values().map(|m| m.held.len() as u64).sum();
+        let connections = match self.m.mode {
+            Mode::Dispatcher => self.m.daemons.values().filter(|m| m.hello).count() as u64,
+            Mode::Direct => self.m.daemons.len() as u64,
+        };
+        assert_eq!(c.connections, connections, "connections");
+        assert_eq!(c.cumulative, self.m.cumulative, "cumulative");
+        assert_eq!(c.awaiting, awaiting, "awaiting");
+        assert_eq!(c.executing, executing, "executing");
+        assert_eq!(
+            c.completed,
+            self.m.submitted - awaiting - executing,
+            "completed"
+        );
+        let mem = self.s.memory();
+        let used = self.m.used();
+        self.m.peak = self.m.peak.max(used);
+        assert_eq!(mem.used, used, "memory used");
+        assert_eq!(mem.peak, self.m.peak, "memory peak");
+        assert_eq!(mem.limit, self.m.limit);
+        assert_eq!(
+            self.s.admit(),
+            self.m.limit.map_or(true, |l| used < l),
+            "admit"
+        );
+        // The timer matches the earliest deadline of a task whose handle is still pending.
+        let earliest = self
+            .m
+            .tasks
+            .values()
+            .filter(|t| t.ends == 0 && t.state != TState::Gone)
+            .filter_map(|t| t.deadline)
+            .min();
+        assert_eq!(
+            self.s.poll_timeout(),
+            earliest.map(|d| self.t0 + Duration::from_millis(d)),
+            "poll_timeout"
+        );
+    }
+
+    fn finish(&mut self) {
+        if !self.m.closed {
+            self.run(&Op::Reset);
+        }
+        for (id, t) in &self.m.tasks {
+            assert_eq!(t.ends, 1, "task {id} ended {} times", t.ends);
+        }
+    }
+}
+
+fn check(mode: Mode, limit: Option<u64>, ops: &[Op]) {
+    let mut h = Harness::new(mode, limit);
+    for op in ops {
+        h.run(op);
+    }
+    h.finish();
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(op(), 1..200)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn dispatcher_mode_keeps_every_rule(limit in prop::option::of(0u64..400), ops in ops()) {
+        check(Mode::Dispatcher, limit, &ops);
+    }
+
+    #[test]
+    fn direct_mode_keeps_every_rule(ops in ops()) {
+        check(Mode::Direct, None, &ops);
+    }
+
+    /// Many daemons and few resets: long-lived queues, rounds and timeouts interleaved.
+    #[test]
+    fn dispatcher_mode_busy_pool(
+        ops in prop::collection::vec(
+            op().prop_filter("no reset", |o| !matches!(o, Op::Reset)),
+            100..400,
+        )
+    ) {
+        let mut all = vec![Op::Connect; 6];
+        all.extend((0..6).map(Op::Hello));
+        all.extend(ops);
+        check(Mode::Dispatcher, None, &all);
+    }
+}

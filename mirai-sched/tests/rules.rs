@@ -1,0 +1,759 @@
+//! One test per scheduling rule, driven through the public API.
+
+use std::time::{Duration, Instant};
+
+use mirai_sched::{
+    Action, Config, Counters, Delivery, ErrorCode, Memory, Mode, Scheduler, TaskKind,
+};
+
+type A = Action<&'static str>;
+
+fn dispatcher() -> Scheduler<&'static str> {
+    Scheduler::new(Config::default())
+}
+
+fn direct() -> Scheduler<&'static str> {
+    Scheduler::new(Config {
+        mode: Mode::Direct,
+        memory_limit: None,
+    })
+}
+
+fn actions(s: &mut Scheduler<&'static str>) -> Vec<A> {
+    std::iter::from_fn(|| s.poll_action()).collect()
+}
+
+fn join(s: &mut Scheduler<&'static str>, d: u64) {
+    s.connected(d);
+    s.hello(d);
+}
+
+fn submit(s: &mut Scheduler<&'static str>, t: u64, p: &'static str) {
+    s.submit(t, p, 10, TaskKind::Normal, None);
+}
+
+fn dispatch(daemon: u64, task: u64, payload: &'static str) -> A {
+    Action::Dispatch {
+        daemon,
+        task,
+        payload,
+    }
+}
+
+fn fail(task: u64, code: ErrorCode) -> A {
+    Action::Fail { task, code }
+}
+
+fn counters(
+    connections: u64,
+    cumulative: u64,
+    awaiting: u64,
+    executing: u64,
+    completed: u64,
+) -> Counters {
+    Counters {
+        connections,
+        cumulative,
+        awaiting,
+        executing,
+        completed,
+    }
+}
+
+#[test]
+fn init_precedes_dispatch_and_nothing_goes_before_hello() {
+    let mut s = dispatcher();
+    submit(&mut s, 1, "a");
+    s.connected(10);
+    assert_eq!(actions(&mut s), vec![], "no task before the handshake");
+    assert_eq!(s.counters(), counters(0, 0, 1, 0, 0));
+    s.hello(10);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Init {
+                daemon: 10,
+                ordinal: 1
+            },
+            dispatch(10, 1, "a")
+        ]
+    );
+    join(&mut s, 11);
+    assert_eq!(
+        actions(&mut s),
+        vec![Action::Init {
+            daemon: 11,
+            ordinal: 2
+        }]
+    );
+    // A repeated hello changes nothing and sends no second init.
+    s.hello(11);
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.counters(), counters(2, 2, 0, 1, 0));
+}
+
+#[test]
+fn fifo_head_of_line_and_longest_idle_daemon_first() {
+    let mut s = dispatcher();
+    for d in [1, 2, 3] {
+        join(&mut s, d);
+    }
+    actions(&mut s);
+    for (t, p) in [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")] {
+        submit(&mut s, t, p);
+    }
+    // The three daemons take tasks 1..3 in hello order (all equally idle, longest first).
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            dispatch(1, 1, "a"),
+            dispatch(2, 2, "b"),
+            dispatch(3, 3, "c")
+        ]
+    );
+    assert_eq!(s.counters(), counters(3, 3, 2, 3, 0));
+    // Daemon 3 finishes first: it gets the head (4), never 5.
+    assert_eq!(s.result(3, 3, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(3, 4, "d")]);
+    assert_eq!(s.result(1, 1, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(1, 5, "e")]);
+    // Now 2 then 3 become idle; a new task goes to 2, which has been idle longer.
+    assert_eq!(s.result(2, 2, false), Delivery::Deliver);
+    assert_eq!(s.result(3, 4, false), Delivery::Deliver);
+    submit(&mut s, 6, "f");
+    assert_eq!(actions(&mut s), vec![dispatch(2, 6, "f")]);
+    assert_eq!(s.counters(), counters(3, 3, 0, 2, 4));
+}
+
+#[test]
+fn status_example_of_spec_3_10() {
+    // Two daemons with one executing task each, one queued task, then a cancel of the queued
+    // task: awaiting 0, executing 2, completed 1.
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    join(&mut s, 2);
+    submit(&mut s, 1, "a");
+    submit(&mut s, 2, "b");
+    submit(&mut s, 3, "c");
+    assert_eq!(s.counters(), counters(2, 2, 1, 2, 0));
+    assert!(s.cancel(3));
+    let c = s.counters();
+    assert_eq!((c.awaiting, c.executing, c.completed), (0, 2, 1));
+    assert!(!actions(&mut s)
+        .iter()
+        .any(|a| matches!(a, Action::Fail { .. } | Action::Cancel { .. })));
+}
+
+#[test]
+fn results_are_delivered_only_from_the_daemon_evaluating_the_task() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    join(&mut s, 2);
+    submit(&mut s, 1, "a");
+    submit(&mut s, 2, "b");
+    actions(&mut s);
+    // Wrong daemon, unknown task, unknown daemon: discarded, nothing changes.
+    assert_eq!(s.result(2, 1, false), Delivery::Discard);
+    assert_eq!(s.result(1, 99, false), Delivery::Discard);
+    assert_eq!(s.result(7, 1, false), Delivery::Discard);
+    assert_eq!(s.counters(), counters(2, 2, 0, 2, 0));
+    assert_eq!(s.result(1, 1, false), Delivery::Deliver);
+    // A duplicate reply is discarded.
+    assert_eq!(s.result(1, 1, false), Delivery::Discard);
+    assert_eq!(s.counters(), counters(2, 2, 0, 1, 1));
+    assert_eq!(actions(&mut s), vec![]);
+}
+
+#[test]
+fn last_result_leaves_the_pool_is_acked_and_loses_no_queued_task() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    actions(&mut s);
+    submit(&mut s, 1, "a");
+    submit(&mut s, 2, "b");
+    submit(&mut s, 3, "c");
+    assert_eq!(actions(&mut s), vec![dispatch(1, 1, "a")]);
+    assert_eq!(s.result(1, 1, true), Delivery::Deliver);
+    // Acked, and nothing more is assigned to it.
+    assert_eq!(actions(&mut s), vec![Action::Ack { daemon: 1 }]);
+    // It still counts as connected until its connection closes.
+    assert_eq!(s.counters(), counters(1, 1, 2, 0, 1));
+    s.disconnected(1);
+    assert_eq!(
+        actions(&mut s),
+        vec![],
+        "a left daemon's disconnect fails nothing"
+    );
+    assert_eq!(s.counters(), counters(0, 1, 2, 0, 1));
+    // A replacement takes the queue in order.
+    join(&mut s, 2);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Init {
+                daemon: 2,
+                ordinal: 2
+            },
+            dispatch(2, 2, "b")
+        ]
+    );
+    assert_eq!(s.result(2, 2, true), Delivery::Deliver);
+    join(&mut s, 3);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Ack { daemon: 2 },
+            Action::Init {
+                daemon: 3,
+                ordinal: 3
+            },
+            dispatch(3, 3, "c")
+        ]
+    );
+    assert_eq!(s.result(3, 3, false), Delivery::Deliver);
+    assert_eq!(s.counters(), counters(2, 3, 0, 0, 3));
+}
+
+#[test]
+fn busy_daemon_disconnect_fails_its_task_with_19_and_queue_waits() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    join(&mut s, 2);
+    actions(&mut s);
+    for (t, p) in [(1, "a"), (2, "b"), (3, "c")] {
+        submit(&mut s, t, p);
+    }
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(1, 1, "a"), dispatch(2, 2, "b")]
+    );
+    s.disconnected(1);
+    // No retry: task 1 fails, task 3 stays queued (daemon 2 is busy).
+    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::ConnectionReset)]);
+    assert_eq!(s.counters(), counters(1, 2, 1, 1, 1));
+    // A late reply for the lost task is discarded.
+    assert_eq!(s.result(1, 1, false), Delivery::Discard);
+    s.disconnected(1);
+    assert_eq!(s.result(2, 2, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(2, 3, "c")]);
+    // An idle daemon's disconnect fails nothing.
+    join(&mut s, 3);
+    actions(&mut s);
+    s.disconnected(3);
+    assert_eq!(actions(&mut s), vec![]);
+}
+
+#[test]
+fn cancel_queued_and_executing_once_only() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    actions(&mut s);
+    submit(&mut s, 1, "a");
+    submit(&mut s, 2, "b");
+    submit(&mut s, 3, "c");
+    actions(&mut s);
+    assert_eq!(s.memory().used, 20);
+    // Queued: removed, bytes released, no action.
+    assert!(s.cancel(2));
+    assert!(!s.cancel(2));
+    assert_eq!(s.memory().used, 10);
+    assert_eq!(actions(&mut s), vec![]);
+    // Executing: one Cancel action, the daemon stays busy (task 3 waits) until it answers.
+    assert!(s.cancel(1));
+    assert!(!s.cancel(1));
+    assert_eq!(actions(&mut s), vec![Action::Cancel { daemon: 1, task: 1 }]);
+    assert_eq!(s.counters(), counters(1, 1, 1, 1, 1));
+    assert_eq!(s.result(1, 1, false), Delivery::Discard);
+    assert_eq!(actions(&mut s), vec![dispatch(1, 3, "c")]);
+    assert_eq!(s.memory().used, 0);
+    // Completed or unknown: false.
+    assert!(!s.cancel(1));
+    assert!(!s.cancel(42));
+    assert_eq!(s.result(1, 3, false), Delivery::Deliver);
+    assert!(!s.cancel(3));
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.counters(), counters(1, 1, 0, 0, 3));
+}
+
+#[test]
+fn cancelled_task_of_a_daemon_that_disconnects_gets_no_fail() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    submit(&mut s, 1, "a");
+    assert!(s.cancel(1));
+    actions(&mut s);
+    s.disconnected(1);
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.counters(), counters(0, 1, 0, 0, 1));
+}
+
+#[test]
+fn timeout_of_queued_and_executing_tasks() {
+    let t0 = Instant::now();
+    let at = |ms| t0 + Duration::from_millis(ms);
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    actions(&mut s);
+    s.submit(1, "a", 10, TaskKind::Normal, Some(at(300)));
+    s.submit(2, "b", 10, TaskKind::Normal, Some(at(100)));
+    s.submit(3, "c", 10, TaskKind::Normal, None);
+    assert_eq!(actions(&mut s), vec![dispatch(1, 1, "a")]);
+    assert_eq!(s.poll_timeout(), Some(at(100)));
+    s.handle_timeout(at(99));
+    assert_eq!(actions(&mut s), vec![]);
+    // The queued task times out: removed, bytes released, no cancel; 3 still waits on 1.
+    s.handle_timeout(at(100));
+    assert_eq!(actions(&mut s), vec![fail(2, ErrorCode::TimedOut)]);
+    assert_eq!(s.memory().used, 10);
+    assert_eq!(s.poll_timeout(), Some(at(300)));
+    assert_eq!(s.counters(), counters(1, 1, 1, 1, 1));
+    // The executing one: Fail then Cancel; the daemon stays busy until it answers.
+    s.handle_timeout(at(1000));
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            fail(1, ErrorCode::TimedOut),
+            Action::Cancel { daemon: 1, task: 1 }
+        ]
+    );
+    assert_eq!(s.poll_timeout(), None);
+    assert!(!s.cancel(1), "a timed-out task is no longer held");
+    assert_eq!(s.counters(), counters(1, 1, 1, 1, 1));
+    assert_eq!(s.result(1, 1, false), Delivery::Discard);
+    assert_eq!(actions(&mut s), vec![dispatch(1, 3, "c")]);
+    assert_eq!(s.counters(), counters(1, 1, 0, 1, 2));
+}
+
+#[test]
+fn a_deadline_goes_away_with_its_task() {
+    let t0 = Instant::now();
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    s.submit(
+        1,
+        "a",
+        1,
+        TaskKind::Normal,
+        Some(t0 + Duration::from_secs(1)),
+    );
+    s.submit(
+        2,
+        "b",
+        1,
+        TaskKind::Normal,
+        Some(t0 + Duration::from_secs(2)),
+    );
+    assert_eq!(s.result(1, 1, false), Delivery::Deliver);
+    assert!(s.cancel(2));
+    assert_eq!(s.poll_timeout(), None);
+    actions(&mut s);
+    s.handle_timeout(t0 + Duration::from_secs(5));
+    assert_eq!(actions(&mut s), vec![]);
+}
+
+#[test]
+fn everywhere_round_reaches_distinct_daemons_and_waits_for_new_ones() {
+    let mut s = dispatcher();
+    for d in [1, 2, 3] {
+        join(&mut s, d);
+    }
+    actions(&mut s);
+    // .min = 4 with 3 daemons: 4 round tasks, then a normal task behind them.
+    for t in 1..=4 {
+        s.submit(
+            t,
+            "e",
+            1,
+            TaskKind::Everywhere {
+                closes_round: t == 4,
+            },
+            None,
+        );
+    }
+    submit(&mut s, 5, "n");
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            dispatch(1, 1, "e"),
+            dispatch(2, 2, "e"),
+            dispatch(3, 3, "e")
+        ]
+    );
+    // Daemons finishing their round task get nothing: not task 4 (same round) and not task 5
+    // (head-of-line behind the round).
+    for (d, t) in [(1, 1), (2, 2), (3, 3)] {
+        assert_eq!(s.result(d, t, false), Delivery::Deliver);
+    }
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.counters(), counters(3, 3, 2, 0, 3));
+    // A new daemon takes the last round task, which closes the round; the normal task then
+    // goes to the longest-idle daemon.
+    join(&mut s, 4);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Init {
+                daemon: 4,
+                ordinal: 4
+            },
+            dispatch(4, 4, "e"),
+            dispatch(1, 5, "n")
+        ]
+    );
+}
+
+#[test]
+fn everywhere_round_behind_busy_daemons_and_earlier_tasks() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    join(&mut s, 2);
+    submit(&mut s, 1, "a");
+    actions(&mut s);
+    // Daemon 1 is busy; a round of 2 starts on daemon 2.
+    s.submit(
+        2,
+        "e",
+        1,
+        TaskKind::Everywhere {
+            closes_round: false,
+        },
+        None,
+    );
+    s.submit(3, "e", 1, TaskKind::Everywhere { closes_round: true }, None);
+    submit(&mut s, 4, "b");
+    assert_eq!(actions(&mut s), vec![dispatch(2, 2, "e")]);
+    // Daemon 2 is free again but already had the round: nothing for it.
+    assert_eq!(s.result(2, 2, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![]);
+    // Daemon 1 frees up: it takes the closing task, and the round being closed, daemon 2
+    // takes the next task.
+    assert_eq!(s.result(1, 1, false), Delivery::Deliver);
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(1, 3, "e"), dispatch(2, 4, "b")]
+    );
+}
+
+#[test]
+fn everywhere_round_closes_when_its_closing_task_is_cancelled() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    actions(&mut s);
+    s.submit(
+        1,
+        "e",
+        1,
+        TaskKind::Everywhere {
+            closes_round: false,
+        },
+        None,
+    );
+    s.submit(2, "e", 1, TaskKind::Everywhere { closes_round: true }, None);
+    submit(&mut s, 3, "n");
+    assert_eq!(actions(&mut s), vec![dispatch(1, 1, "e")]);
+    assert_eq!(s.result(1, 1, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![]);
+    // No task of the round is left: the round closes and daemon 1 may work again.
+    assert!(s.cancel(2));
+    assert_eq!(actions(&mut s), vec![dispatch(1, 3, "n")]);
+}
+
+#[test]
+fn consecutive_everywhere_rounds_each_reach_every_daemon() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    join(&mut s, 2);
+    actions(&mut s);
+    for (t, closes) in [(1, false), (2, true), (3, false), (4, true)] {
+        s.submit(
+            t,
+            "e",
+            1,
+            TaskKind::Everywhere {
+                closes_round: closes,
+            },
+            None,
+        );
+    }
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(1, 1, "e"), dispatch(2, 2, "e")]
+    );
+    assert_eq!(s.result(1, 1, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(1, 3, "e")]);
+    // Daemon 1 already had round 2; task 4 waits for daemon 2.
+    assert_eq!(s.result(1, 3, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.result(2, 2, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(2, 4, "e")]);
+}
+
+#[test]
+fn memory_budget_counts_queued_bytes_only() {
+    let mut s: Scheduler<&str> = Scheduler::new(Config {
+        mode: Mode::Dispatcher,
+        memory_limit: Some(100),
+    });
+    join(&mut s, 1);
+    actions(&mut s);
+    assert!(s.admit());
+    // Sent straight to the idle daemon: never counted.
+    s.submit(1, "a", 500, TaskKind::Normal, None);
+    assert_eq!(
+        s.memory(),
+        Memory {
+            used: 0,
+            peak: 0,
+            limit: Some(100)
+        }
+    );
+    s.submit(2, "b", 60, TaskKind::Normal, None);
+    assert!(s.admit());
+    // Admission only checks used < limit, so one task may push usage over the budget.
+    s.submit(3, "c", 60, TaskKind::Normal, None);
+    assert_eq!(
+        s.memory(),
+        Memory {
+            used: 120,
+            peak: 120,
+            limit: Some(100)
+        }
+    );
+    assert!(!s.admit());
+    assert!(s.cancel(3));
+    assert!(s.admit());
+    // Dispatching releases the bytes too.
+    assert_eq!(s.result(1, 1, false), Delivery::Deliver);
+    assert_eq!(
+        s.memory(),
+        Memory {
+            used: 0,
+            peak: 120,
+            limit: Some(100)
+        }
+    );
+    let unbounded = dispatcher();
+    assert!(unbounded.admit());
+    assert_eq!(unbounded.memory().limit, None);
+}
+
+#[test]
+fn reset_fails_held_tasks_in_fifo_order_and_is_harmless_afterwards() {
+    let mut s = dispatcher();
+    join(&mut s, 1);
+    join(&mut s, 2);
+    actions(&mut s);
+    for (t, p) in [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")] {
+        submit(&mut s, t, p);
+    }
+    assert!(s.cancel(2)); // executing, already resolved: no Fail at reset
+    assert!(s.cancel(4)); // queued, removed
+    actions(&mut s);
+    s.reset();
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            fail(1, ErrorCode::ConnectionReset),
+            fail(3, ErrorCode::ConnectionReset),
+            fail(5, ErrorCode::ConnectionReset)
+        ]
+    );
+    assert_eq!(s.counters(), counters(2, 2, 0, 0, 5));
+    assert_eq!(s.memory().used, 0);
+    s.reset();
+    assert_eq!(actions(&mut s), vec![]);
+    // Later calls are harmless.
+    assert_eq!(s.result(1, 1, false), Delivery::Discard);
+    assert!(!s.cancel(3));
+    submit(&mut s, 6, "f");
+    assert_eq!(actions(&mut s), vec![fail(6, ErrorCode::ObjectClosed)]);
+    join(&mut s, 3);
+    s.handle_timeout(Instant::now());
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.counters().completed, 6);
+    s.exit_all();
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Exit { daemon: 1 },
+            Action::Exit { daemon: 2 },
+            Action::Exit { daemon: 3 }
+        ]
+    );
+}
+
+#[test]
+fn exit_all_covers_every_connection_in_connection_order() {
+    let mut s = dispatcher();
+    join(&mut s, 5);
+    s.connected(3);
+    join(&mut s, 9);
+    actions(&mut s);
+    s.exit_all();
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Exit { daemon: 5 },
+            Action::Exit { daemon: 3 },
+            Action::Exit { daemon: 9 }
+        ]
+    );
+    assert_eq!(s.counters().connections, 2);
+}
+
+#[test]
+fn direct_mode_round_robin_queueing_at_busy_daemons() {
+    let mut s = direct();
+    assert_eq!(s.mode(), Mode::Direct);
+    join(&mut s, 1);
+    join(&mut s, 2);
+    s.connected(3); // no hello: takes nothing, but counts as a connection in direct mode
+    actions(&mut s);
+    for (t, p) in [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")] {
+        submit(&mut s, t, p);
+    }
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            dispatch(1, 1, "a"),
+            dispatch(2, 2, "b"),
+            dispatch(1, 3, "c"),
+            dispatch(2, 4, "d"),
+            dispatch(1, 5, "e")
+        ]
+    );
+    assert_eq!(s.counters(), counters(3, 2, 0, 5, 0));
+    assert_eq!(s.memory(), Memory::default());
+    assert!(s.admit());
+    assert_eq!(
+        s.result(2, 1, false),
+        Delivery::Discard,
+        "task 1 is on daemon 1"
+    );
+    assert_eq!(s.result(1, 1, false), Delivery::Deliver);
+    assert_eq!(s.result(1, 1, false), Delivery::Discard);
+    assert!(!s.cancel(3), "no cancellation in direct mode");
+    assert_eq!(s.result(1, 3, false), Delivery::Deliver);
+    assert_eq!(s.counters(), counters(3, 2, 0, 3, 2));
+    // Daemon 1 disconnects holding task 5; daemon 2 keeps its tasks.
+    s.disconnected(1);
+    assert_eq!(actions(&mut s), vec![fail(5, ErrorCode::ConnectionReset)]);
+    submit(&mut s, 6, "f");
+    assert_eq!(actions(&mut s), vec![dispatch(2, 6, "f")]);
+    assert_eq!(s.counters(), counters(2, 2, 0, 3, 3));
+}
+
+#[test]
+fn direct_mode_tasks_wait_for_a_daemon_then_go_round_robin() {
+    let mut s = direct();
+    submit(&mut s, 1, "a");
+    submit(&mut s, 2, "b");
+    assert_eq!(s.counters(), counters(0, 0, 2, 0, 0));
+    join(&mut s, 1);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Init {
+                daemon: 1,
+                ordinal: 1
+            },
+            dispatch(1, 1, "a"),
+            dispatch(1, 2, "b")
+        ]
+    );
+    join(&mut s, 2);
+    actions(&mut s);
+    submit(&mut s, 3, "c");
+    submit(&mut s, 4, "d");
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(1, 3, "c"), dispatch(2, 4, "d")]
+    );
+    // A daemon leaving on `last` leaves the ring; its other tasks stay until it goes.
+    assert_eq!(s.result(1, 1, true), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![Action::Ack { daemon: 1 }]);
+    submit(&mut s, 5, "e");
+    submit(&mut s, 6, "f");
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(2, 5, "e"), dispatch(2, 6, "f")]
+    );
+    s.disconnected(1);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            fail(2, ErrorCode::ConnectionReset),
+            fail(3, ErrorCode::ConnectionReset)
+        ]
+    );
+}
+
+#[test]
+fn direct_mode_timeout_only_fails_and_later_reply_is_discarded() {
+    let t0 = Instant::now();
+    let mut s = direct();
+    s.submit(1, "a", 1, TaskKind::Normal, Some(t0));
+    s.handle_timeout(t0);
+    // Never sent: removed and failed.
+    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::TimedOut)]);
+    join(&mut s, 1);
+    assert_eq!(
+        actions(&mut s),
+        vec![Action::Init {
+            daemon: 1,
+            ordinal: 1
+        }]
+    );
+    s.submit(2, "b", 1, TaskKind::Normal, Some(t0));
+    actions(&mut s);
+    s.handle_timeout(t0);
+    assert_eq!(
+        actions(&mut s),
+        vec![fail(2, ErrorCode::TimedOut)],
+        "no Cancel in direct mode"
+    );
+    assert_eq!(s.counters().executing, 1);
+    assert_eq!(s.result(1, 2, false), Delivery::Discard);
+    assert_eq!(s.counters(), counters(1, 1, 0, 0, 2));
+}
+
+#[test]
+fn direct_mode_reset_codes() {
+    // One sent and unanswered (19), then never sent ones (7), in submission order.
+    let mut s = direct();
+    join(&mut s, 1);
+    submit(&mut s, 1, "a");
+    submit(&mut s, 2, "b");
+    assert_eq!(s.result(1, 1, true), Delivery::Deliver); // daemon 1 leaves the ring
+    submit(&mut s, 3, "c");
+    submit(&mut s, 4, "d");
+    assert_eq!(s.counters(), counters(1, 1, 2, 1, 1));
+    actions(&mut s);
+    s.reset();
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            fail(2, ErrorCode::ConnectionReset),
+            fail(3, ErrorCode::ObjectClosed),
+            fail(4, ErrorCode::ObjectClosed)
+        ]
+    );
+    // No daemon ever connected.
+    let mut s = direct();
+    submit(&mut s, 1, "a");
+    s.reset();
+    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::ObjectClosed)]);
+    submit(&mut s, 2, "b");
+    assert_eq!(actions(&mut s), vec![fail(2, ErrorCode::ObjectClosed)]);
+}
+
+#[test]
+fn debug_shows_a_summary() {
+    let mut s = dispatcher();
+    submit(&mut s, 1, "a");
+    let text = format!("{s:?}");
+    assert!(
+        text.contains("awaiting: 1") && text.contains("Dispatcher"),
+        "{text}"
+    );
+}

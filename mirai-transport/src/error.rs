@@ -59,11 +59,7 @@ pub enum Error {
 impl Error {
     /// True for failures that a later attempt may not repeat (nobody listening yet, ...).
     pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Connect { .. } => true,
-            Error::Nng(_) => true,
-            _ => false,
-        }
+        matches!(self, Error::Connect { .. } | Error::Nng(_))
     }
 
     /// The NNG-style error code and text that mirai's R API reports for this error

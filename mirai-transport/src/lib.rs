@@ -4,16 +4,27 @@
 //! This crate moves whole messages (byte blobs) between processes and reports peers coming and
 //! going. It knows nothing of tasks or frames: `mirai-proto` says what the bytes mean.
 //!
-//! URLs ([`Url`]): `ipc:///path`, `abstract://name` (Linux), `tcp://host:port` with IPv4 or
-//! bracketed IPv6 (`tcp://[::1]:0`); port 0 binds an ephemeral port and [`Listener::url`]
-//! reports the one chosen. `tls+tcp://` is parsed and reserved for the TLS layer.
+//! URLs ([`Url`]): `ipc:///abs/path` or `ipc://relative/path`, `abstract://name` (Linux),
+//! `tcp://host:port` with a host name, IPv4 or bracketed IPv6 (`tcp://[::1]:0`), or an empty
+//! or `*` host for every interface when listening; port 0 binds an ephemeral port and
+//! [`Listener::url`] reports the one chosen. An ipc socket file is created owner-only (0600),
+//! replaces a stale one left by a dead listener, and is removed when the listener drops.
+//! `tls+tcp://` is parsed and reserved for the TLS layer: both backends refuse it with
+//! [`Error::UnsupportedScheme`] for now.
 //!
 //! Two backends keep the same contract (checked by one conformance suite, `tests/conformance.rs`):
 //! - [`Backend::Native`] (default): std sockets driven by one `epoll` set; a send writes straight
 //!   from the calling thread and never blocks (what the socket cannot take is queued and flushed
 //!   by the polling thread).
 //! - [`Backend::Nng`] (feature `nng`): NNG pair sockets in polyamorous mode, for interoperability
-//!   and as a reference point.
+//!   and as a reference point. NNG's limits apply: a polyamorous hub queues at most two messages
+//!   per peer and drops further ones while that peer's queue is full (fine for one task at a
+//!   time per daemon, not for unpaced bursts); messages are at most 4 GiB - 1 bytes; and
+//!   [`Connection::raw_fd`] is `None`.
+//!
+//! Wire format of the native backend: each message is an 8-byte little-endian length followed
+//! by its bytes. A peer that announces more than [`Options::max_message`] is dropped with
+//! [`DisconnectReason::Protocol`].
 //!
 //! ```no_run
 //! use mirai_transport::{Connection, Event, Listener, Options};
@@ -30,6 +41,7 @@
 mod error;
 mod url;
 mod native;
+mod sys;
 #[cfg(feature = "nng")]
 mod nng_backend;
 
@@ -48,7 +60,7 @@ pub enum Backend {
     /// std sockets and epoll (the default, and the fast one).
     #[default]
     Native,
-    /// NNG pair sockets (needs the `nng` feature).
+    /// NNG pair sockets (needs the `nng` feature). See the crate docs for NNG's limits.
     Nng,
 }
 
@@ -76,7 +88,8 @@ pub enum DisconnectReason {
     Closed,
     /// This side closed it with [`Listener::disconnect`].
     Local,
-    /// The peer broke the framing (oversized or malformed length prefix); the text says how.
+    /// The peer broke the framing (oversized length prefix, or the connection ended in the
+    /// middle of a message); the text says how.
     Protocol(String),
     /// An I/O error, as text.
     Io(String),
@@ -102,6 +115,8 @@ pub struct Listener {
     inner: ListenerInner,
 }
 
+// One per hub and never moved on a hot path: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum ListenerInner {
     Native(native::NativeListener),
     #[cfg(feature = "nng")]
@@ -234,7 +249,10 @@ impl Connection {
     }
 
     /// Receives one message, waiting up to `timeout` (`None`: forever). `Ok(None)` on timeout;
-    /// [`Error::Closed`] once the listener has gone.
+    /// [`Error::Closed`] once the listener has gone (after every message it sent).
+    ///
+    /// The timeout bounds the wait for a message to start arriving: once its first bytes are
+    /// here, the rest is read to the end, so messages are never split.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, Error> {
         match &self.inner {
             ConnectionInner::Native(c) => c.recv(timeout),
@@ -243,13 +261,18 @@ impl Connection {
         }
     }
 
-    /// Receives a message only if a whole one is already available; never blocks.
+    /// Receives a message if one has started to arrive; `Ok(None)` at once otherwise. A message
+    /// whose first bytes are here is read to its end (briefly waiting for the rest of it).
     pub fn try_recv(&self) -> Result<Option<Vec<u8>>, Error> {
         self.recv(Some(Duration::ZERO))
     }
 
     /// A file descriptor that becomes readable when data arrives, for event-loop integration
     /// (R's input handlers). `None` where the backend has none.
+    ///
+    /// One read may bring in several messages, which then wait in this connection's buffer
+    /// while the fd is no longer readable: when it fires, call [`Connection::try_recv`] until
+    /// it returns `Ok(None)`. Only watch it; never read from or close it.
     pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         match &self.inner {
             ConnectionInner::Native(c) => Some(c.raw_fd()),

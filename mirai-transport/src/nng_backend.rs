@@ -1,21 +1,697 @@
-//! NNG backend. (Filled in by the transport implementation.)
-use crate::{Error, Event, Options, PeerId, Url};
-use std::time::Duration;
+//! NNG backend: a pair1 socket in polyamorous mode as the hub, a pair1 socket as the dialer.
+//!
+//! Peer ids are assigned here (one per NNG pipe, counting up, never reused). Pipe events come
+//! from NNG's pipe-notify callback on NNG's own threads; messages are taken with non-blocking
+//! receives from the polling thread, which sleeps in `poll(2)` on NNG's receive-ready fd and an
+//! eventfd (rung by the callback and by `wake`). Taking messages on the caller's thread keeps
+//! the event order simple to guarantee:
+//! - `Connected` is queued at `ADD_PRE`, before NNG starts the pipe, so before any message;
+//! - `Disconnected` is held back, after `REM_POST`, until a receive has found the socket's
+//!   queue empty: once NNG has removed a pipe nothing more of it can enter the queue, so an
+//!   empty queue means every message of that pipe has been handed out.
+//!
+//! No `nng::Aio` is used, which sidesteps NNG's deadlock when the last handle of an Aio drops
+//! inside its own callback.
+//!
+//! Limits inherited from NNG: polyamorous pair1 gives each pipe a send queue of two messages
+//! and drops (rather than waits) when it is full, so a burst to a peer that does not keep up
+//! can lose messages. The hub-to-daemon path of mirai sends one task at a time, within that.
+use crate::sys::{self, EventFd};
+use crate::{DisconnectReason, Error, Event, Options, PeerId, Scheme, Url};
+use nng::options::{
+    Options as _, ReconnectMaxTime, ReconnectMinTime, RecvFd, RecvMaxSize, SendTimeout,
+};
+use nng::{PipeEvent, Protocol, Socket};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-pub(crate) struct NngListener;
-impl NngListener {
-    pub(crate) fn bind(_url: &Url, _opts: &Options) -> Result<Self, Error> { unimplemented!() }
-    pub(crate) fn url(&self) -> &str { unimplemented!() }
-    pub(crate) fn poll(&self, _ev: &mut Vec<Event>, _t: Option<Duration>) -> Result<(), Error> { unimplemented!() }
-    pub(crate) fn send(&self, _p: PeerId, _m: &[u8]) -> Result<(), Error> { unimplemented!() }
-    pub(crate) fn disconnect(&self, _p: PeerId) { unimplemented!() }
-    pub(crate) fn wake(&self) { unimplemented!() }
+/// Messages taken per poll round before pipe events get another look.
+const RECV_BUDGET: usize = 4096;
+/// Depth of the hub socket's send queue, so that `send` from any thread rarely waits for
+/// NNG's dispatcher.
+const HUB_SEND_BUFFER: i32 = 64;
+/// A blocked dialer send wakes this often to notice the hub has gone.
+const DIAL_SEND_CHECK: Duration = Duration::from_millis(100);
+
+/// Redial delay for a dialer whose connection dropped: long enough to mean never.
+const NO_REDIAL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The largest receive limit NNG accepts.
+const NNG_MAX_MESSAGE: usize = u32::MAX as usize;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
-pub(crate) struct NngConnection;
+
+/// NNG's error as an `io::Error` with the kinds [`Error::code`] relies on.
+fn io_error(e: nng::Error) -> io::Error {
+    match e {
+        nng::Error::AddressInUse => io::Error::new(io::ErrorKind::AddrInUse, e),
+        nng::Error::EntryNotFound => io::Error::new(io::ErrorKind::NotFound, e),
+        other => io::Error::from(other),
+    }
+}
+
+fn nng_error(e: nng::Error) -> Error {
+    match e {
+        nng::Error::Closed => Error::Closed,
+        nng::Error::MessageTooLarge => Error::Nng("message too large".into()),
+        other => Error::Nng(other.to_string()),
+    }
+}
+
+/// The URL as NNG spells it; errors for forms NNG cannot serve.
+fn nng_url(url: &Url) -> Result<String, Error> {
+    match &url.scheme {
+        Scheme::TlsTcp { .. } => Err(Error::UnsupportedScheme("tls+tcp".into())),
+        // NNG wants an address for "every interface"; match the native backend (IPv4 any).
+        Scheme::Tcp { port, .. } if url.is_wildcard_host() => Ok(format!("tcp://0.0.0.0:{port}")),
+        _ => Ok(url.to_string()),
+    }
+}
+
+/// The receive limit to give NNG.
+fn nng_max(opts: &Options) -> usize {
+    // 0 would mean "no limit" to NNG; our contract has a limit. NNG refuses limits above
+    // 4 GiB - 1 (its size options are 32-bit), so that is also the largest message it takes.
+    opts.max_message.clamp(1, NNG_MAX_MESSAGE)
+}
+
+fn new_socket(opts: &Options) -> Result<Socket, Error> {
+    let socket = Socket::new(Protocol::Pair1).map_err(nng_error)?;
+    socket
+        .set_opt::<RecvMaxSize>(nng_max(opts))
+        .map_err(nng_error)?;
+    Ok(socket)
+}
+
+/// The hub's NNG socket through NNG's C API: NNG 1.5 opens polyamorous pair1 sockets only
+/// with `nng_pair1_open_poly`, which the safe `nng` wrapper cannot produce.
+mod hub_ffi {
+    use nng::ffi as c;
+    use std::num::NonZeroU32;
+    use std::os::raw::{c_char, c_int, c_void};
+
+    fn check(rv: c_int) -> Result<(), nng::Error> {
+        match NonZeroU32::new(rv as u32) {
+            None => Ok(()),
+            Some(code) => Err(nng::Error::from(code)),
+        }
+    }
+
+    fn opt(name: &'static [u8]) -> *const c_char {
+        debug_assert_eq!(name.last(), Some(&0));
+        name.as_ptr().cast()
+    }
+
+    pub(super) fn pipe_handle(id: u32) -> c::nng_pipe {
+        c::nng_pipe_s {
+            _bindgen_opaque_blob: id,
+        }
+    }
+
+    pub(super) fn pipe_id(p: c::nng_pipe) -> u32 {
+        // SAFETY: nng_pipe_id only reads the handle's id field; any handle value is accepted.
+        unsafe { c::nng_pipe_id(p) as u32 }
+    }
+
+    /// Closes a pipe; already-closed pipes are fine.
+    pub(super) fn pipe_close(id: u32) {
+        // SAFETY: NNG validates the id; an unknown or closed pipe only returns an error code.
+        unsafe { c::nng_pipe_close(pipe_handle(id)) };
+    }
+
+    /// An open NNG socket, closed on drop.
+    pub(super) struct HubSocket {
+        s: c::nng_socket,
+    }
+
+    // SAFETY: NNG sockets are thread-safe handles (an integer id looked up under NNG's locks).
+    unsafe impl Send for HubSocket {}
+    // SAFETY: as above; every call here is a thread-safe NNG entry point.
+    unsafe impl Sync for HubSocket {}
+
+    /// Frees an NNG message unless ownership passed to NNG.
+    struct Msg(*mut c::nng_msg);
+
+    impl Drop for Msg {
+        fn drop(&mut self) {
+            if !self.0.is_null() {
+                // SAFETY: we own this message (NNG did not take it) and free it once.
+                unsafe { c::nng_msg_free(self.0) };
+            }
+        }
+    }
+
+    impl HubSocket {
+        pub(super) fn open_poly() -> Result<HubSocket, nng::Error> {
+            let mut s = c::nng_socket::NNG_SOCKET_INITIALIZER;
+            // SAFETY: `s` is a valid out-pointer for the new socket handle.
+            check(unsafe { c::nng_pair1_open_poly(&mut s) })?;
+            Ok(HubSocket { s })
+        }
+
+        pub(super) fn set_size(&self, name: &'static [u8], v: usize) -> Result<(), nng::Error> {
+            // SAFETY: `name` is a NUL-terminated option name.
+            check(unsafe { c::nng_socket_set_size(self.s, opt(name), v) })
+        }
+
+        pub(super) fn set_int(&self, name: &'static [u8], v: i32) -> Result<(), nng::Error> {
+            // SAFETY: `name` is a NUL-terminated option name.
+            check(unsafe { c::nng_socket_set_int(self.s, opt(name), v) })
+        }
+
+        pub(super) fn get_int(&self, name: &'static [u8]) -> Result<i32, nng::Error> {
+            let mut v: c_int = 0;
+            // SAFETY: `name` is NUL-terminated and `v` a valid out-pointer.
+            check(unsafe { c::nng_socket_get_int(self.s, opt(name), &mut v) })?;
+            Ok(v)
+        }
+
+        /// Registers `cb` for every pipe event, with `arg` passed through.
+        ///
+        /// # Safety
+        /// `arg` must stay valid, and `cb` safe to call with it from any thread, until this
+        /// socket has been dropped (closing waits for running callbacks and stops new ones).
+        pub(super) unsafe fn pipe_notify(
+            &self,
+            cb: unsafe extern "C" fn(c::nng_pipe, c::nng_pipe_ev, *mut c_void),
+            arg: *mut c_void,
+        ) -> Result<(), nng::Error> {
+            for ev in [
+                c::NNG_PIPE_EV_ADD_PRE,
+                c::NNG_PIPE_EV_ADD_POST,
+                c::NNG_PIPE_EV_REM_POST,
+            ] {
+                // SAFETY: the caller guarantees `arg` outlives the socket.
+                check(unsafe { c::nng_pipe_notify(self.s, ev, Some(cb), arg) })?;
+            }
+            Ok(())
+        }
+
+        /// Starts a listener at `url`; for ipc, with the socket file's permissions set first.
+        /// Returns the bound TCP port when `want_port`.
+        pub(super) fn listen(
+            &self,
+            url: &str,
+            ipc_mode: Option<i32>,
+            want_port: bool,
+        ) -> Result<Option<u16>, nng::Error> {
+            let curl = std::ffi::CString::new(url).map_err(|_| nng::Error::AddressInvalid)?;
+            let mut l = c::nng_listener::NNG_LISTENER_INITIALIZER;
+            // SAFETY: `curl` is NUL-terminated, `l` a valid out-pointer.
+            check(unsafe { c::nng_listener_create(&mut l, self.s, curl.as_ptr()) })?;
+            let started = (|| {
+                if let Some(mode) = ipc_mode {
+                    // SAFETY: `l` is the listener just created; the name is NUL-terminated.
+                    check(unsafe {
+                        c::nng_listener_set_int(l, opt(c::NNG_OPT_IPC_PERMISSIONS), mode)
+                    })?;
+                }
+                // SAFETY: `l` is a valid, not yet started listener.
+                check(unsafe { c::nng_listener_start(l, 0) })?;
+                if !want_port {
+                    return Ok(None);
+                }
+                let mut port: c_int = 0;
+                // SAFETY: `l` is started; `port` is a valid out-pointer.
+                check(unsafe {
+                    c::nng_listener_get_int(l, opt(c::NNG_OPT_TCP_BOUND_PORT), &mut port)
+                })?;
+                Ok(Some(port as u16))
+            })();
+            if started.is_err() {
+                // SAFETY: `l` was created above and is closed once.
+                unsafe { c::nng_listener_close(l) };
+            }
+            started
+        }
+
+        /// Takes one message if one is queued: `(pipe id, body)`.
+        pub(super) fn try_recv(&self) -> Result<Option<(u32, Vec<u8>)>, nng::Error> {
+            let mut m: *mut c::nng_msg = std::ptr::null_mut();
+            // SAFETY: `m` is a valid out-pointer; on success NNG hands us the message.
+            let rv = unsafe { c::nng_recvmsg(self.s, &mut m, c::NNG_FLAG_NONBLOCK as c_int) };
+            if rv == c::NNG_EAGAIN as c_int {
+                return Ok(None);
+            }
+            check(rv)?;
+            let msg = Msg(m);
+            // SAFETY: `msg.0` is a live message we own; its body is `len` readable bytes.
+            let (pipe, body) = unsafe {
+                let len = c::nng_msg_len(msg.0);
+                let ptr = c::nng_msg_body(msg.0) as *const u8;
+                let body = if len == 0 {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts(ptr, len).to_vec()
+                };
+                (pipe_id(c::nng_msg_get_pipe(msg.0)), body)
+            };
+            Ok(Some((pipe, body)))
+        }
+
+        /// Sends `data` to the pipe `pipe` (blocking only on NNG's own hand-off).
+        pub(super) fn send_to(&self, pipe: u32, data: &[u8]) -> Result<(), nng::Error> {
+            let mut m: *mut c::nng_msg = std::ptr::null_mut();
+            // SAFETY: `m` is a valid out-pointer for a new message of `data.len()` bytes.
+            check(unsafe { c::nng_msg_alloc(&mut m, data.len()) })?;
+            let mut msg = Msg(m);
+            // SAFETY: the new message's body has exactly `data.len()` writable bytes.
+            unsafe {
+                if !data.is_empty() {
+                    std::ptr::copy_nonoverlapping(
+                        data.as_ptr(),
+                        c::nng_msg_body(msg.0) as *mut u8,
+                        data.len(),
+                    );
+                }
+                c::nng_msg_set_pipe(msg.0, pipe_handle(pipe));
+            }
+            // SAFETY: `msg.0` is ours; on success NNG takes ownership, so we forget it.
+            check(unsafe { c::nng_sendmsg(self.s, msg.0, 0) })?;
+            msg.0 = std::ptr::null_mut();
+            Ok(())
+        }
+    }
+
+    impl Drop for HubSocket {
+        fn drop(&mut self) {
+            // SAFETY: closes our socket once; NNG waits for pipe callbacks to finish.
+            unsafe { c::nng_close(self.s) };
+        }
+    }
+}
+
+/// Hub bookkeeping shared with NNG's pipe-notify callback.
+#[derive(Default)]
+struct HubState {
+    next_id: PeerId,
+    /// Pipe id to peer id, for every pipe whose `Disconnected` has not been reported yet.
+    ids: HashMap<u32, PeerId>,
+    /// Peers that may be sent to (not removed, not disconnected locally), with their pipe.
+    live: HashMap<PeerId, u32>,
+    /// Pipes by peer id until their `Disconnected` is reported.
+    pipes: HashMap<PeerId, u32>,
+    /// `Connected` events not yet handed to `poll`.
+    connects: VecDeque<PeerId>,
+    /// Peers NNG has removed, whose `Disconnected` waits for the receive queue to drain.
+    removed: Vec<PeerId>,
+    /// Peers closed with `disconnect`.
+    local: HashSet<PeerId>,
+}
+
+struct HubShared {
+    state: Mutex<HubState>,
+    notify: EventFd,
+}
+
+impl HubShared {
+    fn pipe_event(&self, pipe: u32, ev: nng::ffi::nng_pipe_ev) {
+        let mut st = lock(&self.state);
+        match ev {
+            nng::ffi::NNG_PIPE_EV_ADD_PRE => {
+                let id = st.next_id;
+                st.next_id += 1;
+                st.ids.insert(pipe, id);
+                st.live.insert(id, pipe);
+                st.pipes.insert(id, pipe);
+                st.connects.push_back(id);
+            }
+            nng::ffi::NNG_PIPE_EV_REM_POST => {
+                if let Some(&id) = st.ids.get(&pipe) {
+                    st.live.remove(&id);
+                    st.removed.push(id);
+                }
+            }
+            _ => return,
+        }
+        drop(st);
+        self.notify.notify();
+    }
+}
+
+/// NNG's pipe callback for the hub. `arg` is the listener's `HubShared`.
+unsafe extern "C" fn hub_pipe_event(
+    pipe: nng::ffi::nng_pipe,
+    ev: nng::ffi::nng_pipe_ev,
+    arg: *mut std::ffi::c_void,
+) {
+    // SAFETY: `arg` is `Arc::as_ptr` of the HubShared that the listener keeps alive until after
+    // its socket is closed (see `NngListener` field order).
+    let shared = unsafe { &*(arg as *const HubShared) };
+    // Never unwind into C.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        shared.pipe_event(hub_ffi::pipe_id(pipe), ev)
+    }))
+    .is_err()
+    {
+        std::process::abort();
+    }
+}
+
+pub(crate) struct NngListener {
+    // Declared (so dropped) before `shared`: closing the socket ends the callbacks that use it.
+    socket: hub_ffi::HubSocket,
+    shared: Arc<HubShared>,
+    url: String,
+    woken: AtomicBool,
+    recv_fd: RawFd,
+    poll_lock: Mutex<()>,
+}
+
+impl NngListener {
+    pub(crate) fn bind(url: &Url, opts: &Options) -> Result<Self, Error> {
+        let target = nng_url(url)?;
+        let given = url.to_string();
+        let bind_err = |e: nng::Error| match e {
+            nng::Error::NotSupported => Error::UnsupportedScheme(url.scheme.name().to_string()),
+            nng::Error::AddressInvalid => Error::InvalidUrl {
+                url: given.clone(),
+                reason: "NNG rejects this address".into(),
+            },
+            e => Error::Bind {
+                url: given.clone(),
+                source: io_error(e),
+            },
+        };
+        // Created before the socket so that, on an early return, the socket drops first.
+        let shared = Arc::new(HubShared {
+            state: Mutex::new(HubState {
+                next_id: 1,
+                ..HubState::default()
+            }),
+            notify: EventFd::new()?,
+        });
+        let socket = hub_ffi::HubSocket::open_poly().map_err(nng_error)?;
+        socket
+            .set_size(nng::ffi::NNG_OPT_RECVMAXSZ, nng_max(opts))
+            .map_err(nng_error)?;
+        socket
+            .set_int(nng::ffi::NNG_OPT_SENDBUF, HUB_SEND_BUFFER)
+            .map_err(nng_error)?;
+        // SAFETY: `shared` is stored in the listener beside the socket and outlives it.
+        unsafe {
+            socket.pipe_notify(
+                hub_pipe_event,
+                Arc::as_ptr(&shared) as *mut std::ffi::c_void,
+            )
+        }
+        .map_err(nng_error)?;
+        let ipc_mode = matches!(url.scheme, Scheme::Ipc(_)).then_some(0o600);
+        let want_port = matches!(url.scheme, Scheme::Tcp { port: 0, .. });
+        let port = socket
+            .listen(&target, ipc_mode, want_port)
+            .map_err(bind_err)?;
+        let bound = match port {
+            Some(p) => url.with_port(p),
+            None => url.clone(),
+        };
+        let recv_fd = socket
+            .get_int(nng::ffi::NNG_OPT_RECVFD)
+            .map_err(nng_error)?;
+        Ok(NngListener {
+            socket,
+            shared,
+            url: bound.to_string(),
+            woken: AtomicBool::new(false),
+            recv_fd,
+            poll_lock: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn poll(
+        &self,
+        events: &mut Vec<Event>,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        let _one_poller = lock(&self.poll_lock);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let before = events.len();
+        loop {
+            // Reset before looking, so an event arriving after the look rings again.
+            self.shared.notify.drain();
+            let removals = {
+                let mut st = lock(&self.shared.state);
+                events.extend(st.connects.drain(..).map(Event::Connected));
+                std::mem::take(&mut st.removed)
+            };
+            let mut drained = false;
+            for _ in 0..RECV_BUDGET {
+                let (pipe, body) = match self.socket.try_recv().map_err(nng_error)? {
+                    Some(m) => m,
+                    None => {
+                        drained = true;
+                        break;
+                    }
+                };
+                let mut st = lock(&self.shared.state);
+                // A pipe added since the look above: its Connected goes first.
+                events.extend(st.connects.drain(..).map(Event::Connected));
+                match st.ids.get(&pipe) {
+                    Some(&id) => events.push(Event::Message(id, body)),
+                    None => log::warn!("NNG delivered a message from unknown pipe {pipe}; dropped"),
+                }
+            }
+            {
+                let mut st = lock(&self.shared.state);
+                if drained {
+                    for id in removals {
+                        if let Some(pipe) = st.pipes.remove(&id) {
+                            st.ids.remove(&pipe);
+                        }
+                        let reason = if st.local.remove(&id) {
+                            DisconnectReason::Local
+                        } else {
+                            DisconnectReason::Closed
+                        };
+                        events.push(Event::Disconnected(id, reason));
+                    }
+                } else {
+                    // Messages may still be queued: report these removals on a later round.
+                    let later = std::mem::replace(&mut st.removed, removals);
+                    st.removed.extend(later);
+                }
+            }
+            if self.woken.swap(false, Ordering::AcqRel) || events.len() > before {
+                return Ok(());
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left == Some(Duration::ZERO) {
+                return Ok(());
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.recv_fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.shared.notify.raw(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            sys::poll(&mut fds, sys::timeout_ms(left))?;
+        }
+    }
+
+    pub(crate) fn send(&self, peer: PeerId, msg: &[u8]) -> Result<(), Error> {
+        let pipe = lock(&self.shared.state)
+            .live
+            .get(&peer)
+            .copied()
+            .ok_or(Error::UnknownPeer(peer))?;
+        self.socket.send_to(pipe, msg).map_err(nng_error)
+    }
+
+    pub(crate) fn disconnect(&self, peer: PeerId) {
+        let pipe = {
+            let mut st = lock(&self.shared.state);
+            let pipe = st.live.remove(&peer);
+            if pipe.is_some() {
+                st.local.insert(peer);
+            }
+            pipe
+        };
+        // Outside the lock: the pipe callback takes it.
+        if let Some(p) = pipe {
+            hub_ffi::pipe_close(p);
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.shared.notify.notify();
+    }
+}
+
+/// Dialer state shared with the pipe-notify callback.
+struct DialShared {
+    /// A pipe has existed: any later one is an automatic redial, which we refuse, because a
+    /// connection that has gone stays gone (the daemon decides what to do).
+    had_pipe: AtomicBool,
+    /// The hub's side of the connection has gone.
+    remote_gone: AtomicBool,
+    notify: EventFd,
+}
+
+pub(crate) struct NngConnection {
+    socket: Socket,
+    dialer: Mutex<Option<nng::Dialer>>,
+    shared: Arc<DialShared>,
+    local_closed: AtomicBool,
+    recv_fd: RawFd,
+    recv_lock: Mutex<()>,
+}
+
 impl NngConnection {
-    pub(crate) fn dial(_url: &Url, _opts: &Options) -> Result<Self, Error> { unimplemented!() }
-    pub(crate) fn send(&self, _m: &[u8]) -> Result<(), Error> { unimplemented!() }
-    pub(crate) fn recv(&self, _t: Option<Duration>) -> Result<Option<Vec<u8>>, Error> { unimplemented!() }
-    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd { unimplemented!() }
-    pub(crate) fn close(&self) { unimplemented!() }
+    pub(crate) fn dial(url: &Url, opts: &Options) -> Result<Self, Error> {
+        let target = nng_url(url)?;
+        if let Scheme::Tcp { port: 0, .. } = url.scheme {
+            return Err(Error::InvalidUrl {
+                url: url.to_string(),
+                reason: "port 0 can only be used to listen".into(),
+            });
+        }
+        let socket = new_socket(opts)?;
+        socket
+            .set_opt::<SendTimeout>(Some(DIAL_SEND_CHECK))
+            .map_err(nng_error)?;
+        let shared = Arc::new(DialShared {
+            had_pipe: AtomicBool::new(false),
+            remote_gone: AtomicBool::new(false),
+            notify: EventFd::new()?,
+        });
+        let cb_shared = Arc::clone(&shared);
+        socket
+            .pipe_notify(move |pipe, ev| match ev {
+                PipeEvent::AddPre => {
+                    let redial = cb_shared.had_pipe.swap(true, Ordering::AcqRel);
+                    if redial {
+                        // Closing at ADD_PRE is allowed: the socket never sees this pipe.
+                        pipe.close();
+                    }
+                }
+                PipeEvent::RemovePost => {
+                    cb_shared.remote_gone.store(true, Ordering::Release);
+                    cb_shared.notify.notify();
+                }
+                _ => {}
+            })
+            .map_err(nng_error)?;
+        let given = url.to_string();
+        let dial_err = |e: nng::Error| match e {
+            nng::Error::NotSupported => Error::UnsupportedScheme(url.scheme.name().to_string()),
+            nng::Error::AddressInvalid => Error::InvalidUrl {
+                url: given.clone(),
+                reason: "NNG rejects this address".into(),
+            },
+            e => Error::Connect {
+                url: given.clone(),
+                source: io_error(e),
+            },
+        };
+        let builder = nng::DialerBuilder::new(&socket, &target).map_err(dial_err)?;
+        // A connection that has gone stays gone: push NNG's automatic redial out of reach
+        // (set on the dialer itself: it does not take the socket's setting), so the hub never
+        // sees a peer flicker back after a disconnect. The pipe callback refuses any redial
+        // that happens anyway.
+        builder
+            .set_opt::<ReconnectMinTime>(Some(NO_REDIAL))
+            .map_err(nng_error)?;
+        builder
+            .set_opt::<ReconnectMaxTime>(Some(NO_REDIAL))
+            .map_err(nng_error)?;
+        builder
+            .set_opt::<RecvMaxSize>(nng_max(opts))
+            .map_err(nng_error)?;
+        // Synchronous: the first attempt's failure comes back here at once.
+        let dialer = builder.start(false).map_err(|(_, e)| dial_err(e))?;
+        let recv_fd = socket.get_opt::<RecvFd>().map_err(nng_error)?;
+        Ok(NngConnection {
+            socket,
+            dialer: Mutex::new(Some(dialer)),
+            shared,
+            local_closed: AtomicBool::new(false),
+            recv_fd,
+            recv_lock: Mutex::new(()),
+        })
+    }
+
+    fn gone(&self) -> bool {
+        self.local_closed.load(Ordering::Acquire) || self.shared.remote_gone.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn send(&self, msg: &[u8]) -> Result<(), Error> {
+        let mut m = nng::Message::from(msg);
+        loop {
+            if self.gone() {
+                return Err(Error::Closed);
+            }
+            match self.socket.send(m) {
+                Ok(()) => return Ok(()),
+                // Still blocked behind the peer: look again whether it has gone.
+                Err((back, nng::Error::TimedOut)) => m = back,
+                Err((_, e)) => return Err(nng_error(e)),
+            }
+        }
+    }
+
+    pub(crate) fn recv(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, Error> {
+        let _one_reader = lock(&self.recv_lock);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if self.local_closed.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
+            // Read before trying: if the hub was already gone and the queue is empty, every
+            // message it sent has been received.
+            let remote_gone = self.shared.remote_gone.load(Ordering::Acquire);
+            match self.socket.try_recv() {
+                Ok(m) => return Ok(Some(m.as_slice().to_vec())),
+                Err(nng::Error::TryAgain) => {}
+                Err(e) => return Err(nng_error(e)),
+            }
+            if remote_gone {
+                return Err(Error::Closed);
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left == Some(Duration::ZERO) {
+                return Ok(None);
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.recv_fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.shared.notify.raw(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            sys::poll(&mut fds, sys::timeout_ms(left))?;
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.local_closed.store(true, Ordering::Release);
+        self.shared.notify.notify();
+        // Closing the dialer closes its pipe (the hub sees the disconnect) and stops redials.
+        // The socket, and with it the fd a concurrent recv may poll, lives until drop.
+        if let Some(d) = lock(&self.dialer).take() {
+            // Through the C call: the wrapper panics on return codes we do not care about.
+            // SAFETY: NNG validates the dialer id; a closed one only yields an error code.
+            unsafe { nng::ffi::nng_dialer_close(d.nng_dialer()) };
+        }
+    }
 }

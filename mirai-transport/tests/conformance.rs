@@ -1,0 +1,713 @@
+//! One suite of transport scenarios, run against every backend built in.
+//!
+//! Each scenario is a function taking the [`Backend`]; the `conformance!` macro at the bottom
+//! generates a `native::` and an `nng::` test for each. Native-only checks (raw bytes on the
+//! wire, queueing behaviour) live in `tests/native.rs`.
+//!
+//! Timeouts are generous and only stop a broken build from hanging; nothing asserts speed.
+use mirai_transport::{
+    Backend, Connection, DisconnectReason, Error, Event, Listener, Options, PeerId,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Upper bound for anything to happen; only reached when something is broken.
+const LONG: Duration = Duration::from_secs(30);
+
+fn opts(backend: Backend) -> Options {
+    Options {
+        backend,
+        ..Options::default()
+    }
+}
+
+/// A name no other test (or test process) uses.
+fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "mirai-t-{}-{}-{}",
+        std::process::id(),
+        tag,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A loopback TCP port held bound but not listening while this lives: dialing it is refused,
+/// and no listener (in this or a parallel test) can be given it meanwhile. A port that was
+/// merely free a moment ago could be handed to another test's `tcp://127.0.0.1:0` listener.
+struct HeldPort {
+    _fd: std::os::fd::OwnedFd,
+    port: u16,
+}
+
+fn hold_port() -> HeldPort {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2); the result is checked and owned by the OwnedFd below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let mut sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+        },
+        sin_zero: [0; 8],
+    };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `sin` is a valid sockaddr_in of `len` bytes for both calls.
+    unsafe {
+        assert_eq!(
+            libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), len),
+            0,
+            "bind"
+        );
+        assert_eq!(
+            libc::getsockname(fd, (&mut sin as *mut libc::sockaddr_in).cast(), &mut len),
+            0
+        );
+    }
+    HeldPort {
+        _fd: owned,
+        port: u16::from_be(sin.sin_port),
+    }
+}
+
+/// A listener plus the events polled but not yet looked at.
+struct Hub {
+    l: Listener,
+    pending: VecDeque<Event>,
+}
+
+impl Hub {
+    fn bind(url: &str, backend: Backend) -> Hub {
+        Hub {
+            l: Listener::bind(url, &opts(backend)).unwrap_or_else(|e| panic!("bind {url}: {e}")),
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.l.url().to_string()
+    }
+
+    fn next(&mut self) -> Event {
+        let deadline = Instant::now() + LONG;
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return e;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no event within {LONG:?}");
+            let mut v = Vec::new();
+            self.l.poll(&mut v, Some(left)).expect("poll");
+            self.pending.extend(v);
+        }
+    }
+
+    fn connected(&mut self) -> PeerId {
+        match self.next() {
+            Event::Connected(id) => id,
+            other => panic!("expected Connected, got {other:?}"),
+        }
+    }
+
+    fn message(&mut self, from: PeerId) -> Vec<u8> {
+        match self.next() {
+            Event::Message(id, m) if id == from => m,
+            other => panic!("expected a message from {from}, got {}", short(&other)),
+        }
+    }
+
+    fn disconnected(&mut self, who: PeerId) -> DisconnectReason {
+        match self.next() {
+            Event::Disconnected(id, r) if id == who => r,
+            other => panic!("expected Disconnected({who}), got {}", short(&other)),
+        }
+    }
+
+    /// Dials the hub and waits for its Connected.
+    fn dial(&mut self, backend: Backend) -> (Connection, PeerId) {
+        let c = Connection::dial(&self.url(), &opts(backend)).expect("dial");
+        let id = self.connected();
+        (c, id)
+    }
+}
+
+fn short(e: &Event) -> String {
+    match e {
+        Event::Message(id, m) => format!("Message({id}, {} bytes)", m.len()),
+        other => format!("{other:?}"),
+    }
+}
+
+fn recv(c: &Connection) -> Vec<u8> {
+    c.recv(Some(LONG))
+        .expect("recv")
+        .expect("a message within the timeout")
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+fn event_order(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let c = Connection::dial(&hub.url(), &opts(b)).expect("dial");
+    c.send(b"one").unwrap();
+    c.send(b"two").unwrap();
+    // Wait until both arrived before closing, so the close cannot overtake them in NNG.
+    let id = hub.connected();
+    assert_eq!(hub.message(id), b"one");
+    assert_eq!(hub.message(id), b"two");
+    c.close();
+    assert_eq!(hub.disconnected(id), DisconnectReason::Closed);
+    assert!(hub.pending.is_empty());
+}
+
+fn messages_then_close_keep_order(b: Backend) {
+    // Messages sent right before closing are all reported before the Disconnected.
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    for i in 0..20u32 {
+        c.send(&i.to_le_bytes()).unwrap();
+    }
+    if b == Backend::Nng {
+        // NNG may discard what is still in its queues when a socket closes; wait for delivery.
+        for i in 0..20u32 {
+            assert_eq!(hub.message(id), i.to_le_bytes());
+        }
+        c.close();
+    } else {
+        c.close();
+        for i in 0..20u32 {
+            assert_eq!(hub.message(id), i.to_le_bytes());
+        }
+    }
+    assert_eq!(hub.disconnected(id), DisconnectReason::Closed);
+}
+
+fn exchange_both_directions(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    for i in 0..200u32 {
+        hub.l.send(id, format!("ping {i}").as_bytes()).unwrap();
+        assert_eq!(recv(&c), format!("ping {i}").as_bytes());
+        c.send(format!("pong {i}").as_bytes()).unwrap();
+        assert_eq!(hub.message(id), format!("pong {i}").as_bytes());
+    }
+}
+
+fn fifty_peers_echo(b: Backend) {
+    const PEERS: usize = 50;
+    const EACH: usize = 20;
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let url = hub.url();
+    let workers: Vec<_> = (0..PEERS)
+        .map(|w| {
+            let url = url.clone();
+            thread::spawn(move || {
+                let c = Connection::dial(&url, &opts(b)).expect("dial");
+                for i in 0..EACH {
+                    let m = format!("peer {w} message {i}");
+                    c.send(m.as_bytes()).unwrap();
+                    assert_eq!(recv(&c), m.as_bytes(), "echo to peer {w}");
+                }
+                c.close();
+            })
+        })
+        .collect();
+    // Per peer: connected, then EACH messages in order, then disconnected.
+    let mut seen: HashMap<PeerId, usize> = HashMap::new();
+    let mut sender_of: HashMap<PeerId, String> = HashMap::new();
+    let mut gone = HashSet::new();
+    while gone.len() < PEERS {
+        match hub.next() {
+            Event::Connected(id) => assert!(seen.insert(id, 0).is_none(), "id {id} reused"),
+            Event::Message(id, m) => {
+                let n = seen.get_mut(&id).expect("message before Connected");
+                let text = String::from_utf8(m.clone()).unwrap();
+                let who = text.split(" message ").next().unwrap().to_string();
+                assert_eq!(
+                    sender_of.entry(id).or_insert_with(|| who.clone()),
+                    &who,
+                    "one peer per id"
+                );
+                assert_eq!(text, format!("{who} message {n}"), "order within a peer");
+                *n += 1;
+                hub.l.send(id, &m).unwrap();
+            }
+            Event::Disconnected(id, r) => {
+                assert_eq!(r, DisconnectReason::Closed);
+                assert_eq!(
+                    seen.get(&id),
+                    Some(&EACH),
+                    "all messages before Disconnected"
+                );
+                assert!(gone.insert(id));
+            }
+        }
+    }
+    for w in workers {
+        w.join().expect("worker");
+    }
+    assert_eq!(seen.len(), PEERS);
+}
+
+fn ten_thousand_in_order_to_listener(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    let sender = thread::spawn(move || {
+        for i in 0..10_000u32 {
+            c.send(&i.to_le_bytes()).unwrap();
+        }
+        c
+    });
+    for i in 0..10_000u32 {
+        assert_eq!(hub.message(id), i.to_le_bytes());
+    }
+    drop(sender.join().unwrap());
+}
+
+fn ten_thousand_in_order_to_dialer(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    // The dialer acknowledges every second message: the pace of a hub feeding a daemon one
+    // task at a time, and within what NNG's polyamorous mode delivers without dropping (each
+    // NNG pipe queues two messages). Unpaced bursts are checked natively in tests/native.rs.
+    let reader = thread::spawn(move || {
+        for i in 0..10_000u32 {
+            assert_eq!(recv(&c), i.to_le_bytes(), "message {i}");
+            if i % 2 == 1 {
+                c.send(b"ack").unwrap();
+            }
+        }
+    });
+    for pair in 0..5_000u32 {
+        hub.l.send(id, &(2 * pair).to_le_bytes()).unwrap();
+        hub.l.send(id, &(2 * pair + 1).to_le_bytes()).unwrap();
+        assert_eq!(hub.message(id), b"ack");
+    }
+    reader.join().unwrap();
+}
+
+fn eight_mib_message(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    let big = pattern(8 << 20, 7);
+    let c = Arc::new(c);
+    let c2 = Arc::clone(&c);
+    let big2 = big.clone();
+    // Sent from another thread: the hub must poll while a large message streams in.
+    let t = thread::spawn(move || c2.send(&big2).unwrap());
+    assert!(hub.message(id) == big, "8 MiB to listener intact");
+    t.join().unwrap();
+    let back = pattern(8 << 20, 99);
+    hub.l.send(id, &back).unwrap();
+    // The hub flushes what the socket could not take at once while polling.
+    let c3 = Arc::clone(&c);
+    let r = thread::spawn(move || recv(&c3));
+    let mut ev = Vec::new();
+    while !r.is_finished() {
+        hub.l
+            .poll(&mut ev, Some(Duration::from_millis(20)))
+            .unwrap();
+    }
+    assert!(r.join().unwrap() == back, "8 MiB to dialer intact");
+    assert!(ev.is_empty(), "{ev:?}");
+}
+
+fn empty_message(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    c.send(b"").unwrap();
+    c.send(b"after").unwrap();
+    assert_eq!(hub.message(id), b"");
+    assert_eq!(hub.message(id), b"after");
+    hub.l.send(id, b"").unwrap();
+    hub.l.send(id, b"x").unwrap();
+    assert_eq!(recv(&c), b"");
+    assert_eq!(recv(&c), b"x");
+}
+
+fn send_to_unknown_peer(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    assert!(matches!(
+        hub.l.send(424242, b"x"),
+        Err(Error::UnknownPeer(424242))
+    ));
+    let (c, id) = hub.dial(b);
+    c.close();
+    assert_eq!(hub.disconnected(id), DisconnectReason::Closed);
+    assert!(matches!(hub.l.send(id, b"x"), Err(Error::UnknownPeer(i)) if i == id));
+}
+
+fn dial_nobody_fails_at_once(b: Backend) {
+    let held = hold_port();
+    let url = format!("tcp://127.0.0.1:{}", held.port);
+    let e = Connection::dial(&url, &opts(b))
+        .err()
+        .expect("nobody listens");
+    assert!(e.to_string().contains(&url), "error names the URL: {e}");
+    assert!(e.is_retryable(), "{e:?}");
+    assert_eq!(e.code().0, 6, "{e:?}");
+    let path = format!("ipc:///tmp/{}.sock", unique("none"));
+    let e = Connection::dial(&path, &opts(b))
+        .err()
+        .expect("no socket file");
+    assert!(e.to_string().contains(&path), "error names the URL: {e}");
+    assert!(e.is_retryable(), "{e:?}");
+    let abs = format!("abstract://{}", unique("none"));
+    let e = Connection::dial(&abs, &opts(b))
+        .err()
+        .expect("no abstract listener");
+    assert!(e.to_string().contains(&abs), "error names the URL: {e}");
+    // Bad URLs are not worth retrying.
+    let e = Connection::dial("tcp://127.0.0.1", &opts(b))
+        .err()
+        .expect("no port");
+    assert!(!e.is_retryable(), "{e:?}");
+    assert!(e.to_string().contains("tcp://127.0.0.1"), "{e}");
+}
+
+/// The hub appears 300 ms after the dialer starts trying.
+fn dial_retry_until(url: &str, b: Backend, before_bind: impl FnOnce() + Send + 'static) {
+    let url2 = url.to_string();
+    let server = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        before_bind();
+        let mut hub = Hub::bind(&url2, b);
+        let id = hub.connected();
+        hub.message(id)
+    });
+    let deadline = Instant::now() + LONG;
+    let c =
+        Connection::dial_retry(url, &opts(b), || Instant::now() > deadline).expect("dial_retry");
+    c.send(b"made it").unwrap();
+    assert_eq!(server.join().unwrap(), b"made it");
+}
+
+fn dial_retry_waits_for_listener(b: Backend) {
+    // TCP, the daemon's usual case: the port is held until just before the hub binds it.
+    let held = hold_port();
+    let url = format!("tcp://127.0.0.1:{}", held.port);
+    dial_retry_until(&url, b, move || drop(held));
+    // An abstract socket: no port to share with parallel tests at all.
+    dial_retry_until(&format!("abstract://{}", unique("later")), b, || {});
+}
+
+fn dial_retry_gives_up(b: Backend) {
+    let held = hold_port();
+    let url = format!("tcp://127.0.0.1:{}", held.port);
+    let mut tries = 0;
+    let e = Connection::dial_retry(&url, &opts(b), || {
+        tries += 1;
+        tries > 2
+    })
+    .err()
+    .expect("gives up");
+    assert!(matches!(e, Error::Connect { .. }), "{e:?}");
+    assert_eq!(tries, 3);
+}
+
+fn tcp_port_zero_resolved(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let url = hub.url();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0, "{url}");
+    assert!(url.starts_with("tcp://127.0.0.1:"), "{url}");
+    let (c, id) = hub.dial(b);
+    c.send(b"hi").unwrap();
+    assert_eq!(hub.message(id), b"hi");
+}
+
+fn ipv6_loopback(b: Backend) {
+    let mut hub = Hub::bind("tcp://[::1]:0", b);
+    assert!(hub.url().starts_with("tcp://[::1]:"), "{}", hub.url());
+    let (c, id) = hub.dial(b);
+    c.send(b"v6").unwrap();
+    assert_eq!(hub.message(id), b"v6");
+    hub.l.send(id, b"v6 back").unwrap();
+    assert_eq!(recv(&c), b"v6 back");
+}
+
+fn ipc_path(b: Backend) {
+    let path = format!("/tmp/{}.sock", unique("ipc"));
+    let url = format!("ipc://{path}");
+    {
+        let mut hub = Hub::bind(&url, b);
+        assert_eq!(hub.url(), url);
+        let (c, id) = hub.dial(b);
+        c.send(b"over ipc").unwrap();
+        assert_eq!(hub.message(id), b"over ipc");
+        hub.l.send(id, b"back").unwrap();
+        assert_eq!(recv(&c), b"back");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("socket file exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only socket file");
+    }
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "socket file removed when the listener drops"
+    );
+}
+
+fn abstract_socket(b: Backend) {
+    let url = format!("abstract://{}", unique("abs"));
+    let mut hub = Hub::bind(&url, b);
+    assert_eq!(hub.url(), url);
+    let (c, id) = hub.dial(b);
+    c.send(b"abstract").unwrap();
+    assert_eq!(hub.message(id), b"abstract");
+    hub.l.send(id, b"back").unwrap();
+    assert_eq!(recv(&c), b"back");
+}
+
+fn wake_unblocks_poll(b: Backend) {
+    let hub = Arc::new(Hub::bind("tcp://127.0.0.1:0", b).l);
+    // Woken while blocked.
+    let (tx, rx) = mpsc::channel();
+    let h2 = Arc::clone(&hub);
+    let t = thread::spawn(move || {
+        let mut ev = Vec::new();
+        h2.poll(&mut ev, None).expect("poll");
+        tx.send(ev.len()).unwrap();
+    });
+    thread::sleep(Duration::from_millis(100));
+    hub.wake();
+    assert_eq!(rx.recv_timeout(LONG).expect("poll returned after wake"), 0);
+    t.join().unwrap();
+    // Woken before polling: the next poll returns at once.
+    hub.wake();
+    let (tx, rx) = mpsc::channel();
+    let h3 = Arc::clone(&hub);
+    thread::spawn(move || {
+        let mut ev = Vec::new();
+        h3.poll(&mut ev, None).expect("poll");
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(LONG)
+        .expect("poll returned after an earlier wake");
+}
+
+fn poll_times_out(b: Backend) {
+    let hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let mut ev = Vec::new();
+    let start = Instant::now();
+    hub.l
+        .poll(&mut ev, Some(Duration::from_millis(50)))
+        .unwrap();
+    assert!(ev.is_empty());
+    assert!(
+        start.elapsed() >= Duration::from_millis(45),
+        "waited the timeout"
+    );
+}
+
+fn disconnect_reports_local(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    let (c2, id2) = hub.dial(b);
+    hub.l.disconnect(id);
+    assert_eq!(hub.disconnected(id), DisconnectReason::Local);
+    assert!(matches!(hub.l.send(id, b"x"), Err(Error::UnknownPeer(_))));
+    assert!(
+        matches!(c.recv(Some(LONG)), Err(Error::Closed)),
+        "dialer sees the close"
+    );
+    // The other peer is unaffected.
+    c2.send(b"still here").unwrap();
+    assert_eq!(hub.message(id2), b"still here");
+}
+
+fn dialer_close_reported(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    c.close();
+    assert_eq!(hub.disconnected(id), DisconnectReason::Closed);
+    assert!(matches!(c.send(b"x"), Err(Error::Closed)));
+    assert!(matches!(
+        c.recv(Some(Duration::from_millis(10))),
+        Err(Error::Closed)
+    ));
+}
+
+fn listener_gone_dialer_sees_closed(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    hub.l.send(id, b"last words").unwrap();
+    assert_eq!(recv(&c), b"last words");
+    drop(hub);
+    assert!(matches!(c.recv(Some(LONG)), Err(Error::Closed)));
+    assert!(matches!(c.recv(Some(Duration::ZERO)), Err(Error::Closed)));
+    // Sending to a hub that has gone fails rather than blocking forever.
+    let mut failed = false;
+    for _ in 0..100 {
+        if c.send(b"anyone?").is_err() {
+            failed = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(failed, "send to a vanished hub errs");
+}
+
+fn try_recv_and_timeouts(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    assert_eq!(c.try_recv().unwrap(), None);
+    assert_eq!(c.recv(Some(Duration::from_millis(30))).unwrap(), None);
+    hub.l.send(id, b"soon").unwrap();
+    let deadline = Instant::now() + LONG;
+    loop {
+        if let Some(m) = c.try_recv().unwrap() {
+            assert_eq!(m, b"soon");
+            break;
+        }
+        assert!(Instant::now() < deadline, "message never arrived");
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(c.try_recv().unwrap(), None);
+}
+
+fn concurrent_send_and_recv_on_dialer(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let (c, id) = hub.dial(b);
+    let c = Arc::new(c);
+    let received = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let (c, received) = (Arc::clone(&c), Arc::clone(&received));
+        thread::spawn(move || {
+            (0..500u32)
+                .map(|_| {
+                    let v = u32::from_le_bytes(recv(&c).try_into().unwrap());
+                    received.fetch_add(1, Ordering::Release);
+                    v
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let writer = {
+        let (c, received) = (Arc::clone(&c), Arc::clone(&received));
+        thread::spawn(move || {
+            for i in 0..500u32 {
+                // At most two echoes in flight (NNG's polyamorous hub drops beyond that).
+                let deadline = Instant::now() + LONG;
+                while received.load(Ordering::Acquire) + 2 <= i as usize {
+                    assert!(Instant::now() < deadline, "echo {i} never came back");
+                    thread::sleep(Duration::from_micros(100));
+                }
+                c.send(&i.to_le_bytes()).unwrap();
+            }
+        })
+    };
+    // Echo everything back: the dialer receives on one thread while sending on another.
+    for _ in 0..500 {
+        let m = hub.message(id);
+        hub.l.send(id, &m).unwrap();
+    }
+    writer.join().unwrap();
+    assert_eq!(reader.join().unwrap(), (0..500).collect::<Vec<_>>());
+}
+
+fn ids_never_reused(b: Backend) {
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let mut ids = HashSet::new();
+    for _ in 0..10 {
+        let (c, id) = hub.dial(b);
+        assert!(ids.insert(id), "id {id} reused");
+        c.close();
+        assert_eq!(hub.disconnected(id), DisconnectReason::Closed);
+    }
+}
+
+fn tls_unsupported(b: Backend) {
+    assert!(matches!(
+        Listener::bind("tls+tcp://127.0.0.1:0", &opts(b)),
+        Err(Error::UnsupportedScheme(_))
+    ));
+    assert!(matches!(
+        Connection::dial("tls+tcp://127.0.0.1:5555", &opts(b)),
+        Err(Error::UnsupportedScheme(_))
+    ));
+}
+
+fn bind_twice_is_address_in_use(b: Backend) {
+    let hub = Hub::bind("tcp://127.0.0.1:0", b);
+    let e = Listener::bind(&hub.url(), &opts(b))
+        .err()
+        .expect("port taken");
+    assert!(matches!(e, Error::Bind { .. }), "{e:?}");
+    assert_eq!(e.code(), (10, "Address in use"), "{e:?}");
+    assert!(e.to_string().contains(&hub.url()), "{e}");
+    let abs = format!("abstract://{}", unique("twice"));
+    let _first = Listener::bind(&abs, &opts(b)).unwrap();
+    assert!(matches!(
+        Listener::bind(&abs, &opts(b)),
+        Err(Error::Bind { .. })
+    ));
+}
+
+fn invalid_urls_rejected(b: Backend) {
+    for url in ["tcp://127.0.0.1", "udp://127.0.0.1:1", "ipc://", "nonsense"] {
+        let e = Listener::bind(url, &opts(b))
+            .err()
+            .unwrap_or_else(|| panic!("{url} binds"));
+        assert!(matches!(e, Error::InvalidUrl { .. }), "{url}: {e:?}");
+        assert!(e.to_string().contains(url), "{e}");
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod native {
+            $( #[test] fn $name() { super::$name(mirai_transport::Backend::Native) } )*
+        }
+        #[cfg(feature = "nng")]
+        mod nng {
+            $( #[test] fn $name() { super::$name(mirai_transport::Backend::Nng) } )*
+        }
+    };
+}
+
+conformance!(
+    event_order,
+    messages_then_close_keep_order,
+    exchange_both_directions,
+    fifty_peers_echo,
+    ten_thousand_in_order_to_listener,
+    ten_thousand_in_order_to_dialer,
+    eight_mib_message,
+    empty_message,
+    send_to_unknown_peer,
+    dial_nobody_fails_at_once,
+    dial_retry_waits_for_listener,
+    dial_retry_gives_up,
+    tcp_port_zero_resolved,
+    ipv6_loopback,
+    ipc_path,
+    abstract_socket,
+    wake_unblocks_poll,
+    poll_times_out,
+    disconnect_reports_local,
+    dialer_close_reported,
+    listener_gone_dialer_sees_closed,
+    try_recv_and_timeouts,
+    concurrent_send_and_recv_on_dialer,
+    ids_never_reused,
+    tls_unsupported,
+    bind_twice_is_address_in_use,
+    invalid_urls_rejected,
+);

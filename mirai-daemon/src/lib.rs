@@ -3,12 +3,16 @@
 //! [`run`] dials a host, says hello, waits for its init bundle, then evaluates tasks one at a
 //! time through an [`Evaluator`] and replies, until the host goes away or a limit is reached.
 //! What "evaluate" means is the evaluator's business: R code in the R package, echo / sleep /
-//! fail in the `mirai-daemon` binary used by tests and benchmarks.
+//! fail in the `mirai-daemon` binary used by tests and benchmarks ([`BuiltinEvaluator`],
+//! [`cli_main`]).
 //!
 //! The loop runs on the calling thread and reads its own socket, so a task costs one wake-up.
 //! A cancel that arrives while a task runs is seen through [`EvalControl`], which the evaluator
 //! polls (R does so from its event loop); a host that disappears while a task runs is noticed by
 //! a small watchdog thread that sleeps until the peer hangs up.
+//!
+//! This crate does not schedule, queue fairly or retry tasks: the host (`mirai-sched`,
+//! `mirai-host`) does. It never looks inside a payload.
 //!
 //! ```no_run
 //! use mirai_daemon::{run, DaemonConfig, EchoEvaluator};
@@ -17,8 +21,19 @@
 //! # Ok::<(), mirai_daemon::DaemonError>(())
 //! ```
 
-use std::time::Duration;
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
+use mirai_proto::Frame;
+use mirai_transport::Connection;
+
+mod builtin;
+pub mod cli;
+mod watchdog;
+mod worker;
+
+pub use builtin::BuiltinEvaluator;
+pub use cli::cli_main;
 pub use mirai_proto::{Init, Status, Task, TaskId};
 pub use mirai_transport::Options as TransportOptions;
 
@@ -95,8 +110,8 @@ pub struct Evaluation {
 
 /// Evaluates tasks. Implemented by the R bridge and by the test evaluators here.
 pub trait Evaluator {
-    /// Called once with the host's init bundle, before the first task. An error ends the
-    /// daemon with [`DaemonError::Init`].
+    /// Called with the host's init bundle before the first task (and again after each redial
+    /// of an `autoexit = FALSE` daemon). An error ends the daemon with [`DaemonError::Init`].
     fn init(&mut self, init: &Init) -> Result<(), String> {
         let _ = init;
         Ok(())
@@ -107,37 +122,165 @@ pub trait Evaluator {
 }
 
 /// The evaluator's window on the connection while a task runs.
+///
+/// Reading frames here is the only way the daemon hears from the host during an evaluation, so
+/// frames other than cancels are kept: tasks that arrive early (a host may queue several at a
+/// daemon) are served after this one, in order.
 pub struct EvalControl<'a> {
-    _p: std::marker::PhantomData<&'a ()>,
+    conn: &'a Connection,
+    task_id: TaskId,
+    max_frame: usize,
+    autoexit: AutoExit,
+    /// Tasks received during the evaluation, served next.
+    pending: &'a mut VecDeque<Task>,
+    /// Ids of pending tasks whose cancel arrived before they started.
+    precancelled: &'a mut HashSet<TaskId>,
+    cancelled: bool,
+    exit_requested: bool,
+    host_gone: bool,
 }
 
-impl EvalControl<'_> {
+impl<'a> EvalControl<'a> {
+    pub(crate) fn new(
+        conn: &'a Connection,
+        task_id: TaskId,
+        max_frame: usize,
+        autoexit: AutoExit,
+        pending: &'a mut VecDeque<Task>,
+        precancelled: &'a mut HashSet<TaskId>,
+    ) -> Self {
+        // A cancel for this task may have arrived while it waited in `pending`.
+        let cancelled = precancelled.remove(&task_id);
+        EvalControl {
+            conn,
+            task_id,
+            max_frame,
+            autoexit,
+            pending,
+            precancelled,
+            cancelled,
+            exit_requested: false,
+            host_gone: false,
+        }
+    }
+
+    pub(crate) fn exit_requested(&self) -> bool {
+        self.exit_requested
+    }
+
+    pub(crate) fn host_gone(&self) -> bool {
+        self.host_gone
+    }
+
+    /// Whether the evaluation should be interrupted: a cancel for it, an exit instruction, or
+    /// (with `autoexit = TRUE`) a host that went away, since nobody can receive the result and
+    /// the daemon is about to terminate anyway.
+    fn interrupt_wanted(&self) -> bool {
+        self.cancelled || self.exit_requested || (self.host_gone && self.autoexit == AutoExit::Exit)
+    }
+
+    fn handle(&mut self, bytes: &[u8]) {
+        match mirai_proto::decode(bytes, self.max_frame) {
+            Ok(Frame::Cancel { id }) if id == self.task_id => self.cancelled = true,
+            Ok(Frame::Cancel { id }) => {
+                if self.pending.iter().any(|t| t.id == id) {
+                    self.precancelled.insert(id);
+                }
+                // A cancel for a task already answered (or unknown) is ignored.
+            }
+            Ok(Frame::Task(t)) => self.pending.push_back(t),
+            Ok(Frame::Exit) => self.exit_requested = true,
+            Ok(Frame::Ack) => {}
+            Ok(other) => log::warn!(
+                "mirai daemon: ignoring unexpected {} frame during task {}",
+                other.kind(),
+                self.task_id
+            ),
+            Err(e) => {
+                // Without a trustworthy frame stream the connection is useless: treat it as
+                // gone (the loop then follows `autoexit`). The payload is not logged.
+                log::warn!(
+                    "mirai daemon: undecodable frame of {} bytes from host ({e}); dropping connection",
+                    bytes.len()
+                );
+                self.host_gone = true;
+            }
+        }
+    }
+
+    fn note_recv_error(&mut self, e: mirai_transport::Error) {
+        if !matches!(e, mirai_transport::Error::Closed) {
+            log::warn!(
+                "mirai daemon: connection failed during task {}: {e}",
+                self.task_id
+            );
+        }
+        self.host_gone = true;
+    }
+
     /// The task being evaluated.
     pub fn task_id(&self) -> TaskId {
-        unimplemented!()
+        self.task_id
     }
 
     /// Checks, without blocking, whether a cancel for this task has arrived (reading any frames
     /// waiting on the connection and keeping tasks that arrive early for later). True once it has.
+    ///
+    /// An exit instruction counts as a cancel, and so does the host going away when
+    /// `autoexit = TRUE` (the result could not be delivered).
     pub fn poll_cancel(&mut self) -> bool {
-        unimplemented!()
+        while !self.host_gone && !self.interrupt_wanted() {
+            match self.conn.try_recv() {
+                Ok(Some(bytes)) => self.handle(&bytes),
+                Ok(None) => break,
+                Err(e) => self.note_recv_error(e),
+            }
+        }
+        self.interrupt_wanted()
     }
 
-    /// Blocks up to `timeout` for a cancel of this task; true if one arrived.
+    /// Blocks up to `timeout` for a cancel of this task; true if one arrived (or had already
+    /// arrived). Counts exit instructions and lost hosts as [`EvalControl::poll_cancel`] does;
+    /// otherwise, once the host is gone, it simply sleeps out the timeout.
     pub fn wait_cancel(&mut self, timeout: Duration) -> bool {
-        let _ = timeout;
-        unimplemented!()
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if self.interrupt_wanted() {
+                return true;
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if self.host_gone {
+                // Nothing more can arrive; the evaluation just takes the time it asked for.
+                match left {
+                    Some(l) => std::thread::sleep(l),
+                    None => loop {
+                        std::thread::sleep(Duration::from_secs(3600))
+                    },
+                }
+                return false;
+            }
+            if left == Some(Duration::ZERO) {
+                return self.poll_cancel();
+            }
+            match self.conn.recv(left) {
+                Ok(Some(bytes)) => self.handle(&bytes),
+                Ok(None) => return self.poll_cancel(),
+                Err(e) => self.note_recv_error(e),
+            }
+        }
     }
 
     /// True if the host has gone or told the daemon to exit; the evaluator should stop soon.
+    /// A lost host counts only with `autoexit = TRUE`: with `NA` the task is finished first,
+    /// and with `FALSE` the daemon redials after it.
     pub fn should_exit(&self) -> bool {
-        unimplemented!()
+        self.exit_requested || (self.host_gone && self.autoexit == AutoExit::Exit)
     }
 
     /// A descriptor that becomes readable when a frame arrives, for event loops (R's input
     /// handlers). `None` on backends without one.
     pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
-        unimplemented!()
+        self.conn.raw_fd()
     }
 }
 
@@ -166,10 +309,19 @@ pub enum DaemonError {
     Transport(#[from] mirai_transport::Error),
 }
 
+impl DaemonError {
+    pub(crate) fn dial(source: mirai_transport::Error) -> Self {
+        let (code, text) = source.code();
+        DaemonError::Dial { code, text, source }
+    }
+}
+
 /// Runs the worker loop until the connection ends or a limit is reached.
+///
+/// Blocks the calling thread throughout (in R, the main thread). See the crate docs and
+/// [`DaemonConfig`] for when it returns which [`ExitCode`].
 pub fn run(config: &DaemonConfig, evaluator: &mut dyn Evaluator) -> Result<ExitCode, DaemonError> {
-    let _ = (config, evaluator);
-    unimplemented!()
+    worker::Worker::new(config).run(evaluator)
 }
 
 /// Returns each task's payload unchanged.
@@ -177,6 +329,9 @@ pub struct EchoEvaluator;
 
 impl Evaluator for EchoEvaluator {
     fn evaluate(&mut self, task: Task, _ctl: &mut EvalControl<'_>) -> Evaluation {
-        Evaluation { status: Status::Ok, payload: task.payload }
+        Evaluation {
+            status: Status::Ok,
+            payload: task.payload,
+        }
     }
 }

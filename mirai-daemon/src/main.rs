@@ -1,3 +1,5 @@
+//! `mirai-daemon URL [options]`: see [`mirai_daemon::cli`].
+
 fn main() {
-    unimplemented!("daemon helper writes the binary")
+    std::process::exit(mirai_daemon::cli_main());
 }

@@ -9,6 +9,21 @@
 //! Also here: L'Ecuyer-CMRG stream generation identical to R's `parallel::nextRNGStream`
 //! ([`rng`]), and the launcher that starts local daemon processes ([`launch`]).
 //!
+//! This crate is not the R API: profiles by name, ephemeral and sync modes and launch command
+//! strings for R live in the R package and its bridge, which drive a `Host` per profile.
+//!
+//! How a task travels, with as few thread hand-offs as the socket floor allows (design.md §2):
+//! - the submitting thread encodes the task frame, then, holding the state lock, hands it to the
+//!   scheduler and carries out what the scheduler asks at once, so a task for an idle daemon is
+//!   written to its socket from the submitting thread;
+//! - one thread at a time polls the listener (replies, daemons coming and going, deadlines) and
+//!   carries out the resulting actions: the dispatcher thread by default, but a thread blocked
+//!   in [`TaskHandle::wait`] or [`Host::wait_completion`] takes that role over, so the reply
+//!   wakes the waiting thread directly. After a waiter gives the role back the dispatcher leaves
+//!   it free for a couple of milliseconds, so that a submit-then-wait loop keeps it;
+//! - wakers and completion callbacks run on whichever thread resolved the handle, always after
+//!   the state lock is released.
+//!
 //! ```no_run
 //! use mirai_host::{Host, HostConfig, SubmitOptions};
 //! let host = Host::start(HostConfig::new("abstract://example"))?;
@@ -21,7 +36,19 @@
 pub mod launch;
 pub mod rng;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use mirai_proto::{flags, DecodeError, Frame, Init, Task, PROTOCOL_VERSION};
+use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler, TaskKind};
+use mirai_transport::{Event, Listener, PeerId};
 
 pub use mirai_proto::{RngStream, Status};
 pub use mirai_sched::{Counters, ErrorCode, Memory, Mode};
@@ -32,7 +59,7 @@ pub use mirai_transport::Options as TransportOptions;
 pub struct HostConfig {
     /// The URL to listen at (port 0 picks one; see [`Host::url`]).
     pub url: String,
-    /// Transport settings.
+    /// Transport settings. `max_message` also bounds the frames the host decodes.
     pub transport: TransportOptions,
     /// Dispatcher (FIFO, cancellation, budget) or direct round-robin.
     pub mode: Mode,
@@ -111,134 +138,1105 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    /// The dispatcher thread could not be started.
+    #[error("cannot start the dispatcher thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
-/// A compute profile's engine. Cheap to clone (shared); `Send + Sync`.
-#[derive(Clone)]
-pub struct Host {
-    _p: (),
+/// Process-wide task ids: unique and increasing across every host of the process.
+static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How often the dispatcher reaps exited child processes when nothing else wakes it.
+const REAP_EVERY: Duration = Duration::from_secs(1);
+/// How long the detached reaper left by a reset keeps collecting children.
+const REAPER_LIFETIME: Duration = Duration::from_secs(10);
+/// How long the dispatcher leaves the listener to waiting threads after one of them last
+/// drove it, so that a thread that submits and waits in a loop keeps the poll role instead of
+/// taking it over from the dispatcher every time (a wake-up each). Events wait at most this
+/// long for a poller meanwhile.
+const GRACE: Duration = Duration::from_millis(2);
+/// Spacing of exit instructions in [`Host::exit_daemons`].
+const EXIT_SPACING: Duration = Duration::from_millis(10);
+
+/// Locks, ignoring poisoning: the state is kept consistent by never running foreign code
+/// (callbacks, wakers) under a lock, so a poisoned lock only means a panic elsewhere.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Host {
-    /// Binds the URL and starts the dispatcher thread.
-    pub fn start(config: HostConfig) -> Result<Host, HostError> {
-        let _ = config;
-        unimplemented!()
+fn wait_on<'a, T>(cv: &Condvar, g: MutexGuard<'a, T>, timeout: Duration) -> MutexGuard<'a, T> {
+    match cv.wait_timeout(g, timeout) {
+        Ok((g, _)) => g,
+        Err(e) => e.into_inner().0,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task slots and handles
+
+/// The shared completion cell of one task.
+struct Slot {
+    inner: Mutex<SlotInner>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct SlotInner {
+    outcome: Option<Outcome>,
+    resolved: bool,
+    taken: bool,
+    /// Threads blocked in `wait`; the condvar is signalled only if there are any.
+    waiters: u32,
+    waker: Option<Waker>,
+    callbacks: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Slot {
+    fn new() -> Arc<Slot> {
+        Arc::new(Slot { inner: Mutex::new(SlotInner::default()), cv: Condvar::new() })
     }
 
-    /// The URL daemons dial, with an ephemeral port resolved.
-    pub fn url(&self) -> &str {
-        unimplemented!()
+    /// Resolves the slot unless it already was; its waker and callbacks go to `d`, to be run
+    /// once every lock is released. True if this call resolved it.
+    fn complete(&self, outcome: Outcome, d: &mut Deferred) -> bool {
+        let mut g = lock(&self.inner);
+        if g.resolved {
+            return false;
+        }
+        g.resolved = true;
+        g.outcome = Some(outcome);
+        if g.waiters > 0 {
+            self.cv.notify_all();
+        }
+        if let Some(w) = g.waker.take() {
+            d.wakers.push(w);
+        }
+        d.callbacks.append(&mut g.callbacks);
+        true
     }
+}
 
-    /// Submits a task; returns its handle at once. If an idle daemon is waiting, the task is
-    /// written to it from this thread.
-    pub fn submit(&self, payload: Vec<u8>, opts: SubmitOptions) -> Result<TaskHandle, HostError> {
-        let _ = (payload, opts);
-        unimplemented!()
+/// Wakers and callbacks collected while locked, run after unlocking.
+#[derive(Default)]
+struct Deferred {
+    wakers: Vec<Waker>,
+    callbacks: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Deferred {
+    fn run(self) {
+        for w in self.wakers {
+            w.wake();
+        }
+        for f in self.callbacks {
+            run_callback(f);
+        }
     }
+}
 
-    /// Submits an `everywhere` round: `max(min, connections)` copies of `payload`, each to a
-    /// distinct daemon, the round blocking later tasks until all are dispatched.
-    pub fn everywhere(&self, payload: Vec<u8>, min: usize) -> Result<Vec<TaskHandle>, HostError> {
-        let _ = (payload, min);
-        unimplemented!()
-    }
-
-    /// True if a task would be admitted under the memory budget now (`try_mirai`).
-    pub fn admit(&self) -> bool {
-        unimplemented!()
-    }
-
-    /// Waits until a task would be admitted, the host closes, or `timeout` passes; returns
-    /// whether it would be admitted (the `mirai()` memory gate; callers loop to check for
-    /// user interrupts).
-    pub fn wait_admit(&self, timeout: Duration) -> bool {
-        let _ = timeout;
-        unimplemented!()
-    }
-
-    /// Cancels a task: its handle resolves with 20 at once unless already resolved. Returns
-    /// what the scheduler returned (true if it still held the task).
-    pub fn cancel(&self, handle: &TaskHandle) -> bool {
-        let _ = handle;
-        unimplemented!()
-    }
-
-    /// Counters and memory now.
-    pub fn status(&self) -> HostStatus {
-        unimplemented!()
-    }
-
-    /// Waits until at least `n` daemons are connected (handshake done), or `timeout` passes.
-    pub fn wait_connections(&self, n: u64, timeout: Duration) -> bool {
-        let _ = (n, timeout);
-        unimplemented!()
-    }
-
-    /// A number that grows by one at every task completion on this host.
-    pub fn completions(&self) -> u64 {
-        unimplemented!()
-    }
-
-    /// Waits until [`Host::completions`] exceeds `seen`, or `timeout` passes; returns it.
-    pub fn wait_completion(&self, seen: u64, timeout: Duration) -> u64 {
-        let _ = (seen, timeout);
-        unimplemented!()
-    }
-
-    /// Sends an exit instruction to every connected daemon (`daemons(NULL)`), about 10 ms apart.
-    pub fn exit_daemons(&self) {
-        unimplemented!()
-    }
-
-    /// Closes the host: every unresolved task resolves (19, or 7 if never sent in direct
-    /// mode), the listener closes, and the dispatcher thread ends. Idempotent; also on drop of
-    /// the last clone.
-    pub fn reset(&self) {
-        unimplemented!()
-    }
-
-    /// Starts `n` local daemon processes with `command` (not waited for; reaped by the host).
-    pub fn launch(&self, command: &launch::Command, n: usize) -> Result<(), HostError> {
-        let _ = (command, n);
-        unimplemented!()
+/// A panicking callback must not take the dispatcher thread down with it.
+fn run_callback(f: Box<dyn FnOnce() + Send>) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        log::error!("mirai host: a task completion callback panicked");
     }
 }
 
 /// A submitted task. Resolves exactly once. A `Future` whose output is the [`Outcome`], and
 /// waitable from any thread.
 pub struct TaskHandle {
-    _p: (),
+    id: u64,
+    slot: Arc<Slot>,
+    /// The host, so that a waiting thread can drive the listener itself.
+    host: Weak<Shared>,
+}
+
+impl std::fmt::Debug for TaskHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskHandle").field("id", &self.id).field("resolved", &self.is_resolved()).finish()
+    }
 }
 
 impl TaskHandle {
     /// The task's id (unique and increasing within the process).
     pub fn id(&self) -> u64 {
-        unimplemented!()
+        self.id
     }
 
     /// True once resolved (whether or not the outcome was taken).
     pub fn is_resolved(&self) -> bool {
-        unimplemented!()
+        lock(&self.slot.inner).resolved
     }
 
     /// Waits up to `timeout` (`None`: forever) and takes the outcome. `None` on timeout, or if
-    /// the outcome was already taken.
+    /// the outcome was already taken. While it waits, this thread may drive the host's
+    /// listener (see the crate docs), running other handles' callbacks.
     pub fn wait(&self, timeout: Option<Duration>) -> Option<Outcome> {
-        let _ = timeout;
-        unimplemented!()
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        // Drive the listener from this thread when no other waiter does: the reply then wakes
+        // this thread directly rather than the dispatcher thread, which would wake us.
+        if !self.is_resolved() {
+            if let Some(host) = self.host.upgrade() {
+                host.drive(deadline, &|| self.is_resolved());
+            }
+        }
+        let mut g = lock(&self.slot.inner);
+        loop {
+            if let Some(o) = g.outcome.take() {
+                g.taken = true;
+                return Some(o);
+            }
+            if g.taken {
+                return None;
+            }
+            g.waiters += 1;
+            g = match deadline {
+                None => self.slot.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        g.waiters -= 1;
+                        return None;
+                    }
+                    wait_on(&self.slot.cv, g, d - now)
+                }
+            };
+            g.waiters -= 1;
+        }
     }
 
     /// Takes the outcome if resolved, without waiting.
     pub fn try_take(&self) -> Option<Outcome> {
-        unimplemented!()
+        let mut g = lock(&self.slot.inner);
+        let o = g.outcome.take();
+        if o.is_some() {
+            g.taken = true;
+        }
+        o
     }
 
-    /// Runs `f` once when the task resolves (at once, on this thread, if it already has).
-    /// `f` runs on the dispatcher thread: it must be quick and must not call R.
+    /// Runs `f` once when the task resolves: at once, on this thread, if it already has;
+    /// otherwise on the thread that resolves it (the dispatcher thread, a thread waiting on
+    /// this host, or one calling [`Host::cancel`] or [`Host::reset`]), after every engine lock
+    /// is released. `f` must be quick and must not call R. A panic in `f` is caught and logged.
     pub fn on_complete(&self, f: Box<dyn FnOnce() + Send>) {
-        let _ = f;
-        unimplemented!()
+        let mut g = lock(&self.slot.inner);
+        if g.resolved {
+            drop(g);
+            run_callback(f);
+        } else {
+            g.callbacks.push(f);
+        }
     }
 }
+
+impl Future for TaskHandle {
+    type Output = Outcome;
+
+    /// Ready with the outcome once resolved.
+    ///
+    /// # Panics
+    /// If polled after the outcome was taken (by an earlier `Ready`, [`TaskHandle::wait`] or
+    /// [`TaskHandle::try_take`]), like any future polled after completion.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let mut g = lock(&self.slot.inner);
+        if let Some(o) = g.outcome.take() {
+            g.taken = true;
+            return Poll::Ready(o);
+        }
+        assert!(!g.taken, "TaskHandle polled after its outcome was taken");
+        match &g.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => g.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared state
+
+/// What the host knows of a connected peer beyond the scheduler's view.
+#[derive(Default)]
+struct Peer {
+    /// The daemon's pid once it said hello.
+    hello: Option<u32>,
+    /// The peer broke the protocol and is being disconnected: ignore what else it sends.
+    bad: bool,
+}
+
+struct State {
+    sched: Scheduler<Vec<u8>>,
+    slots: HashMap<u64, Arc<Slot>>,
+    peers: HashMap<PeerId, Peer>,
+    /// `None` once reset: dropping the last reference closes the sockets.
+    listener: Option<Arc<Listener>>,
+    closed: bool,
+    /// Threads blocked on each condvar, so that signalling costs nothing when nobody waits.
+    conn_waiters: u32,
+    admit_waiters: u32,
+    completion_waiters: u32,
+}
+
+/// Everything the dispatcher thread and the handles of one host share. The dispatcher holds
+/// only this (not the [`HostInner`] guard), so dropping the last `Host` resets the host.
+struct Shared {
+    url: String,
+    max_frame: usize,
+    stream: Option<RngStream>,
+    serial: Vec<u8>,
+    state: Mutex<State>,
+    conn_cv: Condvar,
+    admit_cv: Condvar,
+    completion_cv: Condvar,
+    /// Grows by one at every task resolution; written under the state lock.
+    completions: AtomicU64,
+    children: Mutex<Vec<Child>>,
+    stop: AtomicBool,
+    /// Who polls the listener now (see [`PollRole`]).
+    role: Mutex<PollRole>,
+    role_cv: Condvar,
+}
+
+/// Who drives the listener. One thread at a time polls it: the dispatcher thread by default,
+/// or a thread waiting for a result, which then receives the reply itself instead of being
+/// woken by the dispatcher (one hand-off fewer per round trip: design.md §2).
+#[derive(Debug, Default)]
+struct PollRole {
+    holder: Holder,
+    /// The thread holding the role: a callback running on it may wait too (re-entrantly).
+    owner: Option<ThreadId>,
+    /// Waiting threads that asked the dispatcher to hand the role over.
+    wanting: u32,
+    /// When a waiting thread last gave the role up (see [`GRACE`]).
+    released_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Holder {
+    #[default]
+    Nobody,
+    Dispatcher,
+    Waiter,
+}
+
+/// Which condvars a locked section must signal before unlocking.
+#[derive(Default)]
+struct Notes {
+    connections: bool,
+    admit: bool,
+    completed: bool,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Resolves task `id` held by this host (if still held), counting the completion.
+    fn resolve(&self, st: &mut State, id: u64, outcome: Outcome, d: &mut Deferred, notes: &mut Notes) {
+        if let Some(slot) = st.slots.remove(&id) {
+            if slot.complete(outcome, d) {
+                self.completions.fetch_add(1, Ordering::Release);
+                notes.completed = true;
+            }
+        }
+    }
+
+    /// Carries out every action the scheduler has queued. Exit instructions go to `exits`
+    /// when given (so that the caller can space them out), else are sent at once.
+    fn carry_out(
+        &self,
+        st: &mut State,
+        d: &mut Deferred,
+        notes: &mut Notes,
+        mut exits: Option<&mut Vec<PeerId>>,
+    ) {
+        while let Some(action) = st.sched.poll_action() {
+            match action {
+                Action::Init { daemon, ordinal } => {
+                    let init = Init {
+                        stream: self.stream.map(|s| rng::advance(s, ordinal)),
+                        serial: self.serial.clone(),
+                    };
+                    send(st, daemon, &mirai_proto::encode(&Frame::Init(init)));
+                    notes.connections = true;
+                }
+                Action::Dispatch { daemon, task, payload } => {
+                    log::trace!("mirai host: task {task} to daemon {daemon}");
+                    send(st, daemon, &payload);
+                    notes.admit = true;
+                }
+                Action::Cancel { daemon, task } => {
+                    send(st, daemon, &mirai_proto::encode(&Frame::Cancel { id: task }));
+                }
+                Action::Ack { daemon } => send(st, daemon, &mirai_proto::encode(&Frame::Ack)),
+                Action::Exit { daemon } => match exits.as_deref_mut() {
+                    Some(v) => v.push(daemon),
+                    None => send(st, daemon, &mirai_proto::encode(&Frame::Exit)),
+                },
+                Action::Fail { task, code } => {
+                    self.resolve(st, task, Outcome::Error(code), d, notes);
+                    notes.admit = true;
+                }
+            }
+        }
+    }
+
+    /// Signals the condvars named by `notes`, where someone waits on them.
+    fn notify(&self, st: &State, notes: &Notes) {
+        if notes.connections && st.conn_waiters > 0 {
+            self.conn_cv.notify_all();
+        }
+        if notes.admit && st.admit_waiters > 0 {
+            self.admit_cv.notify_all();
+        }
+        if notes.completed && st.completion_waiters > 0 {
+            self.completion_cv.notify_all();
+        }
+    }
+
+    /// Marks the host closed and resolves everything it holds. Idempotent. Returns the
+    /// listener for the caller to drop once the dispatcher has stopped.
+    fn close(&self, d: &mut Deferred) -> Option<Arc<Listener>> {
+        let mut st = self.state();
+        if !st.closed {
+            st.closed = true;
+            let mut notes = Notes::default();
+            st.sched.reset();
+            self.carry_out(&mut st, d, &mut notes, None);
+            // Anything the scheduler did not account for still resolves: nothing can answer
+            // it any more.
+            let rest: Vec<u64> = st.slots.keys().copied().collect();
+            for id in rest {
+                self.resolve(&mut st, id, Outcome::Error(ErrorCode::ConnectionReset), d, &mut notes);
+            }
+        }
+        self.stop.store(true, Ordering::Release);
+        // Every waiter must re-check: the host is closed. The role lock orders this notify
+        // after a waiter's check of `stop` (state before role is the lock order).
+        drop(lock(&self.role));
+        self.role_cv.notify_all();
+        self.conn_cv.notify_all();
+        self.admit_cv.notify_all();
+        self.completion_cv.notify_all();
+        st.listener.take()
+    }
+
+    fn reap_children(&self) {
+        let mut children = lock(&self.children);
+        children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+    }
+}
+
+/// Sends, never blocking. A failure means the peer has gone: its disconnect event follows and
+/// the scheduler deals with whatever it held.
+fn send(st: &State, peer: PeerId, bytes: &[u8]) {
+    if let Some(l) = &st.listener {
+        if let Err(e) = l.send(peer, bytes) {
+            log::debug!("mirai host: send to daemon {peer} failed: {e}");
+        }
+    }
+}
+
+/// Describes a decode failure for the log without quoting any of the peer's bytes beyond the
+/// header (a CBOR error message may quote values).
+fn describe(e: &DecodeError) -> String {
+    match e {
+        DecodeError::Malformed(_) => "malformed frame body".to_string(),
+        other => other.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dispatcher thread
+
+/// What one turn of event handling found.
+struct Turn {
+    /// The host closed: stop driving.
+    closed: bool,
+    /// A daemon disconnected: exited children may be reaped.
+    reap: bool,
+    /// The scheduler's next deadline.
+    next_deadline: Option<Instant>,
+}
+
+/// Handles the events of one poll under a single acquisition of the state lock, carries out
+/// the resulting actions, and runs wakers and callbacks once the lock is released.
+fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
+    let mut d = Deferred::default();
+    let mut notes = Notes::default();
+    let mut reap = false;
+    let next_deadline = {
+        let mut st = shared.state();
+        if st.closed {
+            return Turn { closed: true, reap: false, next_deadline: None };
+        }
+        for ev in events.drain(..) {
+            match ev {
+                Event::Connected(p) => {
+                    log::debug!("mirai host: daemon {p} connected");
+                    st.peers.insert(p, Peer::default());
+                    st.sched.connected(p);
+                }
+                Event::Message(p, bytes) => {
+                    handle_message(shared, &mut st, listener, p, bytes, &mut d, &mut notes)
+                }
+                Event::Disconnected(p, reason) => {
+                    log::debug!("mirai host: daemon {p} disconnected: {reason:?}");
+                    if st.peers.remove(&p).is_some() {
+                        st.sched.disconnected(p);
+                    }
+                    notes.connections = true;
+                    reap = true;
+                }
+            }
+            // Carry out as we go so that replies are forwarded in arrival order.
+            shared.carry_out(&mut st, &mut d, &mut notes, None);
+        }
+        let now = Instant::now();
+        if st.sched.poll_timeout().is_some_and(|t| t <= now) {
+            st.sched.handle_timeout(now);
+            shared.carry_out(&mut st, &mut d, &mut notes, None);
+        }
+        shared.notify(&st, &notes);
+        st.sched.poll_timeout()
+    };
+    d.run();
+    Turn { closed: false, reap, next_deadline }
+}
+
+/// Polls once; on a listener failure closes the host (every task resolves) and returns false.
+fn poll_listener(
+    shared: &Shared,
+    listener: &Listener,
+    events: &mut Vec<Event>,
+    timeout: Option<Duration>,
+) -> bool {
+    events.clear();
+    match listener.poll(events, timeout) {
+        Ok(()) => true,
+        Err(e) => {
+            log::error!("mirai host: listener at {} failed: {e}; closing the host", shared.url);
+            let mut d = Deferred::default();
+            drop(shared.close(&mut d));
+            d.run();
+            false
+        }
+    }
+}
+
+fn until(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|t| t.saturating_duration_since(Instant::now()))
+}
+
+fn dispatcher(shared: Arc<Shared>, listener: Arc<Listener>) {
+    let mut events = Vec::new();
+    let mut last_reap = Instant::now();
+    // The scheduler's next deadline, as of the last turn: a turn takes the state lock once.
+    // A submit with a deadline wakes the poll, which brings the loop back to recompute it;
+    // after a waiting thread has driven the listener it is re-read.
+    let mut next_deadline: Option<Instant> = None;
+    loop {
+        // Take the poll role, giving way to waiting threads that want it.
+        let mut yielded = false;
+        {
+            let mut r = lock(&shared.role);
+            loop {
+                if shared.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                if r.holder == Holder::Nobody && r.wanting == 0 {
+                    match r.released_at.map(|t| t.elapsed()) {
+                        Some(quiet) if quiet < GRACE => {
+                            yielded = true;
+                            r = wait_on(&shared.role_cv, r, GRACE - quiet);
+                        }
+                        _ => break,
+                    }
+                } else {
+                    // A waiting thread has the role or is taking it. It does not signal its
+                    // release (that would cost it a wake-up call), so look again after GRACE.
+                    yielded = true;
+                    r = wait_on(&shared.role_cv, r, GRACE);
+                }
+            }
+            r.holder = Holder::Dispatcher;
+            r.owner = Some(std::thread::current().id());
+        }
+        let role = RoleGuard { shared: &shared, holder: Holder::Dispatcher };
+        if yielded {
+            next_deadline = shared.state().sched.poll_timeout();
+        }
+        let mut timeout = until(next_deadline);
+        if !lock(&shared.children).is_empty() {
+            timeout = Some(timeout.map_or(REAP_EVERY, |t| t.min(REAP_EVERY)));
+        }
+        let polled = poll_listener(&shared, &listener, &mut events, timeout);
+        let t = if polled && !shared.stop.load(Ordering::Acquire) {
+            turn(&shared, &listener, &mut events)
+        } else {
+            Turn { closed: true, reap: false, next_deadline: None }
+        };
+        next_deadline = t.next_deadline;
+        if t.reap || last_reap.elapsed() >= REAP_EVERY {
+            shared.reap_children();
+            last_reap = Instant::now();
+        }
+        drop(role);
+        if t.closed {
+            break;
+        }
+    }
+    log::debug!("mirai host: dispatcher for {} stopped", shared.url);
+}
+
+impl Shared {
+    /// Drives the listener from the calling thread until `done()` or `deadline`, taking the
+    /// poll role over from the dispatcher thread. Returns false without waiting if another
+    /// waiting thread has the role or the host is closed: the caller then waits on its
+    /// condvar, and that thread (or the dispatcher) resolves what it waits for.
+    fn drive(&self, deadline: Option<Instant>, done: &dyn Fn() -> bool) -> bool {
+        let Some(listener) = self.state().listener.clone() else { return false };
+        {
+            let mut r = lock(&self.role);
+            if r.owner == Some(std::thread::current().id()) {
+                // A callback run by the poller itself is waiting: it is not polling at this
+                // moment (callbacks run between polls, outside every lock), so it may poll.
+                drop(r);
+                self.drive_held(&listener, deadline, done);
+                return true;
+            }
+            loop {
+                if self.stop.load(Ordering::Acquire) {
+                    return false;
+                }
+                match r.holder {
+                    Holder::Nobody => break,
+                    Holder::Waiter => return false,
+                    Holder::Dispatcher => {
+                        r.wanting += 1;
+                        listener.wake();
+                        let left = until(deadline);
+                        r = match left {
+                            None => self.role_cv.wait(r).unwrap_or_else(|e| e.into_inner()),
+                            Some(left) => wait_on(&self.role_cv, r, left),
+                        };
+                        r.wanting -= 1;
+                        let finished =
+                            done() || left.is_some_and(|_| until(deadline) == Some(Duration::ZERO));
+                        if finished {
+                            // The dispatcher may be waiting for the want to go away.
+                            if r.wanting == 0 {
+                                self.role_cv.notify_all();
+                            }
+                            return true;
+                        }
+                    }
+                }
+            }
+            r.holder = Holder::Waiter;
+            r.owner = Some(std::thread::current().id());
+        }
+        let role = RoleGuard { shared: self, holder: Holder::Waiter };
+        self.drive_held(&listener, deadline, done);
+        drop(role);
+        true
+    }
+
+    /// The polling loop of [`Shared::drive`], for a thread that holds the poll role.
+    fn drive_held(&self, listener: &Listener, deadline: Option<Instant>, done: &dyn Fn() -> bool) {
+        let mut events = Vec::new();
+        let mut next_deadline = self.state().sched.poll_timeout();
+        loop {
+            if done() || self.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let timeout = match (until(deadline), until(next_deadline)) {
+                (Some(Duration::ZERO), _) => break,
+                (a, None) => a,
+                (None, b) => b,
+                (Some(a), Some(b)) => Some(a.min(b)),
+            };
+            if !poll_listener(self, listener, &mut events, timeout) {
+                break;
+            }
+            if self.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let t = turn(self, listener, &mut events);
+            if t.closed {
+                break;
+            }
+            next_deadline = t.next_deadline;
+        }
+    }
+}
+
+/// Gives the poll role up when dropped, also on unwinding, so that a panic in one poller
+/// cannot leave every other thread waiting for the role forever.
+struct RoleGuard<'a> {
+    shared: &'a Shared,
+    holder: Holder,
+}
+
+impl Drop for RoleGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            log::error!("mirai host: a thread panicked while driving the listener; closing the host");
+            let mut d = Deferred::default();
+            drop(self.shared.close(&mut d));
+            // Wakers and callbacks are not run while unwinding; their handles are resolved.
+        }
+        let mut r = lock(&self.shared.role);
+        r.holder = Holder::Nobody;
+        r.owner = None;
+        if self.holder == Holder::Waiter {
+            r.released_at = Some(Instant::now());
+        }
+        if r.wanting > 0 || std::thread::panicking() {
+            self.shared.role_cv.notify_all();
+        }
+    }
+}
+
+fn handle_message(
+    shared: &Shared,
+    st: &mut State,
+    listener: &Listener,
+    p: PeerId,
+    bytes: Vec<u8>,
+    d: &mut Deferred,
+    notes: &mut Notes,
+) {
+    let Some(peer) = st.peers.get_mut(&p) else {
+        log::warn!("mirai host: message from unknown peer {p}; disconnecting it");
+        listener.disconnect(p);
+        return;
+    };
+    if peer.bad {
+        return;
+    }
+    let violation = match mirai_proto::decode(&bytes, shared.max_frame) {
+        Ok(Frame::Hello(h)) if peer.hello.is_some() => {
+            let _ = h;
+            Some("a second hello".to_string())
+        }
+        Ok(Frame::Hello(h)) if h.protocol != PROTOCOL_VERSION => {
+            Some(format!("hello with protocol version {} (this host speaks {PROTOCOL_VERSION})", h.protocol))
+        }
+        Ok(Frame::Hello(h)) => {
+            log::debug!("mirai host: daemon {p} (pid {}) said hello", h.pid);
+            peer.hello = Some(h.pid);
+            st.sched.hello(p);
+            None
+        }
+        Ok(Frame::Result(_)) if peer.hello.is_none() => Some("a result before hello".to_string()),
+        Ok(Frame::Result(r)) => {
+            match st.sched.result(p, r.id, r.last) {
+                Delivery::Deliver => {
+                    let outcome = Outcome::Value { status: r.status, payload: r.payload };
+                    shared.resolve(st, r.id, outcome, d, notes);
+                }
+                Delivery::Discard => {
+                    log::debug!("mirai host: discarded result of task {} from daemon {p}", r.id)
+                }
+            }
+            None
+        }
+        Ok(other) => Some(format!("an unexpected {} frame", other.kind())),
+        Err(e) => Some(describe(&e)),
+    };
+    if let Some(reason) = violation {
+        log::warn!("mirai host: daemon {p} sent {reason}; disconnecting it");
+        if let Some(peer) = st.peers.get_mut(&p) {
+            peer.bad = true;
+        }
+        listener.disconnect(p);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host
+
+/// The guard whose drop (with the last [`Host`] clone) resets the host.
+struct HostInner {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    thread_id: ThreadId,
+}
+
+impl Drop for HostInner {
+    fn drop(&mut self) {
+        self.reset();
+    }
+}
+
+impl HostInner {
+    fn reset(&self) {
+        let mut d = Deferred::default();
+        let listener = self.shared.close(&mut d);
+        d.run();
+        if let Some(l) = &listener {
+            l.wake();
+        }
+        // A callback running on the dispatcher thread may reset (or drop) the host: that
+        // thread cannot join itself, and it stops on its own at its next loop turn.
+        if std::thread::current().id() != self.thread_id {
+            if let Some(t) = lock(&self.thread).take() {
+                if t.join().is_err() {
+                    log::error!("mirai host: the dispatcher thread panicked");
+                }
+            }
+        }
+        // Dropping the last reference to the listener closes every connection, so daemons
+        // see the host go and follow their autoexit setting.
+        drop(listener);
+        let children = std::mem::take(&mut *lock(&self.shared.children));
+        if !children.is_empty() {
+            spawn_reaper(children);
+        }
+    }
+}
+
+/// Collects the exit status of daemons that exit after a reset, for a bounded time.
+fn spawn_reaper(mut children: Vec<Child>) {
+    let r = std::thread::Builder::new().name("mirai-reaper".into()).spawn(move || {
+        let end = Instant::now() + REAPER_LIFETIME;
+        loop {
+            children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+            if children.is_empty() || Instant::now() >= end {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    if let Err(e) = r {
+        log::warn!("mirai host: cannot start a reaper thread ({e}); exited daemons stay unreaped");
+    }
+}
+
+/// A compute profile's engine. Cheap to clone (shared); `Send + Sync`. Dropping the last
+/// clone resets it ([`Host::reset`]).
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").field("url", &self.url()).finish()
+    }
+}
+
+impl Host {
+    /// Binds the URL and starts the dispatcher thread.
+    pub fn start(config: HostConfig) -> Result<Host, HostError> {
+        let listener = Arc::new(Listener::bind(&config.url, &config.transport)?);
+        let sched = Scheduler::new(SchedConfig { mode: config.mode, memory_limit: config.memory_limit });
+        let shared = Arc::new(Shared {
+            url: listener.url().to_string(),
+            max_frame: config.transport.max_message,
+            stream: config.stream,
+            serial: config.serial,
+            state: Mutex::new(State {
+                sched,
+                slots: HashMap::new(),
+                peers: HashMap::new(),
+                listener: Some(listener.clone()),
+                closed: false,
+                conn_waiters: 0,
+                admit_waiters: 0,
+                completion_waiters: 0,
+            }),
+            conn_cv: Condvar::new(),
+            admit_cv: Condvar::new(),
+            completion_cv: Condvar::new(),
+            completions: AtomicU64::new(0),
+            children: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            role: Mutex::new(PollRole::default()),
+            role_cv: Condvar::new(),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("mirai-dispatcher".into())
+            .spawn(move || dispatcher(s, listener))
+            .map_err(HostError::Thread)?;
+        let thread_id = thread.thread().id();
+        Ok(Host { inner: Arc::new(HostInner { shared, thread: Mutex::new(Some(thread)), thread_id }) })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// The URL daemons dial, with an ephemeral port resolved.
+    pub fn url(&self) -> &str {
+        &self.inner.shared.url
+    }
+
+    /// Submits a task; returns its handle at once. If an idle daemon is waiting, the task is
+    /// written to it from this thread.
+    pub fn submit(&self, payload: Vec<u8>, opts: SubmitOptions) -> Result<TaskHandle, HostError> {
+        let deadline = opts.timeout.and_then(|t| Instant::now().checked_add(t));
+        let task = encode_task(payload, 0, opts.trace);
+        let mut handles = self.submit_encoded(vec![task], deadline, |_| TaskKind::Normal)?;
+        Ok(handles.remove(0))
+    }
+
+    /// Submits one task per payload, in order, under one lock: the `mirai_map` path.
+    pub fn map(&self, payloads: impl IntoIterator<Item = Vec<u8>>) -> Result<Vec<TaskHandle>, HostError> {
+        let tasks: Vec<EncodedTask> = payloads.into_iter().map(|p| encode_task(p, 0, None)).collect();
+        self.submit_encoded(tasks, None, |_| TaskKind::Normal)
+    }
+
+    /// Submits an `everywhere` round: `max(min, connections)` copies of `payload`, each to a
+    /// distinct daemon, the round blocking later tasks until all are dispatched. With no
+    /// daemon connected and `min = 0` the round is empty.
+    pub fn everywhere(&self, payload: Vec<u8>, min: usize) -> Result<Vec<TaskHandle>, HostError> {
+        let connections = self.shared().state().sched.counters().connections;
+        let k = (min as u64).max(connections) as usize;
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        // Ids are taken in encoding order, so the round's last task has the highest id.
+        let mut tasks: Vec<EncodedTask> =
+            (1..k).map(|_| encode_task(payload.clone(), flags::EVERYWHERE, None)).collect();
+        tasks.push(encode_task(payload, flags::EVERYWHERE, None));
+        self.submit_encoded(tasks, None, |i| TaskKind::Everywhere { closes_round: i + 1 == k })
+    }
+
+    /// Hands encoded tasks to the scheduler in order, under one lock, and carries out what it
+    /// asks (sending to idle daemons from this thread).
+    fn submit_encoded(
+        &self,
+        tasks: Vec<EncodedTask>,
+        deadline: Option<Instant>,
+        kind: impl Fn(usize) -> TaskKind,
+    ) -> Result<Vec<TaskHandle>, HostError> {
+        let shared = self.shared();
+        let mut handles = Vec::with_capacity(tasks.len());
+        let mut d = Deferred::default();
+        let wake = {
+            let mut st = shared.state();
+            if st.closed {
+                return Err(HostError::Closed);
+            }
+            for (i, t) in tasks.into_iter().enumerate() {
+                let slot = Slot::new();
+                st.slots.insert(t.id, slot.clone());
+                st.sched.submit(t.id, t.frame, t.payload_len, kind(i), deadline);
+                handles.push(TaskHandle { id: t.id, slot, host: Arc::downgrade(&self.inner.shared) });
+            }
+            let mut notes = Notes::default();
+            shared.carry_out(&mut st, &mut d, &mut notes, None);
+            shared.notify(&st, &notes);
+            // The dispatcher must recompute its timer for the new deadline.
+            deadline.and_then(|_| st.listener.clone())
+        };
+        d.run();
+        if let Some(l) = wake {
+            l.wake();
+        }
+        Ok(handles)
+    }
+
+    /// True if a task would be admitted under the memory budget now (`try_mirai`). Also true
+    /// once the host has closed, so that the submit that follows reports the closure.
+    pub fn admit(&self) -> bool {
+        let st = self.shared().state();
+        st.closed || st.sched.admit()
+    }
+
+    /// Waits until a task would be admitted, the host closes, or `timeout` passes; returns
+    /// whether it would be admitted (true once closed, as [`Host::admit`]). This is the
+    /// `mirai()` memory gate; callers loop to check for user interrupts.
+    pub fn wait_admit(&self, timeout: Duration) -> bool {
+        let shared = self.shared();
+        let deadline = Instant::now().checked_add(timeout);
+        let mut st = shared.state();
+        loop {
+            if st.closed || st.sched.admit() {
+                return true;
+            }
+            let now = Instant::now();
+            let left = match deadline {
+                Some(d) if now >= d => return false,
+                Some(d) => d - now,
+                None => Duration::from_secs(3600),
+            };
+            st.admit_waiters += 1;
+            st = wait_on(&shared.admit_cv, st, left);
+            st.admit_waiters -= 1;
+        }
+    }
+
+    /// Cancels a task: its handle resolves with 20 at once unless already resolved. Returns
+    /// what the scheduler returned (true if it still held the task). A handle of another host
+    /// is left alone (false).
+    pub fn cancel(&self, handle: &TaskHandle) -> bool {
+        let shared = self.shared();
+        let mut d = Deferred::default();
+        let held = {
+            let mut st = shared.state();
+            let mine = st.slots.get(&handle.id).is_some_and(|s| Arc::ptr_eq(s, &handle.slot));
+            if !mine {
+                return false;
+            }
+            let held = st.sched.cancel(handle.id);
+            let mut notes = Notes { admit: held, ..Notes::default() };
+            shared.carry_out(&mut st, &mut d, &mut notes, None);
+            shared.resolve(&mut st, handle.id, Outcome::Error(ErrorCode::Canceled), &mut d, &mut notes);
+            shared.notify(&st, &notes);
+            held
+        };
+        d.run();
+        held
+    }
+
+    /// Counters and memory now.
+    pub fn status(&self) -> HostStatus {
+        let st = self.shared().state();
+        HostStatus { url: self.url().to_string(), counters: st.sched.counters(), memory: st.sched.memory() }
+    }
+
+    /// Waits until at least `n` daemons are connected (handshake done), or `timeout` passes,
+    /// or the host closes. Returns whether `n` are connected.
+    pub fn wait_connections(&self, n: u64, timeout: Duration) -> bool {
+        let shared = self.shared();
+        let deadline = Instant::now().checked_add(timeout);
+        let mut st = shared.state();
+        loop {
+            if st.closed {
+                return false;
+            }
+            if st.sched.counters().connections >= n {
+                return true;
+            }
+            let now = Instant::now();
+            let left = match deadline {
+                Some(d) if now >= d => return false,
+                Some(d) => d - now,
+                None => Duration::from_secs(3600),
+            };
+            st.conn_waiters += 1;
+            st = wait_on(&shared.conn_cv, st, left);
+            st.conn_waiters -= 1;
+        }
+    }
+
+    /// A number that grows by one at every task completion on this host.
+    pub fn completions(&self) -> u64 {
+        self.shared().completions.load(Ordering::Acquire)
+    }
+
+    /// Waits until [`Host::completions`] exceeds `seen`, the host closes, or `timeout` passes;
+    /// returns it.
+    pub fn wait_completion(&self, seen: u64, timeout: Duration) -> u64 {
+        let shared = self.shared();
+        let deadline = Instant::now().checked_add(timeout);
+        if shared.completions.load(Ordering::Acquire) <= seen {
+            shared.drive(deadline, &|| shared.completions.load(Ordering::Acquire) > seen);
+        }
+        let mut st = shared.state();
+        loop {
+            let now_count = shared.completions.load(Ordering::Acquire);
+            if now_count > seen || st.closed {
+                return now_count;
+            }
+            let now = Instant::now();
+            let left = match deadline {
+                Some(d) if now >= d => return now_count,
+                Some(d) => d - now,
+                None => Duration::from_secs(3600),
+            };
+            st.completion_waiters += 1;
+            st = wait_on(&shared.completion_cv, st, left);
+            st.completion_waiters -= 1;
+        }
+    }
+
+    /// Sends an exit instruction to every connected daemon (`daemons(NULL)`), about 10 ms apart.
+    /// The sends happen outside the state lock, so the host keeps serving meanwhile.
+    pub fn exit_daemons(&self) {
+        let shared = self.shared();
+        let mut d = Deferred::default();
+        let mut exits = Vec::new();
+        let listener = {
+            let mut st = shared.state();
+            if st.closed {
+                return;
+            }
+            st.sched.exit_all();
+            let mut notes = Notes::default();
+            shared.carry_out(&mut st, &mut d, &mut notes, Some(&mut exits));
+            shared.notify(&st, &notes);
+            st.listener.clone()
+        };
+        d.run();
+        let Some(listener) = listener else { return };
+        let frame = mirai_proto::encode(&Frame::Exit);
+        for (i, peer) in exits.into_iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(EXIT_SPACING);
+            }
+            if let Err(e) = listener.send(peer, &frame) {
+                log::debug!("mirai host: exit to daemon {peer} not sent: {e}");
+            }
+        }
+    }
+
+    /// Closes the host: every unresolved task resolves (19, or 7 if never sent in direct
+    /// mode), the dispatcher thread ends, and the listener closes so that daemons see the host
+    /// go. Idempotent; also on drop of the last clone.
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+
+    /// True once [`Host::reset`] has run (or the listener failed).
+    pub fn is_closed(&self) -> bool {
+        self.shared().state().closed
+    }
+
+    /// Starts `n` local daemon processes with `command` (not waited for; reaped by the host).
+    pub fn launch(&self, command: &launch::Command, n: usize) -> Result<(), HostError> {
+        if self.is_closed() {
+            return Err(HostError::Closed);
+        }
+        for _ in 0..n {
+            let child = command.spawn().map_err(|source| HostError::Launch {
+                program: command.program.display().to_string(),
+                source,
+            })?;
+            lock(&self.shared().children).push(child);
+        }
+        // The dispatcher may be sleeping without a timer: let it start its reaping period.
+        if let Some(l) = self.shared().state().listener.clone() {
+            l.wake();
+        }
+        Ok(())
+    }
+
+    /// The process ids of the daemons this host launched that have not been reaped yet.
+    pub fn launched_pids(&self) -> Vec<u32> {
+        lock(&self.shared().children).iter().map(|c| c.id()).collect()
+    }
+}
+
+/// A task frame encoded outside the lock.
+struct EncodedTask {
+    id: u64,
+    frame: Vec<u8>,
+    payload_len: u64,
+}
+
+fn encode_task(payload: Vec<u8>, flags: u8, trace: Option<String>) -> EncodedTask {
+    let id = NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed);
+    let payload_len = payload.len() as u64;
+    let mut frame = Vec::new();
+    mirai_proto::encode_into(&Frame::Task(Task { id, flags, payload, trace }), &mut frame);
+    EncodedTask { id, frame, payload_len }
+}
+
+#[cfg(test)]
+mod tests;

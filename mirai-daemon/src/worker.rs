@@ -1,0 +1,423 @@
+//! The loop behind [`crate::run`]: connection lifecycle, limits, and the task/reply cycle.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mirai_proto::{Frame, Hello, TaskResult, PROTOCOL_VERSION};
+use mirai_transport::Connection;
+
+use crate::watchdog::Watchdog;
+use crate::{AutoExit, DaemonConfig, DaemonError, EvalControl, Evaluator, ExitCode, Task, TaskId};
+
+/// Result buffers that grew beyond this are released after sending, so that one huge result
+/// does not pin its memory for the daemon's lifetime.
+const KEEP_BUFFER: usize = 4 << 20;
+
+/// One live connection and the watchdog that guards it.
+struct Link {
+    // Declared before `conn` so that it is stopped before the socket it polls is closed.
+    watchdog: Option<Watchdog>,
+    conn: Connection,
+}
+
+impl Link {
+    fn new(conn: Connection, autoexit: AutoExit, busy: &Arc<AtomicBool>) -> Link {
+        let watchdog = match (autoexit, conn.raw_fd()) {
+            (AutoExit::Exit, Some(fd)) => match Watchdog::start(fd, Arc::clone(busy)) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    log::warn!("mirai daemon: cannot start the autoexit watchdog: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
+        Link { watchdog, conn }
+    }
+}
+
+impl Link {
+    /// Closes the connection. The watchdog is stopped first: our own shutdown of the socket
+    /// looks like a hang-up to it, and it must not poll a descriptor about to be closed.
+    fn close(&mut self) {
+        drop(self.watchdog.take());
+        self.conn.close();
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// What waiting on the connection produced.
+enum Next {
+    Task(Task),
+    Done(ExitCode),
+    Lost,
+}
+
+/// How a handshake ended.
+enum Handshake {
+    Ready,
+    Done(ExitCode),
+    Lost,
+}
+
+/// Clears the busy flag however the evaluation ends (including by panic).
+struct BusyGuard<'a>(&'a AtomicBool);
+
+impl<'a> BusyGuard<'a> {
+    fn set(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::SeqCst);
+        BusyGuard(flag)
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+pub(crate) struct Worker<'c> {
+    cfg: &'c DaemonConfig,
+    start: Instant,
+    /// When the daemon last became idle (handshake done or result sent).
+    idle_since: Instant,
+    tasks: u64,
+    pending: VecDeque<Task>,
+    precancelled: HashSet<TaskId>,
+    /// True while the evaluator runs; read by the watchdog.
+    busy: Arc<AtomicBool>,
+    out: Vec<u8>,
+}
+
+impl<'c> Worker<'c> {
+    pub(crate) fn new(cfg: &'c DaemonConfig) -> Self {
+        let now = Instant::now();
+        Worker {
+            cfg,
+            start: now,
+            idle_since: now,
+            tasks: 0,
+            pending: VecDeque::new(),
+            precancelled: HashSet::new(),
+            busy: Arc::new(AtomicBool::new(false)),
+            out: Vec::new(),
+        }
+    }
+
+    fn max_frame(&self) -> usize {
+        self.cfg.transport.max_message
+    }
+
+    fn walltime_elapsed(&self) -> bool {
+        self.cfg.walltime.is_some_and(|w| self.start.elapsed() >= w)
+    }
+
+    /// The earlier of the idle and wall deadlines, if any.
+    fn deadline(&self) -> Option<Instant> {
+        let idle = self
+            .cfg
+            .idletime
+            .and_then(|d| self.idle_since.checked_add(d));
+        let wall = self.cfg.walltime.and_then(|d| self.start.checked_add(d));
+        match (idle, wall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The limit that has been reached while idle, if any (walltime first: it is the one that
+    /// can never be reset).
+    fn idle_limit(&self) -> Option<ExitCode> {
+        if self.walltime_elapsed() {
+            Some(ExitCode::Walltime)
+        } else if self
+            .cfg
+            .idletime
+            .is_some_and(|d| self.idle_since.elapsed() >= d)
+        {
+            Some(ExitCode::Idletime)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn run(mut self, ev: &mut dyn Evaluator) -> Result<ExitCode, DaemonError> {
+        let mut link = match self.connect(true, ev)? {
+            Ok(link) => link,
+            Err(code) => return Ok(code),
+        };
+        self.idle_since = Instant::now();
+        loop {
+            let task = match self.pending.pop_front() {
+                Some(t) => t,
+                None => match self.next_task(&link) {
+                    Next::Task(t) => t,
+                    Next::Done(code) => return Ok(code),
+                    Next::Lost => match self.reconnect(&mut link, ev)? {
+                        Some(code) => return Ok(code),
+                        None => continue,
+                    },
+                },
+            };
+
+            self.tasks += 1;
+            let last = if self.cfg.maxtasks.is_some_and(|m| self.tasks >= m) {
+                Some(ExitCode::Maxtasks)
+            } else if self.walltime_elapsed() {
+                Some(ExitCode::Walltime)
+            } else {
+                None
+            };
+
+            let id = task.id;
+            let (evaluation, exit_requested, host_gone) = {
+                let _busy = BusyGuard::set(&self.busy);
+                let mut ctl = EvalControl::new(
+                    &link.conn,
+                    id,
+                    self.cfg.transport.max_message,
+                    self.cfg.autoexit,
+                    &mut self.pending,
+                    &mut self.precancelled,
+                );
+                let evaluation = ev.evaluate(task, &mut ctl);
+                (evaluation, ctl.exit_requested(), ctl.host_gone())
+            };
+
+            // Idle time counts from the end of the last evaluation, answered or not.
+            self.idle_since = Instant::now();
+            if exit_requested {
+                log::debug!("mirai daemon: exit instruction received during task {id}");
+                return Ok(ExitCode::Disconnected);
+            }
+            let sent = !host_gone && {
+                self.out.clear();
+                let frame = Frame::Result(TaskResult {
+                    id,
+                    status: evaluation.status,
+                    last: last.is_some(),
+                    payload: evaluation.payload,
+                });
+                mirai_proto::encode_into(&frame, &mut self.out);
+                drop(frame);
+                let res = link.conn.send(&self.out);
+                if self.out.capacity() > KEEP_BUFFER {
+                    self.out = Vec::new();
+                }
+                match res {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::warn!("mirai daemon: cannot send the result of task {id}: {e}");
+                        false
+                    }
+                }
+            };
+            if !sent {
+                // The host cannot receive this result. A daemon at its limit leaves now rather
+                // than redial only to exit.
+                if let (Some(code), AutoExit::Stay) = (last, self.cfg.autoexit) {
+                    return Ok(code);
+                }
+                match self.reconnect(&mut link, ev)? {
+                    Some(code) => return Ok(code),
+                    None => continue,
+                }
+            }
+            if let Some(code) = last {
+                self.await_ack(&link);
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Waits for the next task while idle, up to the idle/wall deadline.
+    fn next_task(&self, link: &Link) -> Next {
+        loop {
+            let timeout = self
+                .deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            match link.conn.recv(timeout) {
+                Ok(Some(bytes)) => match mirai_proto::decode(&bytes, self.max_frame()) {
+                    Ok(Frame::Task(t)) => return Next::Task(t),
+                    // A cancel for a task already answered, or a stray ack: nothing to do.
+                    Ok(Frame::Cancel { .. }) | Ok(Frame::Ack) => {}
+                    Ok(Frame::Exit) => return Next::Done(ExitCode::Disconnected),
+                    Ok(other) => {
+                        log::warn!("mirai daemon: ignoring unexpected {} frame", other.kind())
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            "mirai daemon: undecodable frame of {} bytes from host ({e}); dropping connection",
+                            bytes.len()
+                        );
+                        return Next::Lost;
+                    }
+                },
+                Ok(None) => {
+                    if let Some(code) = self.idle_limit() {
+                        return Next::Done(code);
+                    }
+                }
+                Err(e) => {
+                    if !matches!(e, mirai_transport::Error::Closed) {
+                        log::warn!("mirai daemon: connection failed: {e}");
+                    }
+                    return Next::Lost;
+                }
+            }
+        }
+    }
+
+    /// After the last result: wait until the host acknowledges it or closes the connection, so
+    /// that the result is known to be delivered and no further task is handed to this daemon.
+    fn await_ack(&mut self, link: &Link) {
+        if !self.pending.is_empty() {
+            log::warn!(
+                "mirai daemon: leaving with {} queued task(s) not evaluated",
+                self.pending.len()
+            );
+        }
+        loop {
+            match link.conn.recv(None) {
+                Ok(Some(bytes)) => match mirai_proto::decode(&bytes, self.max_frame()) {
+                    Ok(Frame::Ack) | Ok(Frame::Exit) => return,
+                    Ok(Frame::Task(t)) => log::warn!(
+                        "mirai daemon: task {} arrived after the last result; not evaluated",
+                        t.id
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        log::warn!("mirai daemon: undecodable frame while awaiting ack ({e})");
+                        return;
+                    }
+                },
+                Ok(None) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The connection was lost. `Ok(Some(code))`: the loop ends with `code`; `Ok(None)`: a new
+    /// connection to the same URL replaced `link` (`autoexit = FALSE`).
+    fn reconnect(
+        &mut self,
+        link: &mut Link,
+        ev: &mut dyn Evaluator,
+    ) -> Result<Option<ExitCode>, DaemonError> {
+        if self.cfg.autoexit != AutoExit::Stay {
+            return Ok(Some(ExitCode::Disconnected));
+        }
+        // Tasks and cancels of the old host mean nothing to the next one.
+        self.pending.clear();
+        self.precancelled.clear();
+        link.close();
+        log::info!("mirai daemon: connection lost; redialling {}", self.cfg.url);
+        match self.connect(false, ev)? {
+            Ok(new) => {
+                *link = new;
+                Ok(None)
+            }
+            Err(code) => Ok(Some(code)),
+        }
+    }
+
+    /// Dials and completes the handshake. `first`: the initial dial (synchronous unless
+    /// `asyncdial`, and not subject to limits); otherwise a redial, retried until a host
+    /// answers or a limit is reached. `Ok(Err(code))`: the loop ends with `code`.
+    fn connect(
+        &mut self,
+        mut first: bool,
+        ev: &mut dyn Evaluator,
+    ) -> Result<Result<Link, ExitCode>, DaemonError> {
+        let cfg = self.cfg;
+        let opts = &cfg.transport;
+        loop {
+            let conn = if first && !self.cfg.asyncdial {
+                Connection::dial(&self.cfg.url, opts).map_err(DaemonError::dial)?
+            } else {
+                let limits = !first;
+                let deadline = if limits { self.deadline() } else { None };
+                match Connection::dial_retry(&self.cfg.url, opts, || {
+                    deadline.is_some_and(|d| Instant::now() >= d)
+                }) {
+                    Ok(c) => c,
+                    Err(e) => match self.idle_limit().filter(|_| limits) {
+                        Some(code) => return Ok(Err(code)),
+                        None => return Err(DaemonError::dial(e)),
+                    },
+                }
+            };
+            let link = Link::new(conn, self.cfg.autoexit, &self.busy);
+            match self.handshake(&link, ev, !first)? {
+                Handshake::Ready => return Ok(Ok(link)),
+                Handshake::Done(code) => return Ok(Err(code)),
+                Handshake::Lost if self.cfg.autoexit == AutoExit::Stay => {
+                    drop(link);
+                    first = false;
+                }
+                Handshake::Lost => return Ok(Err(ExitCode::Disconnected)),
+            }
+        }
+    }
+
+    /// Hello, then the host's init bundle, handed to the evaluator.
+    fn handshake(
+        &self,
+        link: &Link,
+        ev: &mut dyn Evaluator,
+        limits: bool,
+    ) -> Result<Handshake, DaemonError> {
+        let hello = Frame::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            pid: std::process::id(),
+        });
+        if let Err(e) = link.conn.send(&mirai_proto::encode(&hello)) {
+            log::warn!("mirai daemon: cannot send hello: {e}");
+            return Ok(Handshake::Lost);
+        }
+        loop {
+            let timeout = if limits {
+                self.deadline()
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+            } else {
+                None
+            };
+            match link.conn.recv(timeout) {
+                Ok(Some(bytes)) => {
+                    return match mirai_proto::decode(&bytes, self.max_frame()) {
+                        Ok(Frame::Init(init)) => {
+                            ev.init(&init).map_err(DaemonError::Init)?;
+                            Ok(Handshake::Ready)
+                        }
+                        Ok(Frame::Exit) => Ok(Handshake::Done(ExitCode::Disconnected)),
+                        Ok(other) => Err(DaemonError::Protocol(format!(
+                            "expected an init frame after hello, got a {} frame",
+                            other.kind()
+                        ))),
+                        Err(e) => Err(DaemonError::Protocol(format!(
+                            "expected an init frame after hello: {e}"
+                        ))),
+                    };
+                }
+                Ok(None) => {
+                    if let Some(code) = self.idle_limit() {
+                        return Ok(Handshake::Done(code));
+                    }
+                }
+                Err(e) => {
+                    if !matches!(e, mirai_transport::Error::Closed) {
+                        log::warn!("mirai daemon: connection failed during handshake: {e}");
+                    }
+                    return Ok(Handshake::Lost);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+# The worker: daemon(), the ephemeral entry point, and the evaluation of one task.
+#
+# A task payload is `list(expr =, globals =, args =)`, plus `everywhere = TRUE` for the tasks of
+# an everywhere() round. Globals go into the global environment; the expression is evaluated in
+# a fresh environment holding the locals, whose enclosure is the global environment.
+
+on_daemon <- function() isTRUE(.opts$on)
+
+# Evaluates one task; never raises an R error (it runs under the bridge's daemon loop).
+.evaluate <- function(data) {
+  globals <- data[["globals"]]
+  if (length(globals)) list2env(globals, envir = .GlobalEnv)
+  ._mirai_. <- list2env(as.list(data[["args"]]), parent = .GlobalEnv)
+  ._mirai_.[["._expr_."]] <- data[["expr"]]
+  trace <- list()
+  tryCatch(
+    withCallingHandlers(
+      eval(._mirai_.[["._expr_."]], envir = ._mirai_., enclos = globalenv()),
+      error = function(e) trace <<- .stack_trace(._mirai_.)
+    ),
+    error = function(e) .mirai_error(e, trace),
+    interrupt = function(e) .miraiInterrupt
+  )
+}
+
+# Calls from where the error was signalled out to the outermost call inside the user's
+# expression, innermost first; called from the calling handler, whose own frame is last.
+.stack_trace <- function(env) {
+  frames <- sys.frames()
+  n <- length(frames) - 2L # this function and the handler
+  i <- 0L
+  for (k in seq_len(n)) if (identical(frames[[k]], env)) { i <- k; break }
+  if (i == 0L || i >= n) return(list())
+  calls <- sys.calls()[(i + 1L):n]
+  last <- calls[[length(calls)]]
+  if (is.call(last) && identical(last[[1L]], quote(.handleSimpleError))) calls <- calls[-length(calls)]
+  lapply(rev(calls), .bare)
+}
+
+# Daemon-side state the cleanup restores to. Options are snapshotted from `.Options` (which R
+# updates in place), as comparing that snapshot costs far less than calling options().
+.baseline <- function() list(vars = names(.GlobalEnv), search = search(), opts = as.list(.Options))
+
+.cleanup <- function(base) {
+  vars <- names(.GlobalEnv)
+  new <- vars[!vars %in% base$vars]
+  if (length(new)) rm(list = new, envir = .GlobalEnv)
+  s <- search()
+  if (!identical(s, base$search))
+    for (p in s[!s %in% base$search]) try(detach(p, character.only = TRUE), silent = TRUE)
+  if (!identical(as.list(.Options), base$opts)) {
+    opts <- base$opts
+    cur <- names(.Options)
+    added <- cur[!cur %in% names(opts)]
+    options(opts)
+    if (length(added)) options(structure(vector("list", length(added)), names = added))
+  }
+}
+
+daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TRUE,
+                   cleanup = TRUE, output = FALSE, idletime = Inf, walltime = Inf,
+                   maxtasks = Inf, tlscert = NULL, rs = NULL) {
+  if (!output) {
+    devnull <- file(nullfile(), open = "w")
+    sink(devnull)
+    sink(devnull, type = "message")
+    on.exit({
+      sink(type = "message")
+      sink()
+      close(devnull)
+    })
+  }
+  prev <- .opts$on
+  .opts$on <- TRUE
+  on.exit(.opts$on <- prev, add = TRUE)
+  if (is.numeric(rs)) assign(".Random.seed", as.integer(rs), envir = .GlobalEnv)
+  # Any true non-NA value behaves like TRUE (spec section 4, item 2).
+  autoexit <- if (is.na(autoexit[1L])) NA else isTRUE(as.logical(autoexit[1L]))
+  base <- .baseline()
+  hooks <- NULL
+  init <- function(stream, serial) {
+    if (!is.numeric(rs) && length(stream)) assign(".Random.seed", as.integer(stream), envir = .GlobalEnv)
+    hooks <<- if (length(serial)) unserialize(serial)
+    base <<- .baseline()
+    hooks
+  }
+  evaluate <- function(data, everywhere) {
+    res <- .evaluate(data)
+    tryCatch(
+      if (everywhere || isTRUE(data[["everywhere"]])) base <<- .baseline()
+      else if (cleanup) .cleanup(base),
+      error = function(e) NULL, interrupt = function(e) NULL
+    )
+    res
+  }
+  url <- as.character(url)[1L]
+  if (length(tlscert)) attr(url, "tlscert") <- .read_pem(tlscert)
+  invisible(.Call(mirai_daemon_run, url, isTRUE(asyncdial), autoexit, as.double(idletime),
+                  as.double(walltime), as.double(maxtasks), init, evaluate))
+}
+
+# Single-task entry point of ephemeral mirai: output discarded, no cleanup, exits after one task.
+.daemon <- function(url) daemon(url, dispatcher = FALSE, cleanup = FALSE, maxtasks = 1)
+
+# Evaluates a task in the host process on behalf of a sync profile. The host's global
+# environment is swapped for the profile's saved daemon global environment during evaluation.
+.sync_eval <- function(prof, data, everywhere) {
+  data <- unserialize(serialize(data, NULL, version = 3L))
+  host <- as.list.environment(.GlobalEnv, all.names = TRUE)
+  rm(list = names(host), envir = .GlobalEnv)
+  list2env(prof$genv, envir = .GlobalEnv)
+  prev <- .opts$on
+  .opts$on <- TRUE
+  base <- list(vars = prof$gvars, search = search(), opts = as.list(.Options))
+  on.exit({
+    .opts$on <- prev
+    prof$genv <- as.list.environment(.GlobalEnv, all.names = TRUE)
+    rm(list = names(.GlobalEnv), envir = .GlobalEnv)
+    list2env(host, envir = .GlobalEnv)
+  })
+  res <- .evaluate(data)
+  if (everywhere) prof$gvars <- names(.GlobalEnv) else .cleanup(base)
+  res
+}

@@ -1,0 +1,77 @@
+# Error values: miraiError, miraiInterrupt, integer error values, and their methods.
+
+is_mirai_error <- function(x) inherits(x, "miraiError")
+
+is_mirai_interrupt <- function(x) inherits(x, "miraiInterrupt")
+
+is_error_value <- function(x) inherits(x, "errorValue")
+
+`$.miraiError` <- function(x, name) attr(x, name, exact = TRUE)
+
+.DollarNames.miraiError <- function(x, pattern = "") {
+  nms <- names(attributes(x))
+  nms[grepl(pattern, nms, fixed = TRUE)]
+}
+
+conditionMessage.miraiError <- function(c) attr(c, "message", exact = TRUE)
+
+conditionCall.miraiError <- function(c) attr(c, "call", exact = TRUE)
+
+print.miraiError <- function(x, ...) {
+  cat(sprintf("'miraiError' chr %s\n", .subset(x, 1L)))
+  invisible(x)
+}
+
+print.miraiInterrupt <- function(x, ...) {
+  cat("'miraiInterrupt' chr \"\"\n")
+  invisible(x)
+}
+
+print.errorValue <- function(x, ...) {
+  cat(sprintf("'errorValue' int %s\n", .code_text(.subset(x, 1L))))
+  invisible(x)
+}
+
+print.unresolvedValue <- function(x, ...) {
+  cat("'unresolved' logi NA\n")
+  invisible(x)
+}
+
+# The message an error value carries: the condition message of a miraiError, the
+# `"<code> | <text>"` form of an integer error value, "" for a miraiInterrupt.
+.ev_message <- function(x) {
+  if (is_mirai_error(x)) attr(x, "message", exact = TRUE) %||% ""
+  else if (is.integer(x)) .code_text(.subset(x, 1L))
+  else ""
+}
+
+# Strips attributes (srcref and the like) from a call.
+.bare <- function(x) {
+  if (is.language(x)) attributes(x) <- NULL
+  x
+}
+
+# The call a task is evaluated through; a condition carrying it was signalled by the top level
+# of the user's expression.
+.evalcall <- quote(eval(._mirai_.[["._expr_."]], envir = ._mirai_., enclos = globalenv()))
+
+# Builds a miraiError from condition `e` and the calls of its stack trace (daemon side).
+.mirai_error <- function(e, trace) {
+  call <- .bare(conditionCall(e))
+  msg <- tryCatch(conditionMessage(e), error = function(err) "")
+  str <- if (is.null(call) || identical(call, .evalcall)) sprintf("Error: %s", msg)
+  else sprintf("Error in %s: %s", deparse(call, width.cutoff = 500L, backtick = TRUE, nlines = 1L), msg)
+  fields <- if (is.list(e)) unclass(e) else list(message = msg, call = call)
+  fields <- fields[!names(fields) %in% c("", "class", "names", "dim", "dimnames", "tsp", "row.names", "comment")]
+  fields$message <- msg
+  fields["call"] <- list(call)
+  attributes(str) <- c(fields, list(class = c("miraiError", "errorValue", "try-error"),
+                                    condition.class = class(e), stack.trace = trace))
+  str
+}
+
+# An error condition standing for error value `x` (promises rejection, cli parent condition).
+.ev_condition <- function(x) {
+  call <- if (is_mirai_error(x)) attr(x, "call", exact = TRUE)
+  structure(list(message = .ev_message(x), call = call), class = c("error", "condition"))
+}

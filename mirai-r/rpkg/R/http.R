@@ -1,0 +1,96 @@
+# http_config(): launching daemons through HTTP requests (Posit Workbench by default).
+
+http_config <- function(url = posit_workbench_url, method = "POST", headers = posit_workbench_headers,
+                        data = posit_workbench_data, ..., cookie = NULL, token = NULL) {
+  list(type = "http", url = url, method = method, headers = headers, data = data,
+       dots = list(...), cookie = cookie, token = token)
+}
+
+.json_escape <- function(x) gsub("\n", "\\n", gsub("\"", "\\\"", gsub("\\", "\\\\", x, fixed = TRUE), fixed = TRUE), fixed = TRUE)
+
+.http_launch <- function(remote, prof, dots, n) {
+  val <- function(x) if (is.function(x)) x() else x
+  url <- val(remote$url)
+  headers <- val(remote$headers)
+  cookie <- val(remote$cookie)
+  token <- val(remote$token)
+  if (!is.null(cookie)) headers <- c(headers, Cookie = cookie)
+  if (!is.null(token)) headers <- c(headers, Authorization = paste("Bearer", token))
+  data <- if (is.function(remote$data)) do.call(remote$data, remote$dots) else remote$data
+  lapply(seq_len(n), function(i)
+    .http_request(url, remote$method, headers, sprintf(data, .json_escape(.daemon_call(prof, dots)))))
+}
+
+# One HTTP request with a 5 s timeout through the curl command-line tool:
+# list(status, headers, data).
+.http_request <- function(url, method = "GET", headers = NULL, data = NULL, timeout = 5) {
+  nzchar(Sys.which("curl")) || stop("HTTP launches need the `curl` command-line tool on the PATH")
+  hfile <- tempfile()
+  bfile <- tempfile()
+  on.exit(unlink(c(hfile, bfile)))
+  args <- c("-s", "-m", timeout, "-X", method, "-D", shQuote(hfile), "-o", shQuote(bfile))
+  for (i in seq_along(headers)) args <- c(args, "-H", shQuote(sprintf("%s: %s", names(headers)[i], headers[[i]])))
+  if (!is.null(data)) {
+    dfile <- tempfile()
+    on.exit(unlink(dfile), add = TRUE)
+    writeLines(data, dfile, sep = "")
+    args <- c(args, "--data-binary", shQuote(paste0("@", dfile)))
+  }
+  suppressWarnings(system2("curl", c(args, shQuote(url)), stdout = FALSE, stderr = FALSE))
+  h <- if (file.exists(hfile)) readLines(hfile, warn = FALSE) else character()
+  h <- sub("\r$", "", h)
+  st <- grep("^HTTP/", h)
+  status <- if (length(st)) as.integer(strsplit(h[st[length(st)]], " ")[[1L]][2L]) else 0L
+  hl <- h[if (length(st)) seq.int(st[length(st)] + 1L, length.out = max(0L, length(h) - st[length(st)])) else 0L]
+  hl <- hl[grepl(":", hl)]
+  hdrs <- structure(as.list(trimws(sub("^[^:]*:", "", hl))), names = tolower(sub(":.*$", "", hl)))
+  body <- if (file.exists(bfile)) paste(readLines(bfile, warn = FALSE), collapse = "\n") else ""
+  list(status = status, headers = hdrs, data = body)
+}
+
+.posit_server <- function() {
+  server <- Sys.getenv("RS_SERVER_ADDRESS")
+  cookie <- .opts$rs_cookie %||% Sys.getenv("RS_SESSION_RPC_COOKIE")
+  nzchar(server) && nzchar(cookie) || stop("can only be used from Posit Workbench")
+  list(server = server, cookie = cookie)
+}
+
+posit_workbench_url <- function() file.path(.posit_server()$server, "api", "launch_job")
+
+posit_workbench_headers <- function() {
+  cookie <- .posit_server()$cookie
+  c(`Content-Type` = "application/json", `X-RS-Session-Server-RPC-Cookie` = cookie, Cookie = cookie)
+}
+
+posit_workbench_data <- function(rscript = "Rscript", job_name = "mirai_daemon", cluster = NULL,
+                                 resource_profile = NULL, cpus = NULL, memory = NULL) {
+  requireNamespace("secretbase", quietly = TRUE) ||
+    stop("the secretbase package is required, try: `install.packages('secretbase')`")
+  ps <- .posit_server()
+  res <- .http_request(file.path(ps$server, "api", "get_compute_envs"), "GET", posit_workbench_headers())
+  if (res$status != 200L) stop("can only be used from Posit Workbench")
+  envs <- secretbase::jsondec(res$data)
+  clusters <- envs$result$clusters %||% envs$clusters
+  cnames <- vapply(clusters, function(x) as.character(x$name), "")
+  if (is.null(cluster)) cluster <- cnames[1L]
+  k <- match(cluster, cnames)
+  is.na(k) && stop(sprintf("cluster '%s' not found. Available: %s", cluster, paste(cnames, collapse = ", ")))
+  cl <- clusters[[k]]
+  image <- cl$defaultImage %||% cl$default_image %||% ""
+  res_json <- if (is.null(cpus) && is.null(memory)) {
+    profiles <- vapply(cl$resourceProfiles %||% cl$resource_profiles %||% list(), function(x) as.character(x$name), "")
+    if (is.null(resource_profile)) resource_profile <- profiles[1L]
+    resource_profile %in% profiles ||
+      stop(sprintf("resource profile '%s' not found. Available: %s", resource_profile, paste(profiles, collapse = ", ")))
+    sprintf("\"resourceProfile\":\"%s\"", .json_escape(resource_profile))
+  } else {
+    sprintf("\"resources\":{\"cpus\":%s,\"memory\":%s}", cpus %||% 1, memory %||% 512)
+  }
+  libs <- .json_escape(sprintf(".libPaths(c(%s))", paste(sprintf("\"%s\"", .libPaths()), collapse = ",")))
+  json <- sprintf(
+    "{\"method\":\"launch_job\",\"kwparams\":{\"job\":{\"cluster\":\"%s\",\"container\":{\"image\":\"%s\"},\"name\":\"%s\",\"exe\":\"%s\",\"args\":[\"-e\",\"{%s;\001}\"],%s}}}",
+    .json_escape(cluster), .json_escape(image), .json_escape(job_name), .json_escape(rscript), libs, res_json
+  )
+  # the daemon call goes where \001 is, through sprintf(data, cmd)
+  sub("\001", "%s", gsub("%", "%%", json, fixed = TRUE), fixed = TRUE)
+}

@@ -1,0 +1,150 @@
+# mirai_map() and collection with options (.flat, .progress, .stop).
+
+# The collection options. Only their use inside `[` and collect_mirai() is part of the API: `[`
+# reads the option names unevaluated, and collect_mirai() takes them by name.
+.flat <- ".flat"
+.progress <- ".progress"
+.stop <- ".stop"
+
+mirai_map <- function(.x, .f, ..., .args = list(), .promise = NULL, .compute = NULL) {
+  require_daemons(.compute = .compute, call = environment())
+  is.function(.f) || stop(sprintf("`.f` must be of type function, not %s", typeof(.f)))
+  call <- sys.call()
+  globals <- .globals(list(...), call)
+  .args <- .locals(.args, call)
+  prof <- .profile(.compute)
+  base <- list(.f = .f, .args = .args, .mirai_within_map = TRUE)
+  if (is.null(dim(.x))) {
+    rows <- lapply(.x, identity)
+    expr <- quote(do.call(.f, c(list(.x), .args), quote = TRUE))
+    nms <- names(.x)
+  } else if (is.data.frame(.x)) {
+    rows <- lapply(seq_len(nrow(.x)), function(i) lapply(.x, `[[`, i))
+    expr <- quote(do.call(.f, c(.x, .args), quote = TRUE))
+    rn <- attr(.x, "row.names")
+    nms <- if (is.character(rn)) rn
+  } else {
+    rows <- lapply(seq_len(dim(.x)[1L]), function(i) as.list(.x[i, ]))
+    expr <- quote(do.call(.f, c(.x, .args), quote = TRUE))
+    nms <- dimnames(.x)[[1L]]
+  }
+  x <- lapply(rows, function(row) {
+    base[".x"] <- list(row)
+    .submit(prof, list(globals = globals, args = base, expr = expr), NULL)
+  })
+  names(x) <- nms
+  if (!is.null(.promise)) {
+    if (is.function(.promise)) .promise <- list(.promise)
+    for (m in x) promises::then(m, onFulfilled = .promise[[1L]], onRejected = .promise[2L][[1L]])
+  }
+  invisible(`class<-`(x, "mirai_map"))
+}
+
+print.mirai_map <- function(x, ...) {
+  k <- 0L
+  for (m in x) if (!is_mirai(m) || !.pending(m)) k <- k + 1L
+  cat(sprintf("< mirai map [%d/%d] >\n", k, length(x)))
+  invisible(x)
+}
+
+`[.mirai_map` <- function(x, ...) {
+  # Options are read unevaluated; anything else (an index, an empty argument) is ignored.
+  ops <- sub("^.*:::?", "", as.character(as.list(substitute(list(...)))[-1L]))
+  .collect(x, ops[ops %in% c(".flat", ".progress", ".stop")], list())
+}
+
+collect_mirai <- function(x, options = NULL) {
+  if (!is.list(x) || !length(options)) {
+    if (is_mirai(x)) return(x[])
+    if (!is.list(x)) return(x)
+    call_mirai(x)
+    out <- lapply(x, function(m) if (is_mirai(m)) m$data else m)
+    return(`attributes<-`(out, list(names = names(x))))
+  }
+  nms <- names(options)
+  ops <- character(length(options))
+  args <- list()
+  for (i in seq_along(options)) {
+    named <- !is.null(nms) && nzchar(nms[i])
+    op <- if (named) nms[i] else as.character(options[[i]])
+    if (length(op) != 1L || !op %in% c(".flat", ".progress", ".stop"))
+      stop(sprintf("'%s' is not a valid option: use `.flat`, `.progress` or `.stop`", paste(op, collapse = " ")))
+    ops[i] <- op
+    if (named && op == ".progress") {
+      v <- options[[i]]
+      args <- if (is.list(v)) v else if (is.character(v)) list(name = v)
+    }
+  }
+  .collect(x, ops, args)
+}
+
+# Waits for each element in index order, applying options once at the start and once per
+# element in the order written; `bar` is extra arguments for cli's progress bar.
+.collect <- function(x, ops, bar) {
+  n <- length(x)
+  out <- vector("list", n)
+  names(out) <- names(x)
+  if (!length(ops)) {
+    call_mirai(x)
+    for (i in seq_len(n)) {
+      m <- .subset2(x, i)
+      out[i] <- list(if (is_mirai(m)) m$data else m)
+    }
+    return(out)
+  }
+  cli <- .opts$cli
+  id <- NULL
+  typ <- NULL
+  for (op in ops) if (op == ".progress") {
+    if (cli) {
+      id <- do.call(cli::cli_progress_bar, c(list(total = n, auto_terminate = TRUE, .envir = environment()),
+                                               utils::modifyList(list(name = NULL, type = NULL), as.list(bar))))
+    } else {
+      cat(sprintf("\r[ 0 / %d .... ]", n), file = stderr())
+    }
+  }
+  for (i in seq_len(n)) {
+    m <- .subset2(x, i)
+    v <- if (is_mirai(m)) m[] else m
+    out[i] <- list(v)
+    for (op in ops) switch(
+      op,
+      .stop = if (is_error_value(v)) {
+        stop_mirai(x)
+        .index_error(i, v, names(x)[i])
+      },
+      .flat = {
+        if (is_error_value(v)) {
+          stop_mirai(x)
+          .index_error(i, v, names(x)[i])
+        }
+        if (is.null(typ)) typ <- typeof(v)
+        else if (typeof(v) != typ) {
+          stop_mirai(x)
+          .flat_error(typ, typeof(v))
+        }
+      },
+      .progress = if (cli) cli::cli_progress_update(id = id, .envir = environment())
+      else cat(if (i < n) sprintf("\r[ %d / %d .... ]", i, n) else sprintf("\r[ %d / %d done ]\n", i, n),
+               file = stderr())
+    )
+  }
+  if (".flat" %in% ops) out <- unlist(out, recursive = FALSE)
+  out
+}
+
+.index_error <- function(i, v, name) {
+  if (.opts$cli) {
+    parent <- .ev_condition(v)
+    msg <- c(i = "In index: {i}.")
+    if (!is.null(name) && !is.na(name) && nzchar(name)) msg <- c(msg, i = "With name: {name}.")
+    cli::cli_abort(msg, call = quote(mirai_map()), parent = parent)
+  }
+  stop(sprintf("In index %d:\n%s", i, .ev_message(v)), call. = FALSE)
+}
+
+.flat_error <- function(t1, t2) {
+  if (.opts$cli)
+    cli::cli_abort(c(`!` = "cannot flatten outputs of differing type: {t1} / {t2}"), call = quote(mirai_map()))
+  stop(sprintf("Cannot flatten outputs of differing type: %s / %s", t1, t2), call. = FALSE)
+}

@@ -1,0 +1,84 @@
+# mirai: package state and small helpers.
+#
+# The R layer is thin: it validates arguments, builds task payloads, evaluates tasks on daemons
+# and formats results. Transport, dispatch and waiting are done by the Rust engine through the
+# `.Call` routines of docs/r-bridge.md (registered as R symbols, e.g. `mirai_submit`).
+
+# The namespace: parent of mirai environments, so their `data` binding finds package internals.
+.ns <- environment()
+
+# Profile registry: name -> profile environment, or NULL once reset. A reset profile keeps its
+# name bound (to NULL) because cluster IDs count every name ever registered.
+.. <- new.env(parent = emptyenv())
+
+# Process-wide options: current default profile, mirai id counter, serialization registry,
+# whether cli is usable, and the daemon-side state (on_daemon flag).
+.opts <- new.env(parent = emptyenv())
+.opts$default <- "default"
+.opts$id <- 0L
+.opts$cli <- FALSE
+.opts$on <- FALSE
+
+# The single shared sentinel returned by `$data` while a mirai is pending.
+.unresolved <- structure(NA, class = "unresolvedValue")
+
+.miraiInterrupt <- structure("", class = c("miraiInterrupt", "errorValue", "try-error"))
+
+.onLoad <- function(libname, pkgname) {
+  # cli_abort() needs rlang as well; without both the plain messages are used.
+  .opts$cli <- requireNamespace("cli", quietly = TRUE) && requireNamespace("rlang", quietly = TRUE)
+}
+
+`%||%` <- function(x, y) if (is.null(x)) y else x
+
+# The profile name `.compute` designates (NULL: the current default).
+.cname <- function(.compute) {
+  if (is.null(.compute)) .opts$default
+  else if (inherits(.compute, "miraiCluster")) attr(.compute, "id")
+  else .compute
+}
+
+.profile <- function(.compute) {
+  name <- .cname(.compute)
+  if (is.character(name) && length(name) == 1L) ..[[name]]
+}
+
+.err <- function(msg, call = sys.call(-1L)) stop(simpleError(msg, call))
+
+# 24 random hex characters that do not touch the R session's RNG.
+.hex24 <- function() {
+  if (file.exists("/dev/urandom")) {
+    con <- file("/dev/urandom", "rb", raw = TRUE)
+    on.exit(close(con))
+    paste(as.character(readBin(con, "raw", 12L)), collapse = "")
+  } else {
+    .opts$hexn <- (.opts$hexn %||% 0) + 1
+    t <- as.numeric(Sys.time()) * 1e6
+    substr(paste0(sprintf("%08x", as.integer(t %% 2^31)), sprintf("%08x", Sys.getpid()),
+                  sprintf("%08x", as.integer(.opts$hexn))), 1L, 24L)
+  }
+}
+
+.rscript <- function() {
+  file.path(R.home("bin"), if (.Platform$OS.type == "windows") "Rscript.exe" else "Rscript")
+}
+
+# NNG error texts, used for integer error values and `"<code> | <text>"` messages.
+.nng_text <- c(
+  "Interrupted", "Out of memory", "Invalid argument", "Resource busy", "Timed out",
+  "Connection refused", "Object closed", "Try again", "Not supported", "Address in use",
+  "Incorrect state", "Entry not found", "Protocol error", "Destination unreachable",
+  "Address invalid", "Permission denied", "Message too large", "Connection aborted",
+  "Connection reset", "Operation canceled", "Out of files", "Out of space",
+  "Resource already exists", "Read only resource", "Write only resource", "Cryptographic error",
+  "Peer could not be authenticated", "Option requires argument", "Ambiguous option",
+  "Incorrect type", "Connection shutdown"
+)
+
+.code_text <- function(code) {
+  code <- as.integer(code)
+  text <- if (!is.na(code) && code >= 1L && code <= length(.nng_text)) .nng_text[code] else "Unknown error"
+  sprintf("%d | %s", code, text)
+}
+
+.error_value <- function(code) structure(as.integer(code), class = c("errorValue", "try-error"))

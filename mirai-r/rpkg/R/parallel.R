@@ -1,0 +1,79 @@
+# The 'parallel' cluster backend: make_cluster(), stop_cluster() and the node methods.
+
+make_cluster <- function(n, url = NULL, remote = NULL, ...) {
+  id <- sprintf("`%d`", length(names(..)))
+  if (is.null(url)) {
+    is.numeric(n) || stop("`n` must be numeric, did you mean to provide `url`?")
+    n >= 1L || stop("`n` must be 1 or greater")
+    daemons(n, dispatcher = FALSE, cleanup = FALSE, ..., .compute = id)
+  } else if (is.null(remote)) {
+    if (missing(n)) n <- 1L
+    is.numeric(n) || stop("`n` must be numeric, did you mean to provide `url`?")
+    daemons(url = url, dispatcher = FALSE, cleanup = FALSE, ..., .compute = id)
+    cat("Shell commands for deployment on nodes:\n\n")
+    print(launch_remote(n, .compute = id))
+  } else {
+    n <- if (is.list(remote$args)) length(remote$args) else 1L
+    daemons(n, url = url, remote = remote, dispatcher = FALSE, cleanup = FALSE, ..., .compute = id)
+  }
+  n <- as.integer(n)
+  cl <- lapply(seq_len(n), function(i) structure(new.env(parent = emptyenv()), class = "miraiNode", node = i, id = id))
+  invisible(structure(cl, class = c("miraiCluster", "cluster"), id = id))
+}
+
+stop_cluster <- function(cl) {
+  .reset(attr(cl, "id"))
+  invisible()
+}
+
+stopCluster.miraiCluster <- stop_cluster
+
+`[.miraiCluster` <- function(x, i) .subset(x, i)
+
+print.miraiCluster <- function(x, ...) {
+  id <- attr(x, "id")
+  cat(sprintf("< miraiCluster | ID: %s nodes: %d active: %s >\n", id, length(x), daemons_set(id)))
+  invisible(x)
+}
+
+print.miraiNode <- function(x, ...) {
+  cat(sprintf("< miraiNode | node: %d cluster ID: %s >\n", attr(x, "node"), attr(x, "id")))
+  invisible(x)
+}
+
+sendData.miraiNode <- function(node, data) {
+  id <- attr(node, "id")
+  daemons_set(id) || stop("cluster is no longer active")
+  value <- data[["data"]]
+  m <- mirai(do.call(node, data, quote = TRUE), node = value[["fun"]], data = value[["args"]], .compute = id)
+  tag <- value[["tag"]] %||% data[["tag"]]
+  if (!is.null(tag)) m$tag <- tag
+  node$mirai <- m
+  invisible()
+}
+
+recvData.miraiNode <- function(node) call_mirai(node$mirai)
+
+# Waits for the first unconsumed mirai of the cluster to resolve (a consumed one has lost its
+# class), by node order.
+recvOneData.miraiCluster <- function(cl) {
+  aios <- vector("list", length(cl))
+  for (i in seq_along(cl)) {
+    m <- .subset2(cl, i)$mirai
+    if (is_mirai(m)) {
+      aio <- .subset2(m, ".aio")
+      if (is.null(aio)) return(.consume(m, i))
+      aios[i] <- list(aio)
+    }
+  }
+  i <- .Call(mirai_race, aios, -1)
+  if (i == 0L) stop("cluster is no longer active")
+  .consume(.subset2(cl, i)$mirai, i)
+}
+
+# Marks a node's mirai as consumed by stripping its class in place.
+.consume <- function(m, i) {
+  m$data
+  class(m) <- NULL
+  list(node = i, value = m)
+}

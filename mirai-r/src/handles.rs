@@ -1,0 +1,545 @@
+//! Host and task handles (external pointers with finalizers) and the routines on them.
+
+use std::cell::Cell;
+use std::ffi::CStr;
+use std::os::raw::c_void;
+
+use libR_sys::*;
+use mirai::host::launch::Command;
+use mirai::transport::{Backend, Options as TransportOptions};
+use mirai::{Host, HostConfig, HostError, Outcome, SubmitOptions, TaskHandle};
+use mirai::sched::Mode;
+
+use crate::guard::{entry, interrupt_pending, quietly, Protector, RError, RResult};
+use crate::serial::{serialize, to_raw_vector, unserialize, Hooks};
+use crate::sexp::*;
+use crate::wait::{Deadline, SLICE};
+
+/// The engine of one compute profile, owned by a host handle.
+struct HostBox {
+    host: Host,
+}
+
+/// One submitted task, owned by a task handle.
+struct TaskBox {
+    handle: TaskHandle,
+    /// The profile's engine, for `mirai_race` (which is given only tasks).
+    host: Host,
+    /// The outcome once taken from the handle and not yet turned into an R value.
+    outcome: Option<Outcome>,
+}
+
+thread_local! {
+    static HOST_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
+    static TASK_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+unsafe fn tag(cell: &'static std::thread::LocalKey<Cell<SEXP>>, name: &CStr) -> SEXP {
+    cell.with(|c| {
+        if c.get().is_null() {
+            // Symbols are never collected.
+            c.set(Rf_install(name.as_ptr()));
+        }
+        c.get()
+    })
+}
+
+unsafe fn host_tag() -> SEXP {
+    tag(&HOST_TAG, c"mirai_host")
+}
+
+unsafe fn task_tag() -> SEXP {
+    tag(&TASK_TAG, c"mirai_task")
+}
+
+unsafe extern "C" fn host_finalizer(x: SEXP) {
+    let p = R_ExternalPtrAddr(x) as *mut HostBox;
+    if !p.is_null() {
+        R_ClearExternalPtr(x);
+        // SAFETY: `p` came from Box::into_raw in `new_host` and the pointer was just cleared,
+        // so this is the only release.
+        quietly(|| {
+            let b = Box::from_raw(p);
+            b.host.reset();
+        });
+    }
+}
+
+unsafe extern "C" fn task_finalizer(x: SEXP) {
+    let p = R_ExternalPtrAddr(x) as *mut TaskBox;
+    if !p.is_null() {
+        R_ClearExternalPtr(x);
+        // SAFETY: as in host_finalizer.
+        quietly(|| drop(Box::from_raw(p)));
+    }
+}
+
+unsafe fn new_handle<T>(value: T, tag: SEXP, fin: unsafe extern "C" fn(SEXP), onexit: bool) -> SEXP {
+    let p = Box::into_raw(Box::new(value));
+    let mut pr = Protector::new();
+    let x = pr.protect(R_MakeExternalPtr(p as *mut c_void, tag, R_NilValue));
+    R_RegisterCFinalizerEx(x, Some(fin), Rboolean::from(onexit));
+    x
+}
+
+unsafe fn new_host(host: Host) -> SEXP {
+    // onexit: a profile still set when R quits is reset, so its daemons are told.
+    new_handle(HostBox { host }, host_tag(), host_finalizer, true)
+}
+
+unsafe fn new_task(handle: TaskHandle, host: &Host) -> SEXP {
+    new_handle(TaskBox { handle, host: host.clone(), outcome: None }, task_tag(), task_finalizer, false)
+}
+
+unsafe fn is_handle(x: SEXP, tag: SEXP) -> bool {
+    type_of(x) == SEXPTYPE::EXTPTRSXP && R_ExternalPtrTag(x) == tag && !R_ExternalPtrAddr(x).is_null()
+}
+
+unsafe fn is_task(x: SEXP) -> bool {
+    is_handle(x, task_tag())
+}
+
+unsafe fn host_of<'a>(x: SEXP, name: &str) -> RResult<&'a HostBox> {
+    if !is_handle(x, host_tag()) {
+        return Err(format!("`{name}` is not a valid mirai host handle").into());
+    }
+    Ok(&*(R_ExternalPtrAddr(x) as *const HostBox))
+}
+
+/// The task's box. Callers keep the reference only while they call no R code that could run
+/// other routines on the same task.
+unsafe fn task_of<'a>(x: SEXP, name: &str) -> RResult<&'a mut TaskBox> {
+    if !is_task(x) {
+        return Err(format!("`{name}` is not a valid mirai task handle").into());
+    }
+    Ok(&mut *(R_ExternalPtrAddr(x) as *mut TaskBox))
+}
+
+/// The engine handle of a task handle (for `mirai_later`).
+pub(crate) unsafe fn task_handle<'a>(x: SEXP, name: &str) -> RResult<&'a TaskHandle> {
+    Ok(&task_of(x, name)?.handle)
+}
+
+/// The value cached by `mirai_take`, if any (kept as `list(value)` in the pointer's
+/// protected field, so the GC keeps it alive with the handle).
+unsafe fn cached(x: SEXP) -> Option<SEXP> {
+    let prot = R_ExternalPtrProtected(x);
+    if is_null(prot) {
+        None
+    } else {
+        Some(VECTOR_ELT(prot, 0))
+    }
+}
+
+unsafe fn task_resolved(x: SEXP) -> bool {
+    if cached(x).is_some() {
+        return true;
+    }
+    let tb = &*(R_ExternalPtrAddr(x) as *const TaskBox);
+    tb.outcome.is_some() || tb.handle.is_resolved()
+}
+
+/// The task handles in `tasks`: one handle, or the handles of a list (others skipped).
+unsafe fn task_list(tasks: SEXP) -> Vec<(usize, SEXP)> {
+    if is_task(tasks) {
+        return vec![(0, tasks)];
+    }
+    if type_of(tasks) != SEXPTYPE::VECSXP {
+        return Vec::new();
+    }
+    (0..Rf_xlength(tasks))
+        .map(|i| (i as usize, VECTOR_ELT(tasks, i)))
+        .filter(|&(_, x)| is_task(x))
+        .collect()
+}
+
+fn host_error(e: HostError) -> RError {
+    RError::Msg(e.to_string())
+}
+
+/// Transport settings; `MIRAI_TRANSPORT=nng` selects the NNG backend (benchmarks, interop).
+fn transport_options() -> TransportOptions {
+    let mut o = TransportOptions::default();
+    if std::env::var("MIRAI_TRANSPORT").is_ok_and(|v| v.eq_ignore_ascii_case("nng")) {
+        o.backend = Backend::Nng;
+    }
+    o
+}
+
+pub(crate) fn daemon_transport_options() -> TransportOptions {
+    transport_options()
+}
+
+// ---- host routines ----------------------------------------------------------------------
+
+/// `.Call` routine (docs/r-bridge.md): starts a host (compute profile engine) listening at `url`.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_start(url: SEXP, dispatcher: SEXP, memory: SEXP, stream: SEXP, serial: SEXP) -> SEXP {
+    // SAFETY (all routines): called by R through .Call on the main thread with valid SEXPs.
+    entry(|| unsafe {
+        // TLS credentials travel as an attribute of `url` (routines have a fixed arity).
+        let tls = Rf_getAttrib(url, Rf_install(c"tls".as_ptr()));
+        let tls = if is_null(tls) { None } else { Some(crate::tls::server_config(tls)?) };
+        host_start(url, dispatcher, memory, stream, serial, tls)
+    })
+}
+
+unsafe fn host_start(
+    url: SEXP,
+    dispatcher: SEXP,
+    memory: SEXP,
+    stream: SEXP,
+    serial: SEXP,
+    tls: Option<mirai::transport::TlsConfig>,
+) -> RResult<SEXP> {
+    {
+        let url = arg_string(url, "url")?;
+        let dispatcher = arg_lgl(dispatcher, "dispatcher")?.ok_or("`dispatcher` must be TRUE or FALSE")?;
+        let memory = if is_null(memory) { None } else { memory_budget(arg_num(memory, "memory")?) };
+        let mut config = HostConfig::new(url.clone());
+        config.mode = if dispatcher { Mode::Dispatcher } else { Mode::Direct };
+        config.memory_limit = memory;
+        config.stream = arg_stream(stream, "stream")?;
+        config.serial = arg_raw(serial, "serial")?.to_vec();
+        config.transport = transport_options();
+        config.transport.tls = tls;
+        let host = Host::start(config).map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains(&url) { msg } else { format!("cannot start a host at '{url}': {msg}") }
+        })?;
+        Ok(new_host(host))
+    }
+}
+
+/// `.Call` routine (docs/r-bridge.md): the URL daemons dial.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_url(host: SEXP) -> SEXP {
+    entry(|| unsafe { Ok(mk_string(host_of(host, "host")?.host.url())) })
+}
+
+/// `.Call` routine (docs/r-bridge.md): resets a host (optionally telling daemons to exit first).
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_reset(host: SEXP, exit: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hb = host_of(host, "host")?;
+        if arg_lgl(exit, "exit")?.unwrap_or(false) {
+            hb.host.exit_daemons();
+        }
+        hb.host.reset();
+        Ok(R_NilValue)
+    })
+}
+
+fn saturating_i32(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// `.Call` routine (docs/r-bridge.md): counters and memory of a host.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_status(host: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let st = host_of(host, "host")?.host.status();
+        let mut p = Protector::new();
+        let url = p.protect(mk_string(&st.url));
+        let c = &st.counters;
+        let counters = p.protect(Rf_allocVector(SEXPTYPE::INTSXP, 5));
+        let cv = std::slice::from_raw_parts_mut(INTEGER(counters), 5);
+        for (dst, v) in cv.iter_mut().zip([c.connections, c.cumulative, c.awaiting, c.executing, c.completed]) {
+            *dst = saturating_i32(v);
+        }
+        let memory = p.protect(Rf_allocVector(SEXPTYPE::REALSXP, 3));
+        let mv = std::slice::from_raw_parts_mut(REAL(memory), 3);
+        mv[0] = st.memory.used as f64;
+        mv[1] = st.memory.peak as f64;
+        mv[2] = st.memory.limit.map_or(R_NaReal, |l| l as f64);
+        Ok(named_list(&[(c"url", url), (c"counters", counters), (c"memory", memory)]))
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): waits, interruptibly, until `n` daemons completed the handshake.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_wait_connections(host: SEXP, n: SEXP, timeout: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hb = host_of(host, "host")?;
+        let n = arg_num(n, "n")?;
+        if n.is_nan() || n < 0.0 {
+            return Err("`n` must be a non-negative number".into());
+        }
+        let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
+        loop {
+            if hb.host.wait_connections(n as u64, dl.slice(SLICE)) {
+                return Ok(lgl(true));
+            }
+            if dl.expired() {
+                return Ok(lgl(false));
+            }
+            if interrupt_pending() {
+                return Err(RError::Interrupt);
+            }
+        }
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): starts one daemon process.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_launch(host: SEXP, program: SEXP, args: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hb = host_of(host, "host")?;
+        let mut command = Command::new(arg_string(program, "program")?);
+        command.args = arg_strings(args, "args")?;
+        hb.host.launch(&command, 1).map_err(host_error)?;
+        Ok(R_NilValue)
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): whether a task would be admitted under the memory budget now.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_admit(host: SEXP) -> SEXP {
+    entry(|| unsafe { Ok(lgl(host_of(host, "host")?.host.admit())) })
+}
+
+/// `.Call` routine (docs/r-bridge.md): waits, interruptibly, until a task would be admitted.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_wait_admit(host: SEXP, timeout: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hb = host_of(host, "host")?;
+        let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
+        loop {
+            if hb.host.wait_admit(dl.slice(SLICE)) {
+                return Ok(lgl(true));
+            }
+            if dl.expired() {
+                return Ok(lgl(false));
+            }
+            if interrupt_pending() {
+                return Err(RError::Interrupt);
+            }
+        }
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): sends an exit instruction to every connected daemon.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_exit_daemons(host: SEXP) -> SEXP {
+    entry(|| unsafe {
+        host_of(host, "host")?.host.exit_daemons();
+        Ok(R_NilValue)
+    })
+}
+
+// ---- task routines ----------------------------------------------------------------------
+
+/// `.Call` routine (docs/r-bridge.md): serializes `data` and submits it as a task.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_submit(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hb = host_of(host, "host")?;
+        let hooks = Hooks::from_sexp(hooks, "hooks")?;
+        let timeout = if is_null(timeout) { None } else { limit_ms(arg_num(timeout, "timeout")?, "timeout")? };
+        let payload = serialize(data, hooks.as_ref())?;
+        let handle = hb.host.submit(payload, SubmitOptions { timeout, ..SubmitOptions::default() }).map_err(host_error)?;
+        Ok(new_task(handle, &hb.host))
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): submits an `everywhere()` round.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_everywhere(host: SEXP, data: SEXP, min: SEXP, hooks: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hb = host_of(host, "host")?;
+        let hooks = Hooks::from_sexp(hooks, "hooks")?;
+        let min = arg_num(min, "min")?;
+        if min.is_nan() || min < 0.0 {
+            return Err("`min` must be a non-negative number".into());
+        }
+        let payload = serialize(data, hooks.as_ref())?;
+        let handles = hb.host.everywhere(payload, min as usize).map_err(host_error)?;
+        let mut p = Protector::new();
+        let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, handles.len() as R_xlen_t));
+        for (i, h) in handles.into_iter().enumerate() {
+            SET_VECTOR_ELT(out, i as R_xlen_t, new_task(h, &hb.host));
+        }
+        Ok(out)
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): whether a task has resolved (never waits, never consumes).
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_resolved(task: SEXP) -> SEXP {
+    entry(|| unsafe {
+        task_of(task, "task")?;
+        Ok(lgl(task_resolved(task)))
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): the value of a resolved task (cached), or `sentinel`.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let tb = task_of(task, "task")?;
+        if let Some(v) = cached(task) {
+            return Ok(v);
+        }
+        let hooks = Hooks::from_sexp(hooks, "hooks")?;
+        let outcome = match tb.outcome.take().or_else(|| tb.handle.try_take()) {
+            Some(o) => o,
+            None => return Ok(sentinel),
+        };
+        // No reference into the box is held while R code (hooks) runs.
+        let value = match &outcome {
+            Outcome::Error(code) => Ok(error_value(*code as i32)),
+            Outcome::Value { payload, .. } => unserialize(payload, hooks.as_ref()),
+        };
+        let value = match value {
+            Ok(v) => v,
+            Err(e) => {
+                // Keep the outcome so that a later call can try again.
+                task_of(task, "task")?.outcome = Some(outcome);
+                return Err(e);
+            }
+        };
+        drop(outcome);
+        let mut p = Protector::new();
+        p.protect(value);
+        let cell = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
+        SET_VECTOR_ELT(cell, 0, value);
+        R_SetExternalPtrProtected(task, cell);
+        Ok(value)
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): waits, interruptibly, until all tasks resolved or the timeout.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_wait(tasks: SEXP, timeout: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
+        for (_, x) in task_list(tasks) {
+            while !task_resolved(x) {
+                let got = task_of(x, "tasks")?.handle.wait(Some(dl.slice(SLICE)));
+                if let Some(o) = got {
+                    task_of(x, "tasks")?.outcome = Some(o);
+                    break;
+                }
+                if dl.expired() {
+                    return Ok(lgl(false));
+                }
+                if interrupt_pending() {
+                    return Err(RError::Interrupt);
+                }
+            }
+        }
+        Ok(lgl(true))
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): waits, interruptibly, for the first resolved task; its 1-based index.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_race(tasks: SEXP, timeout: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
+        let list = task_list(tasks);
+        let Some(&(_, first)) = list.first() else { return Ok(Rf_ScalarInteger(0)) };
+        // Wait on the profile of the first task; others are noticed at each rescan (every
+        // slice, well within the 400 ms the spec asks for).
+        let host = task_of(first, "tasks")?.host.clone();
+        loop {
+            let seen = host.completions();
+            if let Some(&(i, _)) = list.iter().find(|&&(_, x)| task_resolved(x)) {
+                return Ok(Rf_ScalarInteger(i as i32 + 1));
+            }
+            if dl.expired() {
+                return Ok(Rf_ScalarInteger(0));
+            }
+            host.wait_completion(seen, dl.slice(SLICE));
+            if interrupt_pending() {
+                return Err(RError::Interrupt);
+            }
+        }
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): cancels a task.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_cancel(host: SEXP, task: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hb = host_of(host, "host")?;
+        let tb = task_of(task, "task")?;
+        Ok(lgl(hb.host.cancel(&tb.handle)))
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): serializes `x` with hooks.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_serialize(x: SEXP, hooks: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hooks = Hooks::from_sexp(hooks, "hooks")?;
+        let bytes = serialize(x, hooks.as_ref())?;
+        to_raw_vector(&bytes)
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): unserializes a raw vector with hooks.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_unserialize(raw: SEXP, hooks: SEXP) -> SEXP {
+    entry(|| unsafe {
+        if type_of(raw) != SEXPTYPE::RAWSXP {
+            return Err("`raw` must be a raw vector".into());
+        }
+        let hooks = Hooks::from_sexp(hooks, "hooks")?;
+        unserialize(raw_slice(raw), hooks.as_ref())
+    })
+}

@@ -1,0 +1,530 @@
+//! R serialization straight into and out of Rust byte buffers, with mirai's serialization
+//! hooks (`serial_config()`) wired to R's persistent-reference hook.
+//!
+//! # Payload format
+//!
+//! Without hooks (`hooks = NULL`, or a config with no classes) a payload is exactly R's own
+//! serialization: version 3, native binary format (`"B\n"` header), as `serialize(x, NULL,
+//! xdr = FALSE)` would write it.
+//!
+//! With hooks, R calls the hook for every reference object (external pointer, weak reference,
+//! non-namespace environment) it meets. If the object inherits one of the configured classes,
+//! the first such class's `sfunc` is called; it must return a raw vector. That vector is kept
+//! aside and R writes, in place of the object, the persistent name `c(<class>, "<k>")` (`k` the
+//! 0-based index of the vector). The payload is then
+//!
+//! ```text
+//! "MRH\x01" | R serialization | blob_0 .. blob_{n-1} | len_0 .. len_{n-1} (u64 LE) | n (u64 LE)
+//! ```
+//!
+//! The 4-byte prefix cannot begin an R serialization (those start with `A`, `B` or `X` and a
+//! newline), so a reader tells the two forms apart from the first bytes alone. Reading calls
+//! the `ufunc` of the named class on a fresh raw vector holding blob `k`, and uses its value.
+//! Class names, not positions, tie the two sides together, so host and daemon configs only
+//! need to agree on the classes they both see. An object met several times is passed to its
+//! `sfunc` once and read back as one object (R calls the hook at every occurrence; the bridge
+//! remembers the objects it has seen).
+
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::os::raw::{c_int, c_void};
+
+use libR_sys::*;
+
+use crate::guard::{protect, Preserved, Protector, RError, RResult};
+use crate::sexp::{char_text, is_null, mk_raw, raw_slice, type_of};
+
+/// First bytes of a payload that carries hook blobs.
+pub(crate) const HOOKED_MAGIC: [u8; 4] = *b"MRH\x01";
+
+/// Appends the blobs and the trailer describing them (see the module docs).
+pub(crate) fn append_trailer(buf: &mut Vec<u8>, blobs: &[&[u8]]) {
+    let extra: usize = blobs.iter().map(|b| b.len() + 8).sum::<usize>() + 8;
+    buf.reserve(extra);
+    for b in blobs {
+        buf.extend_from_slice(b);
+    }
+    for b in blobs {
+        buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+    }
+    buf.extend_from_slice(&(blobs.len() as u64).to_le_bytes());
+}
+
+/// A payload taken apart: the R serialization and the hook blobs.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Split<'a> {
+    pub main: &'a [u8],
+    pub blobs: Vec<&'a [u8]>,
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    let b: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(b))
+}
+
+/// Splits a payload into its R serialization and blobs; a payload without the hooked prefix
+/// is all R serialization.
+pub(crate) fn split_payload(buf: &[u8]) -> Result<Split<'_>, String> {
+    let Some(rest) = buf.strip_prefix(&HOOKED_MAGIC) else {
+        return Ok(Split { main: buf, blobs: Vec::new() });
+    };
+    let bad = || "malformed mirai payload: its hook trailer is inconsistent".to_owned();
+    let count_at = rest.len().checked_sub(8).ok_or_else(bad)?;
+    let n = read_u64(rest, count_at).ok_or_else(bad)?;
+    let n = usize::try_from(n).map_err(|_| bad())?;
+    let lens_at = count_at.checked_sub(n.checked_mul(8).ok_or_else(bad)?).ok_or_else(bad)?;
+    let mut lens = Vec::with_capacity(n);
+    let mut total: usize = 0;
+    for k in 0..n {
+        let len = read_u64(rest, lens_at + 8 * k).ok_or_else(bad)?;
+        let len = usize::try_from(len).map_err(|_| bad())?;
+        total = total.checked_add(len).ok_or_else(bad)?;
+        lens.push(len);
+    }
+    let blobs_at = lens_at.checked_sub(total).ok_or_else(bad)?;
+    let mut blobs = Vec::with_capacity(n);
+    let mut at = blobs_at;
+    for len in lens {
+        blobs.push(&rest[at..at + len]);
+        at += len;
+    }
+    Ok(Split { main: &rest[..blobs_at], blobs })
+}
+
+/// Decimal digits of `n` into `buf`; returns the used part.
+fn decimal(mut n: usize, buf: &mut [u8; 24]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+fn parse_decimal(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A validated `serial_config()` list, borrowed from R (valid while its source is protected).
+pub(crate) struct Hooks {
+    classes: SEXP,
+    sfuncs: SEXP,
+    ufuncs: SEXP,
+    n: R_xlen_t,
+}
+
+impl Hooks {
+    /// Reads `list(class, sfunc, ufunc)`; `None` for `NULL` or a config without classes.
+    ///
+    /// # Safety
+    /// Main thread; `x` valid and protected for as long as the result is used.
+    pub(crate) unsafe fn from_sexp(x: SEXP, name: &str) -> RResult<Option<Hooks>> {
+        if is_null(x) {
+            return Ok(None);
+        }
+        let bad = || -> RError {
+            format!("`{name}` must be NULL or a serialization config made by serial_config()").into()
+        };
+        if type_of(x) != SEXPTYPE::VECSXP || Rf_xlength(x) != 3 {
+            return Err(bad());
+        }
+        let classes = VECTOR_ELT(x, 0);
+        let sfuncs = VECTOR_ELT(x, 1);
+        let ufuncs = VECTOR_ELT(x, 2);
+        if is_null(classes) {
+            return Ok(None);
+        }
+        if type_of(classes) != SEXPTYPE::STRSXP {
+            return Err(bad());
+        }
+        let n = Rf_xlength(classes);
+        if n == 0 {
+            return Ok(None);
+        }
+        for f in [sfuncs, ufuncs] {
+            if type_of(f) != SEXPTYPE::VECSXP || Rf_xlength(f) != n {
+                return Err(bad());
+            }
+            for i in 0..n {
+                if Rf_isFunction(VECTOR_ELT(f, i)) == Rboolean::FALSE {
+                    return Err(bad());
+                }
+            }
+        }
+        Ok(Some(Hooks { classes, sfuncs, ufuncs, n }))
+    }
+
+    /// The first configured class that `x` inherits.
+    unsafe fn match_object(&self, x: SEXP) -> Option<R_xlen_t> {
+        if OBJECT(x) == 0 {
+            return None;
+        }
+        (0..self.n).find(|&i| Rf_inherits(x, R_CHAR(STRING_ELT(self.classes, i))) != Rboolean::FALSE)
+    }
+
+    /// The configured class named by the CHARSXP `name`.
+    unsafe fn find_class(&self, name: SEXP) -> Option<R_xlen_t> {
+        let wanted = char_text(name);
+        (0..self.n).find(|&i| char_text(STRING_ELT(self.classes, i)) == wanted)
+    }
+}
+
+struct OutState<'h> {
+    buf: Vec<u8>,
+    hooks: Option<&'h Hooks>,
+    blobs: Vec<Preserved>,
+    /// Objects already given to an `sfunc` (address → their persistent name, preserved):
+    /// R calls the hook at every occurrence, and an object met twice must be written once and
+    /// read back as one object.
+    seen: HashMap<usize, Preserved>,
+    failure: Option<RError>,
+}
+
+// Stream callbacks: called by R_Serialize, never jump, own nothing.
+unsafe extern "C" fn out_char(stream: R_outpstream_t, c: c_int) {
+    let st = (*stream).data as *mut OutState<'_>;
+    (*st).buf.push(c as u8);
+}
+
+unsafe extern "C" fn out_bytes(stream: R_outpstream_t, buf: *mut c_void, n: c_int) {
+    let st = (*stream).data as *mut OutState<'_>;
+    if n > 0 {
+        (*st).buf.extend_from_slice(std::slice::from_raw_parts(buf as *const u8, n as usize));
+    }
+}
+
+/// R's persistent-reference hook on the writing side. Every R call in it either cannot jump
+/// or runs under `protect`, except allocations, whose only failure is R running out of memory:
+/// that jump lands in the `protect` around R_Serialize, crossing this frame while it owns
+/// nothing.
+unsafe extern "C" fn out_hook(x: SEXP, data: SEXP) -> SEXP {
+    let st = R_ExternalPtrAddr(data) as *mut OutState<'_>;
+    if (*st).failure.is_some() {
+        // Already failed: write a cheap placeholder instead of serializing the object.
+        return R_BlankScalarString;
+    }
+    let Some(hooks) = (*st).hooks else { return R_NilValue };
+    if let Some(name) = (*st).seen.get(&(x as usize)) {
+        return name.get();
+    }
+    let Some(i) = hooks.match_object(x) else { return R_NilValue };
+    let call = Rf_protect(Rf_lang2(VECTOR_ELT(hooks.sfuncs, i), x));
+    let r = protect(|| Rf_eval(call, R_GlobalEnv));
+    Rf_unprotect(1);
+    match r {
+        Ok(v) if type_of(v) == SEXPTYPE::RAWSXP => {
+            Rf_protect(v);
+            let k = (*st).blobs.len();
+            (*st).blobs.push(Preserved::new(v));
+            Rf_unprotect(1);
+            let name = Rf_protect(Rf_allocVector(SEXPTYPE::STRSXP, 2));
+            SET_STRING_ELT(name, 0, STRING_ELT(hooks.classes, i));
+            let mut digits = [0u8; 24];
+            let d = decimal(k, &mut digits);
+            SET_STRING_ELT(name, 1, Rf_mkCharLen(d.as_ptr() as *const _, d.len() as c_int));
+            // `x` stays alive (R's reference table holds it) for as long as the address is used.
+            (*st).seen.insert(x as usize, Preserved::new(name));
+            Rf_unprotect(1);
+            name
+        }
+        Ok(_) => {
+            let class = char_text(STRING_ELT(hooks.classes, i));
+            (*st).failure = Some(RError::Msg(format!(
+                "Serialization function for `{class}` did not return a raw vector"
+            )));
+            R_BlankScalarString
+        }
+        Err(caught) => {
+            (*st).failure = Some(caught.into());
+            R_BlankScalarString
+        }
+    }
+}
+
+/// A capacity guess for the serialization of `x`, so that large vectors are written without
+/// the buffer being regrown (and copied) several times.
+unsafe fn size_hint(x: SEXP, depth: u32, budget: &mut u32) -> usize {
+    if *budget == 0 {
+        return 0;
+    }
+    *budget -= 1;
+    let n = match type_of(x) {
+        SEXPTYPE::RAWSXP => Rf_xlength(x) as usize,
+        SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP => 4 * Rf_xlength(x) as usize,
+        SEXPTYPE::REALSXP => 8 * Rf_xlength(x) as usize,
+        SEXPTYPE::CPLXSXP => 16 * Rf_xlength(x) as usize,
+        SEXPTYPE::VECSXP if depth > 0 => {
+            let mut total = 0usize;
+            for i in 0..Rf_xlength(x) {
+                if *budget == 0 {
+                    break;
+                }
+                total = total.saturating_add(size_hint(VECTOR_ELT(x, i), depth - 1, budget));
+            }
+            total
+        }
+        _ => 0,
+    };
+    n.saturating_add(64)
+}
+
+/// Serializes `x` (version 3, binary) into a new buffer, applying `hooks`.
+///
+/// # Safety
+/// Main thread; `x` protected.
+pub(crate) unsafe fn serialize(x: SEXP, hooks: Option<&Hooks>) -> RResult<Vec<u8>> {
+    let mut budget = 64;
+    let mut st = OutState {
+        buf: Vec::with_capacity(size_hint(x, 3, &mut budget).saturating_add(32)),
+        hooks,
+        blobs: Vec::new(),
+        seen: HashMap::new(),
+        failure: None,
+    };
+    if hooks.is_some() {
+        st.buf.extend_from_slice(&HOOKED_MAGIC);
+    }
+    let stp: *mut OutState<'_> = &mut st;
+    let mut p = Protector::new();
+    let hookdata = if hooks.is_some() {
+        p.protect(R_MakeExternalPtr(stp as *mut c_void, R_NilValue, R_NilValue))
+    } else {
+        R_NilValue
+    };
+    let mut stream = MaybeUninit::<R_outpstream_st>::zeroed();
+    R_InitOutPStream(
+        stream.as_mut_ptr(),
+        stp as *mut c_void,
+        R_pstream_format_t::R_pstream_binary_format,
+        3,
+        Some(out_char),
+        Some(out_bytes),
+        if hooks.is_some() { Some(out_hook) } else { None },
+        hookdata,
+    );
+    let sp = stream.as_mut_ptr();
+    let r = protect(|| {
+        R_Serialize(x, sp);
+        R_NilValue
+    });
+    drop(p);
+    // R is done with the stream and `stp`; use `st` directly from here on.
+    if let Some(f) = st.failure.take() {
+        return Err(f);
+    }
+    r?;
+    if hooks.is_some() {
+        let blobs: Vec<&[u8]> = st.blobs.iter().map(|b| raw_slice(b.get())).collect();
+        append_trailer(&mut st.buf, &blobs);
+    }
+    Ok(st.buf)
+}
+
+struct InState<'a, 'h> {
+    data: &'a [u8],
+    pos: usize,
+    blobs: Vec<&'a [u8]>,
+    /// Objects already restored, by blob index (see `OutState::seen`).
+    restored: HashMap<usize, Preserved>,
+    hooks: Option<&'h Hooks>,
+    failure: Option<RError>,
+}
+
+unsafe fn truncated() -> ! {
+    // Jumps to the `protect` around R_Unserialize, across R's reader and this callback's
+    // frame, which own nothing.
+    Rf_error(c"%s".as_ptr(), c"mirai: the serialized data is truncated or corrupt".as_ptr())
+}
+
+unsafe extern "C" fn in_char(stream: R_inpstream_t) -> c_int {
+    let st = &mut *((*stream).data as *mut InState<'_, '_>);
+    let pos = st.pos;
+    match st.data.get(pos) {
+        Some(&b) => {
+            st.pos = pos + 1;
+            c_int::from(b)
+        }
+        None => truncated(),
+    }
+}
+
+unsafe extern "C" fn in_bytes(stream: R_inpstream_t, buf: *mut c_void, n: c_int) {
+    let st = &mut *((*stream).data as *mut InState<'_, '_>);
+    let pos = st.pos;
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    let end = pos.saturating_add(n);
+    if end > st.data.len() {
+        truncated();
+    }
+    std::ptr::copy_nonoverlapping(st.data.as_ptr().add(pos), buf as *mut u8, n);
+    st.pos = end;
+}
+
+unsafe fn fail_in(st: *mut InState<'_, '_>, msg: String) -> SEXP {
+    (*st).failure = Some(RError::Msg(msg));
+    R_NilValue
+}
+
+/// R's persistent-reference hook on the reading side (same jump rules as `out_hook`).
+unsafe extern "C" fn in_hook(name: SEXP, data: SEXP) -> SEXP {
+    let st = R_ExternalPtrAddr(data) as *mut InState<'_, '_>;
+    if (*st).failure.is_some() {
+        return R_NilValue;
+    }
+    if type_of(name) != SEXPTYPE::STRSXP || Rf_xlength(name) != 2 {
+        return fail_in(st, "malformed reference in serialized data".to_owned());
+    }
+    let Some(hooks) = (*st).hooks else {
+        let class = char_text(STRING_ELT(name, 0));
+        return fail_in(
+            st,
+            format!("serialized data holds a `{class}` object but no serialization hooks are configured"),
+        );
+    };
+    let Some(i) = hooks.find_class(STRING_ELT(name, 0)) else {
+        let class = char_text(STRING_ELT(name, 0));
+        return fail_in(st, format!("no unserialization function is configured for class `{class}`"));
+    };
+    let blobs = &(*st).blobs;
+    let Some((k, blob)) = parse_decimal(&char_text(STRING_ELT(name, 1))).and_then(|k| Some((k, *blobs.get(k)?)))
+    else {
+        return fail_in(st, "malformed reference in serialized data".to_owned());
+    };
+    if let Some(v) = (*st).restored.get(&k) {
+        return v.get();
+    }
+    let raw = Rf_protect(mk_raw(blob));
+    let call = Rf_protect(Rf_lang2(VECTOR_ELT(hooks.ufuncs, i), raw));
+    let r = protect(|| Rf_eval(call, R_GlobalEnv));
+    Rf_unprotect(2);
+    match r {
+        Ok(v) => {
+            Rf_protect(v);
+            (*st).restored.insert(k, Preserved::new(v));
+            Rf_unprotect(1);
+            v
+        }
+        Err(caught) => {
+            (*st).failure = Some(caught.into());
+            R_NilValue
+        }
+    }
+}
+
+/// Unserializes a payload (any R serialization format, with or without hook blobs).
+/// The result is unprotected.
+///
+/// # Safety
+/// Main thread.
+pub(crate) unsafe fn unserialize(bytes: &[u8], hooks: Option<&Hooks>) -> RResult<SEXP> {
+    let split = split_payload(bytes)?;
+    let mut st =
+        InState { data: split.main, pos: 0, blobs: split.blobs, restored: HashMap::new(), hooks, failure: None };
+    let stp: *mut InState<'_, '_> = &mut st;
+    let mut p = Protector::new();
+    let hookdata = p.protect(R_MakeExternalPtr(stp as *mut c_void, R_NilValue, R_NilValue));
+    let mut stream = MaybeUninit::<R_inpstream_st>::zeroed();
+    R_InitInPStream(
+        stream.as_mut_ptr(),
+        stp as *mut c_void,
+        R_pstream_format_t::R_pstream_any_format,
+        Some(in_char),
+        Some(in_bytes),
+        Some(in_hook),
+        hookdata,
+    );
+    let sp = stream.as_mut_ptr();
+    let r = protect(|| R_Unserialize(sp));
+    drop(p);
+    if let Some(f) = st.failure.take() {
+        return Err(f);
+    }
+    Ok(r?)
+}
+
+/// `mk_raw` under `protect`, for buffers large enough that R might fail to allocate them.
+///
+/// # Safety
+/// Main thread. The result is unprotected.
+pub(crate) unsafe fn to_raw_vector(bytes: &[u8]) -> RResult<SEXP> {
+    Ok(protect(|| mk_raw(bytes))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_payload_is_all_main() {
+        let p = b"B\n\x03\x00rest";
+        assert_eq!(split_payload(p).unwrap(), Split { main: p, blobs: vec![] });
+        assert_eq!(split_payload(b"").unwrap().main, b"");
+    }
+
+    #[test]
+    fn trailer_round_trips() {
+        let mut buf = HOOKED_MAGIC.to_vec();
+        buf.extend_from_slice(b"B\nserial");
+        let blobs: [&[u8]; 3] = [b"abc", b"", b"\x00\x01MRH\x01"];
+        append_trailer(&mut buf, &blobs);
+        let s = split_payload(&buf).unwrap();
+        assert_eq!(s.main, b"B\nserial");
+        assert_eq!(s.blobs, blobs.to_vec());
+    }
+
+    #[test]
+    fn trailer_with_no_blobs() {
+        let mut buf = HOOKED_MAGIC.to_vec();
+        buf.extend_from_slice(b"B\nx");
+        append_trailer(&mut buf, &[]);
+        let s = split_payload(&buf).unwrap();
+        assert_eq!(s.main, b"B\nx");
+        assert!(s.blobs.is_empty());
+    }
+
+    #[test]
+    fn corrupt_trailers_are_errors_not_panics() {
+        let mut cases: Vec<Vec<u8>> = vec![HOOKED_MAGIC.to_vec()];
+        let mut huge_count = HOOKED_MAGIC.to_vec();
+        huge_count.extend_from_slice(&u64::MAX.to_le_bytes());
+        cases.push(huge_count);
+        let mut huge_len = HOOKED_MAGIC.to_vec();
+        huge_len.extend_from_slice(&(u64::MAX - 3).to_le_bytes());
+        huge_len.extend_from_slice(&1u64.to_le_bytes());
+        cases.push(huge_len);
+        let mut two_huge = HOOKED_MAGIC.to_vec();
+        two_huge.extend_from_slice(&(u64::MAX / 2 + 1).to_le_bytes());
+        two_huge.extend_from_slice(&(u64::MAX / 2 + 1).to_le_bytes());
+        two_huge.extend_from_slice(&2u64.to_le_bytes());
+        cases.push(two_huge);
+        for c in &cases {
+            assert!(split_payload(c).is_err(), "{c:?}");
+        }
+        // Every truncation of a valid payload either fails or splits within bounds.
+        let mut buf = HOOKED_MAGIC.to_vec();
+        buf.extend_from_slice(b"B\nserial");
+        append_trailer(&mut buf, &[b"blob-one", b"two"]);
+        for cut in 0..buf.len() {
+            let _ = split_payload(&buf[..cut]);
+        }
+    }
+
+    #[test]
+    fn decimal_formats_and_parses() {
+        let mut b = [0u8; 24];
+        assert_eq!(decimal(0, &mut b), b"0");
+        assert_eq!(decimal(1234567, &mut b), b"1234567");
+        assert_eq!(decimal(usize::MAX, &mut b), usize::MAX.to_string().as_bytes());
+        assert_eq!(parse_decimal("42"), Some(42));
+        assert_eq!(parse_decimal(""), None);
+        assert_eq!(parse_decimal("-1"), None);
+        assert_eq!(parse_decimal("1x"), None);
+    }
+}

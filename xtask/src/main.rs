@@ -3,8 +3,10 @@
 //! Each command lives in its own module; `main` only dispatches. Commands:
 //! - `install-r [--lib DIR]`: builds the Rust engine and installs the R package (module `r`);
 //! - `test-r [--lib DIR] [--timeout SECS]`: installs, then runs the package's testthat suite
-//!   against the installed package (module `r`).
+//!   against the installed package (module `r`);
+//! - `bench [--quick] [--no-r]`: engine and R benchmarks in one run (module `bench`).
 
+mod bench;
 mod r;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,9 @@ commands:
   test-r [--lib DIR] [--timeout SECS]    install-r, then run mirai-r/rpkg/tests/testthat against
                                          the installed package; ends with `N passed, M failed`
                                          and fails if any test failed (timeout default 1800 s)
+  bench [--quick] [--no-r]               measure the engine (vs a raw socket floor) and the R
+                                         package (vs base R's PSOCK cluster) in one run; CSV
+                                         files in bench/results
   help                                   this text";
 
 /// The Cargo workspace root (the parent of this crate's directory).
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "install-r" => r::install_command(rest),
         "test-r" => r::test_command(rest),
+        "bench" => bench::command(rest),
         "help" | "-h" | "--help" => {
             println!("{HELP}");
             Ok(ExitCode::SUCCESS)

@@ -55,7 +55,7 @@ pub(crate) fn install_command(args: &[String]) -> Result<ExitCode> {
 }
 
 /// Builds the engine and installs the package into `lib`.
-fn install(root: &Path, lib: &Path) -> Result<()> {
+pub(crate) fn install(root: &Path, lib: &Path) -> Result<()> {
     std::fs::create_dir_all(lib).map_err(|e| format!("cannot create library directory {}: {e}", lib.display()))?;
     let pkg = root.join("mirai-r").join("rpkg");
     let mut library = OsString::from("--library=");

@@ -9,8 +9,13 @@
 //! or `*` host for every interface when listening; port 0 binds an ephemeral port and
 //! [`Listener::url`] reports the one chosen. An ipc socket file is created owner-only (0600),
 //! replaces a stale one left by a dead listener, and is removed when the listener drops.
-//! `tls+tcp://` is parsed and reserved for the TLS layer: both backends refuse it with
-//! [`Error::UnsupportedScheme`] for now.
+//! `tls+tcp://host:port` is TCP with TLS (rustls), served by the native backend with the
+//! credentials in [`Options::tls`] (see the [`tls`] module: user-supplied PEM, encrypted keys,
+//! zero-config generation, mutual authentication). Without a `TlsConfig` of the right side it
+//! is [`Error::TlsConfig`]. The NNG backend refuses it with [`Error::UnsupportedScheme`]: one
+//! TLS implementation, the native one, carries mirai's TLS semantics (client certificates,
+//! refusals before `Connected`, logged reasons); NNG's own TLS would need a second, different
+//! one for no gain.
 //!
 //! Two backends keep the same contract (checked by one conformance suite, `tests/conformance.rs`):
 //! - [`Backend::Native`] (default): std sockets driven by one `epoll` set; a send writes straight
@@ -24,7 +29,8 @@
 //!
 //! Wire format of the native backend: each message is an 8-byte little-endian length followed
 //! by its bytes. A peer that announces more than [`Options::max_message`] is dropped with
-//! [`DisconnectReason::Protocol`].
+//! [`DisconnectReason::Protocol`]. Over `tls+tcp://` the same frames travel inside TLS, after
+//! an 8-byte greeting from the listener that tells the dialer it was accepted (see [`tls`]).
 //!
 //! ```no_run
 //! use mirai_transport::{Connection, Event, Listener, Options};
@@ -41,6 +47,7 @@
 mod error;
 mod url;
 mod native;
+pub mod tls;
 mod sys;
 #[cfg(feature = "nng")]
 mod nng_backend;
@@ -48,6 +55,7 @@ mod nng_backend;
 use std::time::Duration;
 
 pub use error::Error;
+pub use tls::TlsConfig;
 pub use url::{Scheme, Url};
 
 /// Identifies one connected peer of a [`Listener`] for as long as it stays connected.
@@ -73,11 +81,14 @@ pub struct Options {
     /// disconnected (with [`DisconnectReason::Protocol`]). Memory for a message grows only as
     /// its bytes arrive, so a length prefix alone never makes the receiver allocate.
     pub max_message: usize,
+    /// TLS credentials for `tls+tcp://` URLs (native backend): a server part to listen, a
+    /// client part to dial (see [`TlsConfig`]). Ignored by other schemes. Default `None`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { backend: Backend::Native, max_message: 16 << 30 }
+        Options { backend: Backend::Native, max_message: 16 << 30, tls: None }
     }
 }
 
@@ -150,6 +161,11 @@ impl Listener {
     /// Waits up to `timeout` (`None`: until something happens or [`Listener::wake`] is called)
     /// and appends what happened to `events`. Returns early, possibly with no events, after
     /// `wake`. Errors only if the listener itself failed or was closed.
+    ///
+    /// Over `tls+tcp://`, handshakes advance only inside `poll` (never blocking it): a peer is
+    /// reported `Connected` once its handshake is complete and, where client certificates are
+    /// required, its certificate verified. Refused peers produce no event, only a
+    /// `log::warn!` naming their address and the reason.
     pub fn poll(&self, events: &mut Vec<Event>, timeout: Option<Duration>) -> Result<(), Error> {
         match &self.inner {
             ListenerInner::Native(l) => l.poll(events, timeout),
@@ -203,6 +219,12 @@ enum ConnectionInner {
 
 impl Connection {
     /// Dials once: fails at once, with an error naming the URL, if nobody listens there.
+    ///
+    /// Over `tls+tcp://` it also runs the TLS handshake and returns only once the listener has
+    /// accepted this peer (its greeting arrived), so the listener must be polling meanwhile;
+    /// a refusal is [`Error::Tls`] naming the cause (unknown issuer, expired or missing
+    /// client certificate, not a TLS listener, ...). The wait is bounded by
+    /// [`tls::DIAL_HANDSHAKE_TIMEOUT`].
     pub fn dial(url: &str, opts: &Options) -> Result<Connection, Error> {
         let parsed: Url = url.parse()?;
         let inner = match opts.backend {
@@ -273,6 +295,10 @@ impl Connection {
     /// One read may bring in several messages, which then wait in this connection's buffer
     /// while the fd is no longer readable: when it fires, call [`Connection::try_recv`] until
     /// it returns `Ok(None)`. Only watch it; never read from or close it.
+    ///
+    /// Over TLS the same holds for decrypted messages, and messages the listener sent right
+    /// after accepting this peer may already wait here when `dial` returns: call `try_recv`
+    /// until `Ok(None)` before the first wait on the fd.
     pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         match &self.inner {
             ConnectionInner::Native(c) => Some(c.raw_fd()),

@@ -10,13 +10,18 @@
 //! Dialer: a blocking socket with separate locks for the read and write halves, so a daemon can
 //! block in `recv` on one thread while another sends.
 //!
-//! TLS seam: all socket I/O goes through [`Stream`]. A rustls stream becomes one more variant
-//! there (its read/write doing the record layer over the same fd); until then `tls+tcp://` is
-//! refused with [`Error::UnsupportedScheme`].
+//! TLS (`tls+tcp://`): a [`Stream::Tls`] wraps the rustls state of one connection behind its own
+//! lock, held only briefly and never across a blocking call. At the listener the handshake runs
+//! inside the poller, non-blocking, as a pending handshake that becomes a peer (and an
+//! `Event::Connected`) only once it has completed and the client is accepted; `send` encrypts
+//! into rustls' own output queue under the peer's lock and writes what the socket takes, like
+//! the plain path. The dialer drives the same state with blocking reads and writes, the reader
+//! and the writer each taking the rustls lock only to feed, drain or encrypt.
 use crate::sys::{self, Epoll, EpollEvent, EventFd, RawAddr};
+use crate::tls::{self, Side, TlsErrorKind, WELCOME};
 use crate::{DisconnectReason, Error, Event, Options, PeerId, Scheme, Url};
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -42,6 +47,11 @@ const MAX_IOV: usize = 64;
 
 const TOKEN_LISTEN: u64 = u64::MAX;
 const TOKEN_WAKE: u64 = u64::MAX - 1;
+/// Epoll tokens of pending TLS handshakes start here; peer ids never get this far.
+const TOKEN_HANDSHAKE: u64 = 1 << 62;
+/// A dialer encrypts and writes a large message in pieces of this size, so its ciphertext is
+/// never staged whole.
+const SEND_PIECE: usize = 256 * 1024;
 
 const EV_IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
 const EV_OUT: u32 = libc::EPOLLOUT as u32;
@@ -52,39 +62,402 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A connected socket. The seam where a TLS stream will slot in as another variant.
+/// A connected socket: plain, or with a TLS layer.
 enum Stream {
     /// Plain TCP or Unix stream socket.
     Plain(OwnedFd),
+    /// TLS over a TCP socket.
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
     fn fd(&self) -> RawFd {
         match self {
             Stream::Plain(fd) => fd.as_raw_fd(),
+            Stream::Tls(t) => t.fd.as_raw_fd(),
         }
     }
 
+    /// Plain: one `read(2)`. TLS (dialer): blocks until plaintext is available.
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(fd) => sys::read(fd.as_raw_fd(), buf),
+            Stream::Tls(t) => t.read_blocking(buf),
         }
     }
 
     fn read_spare(&self, v: &mut Vec<u8>, max: usize) -> io::Result<usize> {
         match self {
             Stream::Plain(fd) => sys::read_spare(fd.as_raw_fd(), v, max),
+            Stream::Tls(t) => {
+                // rustls hands out initialized bytes only: zero a bounded window, read, trim.
+                let old = v.len();
+                let want = (v.capacity() - old).min(max).min(SCRATCH);
+                if want == 0 {
+                    return Ok(0);
+                }
+                v.resize(old + want, 0);
+                let res = t.read_blocking(&mut v[old..]);
+                v.truncate(old + *res.as_ref().unwrap_or(&0));
+                res
+            }
         }
     }
 
+    /// Plain sockets only: TLS output goes through rustls (see [`TlsStream`]).
     fn write_vectored(&self, bufs: &[IoSlice<'_>], nonblocking: bool) -> io::Result<usize> {
         match self {
             Stream::Plain(fd) => sys::send_vectored(fd.as_raw_fd(), bufs, nonblocking),
+            Stream::Tls(_) => Err(io::Error::other("plain write on a TLS stream")),
         }
     }
 
     fn shutdown(&self) {
         sys::shutdown(self.fd());
+    }
+}
+
+/// `io::Write` over a socket with `sendmsg`, for rustls' `write_tls`.
+struct FdWriter {
+    fd: RawFd,
+    nonblocking: bool,
+}
+
+impl Write for FdWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        sys::send_vectored(self.fd, &[IoSlice::new(buf)], self.nonblocking)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        sys::send_vectored(self.fd, bufs, self.nonblocking)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes all of `data` to a blocking socket.
+fn write_all_fd(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match sys::send_vectored(fd, &[IoSlice::new(data)], false) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes what rustls has queued until the socket would block. Ok(true) once all is out.
+fn flush_tls_nonblocking(conn: &mut rustls::Connection, fd: RawFd) -> io::Result<bool> {
+    let mut w = FdWriter {
+        fd,
+        nonblocking: true,
+    };
+    while conn.wants_write() {
+        match conn.write_tls(&mut w) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Why feeding ciphertext to rustls stopped short.
+enum IngestError {
+    /// The TLS layer failed (bad record, alert, ...). rustls has queued an alert to send.
+    Tls(rustls::Error),
+    /// The plaintext broke the framing (the sink's reason).
+    Frame(String),
+}
+
+/// Feeds `data` (ciphertext) to `conn` and passes the plaintext it yields to `sink`, in
+/// order. Ok(true) if the peer sent close_notify (anything after it is ignored).
+fn tls_ingest(
+    conn: &mut rustls::Connection,
+    mut data: &[u8],
+    plain: &mut [u8],
+    mut sink: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<bool, IngestError> {
+    loop {
+        // Drain first: rustls refuses more ciphertext while its plaintext buffer is full.
+        loop {
+            match conn.reader().read(plain) {
+                Ok(0) => return Ok(true),
+                Ok(n) => sink(&plain[..n]).map_err(IngestError::Frame)?,
+                // WouldBlock: no plaintext for now. UnexpectedEof cannot happen: EOF is
+                // handled on the socket before rustls sees it.
+                Err(_) => break,
+            }
+        }
+        if data.is_empty() {
+            return Ok(false);
+        }
+        match conn.read_tls(&mut data) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) => return Err(IngestError::Tls(rustls::Error::General(e.to_string()))),
+        }
+        conn.process_new_packets().map_err(IngestError::Tls)?;
+    }
+}
+
+/// Listener: feeds ciphertext from a TLS peer through rustls into its frame, pushing whole
+/// messages as events. Ok(true) if the peer sent close_notify; Err with the disconnect reason
+/// if the TLS layer or the framing failed. Also says whether rustls now has output to send
+/// (a key update reply, an alert).
+fn tls_feed(
+    t: &TlsStream,
+    frame: &mut Frame,
+    data: &[u8],
+    plain: &mut [u8],
+    max: usize,
+    id: PeerId,
+    events: &mut Vec<Event>,
+) -> (Result<bool, DisconnectReason>, bool) {
+    let mut conn = lock(&t.conn);
+    let res = tls_ingest(&mut conn, data, plain, |d| {
+        frame.feed(d, max, |m| events.push(Event::Message(id, m)))
+    });
+    let wants_write = conn.wants_write();
+    drop(conn);
+    let res = res.map_err(|e| match e {
+        IngestError::Frame(reason) => DisconnectReason::Protocol(reason),
+        IngestError::Tls(e) => {
+            let (reason, _) = tls::describe(&e, Side::Listener);
+            log::warn!("TLS peer {id} ({}) dropped: {reason}", t.peer);
+            DisconnectReason::Protocol(format!("TLS: {reason}"))
+        }
+    });
+    (res, wants_write)
+}
+
+/// Ciphertext read from a dialer's socket and not yet taken by rustls.
+#[derive(Default)]
+struct CipherBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// One TLS connection: the socket and its rustls state.
+struct TlsStream {
+    fd: OwnedFd,
+    conn: Mutex<rustls::Connection>,
+    /// Dialer only: ciphertext waiting to be fed to rustls (taken under the reader's lock).
+    inbox: Mutex<CipherBuf>,
+    /// Dialer only: ciphertext staged for a blocking write. Its lock orders writes to the
+    /// socket, since TLS records must go out in sequence. Lock order: `outbox`, then `conn`.
+    outbox: Mutex<Vec<u8>>,
+    /// Dialer only: the socket reached end of file.
+    eof: AtomicBool,
+    /// The peer's address, for log lines.
+    peer: String,
+}
+
+/// An `io::Error` carrying a rustls error, so a caller can tell a TLS failure from I/O.
+fn tls_io_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// The rustls error inside an `io::Error` made by [`tls_io_error`] (or by rustls itself).
+fn as_tls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+impl TlsStream {
+    fn new(fd: OwnedFd, conn: rustls::Connection, peer: String) -> TlsStream {
+        TlsStream {
+            fd,
+            conn: Mutex::new(conn),
+            inbox: Mutex::new(CipherBuf::default()),
+            outbox: Mutex::new(Vec::new()),
+            eof: AtomicBool::new(false),
+            peer,
+        }
+    }
+
+    /// Dialer: plaintext into `buf`, blocking until some is available. Ok(0) after the peer's
+    /// close_notify; `UnexpectedEof` if the socket ended without one.
+    fn read_blocking(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            {
+                let mut c = lock(&self.conn);
+                match c.reader().read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    other => return other,
+                }
+                // A connection that failed earlier yields no more plaintext: report why.
+                c.process_new_packets().map_err(tls_io_error)?;
+            }
+            self.pull(None)?;
+        }
+    }
+
+    /// Dialer: moves ciphertext into rustls: what is pending, else one read from the socket,
+    /// waiting up to `wait` (`None`: blocking). Ok(false) if nothing arrived in time.
+    fn pull(&self, wait: Option<Duration>) -> io::Result<bool> {
+        let mut inbox = lock(&self.inbox);
+        if inbox.start == inbox.end {
+            if self.eof.load(Ordering::Acquire) {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
+            }
+            if let Some(t) = wait {
+                let mut fds = [libc::pollfd {
+                    fd: self.fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                if sys::poll(&mut fds, sys::timeout_ms(Some(t)))? == 0 {
+                    return Ok(false);
+                }
+            }
+            if inbox.buf.is_empty() {
+                inbox.buf = vec![0u8; SCRATCH];
+            }
+            let n = loop {
+                match sys::read(self.fd.as_raw_fd(), &mut inbox.buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            if n == 0 {
+                self.eof.store(true, Ordering::Release);
+                // Tells rustls the transport ended (its reader then reports a truncation
+                // unless close_notify came first).
+                let _ = lock(&self.conn).read_tls(&mut io::empty());
+                return Ok(true);
+            }
+            inbox.start = 0;
+            inbox.end = n;
+        }
+        let mut c = lock(&self.conn);
+        let CipherBuf { buf, start, end } = &mut *inbox;
+        let mut failed = None;
+        while *start < *end {
+            let mut rd = &buf[*start..*end];
+            match c.read_tls(&mut rd) {
+                Ok(0) => {
+                    // close_notify came: rustls takes nothing more.
+                    *start = *end;
+                }
+                Ok(n) => *start += n,
+                Err(e) => {
+                    // Its plaintext buffer is full: the rest waits for the next pull. Any
+                    // other refusal with nothing to read would never clear.
+                    let readable = c
+                        .process_new_packets()
+                        .map(|s| s.plaintext_bytes_to_read() > 0)
+                        .unwrap_or(false);
+                    if !readable {
+                        failed = Some(e);
+                    }
+                    break;
+                }
+            }
+            if let Err(e) = c.process_new_packets() {
+                failed = Some(tls_io_error(e));
+                break;
+            }
+        }
+        let wants_write = c.wants_write();
+        drop(c);
+        drop(inbox);
+        if let Some(e) = failed {
+            // Best effort: the alert rustls queued tells the peer why.
+            let _ = self.flush_out();
+            return Err(e);
+        }
+        if wants_write {
+            self.flush_out()?;
+        }
+        Ok(true)
+    }
+
+    /// Dialer: writes everything rustls has queued, blocking.
+    fn flush_out(&self) -> io::Result<()> {
+        let mut out = lock(&self.outbox);
+        loop {
+            out.clear();
+            {
+                let mut c = lock(&self.conn);
+                while c.wants_write() {
+                    c.write_tls(&mut *out)?;
+                }
+            }
+            if out.is_empty() {
+                return Ok(());
+            }
+            write_all_fd(self.fd.as_raw_fd(), &out)?;
+        }
+    }
+
+    /// Dialer: encrypts and writes one frame, blocking; the rustls lock is held only while
+    /// encrypting each piece, never while the socket blocks.
+    fn send_frame(&self, header: &[u8; HEADER], msg: &[u8]) -> io::Result<()> {
+        let mut out = lock(&self.outbox);
+        let total = HEADER + msg.len();
+        let mut off = 0;
+        while off < total {
+            let end = (off + SEND_PIECE).min(total);
+            out.clear();
+            {
+                let mut c = lock(&self.conn);
+                let mut pos = off;
+                while pos < end {
+                    let n = if pos < HEADER {
+                        c.writer().write_vectored(&[
+                            IoSlice::new(&header[pos..]),
+                            IoSlice::new(&msg[..end - HEADER]),
+                        ])?
+                    } else {
+                        c.writer().write(&msg[pos - HEADER..end - HEADER])?
+                    };
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the TLS layer took no data",
+                        ));
+                    }
+                    pos += n;
+                }
+                while c.wants_write() {
+                    c.write_tls(&mut *out)?;
+                }
+            }
+            write_all_fd(self.fd.as_raw_fd(), &out)?;
+            off = end;
+        }
+        Ok(())
+    }
+
+    /// Dialer: waits up to `t` until plaintext (or the end, or an error) is there to read.
+    /// Ok(false) on timeout. Unlike a bare poll of the socket, this does not mistake the
+    /// arrival of part of a record, or of a record without data, for a message.
+    fn wait_readable(&self, t: Duration) -> io::Result<bool> {
+        let deadline = Instant::now() + t;
+        loop {
+            {
+                let mut c = lock(&self.conn);
+                match c.process_new_packets() {
+                    Ok(st)
+                        if st.plaintext_bytes_to_read() == 0
+                            && !st.peer_has_closed()
+                            && !self.eof.load(Ordering::Acquire) => {}
+                    _ => return Ok(true),
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.pull(Some(left))? {
+                return Ok(false);
+            }
+        }
     }
 }
 
@@ -200,6 +573,9 @@ struct OutQueue {
     closing: bool,
     /// A write failed: the poller will see the error and report the disconnect.
     broken: bool,
+    /// TLS: rustls holds output the socket has not taken, and EPOLLOUT is being watched.
+    /// (Plain sockets watch EPOLLOUT exactly while `chunks` is non-empty.)
+    waiting_out: bool,
 }
 
 impl OutQueue {
@@ -250,12 +626,38 @@ struct Peer {
     out: Mutex<OutQueue>,
 }
 
+/// A TLS connection accepted but not yet authenticated: not a peer, no id, no events.
+struct Handshake {
+    fd: OwnedFd,
+    /// Always the server side.
+    conn: rustls::Connection,
+    /// The peer's address, for log lines.
+    addr: String,
+    deadline: Instant,
+    /// EPOLLOUT is being watched (the socket did not take a whole handshake flight).
+    waiting_out: bool,
+}
+
 /// State only the polling thread touches.
 struct Poller {
     peers: HashMap<PeerId, (Arc<Peer>, Frame)>,
+    /// Pending TLS handshakes by epoll token (`TOKEN_HANDSHAKE + n`).
+    handshakes: HashMap<u64, Handshake>,
+    next_handshake: u64,
+    /// The listening socket is unwatched because too many handshakes are pending.
+    accept_paused: bool,
     scratch: Box<[u8]>,
+    /// Decrypted bytes on their way from rustls to a frame.
+    plain: Box<[u8]>,
     raw_events: Vec<libc::epoll_event>,
     ready: Vec<EpollEvent>,
+}
+
+/// A listener's TLS settings.
+struct ListenTls {
+    config: Arc<rustls::ServerConfig>,
+    handshake_timeout: Duration,
+    max_pending: usize,
 }
 
 /// A socket file this listener created, removed on drop if it is still ours.
@@ -278,6 +680,7 @@ pub(crate) struct NativeListener {
     peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
     local_closes: Mutex<Vec<PeerId>>,
     poller: Mutex<Poller>,
+    tls: Option<ListenTls>,
 }
 
 /// Resolves a TCP host for listening or dialing. An empty or `*` host means every IPv4
@@ -328,6 +731,29 @@ impl NativeListener {
             url: given.clone(),
             source,
         };
+        let tls = match &url.scheme {
+            Scheme::TlsTcp { .. } => {
+                let t = opts
+                    .tls
+                    .as_ref()
+                    .filter(|t| t.server.is_some())
+                    .ok_or_else(|| {
+                        Error::TlsConfig(format!(
+                            "listening at '{given}' needs Options::tls with a server part \
+                         (a certificate and key: TlsConfig::server or tls::zero_config)"
+                        ))
+                    })?;
+                Some(ListenTls {
+                    config: t
+                        .server
+                        .clone()
+                        .ok_or_else(|| Error::TlsConfig("no server part".into()))?,
+                    handshake_timeout: t.handshake_timeout,
+                    max_pending: t.max_pending_handshakes,
+                })
+            }
+            _ => None,
+        };
         let mut socket_file = None;
         let mut bound_url = url.clone();
         let (listen_fd, tcp) = match &url.scheme {
@@ -358,7 +784,7 @@ impl NativeListener {
                     false,
                 )
             }
-            Scheme::Tcp { host, port } => {
+            Scheme::Tcp { host, port } | Scheme::TlsTcp { host, port } => {
                 let addrs = resolve(url, host, *port).map_err(bind_err)?;
                 let mut last = None;
                 let mut bound = None;
@@ -384,7 +810,6 @@ impl NativeListener {
                 }
                 (fd, true)
             }
-            Scheme::TlsTcp { .. } => return Err(Error::UnsupportedScheme("tls+tcp".into())),
         };
         let epoll = Epoll::new()?;
         let wake = EventFd::new()?;
@@ -404,10 +829,19 @@ impl NativeListener {
             local_closes: Mutex::new(Vec::new()),
             poller: Mutex::new(Poller {
                 peers: HashMap::new(),
+                handshakes: HashMap::new(),
+                next_handshake: 0,
+                accept_paused: false,
                 scratch: vec![0u8; SCRATCH].into_boxed_slice(),
+                plain: if tls.is_some() {
+                    vec![0u8; SCRATCH].into_boxed_slice()
+                } else {
+                    Box::default()
+                },
                 raw_events: Vec::with_capacity(256),
                 ready: Vec::with_capacity(256),
             }),
+            tls,
         })
     }
 
@@ -434,10 +868,16 @@ impl NativeListener {
         let before = events.len();
         loop {
             self.process_local_closes(p, events);
+            self.expire_handshakes(p);
             let wait = if events.len() > before {
                 0
             } else {
-                sys::timeout_ms(deadline.map(|d| d.saturating_duration_since(Instant::now())))
+                // Wake for the first handshake deadline too.
+                let until = match (deadline, p.handshakes.values().map(|h| h.deadline).min()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                sys::timeout_ms(until.map(|d| d.saturating_duration_since(Instant::now())))
             };
             self.epoll.wait(&mut p.raw_events, &mut p.ready, wait)?;
             let ready = std::mem::take(&mut p.ready);
@@ -445,6 +885,7 @@ impl NativeListener {
                 match ev.token {
                     TOKEN_WAKE => self.wake.drain(),
                     TOKEN_LISTEN => self.accept_all(p, events)?,
+                    token if token >= TOKEN_HANDSHAKE => self.drive_handshake(p, token, events),
                     id => {
                         if ev.events & EV_OUT != 0 {
                             self.flush_peer(p, id);
@@ -470,6 +911,26 @@ impl NativeListener {
 
     fn accept_all(&self, p: &mut Poller, events: &mut Vec<Event>) -> Result<(), Error> {
         loop {
+            if let Some(tls) = &self.tls {
+                if p.handshakes.len() >= tls.max_pending {
+                    // Leave further connections in the backlog until a handshake finishes
+                    // (level-triggered epoll would otherwise report the socket again at once).
+                    if let Err(e) = self
+                        .epoll
+                        .modify(self.listen_fd.as_raw_fd(), 0, TOKEN_LISTEN)
+                    {
+                        log::warn!("cannot pause accepting on {}: {e}", self.url);
+                    } else {
+                        p.accept_paused = true;
+                        log::debug!(
+                            "{} TLS handshakes pending on {}: accepting paused",
+                            p.handshakes.len(),
+                            self.url
+                        );
+                    }
+                    return Ok(());
+                }
+            }
             let fd = match sys::accept(self.listen_fd.as_raw_fd()) {
                 Ok(fd) => fd,
                 Err(e) => match e.kind() {
@@ -492,6 +953,10 @@ impl NativeListener {
                     log::debug!("TCP_NODELAY on an accepted socket failed: {e}");
                 }
             }
+            if let Some(tls) = &self.tls {
+                self.start_handshake(p, tls, fd);
+                continue;
+            }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = self.epoll.add(fd.as_raw_fd(), EV_IN, id) {
                 log::warn!("cannot watch an accepted connection on {}: {e}", self.url);
@@ -511,11 +976,323 @@ impl NativeListener {
         }
     }
 
+    /// Registers an accepted TLS connection as a pending handshake.
+    fn start_handshake(&self, p: &mut Poller, tls: &ListenTls, fd: OwnedFd) {
+        // std's TcpStream reports the peer address; the descriptor goes straight back.
+        let tcp = std::net::TcpStream::from(fd);
+        let addr = tcp
+            .peer_addr()
+            .map_or_else(|_| "an unknown address".to_string(), |a| a.to_string());
+        let fd = OwnedFd::from(tcp);
+        let conn = match rustls::ServerConnection::new(Arc::clone(&tls.config)) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("cannot start a TLS session for {addr} on {}: {e}", self.url);
+                return;
+            }
+        };
+        let token = TOKEN_HANDSHAKE + p.next_handshake;
+        p.next_handshake += 1;
+        if let Err(e) = self.epoll.add(fd.as_raw_fd(), EV_IN, token) {
+            log::warn!("cannot watch a connection from {addr} on {}: {e}", self.url);
+            return;
+        }
+        p.handshakes.insert(
+            token,
+            Handshake {
+                fd,
+                conn: rustls::Connection::Server(conn),
+                addr,
+                deadline: Instant::now() + tls.handshake_timeout,
+                waiting_out: false,
+            },
+        );
+    }
+
+    /// Watches the listening socket again once handshakes are below the bound.
+    fn maybe_resume_accept(&self, p: &mut Poller) {
+        let Some(tls) = &self.tls else { return };
+        if p.accept_paused && p.handshakes.len() < tls.max_pending {
+            match self.epoll.modify(
+                self.listen_fd.as_raw_fd(),
+                libc::EPOLLIN as u32,
+                TOKEN_LISTEN,
+            ) {
+                Ok(()) => p.accept_paused = false,
+                Err(e) => log::warn!("cannot resume accepting on {}: {e}", self.url),
+            }
+        }
+    }
+
+    /// Drops handshakes that have run past their deadline.
+    fn expire_handshakes(&self, p: &mut Poller) {
+        if p.handshakes.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let late: Vec<u64> = p
+            .handshakes
+            .iter()
+            .filter(|(_, h)| h.deadline <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in late {
+            let timeout = self
+                .tls
+                .as_ref()
+                .map_or(Duration::ZERO, |t| t.handshake_timeout);
+            self.refuse(
+                p,
+                token,
+                format!("no TLS handshake completed within {timeout:?}"),
+            );
+        }
+    }
+
+    /// Ends a pending handshake: tells the peer why if rustls has an alert for it, logs the
+    /// reason, and closes the connection.
+    fn refuse(&self, p: &mut Poller, token: u64, reason: String) {
+        let Some(mut hs) = p.handshakes.remove(&token) else {
+            return;
+        };
+        let fd = hs.fd.as_raw_fd();
+        let _ = self.epoll.delete(fd);
+        let _ = flush_tls_nonblocking(&mut hs.conn, fd);
+        // Closing with unread input would send a reset that could overtake the alert: read
+        // what is there first (a bounded amount: a flooding peer just gets the reset).
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            match sys::read(fd, &mut sink) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        log::warn!(
+            "refused TLS connection from {} on {}: {reason}",
+            hs.addr,
+            self.url
+        );
+        drop(hs.fd);
+        self.maybe_resume_accept(p);
+    }
+
+    /// Advances a pending handshake with what its socket has; promotes it to a peer once the
+    /// handshake is complete, or refuses it.
+    fn drive_handshake(&self, p: &mut Poller, token: u64, events: &mut Vec<Event>) {
+        let Poller {
+            handshakes,
+            scratch,
+            ..
+        } = &mut *p;
+        let Some(hs) = handshakes.get_mut(&token) else {
+            return;
+        };
+        let fd = hs.fd.as_raw_fd();
+        // Bytes read past the end of the handshake belong to the peer's first messages.
+        let mut rest: Vec<u8> = Vec::new();
+        // A handshake is a few KiB: a peer that keeps sending may not hold the poller.
+        let mut budget = READ_BUDGET;
+        let failure: Option<String> = 'io: loop {
+            if !hs.conn.is_handshaking() || budget == 0 {
+                break None;
+            }
+            let n = match sys::read(fd, scratch) {
+                Ok(0) => {
+                    break Some("the peer closed the connection during the TLS handshake".into())
+                }
+                Ok(n) => n,
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => break None,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => break Some(format!("I/O error during the TLS handshake: {e}")),
+                },
+            };
+            budget = budget.saturating_sub(n);
+            let mut data = &scratch[..n];
+            while !data.is_empty() {
+                if !hs.conn.is_handshaking() {
+                    rest.extend_from_slice(data);
+                    break;
+                }
+                match hs.conn.read_tls(&mut data) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => break 'io Some(format!("TLS error: {e}")),
+                }
+                if let Err(e) = hs.conn.process_new_packets() {
+                    break 'io Some(tls::describe(&e, Side::Listener).0);
+                }
+            }
+        };
+        if let Some(reason) = failure {
+            self.refuse(p, token, reason);
+            return;
+        }
+        let all_out = match flush_tls_nonblocking(&mut hs.conn, fd) {
+            Ok(all_out) => all_out,
+            Err(e) => {
+                self.refuse(p, token, format!("I/O error during the TLS handshake: {e}"));
+                return;
+            }
+        };
+        if hs.conn.is_handshaking() {
+            if all_out == hs.waiting_out {
+                let ev = if all_out { EV_IN } else { EV_IN | EV_OUT };
+                match self.epoll.modify(fd, ev, token) {
+                    Ok(()) => hs.waiting_out = !all_out,
+                    Err(e) => {
+                        self.refuse(p, token, format!("cannot watch the connection: {e}"));
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(hs) = p.handshakes.remove(&token) {
+            self.promote(p, hs, &rest, events);
+        }
+    }
+
+    /// Turns a completed handshake into a peer: greets it, reports it connected, and delivers
+    /// whatever it sent along with the end of its handshake.
+    fn promote(&self, p: &mut Poller, hs: Handshake, rest: &[u8], events: &mut Vec<Event>) {
+        self.maybe_resume_accept(p);
+        let Handshake {
+            fd, mut conn, addr, ..
+        } = hs;
+        // Messages are queued in rustls whatever their size: `send` must never block or refuse.
+        conn.set_buffer_limit(None);
+        // The greeting goes first, so it precedes anything sent after `Connected`.
+        if let Err(e) = conn.writer().write_all(WELCOME) {
+            log::warn!("TLS session with {addr} on {} failed: {e}", self.url);
+            return;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.epoll.modify(fd.as_raw_fd(), EV_IN, id) {
+            log::warn!(
+                "cannot watch the connection from {addr} on {}: {e}",
+                self.url
+            );
+            return;
+        }
+        log::debug!("TLS peer {id} from {addr} accepted on {}", self.url);
+        let peer = Arc::new(Peer {
+            id,
+            stream: Stream::Tls(Box::new(TlsStream::new(fd, conn, addr))),
+            out: Mutex::new(OutQueue::default()),
+        });
+        self.peers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::clone(&peer));
+        p.peers.insert(id, (peer, Frame::default()));
+        events.push(Event::Connected(id));
+        let Poller { peers, plain, .. } = &mut *p;
+        let mut outcome = None;
+        if let Some((peer, frame)) = peers.get_mut(&id) {
+            if let Stream::Tls(t) = &peer.stream {
+                outcome = tls_feed(t, frame, rest, plain, self.max_message, id, events)
+                    .0
+                    .err();
+            }
+        }
+        self.flush_peer(p, id);
+        if let Some(reason) = outcome {
+            self.remove_peer(p, id, reason, events);
+        }
+    }
+
+    /// Reads what TLS peer `id` has sent, emitting whole messages, and its disconnect on EOF
+    /// or error.
+    fn read_tls_peer(&self, p: &mut Poller, id: PeerId, ready: u32, events: &mut Vec<Event>) {
+        let Poller {
+            peers,
+            scratch,
+            plain,
+            ..
+        } = &mut *p;
+        let Some((peer, frame)) = peers.get_mut(&id) else {
+            return;
+        };
+        let Stream::Tls(t) = &peer.stream else {
+            return;
+        };
+        let hangup = ready & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
+        let ended = |frame: &Frame| {
+            if frame.mid_frame() {
+                DisconnectReason::Protocol(frame.describe_truncation())
+            } else {
+                DisconnectReason::Closed
+            }
+        };
+        let mut budget = READ_BUDGET;
+        let mut flush = false;
+        let outcome: Option<DisconnectReason> = loop {
+            if budget == 0 {
+                break None;
+            }
+            match sys::read(t.fd.as_raw_fd(), scratch) {
+                Ok(0) => break Some(ended(frame)),
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    let (res, wants_write) =
+                        tls_feed(t, frame, &scratch[..n], plain, self.max_message, id, events);
+                    // Processing may have queued TLS output (a key update reply, an alert).
+                    flush |= wants_write;
+                    match res {
+                        Ok(true) => break Some(ended(frame)),
+                        Ok(false) => {}
+                        Err(reason) => break Some(reason),
+                    }
+                    if n < scratch.len() && !hangup {
+                        break None;
+                    }
+                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => break None,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => break Some(io_reason(e)),
+                },
+            }
+        };
+        if flush {
+            self.flush_peer(p, id);
+        }
+        if let Some(reason) = outcome {
+            self.remove_peer(p, id, reason, events);
+        }
+    }
+
     fn flush_peer(&self, p: &mut Poller, id: PeerId) {
         let Some((peer, _)) = p.peers.get(&id) else {
             return;
         };
         let mut out = lock(&peer.out);
+        if let Stream::Tls(t) = &peer.stream {
+            let fd = t.fd.as_raw_fd();
+            let res = flush_tls_nonblocking(&mut lock(&t.conn), fd);
+            match res {
+                Ok(all_out) => {
+                    // Watch EPOLLOUT exactly while rustls holds output the socket refused.
+                    if all_out == out.waiting_out {
+                        let ev = if all_out { EV_IN } else { EV_IN | EV_OUT };
+                        match self.epoll.modify(fd, ev, id) {
+                            Ok(()) => out.waiting_out = !all_out,
+                            Err(e) => log::debug!("epoll modify failed for peer {id}: {e}"),
+                        }
+                    }
+                }
+                Err(e) => {
+                    log::debug!("write to peer {id} failed: {e}");
+                    out.broken = true;
+                    if out.waiting_out {
+                        let _ = self.epoll.modify(fd, EV_IN, id);
+                        out.waiting_out = false;
+                    }
+                    peer.stream.shutdown();
+                }
+            }
+            return;
+        }
         match out.flush(&peer.stream) {
             Ok(true) => {
                 if let Err(e) = self.epoll.modify(peer.stream.fd(), EV_IN, id) {
@@ -538,6 +1315,13 @@ impl NativeListener {
 
     /// Reads what `id` has sent, emitting whole messages, and its disconnect on EOF or error.
     fn read_peer(&self, p: &mut Poller, id: PeerId, ready: u32, events: &mut Vec<Event>) {
+        if p.peers
+            .get(&id)
+            .is_some_and(|(peer, _)| matches!(peer.stream, Stream::Tls(_)))
+        {
+            self.read_tls_peer(p, id, ready, events);
+            return;
+        }
         let Poller { peers, scratch, .. } = p;
         let Some((peer, frame)) = peers.get_mut(&id) else {
             return;
@@ -627,7 +1411,16 @@ impl NativeListener {
             let mut out = lock(&peer.out);
             if reason == DisconnectReason::Local && !out.broken {
                 // Best effort: what fits in the socket now still reaches the peer.
-                let _ = out.flush(&peer.stream);
+                match &peer.stream {
+                    Stream::Plain(_) => {
+                        let _ = out.flush(&peer.stream);
+                    }
+                    Stream::Tls(t) => {
+                        let mut c = lock(&t.conn);
+                        c.send_close_notify();
+                        let _ = flush_tls_nonblocking(&mut c, t.fd.as_raw_fd());
+                    }
+                }
             }
             out.closing = true;
             out.chunks.clear();
@@ -657,6 +1450,10 @@ impl NativeListener {
         if out.broken {
             // The connection failed; its Disconnected event is on its way. The message is
             // lost as if sent just before the failure.
+            return Ok(());
+        }
+        if let Stream::Tls(t) = &peer.stream {
+            self.send_tls(&peer, &mut out, t, &header, msg);
             return Ok(());
         }
         if !out.chunks.is_empty() {
@@ -700,6 +1497,63 @@ impl NativeListener {
             }
         }
         Ok(())
+    }
+
+    /// `send` to a TLS peer, under its queue lock: encrypts into rustls' output queue (which
+    /// takes any amount) and writes what the socket takes now; the poller writes the rest.
+    fn send_tls(
+        &self,
+        peer: &Peer,
+        out: &mut OutQueue,
+        t: &TlsStream,
+        header: &[u8; HEADER],
+        msg: &[u8],
+    ) {
+        let id = peer.id;
+        let fd = t.fd.as_raw_fd();
+        let mut conn = lock(&t.conn);
+        let total = HEADER + msg.len();
+        let mut pos = 0;
+        while pos < total {
+            let res = if pos < HEADER {
+                conn.writer()
+                    .write_vectored(&[IoSlice::new(&header[pos..]), IoSlice::new(msg)])
+            } else {
+                conn.writer().write(&msg[pos - HEADER..])
+            };
+            match res {
+                Ok(n) if n > 0 => pos += n,
+                other => {
+                    // The TLS session has failed; the poller reports the disconnect. The
+                    // message is lost as if sent just before the failure.
+                    log::debug!("TLS send to peer {id} failed: {other:?}");
+                    return;
+                }
+            }
+        }
+        let res = flush_tls_nonblocking(&mut conn, fd);
+        drop(conn);
+        match res {
+            Ok(true) => {}
+            Ok(false) => {
+                if !out.waiting_out {
+                    match self.epoll.modify(fd, EV_IN | EV_OUT, id) {
+                        Ok(()) => out.waiting_out = true,
+                        Err(e) => {
+                            // As for plain sockets: fail the peer rather than stall.
+                            log::warn!("cannot watch peer {id} for writability: {e}");
+                            out.broken = true;
+                            peer.stream.shutdown();
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                log::debug!("write to peer {id} failed: {e}");
+                out.broken = true;
+                peer.stream.shutdown();
+            }
+        }
     }
 
     pub(crate) fn disconnect(&self, id: PeerId) {
@@ -793,6 +1647,8 @@ impl Reader {
 
 pub(crate) struct NativeConnection {
     stream: Stream,
+    /// As dialed, for TLS error messages.
+    url: String,
     max_message: usize,
     reader: Mutex<Reader>,
     writer: Mutex<()>,
@@ -810,12 +1666,129 @@ fn closed_or_io(e: io::Error) -> Error {
     }
 }
 
+/// Dialer side of a TLS connection on a connected socket: runs the handshake, then waits for
+/// the listener's greeting (which says this peer was accepted), all within
+/// [`tls::DIAL_HANDSHAKE_TIMEOUT`].
+fn tls_dial(
+    fd: OwnedFd,
+    host: &str,
+    url: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<TlsStream, Error> {
+    let tls_err = |reason: String, kind: TlsErrorKind| Error::Tls {
+        url: url.to_string(),
+        reason,
+        kind,
+    };
+    let name = rustls_pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
+        Error::TlsConfig(format!(
+            "'{host}' in '{url}' is not a host name or IP address a certificate can be checked \
+             against"
+        ))
+    })?;
+    let mut conn = rustls::ClientConnection::new(config, name).map_err(|e| {
+        tls_err(
+            format!("cannot start a TLS session: {e}"),
+            TlsErrorKind::Protocol,
+        )
+    })?;
+    conn.set_buffer_limit(None);
+    let t = TlsStream::new(fd, rustls::Connection::Client(conn), String::new());
+    let deadline = Instant::now() + tls::DIAL_HANDSHAKE_TIMEOUT;
+    let closed = |during: &str| {
+        tls_err(
+            format!(
+                "the listener closed the connection {during} (is it a plain tcp:// listener, \
+                 or did it refuse this peer without saying why?)"
+            ),
+            TlsErrorKind::Protocol,
+        )
+    };
+    let fail = |e: io::Error, during: &str| -> Error {
+        if let Some(te) = as_tls_error(&e) {
+            let (reason, kind) = tls::describe(te, Side::Dialer);
+            tls_err(reason, kind)
+        } else if matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionAborted
+        ) {
+            closed(during)
+        } else {
+            tls_err(format!("I/O error {during}: {e}"), TlsErrorKind::Protocol)
+        }
+    };
+    let timed_out = || {
+        tls_err(
+            format!(
+                "no TLS handshake with the listener within {:?}",
+                tls::DIAL_HANDSHAKE_TIMEOUT
+            ),
+            TlsErrorKind::Timeout,
+        )
+    };
+    let during = "during the TLS handshake";
+    loop {
+        t.flush_out().map_err(|e| fail(e, during))?;
+        if !lock(&t.conn).is_handshaking() {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || !t.pull(Some(left)).map_err(|e| fail(e, during))? {
+            return Err(timed_out());
+        }
+    }
+    // TLS 1.3 ends the client's handshake before the listener has checked its certificate:
+    // the greeting (or an alert saying why not) settles it.
+    let during = "before accepting this peer";
+    let mut got = [0u8; WELCOME.len()];
+    let mut have = 0;
+    while have < got.len() {
+        let res = lock(&t.conn).reader().read(&mut got[have..]);
+        match res {
+            Ok(0) => return Err(closed(during)),
+            Ok(n) => have += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || !t.pull(Some(left)).map_err(|e| fail(e, during))? {
+                    return Err(timed_out());
+                }
+            }
+            Err(e) => return Err(fail(e, during)),
+        }
+    }
+    if &got != WELCOME {
+        return Err(tls_err(
+            "the TLS server is not a mirai listener (unexpected greeting)".into(),
+            TlsErrorKind::Protocol,
+        ));
+    }
+    Ok(t)
+}
+
 impl NativeConnection {
     pub(crate) fn dial(url: &Url, opts: &Options) -> Result<Self, Error> {
         let text = url.to_string();
         let connect_err = |source: io::Error| Error::Connect {
             url: text.clone(),
             source,
+        };
+        // Checked before touching the network: a missing configuration is not worth retrying.
+        let tls_client = match &url.scheme {
+            Scheme::TlsTcp { .. } => Some(
+                opts.tls
+                    .as_ref()
+                    .and_then(|t| t.client.clone())
+                    .ok_or_else(|| {
+                        Error::TlsConfig(format!(
+                            "dialing '{text}' needs Options::tls with a client part (the CA \
+                             certificate to verify the listener: TlsConfig::client)"
+                        ))
+                    })?,
+            ),
+            _ => None,
         };
         let fd: OwnedFd = match &url.scheme {
             Scheme::Ipc(path) => std::os::unix::net::UnixStream::connect(path)
@@ -829,7 +1802,7 @@ impl NativeConnection {
                     .map_err(connect_err)?
                     .into()
             }
-            Scheme::Tcp { host, port } => {
+            Scheme::Tcp { host, port } | Scheme::TlsTcp { host, port } => {
                 if url.is_wildcard_host() {
                     return Err(Error::InvalidUrl {
                         url: text,
@@ -847,10 +1820,16 @@ impl NativeConnection {
                 s.set_nodelay(true).map_err(connect_err)?;
                 s.into()
             }
-            Scheme::TlsTcp { .. } => return Err(Error::UnsupportedScheme("tls+tcp".into())),
+        };
+        let stream = match (tls_client, &url.scheme) {
+            (Some(config), Scheme::TlsTcp { host, .. }) => {
+                Stream::Tls(Box::new(tls_dial(fd, host, &text, config)?))
+            }
+            _ => Stream::Plain(fd),
         };
         Ok(NativeConnection {
-            stream: Stream::Plain(fd),
+            stream,
+            url: text,
             max_message: opts.max_message,
             reader: Mutex::new(Reader {
                 buf: vec![0u8; SCRATCH].into_boxed_slice(),
@@ -869,6 +1848,9 @@ impl NativeConnection {
             return Err(Error::Closed);
         }
         let header = (msg.len() as u64).to_le_bytes();
+        if let Stream::Tls(t) = &self.stream {
+            return t.send_frame(&header, msg).map_err(|e| self.io_err(e));
+        }
         let total = HEADER + msg.len();
         let mut written = 0;
         while written < total {
@@ -900,23 +1882,32 @@ impl NativeConnection {
                 return Err(Error::Closed);
             }
             if let Some(t) = timeout {
-                let mut fds = [libc::pollfd {
-                    fd: self.stream.fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                }];
-                let deadline = Instant::now() + t;
-                loop {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if sys::poll(&mut fds, sys::timeout_ms(Some(left)))? > 0 {
-                        break;
+                match &self.stream {
+                    Stream::Plain(fd) => {
+                        let mut fds = [libc::pollfd {
+                            fd: fd.as_raw_fd(),
+                            events: libc::POLLIN,
+                            revents: 0,
+                        }];
+                        let deadline = Instant::now() + t;
+                        loop {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            if sys::poll(&mut fds, sys::timeout_ms(Some(left)))? > 0 {
+                                break;
+                            }
+                            if left.is_zero() || Instant::now() >= deadline {
+                                return Ok(None);
+                            }
+                        }
                     }
-                    if left.is_zero() || Instant::now() >= deadline {
-                        return Ok(None);
+                    Stream::Tls(tls) => {
+                        if !tls.wait_readable(t).map_err(|e| self.io_err(e))? {
+                            return Ok(None);
+                        }
                     }
                 }
             }
-            if r.fill(&self.stream).map_err(closed_or_io)? == 0 {
+            if r.fill(&self.stream).map_err(|e| self.io_err(e))? == 0 {
                 return Err(Error::Closed);
             }
         }
@@ -926,7 +1917,7 @@ impl NativeConnection {
 
     fn finish_frame(&self, r: &mut Reader) -> Result<Vec<u8>, Error> {
         while r.buffered().len() < HEADER {
-            if r.fill(&self.stream).map_err(closed_or_io)? == 0 {
+            if r.fill(&self.stream).map_err(|e| self.io_err(e))? == 0 {
                 return Err(Error::Closed);
             }
         }
@@ -953,7 +1944,7 @@ impl NativeConnection {
                 r.start = 0;
             }
             while r.buffered().len() < len {
-                if r.fill(&self.stream).map_err(closed_or_io)? == 0 {
+                if r.fill(&self.stream).map_err(|e| self.io_err(e))? == 0 {
                     return Err(Error::Closed);
                 }
             }
@@ -978,7 +1969,7 @@ impl NativeConnection {
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(closed_or_io(e)),
+                Err(e) => return Err(self.io_err(e)),
             }
         }
         Ok(body)
@@ -986,6 +1977,22 @@ impl NativeConnection {
 
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.stream.fd()
+    }
+
+    /// Maps an I/O error of this connection: TLS failures name their cause; a vanished
+    /// peer is `Closed`.
+    fn io_err(&self, e: io::Error) -> Error {
+        match as_tls_error(&e) {
+            Some(te) => {
+                let (reason, kind) = tls::describe(te, Side::Dialer);
+                Error::Tls {
+                    url: self.url.clone(),
+                    reason,
+                    kind,
+                }
+            }
+            None => closed_or_io(e),
+        }
     }
 
     pub(crate) fn close(&self) {

@@ -1,12 +1,15 @@
 //! One suite of transport scenarios, run against every backend built in.
 //!
-//! Each scenario is a function taking the [`Backend`]; the `conformance!` macro at the bottom
-//! generates a `native::` and an `nng::` test for each. Native-only checks (raw bytes on the
-//! wire, queueing behaviour) live in `tests/native.rs`.
+//! Each scenario is a function taking a [`Mode`]; the `conformance!` macro at the bottom
+//! generates a `native::`, an `nng::` and a `tls::` test for each. `tls::` is the native backend
+//! with every TCP URL turned into `tls+tcp://` and zero-config credentials (mutual
+//! authentication). Native-only checks (raw bytes on the wire, queueing behaviour) live in
+//! `tests/native.rs`, TLS-only ones in `tests/tls.rs`.
 //!
 //! Timeouts are generous and only stop a broken build from hanging; nothing asserts speed.
+use mirai_transport::tls::zero_config_for;
 use mirai_transport::{
-    Backend, Connection, DisconnectReason, Error, Event, Listener, Options, PeerId,
+    Backend, Connection, DisconnectReason, Error, Event, Listener, Options, PeerId, TlsConfig,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,10 +20,48 @@ use std::time::{Duration, Instant};
 /// Upper bound for anything to happen; only reached when something is broken.
 const LONG: Duration = Duration::from_secs(30);
 
-fn opts(backend: Backend) -> Options {
-    Options {
-        backend,
-        ..Options::default()
+/// What a scenario runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Native,
+    Nng,
+    /// Native backend, TCP URLs as `tls+tcp://`, zero-config credentials.
+    Tls,
+}
+
+/// One zero-config credential set for the whole test process, valid for every loopback name,
+/// with both the listener and the dialer part.
+fn tls_config() -> TlsConfig {
+    static CONFIG: std::sync::OnceLock<TlsConfig> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let z = zero_config_for(&["127.0.0.1", "::1", "localhost"]).expect("zero_config");
+            z.server_config()
+                .expect("server config")
+                .combine(z.client_config().expect("client config"))
+        })
+        .clone()
+}
+
+fn opts(mode: Mode) -> Options {
+    match mode {
+        Mode::Native => Options::default(),
+        Mode::Nng => Options {
+            backend: Backend::Nng,
+            ..Options::default()
+        },
+        Mode::Tls => Options {
+            tls: Some(tls_config()),
+            ..Options::default()
+        },
+    }
+}
+
+/// `tcp://<rest>`, or `tls+tcp://<rest>` in TLS mode.
+fn tcp(mode: Mode, rest: &str) -> String {
+    match mode {
+        Mode::Tls => format!("tls+tcp://{rest}"),
+        _ => format!("tcp://{rest}"),
     }
 }
 
@@ -84,9 +125,15 @@ struct Hub {
 }
 
 impl Hub {
-    fn bind(url: &str, backend: Backend) -> Hub {
+    /// Binds `url`; in TLS mode a `tcp://` URL becomes `tls+tcp://`.
+    fn bind(url: &str, mode: Mode) -> Hub {
+        let url = match url.strip_prefix("tcp://") {
+            Some(rest) => tcp(mode, rest),
+            None => url.to_string(),
+        };
+        let url = url.as_str();
         Hub {
-            l: Listener::bind(url, &opts(backend)).unwrap_or_else(|e| panic!("bind {url}: {e}")),
+            l: Listener::bind(url, &opts(mode)).unwrap_or_else(|e| panic!("bind {url}: {e}")),
             pending: VecDeque::new(),
         }
     }
@@ -130,9 +177,29 @@ impl Hub {
         }
     }
 
+    /// Dials the hub from another thread while polling it (keeping the events for later):
+    /// a TLS dial returns only once the listener has accepted it, which takes polling.
+    fn dial_polling(&mut self, mode: Mode) -> Connection {
+        let url = self.url();
+        let dialer = thread::spawn(move || Connection::dial(&url, &opts(mode)));
+        let deadline = Instant::now() + LONG;
+        while !dialer.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "dial did not return within {LONG:?}"
+            );
+            let mut v = Vec::new();
+            self.l
+                .poll(&mut v, Some(Duration::from_millis(5)))
+                .expect("poll");
+            self.pending.extend(v);
+        }
+        dialer.join().expect("dialer thread").expect("dial")
+    }
+
     /// Dials the hub and waits for its Connected.
-    fn dial(&mut self, backend: Backend) -> (Connection, PeerId) {
-        let c = Connection::dial(&self.url(), &opts(backend)).expect("dial");
+    fn dial(&mut self, backend: Mode) -> (Connection, PeerId) {
+        let c = self.dial_polling(backend);
         let id = self.connected();
         (c, id)
     }
@@ -160,9 +227,9 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
-fn event_order(b: Backend) {
+fn event_order(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
-    let c = Connection::dial(&hub.url(), &opts(b)).expect("dial");
+    let c = hub.dial_polling(b);
     c.send(b"one").unwrap();
     c.send(b"two").unwrap();
     // Wait until both arrived before closing, so the close cannot overtake them in NNG.
@@ -174,14 +241,14 @@ fn event_order(b: Backend) {
     assert!(hub.pending.is_empty());
 }
 
-fn messages_then_close_keep_order(b: Backend) {
+fn messages_then_close_keep_order(b: Mode) {
     // Messages sent right before closing are all reported before the Disconnected.
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     for i in 0..20u32 {
         c.send(&i.to_le_bytes()).unwrap();
     }
-    if b == Backend::Nng {
+    if b == Mode::Nng {
         // NNG may discard what is still in its queues when a socket closes; wait for delivery.
         for i in 0..20u32 {
             assert_eq!(hub.message(id), i.to_le_bytes());
@@ -196,7 +263,7 @@ fn messages_then_close_keep_order(b: Backend) {
     assert_eq!(hub.disconnected(id), DisconnectReason::Closed);
 }
 
-fn exchange_both_directions(b: Backend) {
+fn exchange_both_directions(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     for i in 0..200u32 {
@@ -207,7 +274,7 @@ fn exchange_both_directions(b: Backend) {
     }
 }
 
-fn fifty_peers_echo(b: Backend) {
+fn fifty_peers_echo(b: Mode) {
     const PEERS: usize = 50;
     const EACH: usize = 20;
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
@@ -263,7 +330,7 @@ fn fifty_peers_echo(b: Backend) {
     assert_eq!(seen.len(), PEERS);
 }
 
-fn ten_thousand_in_order_to_listener(b: Backend) {
+fn ten_thousand_in_order_to_listener(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     let sender = thread::spawn(move || {
@@ -278,7 +345,7 @@ fn ten_thousand_in_order_to_listener(b: Backend) {
     drop(sender.join().unwrap());
 }
 
-fn ten_thousand_in_order_to_dialer(b: Backend) {
+fn ten_thousand_in_order_to_dialer(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     // The dialer acknowledges every second message: the pace of a hub feeding a daemon one
@@ -300,7 +367,7 @@ fn ten_thousand_in_order_to_dialer(b: Backend) {
     reader.join().unwrap();
 }
 
-fn eight_mib_message(b: Backend) {
+fn eight_mib_message(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     let big = pattern(8 << 20, 7);
@@ -326,7 +393,7 @@ fn eight_mib_message(b: Backend) {
     assert!(ev.is_empty(), "{ev:?}");
 }
 
-fn empty_message(b: Backend) {
+fn empty_message(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     c.send(b"").unwrap();
@@ -339,7 +406,7 @@ fn empty_message(b: Backend) {
     assert_eq!(recv(&c), b"x");
 }
 
-fn send_to_unknown_peer(b: Backend) {
+fn send_to_unknown_peer(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     assert!(matches!(
         hub.l.send(424242, b"x"),
@@ -351,9 +418,9 @@ fn send_to_unknown_peer(b: Backend) {
     assert!(matches!(hub.l.send(id, b"x"), Err(Error::UnknownPeer(i)) if i == id));
 }
 
-fn dial_nobody_fails_at_once(b: Backend) {
+fn dial_nobody_fails_at_once(b: Mode) {
     let held = hold_port();
-    let url = format!("tcp://127.0.0.1:{}", held.port);
+    let url = tcp(b, &format!("127.0.0.1:{}", held.port));
     let e = Connection::dial(&url, &opts(b))
         .err()
         .expect("nobody listens");
@@ -380,7 +447,7 @@ fn dial_nobody_fails_at_once(b: Backend) {
 }
 
 /// The hub appears 300 ms after the dialer starts trying.
-fn dial_retry_until(url: &str, b: Backend, before_bind: impl FnOnce() + Send + 'static) {
+fn dial_retry_until(url: &str, b: Mode, before_bind: impl FnOnce() + Send + 'static) {
     let url2 = url.to_string();
     let server = thread::spawn(move || {
         thread::sleep(Duration::from_millis(300));
@@ -396,18 +463,18 @@ fn dial_retry_until(url: &str, b: Backend, before_bind: impl FnOnce() + Send + '
     assert_eq!(server.join().unwrap(), b"made it");
 }
 
-fn dial_retry_waits_for_listener(b: Backend) {
+fn dial_retry_waits_for_listener(b: Mode) {
     // TCP, the daemon's usual case: the port is held until just before the hub binds it.
     let held = hold_port();
-    let url = format!("tcp://127.0.0.1:{}", held.port);
+    let url = tcp(b, &format!("127.0.0.1:{}", held.port));
     dial_retry_until(&url, b, move || drop(held));
     // An abstract socket: no port to share with parallel tests at all.
     dial_retry_until(&format!("abstract://{}", unique("later")), b, || {});
 }
 
-fn dial_retry_gives_up(b: Backend) {
+fn dial_retry_gives_up(b: Mode) {
     let held = hold_port();
-    let url = format!("tcp://127.0.0.1:{}", held.port);
+    let url = tcp(b, &format!("127.0.0.1:{}", held.port));
     let mut tries = 0;
     let e = Connection::dial_retry(&url, &opts(b), || {
         tries += 1;
@@ -419,20 +486,20 @@ fn dial_retry_gives_up(b: Backend) {
     assert_eq!(tries, 3);
 }
 
-fn tcp_port_zero_resolved(b: Backend) {
+fn tcp_port_zero_resolved(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let url = hub.url();
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert_ne!(port, 0, "{url}");
-    assert!(url.starts_with("tcp://127.0.0.1:"), "{url}");
+    assert!(url.starts_with(&tcp(b, "127.0.0.1:")), "{url}");
     let (c, id) = hub.dial(b);
     c.send(b"hi").unwrap();
     assert_eq!(hub.message(id), b"hi");
 }
 
-fn ipv6_loopback(b: Backend) {
+fn ipv6_loopback(b: Mode) {
     let mut hub = Hub::bind("tcp://[::1]:0", b);
-    assert!(hub.url().starts_with("tcp://[::1]:"), "{}", hub.url());
+    assert!(hub.url().starts_with(&tcp(b, "[::1]:")), "{}", hub.url());
     let (c, id) = hub.dial(b);
     c.send(b"v6").unwrap();
     assert_eq!(hub.message(id), b"v6");
@@ -440,7 +507,7 @@ fn ipv6_loopback(b: Backend) {
     assert_eq!(recv(&c), b"v6 back");
 }
 
-fn ipc_path(b: Backend) {
+fn ipc_path(b: Mode) {
     let path = format!("/tmp/{}.sock", unique("ipc"));
     let url = format!("ipc://{path}");
     {
@@ -464,7 +531,7 @@ fn ipc_path(b: Backend) {
     );
 }
 
-fn abstract_socket(b: Backend) {
+fn abstract_socket(b: Mode) {
     let url = format!("abstract://{}", unique("abs"));
     let mut hub = Hub::bind(&url, b);
     assert_eq!(hub.url(), url);
@@ -475,7 +542,7 @@ fn abstract_socket(b: Backend) {
     assert_eq!(recv(&c), b"back");
 }
 
-fn wake_unblocks_poll(b: Backend) {
+fn wake_unblocks_poll(b: Mode) {
     let hub = Arc::new(Hub::bind("tcp://127.0.0.1:0", b).l);
     // Woken while blocked.
     let (tx, rx) = mpsc::channel();
@@ -502,7 +569,7 @@ fn wake_unblocks_poll(b: Backend) {
         .expect("poll returned after an earlier wake");
 }
 
-fn poll_times_out(b: Backend) {
+fn poll_times_out(b: Mode) {
     let hub = Hub::bind("tcp://127.0.0.1:0", b);
     let mut ev = Vec::new();
     let start = Instant::now();
@@ -516,7 +583,7 @@ fn poll_times_out(b: Backend) {
     );
 }
 
-fn disconnect_reports_local(b: Backend) {
+fn disconnect_reports_local(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     let (c2, id2) = hub.dial(b);
@@ -532,7 +599,7 @@ fn disconnect_reports_local(b: Backend) {
     assert_eq!(hub.message(id2), b"still here");
 }
 
-fn dialer_close_reported(b: Backend) {
+fn dialer_close_reported(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     c.close();
@@ -544,7 +611,7 @@ fn dialer_close_reported(b: Backend) {
     ));
 }
 
-fn listener_gone_dialer_sees_closed(b: Backend) {
+fn listener_gone_dialer_sees_closed(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     hub.l.send(id, b"last words").unwrap();
@@ -564,7 +631,7 @@ fn listener_gone_dialer_sees_closed(b: Backend) {
     assert!(failed, "send to a vanished hub errs");
 }
 
-fn try_recv_and_timeouts(b: Backend) {
+fn try_recv_and_timeouts(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     assert_eq!(c.try_recv().unwrap(), None);
@@ -582,7 +649,7 @@ fn try_recv_and_timeouts(b: Backend) {
     assert_eq!(c.try_recv().unwrap(), None);
 }
 
-fn concurrent_send_and_recv_on_dialer(b: Backend) {
+fn concurrent_send_and_recv_on_dialer(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let (c, id) = hub.dial(b);
     let c = Arc::new(c);
@@ -622,7 +689,7 @@ fn concurrent_send_and_recv_on_dialer(b: Backend) {
     assert_eq!(reader.join().unwrap(), (0..500).collect::<Vec<_>>());
 }
 
-fn ids_never_reused(b: Backend) {
+fn ids_never_reused(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let mut ids = HashSet::new();
     for _ in 0..10 {
@@ -633,18 +700,56 @@ fn ids_never_reused(b: Backend) {
     }
 }
 
-fn tls_unsupported(b: Backend) {
-    assert!(matches!(
-        Listener::bind("tls+tcp://127.0.0.1:0", &opts(b)),
-        Err(Error::UnsupportedScheme(_))
-    ));
-    assert!(matches!(
-        Connection::dial("tls+tcp://127.0.0.1:5555", &opts(b)),
-        Err(Error::UnsupportedScheme(_))
-    ));
+/// `tls+tcp://` is served only by the native backend, and only with credentials of the right
+/// side; the NNG backend refuses it whatever the options.
+fn tls_scheme_needs_support_and_configuration(b: Mode) {
+    let bind = |o: &Options| Listener::bind("tls+tcp://127.0.0.1:0", o).err();
+    let dial = |o: &Options| Connection::dial("tls+tcp://127.0.0.1:5555", o).err();
+    match b {
+        Mode::Nng => {
+            let with_tls = Options {
+                tls: Some(tls_config()),
+                ..opts(b)
+            };
+            for o in [opts(b), with_tls] {
+                assert!(matches!(bind(&o), Some(Error::UnsupportedScheme(_))));
+                assert!(matches!(dial(&o), Some(Error::UnsupportedScheme(_))));
+            }
+        }
+        Mode::Native => {
+            for e in [bind(&opts(b)), dial(&opts(b))] {
+                let e = e.expect("refused without credentials");
+                assert!(matches!(e, Error::TlsConfig(_)), "{e:?}");
+                assert!(e.to_string().contains("Options::tls"), "{e}");
+                assert!(e.to_string().contains("tls+tcp://127.0.0.1:"), "{e}");
+                assert_eq!(e.code(), (3, "Invalid argument"));
+                assert!(!e.is_retryable());
+            }
+        }
+        Mode::Tls => {
+            // Each side needs its own part: a dialer-only config cannot listen, and the other
+            // way round.
+            let z = zero_config_for(&["127.0.0.1"]).unwrap();
+            let server_only = Options {
+                tls: Some(z.server_config().unwrap()),
+                ..Options::default()
+            };
+            let client_only = Options {
+                tls: Some(z.client_config().unwrap()),
+                ..Options::default()
+            };
+            assert!(
+                matches!(bind(&client_only), Some(Error::TlsConfig(m)) if m.contains("server part"))
+            );
+            assert!(
+                matches!(dial(&server_only), Some(Error::TlsConfig(m)) if m.contains("client part"))
+            );
+            assert!(bind(&server_only).is_none());
+        }
+    }
 }
 
-fn bind_twice_is_address_in_use(b: Backend) {
+fn bind_twice_is_address_in_use(b: Mode) {
     let hub = Hub::bind("tcp://127.0.0.1:0", b);
     let e = Listener::bind(&hub.url(), &opts(b))
         .err()
@@ -660,7 +765,7 @@ fn bind_twice_is_address_in_use(b: Backend) {
     ));
 }
 
-fn invalid_urls_rejected(b: Backend) {
+fn invalid_urls_rejected(b: Mode) {
     for url in ["tcp://127.0.0.1", "udp://127.0.0.1:1", "ipc://", "nonsense"] {
         let e = Listener::bind(url, &opts(b))
             .err()
@@ -673,11 +778,14 @@ fn invalid_urls_rejected(b: Backend) {
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod native {
-            $( #[test] fn $name() { super::$name(mirai_transport::Backend::Native) } )*
+            $( #[test] fn $name() { super::$name(super::Mode::Native) } )*
         }
         #[cfg(feature = "nng")]
         mod nng {
-            $( #[test] fn $name() { super::$name(mirai_transport::Backend::Nng) } )*
+            $( #[test] fn $name() { super::$name(super::Mode::Nng) } )*
+        }
+        mod tls {
+            $( #[test] fn $name() { super::$name(super::Mode::Tls) } )*
         }
     };
 }
@@ -707,7 +815,7 @@ conformance!(
     try_recv_and_timeouts,
     concurrent_send_and_recv_on_dialer,
     ids_never_reused,
-    tls_unsupported,
+    tls_scheme_needs_support_and_configuration,
     bind_twice_is_address_in_use,
     invalid_urls_rejected,
 );

@@ -85,12 +85,9 @@
 }
 
 # Submits `data` to profile `prof` (NULL: ephemeral); NULL if `try` and not admitted.
-.submit <- function(prof, data, timeout, try = FALSE, seeded = TRUE) {
+.submit <- function(prof, data, timeout, try = FALSE) {
   if (is.null(prof)) return(.ephemeral(data, timeout))
-  if (prof$sync) {
-    if (seeded) data <- .seeded(prof, data)
-    return(.mk_resolved(.sync_eval(prof, data, FALSE)))
-  }
+  if (prof$sync) return(.mk_resolved(.sync_eval(prof, .seeded(prof, data), FALSE)))
   host <- prof$host
   if (prof$gate) {
     if (try) {
@@ -99,8 +96,7 @@
       while (!.Call(mirai_host_wait_admit, host, 400)) if (!identical(..[[prof$compute]], prof)) break
     }
   }
-  if (seeded) data <- .seeded(prof, data)
-  aio <- .Call(mirai_submit, host, data, timeout, prof$serial)
+  aio <- .Call(mirai_submit, host, .seeded(prof, data), timeout, prof$serial)
   .mk_mirai(aio, prof$serial, host)
 }
 
@@ -186,6 +182,7 @@ call_mirai <- function(x) {
 
 race_mirai <- function(x, .compute = NULL) {
   if (is.null(.profile(.compute))) stop("daemons must be set to use this function")
+  if (is_mirai(x)) x <- list(x)
   aios <- vector("list", length(x))
   any <- FALSE
   for (i in seq_along(x)) {

@@ -87,3 +87,17 @@ test_that("without a budget try_mirai behaves like mirai", {
   expect_true(is.na(status()$memory[["capacity"]]))
   expect_identical(try_mirai(1)[], 1)
 })
+
+test_that("the memory gate of mirai() can be interrupted and then submits nothing", {
+  skip_on_os("windows")
+  daemons(1, memory = 1)
+  on.exit(daemons(0))
+  blocker <- mirai({Sys.sleep(2); 1})
+  expect_true(wait_until(function() info()[["executing"]] == 1L, 10))
+  big <- mirai(1, x = raw(2e6))
+  system2("sh", c("-c", shQuote(sprintf("sleep 0.5; kill -INT %d", Sys.getpid()))), wait = FALSE)
+  r <- tryCatch(mirai(2), interrupt = function(e) "interrupted")
+  expect_identical(r, "interrupted")
+  expect_identical(info()[["awaiting"]], 1L)
+  expect_identical(big[], 1)
+})

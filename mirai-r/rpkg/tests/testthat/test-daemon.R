@@ -15,20 +15,12 @@ test_that("maxtasks gives 3, idletime 1, walltime 2; on_daemon() is FALSE afterw
   expect_identical(a[], 1)
 })
 
-test_that("a task received after the walltime runs as the last one (direct mode)", {
-  # Direct mode queues both tasks at the daemon, so the second is received, not raced.
-  daemons(url = local_url(), dispatcher = FALSE)
+test_that("maxtasks (3) wins over a walltime that elapsed during the last task", {
+  daemons(url = local_url())
   on.exit(daemons(0))
   a <- mirai({Sys.sleep(0.3); 1})
-  b <- mirai(2)
-  expect_identical(daemon(nextget("url"), dispatcher = FALSE, walltime = 100), 2L)
+  expect_identical(daemon(nextget("url"), walltime = 100, maxtasks = 1), 3L)
   expect_identical(a[], 1)
-  expect_identical(b[], 2)
-  # maxtasks (3) wins over an elapsed walltime
-  a <- mirai({Sys.sleep(0.3); 1})
-  b <- mirai(2)
-  expect_identical(daemon(nextget("url"), dispatcher = FALSE, walltime = 100, maxtasks = 2), 3L)
-  expect_identical(b[], 2)
 })
 
 test_that("direct mode daemon with rs and cleanup = FALSE", {

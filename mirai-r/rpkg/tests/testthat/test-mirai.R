@@ -121,6 +121,15 @@ test_that("everywhere() runs on every daemon and sets the cleanup baseline", {
   expect_error(everywhere(1, .compute = "nonexistent"), "No daemons set for the 'nonexistent' compute profile.", fixed = TRUE)
 })
 
+test_that("a user interrupt abandons the wait only, never the task", {
+  skip_on_os("windows")
+  m <- mirai({Sys.sleep(1); 5})
+  system2("sh", c("-c", shQuote(sprintf("sleep 0.3; kill -INT %d", Sys.getpid()))), wait = FALSE)
+  r <- tryCatch(m[], interrupt = function(e) "interrupted")
+  expect_identical(r, "interrupted")
+  expect_identical(m[], 5)
+})
+
 test_that("stop_mirai on anything else is FALSE", {
   expect_false(stop_mirai(NULL))
   expect_false(stop_mirai(1))

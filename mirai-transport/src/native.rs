@@ -1918,7 +1918,7 @@ impl NativeConnection {
     fn finish_frame(&self, r: &mut Reader) -> Result<Vec<u8>, Error> {
         while r.buffered().len() < HEADER {
             if r.fill(&self.stream).map_err(|e| self.io_err(e))? == 0 {
-                return Err(Error::Closed);
+                return Err(self.plaintext_to_tls(r.buffered()).unwrap_or(Error::Closed));
             }
         }
         let mut header = [0u8; HEADER];
@@ -1927,6 +1927,10 @@ impl NativeConnection {
         let len = match usize::try_from(len64) {
             Ok(len) if len <= self.max_message => len,
             _ => {
+                if let Some(e) = self.plaintext_to_tls(r.buffered()) {
+                    self.close();
+                    return Err(e);
+                }
                 // The stream cannot be resynchronized: drop the connection.
                 self.close();
                 return Err(Error::MessageTooLarge {
@@ -1977,6 +1981,19 @@ impl NativeConnection {
 
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.stream.fd()
+    }
+
+    /// A plaintext dialer on a TLS port reads the listener's TLS alert where it expects a
+    /// length prefix. Name that cause instead of reporting a closed connection or a huge
+    /// message: a mirai length prefix never starts with a TLS record header, as that would
+    /// announce a message of over a terabyte.
+    fn plaintext_to_tls(&self, bytes: &[u8]) -> Option<Error> {
+        let tls_record = bytes.len() >= 3 && matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03 && bytes[2] <= 0x04;
+        (matches!(self.stream, Stream::Plain(_)) && tls_record).then(|| Error::Tls {
+            url: self.url.clone(),
+            reason: "the listener speaks TLS: dial it as tls+tcp:// with the host's certificate (tlscert)".into(),
+            kind: TlsErrorKind::Protocol,
+        })
     }
 
     /// Maps an I/O error of this connection: TLS failures name their cause; a vanished

@@ -466,8 +466,11 @@ fn plaintext_client_on_tls_port_is_refused() {
     let plain = Connection::dial(&plain_url, &Options::default()).expect("TCP connects");
     plain.send(b"not encrypted").unwrap();
     match plain.recv(Some(LONG)) {
-        Err(Error::Closed) => {}
-        other => panic!("plaintext peer should see the connection closed, got {other:?}"),
+        Err(e @ Error::Tls { .. }) => {
+            assert!(e.to_string().contains("the listener speaks TLS"), "{e}");
+            assert_eq!(e.code().0, 26);
+        }
+        other => panic!("plaintext peer should learn that the port speaks TLS, got {other:?}"),
     }
     let line = wait_log(&["refused TLS connection", &hub.url, "does not speak TLS"]);
     assert!(line.starts_with("WARN"), "{line}");

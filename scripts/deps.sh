@@ -6,11 +6,29 @@ need=()
 command -v Rscript >/dev/null 2>&1 || need+=(r-base-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libnng-dev >/dev/null 2>&1 || need+=(libnng-dev)
-for p in testthat cli later promises; do
+# shiny, jsonlite, foreach and doParallel: the ecosystem tests (Shiny app, parallel backend).
+for p in testthat cli later promises shiny jsonlite foreach doParallel; do
   if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e "quit(status = !requireNamespace('$p', quietly = TRUE))" >/dev/null 2>&1; then
-    need+=("r-cran-$p")
+    need+=("r-cran-${p,,}")
   fi
 done
+# Headless Chromium drives the Shiny test app.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The remote-launch tests start real services on 127.0.0.1 (scripts/services): an OpenSSH server,
+# a single-node Slurm with munge; they also use openssl (test PKI), curl (http_config), python3
+# (the test's HTTP server), unshare and ip (an isolated network namespace for SSH tunnels), ps.
+[[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+[[ -x /usr/sbin/slurmctld ]] || need+=(slurmctld)
+[[ -x /usr/sbin/slurmd ]] || need+=(slurmd)
+command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
+[[ -x /usr/sbin/munged ]] || need+=(munge)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v ps >/dev/null 2>&1 || need+=(procps)
 if ! command -v cargo >/dev/null 2>&1; then
   echo "deps: cargo not found; installing Debian's cargo (a rustup toolchain is preferred)" >&2
   need+=(cargo)

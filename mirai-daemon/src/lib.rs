@@ -21,16 +21,17 @@
 //! # Ok::<(), mirai_daemon::DaemonError>(())
 //! ```
 
-use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use mirai_proto::Frame;
 use mirai_transport::Connection;
 
 mod builtin;
 pub mod cli;
+pub mod session;
 mod watchdog;
 mod worker;
+
+use session::{Session, Step};
 
 pub use builtin::BuiltinEvaluator;
 pub use cli::cli_main;
@@ -75,12 +76,15 @@ pub struct DaemonConfig {
     pub asyncdial: bool,
     /// See [`AutoExit`].
     pub autoexit: AutoExit,
-    /// Exit with code 1 after this long without a task.
+    /// Exit with code 1 after this long without a task. The daemon asks the host to let it go
+    /// (a leave notice, see [`session`]) and answers any task that crosses the notice, so
+    /// that no task is lost to the exit.
     pub idletime: Option<Duration>,
-    /// Exit with code 2 once this long has passed since start (checked when a task arrives,
-    /// and while idle).
+    /// Exit with code 2 once this long has passed since start: checked when a task finishes
+    /// (its result is then marked `last`, and the host sends nothing more) and while idle
+    /// (with a leave notice, as for `idletime`). A task is never interrupted by it.
     pub walltime: Option<Duration>,
-    /// Exit with code 3 after this many tasks.
+    /// Exit with code 3 after this many tasks (the last one's result is marked `last`).
     pub maxtasks: Option<u64>,
 }
 
@@ -129,14 +133,9 @@ pub trait Evaluator {
 pub struct EvalControl<'a> {
     conn: &'a Connection,
     task_id: TaskId,
-    max_frame: usize,
     autoexit: AutoExit,
-    /// Tasks received during the evaluation, served next.
-    pending: &'a mut VecDeque<Task>,
-    /// Ids of pending tasks whose cancel arrived before they started.
-    precancelled: &'a mut HashSet<TaskId>,
-    cancelled: bool,
-    exit_requested: bool,
+    /// What the host has said so far: early tasks, cancels, exit (see [`session`]).
+    session: &'a mut Session,
     host_gone: bool,
 }
 
@@ -144,28 +143,20 @@ impl<'a> EvalControl<'a> {
     pub(crate) fn new(
         conn: &'a Connection,
         task_id: TaskId,
-        max_frame: usize,
         autoexit: AutoExit,
-        pending: &'a mut VecDeque<Task>,
-        precancelled: &'a mut HashSet<TaskId>,
+        session: &'a mut Session,
     ) -> Self {
-        // A cancel for this task may have arrived while it waited in `pending`.
-        let cancelled = precancelled.remove(&task_id);
         EvalControl {
             conn,
             task_id,
-            max_frame,
             autoexit,
-            pending,
-            precancelled,
-            cancelled,
-            exit_requested: false,
+            session,
             host_gone: false,
         }
     }
 
     pub(crate) fn exit_requested(&self) -> bool {
-        self.exit_requested
+        self.session.exit_requested()
     }
 
     pub(crate) fn host_gone(&self) -> bool {
@@ -176,35 +167,21 @@ impl<'a> EvalControl<'a> {
     /// (with `autoexit = TRUE`) a host that went away, since nobody can receive the result and
     /// the daemon is about to terminate anyway.
     fn interrupt_wanted(&self) -> bool {
-        self.cancelled || self.exit_requested || (self.host_gone && self.autoexit == AutoExit::Exit)
+        self.session.cancelled()
+            || self.session.exit_requested()
+            || (self.host_gone && self.autoexit == AutoExit::Exit)
     }
 
     fn handle(&mut self, bytes: &[u8]) {
-        match mirai_proto::decode(bytes, self.max_frame) {
-            Ok(Frame::Cancel { id }) if id == self.task_id => self.cancelled = true,
-            Ok(Frame::Cancel { id }) => {
-                if self.pending.iter().any(|t| t.id == id) {
-                    self.precancelled.insert(id);
-                }
-                // A cancel for a task already answered (or unknown) is ignored.
-            }
-            Ok(Frame::Task(t)) => self.pending.push_back(t),
-            Ok(Frame::Exit) => self.exit_requested = true,
-            Ok(Frame::Ack) => {}
-            Ok(other) => log::warn!(
-                "mirai daemon: ignoring unexpected {} frame during task {}",
-                other.kind(),
-                self.task_id
-            ),
-            Err(e) => {
+        match self.session.on_frame(bytes) {
+            Step::Lost(why) | Step::Fatal(why) => {
                 // Without a trustworthy frame stream the connection is useless: treat it as
-                // gone (the loop then follows `autoexit`). The payload is not logged.
-                log::warn!(
-                    "mirai daemon: undecodable frame of {} bytes from host ({e}); dropping connection",
-                    bytes.len()
-                );
+                // gone (the loop then follows `autoexit`).
+                log::warn!("mirai daemon: {why}; dropping connection");
                 self.host_gone = true;
             }
+            // Cancel and exit are flags of the session; early tasks wait in it.
+            _ => {}
         }
     }
 
@@ -274,7 +251,7 @@ impl<'a> EvalControl<'a> {
     /// A lost host counts only with `autoexit = TRUE`: with `NA` the task is finished first,
     /// and with `FALSE` the daemon redials after it.
     pub fn should_exit(&self) -> bool {
-        self.exit_requested || (self.host_gone && self.autoexit == AutoExit::Exit)
+        self.session.exit_requested() || (self.host_gone && self.autoexit == AutoExit::Exit)
     }
 
     /// A descriptor that becomes readable when a frame arrives, for event loops (R's input

@@ -1,19 +1,25 @@
 //! The loop behind [`crate::run`]: connection lifecycle, limits, and the task/reply cycle.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mirai_proto::{Frame, Hello, TaskResult, PROTOCOL_VERSION};
 use mirai_transport::Connection;
 
+use crate::session::{Session, Step, LEAVE_NOTICE_ID};
 use crate::watchdog::Watchdog;
-use crate::{AutoExit, DaemonConfig, DaemonError, EvalControl, Evaluator, ExitCode, Task, TaskId};
+use crate::{
+    AutoExit, DaemonConfig, DaemonError, EvalControl, Evaluation, Evaluator, ExitCode, Status,
+    Task, TaskId,
+};
 
 /// Result buffers that grew beyond this are released after sending, so that one huge result
 /// does not pin its memory for the daemon's lifetime.
 const KEEP_BUFFER: usize = 4 << 20;
+
+/// How long a daemon leaving on an idle limit waits for the host to acknowledge its notice.
+const LEAVE_ACK_WAIT: Duration = Duration::from_secs(10);
 
 /// One live connection and the watchdog that guards it.
 struct Link {
@@ -89,8 +95,8 @@ pub(crate) struct Worker<'c> {
     /// When the daemon last became idle (handshake done or result sent).
     idle_since: Instant,
     tasks: u64,
-    pending: VecDeque<Task>,
-    precancelled: HashSet<TaskId>,
+    /// The protocol state of the current connection: early tasks, cancels, exit requests.
+    session: Session,
     /// True while the evaluator runs; read by the watchdog.
     busy: Arc<AtomicBool>,
     out: Vec<u8>,
@@ -104,8 +110,7 @@ impl<'c> Worker<'c> {
             start: now,
             idle_since: now,
             tasks: 0,
-            pending: VecDeque::new(),
-            precancelled: HashSet::new(),
+            session: Session::new(cfg.transport.max_message),
             busy: Arc::new(AtomicBool::new(false)),
             out: Vec::new(),
         }
@@ -155,10 +160,13 @@ impl<'c> Worker<'c> {
         };
         self.idle_since = Instant::now();
         loop {
-            let task = match self.pending.pop_front() {
+            let task = match self.session.next_pending() {
                 Some(t) => t,
                 None => match self.next_task(&link) {
                     Next::Task(t) => t,
+                    Next::Done(code @ (ExitCode::Idletime | ExitCode::Walltime)) => {
+                        return Ok(self.leave(&link, ev, code))
+                    }
                     Next::Done(code) => return Ok(code),
                     Next::Lost => match self.reconnect(&mut link, ev)? {
                         Some(code) => return Ok(code),
@@ -168,6 +176,11 @@ impl<'c> Worker<'c> {
             };
 
             self.tasks += 1;
+            let id = task.id;
+            let (evaluation, exit_requested, host_gone) = self.evaluate(&link, ev, task);
+            // Limits are checked once the task is done, so that its result carries `last` and
+            // the host sends nothing more: checking walltime before the evaluation would let
+            // it expire during the task, and the daemon then leave while the host dispatches.
             let last = if self.cfg.maxtasks.is_some_and(|m| self.tasks >= m) {
                 Some(ExitCode::Maxtasks)
             } else if self.walltime_elapsed() {
@@ -175,21 +188,10 @@ impl<'c> Worker<'c> {
             } else {
                 None
             };
-
-            let id = task.id;
-            let (evaluation, exit_requested, host_gone) = {
-                let _busy = BusyGuard::set(&self.busy);
-                let mut ctl = EvalControl::new(
-                    &link.conn,
-                    id,
-                    self.cfg.transport.max_message,
-                    self.cfg.autoexit,
-                    &mut self.pending,
-                    &mut self.precancelled,
-                );
-                let evaluation = ev.evaluate(task, &mut ctl);
-                (evaluation, ctl.exit_requested(), ctl.host_gone())
-            };
+            let unevaluated = self.session.finish(last.is_some());
+            if unevaluated > 0 {
+                log::warn!("mirai daemon: leaving with {unevaluated} queued task(s) not evaluated");
+            }
 
             // Idle time counts from the end of the last evaluation, answered or not.
             self.idle_since = Instant::now();
@@ -197,28 +199,7 @@ impl<'c> Worker<'c> {
                 log::debug!("mirai daemon: exit instruction received during task {id}");
                 return Ok(ExitCode::Disconnected);
             }
-            let sent = !host_gone && {
-                self.out.clear();
-                let frame = Frame::Result(TaskResult {
-                    id,
-                    status: evaluation.status,
-                    last: last.is_some(),
-                    payload: evaluation.payload,
-                });
-                mirai_proto::encode_into(&frame, &mut self.out);
-                drop(frame);
-                let res = link.conn.send(&self.out);
-                if self.out.capacity() > KEEP_BUFFER {
-                    self.out = Vec::new();
-                }
-                match res {
-                    Ok(()) => true,
-                    Err(e) => {
-                        log::warn!("mirai daemon: cannot send the result of task {id}: {e}");
-                        false
-                    }
-                }
-            };
+            let sent = !host_gone && self.send_result(&link, id, evaluation, last.is_some());
             if !sent {
                 // The host cannot receive this result. A daemon at its limit leaves now rather
                 // than redial only to exit.
@@ -237,28 +218,110 @@ impl<'c> Worker<'c> {
         }
     }
 
+    /// Evaluates one task; returns the evaluation, and whether an exit instruction came or
+    /// the host went away meanwhile.
+    fn evaluate(
+        &mut self,
+        link: &Link,
+        ev: &mut dyn Evaluator,
+        task: Task,
+    ) -> (Evaluation, bool, bool) {
+        let _busy = BusyGuard::set(&self.busy);
+        let mut ctl = EvalControl::new(&link.conn, task.id, self.cfg.autoexit, &mut self.session);
+        let evaluation = ev.evaluate(task, &mut ctl);
+        (evaluation, ctl.exit_requested(), ctl.host_gone())
+    }
+
+    /// Sends a result; false if the connection failed.
+    fn send_result(&mut self, link: &Link, id: TaskId, evaluation: Evaluation, last: bool) -> bool {
+        self.out.clear();
+        let frame = Frame::Result(TaskResult {
+            id,
+            status: evaluation.status,
+            last,
+            payload: evaluation.payload,
+        });
+        mirai_proto::encode_into(&frame, &mut self.out);
+        drop(frame);
+        let res = link.conn.send(&self.out);
+        if self.out.capacity() > KEEP_BUFFER {
+            self.out = Vec::new();
+        }
+        match res {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("mirai daemon: cannot send the result of task {id}: {e}");
+                false
+            }
+        }
+    }
+
+    /// Leaves on an idle limit without losing a task that may already be on its way: sends
+    /// the leave notice, then evaluates and answers whatever arrives until the host's ack
+    /// (see [`crate::session`]). Gives up waiting after [`LEAVE_ACK_WAIT`] (a host that does
+    /// not know the notice never acks it).
+    fn leave(&mut self, link: &Link, ev: &mut dyn Evaluator, code: ExitCode) -> ExitCode {
+        log::debug!("mirai daemon: idle limit reached ({code:?}); asking the host to leave");
+        self.session.leave();
+        let notice = Evaluation {
+            status: Status::Ok,
+            payload: Vec::new(),
+        };
+        if !self.send_result(link, LEAVE_NOTICE_ID, notice, true) {
+            return code;
+        }
+        let give_up = Instant::now() + LEAVE_ACK_WAIT;
+        loop {
+            if let Some(task) = self.session.next_pending() {
+                self.tasks += 1;
+                let id = task.id;
+                let (evaluation, exit_requested, host_gone) = self.evaluate(link, ev, task);
+                self.session.finish(true);
+                if exit_requested {
+                    return ExitCode::Disconnected;
+                }
+                if host_gone || !self.send_result(link, id, evaluation, true) {
+                    return code;
+                }
+                continue;
+            }
+            if self.session.acked() || self.session.exit_requested() {
+                return code;
+            }
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!("mirai daemon: the host did not acknowledge the leave notice within {LEAVE_ACK_WAIT:?}; leaving");
+                return code;
+            }
+            match link.conn.recv(Some(left)) {
+                Ok(Some(bytes)) => {
+                    if let Step::Lost(why) | Step::Fatal(why) = self.session.on_frame(&bytes) {
+                        log::warn!("mirai daemon: {why} while leaving");
+                        return code;
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => return code,
+            }
+        }
+    }
+
     /// Waits for the next task while idle, up to the idle/wall deadline.
-    fn next_task(&self, link: &Link) -> Next {
+    fn next_task(&mut self, link: &Link) -> Next {
         loop {
             let timeout = self
                 .deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             match link.conn.recv(timeout) {
-                Ok(Some(bytes)) => match mirai_proto::decode(&bytes, self.max_frame()) {
-                    Ok(Frame::Task(t)) => return Next::Task(t),
-                    // A cancel for a task already answered, or a stray ack: nothing to do.
-                    Ok(Frame::Cancel { .. }) | Ok(Frame::Ack) => {}
-                    Ok(Frame::Exit) => return Next::Done(ExitCode::Disconnected),
-                    Ok(other) => {
-                        log::warn!("mirai daemon: ignoring unexpected {} frame", other.kind())
-                    }
-                    Err(e) => {
-                        log::warn!(
-                            "mirai daemon: undecodable frame of {} bytes from host ({e}); dropping connection",
-                            bytes.len()
-                        );
+                Ok(Some(bytes)) => match self.session.on_frame(&bytes) {
+                    Step::Start(t) => return Next::Task(t),
+                    Step::Exit => return Next::Done(ExitCode::Disconnected),
+                    Step::Lost(why) | Step::Fatal(why) => {
+                        log::warn!("mirai daemon: {why}; dropping connection");
                         return Next::Lost;
                     }
+                    // A cancel for a task already answered, a stray ack, an unexpected kind.
+                    Step::Continue | Step::Acked | Step::Init(_) => {}
                 },
                 Ok(None) => {
                     if let Some(code) = self.idle_limit() {
@@ -278,25 +341,15 @@ impl<'c> Worker<'c> {
     /// After the last result: wait until the host acknowledges it or closes the connection, so
     /// that the result is known to be delivered and no further task is handed to this daemon.
     fn await_ack(&mut self, link: &Link) {
-        if !self.pending.is_empty() {
-            log::warn!(
-                "mirai daemon: leaving with {} queued task(s) not evaluated",
-                self.pending.len()
-            );
-        }
         loop {
             match link.conn.recv(None) {
-                Ok(Some(bytes)) => match mirai_proto::decode(&bytes, self.max_frame()) {
-                    Ok(Frame::Ack) | Ok(Frame::Exit) => return,
-                    Ok(Frame::Task(t)) => log::warn!(
-                        "mirai daemon: task {} arrived after the last result; not evaluated",
-                        t.id
-                    ),
-                    Ok(_) => {}
-                    Err(e) => {
-                        log::warn!("mirai daemon: undecodable frame while awaiting ack ({e})");
+                Ok(Some(bytes)) => match self.session.on_frame(&bytes) {
+                    Step::Acked | Step::Exit => return,
+                    Step::Lost(why) | Step::Fatal(why) => {
+                        log::warn!("mirai daemon: {why} while awaiting ack");
                         return;
                     }
+                    Step::Continue | Step::Start(_) | Step::Init(_) => {}
                 },
                 Ok(None) => {}
                 Err(_) => return,
@@ -315,8 +368,7 @@ impl<'c> Worker<'c> {
             return Ok(Some(ExitCode::Disconnected));
         }
         // Tasks and cancels of the old host mean nothing to the next one.
-        self.pending.clear();
-        self.precancelled.clear();
+        self.session = Session::new(self.max_frame());
         link.close();
         log::info!("mirai daemon: connection lost; redialling {}", self.cfg.url);
         match self.connect(false, ev)? {
@@ -369,7 +421,7 @@ impl<'c> Worker<'c> {
 
     /// Hello, then the host's init bundle, handed to the evaluator.
     fn handshake(
-        &self,
+        &mut self,
         link: &Link,
         ev: &mut dyn Evaluator,
         limits: bool,
@@ -391,18 +443,17 @@ impl<'c> Worker<'c> {
             };
             match link.conn.recv(timeout) {
                 Ok(Some(bytes)) => {
-                    return match mirai_proto::decode(&bytes, self.max_frame()) {
-                        Ok(Frame::Init(init)) => {
+                    let mut session = Session::new(self.max_frame());
+                    return match session.on_frame(&bytes) {
+                        Step::Init(init) => {
                             ev.init(&init).map_err(DaemonError::Init)?;
+                            self.session = session;
                             Ok(Handshake::Ready)
                         }
-                        Ok(Frame::Exit) => Ok(Handshake::Done(ExitCode::Disconnected)),
-                        Ok(other) => Err(DaemonError::Protocol(format!(
-                            "expected an init frame after hello, got a {} frame",
-                            other.kind()
-                        ))),
-                        Err(e) => Err(DaemonError::Protocol(format!(
-                            "expected an init frame after hello: {e}"
+                        Step::Exit => Ok(Handshake::Done(ExitCode::Disconnected)),
+                        Step::Fatal(why) | Step::Lost(why) => Err(DaemonError::Protocol(why)),
+                        other => Err(DaemonError::Protocol(format!(
+                            "unexpected step {other:?} during the handshake"
                         ))),
                     };
                 }

@@ -137,11 +137,15 @@ fn limits_give_their_exit_codes() {
     let mut host = FakeHost::tcp();
     let mut child = spawn(&[&host.url(), "--idletime", "200"]);
     host.handshake();
+    host.expect_leave_notice();
+    host.send(&Frame::Ack);
     assert_eq!(wait(&mut child).code(), Some(1));
 
     let mut host = FakeHost::tcp();
     let mut child = spawn(&[&host.url(), "--walltime", "200", "--idletime", "100000"]);
     host.handshake();
+    host.expect_leave_notice();
+    host.send(&Frame::Ack);
     assert_eq!(wait(&mut child).code(), Some(2));
 }
 

@@ -325,28 +325,52 @@ fn walltime_while_idle_returns_2() {
     cfg.idletime = Some(Duration::from_secs(60));
     let d = spawn_daemon(cfg, BuiltinEvaluator);
     host.handshake();
+    // An idle daemon does not just hang up: it asks to leave and waits for the ack.
+    host.expect_leave_notice();
+    host.send(&Frame::Ack);
     assert_eq!(join(d).unwrap(), ExitCode::Walltime);
     host.expect_disconnect();
 }
 
 #[test]
-fn a_task_received_after_walltime_is_the_last() {
+fn a_task_finishing_after_walltime_is_the_last() {
     let mut host = FakeHost::tcp();
     let mut cfg = config(&host.url());
     cfg.walltime = Some(Duration::from_millis(1000));
     let d = spawn_daemon(cfg, BuiltinEvaluator);
     host.handshake();
-    host.task(1, b"sleep:1500");
-    host.task(2, b"echo:late");
+    host.task(1, b"echo:early");
+    assert!(!host.result().last);
+    // Walltime passes during this task: its result is the last, so that the host sends
+    // nothing more (rather than the daemon leaving while the host dispatches).
+    host.task(2, b"sleep:1500");
     let r = host.result();
-    assert_eq!((r.id, r.last), (1, false));
+    assert_eq!((r.id, r.last), (2, true));
+    host.send(&Frame::Ack);
+    assert_eq!(join(d).unwrap(), ExitCode::Walltime);
+}
+
+#[test]
+fn a_task_crossing_the_leave_notice_is_served() {
+    let mut host = FakeHost::tcp();
+    let mut cfg = config(&host.url());
+    cfg.idletime = Some(Duration::from_millis(300));
+    let d = spawn_daemon(cfg, BuiltinEvaluator);
+    host.handshake();
+    host.expect_leave_notice();
+    // The host had dispatched before it saw the notice: the task is answered, not lost.
+    host.task(7, b"echo:crossed");
+    host.task(8, b"echo:too");
     let r = host.result();
     assert_eq!(
         (r.id, r.last, r.payload.as_slice()),
-        (2, true, &b"late"[..])
+        (7, true, &b"crossed"[..])
     );
+    let r = host.result();
+    assert_eq!((r.id, r.last, r.payload.as_slice()), (8, true, &b"too"[..]));
     host.send(&Frame::Ack);
-    assert_eq!(join(d).unwrap(), ExitCode::Walltime);
+    assert_eq!(join(d).unwrap(), ExitCode::Idletime);
+    host.expect_disconnect();
 }
 
 #[test]
@@ -357,9 +381,9 @@ fn maxtasks_wins_over_walltime() {
     cfg.maxtasks = Some(2);
     let d = spawn_daemon(cfg, BuiltinEvaluator);
     host.handshake();
-    host.task(1, b"sleep:1500");
-    host.task(2, b"echo:x");
+    host.task(1, b"echo:x");
     assert!(!host.result().last);
+    host.task(2, b"sleep:1500");
     assert!(host.result().last);
     host.send(&Frame::Ack);
     assert_eq!(join(d).unwrap(), ExitCode::Maxtasks);
@@ -377,6 +401,8 @@ fn idletime_returns_1_and_tasks_reset_it() {
     assert_eq!(host.result().status, Status::Ok);
     host.task(2, b"echo:x");
     assert_eq!(host.result().status, Status::Ok);
+    host.expect_leave_notice();
+    host.send(&Frame::Ack);
     assert_eq!(join(d).unwrap(), ExitCode::Idletime);
     host.expect_disconnect();
 }

@@ -24,6 +24,25 @@
 //! - wakers and completion callbacks run on whichever thread resolved the handle, always after
 //!   the state lock is released.
 //!
+//! Reliability (every task resolves exactly once, to its value or to an error code saying what
+//! happened):
+//! - a daemon lost while evaluating a task (killed, crashed, cut off) fails that task with 19,
+//!   at once, and nothing else; tasks waiting in the queue go to the other daemons;
+//! - opt-in retry: with [`SubmitOptions::retries`] (or the profile default
+//!   [`HostConfig::retries`]) such a task is sent again instead, from the head of the queue,
+//!   and [`TaskHandle::attempts`] counts its dispatches;
+//! - opt-in pool repair: with [`HostConfig::repair`], a daemon started by [`Host::launch`] that
+//!   crashes is relaunched with the same command, with back-off and a per-minute cap
+//!   ([`RepairPolicy`]);
+//! - daemons leaving on a limit never take a task with them: a `last` result, or for idle
+//!   exits a leave notice, is acknowledged before they go (see `mirai_sched::Scheduler::result`);
+//! - bad input on the listener (garbage, truncated or oversized frames, other protocol
+//!   versions, connections that never say hello) is dropped with a logged reason; connections
+//!   must say hello within [`HostConfig::hello_timeout`], and at most
+//!   [`HostConfig::max_pending`] may be waiting to, so half-open connections cannot pile up;
+//! - task payloads and results never appear in log messages or errors: logs name tasks by id
+//!   and frames by kind and size.
+//!
 //! ```no_run
 //! use mirai_host::{Host, HostConfig, SubmitOptions};
 //! let host = Host::start(HostConfig::new("abstract://example"))?;
@@ -34,21 +53,24 @@
 //! ```
 
 pub mod launch;
+pub mod remote;
 pub mod rng;
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::future::Future;
+use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
-use std::process::Child;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use mirai_proto::{flags, DecodeError, Frame, Init, Task, PROTOCOL_VERSION};
-use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler, TaskKind};
-use mirai_transport::{Event, Listener, PeerId};
+use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler, TaskKind, TaskSpec};
+use mirai_transport::{DisconnectReason, Event, Listener, PeerId};
 
 pub use mirai_proto::{RngStream, Status};
 pub use mirai_sched::{Counters, ErrorCode, Memory, Mode};
@@ -70,10 +92,30 @@ pub struct HostConfig {
     pub stream: Option<RngStream>,
     /// Opaque serialization config sent to every daemon in its init bundle.
     pub serial: Vec<u8>,
+    /// The profile's default retry budget: how many times a task is sent again after the
+    /// daemon evaluating it was lost, before it resolves with error 19. Per task,
+    /// [`SubmitOptions::retries`] overrides it. 0 (the default): no retry, as in mirai.
+    /// Applies to [`Host::submit`] and [`Host::map`], never to [`Host::everywhere`].
+    pub retries: u32,
+    /// Keep the pool of daemons started by [`Host::launch`] at strength: relaunch one that
+    /// crashed (see [`RepairPolicy`]). `None` (the default): exited daemons are only reaped.
+    pub repair: Option<RepairPolicy>,
+    /// A connection that has not said hello within this time is dropped (10 s by default), so
+    /// that half-open connections cannot pile up.
+    pub hello_timeout: Duration,
+    /// At most this many connections may be waiting to say hello at once (1024 by default);
+    /// newer ones are dropped at once. Raise it when launching more daemons than this at once.
+    pub max_pending: usize,
 }
 
+/// Default of [`HostConfig::hello_timeout`].
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`HostConfig::max_pending`].
+pub const DEFAULT_MAX_PENDING: usize = 1024;
+
 impl HostConfig {
-    /// Dispatcher mode at `url`, no budget, no streams, no serialization config.
+    /// Dispatcher mode at `url`, no budget, no streams, no serialization config, no retries,
+    /// no repair, default hello timeout and pending-connection cap.
     pub fn new(url: impl Into<String>) -> Self {
         HostConfig {
             url: url.into(),
@@ -82,6 +124,44 @@ impl HostConfig {
             memory_limit: None,
             stream: None,
             serial: Vec::new(),
+            retries: 0,
+            repair: None,
+            hello_timeout: DEFAULT_HELLO_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
+        }
+    }
+}
+
+/// How a host relaunches the daemons it started ([`HostConfig::repair`]).
+///
+/// A daemon launched by [`Host::launch`] that exits on a signal (SIGKILL, SIGSEGV, the OOM
+/// killer, ...) or with a non-zero code other than the limit codes 1, 2 and 3 (idletime,
+/// walltime, maxtasks: a planned exit) is started again with the same command, unless the host
+/// is being reset. Exit code 0 (told to exit, or its host went away) is not a crash either.
+/// The relaunch waits `backoff`, doubled for each crash in a row of a daemon that did not
+/// survive [`RepairPolicy::stable`] (up to `max_backoff`), and at most `max_per_minute`
+/// relaunches happen in any minute, so that a daemon that cannot start never becomes a fork
+/// loop. Relaunches are logged and counted ([`Host::relaunches`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairPolicy {
+    /// Delay before relaunching a daemon after a first crash.
+    pub backoff: Duration,
+    /// The longest delay, however many crashes in a row.
+    pub max_backoff: Duration,
+    /// A daemon that ran at least this long before crashing starts its back-off afresh.
+    pub stable: Duration,
+    /// At most this many relaunches in any 60 seconds; further ones wait their turn.
+    pub max_per_minute: u32,
+}
+
+impl Default for RepairPolicy {
+    /// 100 ms back-off doubling up to 10 s, reset after 10 s of life; 30 relaunches a minute.
+    fn default() -> Self {
+        RepairPolicy {
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            stable: Duration::from_secs(10),
+            max_per_minute: 30,
         }
     }
 }
@@ -93,6 +173,13 @@ pub struct SubmitOptions {
     pub timeout: Option<Duration>,
     /// W3C traceparent to carry to the daemon.
     pub trace: Option<String>,
+    /// How many times to send the task again if the daemon evaluating it is lost (killed,
+    /// crashed, disconnected) before answering; only then does it resolve with error 19.
+    /// `None`: the profile's default ([`HostConfig::retries`]). A retried task goes to the head
+    /// of the queue (it was dispatched before everything waiting there) and keeps its timeout;
+    /// [`TaskHandle::attempts`] counts its dispatches. Use it only for tasks that are safe to
+    /// run twice: the lost daemon may have done part of the work.
+    pub retries: Option<u32>,
 }
 
 /// How a task ended.
@@ -148,6 +235,8 @@ static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
 
 /// How often the dispatcher reaps exited child processes when nothing else wakes it.
 const REAP_EVERY: Duration = Duration::from_secs(1);
+/// After a disconnect, when to look again for the exited process.
+const REAP_SOON: Duration = Duration::from_millis(50);
 /// How long the detached reaper left by a reset keeps collecting children.
 const REAPER_LIFETIME: Duration = Duration::from_secs(10);
 /// How long the dispatcher leaves the listener to waiting threads after one of them last
@@ -178,6 +267,8 @@ fn wait_on<'a, T>(cv: &Condvar, g: MutexGuard<'a, T>, timeout: Duration) -> Mute
 struct Slot {
     inner: Mutex<SlotInner>,
     cv: Condvar,
+    /// Dispatches so far (written under the state lock, read anywhere).
+    attempts: AtomicU32,
 }
 
 #[derive(Default)]
@@ -193,7 +284,11 @@ struct SlotInner {
 
 impl Slot {
     fn new() -> Arc<Slot> {
-        Arc::new(Slot { inner: Mutex::new(SlotInner::default()), cv: Condvar::new() })
+        Arc::new(Slot {
+            inner: Mutex::new(SlotInner::default()),
+            cv: Condvar::new(),
+            attempts: AtomicU32::new(0),
+        })
     }
 
     /// Resolves the slot unless it already was; its waker and callbacks go to `d`, to be run
@@ -260,6 +355,13 @@ impl TaskHandle {
     /// The task's id (unique and increasing within the process).
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// How many times the task has been sent to a daemon so far: 0 while it waits in the
+    /// queue, 1 once dispatched, more if it was retried after its daemon was lost
+    /// ([`SubmitOptions::retries`]). Stays at its final value after resolution.
+    pub fn attempts(&self) -> u32 {
+        self.slot.attempts.load(Ordering::Acquire)
     }
 
     /// True once resolved (whether or not the outcome was taken).
@@ -364,10 +466,19 @@ struct Peer {
     bad: bool,
 }
 
+/// An encoded task frame, shared so that a retryable task is kept for a possible resend
+/// without copying its payload.
+type TaskFrame = Arc<Vec<u8>>;
+
 struct State {
-    sched: Scheduler<Vec<u8>>,
+    sched: Scheduler<TaskFrame>,
     slots: HashMap<u64, Arc<Slot>>,
     peers: HashMap<PeerId, Peer>,
+    /// Peers connected, not yet said hello and not being dropped.
+    pending: usize,
+    /// `(deadline, peer)` for the hello of each connection, in connection order (so in
+    /// deadline order). Entries of peers that said hello or left are skipped when reached.
+    hello_deadlines: VecDeque<(Instant, PeerId)>,
     /// `None` once reset: dropping the last reference closes the sockets.
     listener: Option<Arc<Listener>>,
     closed: bool,
@@ -384,13 +495,22 @@ struct Shared {
     max_frame: usize,
     stream: Option<RngStream>,
     serial: Vec<u8>,
+    retries: u32,
+    hello_timeout: Duration,
+    max_pending: usize,
+    repair: Option<RepairPolicy>,
+    /// Relaunches waiting for their time, and the recent ones (for the rate cap).
+    relaunch: Mutex<Relaunch>,
+    relaunches: AtomicU64,
+    /// A daemon disconnected: the dispatcher should reap (and maybe relaunch) soon.
+    reap_wanted: AtomicBool,
     state: Mutex<State>,
     conn_cv: Condvar,
     admit_cv: Condvar,
     completion_cv: Condvar,
     /// Grows by one at every task resolution; written under the state lock.
     completions: AtomicU64,
-    children: Mutex<Vec<Child>>,
+    children: Mutex<Vec<Launched>>,
     stop: AtomicBool,
     /// Who polls the listener now (see [`PollRole`]).
     role: Mutex<PollRole>,
@@ -462,7 +582,13 @@ impl Shared {
                     notes.connections = true;
                 }
                 Action::Dispatch { daemon, task, payload } => {
-                    log::trace!("mirai host: task {task} to daemon {daemon}");
+                    let attempt =
+                        st.slots.get(&task).map_or(0, |s| s.attempts.fetch_add(1, Ordering::AcqRel) + 1);
+                    if attempt > 1 {
+                        log::info!("mirai host: task {task} sent again, to daemon {daemon}, after its daemon was lost (attempt {attempt})");
+                    } else {
+                        log::trace!("mirai host: task {task} to daemon {daemon}");
+                    }
                     send(st, daemon, &payload);
                     notes.admit = true;
                 }
@@ -522,10 +648,140 @@ impl Shared {
         st.listener.take()
     }
 
-    fn reap_children(&self) {
-        let mut children = lock(&self.children);
-        children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+    /// Reaps exited daemons, schedules the relaunch of crashed ones (with [`RepairPolicy`])
+    /// and carries out the relaunches that are due. Returns when the next relaunch is due.
+    /// Runs on the dispatcher thread only, outside the state lock.
+    fn housekeep(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut exited = Vec::new();
+        {
+            let mut children = lock(&self.children);
+            children.retain_mut(|l| match l.child.try_wait() {
+                Ok(Some(status)) => {
+                    exited.push((l.child.id(), status, l.command.clone(), l.started, l.crashes));
+                    false
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    log::warn!(
+                        "mirai host: cannot wait for daemon pid {}: {e}; no longer watched",
+                        l.child.id()
+                    );
+                    false
+                }
+            });
+        }
+        let stopping = self.stop.load(Ordering::Acquire);
+        let mut rl = lock(&self.relaunch);
+        for (pid, status, command, started, crashes) in exited {
+            let policy = match &self.repair {
+                Some(p) if crashed(status) && !stopping => p,
+                _ => {
+                    log::debug!("mirai host: daemon pid {pid} exited ({status})");
+                    continue;
+                }
+            };
+            let crashes = if started.elapsed() >= policy.stable { 1 } else { crashes.saturating_add(1) };
+            let delay = backoff(policy, crashes);
+            log::warn!("mirai host: daemon pid {pid} crashed ({status}); relaunching it in {delay:?}");
+            rl.due.push_back(Due { at: now + delay, command, crashes });
+        }
+        let Some(policy) = self.repair.as_ref().filter(|_| !stopping) else {
+            rl.due.clear();
+            return None;
+        };
+        let minute = Duration::from_secs(60);
+        while rl.recent.front().is_some_and(|t| now.duration_since(*t) >= minute) {
+            rl.recent.pop_front();
+        }
+        let mut later = VecDeque::new();
+        while let Some(due) = rl.due.pop_front() {
+            if due.at > now {
+                later.push_back(due);
+                continue;
+            }
+            if rl.recent.len() >= policy.max_per_minute as usize {
+                let at = rl.recent.front().map_or(now + minute, |t| *t + minute);
+                if !rl.capped {
+                    log::warn!(
+                        "mirai host: {} daemon relaunches in the last minute (the limit); further ones wait",
+                        rl.recent.len()
+                    );
+                    rl.capped = true;
+                }
+                later.push_back(Due { at, ..due });
+                continue;
+            }
+            rl.capped = false;
+            match due.command.spawn() {
+                Ok(child) => {
+                    log::info!(
+                        "mirai host: relaunched a crashed daemon as pid {} ({}, crash {} in a row)",
+                        child.id(),
+                        due.command.program.display(),
+                        due.crashes
+                    );
+                    rl.recent.push_back(now);
+                    self.relaunches.fetch_add(1, Ordering::AcqRel);
+                    lock(&self.children).push(Launched {
+                        child,
+                        command: due.command,
+                        started: now,
+                        crashes: due.crashes,
+                    });
+                }
+                Err(e) => {
+                    let crashes = due.crashes.saturating_add(1);
+                    let delay = backoff(policy, crashes);
+                    log::error!(
+                        "mirai host: cannot relaunch daemon '{}': {e}; trying again in {delay:?}",
+                        due.command.program.display()
+                    );
+                    rl.recent.push_back(now);
+                    later.push_back(Due { at: now + delay, command: due.command, crashes });
+                }
+            }
+        }
+        rl.due = later;
+        rl.due.iter().map(|d| d.at).min()
     }
+}
+
+/// A daemon process started by [`Host::launch`] (or relaunched by repair).
+struct Launched {
+    child: Child,
+    command: Arc<launch::Command>,
+    started: Instant,
+    /// Crashes in a row of this slot of the pool (0 for a first launch).
+    crashes: u32,
+}
+
+/// A relaunch waiting for its time.
+struct Due {
+    at: Instant,
+    command: Arc<launch::Command>,
+    crashes: u32,
+}
+
+#[derive(Default)]
+struct Relaunch {
+    due: VecDeque<Due>,
+    /// Relaunch times within the last minute.
+    recent: VecDeque<Instant>,
+    /// The per-minute cap was hit and logged; cleared at the next relaunch allowed.
+    capped: bool,
+}
+
+/// A crash, as opposed to a planned exit: a signal, or a non-zero code other than the limit
+/// codes 1/2/3 (idletime, walltime, maxtasks).
+fn crashed(status: ExitStatus) -> bool {
+    status.signal().is_some() || !matches!(status.code(), Some(0..=3))
+}
+
+/// The delay before relaunching after `crashes` crashes in a row (1 for the first).
+fn backoff(policy: &RepairPolicy, crashes: u32) -> Duration {
+    let doublings = crashes.saturating_sub(1).min(30);
+    policy.backoff.saturating_mul(1u32 << doublings).min(policy.max_backoff)
 }
 
 /// Sends, never blocking. A failure means the peer has gone: its disconnect event follows and
@@ -554,8 +810,6 @@ fn describe(e: &DecodeError) -> String {
 struct Turn {
     /// The host closed: stop driving.
     closed: bool,
-    /// A daemon disconnected: exited children may be reaped.
-    reap: bool,
     /// The scheduler's next deadline.
     next_deadline: Option<Instant>,
 }
@@ -569,23 +823,37 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
     let next_deadline = {
         let mut st = shared.state();
         if st.closed {
-            return Turn { closed: true, reap: false, next_deadline: None };
+            return Turn { closed: true, next_deadline: None };
         }
         for ev in events.drain(..) {
             match ev {
-                Event::Connected(p) => {
-                    log::debug!("mirai host: daemon {p} connected");
-                    st.peers.insert(p, Peer::default());
-                    st.sched.connected(p);
-                }
+                Event::Connected(p) => connected(shared, &mut st, listener, p),
                 Event::Message(p, bytes) => {
                     handle_message(shared, &mut st, listener, p, bytes, &mut d, &mut notes)
                 }
                 Event::Disconnected(p, reason) => {
-                    log::debug!("mirai host: daemon {p} disconnected: {reason:?}");
-                    if st.peers.remove(&p).is_some() {
-                        st.sched.disconnected(p);
+                    match st.peers.remove(&p) {
+                        Some(peer) if peer.hello.is_none() && !peer.bad => {
+                            st.pending -= 1;
+                            // A connection that never said hello: a port scan, a stray
+                            // client or garbage. Say why it went (never quoting its bytes).
+                            match &reason {
+                                DisconnectReason::Closed => {
+                                    log::info!("mirai host: connection {p} closed before saying hello")
+                                }
+                                other => log::warn!(
+                                    "mirai host: connection {p} dropped before saying hello: {}",
+                                    describe_disconnect(other)
+                                ),
+                            }
+                        }
+                        Some(_) => log::debug!(
+                            "mirai host: daemon {p} disconnected: {}",
+                            describe_disconnect(&reason)
+                        ),
+                        None => {}
                     }
+                    st.sched.disconnected(p);
                     notes.connections = true;
                     reap = true;
                 }
@@ -598,11 +866,15 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
             st.sched.handle_timeout(now);
             shared.carry_out(&mut st, &mut d, &mut notes, None);
         }
+        expire_hellos(shared, &mut st, listener, now);
         shared.notify(&st, &notes);
-        st.sched.poll_timeout()
+        next_timer(&st)
     };
+    if reap {
+        shared.reap_wanted.store(true, Ordering::Release);
+    }
     d.run();
-    Turn { closed: false, reap, next_deadline }
+    Turn { closed: false, next_deadline }
 }
 
 /// Polls once; on a listener failure closes the host (every task resolves) and returns false.
@@ -629,59 +901,112 @@ fn until(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|t| t.saturating_duration_since(Instant::now()))
 }
 
+/// When the dispatcher next reaps exited daemons and relaunches crashed ones. This runs on
+/// the dispatcher thread whether or not it holds the poll role, so that a thread waiting for
+/// a long time does not hold up the repair of the pool.
+struct Keeper {
+    last: Instant,
+    /// A quick second look after a disconnect: the process may not have been reapable yet
+    /// when its connection dropped.
+    follow_up: Option<Instant>,
+    relaunch_at: Option<Instant>,
+}
+
+impl Keeper {
+    /// When housekeeping is due next, if ever (nothing launched, nothing to relaunch: never).
+    fn due(&self, shared: &Shared) -> Option<Instant> {
+        let mut due = self.relaunch_at;
+        if shared.reap_wanted.load(Ordering::Acquire) {
+            return Some(Instant::now());
+        }
+        if !lock(&shared.children).is_empty() {
+            let periodic = self.last + REAP_EVERY;
+            due = Some(due.map_or(periodic, |d| d.min(periodic)));
+        }
+        if let Some(f) = self.follow_up {
+            due = Some(due.map_or(f, |d| d.min(f)));
+        }
+        due
+    }
+
+    fn run(&mut self, shared: &Shared) {
+        let now = Instant::now();
+        if shared.reap_wanted.swap(false, Ordering::AcqRel) {
+            self.follow_up = Some(now + REAP_SOON);
+        } else if self.follow_up.is_some_and(|f| f <= now) {
+            self.follow_up = None;
+        }
+        self.relaunch_at = shared.housekeep();
+        self.last = now;
+    }
+}
+
 fn dispatcher(shared: Arc<Shared>, listener: Arc<Listener>) {
     let mut events = Vec::new();
-    let mut last_reap = Instant::now();
+    let mut keeper = Keeper { last: Instant::now(), follow_up: None, relaunch_at: None };
     // The scheduler's next deadline, as of the last turn: a turn takes the state lock once.
     // A submit with a deadline wakes the poll, which brings the loop back to recompute it;
     // after a waiting thread has driven the listener it is re-read.
     let mut next_deadline: Option<Instant> = None;
+    let mut stale = false;
     loop {
+        if keeper.due(&shared).is_some_and(|t| t <= Instant::now()) {
+            keeper.run(&shared);
+        }
         // Take the poll role, giving way to waiting threads that want it.
-        let mut yielded = false;
+        let mut housekeeping = false;
         {
             let mut r = lock(&shared.role);
             loop {
                 if shared.stop.load(Ordering::Acquire) {
                     return;
                 }
+                let keep_in = keeper.due(&shared).map(|t| t.saturating_duration_since(Instant::now()));
+                if keep_in == Some(Duration::ZERO) {
+                    housekeeping = true;
+                    break;
+                }
+                let nap = |d: Duration| keep_in.map_or(d, |k| k.min(d));
                 if r.holder == Holder::Nobody && r.wanting == 0 {
                     match r.released_at.map(|t| t.elapsed()) {
                         Some(quiet) if quiet < GRACE => {
-                            yielded = true;
-                            r = wait_on(&shared.role_cv, r, GRACE - quiet);
+                            stale = true;
+                            r = wait_on(&shared.role_cv, r, nap(GRACE - quiet));
                         }
                         _ => break,
                     }
                 } else {
                     // A waiting thread has the role or is taking it. It does not signal its
                     // release (that would cost it a wake-up call), so look again after GRACE.
-                    yielded = true;
-                    r = wait_on(&shared.role_cv, r, GRACE);
+                    stale = true;
+                    r = wait_on(&shared.role_cv, r, nap(GRACE));
                 }
             }
-            r.holder = Holder::Dispatcher;
-            r.owner = Some(std::thread::current().id());
+            if !housekeeping {
+                r.holder = Holder::Dispatcher;
+                r.owner = Some(std::thread::current().id());
+            }
+        }
+        if housekeeping {
+            continue;
         }
         let role = RoleGuard { shared: &shared, holder: Holder::Dispatcher };
-        if yielded {
-            next_deadline = shared.state().sched.poll_timeout();
+        if stale {
+            next_deadline = next_timer(&shared.state());
+            stale = false;
         }
         let mut timeout = until(next_deadline);
-        if !lock(&shared.children).is_empty() {
-            timeout = Some(timeout.map_or(REAP_EVERY, |t| t.min(REAP_EVERY)));
+        if let Some(k) = keeper.due(&shared) {
+            let k = k.saturating_duration_since(Instant::now());
+            timeout = Some(timeout.map_or(k, |t| t.min(k)));
         }
         let polled = poll_listener(&shared, &listener, &mut events, timeout);
         let t = if polled && !shared.stop.load(Ordering::Acquire) {
             turn(&shared, &listener, &mut events)
         } else {
-            Turn { closed: true, reap: false, next_deadline: None }
+            Turn { closed: true, next_deadline: None }
         };
         next_deadline = t.next_deadline;
-        if t.reap || last_reap.elapsed() >= REAP_EVERY {
-            shared.reap_children();
-            last_reap = Instant::now();
-        }
         drop(role);
         if t.closed {
             break;
@@ -746,7 +1071,7 @@ impl Shared {
     /// The polling loop of [`Shared::drive`], for a thread that holds the poll role.
     fn drive_held(&self, listener: &Listener, deadline: Option<Instant>, done: &dyn Fn() -> bool) {
         let mut events = Vec::new();
-        let mut next_deadline = self.state().sched.poll_timeout();
+        let mut next_deadline = next_timer(&self.state());
         loop {
             if done() || self.stop.load(Ordering::Acquire) {
                 break;
@@ -799,6 +1124,79 @@ impl Drop for RoleGuard<'_> {
     }
 }
 
+/// The next instant the host must act at: a task deadline or a hello deadline.
+fn next_timer(st: &State) -> Option<Instant> {
+    let hello = st.hello_deadlines.front().map(|e| e.0);
+    match (st.sched.poll_timeout(), hello) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A new connection: admitted as pending (it must say hello within the hello timeout), or
+/// dropped at once if too many are pending already.
+fn connected(shared: &Shared, st: &mut State, listener: &Listener, p: PeerId) {
+    if st.pending >= shared.max_pending {
+        log::warn!(
+            "mirai host: dropping connection {p}: {} connections are already waiting to say hello (the limit)",
+            st.pending
+        );
+        st.peers.insert(p, Peer { hello: None, bad: true });
+        listener.disconnect(p);
+        return;
+    }
+    log::debug!("mirai host: connection {p} opened");
+    st.peers.insert(p, Peer::default());
+    st.pending += 1;
+    let at = Instant::now().checked_add(shared.hello_timeout);
+    if let Some(at) = at {
+        st.hello_deadlines.push_back((at, p));
+    }
+    st.sched.connected(p);
+}
+
+/// Drops the connections whose hello is overdue.
+fn expire_hellos(shared: &Shared, st: &mut State, listener: &Listener, now: Instant) {
+    while let Some(&(at, p)) = st.hello_deadlines.front() {
+        if at > now {
+            break;
+        }
+        st.hello_deadlines.pop_front();
+        if st.peers.get(&p).is_some_and(|x| x.hello.is_none() && !x.bad) {
+            let reason = format!("no hello within {:?}", shared.hello_timeout);
+            drop_peer(st, listener, p, &reason);
+        }
+    }
+}
+
+/// Disconnects a peer that broke the protocol (or never spoke it), logging why; whatever else
+/// it sends is ignored until its disconnect arrives.
+fn drop_peer(st: &mut State, listener: &Listener, p: PeerId, reason: &str) {
+    let Some(peer) = st.peers.get_mut(&p) else { return };
+    if peer.bad {
+        return;
+    }
+    peer.bad = true;
+    if peer.hello.is_none() {
+        st.pending -= 1;
+        log::warn!("mirai host: dropping connection {p}: {reason}");
+    } else {
+        log::warn!("mirai host: daemon {p} sent {reason}; disconnecting it");
+    }
+    listener.disconnect(p);
+}
+
+/// Describes why a connection ended, for the log. The transport's texts give lengths and
+/// counts, never the bytes received.
+fn describe_disconnect(r: &DisconnectReason) -> String {
+    match r {
+        DisconnectReason::Closed => "closed by the peer".to_string(),
+        DisconnectReason::Local => "closed by the host".to_string(),
+        DisconnectReason::Protocol(why) => format!("broken framing ({why})"),
+        DisconnectReason::Io(why) => format!("I/O error ({why})"),
+    }
+}
+
 fn handle_message(
     shared: &Shared,
     st: &mut State,
@@ -817,25 +1215,27 @@ fn handle_message(
         return;
     }
     let violation = match mirai_proto::decode(&bytes, shared.max_frame) {
-        Ok(Frame::Hello(h)) if peer.hello.is_some() => {
-            let _ = h;
-            Some("a second hello".to_string())
-        }
-        Ok(Frame::Hello(h)) if h.protocol != PROTOCOL_VERSION => {
-            Some(format!("hello with protocol version {} (this host speaks {PROTOCOL_VERSION})", h.protocol))
-        }
+        Ok(Frame::Hello(_)) if peer.hello.is_some() => Some("a second hello".to_string()),
+        Ok(Frame::Hello(h)) if h.protocol != PROTOCOL_VERSION => Some(format!(
+            "a hello with protocol version {} (this host speaks {PROTOCOL_VERSION})",
+            h.protocol
+        )),
         Ok(Frame::Hello(h)) => {
             log::debug!("mirai host: daemon {p} (pid {}) said hello", h.pid);
             peer.hello = Some(h.pid);
+            st.pending -= 1;
             st.sched.hello(p);
             None
         }
-        Ok(Frame::Result(_)) if peer.hello.is_none() => Some("a result before hello".to_string()),
+        Ok(Frame::Result(_)) if peer.hello.is_none() => Some("a result frame".to_string()),
         Ok(Frame::Result(r)) => {
             match st.sched.result(p, r.id, r.last) {
                 Delivery::Deliver => {
                     let outcome = Outcome::Value { status: r.status, payload: r.payload };
                     shared.resolve(st, r.id, outcome, d, notes);
+                }
+                Delivery::Discard if r.last => {
+                    log::debug!("mirai host: daemon {p} is leaving (a limit was reached)")
                 }
                 Delivery::Discard => {
                     log::debug!("mirai host: discarded result of task {} from daemon {p}", r.id)
@@ -847,11 +1247,13 @@ fn handle_message(
         Err(e) => Some(describe(&e)),
     };
     if let Some(reason) = violation {
-        log::warn!("mirai host: daemon {p} sent {reason}; disconnecting it");
-        if let Some(peer) = st.peers.get_mut(&p) {
-            peer.bad = true;
-        }
-        listener.disconnect(p);
+        let reason = match st.peers.get(&p) {
+            Some(x) if x.hello.is_none() => {
+                format!("it sent {reason} (a message of {} bytes) before saying hello", bytes.len())
+            }
+            _ => reason,
+        };
+        drop_peer(st, listener, p, &reason);
     }
 }
 
@@ -891,7 +1293,8 @@ impl HostInner {
         // Dropping the last reference to the listener closes every connection, so daemons
         // see the host go and follow their autoexit setting.
         drop(listener);
-        let children = std::mem::take(&mut *lock(&self.shared.children));
+        let children: Vec<Child> =
+            std::mem::take(&mut *lock(&self.shared.children)).into_iter().map(|l| l.child).collect();
         if !children.is_empty() {
             spawn_reaper(children);
         }
@@ -938,10 +1341,19 @@ impl Host {
             max_frame: config.transport.max_message,
             stream: config.stream,
             serial: config.serial,
+            retries: config.retries,
+            hello_timeout: config.hello_timeout,
+            max_pending: config.max_pending,
+            repair: config.repair,
+            relaunch: Mutex::new(Relaunch::default()),
+            relaunches: AtomicU64::new(0),
+            reap_wanted: AtomicBool::new(false),
             state: Mutex::new(State {
                 sched,
                 slots: HashMap::new(),
                 peers: HashMap::new(),
+                pending: 0,
+                hello_deadlines: VecDeque::new(),
                 listener: Some(listener.clone()),
                 closed: false,
                 conn_waiters: 0,
@@ -979,15 +1391,17 @@ impl Host {
     /// written to it from this thread.
     pub fn submit(&self, payload: Vec<u8>, opts: SubmitOptions) -> Result<TaskHandle, HostError> {
         let deadline = opts.timeout.and_then(|t| Instant::now().checked_add(t));
+        let retries = opts.retries.unwrap_or(self.shared().retries);
         let task = encode_task(payload, 0, opts.trace);
-        let mut handles = self.submit_encoded(vec![task], deadline, |_| TaskKind::Normal)?;
+        let mut handles = self.submit_encoded(vec![task], deadline, retries, |_| TaskKind::Normal)?;
         Ok(handles.remove(0))
     }
 
-    /// Submits one task per payload, in order, under one lock: the `mirai_map` path.
+    /// Submits one task per payload, in order, under one lock: the `mirai_map` path. Tasks get
+    /// the profile's default retry budget ([`HostConfig::retries`]).
     pub fn map(&self, payloads: impl IntoIterator<Item = Vec<u8>>) -> Result<Vec<TaskHandle>, HostError> {
         let tasks: Vec<EncodedTask> = payloads.into_iter().map(|p| encode_task(p, 0, None)).collect();
-        self.submit_encoded(tasks, None, |_| TaskKind::Normal)
+        self.submit_encoded(tasks, None, self.shared().retries, |_| TaskKind::Normal)
     }
 
     /// Submits an `everywhere` round: `max(min, connections)` copies of `payload`, each to a
@@ -1003,7 +1417,7 @@ impl Host {
         let mut tasks: Vec<EncodedTask> =
             (1..k).map(|_| encode_task(payload.clone(), flags::EVERYWHERE, None)).collect();
         tasks.push(encode_task(payload, flags::EVERYWHERE, None));
-        self.submit_encoded(tasks, None, |i| TaskKind::Everywhere { closes_round: i + 1 == k })
+        self.submit_encoded(tasks, None, 0, |i| TaskKind::Everywhere { closes_round: i + 1 == k })
     }
 
     /// Hands encoded tasks to the scheduler in order, under one lock, and carries out what it
@@ -1012,6 +1426,7 @@ impl Host {
         &self,
         tasks: Vec<EncodedTask>,
         deadline: Option<Instant>,
+        retries: u32,
         kind: impl Fn(usize) -> TaskKind,
     ) -> Result<Vec<TaskHandle>, HostError> {
         let shared = self.shared();
@@ -1025,7 +1440,8 @@ impl Host {
             for (i, t) in tasks.into_iter().enumerate() {
                 let slot = Slot::new();
                 st.slots.insert(t.id, slot.clone());
-                st.sched.submit(t.id, t.frame, t.payload_len, kind(i), deadline);
+                let spec = TaskSpec { kind: kind(i), deadline, retries };
+                st.sched.submit_with(t.id, Arc::new(t.frame), t.payload_len, spec);
                 handles.push(TaskHandle { id: t.id, slot, host: Arc::downgrade(&self.inner.shared) });
             }
             let mut notes = Notes::default();
@@ -1198,17 +1614,24 @@ impl Host {
         self.shared().state().closed
     }
 
-    /// Starts `n` local daemon processes with `command` (not waited for; reaped by the host).
+    /// Starts `n` local daemon processes with `command` (not waited for; reaped by the host,
+    /// and relaunched if they crash when [`HostConfig::repair`] is set).
     pub fn launch(&self, command: &launch::Command, n: usize) -> Result<(), HostError> {
         if self.is_closed() {
             return Err(HostError::Closed);
         }
+        let shared_command = Arc::new(command.clone());
         for _ in 0..n {
             let child = command.spawn().map_err(|source| HostError::Launch {
                 program: command.program.display().to_string(),
                 source,
             })?;
-            lock(&self.shared().children).push(child);
+            lock(&self.shared().children).push(Launched {
+                child,
+                command: shared_command.clone(),
+                started: Instant::now(),
+                crashes: 0,
+            });
         }
         // The dispatcher may be sleeping without a timer: let it start its reaping period.
         if let Some(l) = self.shared().state().listener.clone() {
@@ -1219,7 +1642,12 @@ impl Host {
 
     /// The process ids of the daemons this host launched that have not been reaped yet.
     pub fn launched_pids(&self) -> Vec<u32> {
-        lock(&self.shared().children).iter().map(|c| c.id()).collect()
+        lock(&self.shared().children).iter().map(|l| l.child.id()).collect()
+    }
+
+    /// How many crashed daemons this host has relaunched ([`HostConfig::repair`]).
+    pub fn relaunches(&self) -> u64 {
+        self.shared().relaunches.load(Ordering::Acquire)
     }
 }
 

@@ -17,9 +17,13 @@
 //!   of several idle daemons, the one idle longest gets it, which spreads work evenly;
 //! - cancelling a queued task removes it; cancelling an executing one asks its daemon to
 //!   interrupt it and the daemon stays busy until it answers;
-//! - a busy daemon that disconnects fails its task with [`ErrorCode::ConnectionReset`] (19);
+//! - a busy daemon that disconnects fails its task with [`ErrorCode::ConnectionReset`] (19),
+//!   unless the task was submitted with retries left ([`Scheduler::submit_with`]): then it goes
+//!   back into the queue ahead of every task waiting there (see [`TaskSpec::retries`]);
 //! - `everywhere` rounds reach each daemon at most once;
-//! - a result marked `last` removes its daemon from the pool, which is acknowledged;
+//! - a result marked `last` removes its daemon from the pool, which is acknowledged; so does a
+//!   *leave notice*: a `last` result from a daemon that holds no task, which is how a daemon
+//!   leaving on its idle time or wall time while idle asks to go (see [`Scheduler::result`]);
 //! - queued payload bytes are accounted against an optional budget.
 //!
 //! Every operation costs O(1) amortised, or O(log n) where a deadline is involved; only
@@ -81,6 +85,43 @@ pub enum TaskKind {
         /// True for the round's last task.
         closes_round: bool,
     },
+}
+
+/// Per-task settings of [`Scheduler::submit_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskSpec {
+    /// Ordinary task or part of an `everywhere` round.
+    pub kind: TaskKind,
+    /// After this instant the task fails with [`ErrorCode::TimedOut`].
+    pub deadline: Option<Instant>,
+    /// How many times the task may be sent again after the daemon evaluating it disconnected
+    /// (0: never; it then fails with [`ErrorCode::ConnectionReset`] as with
+    /// [`Scheduler::submit`]).
+    ///
+    /// A retried task goes back to the *head* of the queue, not its back: it was dispatched in
+    /// FIFO order before every task still waiting, so putting it behind them would let later
+    /// submissions overtake it. (Precisely, it is reinserted at its submission position, which
+    /// is ahead of every waiting task; among several retried tasks, the older goes first.) It
+    /// keeps its deadline, and its bytes count against the budget again while it waits.
+    ///
+    /// Only a disconnect counts: an error the evaluation itself returned is a result, not a
+    /// loss. Cancelled or timed-out tasks are never retried, nor is anything after
+    /// [`Scheduler::reset`]. `everywhere` tasks are never retried (a round must reach each
+    /// daemon at most once, and its daemons are gone): this field is ignored for them.
+    /// Keeping a task retryable costs one clone of its payload per dispatch, held until the
+    /// daemon answers.
+    pub retries: u32,
+}
+
+impl Default for TaskSpec {
+    /// An ordinary task with no deadline and no retries: what [`Scheduler::submit`] does.
+    fn default() -> Self {
+        TaskSpec {
+            kind: TaskKind::Normal,
+            deadline: None,
+            retries: 0,
+        }
+    }
 }
 
 /// The error codes the scheduler resolves tasks with (R's integer error values).
@@ -188,6 +229,13 @@ struct Task<P> {
     deadline: Option<Instant>,
     /// The `everywhere` round it belongs to (dispatcher mode).
     round: Option<u64>,
+    /// Times it was sent to a daemon.
+    attempts: u32,
+    /// Sends left after a lost daemon (see [`TaskSpec::retries`]).
+    retries_left: u32,
+    /// How to keep a copy of the payload while the task runs, for tasks that may be retried
+    /// (a function pointer so that only `submit_with` needs `P: Clone`).
+    copy: Option<fn(&P) -> P>,
     state: TaskState<P>,
 }
 
@@ -195,8 +243,13 @@ enum TaskState<P> {
     /// In the queue (direct mode: never sent).
     Queued(P),
     /// Sent to `daemon`, unanswered. `abandoned`: cancelled or timed out, so its handle is
-    /// already resolved and the reply will be discarded.
-    Running { daemon: DaemonId, abandoned: bool },
+    /// already resolved and the reply will be discarded. `kept`: a copy of the payload, for a
+    /// task that will be retried if the daemon is lost.
+    Running {
+        daemon: DaemonId,
+        abandoned: bool,
+        kept: Option<P>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,18 +409,21 @@ impl<P> Scheduler<P> {
 
     /// The daemon's connection closed. Its task, if any (all of them in direct mode, in the
     /// order they were sent), fails with [`ErrorCode::ConnectionReset`] unless already
-    /// cancelled or timed out. There is no retry; queued tasks wait for other daemons.
+    /// cancelled or timed out, or unless it has retries left ([`TaskSpec::retries`]): then it
+    /// is queued again, ahead of every waiting task, and dispatched to the next free daemon.
+    /// Queued tasks wait for other daemons.
     pub fn disconnected(&mut self, daemon: DaemonId) {
         let Some(d) = self.daemons.remove(&daemon) else {
             return;
         };
         self.connected -= 1;
+        let mut requeued = false;
         match d.state {
             DaemonState::Connected => return,
             DaemonState::Idle => self.n_idle -= 1,
             DaemonState::Busy(task) => {
                 self.executing -= 1;
-                self.lose(task);
+                requeued |= self.lose(task);
             }
             DaemonState::Left => {}
         }
@@ -379,17 +435,30 @@ impl<P> Scheduler<P> {
             });
             if mine {
                 self.executing -= 1;
-                self.lose(task);
+                requeued |= self.lose(task);
             }
         }
         self.compact_idle();
+        if requeued {
+            self.drain();
+            self.peak = self.peak.max(self.used);
+        }
     }
 
     /// A result for `task` came from `daemon`. If the daemon was evaluating that task, the
     /// daemon becomes idle (or, if `last`, leaves the pool and is sent [`Action::Ack`]) and
     /// queued work is dispatched; the result is delivered unless the task was cancelled or
     /// timed out. A result for any other task (unknown, or not the one this daemon holds) is
-    /// discarded and changes nothing.
+    /// discarded and changes nothing, with one exception:
+    ///
+    /// A `last` result from a daemon in the pool that holds no task (dispatcher mode: idle;
+    /// direct mode: any daemon in the ring) is a *leave notice*. A daemon that reaches its
+    /// idle time or wall time while idle cannot just hang up: a task may be on its way to it,
+    /// and would be lost (error 19). So it sends the notice and keeps serving until
+    /// acknowledged. The daemon leaves the pool at once and is sent [`Action::Ack`]; every
+    /// task already sent to it arrives before the ack, and is answered. A notice from a busy
+    /// daemon (it crossed the task on its way) is discarded: that daemon marks the task's
+    /// result `last` instead, and leaves then. The notice's task id is not looked at.
     pub fn result(&mut self, daemon: DaemonId, task: TaskId, last: bool) -> Delivery {
         match self.mode {
             Mode::Dispatcher => self.result_dispatcher(daemon, task, last),
@@ -412,6 +481,27 @@ impl<P> Scheduler<P> {
         bytes: u64,
         kind: TaskKind,
         deadline: Option<Instant>,
+    ) {
+        self.submit_inner(task, payload, bytes, kind, deadline, 0, None);
+    }
+
+    /// The number of times `task` has been sent to a daemon so far (more than one only for a
+    /// retried task), while the scheduler holds it; `None` once it has left (answered, failed,
+    /// cancelled while queued) or if unknown.
+    pub fn attempts(&self, task: TaskId) -> Option<u32> {
+        self.tasks.get(&task).map(|t| t.attempts)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit_inner(
+        &mut self,
+        task: TaskId,
+        payload: P,
+        bytes: u64,
+        kind: TaskKind,
+        deadline: Option<Instant>,
+        retries: u32,
+        copy: Option<fn(&P) -> P>,
     ) {
         if self.tasks.contains_key(&task) {
             debug_assert!(false, "task id {task} submitted while still held");
@@ -453,6 +543,9 @@ impl<P> Scheduler<P> {
                 bytes,
                 deadline,
                 round,
+                attempts: 0,
+                retries_left: retries,
+                copy,
                 state: TaskState::Queued(payload),
             },
         );
@@ -492,7 +585,9 @@ impl<P> Scheduler<P> {
                 self.drain();
                 true
             }
-            TaskState::Running { daemon, abandoned } => {
+            TaskState::Running {
+                daemon, abandoned, ..
+            } => {
                 if *abandoned {
                     return false;
                 }
@@ -534,7 +629,9 @@ impl<P> Scheduler<P> {
                         code: ErrorCode::TimedOut,
                     });
                 }
-                TaskState::Running { daemon, abandoned } => {
+                TaskState::Running {
+                    daemon, abandoned, ..
+                } => {
                     if *abandoned {
                         continue;
                     }
@@ -582,7 +679,10 @@ impl<P> Scheduler<P> {
         let mut held: Vec<(u64, TaskId, ErrorCode)> = Vec::new();
         for (id, t) in self.tasks.drain() {
             let code = match t.state {
-                TaskState::Queued(_) if self.mode == Mode::Direct => ErrorCode::ObjectClosed,
+                // "Never sent": a retried task waiting again was sent, and lost.
+                TaskState::Queued(_) if self.mode == Mode::Direct && t.attempts == 0 => {
+                    ErrorCode::ObjectClosed
+                }
                 TaskState::Queued(_) => ErrorCode::ConnectionReset,
                 TaskState::Running {
                     abandoned: false, ..
@@ -669,6 +769,14 @@ impl<P> Scheduler<P> {
         let Some(d) = self.daemons.get_mut(&daemon) else {
             return Delivery::Discard;
         };
+        if last && d.state == DaemonState::Idle {
+            // A leave notice (see `result`).
+            d.state = DaemonState::Left;
+            self.n_idle -= 1;
+            self.actions.push_back(Action::Ack { daemon });
+            self.compact_idle();
+            return Delivery::Discard;
+        }
         if d.state != DaemonState::Busy(task) {
             return Delivery::Discard;
         }
@@ -692,6 +800,15 @@ impl<P> Scheduler<P> {
             |t| matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon),
         );
         if !held_here {
+            if let Some(d) = self.daemons.get_mut(&daemon) {
+                if last && d.state == DaemonState::Idle {
+                    // A leave notice (see `result`): out of the ring; tasks already sent to
+                    // it are still answered.
+                    d.state = DaemonState::Left;
+                    self.n_idle -= 1;
+                    self.actions.push_back(Action::Ack { daemon });
+                }
+            }
             return Delivery::Discard;
         }
         self.executing -= 1;
@@ -742,7 +859,38 @@ impl<P> Scheduler<P> {
     }
 
     /// Removes a task whose daemon went away, failing it with 19 unless already resolved.
-    fn lose(&mut self, task: TaskId) {
+    /// Or, if it may be retried, puts it back in the queue at its submission position (ahead
+    /// of every waiting task) and returns true; the caller then drains the queue.
+    fn lose(&mut self, task: TaskId) -> bool {
+        let closed = self.closed;
+        let Some(t) = self.tasks.get_mut(&task) else {
+            return false;
+        };
+        if let TaskState::Running {
+            abandoned: false,
+            kept,
+            ..
+        } = &mut t.state
+        {
+            if t.retries_left > 0 && !closed {
+                if let Some(payload) = kept.take() {
+                    t.retries_left -= 1;
+                    t.state = TaskState::Queued(payload);
+                    let (seq, bytes) = (t.seq, t.bytes);
+                    // The queue is in submission order (tombstones included): a lost task
+                    // was dispatched before everything queued, so this lands at the head.
+                    let at = self.queue.partition_point(|&(_, s)| s < seq);
+                    self.queue.insert(at, (task, seq));
+                    self.queued += 1;
+                    if self.mode == Mode::Dispatcher {
+                        // The peak is updated by the caller once the queue is drained, so
+                        // that a task sent straight on to a free daemon leaves no trace.
+                        self.used += bytes;
+                    }
+                    return true;
+                }
+            }
+        }
         if let Some(t) = self.tasks.remove(&task) {
             if let TaskState::Running {
                 abandoned: false, ..
@@ -757,6 +905,7 @@ impl<P> Scheduler<P> {
                 });
             }
         }
+        false
     }
 
     /// Takes a queued task out of line (cancel, timeout), releasing everything it held.
@@ -867,10 +1016,17 @@ impl<P> Scheduler<P> {
             TaskState::Running {
                 daemon,
                 abandoned: false,
+                kept: None,
             },
         ) else {
             unreachable!("only queued tasks are started");
         };
+        t.attempts = t.attempts.saturating_add(1);
+        if let (true, Some(copy), TaskState::Running { kept, .. }) =
+            (t.retries_left > 0, t.copy, &mut t.state)
+        {
+            *kept = Some(copy(&payload));
+        }
         let (bytes, seq, round) = (t.bytes, t.seq, t.round);
         self.executing += 1;
         if from_queue {
@@ -934,6 +1090,29 @@ impl<P> Scheduler<P> {
                 self.idle.push_front(p);
             }
         }
+    }
+}
+
+impl<P: Clone> Scheduler<P> {
+    /// [`Scheduler::submit`] with every per-task setting, including a retry budget
+    /// ([`TaskSpec::retries`]; why a retried task goes to the head of the queue is explained
+    /// there). With `TaskSpec::default()` it is exactly `submit`. Needs `P: Clone` because a
+    /// retryable task's payload is copied at each dispatch and kept until its daemon answers.
+    pub fn submit_with(&mut self, task: TaskId, payload: P, bytes: u64, spec: TaskSpec) {
+        let retries = match spec.kind {
+            TaskKind::Normal => spec.retries,
+            TaskKind::Everywhere { .. } => 0,
+        };
+        let copy: Option<fn(&P) -> P> = (retries > 0).then_some(P::clone);
+        self.submit_inner(
+            task,
+            payload,
+            bytes,
+            spec.kind,
+            spec.deadline,
+            retries,
+            copy,
+        );
     }
 }
 

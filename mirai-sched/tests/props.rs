@@ -2,11 +2,14 @@
 //! daemon. After each event the actions are checked one by one (each legal in the state the
 //! model is in), then for completeness (everything that had to happen did), then the counters.
 //! Each case ends with a reset, after which every task must have ended exactly once.
+//! Some tasks are submitted with a retry budget: when their daemon disconnects they must go
+//! back to the queue (in submission order, ahead of everything waiting) until the budget is
+//! spent, and still end exactly once.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use mirai_sched::{Action, Config, Delivery, ErrorCode, Mode, Scheduler, TaskKind};
+use mirai_sched::{Action, Config, Delivery, ErrorCode, Mode, Scheduler, TaskKind, TaskSpec};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -17,6 +20,7 @@ enum Op {
     Submit {
         bytes: u64,
         deadline: Option<u64>,
+        retries: u32,
     },
     Everywhere {
         k: usize,
@@ -45,7 +49,8 @@ fn op() -> impl Strategy<Value = Op> {
         20 => Just(Op::Connect),
         20 => any::<usize>().prop_map(Op::Hello),
         10 => any::<usize>().prop_map(Op::Disconnect),
-        50 => (0u64..100, deadline.clone()).prop_map(|(bytes, deadline)| Op::Submit { bytes, deadline }),
+        50 => (0u64..100, deadline.clone(), prop_oneof![2 => Just(0u32), 1 => 1u32..4])
+            .prop_map(|(bytes, deadline, retries)| Op::Submit { bytes, deadline, retries }),
         10 => (1usize..5, deadline).prop_map(|(k, deadline)| Op::Everywhere { k, deadline }),
         20 => any::<usize>().prop_map(Op::Cancel),
         60 => (any::<usize>(), any::<usize>(), prop::bool::weighted(0.1))
@@ -74,6 +79,12 @@ struct MTask {
     /// Times its handle was resolved: delivered, failed, or cancelled successfully.
     ends: u32,
     cancel_sent: bool,
+    /// Sends left after a lost daemon.
+    retries_left: u32,
+    /// Times it was dispatched.
+    attempts: u32,
+    /// Whether it was ever sent (direct-mode reset: 7 only for tasks never sent).
+    sent_once: bool,
 }
 
 #[derive(Default)]
@@ -109,6 +120,10 @@ struct Model {
     cumulative: u64,
     submitted: u64,
     peak: u64,
+    /// Tasks of the daemon just disconnected that were not retried: they must fail with 19.
+    lost: Vec<u64>,
+    /// Retries that happened, for the summary.
+    retried: u64,
 }
 
 impl Model {
@@ -131,6 +146,8 @@ impl Model {
             cumulative: 0,
             submitted: 0,
             peak: 0,
+            lost: Vec::new(),
+            retried: 0,
         }
     }
 
@@ -237,13 +254,42 @@ impl Harness {
                 let all: Vec<u64> = self.m.daemons.keys().copied().collect();
                 let Some(d) = Self::pick(&all, i) else { return };
                 ctx = Ctx::Disconnect(d);
+                // The daemon leaves the model first: its retried tasks may be dispatched
+                // again (to other daemons) by the same event.
+                let m = self.m.daemons.remove(&d).expect("connected");
+                self.m.lost.clear();
+                for t in m.held {
+                    let closed = self.m.closed;
+                    let task = self.m.tasks.get_mut(&t).expect("known");
+                    if task.ends == 0 && task.retries_left > 0 && !closed {
+                        task.retries_left -= 1;
+                        task.state = TState::Queued;
+                        self.m.retried += 1;
+                    } else {
+                        self.m.lost.push(t);
+                    }
+                }
                 self.s.disconnected(d);
             }
-            Op::Submit { bytes, deadline } => {
+            Op::Submit {
+                bytes,
+                deadline,
+                retries,
+            } => {
                 let t = self.new_task(bytes, deadline, None);
+                self.m.tasks.get_mut(&t).expect("new").retries_left = retries;
                 ctx = Ctx::Submit(t);
                 let at = deadline.map(|d| self.t0 + Duration::from_millis(self.m.now + d));
-                self.s.submit(t, t, bytes, TaskKind::Normal, at);
+                if retries == 0 && t % 2 == 0 {
+                    self.s.submit(t, t, bytes, TaskKind::Normal, at);
+                } else {
+                    let spec = TaskSpec {
+                        deadline: at,
+                        retries,
+                        ..TaskSpec::default()
+                    };
+                    self.s.submit_with(t, t, bytes, spec);
+                }
             }
             Op::Everywhere { k, deadline } => {
                 let round = if self.m.mode == Mode::Dispatcher && !self.m.closed {
@@ -344,12 +390,21 @@ impl Harness {
                     return;
                 }
                 let before = (self.s.counters(), self.s.memory());
+                // A `last` result from a daemon in the pool holding no task is a leave notice.
+                let notice = last
+                    && self.m.daemons.get(&d).is_some_and(|m| {
+                        m.hello && !m.left && (self.m.mode == Mode::Direct || m.held.is_empty())
+                    });
                 assert_eq!(
                     self.s.result(d, t, last),
                     Delivery::Discard,
                     "bogus result({d}, {t})"
                 );
                 assert_eq!((self.s.counters(), self.s.memory()), before);
+                if notice {
+                    self.m.daemons.get_mut(&d).expect("known").left = true;
+                    expect_ack = Some(d);
+                }
             }
             Op::Advance(ms) => {
                 self.m.now += ms;
@@ -383,6 +438,9 @@ impl Harness {
                 state: TState::Queued,
                 ends: 0,
                 cancel_sent: false,
+                retries_left: 0,
+                attempts: 0,
+                sent_once: false,
             },
         );
         t
@@ -449,7 +507,15 @@ impl Harness {
                             self.m.ring.push_back(daemon);
                         }
                     }
-                    self.m.tasks.get_mut(&task).expect("known").state = TState::Sent(daemon);
+                    let mt = self.m.tasks.get_mut(&task).expect("known");
+                    mt.state = TState::Sent(daemon);
+                    mt.attempts += 1;
+                    mt.sent_once = true;
+                    assert_eq!(
+                        self.s.attempts(task),
+                        Some(mt.attempts),
+                        "attempts of {task}"
+                    );
                     self.m
                         .daemons
                         .get_mut(&daemon)
@@ -486,23 +552,29 @@ impl Harness {
                             t.deadline.is_some_and(|d| d <= now) && t.state != TState::Gone
                         }
                         (ErrorCode::ConnectionReset, Ctx::Disconnect(d)) => {
-                            t.state == TState::Sent(d)
+                            t.state == TState::Sent(d) && self.m.lost.contains(&task)
                         }
                         (ErrorCode::ConnectionReset, Ctx::Reset) => match t.state {
                             TState::Sent(_) => true,
-                            TState::Queued => self.m.mode == Mode::Dispatcher,
+                            TState::Queued => self.m.mode == Mode::Dispatcher || t.sent_once,
                             TState::Gone => false,
                         },
                         (ErrorCode::ObjectClosed, Ctx::Reset) => {
-                            self.m.mode == Mode::Direct && t.state == TState::Queued
+                            self.m.mode == Mode::Direct && t.state == TState::Queued && !t.sent_once
                         }
                         (ErrorCode::ObjectClosed, Ctx::Submit(s)) => self.m.closed && s == task,
                         _ => false,
                     };
                     assert!(ok, "fail {task} with {code:?} not allowed here");
                     // Order: by id (submission / send order), or by deadline for timeouts.
+                    // A disconnect fails its daemon's tasks in send order, which a retried
+                    // task (sent again later) can make differ from id order.
                     let key = match ctx {
                         Ctx::Advance(_) => (t.deadline.unwrap_or(0), task),
+                        Ctx::Disconnect(_) => {
+                            let pos = self.m.lost.iter().position(|&x| x == task);
+                            (pos.unwrap_or(0) as u64, task)
+                        }
                         _ => (0, task),
                     };
                     if let Some(prev) = last_fail {
@@ -529,9 +601,8 @@ impl Harness {
     /// Completeness, liveness and counters.
     fn check_after(&mut self, ctx: Ctx) {
         match ctx {
-            Ctx::Disconnect(d) => {
-                let m = self.m.daemons.remove(&d).expect("connected");
-                for t in m.held {
+            Ctx::Disconnect(_) => {
+                for t in std::mem::take(&mut self.m.lost) {
                     let task = self.m.tasks.get_mut(&t).expect("known");
                     assert_eq!(task.ends, 1, "task {t} of a lost daemon not resolved");
                     task.state = TState::Gone;
@@ -682,4 +753,50 @@ proptest! {
         all.extend(ops);
         check(Mode::Dispatcher, None, &all);
     }
+}
+
+/// Daemons come and go all the time and most tasks may be retried: every retried task is
+/// queued again in order, dispatched again, and still ends exactly once.
+#[test]
+fn retries_under_churn_end_every_task_once() {
+    let churn = prop_oneof![
+        8 => Just(Op::Connect),
+        8 => any::<usize>().prop_map(Op::Hello),
+        6 => any::<usize>().prop_map(Op::Disconnect),
+        12 => (0u64..50, prop::option::of(1u64..200), 0u32..3)
+            .prop_map(|(bytes, deadline, retries)| Op::Submit { bytes, deadline, retries }),
+        4 => any::<usize>().prop_map(Op::Cancel),
+        10 => (any::<usize>(), any::<usize>(), prop::bool::weighted(0.05))
+            .prop_map(|(pick, pos, last)| Op::Reply { pick, pos, last }),
+        3 => (0u64..20).prop_map(Op::Advance),
+        1 => (1usize..4, Just(None)).prop_map(|(k, deadline)| Op::Everywhere { k, deadline }),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    });
+    let retried = std::cell::Cell::new(0u64);
+    let strategy = (prop::bool::ANY, prop::collection::vec(churn, 50..300));
+    runner
+        .run(&strategy, |(direct, ops)| {
+            let mode = if direct {
+                Mode::Direct
+            } else {
+                Mode::Dispatcher
+            };
+            let mut h = Harness::new(mode, None);
+            for op in &ops {
+                h.run(op);
+            }
+            retried.set(retried.get() + h.m.retried);
+            h.finish();
+            Ok(())
+        })
+        .unwrap();
+    // The property is vacuous unless retries actually happened.
+    assert!(
+        retried.get() > 100,
+        "only {} retries exercised",
+        retried.get()
+    );
 }

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use mirai_sched::{
-    Action, Config, Counters, Delivery, ErrorCode, Memory, Mode, Scheduler, TaskKind,
+    Action, Config, Counters, Delivery, ErrorCode, Memory, Mode, Scheduler, TaskKind, TaskSpec,
 };
 
 type A = Action<&'static str>;
@@ -756,4 +756,216 @@ fn debug_shows_a_summary() {
         text.contains("awaiting: 1") && text.contains("Dispatcher"),
         "{text}"
     );
+}
+
+fn submit_retry(s: &mut Scheduler<&'static str>, t: u64, p: &'static str, retries: u32) {
+    let spec = TaskSpec {
+        retries,
+        ..TaskSpec::default()
+    };
+    s.submit_with(t, p, 10, spec);
+}
+
+#[test]
+fn a_retried_task_goes_back_to_the_head_of_the_queue() {
+    let mut s = Scheduler::new(Config {
+        mode: Mode::Dispatcher,
+        memory_limit: Some(1000),
+    });
+    join(&mut s, 10);
+    join(&mut s, 11);
+    submit_retry(&mut s, 1, "a", 2);
+    submit(&mut s, 2, "b");
+    submit(&mut s, 3, "c");
+    submit(&mut s, 4, "d");
+    actions(&mut s);
+    assert_eq!(s.attempts(1), Some(1));
+    assert_eq!(s.counters(), counters(2, 2, 2, 2, 0));
+    assert_eq!(s.memory().used, 20);
+    // Daemon 10 dies while evaluating task 1: no failure, task 1 waits ahead of 3 and 4.
+    s.disconnected(10);
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.counters(), counters(1, 2, 3, 1, 0));
+    assert_eq!(s.memory().used, 30, "its bytes count again while it waits");
+    // The next free daemon takes it before the tasks submitted after it.
+    assert_eq!(s.result(11, 2, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(11, 1, "a")]);
+    assert_eq!(s.attempts(1), Some(2));
+    // Lost again: one retry left.
+    s.disconnected(11);
+    join(&mut s, 12);
+    assert_eq!(actions(&mut s)[1..], [dispatch(12, 1, "a")]);
+    assert_eq!(s.attempts(1), Some(3));
+    // Budget spent: the third loss fails it with 19.
+    s.disconnected(12);
+    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::ConnectionReset)]);
+    assert_eq!(s.attempts(1), None);
+    join(&mut s, 13);
+    assert_eq!(actions(&mut s)[1..], [dispatch(13, 3, "c")]);
+    assert_eq!(s.counters(), counters(1, 4, 1, 1, 2));
+}
+
+#[test]
+fn older_retried_tasks_go_first() {
+    let mut s = dispatcher();
+    for d in 10..13 {
+        join(&mut s, d);
+    }
+    submit_retry(&mut s, 1, "a", 1);
+    submit_retry(&mut s, 2, "b", 1);
+    submit_retry(&mut s, 3, "c", 1);
+    submit(&mut s, 4, "d");
+    actions(&mut s);
+    // Lost in the order 3, 1: they wait in submission order, ahead of task 4.
+    s.disconnected(12);
+    s.disconnected(10);
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.result(11, 2, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(11, 1, "a")]);
+    assert_eq!(s.result(11, 1, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(11, 3, "c")]);
+    assert_eq!(s.result(11, 3, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![dispatch(11, 4, "d")]);
+}
+
+#[test]
+fn cancelled_timed_out_and_everywhere_tasks_are_not_retried() {
+    let t0 = Instant::now();
+    let mut s = dispatcher();
+    for d in 10..13 {
+        join(&mut s, d);
+    }
+    actions(&mut s);
+    submit_retry(&mut s, 1, "a", 5);
+    let spec = TaskSpec {
+        deadline: Some(t0 + Duration::from_millis(5)),
+        retries: 5,
+        ..TaskSpec::default()
+    };
+    s.submit_with(2, "b", 10, spec);
+    let spec = TaskSpec {
+        kind: TaskKind::Everywhere { closes_round: true },
+        retries: 5,
+        ..TaskSpec::default()
+    };
+    s.submit_with(3, "c", 10, spec);
+    actions(&mut s);
+    assert!(s.cancel(1));
+    s.handle_timeout(t0 + Duration::from_millis(10));
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Cancel {
+                daemon: 10,
+                task: 1
+            },
+            fail(2, ErrorCode::TimedOut),
+            Action::Cancel {
+                daemon: 11,
+                task: 2
+            }
+        ]
+    );
+    s.disconnected(10);
+    s.disconnected(11);
+    assert_eq!(actions(&mut s), vec![], "already resolved: nothing more");
+    s.disconnected(12);
+    assert_eq!(actions(&mut s), vec![fail(3, ErrorCode::ConnectionReset)]);
+    assert_eq!(s.counters(), counters(0, 3, 0, 0, 3));
+}
+
+#[test]
+fn reset_fails_a_retried_task_waiting_again() {
+    let mut s = direct();
+    join(&mut s, 10);
+    submit_retry(&mut s, 1, "a", 1);
+    s.disconnected(10);
+    actions(&mut s);
+    // It was sent once, so it is a lost connection (19), not a never-sent task (7).
+    submit(&mut s, 2, "b");
+    s.reset();
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            fail(1, ErrorCode::ConnectionReset),
+            fail(2, ErrorCode::ObjectClosed)
+        ]
+    );
+}
+
+#[test]
+fn direct_mode_retries_go_round_robin_in_order() {
+    let mut s = direct();
+    join(&mut s, 10);
+    join(&mut s, 11);
+    actions(&mut s);
+    submit_retry(&mut s, 1, "a", 1);
+    submit_retry(&mut s, 2, "b", 1);
+    submit_retry(&mut s, 3, "c", 1);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            dispatch(10, 1, "a"),
+            dispatch(11, 2, "b"),
+            dispatch(10, 3, "c")
+        ]
+    );
+    s.disconnected(10);
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(11, 1, "a"), dispatch(11, 3, "c")]
+    );
+    assert_eq!(s.counters(), counters(1, 2, 0, 3, 0));
+}
+
+#[test]
+fn an_idle_daemon_leaves_with_a_notice_and_nothing_is_lost() {
+    let mut s = dispatcher();
+    join(&mut s, 10);
+    join(&mut s, 11);
+    actions(&mut s);
+    // Daemon 10 (idle) hits its idle time: it leaves the pool and is acknowledged.
+    assert_eq!(s.result(10, 0, true), Delivery::Discard);
+    assert_eq!(actions(&mut s), vec![Action::Ack { daemon: 10 }]);
+    submit(&mut s, 1, "a");
+    submit(&mut s, 2, "b");
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(11, 1, "a")],
+        "nothing goes to a leaving daemon"
+    );
+    // Daemon 11's notice crosses task 1 on its way: discarded; the daemon answers task 1 as
+    // its last result and leaves then.
+    assert_eq!(s.result(11, 0, true), Delivery::Discard);
+    assert_eq!(actions(&mut s), vec![]);
+    assert_eq!(s.result(11, 1, true), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![Action::Ack { daemon: 11 }]);
+    assert_eq!(s.counters(), counters(2, 2, 1, 0, 1));
+    s.disconnected(10);
+    s.disconnected(11);
+    assert_eq!(
+        actions(&mut s),
+        vec![],
+        "task 2 waits for a new daemon, it is not failed"
+    );
+    join(&mut s, 12);
+    assert_eq!(actions(&mut s)[1..], [dispatch(12, 2, "b")]);
+}
+
+#[test]
+fn direct_mode_leave_notice_keeps_tasks_already_sent() {
+    let mut s = direct();
+    join(&mut s, 10);
+    actions(&mut s);
+    submit(&mut s, 1, "a");
+    submit(&mut s, 2, "b");
+    actions(&mut s);
+    assert_eq!(s.result(10, 0, true), Delivery::Discard);
+    assert_eq!(actions(&mut s), vec![Action::Ack { daemon: 10 }]);
+    // Tasks sent before the ack are still answered and delivered.
+    assert_eq!(s.result(10, 1, true), Delivery::Deliver);
+    assert_eq!(s.result(10, 2, true), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![], "one ack only");
+    submit(&mut s, 3, "c");
+    assert_eq!(actions(&mut s), vec![], "no daemon in the ring");
 }

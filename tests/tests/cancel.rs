@@ -69,20 +69,26 @@ fn timeout_resolves_5_and_cancels_at_the_daemon() {
     let host = host();
     launch(&host, 1, &args(Backend::Native), 1);
     let first = pid(submit(&host, "pid:").wait(Some(LONG)));
-    let opts = SubmitOptions { timeout: Some(Duration::from_millis(200)), trace: None };
+    let opts =
+        SubmitOptions { timeout: Some(Duration::from_millis(200)), trace: None, ..SubmitOptions::default() };
     let t = host.submit(b"sleep:600000".to_vec(), opts.clone()).unwrap();
     assert_eq!(t.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::TimedOut)));
     assert_eq!(pid(submit(&host, "pid:").wait(Some(LONG))), first);
     // A task that finishes in time is unaffected by its timeout.
-    let quick =
-        host.submit(b"echo:quick".to_vec(), SubmitOptions { timeout: Some(LONG), trace: None }).unwrap();
+    let quick = host
+        .submit(
+            b"echo:quick".to_vec(),
+            SubmitOptions { timeout: Some(LONG), trace: None, ..SubmitOptions::default() },
+        )
+        .unwrap();
     assert_eq!(ok(quick.wait(Some(LONG))), b"quick");
 }
 
 #[test]
 fn queued_task_times_out_without_daemons() {
     let host = host();
-    let opts = SubmitOptions { timeout: Some(Duration::from_millis(100)), trace: None };
+    let opts =
+        SubmitOptions { timeout: Some(Duration::from_millis(100)), trace: None, ..SubmitOptions::default() };
     let t = host.submit(b"echo:x".to_vec(), opts).unwrap();
     assert_eq!(t.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::TimedOut)));
     let c = host.status().counters;

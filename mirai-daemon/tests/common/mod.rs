@@ -152,6 +152,16 @@ impl FakeHost {
         }
     }
 
+    /// The leave notice of a daemon reaching an idle limit: a `last` result for no task.
+    pub fn expect_leave_notice(&mut self) {
+        let r = self.result();
+        assert_eq!(
+            (r.id, r.last, r.payload.len()),
+            (mirai_daemon::session::LEAVE_NOTICE_ID, true, 0),
+            "expected a leave notice"
+        );
+    }
+
     /// Waits for the daemon to disconnect; panics if it sends anything first.
     pub fn expect_disconnect(&mut self) {
         match self.next_event(PATIENCE) {

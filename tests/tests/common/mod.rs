@@ -113,3 +113,64 @@ pub fn alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence and permission; no signal is sent.
     unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
 }
+
+/// Sends `sig` to a process this test started; panics if it cannot.
+pub fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill takes no pointers; the pid is a child process of this test.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0, "kill({pid}, {sig})");
+}
+
+/// This process's resident set size in bytes (from /proc/self/statm).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|f| f.parse().ok()).expect("statm field 2");
+    // SAFETY: sysconf takes no pointers.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(1) as u64
+}
+
+/// A small deterministic pseudo-random generator (xorshift64*), seeded from the clock unless
+/// `MIRAI_TEST_SEED` is set; the seed is printed so that a run can be repeated.
+pub struct Rng(u64);
+
+impl Rng {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Rng {
+        let seed = std::env::var("MIRAI_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+        println!("random seed {seed} (set MIRAI_TEST_SEED to repeat)");
+        Rng(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo).max(1)
+    }
+}
+
+/// Writes one message in the native transport's framing (8-byte little-endian length, then
+/// the bytes), as a raw peer would.
+pub fn write_msg(s: &mut impl std::io::Write, msg: &[u8]) {
+    s.write_all(&(msg.len() as u64).to_le_bytes()).expect("write length");
+    s.write_all(msg).expect("write message");
+}
+
+/// Reads one message in the native transport's framing.
+pub fn read_msg(s: &mut impl std::io::Read) -> Vec<u8> {
+    let mut len = [0u8; 8];
+    s.read_exact(&mut len).expect("read length");
+    let mut msg = vec![0u8; u64::from_le_bytes(len) as usize];
+    s.read_exact(&mut msg).expect("read message");
+    msg
+}

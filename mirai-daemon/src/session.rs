@@ -1,0 +1,492 @@
+//! The daemon's side of the protocol as a pure state machine: bytes from the host in, what to
+//! do about them out. No sockets, threads or clocks, so that the worker loop's handling of
+//! every frame the host could send (or garble) can be driven directly by tests and by the
+//! fuzzer (`mirai-daemon/fuzz`, target `session`).
+//!
+//! The worker loop ([`crate::run`]) feeds each message it receives to [`Session::on_frame`]
+//! and acts on the [`Step`]; it tells the session when it starts and finishes evaluating
+//! ([`Session::next_pending`], [`Session::finish`]). What the session keeps:
+//! - tasks that arrive while another one is evaluated (a host may queue several at a daemon),
+//!   served in arrival order;
+//! - cancels of such early tasks, applied when they start;
+//! - whether the current task was cancelled, or an exit was asked for.
+//!
+//! Leaving on an idle limit (idletime, or walltime while idle) is a handshake too: the daemon
+//! sends a *leave notice*, a result marked `last` with task id [`LEAVE_NOTICE_ID`] and no
+//! payload, then serves every task that arrives until the host's ack ([`Phase::Leaving`]). A
+//! task the host sent just before it saw the notice is thus answered instead of being lost
+//! with the connection.
+//!
+//! Error texts never quote the host's bytes: a task payload must not end up in a log.
+
+use std::collections::{HashSet, VecDeque};
+
+use mirai_proto::{DecodeError, Frame, Init, Task, TaskId};
+
+/// The task id of a leave notice (the host ignores it; no real task has it).
+pub const LEAVE_NOTICE_ID: TaskId = 0;
+
+/// Where the daemon is in its conversation with the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Hello sent; the init bundle is expected.
+    Handshake,
+    /// Waiting for a task.
+    Idle,
+    /// Evaluating this task.
+    Evaluating(TaskId),
+    /// The last result (before exiting on a limit) was sent; waiting for the host's ack.
+    AwaitingAck,
+    /// The leave notice was sent; serving the tasks that still arrive until the host's ack.
+    Leaving,
+}
+
+/// What a frame from the host asks of the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The handshake is complete: hand this bundle to the evaluator. The phase is now `Idle`.
+    Init(Init),
+    /// Evaluate this task now (it arrived while idle). The phase is now `Evaluating`.
+    Start(Task),
+    /// Nothing to do now: the frame was kept for later (an early task or its cancel), applied
+    /// to the session's flags (see [`Session::cancelled`]), or harmless and ignored.
+    Continue,
+    /// The host told the daemon to exit.
+    Exit,
+    /// The host acknowledged the last result: the daemon may exit.
+    Acked,
+    /// The connection cannot be trusted any more (an undecodable frame): treat the host as
+    /// gone. The text says why, for the log.
+    Lost(String),
+    /// The host broke the protocol where one particular frame was required (the handshake):
+    /// the daemon cannot go on. The text says why.
+    Fatal(String),
+}
+
+/// The state of one connection to a host. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    phase: Phase,
+    max_frame: usize,
+    /// Tasks received during an evaluation, served next, in order.
+    pending: VecDeque<Task>,
+    /// Ids of pending tasks whose cancel arrived before they started.
+    precancelled: HashSet<TaskId>,
+    /// The current evaluation was asked to stop.
+    cancelled: bool,
+    exit_requested: bool,
+    /// The leave notice was sent: evaluations return to `Leaving`, not `Idle`.
+    leaving: bool,
+    /// The host acknowledged the leave notice (possibly during an evaluation).
+    acked: bool,
+}
+
+/// Describes a decode failure without quoting the bytes (a CBOR error message can quote the
+/// values it choked on, which may be parts of a payload).
+pub fn describe(e: &DecodeError) -> String {
+    match e {
+        DecodeError::Malformed(_) => "malformed frame body".to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl Session {
+    /// A session that has just sent its hello. `max_frame` bounds the frames it decodes.
+    pub fn new(max_frame: usize) -> Session {
+        Session {
+            phase: Phase::Handshake,
+            max_frame,
+            pending: VecDeque::new(),
+            precancelled: HashSet::new(),
+            cancelled: false,
+            exit_requested: false,
+            leaving: false,
+            acked: false,
+        }
+    }
+
+    /// Where the conversation stands.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// True once the current evaluation has been cancelled (its cancel arrived during it, or
+    /// while it waited to start).
+    pub fn cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    /// True once the host has told the daemon to exit.
+    pub fn exit_requested(&self) -> bool {
+        self.exit_requested
+    }
+
+    /// Tasks received early and not started yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// True once the host has acknowledged the leave notice: with no task pending, the daemon
+    /// may exit.
+    pub fn acked(&self) -> bool {
+        self.acked
+    }
+
+    /// While idle, the daemon decides to leave (an idle limit): it sends the leave notice and
+    /// calls this. The phase becomes `Leaving`. False (and nothing changes) if not idle.
+    pub fn leave(&mut self) -> bool {
+        if self.phase != Phase::Idle {
+            return false;
+        }
+        self.phase = Phase::Leaving;
+        self.leaving = true;
+        true
+    }
+
+    /// Handles one message from the host.
+    pub fn on_frame(&mut self, bytes: &[u8]) -> Step {
+        let frame = match mirai_proto::decode(bytes, self.max_frame) {
+            Ok(f) => f,
+            Err(e) => {
+                let why = format!(
+                    "undecodable frame of {} bytes from the host ({})",
+                    bytes.len(),
+                    describe(&e)
+                );
+                return match self.phase {
+                    Phase::Handshake => {
+                        Step::Fatal(format!("expected an init frame after hello: {why}"))
+                    }
+                    _ => Step::Lost(why),
+                };
+            }
+        };
+        match self.phase {
+            Phase::Handshake => match frame {
+                Frame::Init(init) => {
+                    self.phase = Phase::Idle;
+                    Step::Init(init)
+                }
+                Frame::Exit => {
+                    self.exit_requested = true;
+                    Step::Exit
+                }
+                other => Step::Fatal(format!(
+                    "expected an init frame after hello, got a {} frame",
+                    other.kind()
+                )),
+            },
+            Phase::Idle => match frame {
+                Frame::Task(t) => {
+                    // Early tasks are served first: `next_pending` before waiting.
+                    if self.pending.is_empty() {
+                        self.begin(t.id);
+                        Step::Start(t)
+                    } else {
+                        self.pending.push_back(t);
+                        Step::Continue
+                    }
+                }
+                Frame::Cancel { id } => {
+                    self.note_pending_cancel(id);
+                    Step::Continue
+                }
+                // A stray ack: nothing to do.
+                Frame::Ack => Step::Continue,
+                Frame::Exit => {
+                    self.exit_requested = true;
+                    Step::Exit
+                }
+                other => {
+                    log::warn!("mirai daemon: ignoring unexpected {} frame", other.kind());
+                    Step::Continue
+                }
+            },
+            Phase::Evaluating(current) => match frame {
+                Frame::Cancel { id } if id == current => {
+                    self.cancelled = true;
+                    Step::Continue
+                }
+                Frame::Cancel { id } => {
+                    self.note_pending_cancel(id);
+                    Step::Continue
+                }
+                Frame::Task(t) => {
+                    self.pending.push_back(t);
+                    Step::Continue
+                }
+                Frame::Exit => {
+                    self.exit_requested = true;
+                    Step::Exit
+                }
+                Frame::Ack => {
+                    // The ack of a leave notice, after the tasks sent before it: remembered.
+                    self.acked |= self.leaving;
+                    Step::Continue
+                }
+                other => {
+                    log::warn!(
+                        "mirai daemon: ignoring unexpected {} frame during task {current}",
+                        other.kind()
+                    );
+                    Step::Continue
+                }
+            },
+            Phase::Leaving => match frame {
+                // Sent before the host saw the notice: served (see `next_pending`).
+                Frame::Task(t) => {
+                    self.pending.push_back(t);
+                    Step::Continue
+                }
+                Frame::Cancel { id } => {
+                    self.note_pending_cancel(id);
+                    Step::Continue
+                }
+                Frame::Ack => {
+                    self.acked = true;
+                    Step::Acked
+                }
+                Frame::Exit => {
+                    self.exit_requested = true;
+                    Step::Exit
+                }
+                _ => Step::Continue,
+            },
+            Phase::AwaitingAck => match frame {
+                Frame::Ack => Step::Acked,
+                Frame::Exit => {
+                    self.exit_requested = true;
+                    Step::Exit
+                }
+                Frame::Task(t) => {
+                    log::warn!(
+                        "mirai daemon: task {} arrived after the last result; not evaluated",
+                        t.id
+                    );
+                    Step::Continue
+                }
+                _ => Step::Continue,
+            },
+        }
+    }
+
+    /// A cancel for a task that is not being evaluated: remembered if the task waits in
+    /// `pending`; a cancel for a task already answered (or unknown) is ignored.
+    fn note_pending_cancel(&mut self, id: TaskId) {
+        if self.pending.iter().any(|t| t.id == id) {
+            self.precancelled.insert(id);
+        }
+    }
+
+    fn begin(&mut self, id: TaskId) {
+        self.phase = Phase::Evaluating(id);
+        // A cancel for this task may have arrived while it waited in `pending`.
+        self.cancelled = self.precancelled.remove(&id);
+    }
+
+    /// While idle or leaving: the next task that arrived early, which starts now (the phase
+    /// becomes `Evaluating`). `None` if there is none or the daemon is not idle or leaving.
+    pub fn next_pending(&mut self) -> Option<Task> {
+        if !matches!(self.phase, Phase::Idle | Phase::Leaving) {
+            return None;
+        }
+        let t = self.pending.pop_front()?;
+        self.begin(t.id);
+        Some(t)
+    }
+
+    /// The current evaluation is over and its result sent (or not: the host is gone). `last`:
+    /// it was the last result before a limit exit, so the daemon now waits for the ack.
+    /// Returns how many early tasks are left unevaluated when leaving. After a leave notice
+    /// the phase returns to `Leaving` (and `last` is ignored: every task that arrives before
+    /// the ack is still served).
+    pub fn finish(&mut self, last: bool) -> usize {
+        self.cancelled = false;
+        if self.leaving {
+            self.phase = Phase::Leaving;
+            0
+        } else if last {
+            self.phase = Phase::AwaitingAck;
+            let left = self.pending.len();
+            self.pending.clear();
+            self.precancelled.clear();
+            left
+        } else {
+            self.phase = Phase::Idle;
+            0
+        }
+    }
+
+    /// Checks the session's own invariants; for tests and the fuzzer. Panics if one is broken.
+    pub fn check_invariants(&self) {
+        for id in &self.precancelled {
+            assert!(
+                self.pending.iter().any(|t| t.id == *id),
+                "a remembered cancel for task {id} that is not waiting"
+            );
+        }
+        match self.phase {
+            Phase::Handshake => assert!(self.pending.is_empty() && !self.cancelled),
+            Phase::Idle | Phase::AwaitingAck => assert!(!self.cancelled && !self.leaving),
+            Phase::Leaving => assert!(!self.cancelled && self.leaving),
+            Phase::Evaluating(_) => {}
+        }
+        assert!(
+            !self.acked || self.leaving,
+            "an ack counted without a leave notice"
+        );
+        if self.phase == Phase::AwaitingAck {
+            assert!(self.pending.is_empty());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirai_proto::{encode, Hello, Status, TaskResult, PROTOCOL_VERSION};
+
+    fn task(id: u64) -> Vec<u8> {
+        encode(&Frame::Task(Task {
+            id,
+            flags: 0,
+            payload: b"secret-payload".to_vec(),
+            trace: None,
+        }))
+    }
+
+    fn ready() -> Session {
+        let mut s = Session::new(1 << 20);
+        let init = Init {
+            stream: None,
+            serial: vec![],
+        };
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Init(init.clone()))),
+            Step::Init(init)
+        );
+        s
+    }
+
+    #[test]
+    fn handshake_wants_init_and_nothing_else() {
+        for bad in [
+            task(1),
+            encode(&Frame::Ack),
+            encode(&Frame::Cancel { id: 1 }),
+        ] {
+            let mut s = Session::new(1 << 20);
+            assert!(matches!(s.on_frame(&bad), Step::Fatal(_)));
+        }
+        let mut s = Session::new(1 << 20);
+        assert_eq!(s.on_frame(&encode(&Frame::Exit)), Step::Exit);
+        assert!(s.exit_requested());
+        let mut s = Session::new(1 << 20);
+        assert!(matches!(s.on_frame(b"garbage"), Step::Fatal(_)));
+    }
+
+    #[test]
+    fn tasks_arriving_during_an_evaluation_wait_in_order_with_their_cancels() {
+        let mut s = ready();
+        assert!(matches!(s.on_frame(&task(1)), Step::Start(t) if t.id == 1));
+        assert_eq!(s.phase(), Phase::Evaluating(1));
+        assert_eq!(s.on_frame(&task(2)), Step::Continue);
+        assert_eq!(s.on_frame(&task(3)), Step::Continue);
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Cancel { id: 3 })),
+            Step::Continue
+        );
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Cancel { id: 99 })),
+            Step::Continue
+        );
+        assert!(!s.cancelled());
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Cancel { id: 1 })),
+            Step::Continue
+        );
+        assert!(s.cancelled());
+        s.check_invariants();
+        assert_eq!(s.finish(false), 0);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(2));
+        assert!(!s.cancelled());
+        s.finish(false);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(3));
+        assert!(s.cancelled(), "its cancel came while it waited");
+        s.finish(false);
+        assert_eq!(s.next_pending(), None);
+        s.check_invariants();
+    }
+
+    #[test]
+    fn last_result_waits_for_the_ack() {
+        let mut s = ready();
+        assert!(matches!(s.on_frame(&task(1)), Step::Start(_)));
+        s.on_frame(&task(2));
+        assert_eq!(
+            s.finish(true),
+            1,
+            "the early task is reported as not evaluated"
+        );
+        assert_eq!(s.on_frame(&task(3)), Step::Continue);
+        assert_eq!(s.next_pending(), None);
+        assert_eq!(s.on_frame(&encode(&Frame::Ack)), Step::Acked);
+    }
+
+    #[test]
+    fn leaving_serves_what_arrives_before_the_ack() {
+        let mut s = ready();
+        assert!(s.leave());
+        assert_eq!(s.phase(), Phase::Leaving);
+        assert_eq!(s.on_frame(&task(1)), Step::Continue);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(1));
+        assert_eq!(s.on_frame(&task(2)), Step::Continue);
+        // The ack arrives during the evaluation of task 1, after task 2.
+        assert_eq!(s.on_frame(&encode(&Frame::Ack)), Step::Continue);
+        assert!(s.acked());
+        s.finish(true);
+        assert_eq!(s.phase(), Phase::Leaving);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(2));
+        s.finish(true);
+        assert_eq!(s.next_pending(), None);
+        s.check_invariants();
+        let mut s = ready();
+        s.leave();
+        assert_eq!(s.on_frame(&encode(&Frame::Ack)), Step::Acked);
+    }
+
+    #[test]
+    fn garbage_loses_the_connection_without_quoting_it() {
+        let mut s = ready();
+        // A frame whose body holds a text string where a number belongs: CBOR error messages
+        // quote such values.
+        let mut b = mirai_proto::MAGIC.to_vec();
+        b.push(PROTOCOL_VERSION);
+        b.extend_from_slice(&[0xa1, 0x66]);
+        b.extend_from_slice(b"Cancel");
+        b.extend_from_slice(&[0xa1, 0x62]);
+        b.extend_from_slice(b"id");
+        b.push(0x6e);
+        b.extend_from_slice(b"secret-payload");
+        match s.on_frame(&b) {
+            Step::Lost(why) => assert!(!why.contains("secret"), "{why}"),
+            other => panic!("expected Lost, got {other:?}"),
+        }
+        let hello = encode(&Frame::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            pid: 1,
+        }));
+        assert_eq!(
+            s.on_frame(&hello),
+            Step::Continue,
+            "unexpected kinds are ignored"
+        );
+        let result = encode(&Frame::Result(TaskResult {
+            id: 1,
+            status: Status::Ok,
+            last: false,
+            payload: vec![],
+        }));
+        assert_eq!(s.on_frame(&result), Step::Continue);
+    }
+}

@@ -462,6 +462,8 @@ impl<'c> Worker<'c> {
                         return Ok(Handshake::Done(code));
                     }
                 }
+                // A TLS refusal will not go away by redialling: say why instead of exiting 0.
+                Err(e @ mirai_transport::Error::Tls { .. }) => return Err(DaemonError::dial(e)),
                 Err(e) => {
                     if !matches!(e, mirai_transport::Error::Closed) {
                         log::warn!("mirai daemon: connection failed during handshake: {e}");

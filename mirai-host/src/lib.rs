@@ -1526,7 +1526,7 @@ impl Host {
             if st.closed {
                 return false;
             }
-            if st.sched.counters().connections >= n {
+            if st.sched.ready_daemons() >= n {
                 return true;
             }
             let now = Instant::now();

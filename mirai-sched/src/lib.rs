@@ -736,6 +736,13 @@ impl<P> Scheduler<P> {
         }
     }
 
+    /// Daemons connected now that completed the handshake, in either mode. (In direct mode
+    /// [`Counters::connections`] counts open connections; a daemon takes tasks only after its
+    /// handshake, which is what a caller waiting for ready daemons needs.)
+    pub fn ready_daemons(&self) -> u64 {
+        self.hello_connected
+    }
+
     /// Current queued-bytes accounting (all zero and no limit in direct mode).
     pub fn memory(&self) -> Memory {
         Memory {

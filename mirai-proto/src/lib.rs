@@ -19,7 +19,10 @@
 //! What happens between peers (the contract that `mirai-sched`, `mirai-daemon` and `mirai-host`
 //! follow): a daemon dials and sends [`Hello`]; the host answers [`Init`]; then the host sends
 //! [`Task`]s and [`Frame::Cancel`]s and the daemon answers each task with one [`TaskResult`].
-//! A daemon leaving on a limit marks its final result `last` and waits for [`Frame::Ack`].
+//! A daemon leaving on a limit marks its final result `last` and waits for [`Frame::Ack`]. A
+//! daemon that leaves while idle (idletime, or walltime reached between tasks) sends a *leave
+//! notice*, a `last` [`TaskResult`] with task id 0 (ids of real tasks start at 1), answers any
+//! task that crossed it on the wire, and exits on the `Ack`: so no task is lost to the race.
 //! [`Frame::Exit`] tells a daemon to terminate at once.
 
 use serde::{Deserialize, Serialize};

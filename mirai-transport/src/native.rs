@@ -952,6 +952,11 @@ impl NativeListener {
                 if let Err(e) = sys::set_nodelay(fd.as_raw_fd()) {
                     log::debug!("TCP_NODELAY on an accepted socket failed: {e}");
                 }
+            } else if let Err(why) = same_user(&fd) {
+                // Abstract sockets have no file permissions: the peer's credentials are the
+                // only way to keep other local users out of an IPC listener.
+                log::warn!("refused connection on {}: {why}", self.url);
+                continue;
             }
             if let Some(tls) = &self.tls {
                 self.start_handshake(p, tls, fd);
@@ -2099,5 +2104,15 @@ mod tests {
             v.resize(v.len() + n, 0);
         }
         assert!(reallocs < 20, "{reallocs} reallocations");
+    }
+}
+
+/// Accepts a Unix-socket peer only if it runs as this process's user (or as root).
+fn same_user(fd: &OwnedFd) -> Result<(), String> {
+    let me = sys::euid();
+    match sys::peer_uid(fd.as_raw_fd()) {
+        Ok(uid) if uid == me || uid == 0 => Ok(()),
+        Ok(uid) => Err(format!("peer runs as user {uid}, not as this process's user {me}")),
+        Err(e) => Err(format!("cannot read the peer's credentials: {e}")),
     }
 }

@@ -225,6 +225,24 @@ pub(crate) fn accept(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(s) })
 }
 
+/// The user id of the process at the other end of a connected Unix socket.
+pub(crate) fn peer_uid(fd: RawFd) -> io::Result<u32> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: passes a pointer to a live ucred and its exact size; the kernel fills at most
+    // `len` bytes.
+    cvt(unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
+    })?;
+    Ok(cred.uid)
+}
+
+/// This process's effective user id.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 fn setsockopt_int(
     fd: RawFd,
     level: libc::c_int,

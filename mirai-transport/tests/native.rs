@@ -468,3 +468,49 @@ fn local_disconnect_of_a_busy_peer() {
         .unwrap();
     assert!(ev.is_empty(), "nothing after Disconnected: {ev:?}");
 }
+
+#[test]
+fn ipc_listener_refuses_peers_of_other_users() {
+    use std::os::unix::process::CommandExt;
+    // Starting a process as another user needs root (CI and these machines run as root).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to start a peer as another user");
+        return;
+    }
+    let name = unique("uid");
+    let mut hub = Hub::bind(&format!("abstract://{name}"), &Options::default());
+    // A peer running as `nobody` connects and sends one framed message, then lingers.
+    let script = format!(
+        "import socket,struct,time\ns=socket.socket(socket.AF_UNIX)\ns.connect('\\0{name}')\n\
+         s.sendall(struct.pack('<Q',5)+b'other')\ntime.sleep(2)\n"
+    );
+    let mut other = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .uid(65534)
+        .gid(65534)
+        .spawn()
+        .expect("python3 runs as nobody");
+    thread::sleep(Duration::from_millis(300));
+    let mine = Connection::dial(hub.l.url(), &Options::default()).expect("same-user dial");
+    mine.send(b"mine").unwrap();
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        let mut v = Vec::new();
+        hub.l.poll(&mut v, Some(Duration::from_millis(100))).unwrap();
+        seen.extend(v);
+    }
+    let _ = other.wait();
+    let connects = seen.iter().filter(|e| matches!(e, Event::Connected(_))).count();
+    let messages: Vec<&[u8]> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(_, m) => Some(m.as_slice()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(connects, 1, "only the same-user peer connects: {seen:?}");
+    assert_eq!(messages, vec![&b"mine"[..]]);
+}

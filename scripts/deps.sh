@@ -39,3 +39,17 @@ if ((${#need[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# rotel, a Rust OpenTelemetry collector shipped on PyPI: the tracing test
+# tests/tests/tracing_rotel.rs sends spans through it (rotel-agent on the PATH). In a venv so
+# that no system Python is touched; pinned, as it is an alpha.
+if ! command -v rotel-agent >/dev/null 2>&1; then
+  echo "deps: installing rotel (pip) into /opt/mirai-rotel"
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  python3 -m venv /opt/mirai-rotel
+  /opt/mirai-rotel/bin/pip install -q rotel==0.0.1a15
+  ln -sf "$(/opt/mirai-rotel/bin/python3 -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')" /usr/local/bin/rotel-agent
+fi

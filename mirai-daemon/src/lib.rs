@@ -297,8 +297,18 @@ impl DaemonError {
 ///
 /// Blocks the calling thread throughout (in R, the main thread). See the crate docs and
 /// [`DaemonConfig`] for when it returns which [`ExitCode`].
+///
+/// With OpenTelemetry tracing on (see `mirai_trace`: the `OTEL_*` environment, decided here
+/// once per process), each evaluation is a `daemon eval` span, child of the task's `mirai`
+/// span through the traceparent in its frame, with an error status when the evaluation ended
+/// in an error or interrupt; the spans are exported before this returns.
 pub fn run(config: &DaemonConfig, evaluator: &mut dyn Evaluator) -> Result<ExitCode, DaemonError> {
-    worker::Worker::new(config).run(evaluator)
+    let tracing = mirai_trace::enabled();
+    let r = worker::Worker::new(config, tracing).run(evaluator);
+    if tracing {
+        mirai_trace::flush();
+    }
+    r
 }
 
 /// Returns each task's payload unchanged.

@@ -100,10 +100,12 @@ pub(crate) struct Worker<'c> {
     /// True while the evaluator runs; read by the watchdog.
     busy: Arc<AtomicBool>,
     out: Vec<u8>,
+    /// Record a `daemon eval` span per task (the process traces; decided once in `run`).
+    tracing: bool,
 }
 
 impl<'c> Worker<'c> {
-    pub(crate) fn new(cfg: &'c DaemonConfig) -> Self {
+    pub(crate) fn new(cfg: &'c DaemonConfig, tracing: bool) -> Self {
         let now = Instant::now();
         Worker {
             cfg,
@@ -113,6 +115,7 @@ impl<'c> Worker<'c> {
             session: Session::new(cfg.transport.max_message),
             busy: Arc::new(AtomicBool::new(false)),
             out: Vec::new(),
+            tracing,
         }
     }
 
@@ -226,9 +229,19 @@ impl<'c> Worker<'c> {
         ev: &mut dyn Evaluator,
         task: Task,
     ) -> (Evaluation, bool, bool) {
+        let mut span = if self.tracing {
+            mirai_trace::daemon_eval(task.id, task.trace.as_deref())
+        } else {
+            mirai_trace::Span::none()
+        };
         let _busy = BusyGuard::set(&self.busy);
         let mut ctl = EvalControl::new(&link.conn, task.id, self.cfg.autoexit, &mut self.session);
         let evaluation = ev.evaluate(task, &mut ctl);
+        // Ended before the result is sent: the span is the evaluation, not the reply.
+        if span.is_recording() {
+            span.set_outcome(evaluation.status);
+            span.end();
+        }
         (evaluation, ctl.exit_requested(), ctl.host_gone())
     }
 

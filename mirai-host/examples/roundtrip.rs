@@ -1,6 +1,7 @@
 //! Median round trip of one tiny task through a host and one daemon process:
 //! `cargo run --release -p mirai-host --example roundtrip -- <path to mirai-daemon> [n]`.
-//! A quick check while developing; `cargo xtask bench` is the real benchmark.
+//! A quick check while developing; `cargo xtask bench` is the real benchmark. Tracing follows
+//! the `OTEL_*` environment (off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set), for A/B runs.
 
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     times.sort();
     println!(
-        "{n} round trips: median {:?}, p10 {:?}, p90 {:?}",
+        "{n} round trips (tracing {}): median {:?}, p10 {:?}, p90 {:?}",
+        if host.tracing() { "on" } else { "off" },
         times[n / 2],
         times[n / 10],
         times[n * 9 / 10]

@@ -43,6 +43,29 @@
 //! - task payloads and results never appear in log messages or errors: logs name tasks by id
 //!   and frames by kind and size.
 //!
+//! Tracing (OpenTelemetry, spec §3.15; the spans and their configuration are described in
+//! [`mirai_trace`], re-exported as [`trace`]). [`Host::start`] takes the process's decision
+//! (from the `OTEL_*` environment; off unless an OTLP endpoint is configured) and an untraced
+//! host does no span work at all. A tracing host records:
+//! - `daemons set <url>` for [`Host::start`] and `daemons reset <url>` for [`Host::reset`]
+//!   (or the drop of the last clone), with the profile's name from [`HostConfig::compute`];
+//!   the reset then exports everything buffered ([`mirai_trace::flush`]);
+//! - a `mirai` span per task of [`Host::submit`] and [`Host::map`], from submission to
+//!   resolution, with an error status when the evaluation failed (`miraiError`,
+//!   `miraiInterrupt`) or no daemon answered (`errorValue 19 | Connection reset`, ...). Its
+//!   traceparent travels in the task frame, so the daemon's `daemon eval` span is its child;
+//! - `mirai_map` around [`Host::map`]'s submission, parent of its tasks' `mirai` spans;
+//! - `daemon connect <url>` when a daemon completes its handshake, `daemon disconnect <url>`
+//!   when its connection ends (children of the `daemons reset` span when the reset ends them).
+//!
+//! For the R bridge: set [`HostConfig::compute`] to the profile's name; for tasks submitted one
+//! by one that belong to a map, open the map's span with [`Host::map_span`] and pass its
+//! context as [`SubmitOptions::parent`]; a caller with its own span (e.g. R's `otel` package)
+//! passes its traceparent through [`TraceParent::parse`] as the parent, or carries it verbatim
+//! in [`SubmitOptions::trace`], in which case the host makes no `mirai` span for that task.
+//! [`Host::everywhere`] rounds have no `mirai` spans. [`Host::tracing`] tells whether spans
+//! are recorded.
+//!
 //! ```no_run
 //! use mirai_host::{Host, HostConfig, SubmitOptions};
 //! let host = Host::start(HostConfig::new("abstract://example"))?;
@@ -66,15 +89,19 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mirai_proto::{flags, DecodeError, Frame, Init, Task, PROTOCOL_VERSION};
 use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler, TaskKind, TaskSpec};
+use mirai_trace::Span;
 use mirai_transport::{DisconnectReason, Event, Listener, PeerId};
 
 pub use mirai_proto::{RngStream, Status};
 pub use mirai_sched::{Counters, ErrorCode, Memory, Mode};
+pub use mirai_trace::TraceParent;
 pub use mirai_transport::Options as TransportOptions;
+/// OpenTelemetry spans (see the crate docs, "Tracing").
+pub use mirai_trace as trace;
 
 /// How a host is set up.
 #[derive(Debug, Clone)]
@@ -106,6 +133,9 @@ pub struct HostConfig {
     /// At most this many connections may be waiting to say hello at once (1024 by default);
     /// newer ones are dropped at once. Raise it when launching more daemons than this at once.
     pub max_pending: usize,
+    /// The compute profile's name (`"default"` by default), for the `mirai.compute` attribute
+    /// of the `daemons set` / `daemons reset` spans (see "Tracing" in the crate docs).
+    pub compute: String,
 }
 
 /// Default of [`HostConfig::hello_timeout`].
@@ -128,6 +158,7 @@ impl HostConfig {
             repair: None,
             hello_timeout: DEFAULT_HELLO_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
+            compute: "default".to_string(),
         }
     }
 }
@@ -171,8 +202,14 @@ impl Default for RepairPolicy {
 pub struct SubmitOptions {
     /// Resolve with error 5 after this long (dispatcher mode also cancels the task).
     pub timeout: Option<Duration>,
-    /// W3C traceparent to carry to the daemon.
+    /// W3C traceparent to carry to the daemon verbatim, for callers that trace tasks
+    /// themselves: the host then makes no `mirai` span for this task. `None` (the default):
+    /// when tracing is on, the host makes the task's `mirai` span and sends its traceparent.
     pub trace: Option<String>,
+    /// The parent of the task's `mirai` span (e.g. a `mirai_map` span from
+    /// [`Host::map_span`], or the caller's own span via [`TraceParent::parse`]). Ignored when
+    /// tracing is off or `trace` is given.
+    pub parent: Option<TraceParent>,
     /// How many times to send the task again if the daemon evaluating it is lost (killed,
     /// crashed, disconnected) before answering; only then does it resolve with error 19.
     /// `None`: the profile's default ([`HostConfig::retries`]). A retried task goes to the head
@@ -280,12 +317,14 @@ struct SlotInner {
     waiters: u32,
     waker: Option<Waker>,
     callbacks: Vec<Box<dyn FnOnce() + Send>>,
+    /// The task's `mirai` span, ended at resolution (empty when not tracing).
+    span: Span,
 }
 
 impl Slot {
-    fn new() -> Arc<Slot> {
+    fn new(span: Span) -> Arc<Slot> {
         Arc::new(Slot {
-            inner: Mutex::new(SlotInner::default()),
+            inner: Mutex::new(SlotInner { span, ..SlotInner::default() }),
             cv: Condvar::new(),
             attempts: AtomicU32::new(0),
         })
@@ -299,6 +338,11 @@ impl Slot {
             return false;
         }
         g.resolved = true;
+        if g.span.is_recording() {
+            let mut span = std::mem::take(&mut g.span);
+            set_span_outcome(&mut span, &outcome);
+            d.spans.push(span);
+        }
         g.outcome = Some(outcome);
         if g.waiters > 0 {
             self.cv.notify_all();
@@ -311,11 +355,26 @@ impl Slot {
     }
 }
 
-/// Wakers and callbacks collected while locked, run after unlocking.
+/// Wakers and callbacks collected while locked, run after unlocking; with tracing, also the
+/// spans to end or record, so that no span work happens under a lock.
 #[derive(Default)]
 struct Deferred {
     wakers: Vec<Waker>,
     callbacks: Vec<Box<dyn FnOnce() + Send>>,
+    /// `mirai` spans of resolved tasks.
+    spans: Vec<Span>,
+    /// Daemons that connected or disconnected.
+    peers: Vec<PeerEvent>,
+    /// The parent of the disconnect spans (the `daemons reset` span during a reset).
+    parent: Option<TraceParent>,
+}
+
+/// A daemon's handshake or disconnection, recorded as a span once the lock is released.
+struct PeerEvent {
+    connect: bool,
+    pid: u32,
+    at: SystemTime,
+    trace: Arc<HostTrace>,
 }
 
 impl Deferred {
@@ -325,6 +384,48 @@ impl Deferred {
         }
         for f in self.callbacks {
             run_callback(f);
+        }
+        drop(self.spans);
+        for e in self.peers {
+            let t = &e.trace;
+            let span = if e.connect {
+                mirai_trace::daemon_connect(&t.url, e.pid, t.set, e.at)
+            } else {
+                mirai_trace::daemon_disconnect(&t.url, e.pid, self.parent, t.set, e.at)
+            };
+            span.end();
+        }
+    }
+}
+
+/// What a tracing host needs to make its spans (see "Tracing" in the crate docs).
+struct HostTrace {
+    url: String,
+    compute: String,
+    dispatcher: bool,
+    /// The `daemons set` span, which the profile's other spans link to.
+    set: Option<TraceParent>,
+}
+
+impl HostTrace {
+    fn event(self: &Arc<Self>, connect: bool, pid: u32) -> PeerEvent {
+        PeerEvent { connect, pid, at: SystemTime::now(), trace: self.clone() }
+    }
+}
+
+/// A `mirai` span's status from its task's outcome: `miraiError` / `miraiInterrupt` for
+/// evaluations that failed, the error value for tasks no daemon answered.
+fn set_span_outcome(span: &mut Span, outcome: &Outcome) {
+    match outcome {
+        Outcome::Value { status, .. } => span.set_outcome(*status),
+        Outcome::Error(code) => {
+            let text = match code {
+                ErrorCode::TimedOut => "Timed out",
+                ErrorCode::ObjectClosed => "Object closed",
+                ErrorCode::ConnectionReset => "Connection reset",
+                ErrorCode::Canceled => "Operation canceled",
+            };
+            span.set_error(format!("errorValue {} | {text}", *code as u8));
         }
     }
 }
@@ -515,6 +616,9 @@ struct Shared {
     /// Who polls the listener now (see [`PollRole`]).
     role: Mutex<PollRole>,
     role_cv: Condvar,
+    /// `Some` when this process traces (decided once, at start): the branch every span site
+    /// takes, so that an untraced host does no span work at all.
+    trace: Option<Arc<HostTrace>>,
 }
 
 /// Who drives the listener. One thread at a time polls it: the dispatcher thread by default,
@@ -635,6 +739,10 @@ impl Shared {
             let rest: Vec<u64> = st.slots.keys().copied().collect();
             for id in rest {
                 self.resolve(&mut st, id, Outcome::Error(ErrorCode::ConnectionReset), d, &mut notes);
+            }
+            // Closing the listener ends every daemon's connection.
+            if let Some(t) = &self.trace {
+                d.peers.extend(st.peers.values().filter_map(|p| p.hello).map(|pid| t.event(false, pid)));
             }
         }
         self.stop.store(true, Ordering::Release);
@@ -847,10 +955,12 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
                                 ),
                             }
                         }
-                        Some(_) => log::debug!(
-                            "mirai host: daemon {p} disconnected: {}",
-                            describe_disconnect(&reason)
-                        ),
+                        Some(peer) => {
+                            log::debug!("mirai host: daemon {p} disconnected: {}", describe_disconnect(&reason));
+                            if let (Some(t), Some(pid)) = (&shared.trace, peer.hello) {
+                                d.peers.push(t.event(false, pid));
+                            }
+                        }
                         None => {}
                     }
                     st.sched.disconnected(p);
@@ -1225,6 +1335,9 @@ fn handle_message(
             peer.hello = Some(h.pid);
             st.pending -= 1;
             st.sched.hello(p);
+            if let Some(t) = &shared.trace {
+                d.peers.push(t.event(true, h.pid));
+            }
             None
         }
         Ok(Frame::Result(_)) if peer.hello.is_none() => Some("a result frame".to_string()),
@@ -1275,7 +1388,14 @@ impl Drop for HostInner {
 
 impl HostInner {
     fn reset(&self) {
-        let mut d = Deferred::default();
+        // Only the call that closes the host records the reset (reset is idempotent).
+        let span = match &self.shared.trace {
+            Some(t) if !self.shared.state().closed => {
+                mirai_trace::daemons_reset(&t.url, t.dispatcher, &t.compute, t.set)
+            }
+            _ => Span::none(),
+        };
+        let mut d = Deferred { parent: span.context(), ..Deferred::default() };
         let listener = self.shared.close(&mut d);
         d.run();
         if let Some(l) = &listener {
@@ -1297,6 +1417,12 @@ impl HostInner {
             std::mem::take(&mut *lock(&self.shared.children)).into_iter().map(|l| l.child).collect();
         if !children.is_empty() {
             spawn_reaper(children);
+        }
+        // A span, sampled or not, exists only when tracing and this call closed the host.
+        if span.context().is_some() {
+            span.end();
+            // Deliver the profile's spans now: the process may end soon after a reset.
+            mirai_trace::flush();
         }
     }
 }
@@ -1334,7 +1460,34 @@ impl std::fmt::Debug for Host {
 impl Host {
     /// Binds the URL and starts the dispatcher thread.
     pub fn start(config: HostConfig) -> Result<Host, HostError> {
-        let listener = Arc::new(Listener::bind(&config.url, &config.transport)?);
+        // The process decides whether it traces here, once (see "Tracing" in the crate docs).
+        let tracing = mirai_trace::enabled();
+        let started = SystemTime::now();
+        let dispatcher_mode = config.mode == Mode::Dispatcher;
+        let listener = match Listener::bind(&config.url, &config.transport) {
+            Ok(l) => Arc::new(l),
+            Err(e) => {
+                if tracing {
+                    let mut span = mirai_trace::daemons_set(&config.url, dispatcher_mode, &config.compute, started);
+                    span.set_error(e.to_string());
+                }
+                return Err(e.into());
+            }
+        };
+        // Named after the resolved URL, so the span exists only once the listener does.
+        let set_span = if tracing {
+            mirai_trace::daemons_set(listener.url(), dispatcher_mode, &config.compute, started)
+        } else {
+            Span::none()
+        };
+        let trace = tracing.then(|| {
+            Arc::new(HostTrace {
+                url: listener.url().to_string(),
+                compute: config.compute.clone(),
+                dispatcher: dispatcher_mode,
+                set: set_span.context(),
+            })
+        });
         let sched = Scheduler::new(SchedConfig { mode: config.mode, memory_limit: config.memory_limit });
         let shared = Arc::new(Shared {
             url: listener.url().to_string(),
@@ -1368,13 +1521,22 @@ impl Host {
             stop: AtomicBool::new(false),
             role: Mutex::new(PollRole::default()),
             role_cv: Condvar::new(),
+            trace,
         });
         let s = shared.clone();
-        let thread = std::thread::Builder::new()
+        let mut set_span = set_span;
+        let thread = match std::thread::Builder::new()
             .name("mirai-dispatcher".into())
             .spawn(move || dispatcher(s, listener))
-            .map_err(HostError::Thread)?;
+        {
+            Ok(t) => t,
+            Err(e) => {
+                set_span.set_error(format!("cannot start the dispatcher thread: {e}"));
+                return Err(HostError::Thread(e));
+            }
+        };
         let thread_id = thread.thread().id();
+        set_span.end();
         Ok(Host { inner: Arc::new(HostInner { shared, thread: Mutex::new(Some(thread)), thread_id }) })
     }
 
@@ -1392,16 +1554,50 @@ impl Host {
     pub fn submit(&self, payload: Vec<u8>, opts: SubmitOptions) -> Result<TaskHandle, HostError> {
         let deadline = opts.timeout.and_then(|t| Instant::now().checked_add(t));
         let retries = opts.retries.unwrap_or(self.shared().retries);
-        let task = encode_task(payload, 0, opts.trace);
+        let task = match &self.shared().trace {
+            Some(t) if opts.trace.is_none() => traced_task(t, payload, opts.parent),
+            _ => encode_task(payload, 0, opts.trace),
+        };
         let mut handles = self.submit_encoded(vec![task], deadline, retries, |_| TaskKind::Normal)?;
         Ok(handles.remove(0))
     }
 
     /// Submits one task per payload, in order, under one lock: the `mirai_map` path. Tasks get
     /// the profile's default retry budget ([`HostConfig::retries`]).
+    ///
+    /// When tracing, the submission is a `mirai_map` span, the parent of the tasks' `mirai`
+    /// spans.
     pub fn map(&self, payloads: impl IntoIterator<Item = Vec<u8>>) -> Result<Vec<TaskHandle>, HostError> {
-        let tasks: Vec<EncodedTask> = payloads.into_iter().map(|p| encode_task(p, 0, None)).collect();
-        self.submit_encoded(tasks, None, self.shared().retries, |_| TaskKind::Normal)
+        let Some(t) = &self.shared().trace else {
+            let tasks: Vec<EncodedTask> = payloads.into_iter().map(|p| encode_task(p, 0, None)).collect();
+            return self.submit_encoded(tasks, None, self.shared().retries, |_| TaskKind::Normal);
+        };
+        let mut span = mirai_trace::mirai_map(None, t.set);
+        let parent = span.context();
+        let tasks: Vec<EncodedTask> = payloads.into_iter().map(|p| traced_task(t, p, parent)).collect();
+        span.set_attribute("mirai.tasks", tasks.len() as i64);
+        let r = self.submit_encoded(tasks, None, self.shared().retries, |_| TaskKind::Normal);
+        if let Err(e) = &r {
+            span.set_error(e.to_string());
+        }
+        r
+    }
+
+    /// Opens a `mirai_map` span, for a caller that submits a map's elements one by one: give
+    /// its [`Span::context`](mirai_trace::Span::context) as [`SubmitOptions::parent`] of each
+    /// element, and drop the span (or call `end`) once they are submitted. `parent` is the
+    /// span's own parent, if any. The empty span when tracing is off. ([`Host::map`] does all
+    /// of this itself.)
+    pub fn map_span(&self, parent: Option<TraceParent>) -> mirai_trace::Span {
+        match &self.shared().trace {
+            Some(t) => mirai_trace::mirai_map(parent, t.set),
+            None => Span::none(),
+        }
+    }
+
+    /// True if this host records spans (the process's tracing decision, see the crate docs).
+    pub fn tracing(&self) -> bool {
+        self.shared().trace.is_some()
     }
 
     /// Submits an `everywhere` round: `max(min, connections)` copies of `payload`, each to a
@@ -1435,10 +1631,15 @@ impl Host {
         let wake = {
             let mut st = shared.state();
             if st.closed {
+                drop(st);
+                for t in tasks {
+                    let mut span = t.span;
+                    span.set_error(HostError::Closed.to_string());
+                }
                 return Err(HostError::Closed);
             }
             for (i, t) in tasks.into_iter().enumerate() {
-                let slot = Slot::new();
+                let slot = Slot::new(t.span);
                 st.slots.insert(t.id, slot.clone());
                 let spec = TaskSpec { kind: kind(i), deadline, retries };
                 st.sched.submit_with(t.id, Arc::new(t.frame), t.payload_len, spec);
@@ -1656,14 +1857,28 @@ struct EncodedTask {
     id: u64,
     frame: Vec<u8>,
     payload_len: u64,
+    /// Its `mirai` span (empty when not tracing).
+    span: Span,
 }
 
 fn encode_task(payload: Vec<u8>, flags: u8, trace: Option<String>) -> EncodedTask {
     let id = NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed);
+    encode_task_with(id, payload, flags, trace, Span::none())
+}
+
+/// A task with its `mirai` span, whose traceparent goes in the frame.
+fn traced_task(t: &HostTrace, payload: Vec<u8>, parent: Option<TraceParent>) -> EncodedTask {
+    let id = NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed);
+    let span = mirai_trace::mirai(id, parent, t.set);
+    let trace = span.context().map(|c| c.to_string());
+    encode_task_with(id, payload, 0, trace, span)
+}
+
+fn encode_task_with(id: u64, payload: Vec<u8>, flags: u8, trace: Option<String>, span: Span) -> EncodedTask {
     let payload_len = payload.len() as u64;
     let mut frame = Vec::new();
     mirai_proto::encode_into(&Frame::Task(Task { id, flags, payload, trace }), &mut frame);
-    EncodedTask { id, frame, payload_len }
+    EncodedTask { id, frame, payload_len, span }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Helpers shared by the cross-layer tests.
 #![allow(dead_code)]
 
+pub mod spans;
+
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 

@@ -44,6 +44,8 @@ struct Watch {
     last_poll: Option<Instant>,
     /// A cancel arrived and the interrupt was requested (once per task).
     raised: bool,
+    /// The user's code has finished (see [`evaluation_done`]): cancels are no longer acted on.
+    done: bool,
     idle_wakeups: u32,
     /// The watch of an enclosing evaluation (nested daemon runs), restored afterwards.
     outer: *mut Watch,
@@ -71,6 +73,7 @@ impl CancelWatch {
             prev_polled: R_PolledEvents,
             last_poll: None,
             raised: false,
+            done: false,
             idle_wakeups: 0,
             outer: ACTIVE.with(Cell::get),
         });
@@ -114,7 +117,7 @@ unsafe fn remove_handler(w: *mut Watch) {
 /// that evaluation (the watch is uninstalled before `evaluate` touches `ctl` again), so this is
 /// the only live reference to it.
 unsafe fn poll(w: *mut Watch) -> bool {
-    if (*w).raised {
+    if (*w).raised || (*w).done {
         return false;
     }
     let ctl = &mut *((*w).ctl as *mut EvalControl<'_>);
@@ -151,7 +154,7 @@ unsafe extern "C" fn input_ready(_user_data: *mut c_void) {
     if w.is_null() {
         return;
     }
-    if (*w).raised || poll(w) {
+    if (*w).raised || (*w).done || poll(w) {
         remove_handler(w);
         return;
     }
@@ -161,6 +164,24 @@ unsafe extern "C" fn input_ready(_user_data: *mut c_void) {
     if exiting || (*w).idle_wakeups >= MAX_IDLE_WAKEUPS {
         remove_handler(w);
     }
+}
+
+/// Marks the evaluation now running as finished with the user's code (`mirai_eval` calls it
+/// once the task's expression has been evaluated): a cancel arriving during the cleanup that
+/// follows is not raised, so it cannot replace the result. A no-op outside a daemon's task.
+pub(crate) fn evaluation_done() {
+    let w = ACTIVE.with(Cell::get);
+    if !w.is_null() {
+        // SAFETY: main thread; the active watch lives until its evaluation returns.
+        unsafe { (*w).done = true };
+    }
+}
+
+/// Whether a cancel for the task now running was seen and raised as an interrupt.
+pub(crate) fn cancel_seen() -> bool {
+    let w = ACTIVE.with(Cell::get);
+    // SAFETY: as in `evaluation_done`.
+    !w.is_null() && unsafe { (*w).raised }
 }
 
 /// Calls the R package's `init` and `eval` closures.
@@ -340,7 +361,11 @@ unsafe fn daemon_run(
             Err(DaemonError::Init(msg)) => Err(ev.init_failure.take().unwrap_or_else(|| {
                 RError::Msg(format!("daemon initialisation failed: {msg}"))
             })),
-            // A failed synchronous dial reads "<code> | <text>", e.g. "6 | Connection refused".
+            // A failed synchronous dial reads "<code> | <text>", e.g. "6 | Connection refused";
+            // a refused TLS handshake (26, 27) also says why, e.g. which certificate failed.
+            Err(DaemonError::Dial { code: code @ (26 | 27), text, source }) => {
+                Err(RError::Msg(format!("{code} | {text}: {source}")))
+            }
             Err(e) => Err(RError::Msg(e.to_string())),
         }
     }

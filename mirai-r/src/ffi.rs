@@ -1,7 +1,8 @@
-//! Hand-written declarations of R's Unix event-loop interface (`R_ext/eventloop.h`), which
-//! libR-sys does not bind. They are exported by `libR.so` and used by packages that share R's
-//! event loop (tcltk, later); R documents them as "not part of the API and subject to change",
-//! so only the long-stable subset is declared here.
+//! Hand-written declarations of R C entry points that libR-sys does not bind, all exported by
+//! `libR.so`: R's Unix event-loop interface (`R_ext/eventloop.h`), used by packages that share
+//! R's event loop (tcltk, later) and documented by R as "not part of the API and subject to
+//! change", of which only the long-stable subset is declared; and, at the end, the closure
+//! setters and the error buffer of `Rinternals.h`.
 
 use std::os::raw::{c_int, c_void};
 
@@ -35,4 +36,22 @@ extern "C" {
         activity: c_int,
     ) -> *mut InputHandler;
     pub(crate) fn removeInputHandler(handlers: *mut *mut InputHandler, it: *mut InputHandler) -> c_int;
+}
+
+// Closure construction and R's error buffer: exported by libR.so and declared in Rinternals.h,
+// but outside the subset libR-sys binds. `SEXP` is an opaque pointer on both sides (libR-sys
+// allows the same lint for its own declarations).
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn SET_FORMALS(x: libR_sys::SEXP, v: libR_sys::SEXP);
+    pub(crate) fn SET_BODY(x: libR_sys::SEXP, v: libR_sys::SEXP);
+    pub(crate) fn SET_CLOENV(x: libR_sys::SEXP, v: libR_sys::SEXP);
+    /// The general-purpose bits of an object's header (`LEVELS` in R's serialization).
+    pub(crate) fn LEVELS(x: libR_sys::SEXP) -> std::os::raw::c_int;
+    pub(crate) fn SETLEVELS(x: libR_sys::SEXP, v: std::os::raw::c_int);
+    /// A promise's environment (`NULL` once forced) and value (`R_UnboundValue` until forced).
+    pub(crate) fn PRENV(x: libR_sys::SEXP) -> libR_sys::SEXP;
+    pub(crate) fn PRVALUE(x: libR_sys::SEXP) -> libR_sys::SEXP;
+    /// The text of R's last error message (what `geterrmessage()` returns).
+    pub(crate) fn R_curErrorBuf() -> *const std::os::raw::c_char;
 }

@@ -84,6 +84,14 @@ impl Preserved {
         Preserved(x)
     }
 
+    /// Takes over an object already preserved with `R_PreserveObject` (released when dropped).
+    ///
+    /// # Safety
+    /// `x` must have been preserved once for this value; main thread only.
+    pub(crate) unsafe fn adopt(x: SEXP) -> Self {
+        Preserved(x)
+    }
+
     /// The object.
     pub(crate) fn get(&self) -> SEXP {
         self.0
@@ -148,7 +156,8 @@ thread_local! {
     static ABORT_CALL: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-unsafe fn abort_call() -> SEXP {
+/// `invokeRestart("abort")` (preserved): jumps, silently, to the innermost top-level context.
+pub(crate) unsafe fn abort_call() -> SEXP {
     ABORT_CALL.with(|c| {
         if c.get().is_null() {
             let call = Rf_protect(Rf_lang2(

@@ -1,8 +1,9 @@
 //! Host and task handles (external pointers with finalizers) and the routines on them.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::os::raw::c_void;
+use std::rc::Rc;
 
 use libR_sys::*;
 use mirai::host::launch::Command;
@@ -18,15 +19,69 @@ use crate::wait::{Deadline, SLICE};
 /// The engine of one compute profile, owned by a host handle.
 struct HostBox {
     host: Host,
+    /// Dispatcher mode (FIFO, cancellation) rather than direct round-robin.
+    dispatcher: bool,
+    /// Chunks of `mirai_map()` elements not yet seen resolved, with their element count less
+    /// one, so that `mirai_host_status` counts elements, not chunks (spec §2.2: chunking must
+    /// not be visible). Main thread only.
+    chunks: RefCell<Vec<(Rc<TaskHandle>, u64)>>,
+    /// The extra elements of the chunks seen resolved.
+    chunks_done: Cell<u64>,
+}
+
+impl HostBox {
+    /// Moves resolved chunks to `chunks_done`; the extra elements of those still waiting in
+    /// the queue and of those sent to a daemon.
+    fn chunk_extras(&self) -> (u64, u64) {
+        let mut chunks = self.chunks.borrow_mut();
+        let (mut queued, mut running) = (0, 0);
+        chunks.retain(|(h, extra)| {
+            if h.is_resolved() {
+                self.chunks_done.set(self.chunks_done.get() + extra);
+                false
+            } else {
+                if h.attempts() == 0 {
+                    queued += extra;
+                } else {
+                    running += extra;
+                }
+                true
+            }
+        });
+        (queued, running)
+    }
 }
 
 /// One submitted task, owned by a task handle.
 struct TaskBox {
-    handle: TaskHandle,
+    handle: HandleRef,
     /// The profile's engine, for `mirai_race` (which is given only tasks).
     host: Host,
-    /// The outcome once taken from the handle and not yet turned into an R value.
-    outcome: Option<Outcome>,
+    /// The outcome once taken from the handle and not yet turned into an R value (boxed: it is
+    /// rarely there, and every waiting task has a box).
+    outcome: Option<Box<Outcome>>,
+    /// The profile has a dispatcher (so a cancel can report whether it still held the task).
+    dispatcher: bool,
+    /// For a chunk of `mirai_map()` elements: how many of its elements were not stopped.
+    live: usize,
+}
+
+/// A task's engine handle: owned, or shared with its host's chunk book (chunks only, so that
+/// ordinary tasks cost no extra allocation).
+enum HandleRef {
+    Own(TaskHandle),
+    Shared(Rc<TaskHandle>),
+}
+
+impl std::ops::Deref for HandleRef {
+    type Target = TaskHandle;
+
+    fn deref(&self) -> &TaskHandle {
+        match self {
+            HandleRef::Own(h) => h,
+            HandleRef::Shared(h) => h,
+        }
+    }
 }
 
 thread_local! {
@@ -82,20 +137,26 @@ unsafe fn new_handle<T>(value: T, tag: SEXP, fin: unsafe extern "C" fn(SEXP), on
     x
 }
 
-unsafe fn new_host(host: Host) -> SEXP {
+unsafe fn new_host(host: Host, dispatcher: bool) -> SEXP {
     // onexit: a profile still set when R quits is reset, so its daemons are told.
-    new_handle(HostBox { host }, host_tag(), host_finalizer, true)
+    let hb = HostBox { host, dispatcher, chunks: RefCell::new(Vec::new()), chunks_done: Cell::new(0) };
+    new_handle(hb, host_tag(), host_finalizer, true)
 }
 
-unsafe fn new_task(handle: TaskHandle, host: &Host) -> SEXP {
-    new_handle(TaskBox { handle, host: host.clone(), outcome: None }, task_tag(), task_finalizer, false)
+unsafe fn new_task(handle: TaskHandle, hb: &HostBox) -> SEXP {
+    new_task_ref(HandleRef::Own(handle), hb)
+}
+
+unsafe fn new_task_ref(handle: HandleRef, hb: &HostBox) -> SEXP {
+    let tb = TaskBox { handle, host: hb.host.clone(), outcome: None, dispatcher: hb.dispatcher, live: 0 };
+    new_handle(tb, task_tag(), task_finalizer, false)
 }
 
 unsafe fn is_handle(x: SEXP, tag: SEXP) -> bool {
     type_of(x) == SEXPTYPE::EXTPTRSXP && R_ExternalPtrTag(x) == tag && !R_ExternalPtrAddr(x).is_null()
 }
 
-unsafe fn is_task(x: SEXP) -> bool {
+pub(crate) unsafe fn is_task(x: SEXP) -> bool {
     is_handle(x, task_tag())
 }
 
@@ -131,7 +192,8 @@ unsafe fn cached(x: SEXP) -> Option<SEXP> {
     }
 }
 
-unsafe fn task_resolved(x: SEXP) -> bool {
+/// Whether a task handle has resolved (taken or not). `x` must be a task handle.
+pub(crate) unsafe fn task_resolved(x: SEXP) -> bool {
     if cached(x).is_some() {
         return true;
     }
@@ -210,7 +272,7 @@ unsafe fn host_start(
             let msg = e.to_string();
             if msg.contains(&url) { msg } else { format!("cannot start a host at '{url}': {msg}") }
         })?;
-        Ok(new_host(host))
+        Ok(new_host(host, dispatcher))
     }
 }
 
@@ -250,7 +312,13 @@ fn saturating_i32(n: u64) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn mirai_host_status(host: SEXP) -> SEXP {
     entry(|| unsafe {
-        let st = host_of(host, "host")?.host.status();
+        let hb = host_of(host, "host")?;
+        let mut st = hb.host.status();
+        // Chunks count as their elements (the engine counts each chunk once).
+        let (queued, running) = hb.chunk_extras();
+        st.counters.awaiting += queued;
+        st.counters.executing += running;
+        st.counters.completed += hb.chunks_done.get();
         let mut p = Protector::new();
         let url = p.protect(mk_string(&st.url));
         let c = &st.counters;
@@ -362,15 +430,27 @@ pub unsafe extern "C" fn mirai_host_exit_daemons(host: SEXP) -> SEXP {
 /// Called by R through `.Call` on its main thread, with valid SEXP arguments.
 #[no_mangle]
 pub unsafe extern "C" fn mirai_submit(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        let hooks = Hooks::from_sexp(hooks, "hooks")?;
-        let timeout = if is_null(timeout) { None } else { limit_ms(arg_num(timeout, "timeout")?, "timeout")? };
-        let payload = serialize(data, hooks.as_ref())?;
-        let handle = hb.host.submit(payload, SubmitOptions { timeout, ..SubmitOptions::default() }).map_err(host_error)?;
-        Ok(new_task(handle, &hb.host))
-    })
+    entry(|| unsafe { submit(host, data, timeout, hooks) })
 }
+
+/// Serializes `data` and submits it to `host`: the new task handle (unprotected).
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn submit(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> RResult<SEXP> {
+    let hb = host_of(host, "host")?;
+    Ok(new_task(submit_handle(hb, data, timeout, hooks)?, hb))
+}
+
+unsafe fn submit_handle(hb: &HostBox, data: SEXP, timeout: SEXP, hooks: SEXP) -> RResult<TaskHandle> {
+    let hooks = Hooks::from_sexp(hooks, "hooks")?;
+    let timeout = if is_null(timeout) { None } else { limit_ms(arg_num(timeout, "timeout")?, "timeout")? };
+    let payload = serialize(data, hooks.as_ref())?;
+    hb.host.submit(payload, SubmitOptions { timeout, ..SubmitOptions::default() }).map_err(host_error)
+}
+
+/// The largest `everywhere()` round `mirai_everywhere` builds.
+const MAX_EVERYWHERE: u32 = 100_000;
 
 /// `.Call` routine (docs/r-bridge.md): submits an `everywhere()` round.
 ///
@@ -385,12 +465,17 @@ pub unsafe extern "C" fn mirai_everywhere(host: SEXP, data: SEXP, min: SEXP, hoo
         if min.is_nan() || min < 0.0 {
             return Err("`min` must be a non-negative number".into());
         }
+        // Each of the `min` tasks is built up front: a runaway value must be an error, not an
+        // allocation failure that aborts R.
+        if min > MAX_EVERYWHERE as f64 {
+            return Err(format!("`min` must be at most {MAX_EVERYWHERE} (one task per daemon)").into());
+        }
         let payload = serialize(data, hooks.as_ref())?;
         let handles = hb.host.everywhere(payload, min as usize).map_err(host_error)?;
         let mut p = Protector::new();
         let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, handles.len() as R_xlen_t));
         for (i, h) in handles.into_iter().enumerate() {
-            SET_VECTOR_ELT(out, i as R_xlen_t, new_task(h, &hb.host));
+            SET_VECTOR_ELT(out, i as R_xlen_t, new_task(h, hb));
         }
         Ok(out)
     })
@@ -414,37 +499,120 @@ pub unsafe extern "C" fn mirai_resolved(task: SEXP) -> SEXP {
 /// Called by R through `.Call` on its main thread, with valid SEXP arguments.
 #[no_mangle]
 pub unsafe extern "C" fn mirai_take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let tb = task_of(task, "task")?;
-        if let Some(v) = cached(task) {
-            return Ok(v);
+    entry(|| unsafe { take(task, hooks, sentinel) })
+}
+
+/// The value of a resolved task (cached in the handle), or `sentinel` (see `mirai_take`).
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> RResult<SEXP> {
+    let tb = task_of(task, "task")?;
+    if let Some(v) = cached(task) {
+        return Ok(v);
+    }
+    let outcome = match tb.outcome.take().map(|b| *b).or_else(|| tb.handle.try_take()) {
+        Some(o) => o,
+        None => return Ok(sentinel),
+    };
+    let hooks = match Hooks::from_sexp(hooks, "hooks") {
+        Ok(h) => h,
+        Err(e) => {
+            task_of(task, "task")?.outcome = Some(Box::new(outcome));
+            return Err(e);
         }
-        let hooks = Hooks::from_sexp(hooks, "hooks")?;
-        let outcome = match tb.outcome.take().or_else(|| tb.handle.try_take()) {
-            Some(o) => o,
-            None => return Ok(sentinel),
-        };
-        // No reference into the box is held while R code (hooks) runs.
-        let value = match &outcome {
-            Outcome::Error(code) => Ok(error_value(*code as i32)),
-            Outcome::Value { payload, .. } => unserialize(payload, hooks.as_ref()),
-        };
-        let value = match value {
-            Ok(v) => v,
-            Err(e) => {
-                // Keep the outcome so that a later call can try again.
-                task_of(task, "task")?.outcome = Some(outcome);
-                return Err(e);
-            }
-        };
-        drop(outcome);
-        let mut p = Protector::new();
-        p.protect(value);
-        let cell = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
-        SET_VECTOR_ELT(cell, 0, value);
-        R_SetExternalPtrProtected(task, cell);
-        Ok(value)
-    })
+    };
+    // No reference into the box is held while R code (hooks) runs.
+    let value = match &outcome {
+        Outcome::Error(code) => Ok(error_value(*code as i32)),
+        Outcome::Value { payload, .. } => unserialize(payload, hooks.as_ref()),
+    };
+    let value = match value {
+        Ok(v) => v,
+        Err(e) => {
+            // Keep the outcome so that a later call can try again.
+            task_of(task, "task")?.outcome = Some(Box::new(outcome));
+            return Err(e);
+        }
+    };
+    drop(outcome);
+    let mut p = Protector::new();
+    p.protect(value);
+    let cell = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
+    SET_VECTOR_ELT(cell, 0, value);
+    R_SetExternalPtrProtected(task, cell);
+    Ok(value)
+}
+
+/// Waits, interruptibly, until task handle `x` resolves or the deadline passes: true if
+/// resolved. `x` must be a task handle.
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn wait_task(x: SEXP, dl: &Deadline) -> RResult<bool> {
+    while !task_resolved(x) {
+        let got = task_of(x, "tasks")?.handle.wait(Some(dl.slice(SLICE)));
+        if let Some(o) = got {
+            task_of(x, "tasks")?.outcome = Some(Box::new(o));
+            break;
+        }
+        if dl.expired() {
+            return Ok(false);
+        }
+        if interrupt_pending() {
+            return Err(RError::Interrupt);
+        }
+    }
+    Ok(true)
+}
+
+/// Submits a chunk of `n` `mirai_map()` elements (see `crate::chunk`): the task handle.
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: usize) -> RResult<SEXP> {
+    let hb = host_of(host, "host")?;
+    let shared = Rc::new(submit_handle(hb, data, R_NilValue, hooks)?);
+    let mut p = Protector::new();
+    let task = p.protect(new_task_ref(HandleRef::Shared(Rc::clone(&shared)), hb));
+    task_of(task, "task")?.live = n;
+    let mut chunks = hb.chunks.borrow_mut();
+    if chunks.len() >= 256 && chunks.len().is_power_of_two() {
+        drop(chunks);
+        hb.chunk_extras();
+        chunks = hb.chunks.borrow_mut();
+    }
+    chunks.push((shared, n.saturating_sub(1) as u64));
+    Ok(task)
+}
+
+/// One element of chunk task `task` was stopped: the number of elements still live.
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn release_one(task: SEXP) -> RResult<usize> {
+    let tb = task_of(task, "task")?;
+    tb.live = tb.live.saturating_sub(1);
+    Ok(tb.live)
+}
+
+/// Whether the profile of task handle `task` has a dispatcher.
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn task_dispatcher(task: SEXP) -> RResult<bool> {
+    Ok(task_of(task, "task")?.dispatcher)
+}
+
+/// Cancels the task of handle `task` on its own host: the task resolves at once with 20
+/// unless already resolved. True if the profile has a dispatcher and it still held the task.
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn cancel_task(task: SEXP) -> RResult<bool> {
+    let tb = task_of(task, "task")?;
+    let held = tb.host.cancel(&tb.handle);
+    Ok(tb.dispatcher && held)
 }
 
 /// `.Call` routine (docs/r-bridge.md): waits, interruptibly, until all tasks resolved or the timeout.
@@ -456,18 +624,8 @@ pub unsafe extern "C" fn mirai_wait(tasks: SEXP, timeout: SEXP) -> SEXP {
     entry(|| unsafe {
         let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
         for (_, x) in task_list(tasks) {
-            while !task_resolved(x) {
-                let got = task_of(x, "tasks")?.handle.wait(Some(dl.slice(SLICE)));
-                if let Some(o) = got {
-                    task_of(x, "tasks")?.outcome = Some(o);
-                    break;
-                }
-                if dl.expired() {
-                    return Ok(lgl(false));
-                }
-                if interrupt_pending() {
-                    return Err(RError::Interrupt);
-                }
+            if !wait_task(x, &dl)? {
+                return Ok(lgl(false));
             }
         }
         Ok(lgl(true))

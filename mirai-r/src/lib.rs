@@ -14,11 +14,16 @@
 //! Every routine runs on R's main thread; engine threads never call R. R errors are raised only
 //! at the outermost level of a routine, after its Rust values are dropped (module `guard`).
 
+mod aio;
+mod chunk;
 mod daemon;
+mod evaluate;
+mod fastser;
 mod ffi;
 mod guard;
 mod handles;
 mod later;
+mod remote;
 mod serial;
 mod sexp;
 mod tls;
@@ -28,8 +33,12 @@ use std::os::raw::{c_char, c_int, c_void};
 
 use libR_sys::{DllInfo, R_CallMethodDef, R_registerRoutines, R_useDynamicSymbols, Rboolean};
 
+pub use aio::{mirai_async, mirai_collect, mirai_data, mirai_go, mirai_stop, mirai_value, mirai_wrap};
+pub use chunk::mirai_submit_chunk;
 pub use daemon::mirai_daemon_run;
+pub use evaluate::{mirai_clean, mirai_dirty, mirai_eval};
 pub use later::mirai_later;
+pub use remote::{mirai_daemon_args, mirai_launch_command, mirai_tls_zero_config};
 pub use tls::mirai_tls_generate;
 pub use handles::{
     mirai_cancel, mirai_everywhere, mirai_host_admit, mirai_host_exit_daemons, mirai_host_launch,
@@ -75,6 +84,20 @@ fn routines() -> Vec<R_CallMethodDef> {
         routine!(mirai_daemon_run, 8),
         routine!(mirai_later, 3),
         routine!(mirai_tls_generate, 1),
+        routine!(mirai_daemon_args, 2),
+        routine!(mirai_launch_command, 3),
+        routine!(mirai_tls_zero_config, 1),
+        routine!(mirai_async, 4),
+        routine!(mirai_go, 6),
+        routine!(mirai_wrap, 2),
+        routine!(mirai_data, 1),
+        routine!(mirai_value, 1),
+        routine!(mirai_collect, 2),
+        routine!(mirai_stop, 1),
+        routine!(mirai_submit_chunk, 4),
+        routine!(mirai_eval, 4),
+        routine!(mirai_dirty, 1),
+        routine!(mirai_clean, 1),
         R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
     ]
 }
@@ -87,6 +110,7 @@ fn routines() -> Vec<R_CallMethodDef> {
 pub unsafe extern "C" fn mirai_rust_init(dll: *mut DllInfo) -> c_int {
     // R copies what it needs from the table, but keeping it alive costs nothing and is safe
     // whatever R's version does.
+    remote::install_logger();
     let table: &'static [R_CallMethodDef] = Box::leak(routines().into_boxed_slice());
     R_registerRoutines(dll, std::ptr::null(), table.as_ptr(), std::ptr::null(), std::ptr::null());
     R_useDynamicSymbols(dll, Rboolean::FALSE);
@@ -100,9 +124,9 @@ mod tests {
     #[test]
     fn routine_table_is_complete_and_terminated() {
         let t = routines();
-        assert_eq!(t.len(), 22);
+        assert_eq!(t.len(), 36);
         assert!(t.last().is_some_and(|r| r.name.is_null() && r.fun.is_none()));
-        let names: Vec<String> = t[..21]
+        let names: Vec<String> = t[..35]
             .iter()
             // SAFETY: every name is a NUL-terminated static string.
             .map(|r| unsafe { std::ffi::CStr::from_ptr(r.name) }.to_string_lossy().into_owned())

@@ -275,11 +275,39 @@ unsafe fn size_hint(x: SEXP, depth: u32, budget: &mut u32) -> usize {
     n.saturating_add(64)
 }
 
-/// Serializes `x` (version 3, binary) into a new buffer, applying `hooks`.
+/// Serializes `x` (version 3, binary) into a new buffer, applying `hooks`. Plain data takes
+/// the fast path of `crate::fastser` (same bytes); other objects go through R.
 ///
 /// # Safety
 /// Main thread; `x` protected.
 pub(crate) unsafe fn serialize(x: SEXP, hooks: Option<&Hooks>) -> RResult<Vec<u8>> {
+    let mut budget = 64;
+    let mut buf = Vec::with_capacity(size_hint(x, 3, &mut budget).saturating_add(64));
+    if hooks.is_some() {
+        // The fast path meets no reference object, so no hook would have been called: the
+        // payload is the plain serialization with an empty trailer.
+        buf.extend_from_slice(&HOOKED_MAGIC);
+    }
+    if crate::fastser::write(x, &mut buf) {
+        if hooks.is_some() {
+            append_trailer(&mut buf, &[]);
+        }
+        return Ok(buf);
+    }
+    r_serialize(x, hooks)
+}
+
+/// [`serialize`] through R's own serializer, without hooks (the fast path learns R's header
+/// from it).
+///
+/// # Safety
+/// Main thread; `x` protected.
+pub(crate) unsafe fn r_serialize_plain(x: SEXP) -> RResult<Vec<u8>> {
+    r_serialize(x, None)
+}
+
+/// [`serialize`] through R's own serializer.
+unsafe fn r_serialize(x: SEXP, hooks: Option<&Hooks>) -> RResult<Vec<u8>> {
     let mut budget = 64;
     let mut st = OutState {
         buf: Vec::with_capacity(size_hint(x, 3, &mut budget).saturating_add(32)),
@@ -425,6 +453,11 @@ unsafe extern "C" fn in_hook(name: SEXP, data: SEXP) -> SEXP {
 /// Main thread.
 pub(crate) unsafe fn unserialize(bytes: &[u8], hooks: Option<&Hooks>) -> RResult<SEXP> {
     let split = split_payload(bytes)?;
+    if split.blobs.is_empty() {
+        if let Some(v) = crate::fastser::read(split.main) {
+            return Ok(v);
+        }
+    }
     let mut st =
         InState { data: split.main, pos: 0, blobs: split.blobs, restored: HashMap::new(), hooks, failure: None };
     let stp: *mut InState<'_, '_> = &mut st;

@@ -1,28 +1,53 @@
-//! `cargo xtask bench`: builds the engine in release mode and measures it, and the R package
-//! against its peers, in one run; prints tables of medians, min-max and ratios, and writes CSV
-//! files under `bench/results/`.
+//! `cargo xtask bench`: builds the engine in release mode and measures it, the R package
+//! against its peers, and a host with many daemons, in one run (one process tree); then merges
+//! everything into one table of medians, min-max, ratios and goals, written with a plot under
+//! `bench/results/` (`summary.csv`, `summary.md`, `bench.png`, and each part's own CSV).
 //!
-//! Options: `--quick` (fewer rounds, for a smoke run), `--no-r` (engine only).
+//! Options: `--quick` (fewer rounds and tasks, for a smoke run; no per-layer benchmarks),
+//! `--no-r` (engine and scale only), `--no-scale` (skip the many-daemon runs), `--lib DIR` (the R
+//! library to install the package into and measure; default `<workspace>/target/R`), `--scale
+//! LIST` (daemon counts, default `100,300,1000`).
+//!
+//! The per-layer micro-benchmarks (`xtask/benches/layers.rs`, divan: `mirai-proto` encode and
+//! decode of 16 B and 1 MiB payloads, `mirai-sched` dispatch operations per second) run first in
+//! a full run; their table goes to `bench/results/layers.txt`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use crate::{workspace_root, Result};
 
-/// `cargo xtask bench [--quick] [--no-r]`.
-pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
-    let mut quick = false;
-    let mut with_r = true;
-    for a in args {
+struct Opts {
+    quick: bool,
+    with_r: bool,
+    with_scale: bool,
+    lib: Option<PathBuf>,
+    scale: String,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts { quick: false, with_r: true, with_scale: true, lib: None, scale: "100,300,1000".into() };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
-            "--quick" => quick = true,
-            "--no-r" => with_r = false,
+            "--quick" => o.quick = true,
+            "--no-r" => o.with_r = false,
+            "--no-scale" => o.with_scale = false,
+            "--lib" => o.lib = Some(PathBuf::from(it.next().ok_or("--lib needs a directory")?)),
+            "--scale" => o.scale = it.next().ok_or("--scale needs a list such as 100,300,1000")?.clone(),
             other => return Err(format!("unknown option '{other}' (see `cargo xtask help`)").into()),
         }
     }
+    Ok(o)
+}
+
+/// `cargo xtask bench [--quick] [--no-r] [--no-scale] [--lib DIR] [--scale LIST]`.
+pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
+    let o = parse(args)?;
     let root = workspace_root();
     let results = root.join("bench").join("results");
     std::fs::create_dir_all(&results).map_err(|e| format!("cannot create {}: {e}", results.display()))?;
+    let machine = machine();
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run(Command::new(&cargo)
@@ -30,29 +55,71 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
         .args(["build", "--release", "--quiet", "-p", "mirai-daemon", "-p", "xtask", "--bin", "mirai-daemon", "--bin", "mirai-bench"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|| root.join("target"));
     let bin = target.join("release");
+    let bench = bin.join("mirai-bench");
+    // Stale parts of an earlier run must not be merged into this one.
+    for f in ["engine.csv", "r.csv", "scale.csv", "summary.csv", "summary.md", "layers.txt"] {
+        let _ = std::fs::remove_file(results.join(f));
+    }
 
-    println!("== engine (Rust echo daemons) ==");
-    let (rounds, trips, tasks) = if quick { ("3", "200", "2000") } else { ("10", "1000", "10000") };
-    run(Command::new(bin.join("mirai-bench"))
+    if !o.quick {
+        println!("== per layer: mirai-proto and mirai-sched (divan) ==");
+        let out = Command::new(&cargo)
+            .current_dir(&root)
+            .args(["bench", "--quiet", "-p", "xtask", "--bench", "layers"])
+            .output()
+            .map_err(|e| format!("cannot run cargo bench: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        print!("{text}");
+        if !out.status.success() {
+            return Err(format!("cargo bench failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        std::fs::write(results.join("layers.txt"), text).map_err(|e| format!("cannot write layers.txt: {e}"))?;
+        println!();
+    }
+
+    println!("== engine (Rust echo daemons) against the raw Unix-socket floor ==");
+    let (rounds, trips, tasks) = if o.quick { ("3", "200", "2000") } else { ("10", "1000", "10000") };
+    run(Command::new(&bench)
         .args(["--rounds", rounds, "--trips", trips, "--tasks", tasks, "--daemon"])
         .arg(bin.join("mirai-daemon"))
         .arg("--csv")
         .arg(results.join("engine.csv")))?;
 
-    if with_r {
-        println!("\n== R: this package against base R's PSOCK cluster ==");
-        let lib = root.join("target").join("R");
+    if o.with_scale {
+        let (counts, tasks) = if o.quick { ("50,100".to_string(), "20000") } else { (o.scale.clone(), "100000") };
+        println!("\n== scale: one host, many Rust echo daemons (a fresh host process per count) ==");
+        for count in counts.split(',') {
+            run(Command::new(&bench)
+                .args(["scale", "--daemons", count, "--tasks", tasks, "--daemon"])
+                .arg(bin.join("mirai-daemon"))
+                .arg("--csv")
+                .arg(results.join("scale.csv")))?;
+        }
+    }
+
+    if o.with_r {
+        println!("\n== R: this package against PSOCK, future and CRAN mirai ==");
+        let lib = o.lib.clone().unwrap_or_else(|| root.join("target").join("R"));
         crate::r::install(&root, &lib)?;
-        let (rounds, trips, tasks) = if quick { ("2", "100", "2000") } else { ("5", "500", "10000") };
+        let (rounds, trips, tasks, ftasks, mem) =
+            if o.quick { ("2", "200", "2000", "100", "20000") } else { ("5", "500", "10000", "500", "100000") };
         run(Command::new("Rscript")
             .arg(root.join("xtask").join("bench").join("r-bench.R"))
             .env("R_LIBS", &lib)
             .env("MIRAI_BENCH_CSV", results.join("r.csv"))
             .env("MIRAI_BENCH_ROUNDS", rounds)
             .env("MIRAI_BENCH_TRIPS", trips)
-            .env("MIRAI_BENCH_TASKS", tasks))?;
+            .env("MIRAI_BENCH_TASKS", tasks)
+            .env("MIRAI_BENCH_FUTURE_TASKS", ftasks)
+            .env("MIRAI_BENCH_MEM_N", mem)
+            .env("MIRAI_BENCH_FLOOR", &bench))?;
     }
-    println!("\nmachine: {}", machine());
+
+    println!("\n== summary ==");
+    std::fs::write(results.join("machine.txt"), format!("{machine}\n"))
+        .map_err(|e| format!("cannot write machine.txt: {e}"))?;
+    run(Command::new("Rscript").arg(root.join("xtask").join("bench").join("report.R")).arg(&results).arg(&machine))?;
+    println!("machine: {machine}");
     println!("results: {}", results.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -65,12 +132,30 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// CPU model and core count, for the record.
+/// CPU model, cores, memory, kernel and R version, for the record.
 fn machine() -> String {
-    let cpu = std::fs::read_to_string(Path::new("/proc/cpuinfo"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+    let read = |p: &str| std::fs::read_to_string(Path::new(p)).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    format!("{cpu}, {cores} cores")
+    let mem_gb = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+    let r = Command::new("Rscript")
+        .args(["-e", "cat(R.version.string)"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let load = read("/proc/loadavg").split_whitespace().next().unwrap_or("?").to_string();
+    format!("{cpu}, {cores} vCPUs, {mem_gb:.0} GB RAM, Linux {kernel}, {r}, load average {load} at start")
 }

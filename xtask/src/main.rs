@@ -4,7 +4,8 @@
 //! - `install-r [--lib DIR]`: builds the Rust engine and installs the R package (module `r`);
 //! - `test-r [--lib DIR] [--timeout SECS]`: installs, then runs the package's testthat suite
 //!   against the installed package (module `r`);
-//! - `bench [--quick] [--no-r]`: engine and R benchmarks in one run (module `bench`).
+//! - `bench [--quick] [--no-r] [--no-scale] [--lib DIR] [--scale LIST]`: engine, scale and R
+//!   benchmarks in one run, merged into one table and a plot (module `bench`).
 
 mod bench;
 mod r;
@@ -24,9 +25,11 @@ commands:
   test-r [--lib DIR] [--timeout SECS]    install-r, then run mirai-r/rpkg/tests/testthat against
                                          the installed package; ends with `N passed, M failed`
                                          and fails if any test failed (timeout default 1800 s)
-  bench [--quick] [--no-r]               measure the engine (vs a raw socket floor) and the R
-                                         package (vs base R's PSOCK cluster) in one run; CSV
-                                         files in bench/results
+  bench [--quick] [--no-r] [--no-scale] [--lib DIR] [--scale LIST]
+                                         measure the engine (vs a raw socket floor), one host
+                                         with many daemons (LIST, default 100,300,1000) and the
+                                         R package (vs PSOCK, future, CRAN mirai) in one run;
+                                         table, CSV and plot in bench/results
   help                                   this text";
 
 /// The Cargo workspace root (the parent of this crate's directory).

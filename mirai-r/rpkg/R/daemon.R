@@ -1,27 +1,18 @@
 # The worker: daemon(), the ephemeral entry point, and the evaluation of one task.
 #
-# A task payload is `list(expr =, globals =, args =)`, plus `everywhere = TRUE` for the tasks of
-# an everywhere() round. Globals go into the global environment; the expression is evaluated in
+# A task payload is `list(globals =, args =, expr =)`, plus `everywhere = TRUE` for the tasks of
+# an everywhere() round, or `map =` (the elements) and maybe `seeds =` for a chunk of mirai_map(). Globals go into the global environment; the expression is evaluated in
 # a fresh environment holding the locals, whose enclosure is the global environment.
 
 on_daemon <- function() isTRUE(.opts$on)
 
-# Evaluates one task; never raises an R error (it runs under the bridge's daemon loop).
-.evaluate <- function(data) {
-  globals <- data[["globals"]]
-  if (length(globals)) list2env(globals, envir = .GlobalEnv)
-  ._mirai_. <- list2env(as.list(data[["args"]]), parent = .GlobalEnv)
-  ._mirai_.[["._expr_."]] <- data[["expr"]]
-  trace <- list()
-  tryCatch(
-    withCallingHandlers(
-      eval(._mirai_.[["._expr_."]], envir = ._mirai_., enclos = globalenv()),
-      error = function(e) trace <<- .stack_trace(._mirai_.)
-    ),
-    error = function(e) .mirai_error(e, trace),
-    interrupt = function(e) .miraiInterrupt
-  )
-}
+# Evaluates one task (or one chunk of mirai_map() elements, see mirai-r/src/chunk.rs); never
+# raises an R error. The work is done in C (mirai-r/src/evaluate.rs): globals are assigned in the
+# global environment, the expression is evaluated by `.evalcall` in a fresh environment holding
+# the locals (enclosure: the global environment), an error becomes `.mirai_error(e, trace)` with
+# the trace taken by `.stack_trace()` where it was signalled, an interrupt `.miraiInterrupt`.
+# Between the elements of a chunk, `cleanup()` runs when the state differs from `base`.
+.evaluate <- function(data, base = NULL, cleanup = NULL) .Call(mirai_eval, data, base, cleanup, .ns)
 
 # Calls from where the error was signalled out to the outermost call inside the user's
 # expression, innermost first; called from the calling handler, whose own frame is last.
@@ -38,7 +29,10 @@ on_daemon <- function() isTRUE(.opts$on)
 }
 
 # Daemon-side state the cleanup restores to. Options are snapshotted from `.Options` (which R
-# updates in place), as comparing that snapshot costs far less than calling options().
+# updates in place), as comparing that snapshot costs far less than calling options(). After
+# each task `.Call(mirai_clean, base)` removes new global variables and compares the search path
+# and options with the baseline by pointer (microseconds), so that `.cleanup()` runs only when
+# one of those changed.
 .baseline <- function() list(vars = names(.GlobalEnv), search = search(), opts = as.list(.Options))
 
 .cleanup <- function(base) {
@@ -57,9 +51,22 @@ on_daemon <- function() isTRUE(.opts$on)
   }
 }
 
+# TRUE or FALSE, else an error naming the argument.
+.flag <- function(x, name) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x))
+    stop(simpleError(sprintf("`%s` must be TRUE or FALSE", name), sys.call(-1L)))
+  x
+}
+
 daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TRUE,
                    cleanup = TRUE, output = FALSE, idletime = Inf, walltime = Inf,
                    maxtasks = Inf, tlscert = NULL, rs = NULL) {
+  output <- .flag(output, "output")
+  asyncdial <- .flag(asyncdial, "asyncdial")
+  cleanup <- .flag(cleanup, "cleanup")
+  # TRUE, NA or FALSE; any true non-NA number behaves like TRUE (spec section 4, item 2).
+  if (!(is.logical(autoexit) || is.numeric(autoexit)) || length(autoexit) != 1L)
+    stop("`autoexit` must be TRUE, NA or FALSE")
   if (!output) {
     devnull <- file(nullfile(), open = "w")
     sink(devnull)
@@ -74,8 +81,7 @@ daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TR
   .opts$on <- TRUE
   on.exit(.opts$on <- prev, add = TRUE)
   if (is.numeric(rs)) assign(".Random.seed", as.integer(rs), envir = .GlobalEnv)
-  # Any true non-NA value behaves like TRUE (spec section 4, item 2).
-  autoexit <- if (is.na(autoexit[1L])) NA else isTRUE(as.logical(autoexit[1L]))
+  autoexit <- if (is.na(autoexit)) NA else isTRUE(as.logical(autoexit))
   base <- .baseline()
   hooks <- NULL
   init <- function(stream, serial) {
@@ -84,13 +90,13 @@ daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TR
     base <<- .baseline()
     hooks
   }
+  # The cleanup guards itself: an error or a late interrupt must not replace the result.
+  clean <- function() tryCatch(.cleanup(base), error = function(e) NULL, interrupt = function(e) NULL)
   evaluate <- function(data, everywhere) {
-    res <- .evaluate(data)
-    tryCatch(
-      if (everywhere || isTRUE(data[["everywhere"]])) base <<- .baseline()
-      else if (cleanup) .cleanup(base),
-      error = function(e) NULL, interrupt = function(e) NULL
-    )
+    res <- .Call(mirai_eval, data, if (cleanup) base, clean, .ns)
+    if (everywhere || (is.list(data) && !is.null(.subset2(data, "everywhere")))) {
+      tryCatch(base <<- .baseline(), error = function(e) NULL, interrupt = function(e) NULL)
+    } else if (cleanup && .Call(mirai_clean, base)) clean()
     res
   }
   url <- as.character(url)[1L]

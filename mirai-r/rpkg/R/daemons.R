@@ -8,7 +8,7 @@
 daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync = FALSE,
                     seed = NULL, memory = NULL, serial = NULL, tls = NULL, pass = NULL,
                     .compute = NULL) {
-  .compute <- .cname(.compute)
+  .compute <- .check_compute(.compute)
   if (isTRUE(sync)) {
     url <- sprintf("inproc://%s", .hex24())
     dispatcher <- FALSE
@@ -17,13 +17,13 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   if (is.null(url)) {
     if (is.null(n)) return(.reset(.compute, exit = TRUE))
     is.numeric(n) || stop("`n` must be numeric, did you mean to provide `url`?")
-    n <- as.integer(n)
+    n <- .check_n(n)
     if (n == 0L) return(.reset(.compute))
-    n < 0L && stop("the number of daemons must be zero or greater")
     .within_map() && stop("cannot create local daemons from within mirai map")
     .check_dispatcher(dispatcher)
+    dots <- .check_profile_args(list(...), seed, memory, serial)
     .reset(.compute)
-    prof <- .new_profile(.compute, seed, dispatcher, list(...))
+    prof <- .new_profile(.compute, seed, dispatcher, dots)
     prof$n <- n
     .listen(prof, local_url(), memory, serial, NULL)
     for (i in seq_len(n)) .launch_local1(prof, prof$dots)
@@ -39,9 +39,17 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
     ..[[.compute]] <- prof
   } else {
     is.character(url) || stop(sprintf("`url` must be of type character, not %s", typeof(url)))
+    length(url) && !is.na(url[[1L]]) && nzchar(url[[1L]]) ||
+      stop("`url` must hold a URL such as \"tcp://10.0.0.5:5555\", not be empty or NA")
     .check_dispatcher(dispatcher)
+    dots <- .check_profile_args(list(...), seed, memory, serial)
+    if (!is.null(remote) && !is.list(remote)) stop(.msg_remote)
+    if (!is.null(tls) && (!is.character(tls) || !length(tls) || length(tls) > 3L || anyNA(tls)))
+      stop("`tls` must be NULL, a PEM file path, or c(<certificate PEM>, <key PEM>)")
+    if (!is.null(pass) && !is.function(pass) && !.is_string(pass))
+      stop("`pass` must be NULL, a function returning the password, or a string")
     .reset(.compute)
-    prof <- .new_profile(.compute, seed, dispatcher, list(...))
+    prof <- .new_profile(.compute, seed, dispatcher, dots)
     prof$n <- 1L
     url <- url[[1L]]
     if (isTRUE(sync)) {
@@ -50,17 +58,8 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
       prof$genv <- list(.Random.seed = parallel::nextRNGStream(prof$stream))
       prof$gvars <- ".Random.seed"
     } else {
-      if (grepl("^(tls\\+tcp|wss)://", url)) {
-        if (is.null(tls)) {
-          host <- sub("^[^:]+://(\\[[^]]*\\]|[^:/]*).*$", "\\1", url)
-          pair <- .Call(mirai_tls_generate, gsub("^\\[|\\]$", "", host))
-          tls <- pair
-          prof$tls <- c(pair[1L], "")
-        }
-        tls <- list(cert = .read_pem(tls), pass = if (is.function(pass)) pass() else pass)
-      } else {
-        tls <- NULL
-      }
+      # TLS material for the listener; zero-config also stores the daemons' (launch.R).
+      tls <- .tls_setup(prof, url, tls, pass)
       .listen(prof, url, memory, serial, tls)
     }
     prof$remote <- remote
@@ -82,7 +81,39 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   if (!is.logical(x) || length(x) != 1L || is.na(x)) stop("`dispatcher` must be TRUE or FALSE", call. = FALSE)
 }
 
-# Creates a profile (not yet registered): RNG base stream and rendered daemon arguments.
+# `n` (numeric) as the number of local daemons: one whole number from 0 to the largest
+# integer. Errors say what is wrong with it, in the caller's name.
+.check_n <- function(n, call = sys.call(-1L)) {
+  if (length(n) != 1L || is.na(n)) stop(simpleError("`n` must be a single number, not NA or a vector", call))
+  if (n < 0) stop(simpleError("the number of daemons must be zero or greater", call))
+  if (n >= .Machine$integer.max + 1) stop(simpleError("`n` must be finite and at most .Machine$integer.max", call))
+  as.integer(n)
+}
+
+# Validates, before any existing profile is reset, the arguments that are only used once the
+# new profile is being made (so that a mistake never leaves the profile torn down, nor starts
+# daemons that cannot run). Returns `...` as list(dots, rendered).
+.check_profile_args <- function(dots, seed, memory, serial, call = sys.call(-1L)) {
+  fail <- function(msg) stop(simpleError(msg, call))
+  if (!is.null(seed) && (!is.numeric(seed) || length(seed) != 1L || is.na(seed) || abs(seed) > .Machine$integer.max))
+    fail("`seed` must be NULL or a single integer")
+  if (!is.null(memory) && !is.numeric(memory) && !identical(memory, NA))
+    fail("`memory` must be NULL or a number of megabytes")
+  if (!is.null(serial) && !.is_serial(serial))
+    fail("`serial` must be NULL or a configuration made by serial_config()")
+  list(dots = dots, rendered = .daemon_args(dots, call))
+}
+
+# TRUE for a serial_config() value: list(class, sfuncs, ufuncs), all of one length.
+.is_serial <- function(x) {
+  is.list(x) && length(x) == 3L && is.character(x[[1L]]) && !anyNA(x[[1L]]) &&
+    is.list(x[[2L]]) && is.list(x[[3L]]) &&
+    length(x[[2L]]) == length(x[[1L]]) && length(x[[3L]]) == length(x[[1L]]) &&
+    all(vapply(c(x[[2L]], x[[3L]]), is.function, logical(1L)))
+}
+
+# Creates a profile (not yet registered): RNG base stream and rendered daemon arguments
+# (`dots` as made by .check_profile_args).
 .new_profile <- function(compute, seed, dispatcher, dots) {
   prof <- new.env(parent = emptyenv())
   prof$compute <- compute
@@ -91,20 +122,25 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   prof$gate <- FALSE
   prof$seed <- seed
   prof$stream <- .rng_stream(seed)
-  prof$dots <- .render(dots)
-  prof$tls <- dots[["tlscert"]]
+  prof$dots <- dots$rendered
+  prof$tls <- dots$dots[["tlscert"]]
   prof
 }
 
 # Starts the profile's host listening at `url`.
-.listen <- function(prof, url, memory, serial, tls) {
+.listen <- function(prof, url, memory, serial, tls, call = sys.call(-1L)) {
   disp <- prof$dispatcher
   limit <- if (disp && is.numeric(memory) && length(memory) && !is.na(memory[1L]) &&
                is.finite(memory[1L]) && memory[1L] > 0) as.double(memory[1L]) * 1e6 else NA_real_
   hooks <- if (disp) serial %||% .opts$serial
   if (!is.null(tls)) attr(url, "tls") <- tls
-  host <- .Call(mirai_host_start, url, disp, limit, if (disp) prof$stream,
-                if (!is.null(hooks)) serialize(hooks, NULL, version = 3L))
+  # The engine's errors (a URL it cannot listen at, bad TLS material) carry no call: they are
+  # raised again in the name of daemons().
+  host <- tryCatch(
+    .Call(mirai_host_start, url, disp, limit, if (disp) prof$stream,
+          if (!is.null(hooks)) serialize(hooks, NULL, version = 3L)),
+    error = function(e) stop(simpleError(conditionMessage(e), call))
+  )
   prof$url <- .Call(mirai_host_url, host)
   if (disp) {
     attr(host, "dispatcher") <- TRUE
@@ -116,18 +152,9 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   invisible(prof)
 }
 
-# `...` daemon arguments as `,name=value` for each logical or numeric value, in order.
-.render <- function(dots) {
-  nms <- names(dots)
-  if (is.null(nms)) return("")
-  out <- character()
-  for (i in seq_along(dots)) {
-    v <- dots[[i]]
-    if (nzchar(nms[i]) && (is.logical(v) || is.numeric(v)) && length(v))
-      out <- c(out, sprintf(",%s=%s", nms[i], as.character(v[1L])))
-  }
-  paste(out, collapse = "")
-}
+# `...` daemon arguments as `,name=value` for each logical or numeric value, in order
+# (validated and written by the engine, see .daemon_args in launch.R).
+.render <- function(dots, call = sys.call(-1L)) .daemon_args(dots, call)
 
 # Resets profile `compute`; FALSE invisibly.
 .reset <- function(compute, exit = FALSE) {
@@ -225,15 +252,16 @@ with.miraiDaemons <- function(data, expr, ...) {
 with_daemons <- function(.compute, expr) {
   require_daemons(.compute = .compute, call = environment())
   prev <- .opts$default
-  .opts$default <- .compute
+  .opts$default <- .cname(.compute)
   on.exit(.opts$default <- prev)
   expr
 }
 
 local_daemons <- function(.compute, frame = parent.frame()) {
   require_daemons(.compute = .compute, call = environment())
+  is.environment(frame) || stop("`frame` must be an environment (the frame whose exit restores the default profile)")
   prev <- .opts$default
-  .opts$default <- .compute
+  .opts$default <- .cname(.compute)
   restore <- function() .opts$default <- prev
   do.call(base::on.exit, list(as.call(list(restore)), TRUE, FALSE), envir = frame)
   invisible()

@@ -17,8 +17,9 @@ http_config <- function(url = posit_workbench_url, method = "POST", headers = po
   if (!is.null(cookie)) headers <- c(headers, Cookie = cookie)
   if (!is.null(token)) headers <- c(headers, Authorization = paste("Bearer", token))
   data <- if (is.function(remote$data)) do.call(remote$data, remote$dots) else remote$data
+  # The bare call, JSON-escaped by the engine, goes where `data` has `%s`.
   lapply(seq_len(n), function(i)
-    .http_request(url, remote$method, headers, sprintf(data, .json_escape(.daemon_call(prof, dots)))))
+    .http_request(url, remote$method, headers, sprintf(data, .launch_cmd(prof, dots)[3L])))
 }
 
 # One HTTP request with a 5 s timeout through the curl command-line tool:

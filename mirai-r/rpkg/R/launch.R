@@ -1,7 +1,24 @@
-# Launching daemons and building their command lines; URLs.
+# Launching daemons (spec 2.6, 3.12), TLS set-up for URL profiles (spec 3.11), and URLs.
+#
+# Launch commands are built by the engine (mirai-host's `remote` module, through
+# `mirai_launch_command`), which quotes every part for each shell it passes through: the URL,
+# certificates and argument names can never break out of their place in
+# `<rscript> -e '<call>'`, nor out of the ssh or job-script layer around it. What stays raw is
+# what the user gives as shell text: `rscript`, a remote's `command` and `args`, and a
+# scheduler's `options`.
+#
+# Daemons started elsewhere must find the mirai package. Over ssh the remote user's shell does
+# not inherit the host's environment, so give the library in `rscript`, for example
+# `ssh_config(..., rscript = "R_LIBS=/opt/rlib Rscript")`; Slurm's `sbatch` passes the
+# submitting environment (R_LIBS included) to the job by default, other schedulers may need the
+# same `rscript` prefix or an `export R_LIBS=...` line in `options`.
 
 local_url <- function(tcp = FALSE, port = 0) {
-  if (tcp) return(sprintf("tcp://127.0.0.1:%d", as.integer(port)))
+  if (!is.logical(tcp) || length(tcp) != 1L || is.na(tcp)) stop("`tcp` must be TRUE or FALSE")
+  if (tcp) {
+    port <- .check_port(port)
+    return(sprintf("tcp://127.0.0.1:%d", port))
+  }
   id <- .hex24()
   switch(
     Sys.info()[["sysname"]],
@@ -12,12 +29,29 @@ local_url <- function(tcp = FALSE, port = 0) {
 }
 
 host_url <- function(tls = FALSE, port = 0) {
+  port <- .check_port(port)
   ips <- .ipv4()
   addr <- if (length(ips)) ips else Sys.info()[["nodename"]]
-  url <- sprintf("%s://%s:%d", if (isTRUE(tls)) "tls+tcp" else "tcp", addr, as.integer(port))
+  url <- sprintf("%s://%s:%d", if (isTRUE(tls)) "tls+tcp" else "tcp", addr, port)
   names(url) <- names(ips)
   url
 }
+
+# `port` as an integer: one whole number from 0 (any free port) to 65535.
+.check_port <- function(port, call = sys.call(-1L)) {
+  if (!is.numeric(port) || length(port) != 1L || is.na(port) || port < 0 || port > 65535 || port != trunc(port))
+    stop(simpleError("`port` must be a single whole number from 0 to 65535", call))
+  as.integer(port)
+}
+
+# A count of daemons to launch: one whole number from 0 to the largest integer.
+.check_count <- function(n, call = sys.call(-1L)) {
+  if (!is.numeric(n) || length(n) != 1L || is.na(n) || n < 0 || n >= .Machine$integer.max + 1)
+    stop(simpleError("`n` must be a single non-negative number of daemons", call))
+  as.integer(n)
+}
+
+.msg_remote <- "`remote` must be a launch configuration from remote_config(), ssh_config(), cluster_config() or http_config()"
 
 # Non-loopback IPv4 addresses named by interface.
 .ipv4 <- function() {
@@ -44,6 +78,45 @@ host_url <- function(tls = FALSE, port = 0) {
   out[!grepl("^127\\.", out)]
 }
 
+# TLS for a profile listening at `url` (spec 3.11); returns the listener's `attr(url, "tls")`,
+# or NULL for a non-TLS scheme.
+#
+# Zero configuration (`tls` NULL): fresh single-use credentials with mutual authentication.
+# The host presents a certificate for the URL's host, and requires each daemon to present the
+# client certificate issued for this profile; both travel in the launch commands as
+# `tlscert = c("<CA>", "<client certificate and key>")`. A process that reaches the port
+# without that identity is refused during the TLS handshake, before it is told anything.
+#
+# User-supplied credentials: `tls` is a PEM file holding the certificate (chain) and key, or
+# `c(cert, key)`; the host then authenticates itself only, and daemons connect with
+# `tlscert = <CA file>` or `c(<CA PEM>, "")`. To require client certificates with your own
+# CA, give it as a third element, `tls = c(cert, key, client_ca)`, and give daemons
+# `tlscert = c(<CA>, <client certificate followed by its key>)` (PEM text or file paths).
+.tls_setup <- function(prof, url, tls, pass) {
+  if (!grepl("^(tls\\+tcp|wss)://", url)) return(NULL)
+  if (is.null(tls)) {
+    host <- gsub("^\\[|\\]$", "", .url_host_port(url)[[1L]])
+    z <- .Call(mirai_tls_zero_config, host)
+    prof$tls <- c(z[3L], z[4L])
+    return(list(cert = z[1:2], pass = NULL, client_ca = z[3L]))
+  }
+  tls <- .read_pem(tls)
+  list(cert = tls[seq_len(min(2L, length(tls)))],
+       pass = if (is.function(pass)) pass() else pass,
+       client_ca = if (length(tls) >= 3L && nzchar(tls[3L])) tls[3L])
+}
+
+# PEM text: each element that is not PEM text itself but names an existing file is replaced by
+# the file's contents (a single path may hold a certificate and its key).
+.read_pem <- function(x) {
+  if (!is.character(x)) return(x)
+  for (i in seq_along(x)) {
+    if (!is.na(x[i]) && nzchar(x[i]) && !grepl("-----BEGIN", x[i], fixed = TRUE) && file.exists(x[i]))
+      x[i] <- paste(readLines(x[i], warn = FALSE), collapse = "\n")
+  }
+  x
+}
+
 # The profile to launch daemons for, or the launch errors.
 .launch_profile <- function(.compute, call = sys.call(-1L)) {
   prof <- .profile(.compute)
@@ -52,24 +125,66 @@ host_url <- function(tls = FALSE, port = 0) {
   prof
 }
 
-# Daemon arguments for a launch: `...` replaces the stored ones; a tlscert there replaces the
-# profile's TLS material.
-.launch_dots <- function(prof, dots) {
-  if (!length(dots)) return(prof$dots)
-  if (!is.null(dots[["tlscert"]])) prof$tls <- dots[["tlscert"]]
-  .render(dots)
+# `...` daemon arguments as stored in a profile: `,name=value` for each named logical or
+# numeric value, in order, written by the engine (other types are dropped).
+#
+# Values a daemon() would refuse at start-up are errors here, in the caller's name: a daemon
+# that cannot start never connects, and daemons(n) would wait for it forever.
+.daemon_args <- function(dots, call = sys.call(-1L)) {
+  .check_tlscert(dots[["tlscert"]], call)
+  nms <- names(dots)
+  if (is.null(nms) || !length(dots)) return("")
+  keep <- vapply(seq_along(dots), function(i) {
+    v <- dots[[i]]
+    nzchar(nms[i]) && (is.logical(v) || is.numeric(v)) && length(v) > 0L
+  }, logical(1L))
+  nms <- nms[keep]
+  vals <- lapply(dots[keep], `[`, 1L)
+  fail <- function(msg) stop(simpleError(msg, call))
+  for (i in seq_along(nms)) {
+    nm <- nms[i]
+    v <- vals[[i]]
+    if (nm %in% c("asyncdial", "cleanup", "output") && is.na(v))
+      fail(sprintf("`%s` must be TRUE or FALSE", nm))
+    if (nm %in% c("idletime", "walltime", "maxtasks") && !is.na(v) && v < 0)
+      fail(sprintf("`%s` must be a non-negative number (or Inf for no limit)", nm))
+    # The launch command gives daemon() its URL, mode and RNG stream itself; a name that
+    # would (partially) match one of those would be matched twice.
+    if (nm == "rs" || startsWith("url", nm) || startsWith("dispatcher", nm))
+      fail(sprintf("`%s` cannot be given as a daemon argument: the launch command sets it", nm))
+  }
+  dup <- nms[duplicated(nms)]
+  if (length(dup)) fail(sprintf("daemon argument `%s` is given more than once", dup[1L]))
+  # as.character(NA) is NA_character_; the literal daemon() reads is "NA".
+  vals <- vapply(vals, function(v) if (is.na(v) && !is.nan(v)) "NA" else as.character(v), "", USE.NAMES = FALSE)
+  .Call(mirai_daemon_args, nms, vals)
 }
 
-# The daemon call (spec 3.12 grammar); direct profiles take the next `rs` stream.
-.daemon_call <- function(prof, dots) {
-  tls <- prof$tls
-  tlsarg <- if (length(tls) == 1L) sprintf(",tlscert=\"%s\"", tls)
-  else if (length(tls) >= 2L) sprintf(",tlscert=c(\"%s\",\"%s\")", tls[1L], tls[2L])
-  else ""
-  if (prof$dispatcher) sprintf("mirai::daemon(\"%s\"%s%s)", prof$url, dots, tlsarg)
-  else sprintf("mirai::daemon(\"%s\",dispatcher=FALSE%s%s,rs=c(%s))", prof$url, dots, tlsarg,
-               paste(.next_rs(prof), collapse = ","))
+# `tlscert` for daemons: NULL, or a CA file path or PEM text, optionally with a client identity
+# (one or two strings, no NA).
+.check_tlscert <- function(x, call = sys.call(-1L)) {
+  if (!is.null(x) && (!is.character(x) || !length(x) || length(x) > 2L || anyNA(x)))
+    stop(simpleError("`tlscert` must be NULL, a CA certificate file or PEM text, or c(<CA>, <client identity>)", call))
 }
+
+# Daemon arguments for a launch: `...` replaces the stored ones; a tlscert there replaces the
+# profile's TLS material.
+.launch_dots <- function(prof, dots, call = sys.call(-1L)) {
+  if (!length(dots)) return(prof$dots)
+  rendered <- .render(dots, call)
+  if (!is.null(dots[["tlscert"]])) prof$tls <- dots[["tlscert"]]
+  rendered
+}
+
+# c(command, call, json_call, line) for one daemon; direct profiles take the next `rs` stream.
+.launch_cmd <- function(prof, dots, rscript = "Rscript", deploy = NULL) {
+  spec <- list(url = prof$url, dispatcher = prof$dispatcher, dots = dots,
+               tlscert = prof$tls, rs = if (!prof$dispatcher) .next_rs(prof))
+  .Call(mirai_launch_command, spec, rscript, deploy)
+}
+
+# The daemon call (spec 3.12 grammar).
+.daemon_call <- function(prof, dots) .launch_cmd(prof, dots)[2L]
 
 .launch_local1 <- function(prof, dots) {
   .Call(mirai_host_launch, prof$host, .rscript(), c("-e", .daemon_call(prof, dots)))
@@ -77,8 +192,9 @@ host_url <- function(tls = FALSE, port = 0) {
 
 launch_local <- function(n = 1L, ..., .compute = NULL) {
   prof <- .launch_profile(.compute)
+  k <- .check_count(n)
   dots <- .launch_dots(prof, list(...))
-  for (i in seq_len(n)) .launch_local1(prof, dots)
+  for (i in seq_len(k)) .launch_local1(prof, dots)
   n
 }
 
@@ -91,32 +207,37 @@ launch_remote <- function(n = 1L, remote = remote_config(), ..., .compute = NULL
     n <- 1L
   }
   prof <- .launch_profile(.compute)
-  n <- as.integer(n)
+  n <- .check_count(n)
+  if (is.null(remote)) remote <- remote_config()
+  if (!is.list(remote)) stop(.msg_remote)
   args <- remote$args
   if (is.list(args) && length(args) > 1L) {
     if (n != 1L && n != length(args)) stop("`n` must equal the length of `args`, or either must be 1")
     n <- length(args)
   }
+  tunnel <- NULL
   if (isTRUE(remote$tunnel)) {
     hp <- .url_host_port(prof$url)
     identical(hp[[1L]], "127.0.0.1") || stop("SSH tunnelling requires daemons `url` hostname to be `127.0.0.1`")
+    tunnel <- as.integer(hp[[2L]])
   }
   dots <- .launch_dots(prof, list(...))
   if (identical(remote$type, "http")) return(invisible(.http_launch(remote, prof, dots, n)))
-  cmds <- character(n)
-  for (i in seq_len(n)) cmds[i] <- sprintf("%s -e %s", remote$rscript, shQuote(.daemon_call(prof, dots)))
   command <- remote$command
-  if (!is.null(command)) {
-    for (i in seq_len(n)) {
-      a <- if (is.list(args)) args[[min(i, length(args))]] else args
-      if (isTRUE(remote$tunnel)) a[1L] <- sprintf("-R %s:127.0.0.1:%s %s", hp[[2L]], hp[[2L]], a[1L])
-      if (is.null(remote$quote)) {
-        system2(command, c("-c", shQuote(paste0(a[1L], cmds[i], a[3L]))), wait = FALSE)
-      } else {
-        a[a == "."] <- if (isTRUE(remote$quote)) shQuote(cmds[i]) else cmds[i]
-        system2(command, a, wait = FALSE)
-      }
+  rscript <- remote$rscript %||% "Rscript"
+  cmds <- character(n)
+  for (i in seq_len(n)) {
+    deploy <- if (!is.null(command)) {
+      list(command = command, args = if (is.list(args)) args[[min(i, length(args))]] else args,
+           quote = remote$quote, tunnel = tunnel)
     }
+    cmd <- .launch_cmd(prof, dots, rscript, deploy)
+    cmds[i] <- cmd[1L]
+    # `/bin/sh -c <line>` (the cluster form: its own shell with the script), not waited for.
+    # Not through the host's launcher: these are ssh or submit commands, not daemons for it
+    # to track (system2 adds one more shell, hence the shQuote).
+    if (!is.null(command))
+      system2(if (is.null(remote$quote)) command else "/bin/sh", c("-c", shQuote(cmd[4L])), wait = FALSE)
   }
   structure(cmds, class = "miraiLaunchCmd")
 }
@@ -134,33 +255,47 @@ print.miraiLaunchCmd <- function(x, ...) {
 }
 
 remote_config <- function(command = NULL, args = c("", "."), rscript = "Rscript", quote = FALSE) {
-  for (a in if (is.list(args)) args else list(args))
+  for (a in if (is.list(args) && length(args)) args else list(args))
     "." %in% a || stop("`.` must be an element of the character vector(s) supplied to `args`", call. = FALSE)
+  is.null(command) || .is_string(command) || stop("`command` must be NULL or a single character string")
+  .is_string(rscript) || stop("`rscript` must be a single character string")
+  is.logical(quote) && length(quote) == 1L && !is.na(quote) || stop("`quote` must be TRUE or FALSE")
   list(command = command, args = args, rscript = rscript, quote = quote, tunnel = FALSE)
 }
 
+# TRUE for one non-NA string.
+.is_string <- function(x) is.character(x) && length(x) == 1L && !is.na(x)
+
 ssh_config <- function(remotes, tunnel = FALSE, timeout = 10, command = "ssh", rscript = "Rscript") {
+  is.character(remotes) && length(remotes) || stop("`remotes` must be a character vector of ssh://[user@]host[:port] URLs")
+  is.numeric(timeout) && length(timeout) == 1L && !is.na(timeout) && timeout >= 0 ||
+    stop("`timeout` must be a number of seconds")
+  .is_string(command) || stop("`command` must be a single character string")
+  .is_string(rscript) || stop("`rscript` must be a single character string")
   args <- lapply(remotes, function(r) {
     x <- sub("^ssh://", "", r)
     port <- "22"
-    if (grepl(":[0-9]+$", x)) {
+    if (grepl(":[0-9]+$", x) && !grepl("^[^[]*:.*:", x)) {
       port <- sub("^.*:([0-9]+)$", "\\1", x)
       x <- sub(":[0-9]+$", "", x)
     }
+    x <- sub("^(.*@)?\\[(.*)\\]$", "\\1\\2", x)
+    # The destination goes to the local shell as one word: only characters of user names, host
+    # names and IP addresses are accepted.
+    grepl("^([A-Za-z0-9._-]+@)?[A-Za-z0-9._:%-]+$", x) ||
+      stop(sprintf("invalid SSH remote '%s': expected ssh://[user@]host[:port]", r), call. = FALSE)
     c(sprintf("-o ConnectTimeout=%s -fTp %s", as.character(timeout), port), x, ".")
   })
   list(command = command, args = args, rscript = rscript, quote = TRUE, tunnel = isTRUE(tunnel))
 }
 
 cluster_config <- function(command = "sbatch", options = "", rscript = "Rscript") {
+  is.character(command) && length(command) && !is.na(command[[1L]]) && nzchar(command[[1L]]) ||
+    stop("`command` must be the scheduler's submit command, e.g. \"sbatch\"")
+  .is_string(options) || stop("`options` must be a single character string (one directive per line)")
+  .is_string(rscript) || stop("`rscript` must be a single character string")
   options <- gsub("(^|\n)[ \t]+", "\\1", options)
   list(command = "/bin/sh",
        args = c(sprintf("%s<<'EOF'\n#!/bin/sh\n%s\n", command[[1L]], options), ".", "\nEOF"),
        rscript = rscript, quote = NULL)
-}
-
-# PEM text: the contents of a file for a length-one path, else the value itself.
-.read_pem <- function(x) {
-  if (is.character(x) && length(x) == 1L && file.exists(x)) paste(readLines(x, warn = FALSE), collapse = "\n")
-  else x
 }

@@ -28,16 +28,69 @@ mirai_map <- function(.x, .f, ..., .args = list(), .promise = NULL, .compute = N
     expr <- quote(do.call(.f, c(.x, .args), quote = TRUE))
     nms <- dimnames(.x)[[1L]]
   }
-  x <- lapply(rows, function(row) {
-    base[".x"] <- list(row)
-    .submit(prof, list(globals = globals, args = base, expr = expr), NULL)
-  })
+  sizes <- .chunk_sizes(prof, length(rows))
+  x <- if (is.null(sizes)) {
+    lapply(rows, function(row) {
+      base[".x"] <- list(row)
+      .submit(prof, list(globals = globals, args = base, expr = expr), NULL)
+    })
+  } else {
+    .submit_chunks(prof, rows, sizes, list(globals = globals, args = base, expr = expr))
+  }
   names(x) <- nms
   if (!is.null(.promise)) {
     if (is.function(.promise)) .promise <- list(.promise)
     for (m in x) promises::then(m, onFulfilled = .promise[[1L]], onRejected = .promise[2L][[1L]])
   }
   invisible(`class<-`(x, "mirai_map"))
+}
+
+# Chunking (mirai-r/src/chunk.rs). A map of many elements is sent as fewer, larger tasks, each
+# evaluating several consecutive elements on one daemon; every element keeps its own mirai, value,
+# error and cancellation. Sizes follow "guided" scheduling: each chunk takes 1/(8 d) of the
+# elements left (d: daemons), at most `.chunk_max`, so that chunks shrink towards the end and
+# the last elements are sent one by one, keeping every daemon busy until the map is done. A map
+# of fewer than 16 elements per daemon is not chunked at all: those are the maps of long tasks,
+# where dispatching each element to the next free daemon matters more than the per-task cost.
+# NULL: no chunking; otherwise the chunk sizes, in order.
+.chunk_max <- 64L
+
+.chunk_sizes <- function(prof, n) {
+  if (prof$sync) return(NULL)
+  d <- max(1L, prof$n, .Call(mirai_host_status, prof$host)$counters[1L])
+  if (n < 16L * d) return(NULL)
+  sizes <- integer()
+  left <- n
+  while (left > 0L) {
+    k <- min(.chunk_max, max(1L, left %/% (8L * d)))
+    sizes[length(sizes) + 1L] <- k
+    left <- left - k
+  }
+  sizes
+}
+
+# Submits `rows` in chunks of `sizes` (payload `data` plus each chunk's `map` and, for a seeded
+# profile, the per-element streams `seeds`): the list of element mirai, in order.
+.submit_chunks <- function(prof, rows, sizes, data) {
+  host <- prof$host
+  out <- vector("list", length(rows))
+  at <- 0L
+  for (k in sizes) {
+    idx <- at + seq_len(k)
+    data$map <- rows[idx]
+    if (!is.null(prof$seed)) {
+      seeds <- vector("list", k)
+      for (j in seq_len(k)) {
+        seeds[[j]] <- prof$stream
+        prof$stream <- parallel::nextRNGStream(prof$stream)
+      }
+      data$seeds <- seeds
+    }
+    if (prof$gate) while (!.Call(mirai_host_wait_admit, host, 400)) if (!identical(..[[prof$compute]], prof)) break
+    out[idx] <- .Call(mirai_submit_chunk, host, data, prof$serial, k)
+    at <- at + k
+  }
+  out
 }
 
 print.mirai_map <- function(x, ...) {
@@ -57,9 +110,7 @@ collect_mirai <- function(x, options = NULL) {
   if (!is.list(x) || !length(options)) {
     if (is_mirai(x)) return(x[])
     if (!is.list(x)) return(x)
-    call_mirai(x)
-    out <- lapply(x, function(m) if (is_mirai(m)) m$data else m)
-    return(`attributes<-`(out, list(names = names(x))))
+    return(`attributes<-`(.Call(mirai_collect, x, TRUE), list(names = names(x))))
   }
   nms <- names(options)
   ops <- character(length(options))
@@ -81,17 +132,10 @@ collect_mirai <- function(x, options = NULL) {
 # Waits for each element in index order, applying options once at the start and once per
 # element in the order written; `bar` is extra arguments for cli's progress bar.
 .collect <- function(x, ops, bar) {
+  if (!length(ops)) return(`attributes<-`(.Call(mirai_collect, x, TRUE), list(names = names(x))))
   n <- length(x)
   out <- vector("list", n)
   names(out) <- names(x)
-  if (!length(ops)) {
-    call_mirai(x)
-    for (i in seq_len(n)) {
-      m <- .subset2(x, i)
-      out[i] <- list(if (is_mirai(m)) m$data else m)
-    }
-    return(out)
-  }
   cli <- .opts$cli
   id <- NULL
   typ <- NULL

@@ -25,8 +25,16 @@
 .miraiInterrupt <- structure("", class = c("miraiInterrupt", "errorValue", "try-error"))
 
 .onLoad <- function(libname, pkgname) {
-  # cli_abort() needs rlang as well; without both the plain messages are used.
-  .opts$cli <- requireNamespace("cli", quietly = TRUE) && requireNamespace("rlang", quietly = TRUE)
+  # cli_abort() needs rlang as well; without both the plain messages are used. Whether both are
+  # present is settled on first use of `.opts$cli`, not here: loading them would add ~60 ms to
+  # the start of every daemon, which never needs them unless it runs mirai code itself.
+  rm("cli", envir = .opts)
+  known <- NULL
+  makeActiveBinding("cli", function(v) {
+    if (!missing(v)) known <<- v
+    else if (is.null(known)) known <<- requireNamespace("cli", quietly = TRUE) && requireNamespace("rlang", quietly = TRUE)
+    known
+  }, .opts)
 }
 
 `%||%` <- function(x, y) if (is.null(x)) y else x
@@ -38,9 +46,21 @@
   else .compute
 }
 
+# The profile `.compute` designates, or NULL when it is not set. A value that cannot name a
+# profile (not a single non-empty, non-NA string) designates none.
 .profile <- function(.compute) {
   name <- .cname(.compute)
-  if (is.character(name) && length(name) == 1L) ..[[name]]
+  if (.is_name(name)) ..[[name]]
+}
+
+# TRUE for a single non-empty, non-NA string: what a profile name must be.
+.is_name <- function(x) is.character(x) && length(x) == 1L && !is.na(x) && nzchar(x)
+
+# `.compute` as the name of a profile to create or reset, or the error saying what is wrong.
+.check_compute <- function(.compute, call = sys.call(-1L)) {
+  name <- .cname(.compute)
+  .is_name(name) || stop(simpleError("`.compute` must be a single non-empty character string (a profile name)", call))
+  name
 }
 
 .err <- function(msg, call = sys.call(-1L)) stop(simpleError(msg, call))
@@ -76,7 +96,8 @@
 )
 
 .code_text <- function(code) {
-  code <- as.integer(code)
+  # Only the first element counts; anything that is not a code reads as NA.
+  code <- tryCatch(suppressWarnings(as.integer(code[[1L]])[1L]), error = function(e) NA_integer_)
   text <- if (!is.na(code) && code >= 1L && code <= length(.nng_text)) .nng_text[code] else "Unknown error"
   sprintf("%d | %s", code, text)
 }

@@ -40,46 +40,26 @@
   expr
 }
 
-# A mirai: an environment whose `data` active binding takes the result from the task handle
-# `.aio` once it has arrived, then caches it as `value` and drops the handle.
+# A mirai is built and settled in C (mirai-r/src/aio.rs): an environment with class
+# c("mirai", "recvAio"), attribute `id` and an active binding `data`; while it waits it holds its
+# task handle as `.aio` (and `.hooks` with a serialization config); once settled it holds
+# `value`. Only an ephemeral mirai keeps its one-off host as `.host`, which keeps that host
+# alive (its finalizer resets it) while the task runs.
 .mk_mirai <- function(aio, hooks, host) {
-  self <- new.env(hash = FALSE, parent = .ns)
-  .opts$id <- .opts$id + 1L
-  attributes(self) <- list(id = .opts$id, class = c("mirai", "recvAio"))
-  if (!is.null(aio)) self$.aio <- aio
-  if (!is.null(hooks)) self$.hooks <- hooks
-  if (!is.null(host)) self$.host <- host
-  f <- .data_binding
-  environment(f) <- self
-  makeActiveBinding("data", f, self)
-  self
-}
-
-.data_binding <- function() {
-  self <- parent.env(environment())
-  aio <- .subset2(self, ".aio")
-  if (is.null(aio)) return(.subset2(self, "value"))
-  v <- .Call(mirai_take, aio, .subset2(self, ".hooks"), .unresolved)
-  if (identical(v, .unresolved)) return(v)
-  .settle(self, v)
-}
-
-.settle <- function(self, v) {
-  self$value <- v
-  self$.aio <- NULL
-  # An ephemeral process that timed out keeps evaluating until the mirai is collected.
-  if (!(is.integer(v) && identical(.subset(v, 1L), 5L))) self$.host <- NULL
-  v
+  m <- .Call(mirai_wrap, aio, hooks)
+  if (!is.null(host)) m$.host <- host
+  m
 }
 
 .mk_resolved <- function(v) {
-  m <- .mk_mirai(NULL, NULL, NULL)
+  m <- .Call(mirai_wrap, NULL, NULL)
   m$value <- v
   m
 }
 
 # Pending: has a handle whose task has not resolved (never consumes).
 .pending <- function(m) {
+  if (!is.environment(m)) return(FALSE)
   aio <- .subset2(m, ".aio")
   !is.null(aio) && !.Call(mirai_resolved, aio)
 }
@@ -96,8 +76,8 @@
       while (!.Call(mirai_host_wait_admit, host, 400)) if (!identical(..[[prof$compute]], prof)) break
     }
   }
-  aio <- .Call(mirai_submit, host, .seeded(prof, data), timeout, prof$serial)
-  .mk_mirai(aio, prof$serial, host)
+  if (!is.null(prof$seed)) data <- .seeded(prof, data)
+  .Call(mirai_async, host, data, timeout, prof$serial)
 }
 
 # With `seed`, ships the profile's next per-mirai stream as `.Random.seed` and advances it.
@@ -119,20 +99,51 @@
 
 .timeout <- function(x) if (!is.null(x)) as.double(x)
 
+# `.timeout` as milliseconds: NULL, or one non-negative number (the error names the argument and
+# carries the user's call).
+.timeout_ms <- function(x, call) {
+  if (is.null(x)) return(NULL)
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x < 0)
+    stop(simpleError("`.timeout` must be NULL or one non-negative number (milliseconds)", call))
+  as.double(x)
+}
+
+# mirai() and try_mirai() are on every task's path. mirai() evaluates its arguments in the
+# documented order (`...`, then `.args`, then the expression capture, where only a symbol may stand
+# for a language object, see .capture) and hands them to one .Call that builds the payload,
+# submits it and returns the mirai (mirai-r/src/aio.rs; it also does the capture, from the
+# caller's environment). That call returns NULL when R must do the work: arguments to validate
+# or convert (with the spec's errors), a symbol whose lookup could run R code (an active binding,
+# an unforced promise), or a profile that is unset (ephemeral), sync, memory-gated or seeded.
+# The payload is then `list(globals =, args =, expr =)`.
 mirai <- function(.expr, ..., .args = list(), .timeout = NULL, .compute = NULL) {
   missing(.expr) && stop(.msg_expr)
-  call <- sys.call()
-  data <- list(globals = .globals(list(...), call), args = .locals(.args, call))
-  data$expr <- .capture(substitute(.expr), parent.frame())
-  invisible(.submit(.profile(.compute), data, .timeout(.timeout)))
+  globals <- list()
+  if (...length()) {
+    globals <- list(...)
+    nms <- names(globals)
+    if (is.null(nms) || !all(nzchar(nms))) globals <- .globals(globals, sys.call())
+  }
+  args <- .args
+  if (length(args)) args <- .locals(args, sys.call())
+  expr <- substitute(.expr)
+  timeout <- if (!is.null(.timeout)) .timeout_ms(.timeout, sys.call())
+  m <- .Call(mirai_go, expr, globals, args, timeout, .compute, environment())
+  if (!is.null(m)) return(invisible(m))
+  if (is.symbol(expr)) expr <- .capture(expr, parent.frame())
+  prof <- if (is.null(.compute)) ..[[.opts$default]] else .profile(.compute)
+  data <- list(globals = globals, args = if (is.list(args)) args else list(), expr = expr)
+  invisible(.submit(prof, data, timeout))
 }
 
 try_mirai <- function(.expr, ..., .args = list(), .timeout = NULL, .compute = NULL) {
   missing(.expr) && stop(.msg_expr)
-  call <- sys.call()
-  data <- list(globals = .globals(list(...), call), args = .locals(.args, call))
-  data$expr <- .capture(substitute(.expr), parent.frame())
-  invisible(.submit(.profile(.compute), data, .timeout(.timeout), try = TRUE))
+  expr <- substitute(.expr)
+  data <- list(globals = if (...length()) .globals(list(...), sys.call()) else list(),
+               args = if (length(.args)) .locals(.args, sys.call()) else list(),
+               expr = if (is.symbol(expr)) .capture(expr, parent.frame()) else expr)
+  prof <- if (is.null(.compute)) ..[[.opts$default]] else .profile(.compute)
+  invisible(.submit(prof, data, .timeout_ms(.timeout, sys.call()), try = TRUE))
 }
 
 everywhere <- function(.expr, ..., .args = list(), .min = 1L, .compute = NULL) {
@@ -145,40 +156,25 @@ everywhere <- function(.expr, ..., .args = list(), .min = 1L, .compute = NULL) {
   x <- if (prof$sync) {
     list(.mk_resolved(.sync_eval(prof, data, TRUE)))
   } else {
-    min <- if (prof$dispatcher) as.integer(.min) else prof$n
+    if (!is.numeric(.min) || length(.min) != 1L || is.na(.min) || .min < 0)
+      stop(simpleError("`.min` must be one non-negative number", sys.call()))
+    min <- if (prof$dispatcher) as.integer(min(.min, .Machine$integer.max)) else prof$n
     aios <- .Call(mirai_everywhere, prof$host, data, min, prof$serial)
-    lapply(aios, .mk_mirai, hooks = prof$serial, host = prof$host)
+    hooks <- prof$serial
+    lapply(aios, function(aio) .Call(mirai_wrap, aio, hooks))
   }
   x <- `class<-`(x, "mirai_map")
   prof$everywhere <- x
   invisible(x)
 }
 
-# Handles of the untaken mirai in `x` (a mirai or a list; NULL at other positions), or NULL if
-# there are none.
-.aios <- function(x) {
-  if (is_mirai(x)) return(.subset2(x, ".aio"))
-  if (!is.list(x)) return(NULL)
-  aios <- lapply(x, function(m) if (is_mirai(m)) .subset2(m, ".aio"))
-  for (a in aios) if (!is.null(a)) return(aios)
-  NULL
-}
-
+# Waiting and settling happen in one .Call (mirai-r/src/aio.rs).
 call_mirai <- function(x) {
-  aios <- .aios(x)
-  if (length(aios)) {
-    .Call(mirai_wait, aios, -1)
-    if (is_mirai(x)) x$data
-    else for (m in x) if (is_mirai(m)) m$data
-  }
+  .Call(mirai_collect, x, FALSE)
   invisible(x)
 }
 
-`[.mirai` <- function(x, i) {
-  aio <- .subset2(x, ".aio")
-  if (!is.null(aio)) .Call(mirai_wait, aio, -1)
-  x$data
-}
+`[.mirai` <- function(x, i) .Call(mirai_value, x)
 
 race_mirai <- function(x, .compute = NULL) {
   if (is.null(.profile(.compute))) stop("daemons must be set to use this function")
@@ -202,14 +198,8 @@ race_mirai <- function(x, .compute = NULL) {
   invisible(.Call(mirai_race, aios, -1))
 }
 
-.stop1 <- function(m) {
-  if (!is_mirai(m)) return(FALSE)
-  aio <- .subset2(m, ".aio")
-  host <- .subset2(m, ".host")
-  if (is.null(aio) || is.null(host)) return(FALSE)
-  r <- .Call(mirai_cancel, host, aio)
-  isTRUE(attr(host, "dispatcher")) && isTRUE(r)
-}
+# TRUE if a dispatcher still held the task; the mirai resolves to 20 unless already resolved.
+.stop1 <- function(m) .Call(mirai_stop, m)
 
 stop_mirai <- function(x) {
   if (is.list(x)) {

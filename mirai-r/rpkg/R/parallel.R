@@ -4,11 +4,14 @@ make_cluster <- function(n, url = NULL, remote = NULL, ...) {
   id <- sprintf("`%d`", length(names(..)))
   if (is.null(url)) {
     is.numeric(n) || stop("`n` must be numeric, did you mean to provide `url`?")
+    length(n) == 1L || stop("`n` must be a single number")
     n >= 1L || stop("`n` must be 1 or greater")
     daemons(n, dispatcher = FALSE, cleanup = FALSE, ..., .compute = id)
+    .await_handshakes(id, as.integer(n))
   } else if (is.null(remote)) {
     if (missing(n)) n <- 1L
     is.numeric(n) || stop("`n` must be numeric, did you mean to provide `url`?")
+    n <- .check_count(n)
     daemons(url = url, dispatcher = FALSE, cleanup = FALSE, ..., .compute = id)
     cat("Shell commands for deployment on nodes:\n\n")
     print(launch_remote(n, .compute = id))
@@ -21,7 +24,21 @@ make_cluster <- function(n, url = NULL, remote = NULL, ...) {
   invisible(structure(cl, class = c("miraiCluster", "cluster"), id = id))
 }
 
+# In direct mode daemons(n) returns once n connections are open, but a daemon takes tasks only
+# after its handshake; until then the first tasks of the round-robin all go to the daemons that
+# are ready, so node i would not be the i-th daemon (clusterSetRNGStream() would seed one daemon
+# twice). Waits (up to 10 s) until n daemons have completed the handshake (the `cumulative`
+# counter). A no-op once the engine's connection wait counts handshakes itself.
+.await_handshakes <- function(id, n) {
+  host <- ..[[id]]$host
+  t0 <- proc.time()[["elapsed"]]
+  while (.Call(mirai_host_status, host)$counters[2L] < n && proc.time()[["elapsed"]] - t0 < 10)
+    Sys.sleep(0.005)
+}
+
 stop_cluster <- function(cl) {
+  # Anything else has no profile of its own (its NULL id would name the default profile).
+  inherits(cl, "miraiCluster") || stop("`cl` must be a cluster made by make_cluster()")
   .reset(attr(cl, "id"))
   invisible()
 }
@@ -54,15 +71,22 @@ sendData.miraiNode <- function(node, data) {
 
 recvData.miraiNode <- function(node) call_mirai(node$mirai)
 
-# Waits for the first unconsumed mirai of the cluster to resolve (a consumed one has lost its
-# class), by node order.
+# Waits for the first unconsumed tagged mirai of the cluster to resolve (a consumed one has lost
+# its class), by node order. Untagged mirai are left alone: they come from static calls
+# (clusterApply and the like), which collect them with recvData(), and a node that an LB call
+# with fewer jobs than nodes did not use still holds one.
 recvOneData.miraiCluster <- function(cl) {
   aios <- vector("list", length(cl))
   for (i in seq_along(cl)) {
     m <- .subset2(cl, i)$mirai
-    if (is_mirai(m)) {
+    if (is_mirai(m) && !is.null(.subset2(m, "tag"))) {
       aio <- .subset2(m, ".aio")
-      if (is.null(aio)) return(.consume(m, i))
+      if (is.null(aio)) {
+        # already read: a resolved mirai of a lower node still comes first
+        r <- if (i > 1L) .Call(mirai_race, aios[seq_len(i - 1L)], 0) else 0L
+        if (r > 0L) i <- r
+        return(.consume(.subset2(cl, i)$mirai, i))
+      }
       aios[i] <- list(aio)
     }
   }

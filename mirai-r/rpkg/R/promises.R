@@ -1,20 +1,36 @@
-# promises support: as.promise() and is.promising() methods for mirai and mirai_map.
+# promises support: as.promise() and is.promising() methods for mirai and mirai_map (spec 2.9).
+#
+# Settlement is event driven: `.Call(mirai_later, ...)` hands the engine a closure that, when the
+# task resolves, is queued on a `later` event loop through later's thread-safe C entry point
+# (execLaterNative2). The closure itself only ever runs on R's main thread, when later runs its
+# callbacks (R idle at top level, `later::run_now()`, Shiny's service loop). Nothing polls.
 
 as.promise.mirai <- function(x) {
   p <- .subset2(x, "promise")
   if (is.null(p)) {
     p <- promises::promise(function(resolve, reject) {
-      if (.pending(x)) .on_resolve(x, function() resolve(x$data)) else resolve(x$data)
+      if (.pending(x)) {
+        # Taking the value can fail (e.g. a serialization hook erroring while reading the
+        # result): reject then, or the promise would never settle.
+        .on_resolve(x, function() tryCatch(resolve(x$data), error = function(e) reject(e)))
+      } else {
+        resolve(x$data)
+      }
     })
-    # Converting error values inside then() keeps Shiny's deep stack traces.
-    p <- p$then(onFulfilled = function(value) {
-      if (is_error_value(value) && !is_mirai_interrupt(value))
-        stop(simpleError(if (is_mirai_error(value)) .subset(value, 1L) else .ev_message(value)))
-      value
-    })
+    # The value-to-error conversion happens in a then() chained here, while as.promise() is on
+    # the stack, so that pending and already-resolved mirai reject alike and Shiny keeps its
+    # deep stack traces.
+    p <- p$then(onFulfilled = .promise_value)
     x$promise <- p
   }
   p
+}
+
+# A miraiError or an integer error value rejects; a miraiInterrupt (and any other value) fulfils.
+.promise_value <- function(value) {
+  if (is_error_value(value) && !is_mirai_interrupt(value))
+    stop(simpleError(if (is_mirai_error(value)) .subset(value, 1L) else .ev_message(value)))
+  value
 }
 
 as.promise.mirai_map <- function(x) promises::promise_all(.list = x)
@@ -23,14 +39,9 @@ is.promising.mirai <- function(x) TRUE
 
 is.promising.mirai_map <- function(x) TRUE
 
-# Runs `f` on R's main thread through the later event loop once mirai `x` resolves. The bridge
-# schedules it on completion (event driven); without that routine it is checked every 20 ms.
+# Schedules `f()` on R's main thread, on the current `later` loop, once mirai `x` resolves (at
+# once if it already has).
 .on_resolve <- function(x, f) {
-  aio <- .subset2(x, ".aio")
-  if (exists("mirai_later", envir = .ns, inherits = FALSE)) {
-    .Call(mirai_later, aio, f, later::current_loop()$id)
-  } else {
-    poll <- function() if (.Call(mirai_resolved, aio)) f() else later::later(poll, 0.02)
-    poll()
-  }
+  .Call(mirai_later, .subset2(x, ".aio"), f, later::current_loop()$id)
+  invisible()
 }

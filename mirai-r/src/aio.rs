@@ -1,0 +1,487 @@
+//! `mirai` objects built and settled in C: the hot path of `mirai()`, `x[]`, `$data`,
+//! `call_mirai()`, `collect_mirai()` and `stop_mirai()`.
+//!
+//! A `mirai` is an environment (parent: the package namespace) with class
+//! `c("mirai", "recvAio")`, an integer attribute `id`, and an active binding `data` (spec §2.1).
+//! While it waits it holds its task handle as `.aio` (plus `.hooks` when the profile has a
+//! serialization config); settling caches the result as `value`, sets `.aio` to `NULL` and, unless
+//! the value is the timeout error 5 (an ephemeral process that timed out keeps evaluating until
+//! the mirai is collected), drops `.host`. An element of a chunked `mirai_map()` also holds
+//! `.idx`: its 1-based position in the result list of the chunk task `.aio`.
+//!
+//! Doing this in C rather than R takes one `.Call` per operation instead of a dozen closure
+//! calls, and builds each object with the fewest R allocations: the class vector is shared by
+//! every mirai, and the binding's function body is shared too (only the closure cell is per
+//! object, because its environment must be the mirai).
+
+use std::cell::Cell;
+use std::ffi::CStr;
+
+use libR_sys::*;
+
+use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
+use crate::guard::{entry, Protector, RResult};
+use crate::handles::{cancel_task, is_task, submit, take, task_resolved, wait_task};
+use crate::sexp::*;
+use crate::wait::Deadline;
+
+thread_local! {
+    /// Ids given so far (process-wide, strictly increasing; main thread only).
+    static LAST_ID: Cell<i32> = const { Cell::new(0) };
+    /// Cached, preserved R objects (main thread only): see `statics`.
+    static STATICS: Cell<Option<Statics>> = const { Cell::new(None) };
+}
+
+/// R objects every mirai shares, made once and preserved for the life of the process.
+#[derive(Clone, Copy)]
+struct Statics {
+    class: SEXP,
+    body: SEXP,
+    ns: SEXP,
+    unresolved: SEXP,
+    s_aio: SEXP,
+    s_hooks: SEXP,
+    s_host: SEXP,
+    s_idx: SEXP,
+    s_data: SEXP,
+    s_value: SEXP,
+    s_id: SEXP,
+    /// The profile registry `..` and the options `.opts` of the namespace.
+    registry: SEXP,
+    opts: SEXP,
+}
+
+unsafe fn sym(name: &CStr) -> SEXP {
+    Rf_install(name.as_ptr())
+}
+
+/// The shared objects; made on first use (the namespace is loaded by then: R calls us from it).
+unsafe fn statics() -> RResult<Statics> {
+    if let Some(s) = STATICS.with(Cell::get) {
+        return Ok(s);
+    }
+    let mut p = Protector::new();
+    let name = p.protect(mk_string("mirai"));
+    let ns = R_FindNamespace(name);
+    let mut unresolved = Rf_findVarInFrame(ns, sym(c".unresolved"));
+    if unresolved == R_UnboundValue {
+        return Err("mirai: the package namespace lacks `.unresolved`".into());
+    }
+    if type_of(unresolved) == SEXPTYPE::PROMSXP {
+        // Lazy-loaded: force it (a plain value, so this cannot fail but for memory).
+        unresolved = p.protect(Rf_eval(unresolved, R_BaseEnv));
+    }
+    R_PreserveObject(unresolved);
+    let registry = ns_env(ns, c"..", &mut p)?;
+    let opts = ns_env(ns, c".opts", &mut p)?;
+    let class = mk_strings(&[c"mirai", c"recvAio"]);
+    R_PreserveObject(class);
+    MARK_NOT_MUTABLE(class);
+    // `.Call(mirai_data, environment())`: the binding's frame's parent is the mirai itself.
+    let env_call = p.protect(Rf_lang1(sym(c"environment")));
+    let body = Rf_lang3(sym(c".Call"), sym(c"mirai_data"), env_call);
+    R_PreserveObject(body);
+    R_PreserveObject(ns);
+    let s = Statics {
+        class,
+        body,
+        ns,
+        unresolved,
+        s_aio: sym(c".aio"),
+        s_hooks: sym(c".hooks"),
+        s_host: sym(c".host"),
+        s_idx: sym(c".idx"),
+        s_data: sym(c"data"),
+        s_value: sym(c"value"),
+        s_id: sym(c"id"),
+        registry,
+        opts,
+    };
+    STATICS.with(|c| c.set(Some(s)));
+    Ok(s)
+}
+
+/// An environment of the namespace (forced if lazy-loaded), preserved.
+unsafe fn ns_env(ns: SEXP, name: &CStr, p: &mut Protector) -> RResult<SEXP> {
+    let mut v = Rf_findVarInFrame(ns, sym(name));
+    if type_of(v) == SEXPTYPE::PROMSXP {
+        v = p.protect(Rf_eval(v, R_BaseEnv));
+    }
+    if type_of(v) != SEXPTYPE::ENVSXP {
+        return Err(format!("mirai: the package namespace lacks `{}`", name.to_string_lossy()).into());
+    }
+    R_PreserveObject(v);
+    Ok(v)
+}
+
+/// The next mirai id.
+fn next_id() -> i32 {
+    LAST_ID.with(|c| {
+        let id = c.get().saturating_add(1);
+        c.set(id);
+        id
+    })
+}
+
+/// A binding of `env`'s own frame, or `None` when unbound.
+unsafe fn local(env: SEXP, s: SEXP) -> Option<SEXP> {
+    let v = Rf_findVarInFrame(env, s);
+    if v == R_UnboundValue {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Is `x` a mirai (an environment inheriting "mirai")?
+pub(crate) unsafe fn is_mirai(x: SEXP) -> bool {
+    type_of(x) == SEXPTYPE::ENVSXP && OBJECT(x) != 0 && inherits(x, c"mirai")
+}
+
+/// A new mirai holding task handle `aio` (or none: `NULL`), `hooks` (unless `NULL`) and, for
+/// an element of a chunk, `idx` (unless `NULL`). Unprotected.
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn new_mirai(aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEXP> {
+    let s = statics()?;
+    let mut p = Protector::new();
+    let env = p.protect(R_NewEnv(s.ns, 0, 4));
+    let id = p.protect(Rf_ScalarInteger(next_id()));
+    Rf_setAttrib(env, s.s_id, id);
+    Rf_setAttrib(env, R_ClassSymbol, s.class);
+    if !is_null(aio) {
+        Rf_defineVar(s.s_aio, aio, env);
+    }
+    if !is_null(hooks) {
+        Rf_defineVar(s.s_hooks, hooks, env);
+    }
+    if !is_null(idx) {
+        Rf_defineVar(s.s_idx, idx, env);
+    }
+    let f = p.protect(Rf_allocSExp(SEXPTYPE::CLOSXP));
+    SET_FORMALS(f, R_NilValue);
+    SET_BODY(f, s.body);
+    SET_CLOENV(f, env);
+    R_MakeActiveBinding(s.s_data, f, env);
+    Ok(env)
+}
+
+/// The value of mirai `m` if it has resolved (settling it: see the module docs), otherwise
+/// the `unresolvedValue` sentinel. Never waits.
+///
+/// # Safety
+/// Main thread; `m` a mirai.
+pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
+    let s = statics()?;
+    let aio = local(m, s.s_aio).unwrap_or(R_NilValue);
+    if !is_task(aio) {
+        return Ok(local(m, s.s_value).unwrap_or(R_NilValue));
+    }
+    let hooks = local(m, s.s_hooks).unwrap_or(R_NilValue);
+    let mut p = Protector::new();
+    let mut v = p.protect(take(aio, hooks, s.unresolved)?);
+    if v == s.unresolved {
+        return Ok(v);
+    }
+    if let Some(idx) = local(m, s.s_idx) {
+        v = p.protect(chunk_element(v, idx));
+    }
+    Rf_defineVar(s.s_value, v, m);
+    Rf_defineVar(s.s_aio, R_NilValue, m);
+    if local(m, s.s_host).is_some_and(|h| !is_null(h)) && !is_timeout(v) {
+        Rf_defineVar(s.s_host, R_NilValue, m);
+    }
+    Ok(v)
+}
+
+/// An element's value from its chunk's value: the element of the result list, or the
+/// chunk's own error value (a lost, cancelled or timed-out chunk fails each element alike).
+unsafe fn chunk_element(chunk: SEXP, idx: SEXP) -> SEXP {
+    let i = if type_of(idx) == SEXPTYPE::INTSXP && Rf_xlength(idx) == 1 { *INTEGER(idx) as R_xlen_t - 1 } else { -1 };
+    if type_of(chunk) == SEXPTYPE::VECSXP && OBJECT(chunk) == 0 && i >= 0 && i < Rf_xlength(chunk) {
+        VECTOR_ELT(chunk, i)
+    } else {
+        chunk
+    }
+}
+
+/// The integer error value 5 (timed out).
+unsafe fn is_timeout(v: SEXP) -> bool {
+    type_of(v) == SEXPTYPE::INTSXP && Rf_xlength(v) >= 1 && *INTEGER(v) == 5 && inherits(v, c"errorValue")
+}
+
+/// Waits (interruptibly, forever) for mirai `m`, then settles it.
+unsafe fn wait_settle(m: SEXP) -> RResult<SEXP> {
+    let s = statics()?;
+    let aio = local(m, s.s_aio).unwrap_or(R_NilValue);
+    if is_task(aio) && !task_resolved(aio) {
+        wait_task(aio, &Deadline::after(None))?;
+    }
+    settle(m)
+}
+
+/// `.Call` routine: serializes `data`, submits it to `host` and returns the new mirai.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_async(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let mut p = Protector::new();
+        let aio = p.protect(submit(host, data, timeout, hooks)?);
+        new_mirai(aio, hooks, R_NilValue)
+    })
+}
+
+/// A list whose every element has a non-empty name (an empty list counts).
+unsafe fn all_named(x: SEXP) -> bool {
+    let n = Rf_xlength(x);
+    if n == 0 {
+        return true;
+    }
+    let names = Rf_getAttrib(x, R_NamesSymbol);
+    if type_of(names) != SEXPTYPE::STRSXP {
+        return false;
+    }
+    (0..n).all(|i| {
+        let c = STRING_ELT(names, i);
+        c != R_NaString && *R_CHAR(c) != 0
+    })
+}
+
+/// A logical field of a profile: TRUE only for `TRUE`.
+unsafe fn flag(prof: SEXP, name: &CStr) -> bool {
+    let v = Rf_findVarInFrame(prof, sym(name));
+    type_of(v) == SEXPTYPE::LGLSXP && Rf_xlength(v) == 1 && *LOGICAL(v) == 1
+}
+
+/// The value a bare symbol `.expr` stands for when it is bound, as seen from the caller, to a
+/// language object (spec §2.1, `.capture` in mirai.R): `Some(expr)` with the value or the
+/// symbol itself, `None` when R must decide (an active binding or an unforced promise on the
+/// way, whose evaluation could run R code). `frame` is `mirai()`'s frame, whose `.expr`
+/// promise knows the caller's environment.
+unsafe fn capture(expr: SEXP, frame: SEXP) -> Option<SEXP> {
+    if *R_CHAR(PRINTNAME(expr)) == 0 {
+        return Some(expr);
+    }
+    let prom = Rf_findVarInFrame(frame, sym(c".expr"));
+    if type_of(prom) != SEXPTYPE::PROMSXP {
+        return None;
+    }
+    let mut env = PRENV(prom);
+    if type_of(env) != SEXPTYPE::ENVSXP {
+        return None;
+    }
+    while env != R_EmptyEnv {
+        if R_existsVarInFrame(env, expr) != Rboolean::FALSE {
+            if R_BindingIsActive(expr, env) != Rboolean::FALSE {
+                return None;
+            }
+            let mut v = Rf_findVarInFrame(env, expr);
+            if type_of(v) == SEXPTYPE::PROMSXP {
+                if PRVALUE(v) == R_UnboundValue {
+                    return None;
+                }
+                v = PRVALUE(v);
+            }
+            let lang = matches!(type_of(v), SEXPTYPE::LANGSXP | SEXPTYPE::SYMSXP | SEXPTYPE::EXPRSXP);
+            return Some(if lang { v } else { expr });
+        }
+        env = ENCLOS(env);
+    }
+    Some(expr)
+}
+
+/// `.Call` routine: the common case of `mirai()` in one call (see mirai.R). `expr` is the
+/// captured expression (`substitute(.expr)`), `globals` `list(...)` or `NULL`, `args` the
+/// value of `.args`, then `.timeout`, `.compute`, and `mirai()`'s own frame (for a bare
+/// symbol, see [`capture`]). Returns the new mirai, or `NULL` when the call needs the R path:
+/// arguments that must be validated or converted there (unnamed `...`, an environment, a
+/// non-list `.args`), an unset profile (ephemeral), a sync profile, a memory gate or a seed.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout: SEXP, compute: SEXP, frame: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let s = statics()?;
+        let expr = if type_of(expr) == SEXPTYPE::SYMSXP {
+            if type_of(frame) != SEXPTYPE::ENVSXP {
+                return Ok(R_NilValue);
+            }
+            match capture(expr, frame) {
+                Some(e) => e,
+                None => return Ok(R_NilValue),
+            }
+        } else {
+            expr
+        };
+        let globals = if is_null(globals) { R_NilValue } else { globals };
+        if !is_null(globals) && (type_of(globals) != SEXPTYPE::VECSXP || !all_named(globals)) {
+            return Ok(R_NilValue);
+        }
+        if !(is_null(args) || (type_of(args) == SEXPTYPE::VECSXP && OBJECT(args) == 0 && all_named(args))) {
+            return Ok(R_NilValue);
+        }
+        if !is_null(timeout) && !matches!(type_of(timeout), SEXPTYPE::REALSXP | SEXPTYPE::INTSXP) {
+            return Ok(R_NilValue);
+        }
+        let name = if is_null(compute) { Rf_findVarInFrame(s.opts, sym(c"default")) } else { compute };
+        if type_of(name) != SEXPTYPE::STRSXP || Rf_xlength(name) != 1 || STRING_ELT(name, 0) == R_NaString {
+            return Ok(R_NilValue);
+        }
+        let prof = Rf_findVarInFrame(s.registry, Rf_installTrChar(STRING_ELT(name, 0)));
+        if type_of(prof) != SEXPTYPE::ENVSXP || flag(prof, c"sync") || flag(prof, c"gate") {
+            return Ok(R_NilValue);
+        }
+        let seed = Rf_findVarInFrame(prof, sym(c"seed"));
+        if seed != R_UnboundValue && !is_null(seed) {
+            return Ok(R_NilValue);
+        }
+        let host = Rf_findVarInFrame(prof, sym(c"host"));
+        let mut hooks = Rf_findVarInFrame(prof, sym(c"serial"));
+        if hooks == R_UnboundValue {
+            hooks = R_NilValue;
+        }
+        let mut p = Protector::new();
+        let timeout = if is_null(timeout) { R_NilValue } else { p.protect(Rf_coerceVector(timeout, SEXPTYPE::REALSXP)) };
+        // Positional and without empty parts: every queued task keeps its payload, so its size
+        // counts (docs/r-bridge.md).
+        let has_args = !is_null(args) && Rf_xlength(args) > 0;
+        let has_globals = !is_null(globals) && Rf_xlength(globals) > 0;
+        let n = if has_args { 3 } else if has_globals { 2 } else { 1 };
+        let data = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
+        SET_VECTOR_ELT(data, 0, expr);
+        if n > 1 {
+            SET_VECTOR_ELT(data, 1, globals);
+        }
+        if n > 2 {
+            SET_VECTOR_ELT(data, 2, args);
+        }
+        let aio = p.protect(submit(host, data, timeout, hooks)?);
+        new_mirai(aio, hooks, R_NilValue)
+    })
+}
+
+/// `.Call` routine: a new mirai around task handle `aio` (`NULL`: none, the caller sets
+/// `value`), with `hooks` for reading its result.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_wrap(aio: SEXP, hooks: SEXP) -> SEXP {
+    entry(|| unsafe {
+        if !is_null(aio) && !is_task(aio) {
+            return Err("`aio` must be a mirai task handle or NULL".into());
+        }
+        new_mirai(aio, hooks, R_NilValue)
+    })
+}
+
+/// `.Call` routine: the body of the `data` active binding; `frame` is the binding function's
+/// evaluation frame, whose parent is the mirai.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_data(frame: SEXP) -> SEXP {
+    entry(|| unsafe {
+        if type_of(frame) != SEXPTYPE::ENVSXP {
+            return Err("`frame` must be an environment".into());
+        }
+        settle(ENCLOS(frame))
+    })
+}
+
+/// `.Call` routine: `x[]` for a mirai: waits (interruptibly) and returns the value.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_value(x: SEXP) -> SEXP {
+    entry(|| unsafe {
+        if !is_mirai(x) {
+            return Err("`x` must be a mirai".into());
+        }
+        wait_settle(x)
+    })
+}
+
+/// `.Call` routine: waits (interruptibly) for a mirai or every mirai in a list, in order, and
+/// settles them. With `values = TRUE` returns the list of values (other elements as they are;
+/// a single mirai gives its value), else `NULL`.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_collect(x: SEXP, values: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let values = arg_lgl(values, "values")?.unwrap_or(false);
+        if is_mirai(x) {
+            let v = wait_settle(x)?;
+            return Ok(if values { v } else { R_NilValue });
+        }
+        if type_of(x) != SEXPTYPE::VECSXP {
+            return Ok(if values { x } else { R_NilValue });
+        }
+        let n = Rf_xlength(x);
+        // Wait for all first: an interrupt then leaves every mirai as it was.
+        let s = statics()?;
+        let forever = Deadline::after(None);
+        for i in 0..n {
+            let m = VECTOR_ELT(x, i);
+            if is_mirai(m) {
+                let aio = local(m, s.s_aio).unwrap_or(R_NilValue);
+                if is_task(aio) && !task_resolved(aio) {
+                    wait_task(aio, &forever)?;
+                }
+            }
+        }
+        let mut p = Protector::new();
+        let out = if values { p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n)) } else { R_NilValue };
+        for i in 0..n {
+            let m = VECTOR_ELT(x, i);
+            let v = if is_mirai(m) { settle(m)? } else { m };
+            if values {
+                SET_VECTOR_ELT(out, i, v);
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// `.Call` routine: cancels mirai `x` (see `stop_mirai()`): TRUE if its profile's dispatcher
+/// still held the task. The mirai resolves to 20 unless it already resolved. An element of a
+/// chunk resolves to 20 alone; its chunk is cancelled once no element of it is waiting.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_stop(x: SEXP) -> SEXP {
+    entry(|| unsafe {
+        if !is_mirai(x) {
+            return Ok(lgl(false));
+        }
+        let s = statics()?;
+        let aio = local(x, s.s_aio).unwrap_or(R_NilValue);
+        if !is_task(aio) {
+            return Ok(lgl(false));
+        }
+        if local(x, s.s_idx).is_none() {
+            return Ok(lgl(cancel_task(aio)?));
+        }
+        crate::chunk::stop_element(x, aio)
+    })
+}
+
+/// Accessors for the chunk module.
+pub(crate) mod fields {
+    use super::*;
+
+    /// The symbols `.aio`, `.idx` and `value`.
+    pub(crate) unsafe fn syms() -> RResult<(SEXP, SEXP, SEXP)> {
+        let s = statics()?;
+        Ok((s.s_aio, s.s_idx, s.s_value))
+    }
+}

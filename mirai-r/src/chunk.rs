@@ -1,0 +1,67 @@
+//! Chunked `mirai_map()`: several elements travel as one engine task, yet each element keeps
+//! its own `mirai` (spec §2.2: "results, errors, cancellation and `$data` stay per element").
+//!
+//! The chunk's payload carries the elements as `data$map`; the daemon evaluates them in order,
+//! each as a task of its own would be (`crate::evaluate`), and answers with the list of their
+//! values, errors included. On the host each element's mirai holds the chunk's handle as `.aio`
+//! and its 1-based position as `.idx`; settling takes its own entry from the chunk's value, or
+//! the chunk's error value if the chunk as a whole failed (lost daemon 19, reset 19/7).
+//!
+//! Stopping one element resolves it alone to 20 at once. The chunk itself is cancelled in the
+//! engine (removed from the queue, or interrupted on its daemon) once none of its elements is
+//! waiting any more: `stop_mirai()` on the whole map (what the `.stop` collection option does)
+//! therefore cancels every chunk exactly as it would cancel single tasks. A stopped element
+//! whose chunk goes on running may still be evaluated (cancellation is best effort, spec §2.1).
+
+use libR_sys::*;
+
+use crate::aio::{fields, new_mirai};
+use crate::guard::{entry, Protector, RResult};
+use crate::handles::{cancel_task, release_one, submit_chunk, task_dispatcher, task_resolved};
+use crate::sexp::*;
+
+/// `.Call` routine: submits the chunk `data` (whose `map` holds `n` elements) to `host` and
+/// returns the list of its `n` element mirai.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let n = arg_num(n, "n")?;
+        if !(n >= 1.0 && n <= i32::MAX as f64) {
+            return Err("`n` must be a positive count".into());
+        }
+        let n = n as usize;
+        let mut p = Protector::new();
+        let aio = p.protect(submit_chunk(host, data, hooks, n)?);
+        let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n as R_xlen_t));
+        for i in 0..n {
+            let mut q = Protector::new();
+            let idx = q.protect(Rf_ScalarInteger(i as i32 + 1));
+            SET_VECTOR_ELT(out, i as R_xlen_t, new_mirai(aio, hooks, idx)?);
+        }
+        Ok(out)
+    })
+}
+
+/// `stop_mirai()` on element `x` of chunk `aio` (see the module docs).
+///
+/// # Safety
+/// Main thread; `x` a chunk element mirai whose `.aio` is the task handle `aio`.
+pub(crate) unsafe fn stop_element(x: SEXP, aio: SEXP) -> RResult<SEXP> {
+    if task_resolved(aio) {
+        // Its value has arrived: left untouched, as for any resolved mirai.
+        return Ok(lgl(false));
+    }
+    let (s_aio, _, s_value) = fields::syms()?;
+    let mut p = Protector::new();
+    let v = p.protect(error_value(20));
+    Rf_defineVar(s_value, v, x);
+    Rf_defineVar(s_aio, R_NilValue, x);
+    let dispatcher = task_dispatcher(aio)?;
+    if release_one(aio)? == 0 {
+        cancel_task(aio)?;
+    }
+    Ok(lgl(dispatcher))
+}

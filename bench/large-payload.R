@@ -47,7 +47,7 @@ host <- Sys.getpid()
 say("mirai large payload: %s bytes (%.2f GB, %s 2^31 - 1 elements)", format(size, big.mark = ",", scientific = FALSE),
     size / 1e9, if (size > .Machine$integer.max) "above" else "not above")
 meminfo_gb <- function(field) as.numeric(gsub("[^0-9]", "", grep(sprintf("^%s:", field), readLines("/proc/meminfo"), value = TRUE))) / 1024^2
-say("date: %s; R %s; mirai %s; %s; %d cores; MemTotal %.1f GB; MemAvailable at start %.1f GB",
+say("date: %s; R %s; mirai %s; %s; %d cores; MemTotal %.1f GiB; MemAvailable at start %.1f GiB",
     format(Sys.time(), "%Y-%m-%d %H:%M:%S"), getRversion(), utils::packageVersion("mirai"), R.version$platform,
     parallel::detectCores(), meminfo_gb("MemTotal"), meminfo_gb("MemAvailable"))
 say("transport: %s backend, over %s", if (nzchar(Sys.getenv("MIRAI_TRANSPORT"))) Sys.getenv("MIRAI_TRANSPORT") else "native (default)", link)
@@ -65,7 +65,7 @@ t0 <- proc.time()[["elapsed"]]
 x <- raw(size)
 pos <- c(1, floor(size / 2), size)
 x[pos] <- as.raw(c(1L, 2L, 3L))
-say("allocated and marked the vector in %.1f s; host RSS %.2f GB", proc.time()[["elapsed"]] - t0, rss_gb(host))
+say("allocated and marked the vector in %.1f s; host RSS %.2f GiB", proc.time()[["elapsed"]] - t0, rss_gb(host))
 
 # Runs `expr` (submitting with mirai() and collecting with []) as one step: its time split into
 # submission and collection, the peaks of host and daemon, and the outcome (value or error).
@@ -83,7 +83,7 @@ step <- function(name, submit, check) {
   what <- if (inherits(v, "error")) paste("R error:", conditionMessage(v))
   else if (is_error_value(v)) paste("error value:", if (is_mirai_error(v)) .subset(v, 1L) else mirai:::.code_text(v))
   else if (ok) "value checked" else "WRONG value"
-  say("%-34s %s  total %6.1f s (mirai() %5.1f s, collect %5.1f s)  peak RSS host %5.2f GB, daemon %5.2f GB  [%s]",
+  say("%-34s %s  total %6.1f s (mirai() %5.1f s, collect %5.1f s)  peak RSS host %5.2f GiB, daemon %5.2f GiB  [%s]",
       name, if (ok) "WORKS " else "FAILS ", t2 - t0, t1 - t0, t2 - t1, hwm_gb(host), hwm_gb(daemon), what)
   rm(m, v)
   gc()
@@ -96,7 +96,7 @@ invisible(gc())
 reset_hwm(host)
 t0 <- proc.time()[["elapsed"]]
 bytes <- .Call(mirai:::mirai_serialize, list(globals = list(x = x), args = list(), expr = quote(length(x))), NULL)
-say("%-34s %s  total %6.1f s  peak RSS host %5.2f GB  [%.0f bytes]", "serialization alone (host)", "      ",
+say("%-34s %s  total %6.1f s  peak RSS host %5.2f GiB  [%.0f bytes]", "serialization alone (host)", "      ",
     proc.time()[["elapsed"]] - t0, hwm_gb(host), as.numeric(length(bytes)))
 rm(bytes)
 

@@ -20,7 +20,7 @@ use std::ffi::CStr;
 use libR_sys::*;
 
 use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
-use crate::guard::{entry, Protector, RResult};
+use crate::guard::{entry, protect, Protector, RResult};
 use crate::handles::{cancel_task, is_task, submit, take, task_resolved, wait_task};
 use crate::sexp::*;
 use crate::wait::Deadline;
@@ -62,14 +62,14 @@ unsafe fn statics() -> RResult<Statics> {
     }
     let mut p = Protector::new();
     let name = p.protect(mk_string("mirai"));
-    let ns = R_FindNamespace(name);
+    // Both calls evaluate R code (getNamespace(), the lazy-load database): confined.
+    let ns = p.protect(protect(|| R_FindNamespace(name))?);
     let mut unresolved = Rf_findVarInFrame(ns, sym(c".unresolved"));
     if unresolved == R_UnboundValue {
         return Err("mirai: the package namespace lacks `.unresolved`".into());
     }
     if type_of(unresolved) == SEXPTYPE::PROMSXP {
-        // Lazy-loaded: force it (a plain value, so this cannot fail but for memory).
-        unresolved = p.protect(Rf_eval(unresolved, R_BaseEnv));
+        unresolved = p.protect(protect(|| Rf_eval(unresolved, R_BaseEnv))?);
     }
     R_PreserveObject(unresolved);
     let registry = ns_env(ns, c"..", &mut p)?;
@@ -105,7 +105,7 @@ unsafe fn statics() -> RResult<Statics> {
 unsafe fn ns_env(ns: SEXP, name: &CStr, p: &mut Protector) -> RResult<SEXP> {
     let mut v = Rf_findVarInFrame(ns, sym(name));
     if type_of(v) == SEXPTYPE::PROMSXP {
-        v = p.protect(Rf_eval(v, R_BaseEnv));
+        v = p.protect(protect(|| Rf_eval(v, R_BaseEnv))?);
     }
     if type_of(v) != SEXPTYPE::ENVSXP {
         return Err(format!("mirai: the package namespace lacks `{}`", name.to_string_lossy()).into());

@@ -86,7 +86,8 @@ unsafe fn ns_get(ns: SEXP, name: &CStr) -> RResult<SEXP> {
         return Err(format!("mirai: `{}` not found in the package namespace", name.to_string_lossy()).into());
     }
     if type_of(v) == SEXPTYPE::PROMSXP {
-        return Ok(Rf_eval(v, R_BaseEnv));
+        // Lazy-loaded: forcing reads the package's database, confined like any R code.
+        return Ok(protect(|| Rf_eval(v, R_BaseEnv))?);
     }
     Ok(v)
 }
@@ -110,7 +111,7 @@ unsafe fn elt(x: SEXP, name: SEXP) -> SEXP {
 }
 
 /// Assigns every named element of list `vals` in `env` (as `list2env()`); unnamed ones are
-/// skipped.
+/// skipped. `env` must accept them: see [`assign_globals`] for the global environment.
 unsafe fn assign_all(vals: SEXP, env: SEXP) {
     if type_of(vals) != SEXPTYPE::VECSXP {
         return;
@@ -126,6 +127,34 @@ unsafe fn assign_all(vals: SEXP, env: SEXP) {
         }
         Rf_defineVar(Rf_installTrChar(nm), VECTOR_ELT(vals, i), env);
     }
+}
+
+/// Assigns the task's globals in the global environment. Where R would refuse (a locked
+/// environment or binding), R's own `list2env()` does it, so that its error comes out as it
+/// would have (confined, then raised by the routine).
+unsafe fn assign_globals(vals: SEXP) -> RResult<()> {
+    if type_of(vals) != SEXPTYPE::VECSXP || Rf_xlength(vals) == 0 {
+        return Ok(());
+    }
+    let names = Rf_getAttrib(vals, R_NamesSymbol);
+    let locked = R_EnvironmentIsLocked(R_GlobalEnv) != Rboolean::FALSE
+        || (type_of(names) == SEXPTYPE::STRSXP
+            && (0..Rf_xlength(names)).any(|i| {
+                let nm = STRING_ELT(names, i);
+                nm != R_NaString && *R_CHAR(nm) != 0 && {
+                    let s = Rf_installTrChar(nm);
+                    R_existsVarInFrame(R_GlobalEnv, s) != Rboolean::FALSE
+                        && R_BindingIsLocked(s, R_GlobalEnv) != Rboolean::FALSE
+                }
+            }));
+    if !locked {
+        assign_all(vals, R_GlobalEnv);
+        return Ok(());
+    }
+    let mut p = Protector::new();
+    let call = p.protect(Rf_lang3(Rf_install(c"list2env".as_ptr()), vals, R_GlobalEnv));
+    protect(|| Rf_eval(call, R_BaseEnv))?;
+    Ok(())
 }
 
 /// What one protected evaluation needs and produces (see the module docs).
@@ -319,7 +348,7 @@ pub unsafe extern "C" fn mirai_eval(data: SEXP, base: SEXP, cleanup: SEXP, ns: S
         let expr = elt(data, s.expr);
         let map = elt(data, s.map);
         if type_of(map) != SEXPTYPE::VECSXP {
-            assign_all(globals, R_GlobalEnv);
+            assign_globals(globals)?;
             let v = eval_one(&k, &s, args, expr, None);
             evaluation_done();
             return Ok(v);
@@ -330,9 +359,14 @@ pub unsafe extern "C" fn mirai_eval(data: SEXP, base: SEXP, cleanup: SEXP, ns: S
         let clean = !is_null(base) && Rf_isFunction(cleanup) != Rboolean::FALSE;
         let clean_call = if clean { p.protect(Rf_lang1(cleanup)) } else { R_NilValue };
         for i in 0..n {
-            assign_all(globals, R_GlobalEnv);
+            assign_globals(globals)?;
             if type_of(seeds) == SEXPTYPE::VECSXP && i < Rf_xlength(seeds) {
-                Rf_defineVar(s.seed, VECTOR_ELT(seeds, i), R_GlobalEnv);
+                let mut q = Protector::new();
+                let seed = q.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
+                SET_VECTOR_ELT(seed, 0, VECTOR_ELT(seeds, i));
+                let nm = q.protect(Rf_ScalarString(PRINTNAME(s.seed)));
+                Rf_setAttrib(seed, R_NamesSymbol, nm);
+                assign_globals(seed)?;
             }
             let v = eval_one(&k, &s, args, expr, Some(VECTOR_ELT(map, i)));
             SET_VECTOR_ELT(out, i, v);
@@ -368,8 +402,11 @@ unsafe fn clean(base: SEXP) -> bool {
     if type_of(base) != SEXPTYPE::VECSXP || Rf_xlength(base) < 3 {
         return true;
     }
-    new_vars(VECTOR_ELT(base, 0), true);
-    search_changed(VECTOR_ELT(base, 1)) || options_changed(VECTOR_ELT(base, 2))
+    // New variables are removed here, unless the global environment is locked (R refuses then,
+    // and `.cleanup()` reports it its own way).
+    let locked = R_EnvironmentIsLocked(R_GlobalEnv) != Rboolean::FALSE;
+    let had_new = new_vars(VECTOR_ELT(base, 0), true);
+    (had_new && locked) || search_changed(VECTOR_ELT(base, 1)) || options_changed(VECTOR_ELT(base, 2))
 }
 
 /// Whether a variable not in the baseline names exists in the global environment; with
@@ -387,6 +424,8 @@ unsafe fn new_vars(vars: SEXP, remove: bool) -> bool {
         Some(k) => !k.contains(&(c as usize)),
         None => !(0..m).any(|j| STRING_ELT(vars, j) == c),
     };
+    // R would refuse to remove from a locked environment: leave that to `.cleanup()`.
+    let remove = remove && R_EnvironmentIsLocked(R_GlobalEnv) == Rboolean::FALSE;
     let mut found = false;
     for i in 0..n {
         let c = STRING_ELT(now, i);

@@ -51,22 +51,13 @@ on_daemon <- function() isTRUE(.opts$on)
   }
 }
 
-# TRUE or FALSE, else an error naming the argument.
-.flag <- function(x, name) {
-  if (!is.logical(x) || length(x) != 1L || is.na(x))
-    stop(simpleError(sprintf("`%s` must be TRUE or FALSE", name), sys.call(-1L)))
-  x
-}
-
 daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TRUE,
                    cleanup = TRUE, output = FALSE, idletime = Inf, walltime = Inf,
                    maxtasks = Inf, tlscert = NULL, rs = NULL) {
-  output <- .flag(output, "output")
-  asyncdial <- .flag(asyncdial, "asyncdial")
-  cleanup <- .flag(cleanup, "cleanup")
-  # TRUE, NA or FALSE; any true non-NA number behaves like TRUE (spec section 4, item 2).
-  if (!(is.logical(autoexit) || is.numeric(autoexit)) || length(autoexit) != 1L)
-    stop("`autoexit` must be TRUE, NA or FALSE")
+  if (!is.logical(output) || length(output) != 1L || is.na(output)) stop("`output` must be TRUE or FALSE")
+  if (!length(autoexit)) stop("`autoexit` must be TRUE, NA or FALSE")
+  # As before these checks: anything but TRUE (or "TRUE") is FALSE.
+  cleanup <- isTRUE(as.logical(cleanup[1L]))
   if (!output) {
     devnull <- file(nullfile(), open = "w")
     sink(devnull)
@@ -81,7 +72,8 @@ daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TR
   .opts$on <- TRUE
   on.exit(.opts$on <- prev, add = TRUE)
   if (is.numeric(rs)) assign(".Random.seed", as.integer(rs), envir = .GlobalEnv)
-  autoexit <- if (is.na(autoexit)) NA else isTRUE(as.logical(autoexit))
+  # Any true non-NA value behaves like TRUE (spec section 4, item 2).
+  autoexit <- if (is.na(autoexit[1L])) NA else isTRUE(as.logical(autoexit[1L]))
   base <- .baseline()
   hooks <- NULL
   init <- function(stream, serial) {

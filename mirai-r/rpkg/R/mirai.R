@@ -97,15 +97,14 @@
   .mk_mirai(.Call(mirai_submit, host, data, timeout, NULL), NULL, host)
 }
 
-.timeout <- function(x) if (!is.null(x)) as.double(x)
-
-# `.timeout` as milliseconds: NULL, or one non-negative number (the error names the argument and
-# carries the user's call).
-.timeout_ms <- function(x, call) {
-  if (is.null(x)) return(NULL)
-  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x < 0)
-    stop(simpleError("`.timeout` must be NULL or one non-negative number (milliseconds)", call))
-  as.double(x)
+# `.timeout` is NULL or one number of milliseconds (NA: none); sync profiles ignore it whatever it
+# is, other profiles refuse anything else or a negative number (naming the user's argument).
+.timeout_ok <- function(x)
+  is.null(x) || length(x) == 1L && (is.numeric(x) && !isTRUE(x < 0) || is.logical(x) && is.na(x))
+.timeout_ms <- function(x, prof, call) {
+  if (.timeout_ok(x)) return(if (!is.null(x)) as.double(x))
+  if (!is.null(prof) && prof$sync) return(NULL)
+  stop(simpleError("`.timeout` must be NULL or one non-negative number (milliseconds)", call))
 }
 
 # mirai() and try_mirai() are on every task's path. mirai() evaluates its arguments in the
@@ -127,13 +126,14 @@ mirai <- function(.expr, ..., .args = list(), .timeout = NULL, .compute = NULL) 
   args <- .args
   if (length(args)) args <- .locals(args, sys.call())
   expr <- substitute(.expr)
-  timeout <- if (!is.null(.timeout)) .timeout_ms(.timeout, sys.call())
-  m <- .Call(mirai_go, expr, globals, args, timeout, .compute, environment())
-  if (!is.null(m)) return(invisible(m))
+  if (is.null(.timeout) || .timeout_ok(.timeout)) {
+    m <- .Call(mirai_go, expr, globals, args, .timeout, .compute, environment())
+    if (!is.null(m)) return(invisible(m))
+  }
   if (is.symbol(expr)) expr <- .capture(expr, parent.frame())
   prof <- if (is.null(.compute)) ..[[.opts$default]] else .profile(.compute)
   data <- list(globals = globals, args = if (is.list(args)) args else list(), expr = expr)
-  invisible(.submit(prof, data, timeout))
+  invisible(.submit(prof, data, .timeout_ms(.timeout, prof, sys.call())))
 }
 
 try_mirai <- function(.expr, ..., .args = list(), .timeout = NULL, .compute = NULL) {
@@ -143,7 +143,7 @@ try_mirai <- function(.expr, ..., .args = list(), .timeout = NULL, .compute = NU
                args = if (length(.args)) .locals(.args, sys.call()) else list(),
                expr = if (is.symbol(expr)) .capture(expr, parent.frame()) else expr)
   prof <- if (is.null(.compute)) ..[[.opts$default]] else .profile(.compute)
-  invisible(.submit(prof, data, .timeout_ms(.timeout, sys.call()), try = TRUE))
+  invisible(.submit(prof, data, .timeout_ms(.timeout, prof, sys.call()), try = TRUE))
 }
 
 everywhere <- function(.expr, ..., .args = list(), .min = 1L, .compute = NULL) {
@@ -156,7 +156,7 @@ everywhere <- function(.expr, ..., .args = list(), .min = 1L, .compute = NULL) {
   x <- if (prof$sync) {
     list(.mk_resolved(.sync_eval(prof, data, TRUE)))
   } else {
-    if (!is.numeric(.min) || length(.min) != 1L || is.na(.min) || .min < 0)
+    if (prof$dispatcher && (!is.numeric(.min) || length(.min) != 1L || is.na(.min) || .min < 0))
       stop(simpleError("`.min` must be one non-negative number", sys.call()))
     min <- if (prof$dispatcher) as.integer(min(.min, .Machine$integer.max)) else prof$n
     aios <- .Call(mirai_everywhere, prof$host, data, min, prof$serial)

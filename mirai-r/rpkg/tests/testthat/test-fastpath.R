@@ -111,3 +111,14 @@ test_that("mirai() falls back to the R path where it must, with the spec's error
   ids <- vapply(1:3, function(i) attr(mirai(i, .compute = "fb"), "id"), 1L)
   expect_false(is.unsorted(ids, strictly = TRUE))
 })
+
+test_that("a locked global environment on the daemon gives error values, not a crash", {
+  daemons(1, .compute = "lk")
+  on.exit(daemons(0, .compute = "lk"))
+  expect_null(mirai(lockEnvironment(globalenv()), .compute = "lk")[])
+  r <- mirai(x, x = 1, .compute = "lk")[]
+  expect_true(is_mirai_error(r))
+  expect_match(r$message, "locked environment", fixed = TRUE)
+  expect_identical(mirai(1 + 1, .compute = "lk")[], 2)
+  expect_identical(mirai({ y <- 3; y }, .compute = "lk")[], 3)
+})

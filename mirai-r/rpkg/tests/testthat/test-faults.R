@@ -5,6 +5,8 @@
 # Timings are printed, never asserted: the waits below are generous bounds that only keep a
 # broken build from hanging.
 
+skip_on_os("windows") # POSIX shell (ulimit), /proc, signals
+
 # TRUE while process `pid` exists and is not a zombie (a daemon whose parent, the killed host,
 # is gone is reparented; if nothing reaps it, it lingers as a zombie, which is not alive).
 proc_alive <- function(pid) {

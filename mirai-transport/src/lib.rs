@@ -32,6 +32,23 @@
 //! [`DisconnectReason::Protocol`]. Over `tls+tcp://` the same frames travel inside TLS, after
 //! an 8-byte greeting from the listener that tells the dialer it was accepted (see [`tls`]).
 //!
+//! Memory a peer can make a native listener hold (per connection, besides the kernel's socket
+//! buffers):
+//! - a message's buffer grows with the bytes actually received, reserving at most 64 KiB
+//!   (or as much again as has arrived) beyond them, never the announced length: a length
+//!   prefix claiming 4 GB and a trickle of bytes costs the trickle plus at most 64 KiB;
+//! - a connection's first message is bounded by [`Options::max_first_message`] when set, so a
+//!   peer that has not yet proven itself (a daemon before its hello) is dropped as soon as its
+//!   first length prefix announces more, with a logged reason that never quotes its bytes;
+//! - over `tls+tcp://`, rustls bounds what it buffers: a handshake message is at most 64 KiB,
+//!   a record about 16 KiB, decrypted bytes waiting to be framed about 16 KiB; a handshake
+//!   must finish within [`TlsConfig::with_handshake_timeout`] and at most
+//!   [`TlsConfig::with_max_pending_handshakes`] run at once.
+//!
+//! The NNG backend has its own rules: it reserves a buffer of the announced length (up to
+//! `max_message`, at most 4 GiB - 1) when a length prefix arrives, and ignores
+//! `max_first_message`.
+//!
 //! ```no_run
 //! use mirai_transport::{Connection, Event, Listener, Options};
 //! let listener = Listener::bind("tcp://127.0.0.1:0", &Options::default())?;
@@ -78,9 +95,32 @@ pub struct Options {
     /// The backend to use.
     pub backend: Backend,
     /// Largest message accepted from a peer, in bytes. A peer announcing a larger one is
-    /// disconnected (with [`DisconnectReason::Protocol`]). Memory for a message grows only as
-    /// its bytes arrive, so a length prefix alone never makes the receiver allocate.
+    /// disconnected (with [`DisconnectReason::Protocol`]). On the native backend memory for a
+    /// message grows only as its bytes arrive (reserved at most 64 KiB, or as much again as
+    /// has arrived, beyond them), so a length prefix alone never makes the receiver allocate
+    /// what it announces.
     pub max_message: usize,
+    /// Largest FIRST message accepted from each peer a [`Listener`] accepts, in bytes, when
+    /// tighter than `max_message`; later messages are bounded by `max_message` alone. A peer
+    /// whose first length prefix announces more is dropped as soon as that prefix arrives, with
+    /// [`DisconnectReason::Protocol`] (the text gives the two numbers, never the peer's bytes)
+    /// and a `log::warn!` naming its address. This bounds what a stranger can make a listener
+    /// hold before it has said anything the application accepted: a protocol whose peers open
+    /// with a small greeting (a mirai daemon's hello is under a hundred bytes) sets it to a few
+    /// KiB, and then a connection that has not yet proven itself costs at most that much plus
+    /// the socket's own buffers, whatever its length prefix claims.
+    ///
+    /// `None` (the default): the first message is bounded by `max_message` like the others.
+    /// The transport knows nothing of what a first message means, and a default would
+    /// silently break protocols that open with a large message, so the application that knows
+    /// its greeting opts in. Ignored by [`Connection::dial`] (the dialer chose whom to trust).
+    ///
+    /// Native backend only (plain and TLS). The NNG backend ignores it: NNG's receive limit
+    /// (`NNG_OPT_RECVMAXSZ`, set from `max_message`) is fixed per socket when a pipe is made
+    /// and cannot change after a pipe's first message, and NNG allocates a buffer of the
+    /// announced length as soon as a length prefix arrives; so on NNG a stranger can make the
+    /// listener reserve up to `max_message` (at most 4 GiB - 1) per connection.
+    pub max_first_message: Option<usize>,
     /// TLS credentials for `tls+tcp://` URLs (native backend): a server part to listen, a
     /// client part to dial (see [`TlsConfig`]). Ignored by other schemes. Default `None`.
     pub tls: Option<TlsConfig>,
@@ -88,7 +128,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { backend: Backend::Native, max_message: 16 << 30, tls: None }
+        Options { backend: Backend::Native, max_message: 16 << 30, max_first_message: None, tls: None }
     }
 }
 

@@ -36,10 +36,11 @@ const HEADER: usize = 8;
 const SCRATCH: usize = 64 * 1024;
 /// A message body with at least this much still to come is read straight into its own buffer.
 const DIRECT_MIN: usize = 64 * 1024;
-/// Growth step for a message buffer: memory is reserved at most this far (or as far again as
-/// has already arrived, whichever is more) beyond the bytes received, so a huge length prefix
-/// alone costs nothing.
-const CHUNK: usize = 1 << 20;
+/// Smallest growth step of a message buffer: memory is reserved at most this far (or as far
+/// again as has already arrived, whichever is more) beyond the bytes received, so a huge
+/// length prefix alone costs at most this, and a buffer never holds more than twice what its
+/// peer has actually sent (plus this). Doubling keeps large messages to a few reallocations.
+const GROW_MIN: usize = 64 * 1024;
 /// Bytes read from one peer per poll round before others get their turn.
 const READ_BUDGET: usize = 8 << 20;
 /// iovecs gathered per flush.
@@ -223,7 +224,10 @@ fn tls_feed(
     let wants_write = conn.wants_write();
     drop(conn);
     let res = res.map_err(|e| match e {
-        IngestError::Frame(reason) => DisconnectReason::Protocol(reason),
+        IngestError::Frame(reason) => {
+            log::warn!("TLS peer {id} ({}) dropped: {reason}", t.peer);
+            DisconnectReason::Protocol(reason)
+        }
         IngestError::Tls(e) => {
             let (reason, _) = tls::describe(&e, Side::Listener);
             log::warn!("TLS peer {id} ({}) dropped: {reason}", t.peer);
@@ -462,19 +466,26 @@ impl TlsStream {
 }
 
 /// Grows `body` so that `incoming` more bytes fit, never reserving beyond `target` in total
-/// and never more than `max(CHUNK, len)` ahead of what has arrived.
+/// and never more than `max(incoming, GROW_MIN, len)` ahead of what has arrived.
 fn reserve_for(body: &mut Vec<u8>, target: usize, incoming: usize) {
     let len = body.len();
     if body.capacity() - len >= incoming {
         return;
     }
-    let ahead = incoming.max(CHUNK).max(len);
+    let ahead = incoming.max(GROW_MIN).max(len);
     let new_cap = (len + ahead).min(target).max(len + incoming);
     body.reserve_exact(new_cap - len);
 }
 
 fn too_large(len: u64, max: usize) -> String {
     format!("message length prefix of {len} bytes exceeds the maximum of {max} bytes")
+}
+
+fn first_too_large(len: u64, max: usize) -> String {
+    format!(
+        "first message length prefix of {len} bytes exceeds the maximum of {max} bytes for a \
+         connection's first message"
+    )
 }
 
 /// Reassembly state of the frame currently arriving from one peer.
@@ -484,9 +495,21 @@ struct Frame {
     header_have: usize,
     /// `Some((bytes so far, total length))` once the header is complete.
     body: Option<(Vec<u8>, usize)>,
+    /// The bound on the first message ([`Options::max_first_message`]), until its length
+    /// prefix has been read.
+    first_max: Option<usize>,
 }
 
 impl Frame {
+    /// The state of a new connection whose first message is bounded by `first_max` (as well
+    /// as by the limit given to [`Frame::feed`]).
+    fn new(first_max: Option<usize>) -> Frame {
+        Frame {
+            first_max,
+            ..Frame::default()
+        }
+    }
+
     fn mid_frame(&self) -> bool {
         self.header_have > 0 || self.body.is_some()
     }
@@ -511,7 +534,7 @@ impl Frame {
     }
 
     /// Consumes `data`, calling `emit` for each completed message. Errs (with the reason) when
-    /// a length prefix exceeds `max`.
+    /// a length prefix exceeds `max`, or the first one exceeds the first message's bound.
     fn feed(
         &mut self,
         mut data: &[u8],
@@ -531,9 +554,18 @@ impl Frame {
                     }
                     self.header_have = 0;
                     let len64 = u64::from_le_bytes(self.header);
+                    let limit = match self.first_max.take() {
+                        Some(first) if first < max => Some(first),
+                        _ => None,
+                    };
                     let len = match usize::try_from(len64) {
-                        Ok(len) if len <= max => len,
-                        _ => return Err(too_large(len64, max)),
+                        Ok(len) if len <= limit.unwrap_or(max) => len,
+                        _ => {
+                            return Err(match limit {
+                                Some(first) => first_too_large(len64, first),
+                                None => too_large(len64, max),
+                            })
+                        }
                     };
                     if len <= data.len() {
                         // Whole message already here: one copy, exact size.
@@ -676,6 +708,8 @@ pub(crate) struct NativeListener {
     tcp: bool,
     socket_file: Option<SocketFile>,
     max_message: usize,
+    /// [`Options::max_first_message`].
+    max_first_message: Option<usize>,
     next_id: AtomicU64,
     peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
     local_closes: Mutex<Vec<PeerId>>,
@@ -824,6 +858,7 @@ impl NativeListener {
             tcp,
             socket_file,
             max_message: opts.max_message,
+            max_first_message: opts.max_first_message,
             next_id: AtomicU64::new(1),
             peers: RwLock::new(HashMap::new()),
             local_closes: Mutex::new(Vec::new()),
@@ -976,7 +1011,8 @@ impl NativeListener {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(id, Arc::clone(&peer));
-            p.peers.insert(id, (peer, Frame::default()));
+            p.peers
+                .insert(id, (peer, Frame::new(self.max_first_message)));
             events.push(Event::Connected(id));
         }
     }
@@ -1189,7 +1225,8 @@ impl NativeListener {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, Arc::clone(&peer));
-        p.peers.insert(id, (peer, Frame::default()));
+        p.peers
+            .insert(id, (peer, Frame::new(self.max_first_message)));
         events.push(Event::Connected(id));
         let Poller { peers, plain, .. } = &mut *p;
         let mut outcome = None;
@@ -1343,7 +1380,7 @@ impl NativeListener {
                 let Some((body, total)) = frame.body.as_mut() else {
                     break None;
                 };
-                reserve_for(body, *total, remaining.min(CHUNK));
+                reserve_for(body, *total, remaining.min(GROW_MIN));
                 match peer.stream.read_spare(body, remaining) {
                     Ok(0) => break Some(DisconnectReason::Protocol(frame.describe_truncation())),
                     Ok(n) => {
@@ -1374,6 +1411,13 @@ impl NativeListener {
                     if let Err(reason) =
                         frame.feed(&scratch[..n], max, |m| events.push(Event::Message(id, m)))
                     {
+                        // Worth an operator's attention (a stranger probing the port, or a
+                        // peer of another protocol): say who, and why, never what it sent.
+                        log::warn!(
+                            "peer {id} ({}) on {} dropped: {reason}",
+                            self.describe_peer(&peer.stream),
+                            self.url
+                        );
                         break Some(DisconnectReason::Protocol(reason));
                     }
                     // A short read means the socket is drained; level-triggered epoll tells us
@@ -1391,6 +1435,25 @@ impl NativeListener {
         };
         if let Some(reason) = outcome {
             self.remove_peer(p, id, reason, events);
+        }
+    }
+
+    /// Who is at the other end of a plain connection, for a log line: its address over TCP,
+    /// its process id over a Unix socket. Only on the paths that log, so accepting costs no
+    /// extra system call.
+    fn describe_peer(&self, stream: &Stream) -> String {
+        let fd = match stream {
+            Stream::Tls(t) => return t.peer.clone(),
+            Stream::Plain(fd) => fd,
+        };
+        if self.tcp {
+            // A duplicate descriptor lends std's peer_addr without unsafe code.
+            fd.try_clone()
+                .and_then(|dup| std::net::TcpStream::from(dup).peer_addr())
+                .map_or_else(|_| "an unknown address".to_string(), |a| a.to_string())
+        } else {
+            sys::peer_pid(fd.as_raw_fd())
+                .map_or_else(|_| "a local process".to_string(), |pid| format!("local process {pid}"))
         }
     }
 
@@ -1970,7 +2033,7 @@ impl NativeConnection {
         r.end = 0;
         while body.len() < len {
             let remaining = len - body.len();
-            reserve_for(&mut body, len, remaining.min(CHUNK));
+            reserve_for(&mut body, len, remaining.min(GROW_MIN));
             match self.stream.read_spare(&mut body, remaining) {
                 Ok(0) => {
                     r.eof = true;
@@ -2022,6 +2085,16 @@ impl NativeConnection {
         // Wakes a thread blocked in recv or send; the fd itself closes on drop, so a
         // concurrent call never touches a reused descriptor.
         self.stream.shutdown();
+    }
+}
+
+/// Accepts a Unix-socket peer only if it runs as this process's user (or as root).
+fn same_user(fd: &OwnedFd) -> Result<(), String> {
+    let me = sys::euid();
+    match sys::peer_uid(fd.as_raw_fd()) {
+        Ok(uid) if uid == me || uid == 0 => Ok(()),
+        Ok(uid) => Err(format!("peer runs as user {uid}, not as this process's user {me}")),
+        Err(e) => Err(format!("cannot read the peer's credentials: {e}")),
     }
 }
 
@@ -2081,13 +2154,57 @@ mod tests {
         let (body, total) = f.body.as_ref().unwrap();
         assert_eq!(*total, 4 << 30);
         assert_eq!(body.len(), 3);
-        assert!(body.capacity() <= CHUNK + 3, "capacity {}", body.capacity());
+        assert!(body.capacity() <= GROW_MIN + 3, "capacity {}", body.capacity());
+    }
+
+    #[test]
+    fn first_message_has_its_own_bound_and_later_ones_the_usual() {
+        // Over the first-message bound: refused at the prefix, naming both numbers.
+        let mut f = Frame::new(Some(100));
+        let err = f
+            .feed(&101u64.to_le_bytes(), 1 << 20, |_| panic!("no message"))
+            .unwrap_err();
+        assert!(err.contains("first message") && err.contains("101") && err.contains("100"), "{err}");
+
+        // At the bound it passes; the next message may be as large as `max`, even when both
+        // arrive in one read.
+        let mut f = Frame::new(Some(100));
+        let mut wire = frame_bytes(&[&[1u8; 100]]);
+        wire.extend_from_slice(&frame_bytes(&[&[2u8; 5000]]));
+        let mut got = Vec::new();
+        f.feed(&wire, 1 << 20, |m| got.push(m.len())).unwrap();
+        assert_eq!(got, vec![100, 5000]);
+        let err = f
+            .feed(&((1u64 << 20) + 1).to_le_bytes(), 1 << 20, |_| panic!("no message"))
+            .unwrap_err();
+        assert!(!err.contains("first message") && err.contains("1048577"), "{err}");
+
+        // A first-message bound above `max` changes nothing.
+        let mut f = Frame::new(Some(1 << 30));
+        let err = f
+            .feed(&5000u64.to_le_bytes(), 4096, |_| panic!("no message"))
+            .unwrap_err();
+        assert!(!err.contains("first message") && err.contains("4096"), "{err}");
+    }
+
+    #[test]
+    fn first_message_bound_holds_when_the_prefix_trickles_in() {
+        let mut f = Frame::new(Some(64 * 1024));
+        let wire = (4u64 << 30).to_le_bytes();
+        for b in &wire[..HEADER - 1] {
+            f.feed(std::slice::from_ref(b), usize::MAX, |_| panic!("no message")).unwrap();
+        }
+        let err = f
+            .feed(&wire[HEADER - 1..], usize::MAX, |_| panic!("no message"))
+            .unwrap_err();
+        assert!(err.contains("4294967296") && err.contains("65536"), "{err}");
+        assert!(f.body.is_none(), "nothing reserved for a refused claim");
     }
 
     #[test]
     fn reserve_grows_geometrically_but_bounded() {
         let mut v = Vec::new();
-        let target = 100 * CHUNK;
+        let target = 1600 * GROW_MIN;
         let mut reallocs = 0;
         while v.len() < target {
             let cap = v.capacity();
@@ -2097,22 +2214,12 @@ mod tests {
                 reallocs += 1;
             }
             assert!(
-                v.capacity() <= (2 * v.len()).max(v.len() + CHUNK).max(v.len() + n),
+                v.capacity() <= (2 * v.len()).max(v.len() + GROW_MIN).max(v.len() + n),
                 "too far ahead"
             );
             assert!(v.capacity() <= target);
             v.resize(v.len() + n, 0);
         }
         assert!(reallocs < 20, "{reallocs} reallocations");
-    }
-}
-
-/// Accepts a Unix-socket peer only if it runs as this process's user (or as root).
-fn same_user(fd: &OwnedFd) -> Result<(), String> {
-    let me = sys::euid();
-    match sys::peer_uid(fd.as_raw_fd()) {
-        Ok(uid) if uid == me || uid == 0 => Ok(()),
-        Ok(uid) => Err(format!("peer runs as user {uid}, not as this process's user {me}")),
-        Err(e) => Err(format!("cannot read the peer's credentials: {e}")),
     }
 }

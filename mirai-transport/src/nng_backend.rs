@@ -16,6 +16,11 @@
 //! Limits inherited from NNG: polyamorous pair1 gives each pipe a send queue of two messages
 //! and drops (rather than waits) when it is full, so a burst to a peer that does not keep up
 //! can lose messages. The hub-to-daemon path of mirai sends one task at a time, within that.
+//! NNG reserves a buffer of the announced length as soon as a length prefix arrives (up to the
+//! receive limit, so a stranger can make the hub reserve up to 4 GiB - 1 of address space per
+//! connection; it becomes resident only as bytes arrive), and its receive limit is one per
+//! socket, fixed when a pipe starts: `Options::max_first_message` has no NNG equivalent and is
+//! ignored here.
 use crate::sys::{self, EventFd};
 use crate::{DisconnectReason, Error, Event, Options, PeerId, Scheme, Url};
 use nng::options::{

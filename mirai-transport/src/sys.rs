@@ -225,8 +225,8 @@ pub(crate) fn accept(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(s) })
 }
 
-/// The user id of the process at the other end of a connected Unix socket.
-pub(crate) fn peer_uid(fd: RawFd) -> io::Result<u32> {
+/// The credentials of the process at the other end of a connected Unix socket.
+fn peer_cred(fd: RawFd) -> io::Result<libc::ucred> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: passes a pointer to a live ucred and its exact size; the kernel fills at most
@@ -234,7 +234,17 @@ pub(crate) fn peer_uid(fd: RawFd) -> io::Result<u32> {
     cvt(unsafe {
         libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
     })?;
-    Ok(cred.uid)
+    Ok(cred)
+}
+
+/// The user id of the process at the other end of a connected Unix socket.
+pub(crate) fn peer_uid(fd: RawFd) -> io::Result<u32> {
+    peer_cred(fd).map(|c| c.uid)
+}
+
+/// The process id at the other end of a connected Unix socket (as of its connect).
+pub(crate) fn peer_pid(fd: RawFd) -> io::Result<i32> {
+    peer_cred(fd).map(|c| c.pid)
 }
 
 /// This process's effective user id.

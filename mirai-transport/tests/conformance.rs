@@ -127,13 +127,18 @@ struct Hub {
 impl Hub {
     /// Binds `url`; in TLS mode a `tcp://` URL becomes `tls+tcp://`.
     fn bind(url: &str, mode: Mode) -> Hub {
+        Hub::bind_with(url, mode, &opts(mode))
+    }
+
+    /// [`Hub::bind`] with options of the mode changed by the caller.
+    fn bind_with(url: &str, mode: Mode, options: &Options) -> Hub {
         let url = match url.strip_prefix("tcp://") {
             Some(rest) => tcp(mode, rest),
             None => url.to_string(),
         };
         let url = url.as_str();
         Hub {
-            l: Listener::bind(url, &opts(mode)).unwrap_or_else(|e| panic!("bind {url}: {e}")),
+            l: Listener::bind(url, options).unwrap_or_else(|e| panic!("bind {url}: {e}")),
             pending: VecDeque::new(),
         }
     }
@@ -404,6 +409,36 @@ fn empty_message(b: Mode) {
     hub.l.send(id, b"x").unwrap();
     assert_eq!(recv(&c), b"");
     assert_eq!(recv(&c), b"x");
+}
+
+fn first_message_bound(b: Mode) {
+    // A peer that opens with a small message may then send more than the first-message bound.
+    // One that opens with more is dropped by the native backend (plain and TLS); NNG ignores
+    // the option (documented on Options::max_first_message) and delivers it.
+    let o = Options {
+        max_first_message: Some(1024),
+        ..opts(b)
+    };
+    let mut hub = Hub::bind_with("tcp://127.0.0.1:0", b, &o);
+    let (c, id) = hub.dial(b);
+    c.send(b"hi").unwrap();
+    assert_eq!(hub.message(id), b"hi");
+    let big = pattern(64 * 1024, 3);
+    c.send(&big).unwrap();
+    assert!(hub.message(id) == big, "64 KiB after the first message");
+    let (c2, id2) = hub.dial(b);
+    let first = pattern(2048, 1);
+    c2.send(&first).unwrap();
+    match (b, hub.next()) {
+        (Mode::Nng, Event::Message(i, m)) => assert!(i == id2 && m == first),
+        (Mode::Native | Mode::Tls, Event::Disconnected(i, DisconnectReason::Protocol(t))) => {
+            assert_eq!(i, id2);
+            assert!(t.contains("first message") && t.contains("2048") && t.contains("1024"), "{t}");
+        }
+        (_, other) => panic!("unexpected {}", short(&other)),
+    }
+    hub.l.send(id, b"ok").unwrap();
+    assert_eq!(recv(&c), b"ok");
 }
 
 fn send_to_unknown_peer(b: Mode) {
@@ -809,6 +844,7 @@ conformance!(
     ten_thousand_in_order_to_dialer,
     eight_mib_message,
     empty_message,
+    first_message_bound,
     send_to_unknown_peer,
     dial_nobody_fails_at_once,
     dial_retry_waits_for_listener,

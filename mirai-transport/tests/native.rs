@@ -12,6 +12,44 @@ use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
 
+// ---------------------------------------------------------------------------------------------
+// Log capture: framing violations are warnings naming the peer and the reason.
+
+struct Capture;
+static LOGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            LOGS.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("{} {}", r.level(), r.args()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&Capture).expect("logger");
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+/// The warning that contains every one of `parts` (they are logged before the event that
+/// reports the disconnect, so no waiting is needed).
+fn logged(parts: &[&str]) -> String {
+    let logs = LOGS.lock().unwrap_or_else(|e| e.into_inner());
+    logs.iter()
+        .find(|l| parts.iter().all(|p| l.contains(p)))
+        .unwrap_or_else(|| panic!("no log line with {parts:?}; have {logs:?}"))
+        .clone()
+}
+
 fn unique(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
@@ -479,7 +517,7 @@ fn ipc_listener_refuses_peers_of_other_users() {
         return;
     }
     let name = unique("uid");
-    let mut hub = Hub::bind(&format!("abstract://{name}"), &Options::default());
+    let hub = Hub::bind(&format!("abstract://{name}"), &Options::default());
     // A peer running as `nobody` connects and sends one framed message, then lingers.
     let script = format!(
         "import socket,struct,time\ns=socket.socket(socket.AF_UNIX)\ns.connect('\\0{name}')\n\
@@ -513,4 +551,133 @@ fn ipc_listener_refuses_peers_of_other_users() {
         .collect();
     assert_eq!(connects, 1, "only the same-user peer connects: {seen:?}");
     assert_eq!(messages, vec![&b"mine"[..]]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bound on a connection's first message (Options::max_first_message).
+
+/// Bytes a stranger sends after its length prefix; no log line or reason may quote them.
+const MARKER: &[u8] = b"PEERBYTESMARKER";
+
+/// A raw stream to a hub, whatever its socket type.
+trait Duplex: Read + Write + Send {}
+impl<T: Read + Write + Send> Duplex for T {}
+
+/// Connects to the hub without the transport, and says how the hub's log names this peer.
+fn raw_connect(hub: &mut Hub) -> (Box<dyn Duplex>, String, PeerId) {
+    let url = hub.l.url().to_string();
+    let (s, label): (Box<dyn Duplex>, String) = match url.strip_prefix("ipc://") {
+        Some(path) => (
+            Box::new(std::os::unix::net::UnixStream::connect(path).expect("unix connect")),
+            format!("local process {}", std::process::id()),
+        ),
+        None => {
+            let s = TcpStream::connect(hub.addr()).expect("raw connect");
+            let label = s.local_addr().unwrap().to_string();
+            (Box::new(s), label)
+        }
+    };
+    (s, label, hub.connected())
+}
+
+/// A stranger claiming 4 GiB as its first message is dropped at the prefix, with a reason
+/// (event and log) naming the numbers and its address but never its bytes, while a peer that
+/// opened with a small message goes on and may then send more than the first-message bound.
+fn first_message_over_the_bound_is_dropped_at_the_prefix(url: &str) {
+    init_logs();
+    let opts = Options {
+        max_first_message: Some(64 * 1024),
+        ..Options::default()
+    };
+    let mut hub = Hub::bind(url, &opts);
+    // A legitimate peer opens with a small message, as a daemon says hello.
+    let (good, gid) = hub.good_peer();
+    good.send(b"hello").unwrap();
+    assert_eq!(hub.message(gid), b"hello");
+
+    let (mut raw, label, rid) = raw_connect(&mut hub);
+    raw.write_all(&(4u64 << 30).to_le_bytes()).unwrap();
+    raw.write_all(MARKER).unwrap();
+    // The connection stays open: only the prefix can have ended it (the transport has no
+    // timeout of its own), so reaching the event at all shows it was dropped at once.
+    let text = match hub.disconnected(rid) {
+        DisconnectReason::Protocol(text) => text,
+        other => panic!("expected a protocol error, got {other:?}"),
+    };
+    assert!(
+        text.contains("first message") && text.contains("4294967296") && text.contains("65536"),
+        "{text}"
+    );
+    assert!(!text.contains("PEERBYTES"), "the reason quotes the peer: {text}");
+    let line = logged(&["dropped", "first message", "4294967296", &label]);
+    assert!(line.starts_with("WARN"), "{line}");
+    assert!(!line.contains("PEERBYTES"), "the log quotes the peer: {line}");
+    // The hub closed the stranger's socket.
+    let mut buf = [0u8; 16];
+    assert!(matches!(raw.read(&mut buf), Ok(0) | Err(_)));
+
+    // After its first message a peer is bounded by max_message alone.
+    let big: Vec<u8> = (0..(1usize << 20)).map(|i| (i % 251) as u8).collect();
+    let sender = {
+        let big = big.clone();
+        thread::spawn(move || {
+            good.send(&big).unwrap();
+            good
+        })
+    };
+    assert!(hub.message(gid) == big, "1 MiB after the first message arrives intact");
+    let good = sender.join().unwrap();
+    hub.still_works(&good, gid);
+
+    // A first message exactly at the bound passes, even trickled in, and so do larger ones
+    // after it from the same peer.
+    let (mut raw, _, rid) = raw_connect(&mut hub);
+    let first = frame(&vec![3u8; 64 * 1024]);
+    let writer = thread::spawn(move || {
+        for piece in first.chunks(10_000) {
+            raw.write_all(piece).unwrap();
+            thread::sleep(Duration::from_millis(2));
+        }
+        raw.write_all(&frame(&vec![4u8; 200_000])).unwrap();
+        raw
+    });
+    assert_eq!(hub.message(rid), vec![3u8; 64 * 1024]);
+    assert_eq!(hub.message(rid), vec![4u8; 200_000]);
+    drop(writer.join().unwrap());
+    assert_eq!(hub.disconnected(rid), DisconnectReason::Closed);
+    hub.still_works(&good, gid);
+}
+
+#[test]
+fn first_message_over_the_bound_is_dropped_at_the_prefix_tcp() {
+    first_message_over_the_bound_is_dropped_at_the_prefix("tcp://127.0.0.1:0");
+}
+
+#[test]
+fn first_message_over_the_bound_is_dropped_at_the_prefix_ipc() {
+    let path = format!("/tmp/{}.sock", unique("first"));
+    first_message_over_the_bound_is_dropped_at_the_prefix(&format!("ipc://{path}"));
+}
+
+#[test]
+fn oversized_prefixes_are_logged_with_the_peer_address() {
+    // Without a first-message bound, max_message still drops a huge claim at its prefix, and
+    // the listener says who sent it.
+    init_logs();
+    let opts = Options {
+        max_message: 1 << 30,
+        ..Options::default()
+    };
+    let mut hub = Hub::bind("tcp://127.0.0.1:0", &opts);
+    let (mut raw, label, rid) = raw_connect(&mut hub);
+    raw.write_all(&(4u64 << 30).to_le_bytes()).unwrap();
+    raw.write_all(MARKER).unwrap();
+    match hub.disconnected(rid) {
+        DisconnectReason::Protocol(text) => {
+            assert!(!text.contains("first message") && text.contains("1073741824"), "{text}")
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    let line = logged(&["dropped", "4294967296", "1073741824", &label]);
+    assert!(!line.contains("PEERBYTES"), "{line}");
 }

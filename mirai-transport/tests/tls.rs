@@ -80,11 +80,17 @@ struct Hub {
 
 impl Hub {
     fn start(url: &str, tls: TlsConfig) -> Hub {
+        Hub::start_with(
+            url,
+            Options {
+                tls: Some(tls),
+                ..Options::default()
+            },
+        )
+    }
+
+    fn start_with(url: &str, opts: Options) -> Hub {
         init_logs();
-        let opts = Options {
-            tls: Some(tls),
-            ..Options::default()
-        };
         let l = Arc::new(Listener::bind(url, &opts).unwrap_or_else(|e| panic!("bind {url}: {e}")));
         let url = l.url().to_string();
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -785,4 +791,105 @@ fn tls12_client_speaks_the_documented_wire_format() {
     tls.read_exact(&mut back).expect("echo");
     assert_eq!(&back[..], &frame[..]);
     hub.wait_connected(1);
+}
+
+/// A plain rustls client holding the zero-config client identity, connected to the hub and
+/// past its greeting, for writing frames by hand.
+fn raw_tls_client(
+    z: &ZeroConfig,
+    port: u16,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let der = |pem: &str| {
+        pkcs8::der::Document::from_pem(pem)
+            .unwrap()
+            .1
+            .as_bytes()
+            .to_vec()
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(der(&z.ca_cert)))
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(der(&z.client_key).into());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![rustls_pki_types::CertificateDer::from(der(&z.client_cert))],
+        key,
+    )
+    .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(LONG)).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let mut greeting = [0u8; 8];
+    tls.read_exact(&mut greeting).expect("greeting");
+    assert_eq!(&greeting, b"miraiTLS");
+    tls
+}
+
+#[test]
+fn first_message_over_the_bound_is_dropped_over_tls() {
+    // As over plain TCP (tests/native.rs): an authenticated peer whose first message claims
+    // 4 GiB is dropped at the prefix, naming its address but never its bytes; a peer that
+    // opened with a small message goes on and may then send more than the bound.
+    let z = zero_config("127.0.0.1").unwrap();
+    let hub = Hub::start_with(
+        "tls+tcp://127.0.0.1:0",
+        Options {
+            tls: Some(z.server_config().unwrap()),
+            max_first_message: Some(64 * 1024),
+            ..Options::default()
+        },
+    );
+    let good = dial(&hub.url, z.client_config().unwrap()).expect("dial");
+    assert_echo(&good, b"hello");
+
+    let mut raw = raw_tls_client(&z, hub.port());
+    let label = raw.sock.local_addr().unwrap().to_string();
+    raw.write_all(&(4u64 << 30).to_le_bytes()).unwrap();
+    raw.write_all(b"PEERBYTESMARKER").unwrap();
+    raw.flush().unwrap();
+    let line = wait_log(&["dropped", "first message", "4294967296", "65536", &label]);
+    assert!(!line.contains("PEERBYTES"), "the log quotes the peer: {line}");
+    // The event carries the same reason, and the socket is closed (no close_notify: a
+    // dropped peer gets an abrupt end).
+    let deadline = Instant::now() + LONG;
+    let text = loop {
+        let found = hub.events.lock().unwrap().iter().find_map(|e| match e {
+            Event::Disconnected(_, mirai_transport::DisconnectReason::Protocol(t))
+                if t.contains("first message") =>
+            {
+                Some(t.clone())
+            }
+            _ => None,
+        });
+        if let Some(t) = found {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no Disconnected event for the stranger");
+        thread::sleep(Duration::from_millis(5));
+    };
+    assert!(!text.contains("PEERBYTES"), "{text}");
+    let mut buf = [0u8; 16];
+    assert!(matches!(raw.read(&mut buf), Ok(0) | Err(_)));
+
+    // 1 MiB, past the first-message bound, from the peer that has opened properly.
+    let big: Vec<u8> = (0..(1usize << 20)).map(|i| (i % 253) as u8).collect();
+    assert_echo(&good, &big);
+
+    // A first message exactly at the bound passes over TLS too.
+    let mut ok = raw_tls_client(&z, hub.port());
+    let mut first = (64u64 * 1024).to_le_bytes().to_vec();
+    first.extend_from_slice(&[6u8; 64 * 1024]);
+    ok.write_all(&first).unwrap();
+    ok.flush().unwrap();
+    let mut back = vec![0u8; first.len()];
+    ok.read_exact(&mut back).expect("echo of a first message at the bound");
+    assert!(back == first);
 }

@@ -180,6 +180,13 @@ impl<'a> EvalControl<'a> {
                 log::warn!("mirai daemon: {why}; dropping connection");
                 self.host_gone = true;
             }
+            // An early task given back unstarted (withdrawn or cancelled): the host is told
+            // at once, so that it can send it elsewhere.
+            Step::Reply(frame) => {
+                if let Err(e) = self.conn.send(&mirai_proto::encode(&frame)) {
+                    self.note_recv_error(e);
+                }
+            }
             // Cancel and exit are flags of the session; early tasks wait in it.
             _ => {}
         }

@@ -6,10 +6,17 @@
 //! The worker loop ([`crate::run`]) feeds each message it receives to [`Session::on_frame`]
 //! and acts on the [`Step`]; it tells the session when it starts and finishes evaluating
 //! ([`Session::next_pending`], [`Session::finish`]). What the session keeps:
-//! - tasks that arrive while another one is evaluated (a host may queue several at a daemon),
-//!   served in arrival order;
-//! - cancels of such early tasks, applied when they start;
+//! - tasks that arrive while another one is evaluated (a host may queue several at a daemon,
+//!   or pipeline one), served in arrival order;
 //! - whether the current task was cancelled, or an exit was asked for.
+//!
+//! An early task never starts once the host asked for it back: a [`Frame::Withdraw`] or a
+//! [`Frame::Cancel`] of a task still waiting removes it, and the session answers
+//! [`Frame::Withdrawn`] ([`Step::Reply`]), which tells the host it was never evaluated. A
+//! withdraw of the task being evaluated is ignored (its result follows). After a `last` result
+//! nothing more starts: the tasks still waiting are dropped and reported by
+//! [`Session::finish`], and each task that arrives afterwards is answered `Withdrawn` at once,
+//! so the host can send them elsewhere.
 //!
 //! Leaving on an idle limit (idletime, or walltime while idle) is a handshake too: the daemon
 //! sends a *leave notice*, a result marked `last` with task id [`LEAVE_NOTICE_ID`] and no
@@ -19,7 +26,7 @@
 //!
 //! Error texts never quote the host's bytes: a task payload must not end up in a log.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use mirai_proto::{DecodeError, Frame, Init, Task, TaskId};
 
@@ -48,9 +55,11 @@ pub enum Step {
     Init(Init),
     /// Evaluate this task now (it arrived while idle). The phase is now `Evaluating`.
     Start(Task),
-    /// Nothing to do now: the frame was kept for later (an early task or its cancel), applied
-    /// to the session's flags (see [`Session::cancelled`]), or harmless and ignored.
+    /// Nothing to do now: the frame was kept for later (an early task), applied to the
+    /// session's flags (see [`Session::cancelled`]), or harmless and ignored.
     Continue,
+    /// Send this frame to the host now (a [`Frame::Withdrawn`]); nothing else to do.
+    Reply(Frame),
     /// The host told the daemon to exit.
     Exit,
     /// The host acknowledged the last result: the daemon may exit.
@@ -70,8 +79,6 @@ pub struct Session {
     max_frame: usize,
     /// Tasks received during an evaluation, served next, in order.
     pending: VecDeque<Task>,
-    /// Ids of pending tasks whose cancel arrived before they started.
-    precancelled: HashSet<TaskId>,
     /// The current evaluation was asked to stop.
     cancelled: bool,
     exit_requested: bool,
@@ -79,6 +86,8 @@ pub struct Session {
     leaving: bool,
     /// The host acknowledged the leave notice (possibly during an evaluation).
     acked: bool,
+    /// Tasks arriving while idle wait in `pending` instead of starting (see [`Session::hold`]).
+    held: bool,
 }
 
 /// Describes a decode failure without quoting the bytes (a CBOR error message can quote the
@@ -97,12 +106,20 @@ impl Session {
             phase: Phase::Handshake,
             max_frame,
             pending: VecDeque::new(),
-            precancelled: HashSet::new(),
             cancelled: false,
             exit_requested: false,
             leaving: false,
             acked: false,
+            held: false,
         }
+    }
+
+    /// While `true`, a task that arrives while idle waits in the session ([`Step::Continue`],
+    /// then [`Session::next_pending`]) instead of starting ([`Step::Start`]). The worker holds
+    /// the session while it reads what came in during an evaluation that did not read the
+    /// connection, so that a withdraw or cancel right behind a task is seen before it starts.
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
     }
 
     /// Where the conversation stands.
@@ -179,7 +196,7 @@ impl Session {
             Phase::Idle => match frame {
                 Frame::Task(t) => {
                     // Early tasks are served first: `next_pending` before waiting.
-                    if self.pending.is_empty() {
+                    if self.pending.is_empty() && !self.held {
                         self.begin(t.id);
                         Step::Start(t)
                     } else {
@@ -187,10 +204,7 @@ impl Session {
                         Step::Continue
                     }
                 }
-                Frame::Cancel { id } => {
-                    self.note_pending_cancel(id);
-                    Step::Continue
-                }
+                Frame::Cancel { id } | Frame::Withdraw { id } => self.give_back(id),
                 // A stray ack: nothing to do.
                 Frame::Ack => Step::Continue,
                 Frame::Exit => {
@@ -207,10 +221,9 @@ impl Session {
                     self.cancelled = true;
                     Step::Continue
                 }
-                Frame::Cancel { id } => {
-                    self.note_pending_cancel(id);
-                    Step::Continue
-                }
+                // Started: it runs to its result.
+                Frame::Withdraw { id } if id == current => Step::Continue,
+                Frame::Cancel { id } | Frame::Withdraw { id } => self.give_back(id),
                 Frame::Task(t) => {
                     self.pending.push_back(t);
                     Step::Continue
@@ -238,10 +251,7 @@ impl Session {
                     self.pending.push_back(t);
                     Step::Continue
                 }
-                Frame::Cancel { id } => {
-                    self.note_pending_cancel(id);
-                    Step::Continue
-                }
+                Frame::Cancel { id } | Frame::Withdraw { id } => self.give_back(id),
                 Frame::Ack => {
                     self.acked = true;
                     Step::Acked
@@ -258,30 +268,35 @@ impl Session {
                     self.exit_requested = true;
                     Step::Exit
                 }
+                // Sent before the host saw the last result: given back, never evaluated.
                 Frame::Task(t) => {
-                    log::warn!(
-                        "mirai daemon: task {} arrived after the last result; not evaluated",
+                    log::debug!(
+                        "mirai daemon: task {} arrived after the last result; given back",
                         t.id
                     );
-                    Step::Continue
+                    Step::Reply(Frame::Withdrawn { id: t.id })
                 }
                 _ => Step::Continue,
             },
         }
     }
 
-    /// A cancel for a task that is not being evaluated: remembered if the task waits in
-    /// `pending`; a cancel for a task already answered (or unknown) is ignored.
-    fn note_pending_cancel(&mut self, id: TaskId) {
-        if self.pending.iter().any(|t| t.id == id) {
-            self.precancelled.insert(id);
+    /// A cancel or withdraw of a task that is not being evaluated: if it waits in `pending`
+    /// it is dropped unevaluated and the host is told; a task already answered (or unknown)
+    /// is ignored.
+    fn give_back(&mut self, id: TaskId) -> Step {
+        match self.pending.iter().position(|t| t.id == id) {
+            Some(i) => {
+                self.pending.remove(i);
+                Step::Reply(Frame::Withdrawn { id })
+            }
+            None => Step::Continue,
         }
     }
 
     fn begin(&mut self, id: TaskId) {
         self.phase = Phase::Evaluating(id);
-        // A cancel for this task may have arrived while it waited in `pending`.
-        self.cancelled = self.precancelled.remove(&id);
+        self.cancelled = false;
     }
 
     /// While idle or leaving: the next task that arrived early, which starts now (the phase
@@ -295,36 +310,28 @@ impl Session {
         Some(t)
     }
 
-    /// The current evaluation is over and its result sent (or not: the host is gone). `last`:
-    /// it was the last result before a limit exit, so the daemon now waits for the ack.
-    /// Returns how many early tasks are left unevaluated when leaving. After a leave notice
-    /// the phase returns to `Leaving` (and `last` is ignored: every task that arrives before
-    /// the ack is still served).
-    pub fn finish(&mut self, last: bool) -> usize {
+    /// The current evaluation is over and its result is about to be sent (or not: the host is
+    /// gone). `last`: it is the last result before a limit exit, so the daemon now waits for
+    /// the ack. Returns the ids of the early tasks dropped unevaluated when leaving: the
+    /// worker answers each with [`Frame::Withdrawn`] after the `last` result. After a leave
+    /// notice the phase returns to `Leaving` (and `last` is ignored: every task that arrives
+    /// before the ack is still served).
+    pub fn finish(&mut self, last: bool) -> Vec<TaskId> {
         self.cancelled = false;
         if self.leaving {
             self.phase = Phase::Leaving;
-            0
+            Vec::new()
         } else if last {
             self.phase = Phase::AwaitingAck;
-            let left = self.pending.len();
-            self.pending.clear();
-            self.precancelled.clear();
-            left
+            self.pending.drain(..).map(|t| t.id).collect()
         } else {
             self.phase = Phase::Idle;
-            0
+            Vec::new()
         }
     }
 
     /// Checks the session's own invariants; for tests and the fuzzer. Panics if one is broken.
     pub fn check_invariants(&self) {
-        for id in &self.precancelled {
-            assert!(
-                self.pending.iter().any(|t| t.id == *id),
-                "a remembered cancel for task {id} that is not waiting"
-            );
-        }
         match self.phase {
             Phase::Handshake => assert!(self.pending.is_empty() && !self.cancelled),
             Phase::Idle | Phase::AwaitingAck => assert!(!self.cancelled && !self.leaving),
@@ -386,16 +393,19 @@ mod tests {
     }
 
     #[test]
-    fn tasks_arriving_during_an_evaluation_wait_in_order_with_their_cancels() {
+    fn tasks_arriving_during_an_evaluation_wait_in_order_and_a_cancel_drops_one_unstarted() {
         let mut s = ready();
         assert!(matches!(s.on_frame(&task(1)), Step::Start(t) if t.id == 1));
         assert_eq!(s.phase(), Phase::Evaluating(1));
         assert_eq!(s.on_frame(&task(2)), Step::Continue);
         assert_eq!(s.on_frame(&task(3)), Step::Continue);
+        assert_eq!(s.on_frame(&task(4)), Step::Continue);
+        // A cancel of a waiting task: it never starts, and the host is told so.
         assert_eq!(
             s.on_frame(&encode(&Frame::Cancel { id: 3 })),
-            Step::Continue
+            Step::Reply(Frame::Withdrawn { id: 3 })
         );
+        assert_eq!(s.pending(), 2);
         assert_eq!(
             s.on_frame(&encode(&Frame::Cancel { id: 99 })),
             Step::Continue
@@ -407,13 +417,85 @@ mod tests {
         );
         assert!(s.cancelled());
         s.check_invariants();
-        assert_eq!(s.finish(false), 0);
+        assert_eq!(s.finish(false), Vec::<TaskId>::new());
         assert_eq!(s.next_pending().map(|t| t.id), Some(2));
         assert!(!s.cancelled());
         s.finish(false);
-        assert_eq!(s.next_pending().map(|t| t.id), Some(3));
-        assert!(s.cancelled(), "its cancel came while it waited");
+        assert_eq!(s.next_pending().map(|t| t.id), Some(4));
+        assert!(!s.cancelled());
         s.finish(false);
+        assert_eq!(s.next_pending(), None);
+        s.check_invariants();
+    }
+
+    #[test]
+    fn a_withdraw_gives_back_a_waiting_task_and_leaves_a_started_one_alone() {
+        let mut s = ready();
+        assert!(matches!(s.on_frame(&task(1)), Step::Start(_)));
+        assert_eq!(s.on_frame(&task(2)), Step::Continue);
+        // The task being evaluated is not given back: its result follows.
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Withdraw { id: 1 })),
+            Step::Continue
+        );
+        assert!(!s.cancelled(), "a withdraw is not a cancel");
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Withdraw { id: 2 })),
+            Step::Reply(Frame::Withdrawn { id: 2 })
+        );
+        assert_eq!(s.pending(), 0);
+        // Asked twice, or for an unknown task: nothing to give back.
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Withdraw { id: 2 })),
+            Step::Continue
+        );
+        s.finish(false);
+        assert_eq!(s.next_pending(), None);
+        // Once started, a pipelined task is no longer given back.
+        assert!(matches!(s.on_frame(&task(3)), Step::Start(_)));
+        assert_eq!(s.on_frame(&task(4)), Step::Continue);
+        s.finish(false);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(4));
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Withdraw { id: 4 })),
+            Step::Continue
+        );
+        s.check_invariants();
+        // During the handshake a withdraw is a protocol error like any other frame.
+        let mut h = Session::new(1 << 20);
+        assert!(matches!(
+            h.on_frame(&encode(&Frame::Withdraw { id: 1 })),
+            Step::Fatal(_)
+        ));
+    }
+
+    #[test]
+    fn after_a_last_result_nothing_starts_and_everything_is_given_back() {
+        let mut s = ready();
+        assert!(matches!(s.on_frame(&task(1)), Step::Start(_)));
+        assert_eq!(s.on_frame(&task(2)), Step::Continue);
+        assert_eq!(s.finish(true), vec![2], "the pipelined task is handed back");
+        assert_eq!(s.phase(), Phase::AwaitingAck);
+        assert_eq!(s.next_pending(), None);
+        assert_eq!(
+            s.on_frame(&task(3)),
+            Step::Reply(Frame::Withdrawn { id: 3 }),
+            "a task crossing the last result is given back"
+        );
+        assert_eq!(s.next_pending(), None);
+        assert_eq!(s.on_frame(&encode(&Frame::Ack)), Step::Acked);
+        s.check_invariants();
+    }
+
+    #[test]
+    fn leaving_gives_back_a_cancelled_waiting_task() {
+        let mut s = ready();
+        s.leave();
+        assert_eq!(s.on_frame(&task(1)), Step::Continue);
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Cancel { id: 1 })),
+            Step::Reply(Frame::Withdrawn { id: 1 })
+        );
         assert_eq!(s.next_pending(), None);
         s.check_invariants();
     }
@@ -425,10 +507,13 @@ mod tests {
         s.on_frame(&task(2));
         assert_eq!(
             s.finish(true),
-            1,
+            vec![2],
             "the early task is reported as not evaluated"
         );
-        assert_eq!(s.on_frame(&task(3)), Step::Continue);
+        assert_eq!(
+            s.on_frame(&task(3)),
+            Step::Reply(Frame::Withdrawn { id: 3 })
+        );
         assert_eq!(s.next_pending(), None);
         assert_eq!(s.on_frame(&encode(&Frame::Ack)), Step::Acked);
     }

@@ -18,6 +18,10 @@ use crate::{
 /// does not pin its memory for the daemon's lifetime.
 const KEEP_BUFFER: usize = 4 << 20;
 
+/// After an evaluation at least this long, frames that arrived meanwhile are read before the
+/// next task starts (see the loop in `Worker::run`).
+const CATCH_UP_AFTER: Duration = Duration::from_millis(1);
+
 /// How long a daemon leaving on an idle limit waits for the host to acknowledge its notice.
 const LEAVE_ACK_WAIT: Duration = Duration::from_secs(10);
 
@@ -102,6 +106,8 @@ pub(crate) struct Worker<'c> {
     out: Vec<u8>,
     /// Record a `daemon eval` span per task (the process traces; decided once in `run`).
     tracing: bool,
+    /// The last evaluation was long: read what arrived before starting another task.
+    catch_up: bool,
 }
 
 impl<'c> Worker<'c> {
@@ -116,6 +122,7 @@ impl<'c> Worker<'c> {
             busy: Arc::new(AtomicBool::new(false)),
             out: Vec::new(),
             tracing,
+            catch_up: false,
         }
     }
 
@@ -163,6 +170,25 @@ impl<'c> Worker<'c> {
         };
         self.idle_since = Instant::now();
         loop {
+            if self.session.pending() > 0 || self.catch_up {
+                // A withdraw or cancel of the next task may be waiting on the socket behind it
+                // (an evaluator that never polls reads nothing while it runs): honour it
+                // before starting that task. Skipped after a short evaluation with nothing
+                // waiting: the host only asks back tasks queued behind long ones, and a
+                // request that comes too late is harmless (the task completes here).
+                self.catch_up = false;
+                self.session.hold(true);
+                let read = self.read_ready(&link);
+                self.session.hold(false);
+                match read {
+                    Ok(()) => {}
+                    Err(Next::Done(code)) => return Ok(code),
+                    Err(_) => match self.reconnect(&mut link, ev)? {
+                        Some(code) => return Ok(code),
+                        None => continue,
+                    },
+                }
+            }
             let task = match self.session.next_pending() {
                 Some(t) => t,
                 None => match self.next_task(&link) {
@@ -180,7 +206,9 @@ impl<'c> Worker<'c> {
 
             self.tasks += 1;
             let id = task.id;
+            let began = Instant::now();
             let (evaluation, exit_requested, host_gone) = self.evaluate(&link, ev, task);
+            self.catch_up = began.elapsed() >= CATCH_UP_AFTER;
             // Limits are checked once the task is done, so that its result carries `last` and
             // the host sends nothing more: checking walltime before the evaluation would let
             // it expire during the task, and the daemon then leave while the host dispatches.
@@ -192,8 +220,11 @@ impl<'c> Worker<'c> {
                 None
             };
             let unevaluated = self.session.finish(last.is_some());
-            if unevaluated > 0 {
-                log::warn!("mirai daemon: leaving with {unevaluated} queued task(s) not evaluated");
+            if !unevaluated.is_empty() {
+                log::debug!(
+                    "mirai daemon: leaving with {} queued task(s) not evaluated; giving them back",
+                    unevaluated.len()
+                );
             }
 
             // Idle time counts from the end of the last evaluation, answered or not.
@@ -215,6 +246,13 @@ impl<'c> Worker<'c> {
                 }
             }
             if let Some(code) = last {
+                // After the `last` result, so that a host that does not know these frames
+                // has its result first.
+                for id in unevaluated {
+                    if !self.send_frame(&link, &Frame::Withdrawn { id }) {
+                        break;
+                    }
+                }
                 self.await_ack(&link);
                 return Ok(code);
             }
@@ -269,6 +307,46 @@ impl<'c> Worker<'c> {
         }
     }
 
+    /// Sends a small frame (a `Withdrawn`); false if the connection failed.
+    fn send_frame(&self, link: &Link, frame: &Frame) -> bool {
+        match link.conn.send(&mirai_proto::encode(frame)) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("mirai daemon: cannot send a {} frame: {e}", frame.kind());
+                false
+            }
+        }
+    }
+
+    /// Reads, without waiting, every frame already on the connection (between two tasks).
+    /// `Err(Next::Done)`: told to exit; `Err(Next::Lost)`: the connection failed.
+    fn read_ready(&mut self, link: &Link) -> Result<(), Next> {
+        loop {
+            match link.conn.try_recv() {
+                Ok(Some(bytes)) => match self.session.on_frame(&bytes) {
+                    Step::Reply(frame) => {
+                        if !self.send_frame(link, &frame) {
+                            return Err(Next::Lost);
+                        }
+                    }
+                    Step::Exit => return Err(Next::Done(ExitCode::Disconnected)),
+                    Step::Lost(why) | Step::Fatal(why) => {
+                        log::warn!("mirai daemon: {why}; dropping connection");
+                        return Err(Next::Lost);
+                    }
+                    Step::Continue | Step::Acked | Step::Init(_) | Step::Start(_) => {}
+                },
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    if !matches!(e, mirai_transport::Error::Closed) {
+                        log::warn!("mirai daemon: connection failed: {e}");
+                    }
+                    return Err(Next::Lost);
+                }
+            }
+        }
+    }
+
     /// Leaves on an idle limit without losing a task that may already be on its way: sends
     /// the leave notice, then evaluates and answers whatever arrives until the host's ack
     /// (see [`crate::session`]). Gives up waiting after [`LEAVE_ACK_WAIT`] (a host that does
@@ -307,12 +385,18 @@ impl<'c> Worker<'c> {
                 return code;
             }
             match link.conn.recv(Some(left)) {
-                Ok(Some(bytes)) => {
-                    if let Step::Lost(why) | Step::Fatal(why) = self.session.on_frame(&bytes) {
+                Ok(Some(bytes)) => match self.session.on_frame(&bytes) {
+                    Step::Lost(why) | Step::Fatal(why) => {
                         log::warn!("mirai daemon: {why} while leaving");
                         return code;
                     }
-                }
+                    Step::Reply(frame) => {
+                        if !self.send_frame(link, &frame) {
+                            return code;
+                        }
+                    }
+                    _ => {}
+                },
                 Ok(None) => {}
                 Err(_) => return code,
             }
@@ -334,6 +418,11 @@ impl<'c> Worker<'c> {
                         return Next::Lost;
                     }
                     // A cancel for a task already answered, a stray ack, an unexpected kind.
+                    Step::Reply(frame) => {
+                        if !self.send_frame(link, &frame) {
+                            return Next::Lost;
+                        }
+                    }
                     Step::Continue | Step::Acked | Step::Init(_) => {}
                 },
                 Ok(None) => {
@@ -361,6 +450,12 @@ impl<'c> Worker<'c> {
                     Step::Lost(why) | Step::Fatal(why) => {
                         log::warn!("mirai daemon: {why} while awaiting ack");
                         return;
+                    }
+                    // A task that crossed the last result, given back.
+                    Step::Reply(frame) => {
+                        if !self.send_frame(link, &frame) {
+                            return;
+                        }
                     }
                     Step::Continue | Step::Start(_) | Step::Init(_) => {}
                 },

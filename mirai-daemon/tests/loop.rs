@@ -259,25 +259,90 @@ fn tasks_sent_back_to_back_are_all_answered_in_order() {
 }
 
 #[test]
-fn a_cancel_for_a_queued_task_interrupts_it_when_it_starts() {
+fn a_cancel_for_a_queued_task_drops_it_unstarted_and_says_so() {
     let mut host = FakeHost::tcp();
     let d = spawn_daemon(config(&host.url()), BuiltinEvaluator);
     host.handshake();
     host.task(1, b"sleep:300");
-    host.task(2, b"sleep:60000");
+    host.task(2, b"echo:two");
     host.task(3, b"echo:three");
     host.cancel(2);
+    // Read while task 1 sleeps (the evaluator polls): given back at once.
+    assert_eq!(host.recv(), Frame::Withdrawn { id: 2 });
     let r = host.result();
     assert_eq!((r.id, r.status), (1, Status::Ok));
-    let r = host.result();
-    assert_eq!((r.id, r.status), (2, Status::Interrupted));
     let r = host.result();
     assert_eq!(
         (r.id, r.status, r.payload.as_slice()),
         (3, Status::Ok, &b"three"[..])
     );
+    assert!(
+        host.try_recv(Duration::from_millis(200)).is_none(),
+        "task 2 was evaluated after all"
+    );
     host.send(&Frame::Exit);
     assert_eq!(join(d).unwrap(), ExitCode::Disconnected);
+}
+
+#[test]
+fn a_withdrawn_pipelined_task_is_given_back_and_a_started_one_completes() {
+    let mut host = FakeHost::tcp();
+    let d = spawn_daemon(config(&host.url()), BuiltinEvaluator);
+    host.handshake();
+    // A polling evaluation: the withdraw is answered while it runs.
+    host.task(1, b"sleep:300");
+    host.task(2, b"echo:two");
+    host.send(&Frame::Withdraw { id: 2 });
+    assert_eq!(host.recv(), Frame::Withdrawn { id: 2 });
+    assert_eq!(host.result().id, 1);
+    // A withdraw of the task being evaluated is ignored: it completes.
+    host.task(3, b"sleep:500");
+    // Sent once the task has surely started (a withdraw read before it starts gives it back).
+    std::thread::sleep(Duration::from_millis(150));
+    host.send(&Frame::Withdraw { id: 3 });
+    let r = host.result();
+    assert_eq!((r.id, r.status, r.payload.as_slice()), (3, Status::Ok, &b"slept"[..]));
+    // An evaluation that never reads the connection: the withdraw is read before the next
+    // task starts, so that task is still given back. (If all three frames arrive before task 4
+    // starts, the give-back comes first: either order keeps the contract.)
+    host.task(4, b"block:300");
+    host.task(5, b"echo:five");
+    host.send(&Frame::Withdraw { id: 5 });
+    let (mut result, mut withdrawn) = (None, false);
+    for _ in 0..2 {
+        match host.recv() {
+            Frame::Result(r) => result = Some(r),
+            Frame::Withdrawn { id: 5 } => withdrawn = true,
+            other => panic!("expected task 4's result or task 5 given back, got {other:?}"),
+        }
+    }
+    let r = result.expect("task 4 answered");
+    assert_eq!((r.id, r.payload.as_slice(), withdrawn), (4, &b"blocked"[..], true));
+    assert!(
+        host.try_recv(Duration::from_millis(200)).is_none(),
+        "a withdrawn task was evaluated"
+    );
+    host.send(&Frame::Exit);
+    assert_eq!(join(d).unwrap(), ExitCode::Disconnected);
+}
+
+#[test]
+fn after_its_last_result_a_daemon_gives_back_what_it_holds_and_what_crosses() {
+    let mut host = FakeHost::tcp();
+    let mut cfg = config(&host.url());
+    cfg.maxtasks = Some(1);
+    let d = spawn_daemon(cfg, BuiltinEvaluator);
+    host.handshake();
+    host.task(1, b"sleep:200");
+    host.task(2, b"echo:two");
+    let r = host.result();
+    assert_eq!((r.id, r.last), (1, true));
+    assert_eq!(host.recv(), Frame::Withdrawn { id: 2 });
+    // Sent before the host saw the last result.
+    host.task(3, b"echo:three");
+    assert_eq!(host.recv(), Frame::Withdrawn { id: 3 });
+    host.send(&Frame::Ack);
+    assert_eq!(join(d).unwrap(), ExitCode::Maxtasks);
 }
 
 #[test]

@@ -94,7 +94,7 @@ use std::time::{Duration, Instant, SystemTime};
 use mirai_proto::{flags, DecodeError, Frame, Init, Task, PROTOCOL_VERSION};
 use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler, TaskKind, TaskSpec};
 use mirai_trace::Span;
-use mirai_transport::{DisconnectReason, Event, Listener, PeerId};
+use mirai_transport::{Backend, DisconnectReason, Event, Listener, PeerId};
 
 pub use mirai_proto::{RngStream, Status};
 pub use mirai_sched::{Counters, ErrorCode, Memory, Mode};
@@ -136,7 +136,25 @@ pub struct HostConfig {
     /// The compute profile's name (`"default"` by default), for the `mirai.compute` attribute
     /// of the `daemons set` / `daemons reset` spans (see "Tracing" in the crate docs).
     pub compute: String,
+    /// Pipelining in dispatcher mode (on by default, [`DEFAULT_PIPELINE`]): when no daemon is
+    /// idle, a daemon evaluating one task may be sent the next one if its recent tasks took
+    /// less than this each, so that it starts it without waiting for a round trip to the host.
+    /// A pipelined task that has not started is asked back when another daemon becomes free
+    /// and nothing else is queued; a task is never evaluated twice (see `mirai_sched`, and
+    /// [`mirai_sched::Config::pipeline`]). Needs daemons of this version. `None`: a daemon
+    /// gets its next task only after answering the previous one. Ignored in direct mode, and
+    /// over the NNG backend (whose pair protocol drops messages queued beyond two per peer).
+    pub pipeline: Option<Duration>,
 }
+
+/// Default of [`HostConfig::pipeline`]: daemons whose tasks take under a millisecond are
+/// pipelined to (a round trip to the host is tens of microseconds, so this is where it
+/// matters).
+pub const DEFAULT_PIPELINE: Option<Duration> = Some(Duration::from_millis(1));
+
+/// The largest first message the host accepts on a connection (its hello), unless
+/// [`HostConfig::transport`] sets `max_first_message` itself.
+pub const MAX_FIRST_MESSAGE: usize = 64 << 10;
 
 /// Default of [`HostConfig::hello_timeout`].
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -159,6 +177,7 @@ impl HostConfig {
             hello_timeout: DEFAULT_HELLO_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
             compute: "default".to_string(),
+            pipeline: DEFAULT_PIPELINE,
         }
     }
 }
@@ -242,6 +261,9 @@ pub struct HostStatus {
     pub counters: Counters,
     /// Queued-bytes accounting.
     pub memory: Memory,
+    /// Of `counters.awaiting`, the tasks pipelined to a busy daemon and not started yet
+    /// ([`HostConfig::pipeline`]).
+    pub pipelined: u64,
 }
 
 /// Why a host could not start or take a task.
@@ -597,6 +619,8 @@ struct Shared {
     stream: Option<RngStream>,
     serial: Vec<u8>,
     retries: u32,
+    /// Pipelining is on: the scheduler is told the time of submissions and results.
+    timed: bool,
     hello_timeout: Duration,
     max_pending: usize,
     repair: Option<RepairPolicy>,
@@ -686,8 +710,16 @@ impl Shared {
                     notes.connections = true;
                 }
                 Action::Dispatch { daemon, task, payload } => {
-                    let attempt =
-                        st.slots.get(&task).map_or(0, |s| s.attempts.fetch_add(1, Ordering::AcqRel) + 1);
+                    // The scheduler's count: a pipelined task given back unstarted does not
+                    // count an attempt.
+                    let attempt = match (st.slots.get(&task), st.sched.attempts(task)) {
+                        (Some(s), Some(n)) => {
+                            s.attempts.store(n, Ordering::Release);
+                            n
+                        }
+                        (Some(s), None) => s.attempts.fetch_add(1, Ordering::AcqRel) + 1,
+                        (None, _) => 0,
+                    };
                     if attempt > 1 {
                         log::info!("mirai host: task {task} sent again, to daemon {daemon}, after its daemon was lost (attempt {attempt})");
                     } else {
@@ -698,6 +730,10 @@ impl Shared {
                 }
                 Action::Cancel { daemon, task } => {
                     send(st, daemon, &mirai_proto::encode(&Frame::Cancel { id: task }));
+                }
+                Action::Withdraw { daemon, task } => {
+                    log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
+                    send(st, daemon, &mirai_proto::encode(&Frame::Withdraw { id: task }));
                 }
                 Action::Ack { daemon } => send(st, daemon, &mirai_proto::encode(&Frame::Ack)),
                 Action::Exit { daemon } => match exits.as_deref_mut() {
@@ -932,6 +968,10 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
         let mut st = shared.state();
         if st.closed {
             return Turn { closed: true, next_deadline: None };
+        }
+        if shared.timed {
+            // Dates the results of this poll (task times, for pipelining).
+            st.sched.set_time(Instant::now());
         }
         for ev in events.drain(..) {
             match ev {
@@ -1341,6 +1381,15 @@ fn handle_message(
             None
         }
         Ok(Frame::Result(_)) if peer.hello.is_none() => Some("a result frame".to_string()),
+        Ok(Frame::Withdrawn { .. }) if peer.hello.is_none() => Some("a withdrawn frame".to_string()),
+        Ok(Frame::Withdrawn { id }) => {
+            if st.sched.withdrawn(p, id) {
+                log::debug!("mirai host: daemon {p} gave back task {id} unstarted");
+            } else {
+                log::debug!("mirai host: ignored give-back of task {id} from daemon {p}");
+            }
+            None
+        }
         Ok(Frame::Result(r)) => {
             match st.sched.result(p, r.id, r.last) {
                 Delivery::Deliver => {
@@ -1464,7 +1513,14 @@ impl Host {
         let tracing = mirai_trace::enabled();
         let started = SystemTime::now();
         let dispatcher_mode = config.mode == Mode::Dispatcher;
-        let listener = match Listener::bind(&config.url, &config.transport) {
+        // A daemon's first message is its hello (under 100 bytes): a stranger announcing more
+        // is dropped at its length prefix, so that connections which have not said hello hold
+        // at most this much each (with `max_pending` of them at once).
+        let transport = TransportOptions {
+            max_first_message: config.transport.max_first_message.or(Some(MAX_FIRST_MESSAGE)),
+            ..config.transport.clone()
+        };
+        let listener = match Listener::bind(&config.url, &transport) {
             Ok(l) => Arc::new(l),
             Err(e) => {
                 if tracing {
@@ -1488,13 +1544,18 @@ impl Host {
                 set: set_span.context(),
             })
         });
-        let sched = Scheduler::new(SchedConfig { mode: config.mode, memory_limit: config.memory_limit });
+        // NNG's polyamorous pair drops messages beyond two queued for a peer (see
+        // mirai-transport): a second task plus its cancel or withdraw could be lost there.
+        let pipeline = config.pipeline.filter(|_| config.transport.backend != Backend::Nng);
+        let sched = Scheduler::new(SchedConfig { mode: config.mode, memory_limit: config.memory_limit, pipeline });
+        let timed = config.mode == Mode::Dispatcher && pipeline.is_some();
         let shared = Arc::new(Shared {
             url: listener.url().to_string(),
             max_frame: config.transport.max_message,
             stream: config.stream,
             serial: config.serial,
             retries: config.retries,
+            timed,
             hello_timeout: config.hello_timeout,
             max_pending: config.max_pending,
             repair: config.repair,
@@ -1638,6 +1699,10 @@ impl Host {
                 }
                 return Err(HostError::Closed);
             }
+            if shared.timed {
+                // Dates the dispatches (task times, for pipelining).
+                st.sched.set_time(Instant::now());
+            }
             for (i, t) in tasks.into_iter().enumerate() {
                 let slot = Slot::new(t.span);
                 st.slots.insert(t.id, slot.clone());
@@ -1714,7 +1779,12 @@ impl Host {
     /// Counters and memory now.
     pub fn status(&self) -> HostStatus {
         let st = self.shared().state();
-        HostStatus { url: self.url().to_string(), counters: st.sched.counters(), memory: st.sched.memory() }
+        HostStatus {
+            url: self.url().to_string(),
+            counters: st.sched.counters(),
+            memory: st.sched.memory(),
+            pipelined: st.sched.pipelined(),
+        }
     }
 
     /// Waits until at least `n` daemons are connected (handshake done), or `timeout` passes,

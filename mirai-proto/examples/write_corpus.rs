@@ -11,6 +11,8 @@ fn main() -> std::io::Result<()> {
         Frame::Task(Task { id: 1, flags: flags::EVERYWHERE, payload: vec![0x58, 0x0a, 0, 0, 0, 3], trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()) }),
         Frame::Result(TaskResult { id: 1, status: Status::Interrupted, last: true, payload: b"value".to_vec() }),
         Frame::Cancel { id: 99 },
+        Frame::Withdraw { id: 98 },
+        Frame::Withdrawn { id: 97 },
         Frame::Ack,
         Frame::Exit,
     ];

@@ -24,6 +24,19 @@
 //! notice*, a `last` [`TaskResult`] with task id 0 (ids of real tasks start at 1), answers any
 //! task that crossed it on the wire, and exits on the `Ack`: so no task is lost to the race.
 //! [`Frame::Exit`] tells a daemon to terminate at once.
+//!
+//! A host may send a daemon a second task before the first is answered (*pipelining*; the
+//! daemon queues it and starts it when the first is done). Such a task that has not started can
+//! be asked back with [`Frame::Withdraw`]; the daemon then either drops it and answers
+//! [`Frame::Withdrawn`], or, if it had already started it, ignores the request and answers it
+//! with its [`TaskResult`] as usual. A [`Frame::Cancel`] of a task that has not started is
+//! answered the same way: the task is dropped unevaluated and [`Frame::Withdrawn`] says so.
+//! A daemon that sends a `last` result drops the tasks it still holds unstarted, and every task
+//! that reaches it afterwards, and answers each with [`Frame::Withdrawn`] (after the `last`
+//! result). So every task sent to a daemon gets exactly one answer: a result, or `Withdrawn`,
+//! which guarantees it was never evaluated there. The two `Withdraw*` frames were added in
+//! place, without a version change: a daemon that predates them cannot decode a `Withdraw`,
+//! so a host must not pipeline to such daemons.
 
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +148,20 @@ pub enum Frame {
     },
     /// Host to daemon: your `last` result arrived; exit now.
     Ack,
+    /// Host to daemon: give this task back if you have not started it (it was sent while
+    /// another task ran). Answered by [`Frame::Withdrawn`] if it was dropped; ignored if it
+    /// has started (its result follows as usual) or is unknown.
+    Withdraw {
+        /// The task asked back.
+        id: TaskId,
+    },
+    /// Daemon to host: this task was dropped without being started, and never will be (the
+    /// answer to a [`Frame::Withdraw`] or [`Frame::Cancel`] of a task that had not started, or
+    /// for a task still held, or arriving, after a `last` result).
+    Withdrawn {
+        /// The task given back.
+        id: TaskId,
+    },
     /// Host to daemon: terminate at once, whatever you are doing.
     Exit,
 }
@@ -149,6 +176,8 @@ impl Frame {
             Frame::Result(_) => "result",
             Frame::Cancel { .. } => "cancel",
             Frame::Ack => "ack",
+            Frame::Withdraw { .. } => "withdraw",
+            Frame::Withdrawn { .. } => "withdrawn",
             Frame::Exit => "exit",
         }
     }
@@ -250,6 +279,8 @@ mod tests {
             Frame::Task(Task { id: 1, flags: flags::EVERYWHERE, payload: vec![0; 16], trace: None }),
             Frame::Result(TaskResult { id: u64::MAX, status: Status::Error, last: true, payload: vec![9; 3] }),
             Frame::Cancel { id: 3 },
+            Frame::Withdraw { id: 4 },
+            Frame::Withdrawn { id: u64::MAX },
             Frame::Ack,
             Frame::Exit,
         ]

@@ -21,6 +21,8 @@ fn frame() -> impl Strategy<Value = Frame> {
             Frame::Result(TaskResult { id, status, last, payload })
         }),
         any::<u64>().prop_map(|id| Frame::Cancel { id }),
+        any::<u64>().prop_map(|id| Frame::Withdraw { id }),
+        any::<u64>().prop_map(|id| Frame::Withdrawn { id }),
         Just(Frame::Ack),
         Just(Frame::Exit),
     ]

@@ -24,7 +24,14 @@
 //! - a result marked `last` removes its daemon from the pool, which is acknowledged; so does a
 //!   *leave notice*: a `last` result from a daemon that holds no task, which is how a daemon
 //!   leaving on its idle time or wall time while idle asks to go (see [`Scheduler::result`]);
-//! - queued payload bytes are accounted against an optional budget.
+//! - queued payload bytes are accounted against an optional budget;
+//! - with [`Config::pipeline`] on (dispatcher mode), when no daemon is idle the head may go to
+//!   a daemon that is evaluating exactly one task, if its recent tasks were short: the daemon
+//!   queues it and starts it as soon as the first is done, so it does not wait a host round
+//!   trip between tasks. Never deeper than two, never an `everywhere` task. A pipelined task
+//!   that has not started is taken back ([`Action::Withdraw`]) when another daemon is idle and
+//!   the queue is empty; it returns to the head of the queue only once its daemon confirms it
+//!   never started it ([`Scheduler::withdrawn`]), so a task is never evaluated twice.
 //!
 //! Every operation costs O(1) amortised, or O(log n) where a deadline is involved; only
 //! [`Scheduler::reset`] and [`Scheduler::exit_all`] walk everything.
@@ -40,7 +47,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A daemon, named by the caller (the host uses transport peer ids).
 pub type DaemonId = u64;
@@ -68,7 +75,21 @@ pub struct Config {
     /// maps R's "unbounded" spellings (`NULL`, 0, negative, `NA`, `Inf`) to `None`: `Some(0)`
     /// admits nothing. Ignored in direct mode.
     pub memory_limit: Option<u64>,
+    /// Pipelining (dispatcher mode; ignored in direct mode): `Some(threshold)` lets a daemon
+    /// that is evaluating one task be sent the next one when no daemon is idle, provided the
+    /// tasks it evaluated recently took less than `threshold` each (an exponentially weighted
+    /// moving average of the time from the moment it could start a task to its result, over
+    /// at least [`PIPELINE_MIN_SAMPLES`] results) and its current task has not yet run that
+    /// long. Timing uses the instants handed to [`Scheduler::set_time`] (and
+    /// [`Scheduler::handle_timeout`]): a scheduler that is never told the time never
+    /// pipelines. Only tasks submitted with [`Scheduler::submit_with`] are pipelined (taking
+    /// one back needs a copy of its payload). `None` (the default): never.
+    pub pipeline: Option<Duration>,
 }
+
+/// Results a daemon must have returned before it is pipelined to: until then its task times
+/// are unknown, and its first task may be slow for reasons of its own (loading packages).
+pub const PIPELINE_MIN_SAMPLES: u32 = 2;
 
 /// What kind of task is submitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +191,15 @@ pub enum Action<P> {
         /// The daemon.
         daemon: DaemonId,
     },
+    /// Ask the daemon to give back this task, which was pipelined to it and may not have
+    /// started yet (see [`Scheduler::withdrawn`]). If it has started, the daemon ignores the
+    /// request and the task completes there.
+    Withdraw {
+        /// The daemon holding it.
+        daemon: DaemonId,
+        /// The task.
+        task: TaskId,
+    },
     /// Tell the daemon to terminate (`daemons(NULL)`).
     Exit {
         /// The daemon.
@@ -202,9 +232,11 @@ pub struct Counters {
     pub connections: u64,
     /// Daemons that ever completed the handshake.
     pub cumulative: u64,
-    /// Tasks in the queue (everywhere tasks included). Direct mode: tasks never sent yet.
+    /// Tasks in the queue (everywhere tasks included), and tasks pipelined to a daemon that has
+    /// not started them. Direct mode: tasks never sent yet.
     pub awaiting: u64,
-    /// Tasks sent to a daemon and not yet answered (cancelled-but-unanswered included).
+    /// Tasks sent to a daemon and not yet answered, cancelled-but-unanswered ones included;
+    /// a pipelined task counts here once its daemon has started it (at most one per daemon).
     pub executing: u64,
     /// Submitted minus awaiting minus executing.
     pub completed: u64,
@@ -236,6 +268,8 @@ struct Task<P> {
     /// How to keep a copy of the payload while the task runs, for tasks that may be retried
     /// (a function pointer so that only `submit_with` needs `P: Clone`).
     copy: Option<fn(&P) -> P>,
+    /// Sent (this time) to a daemon that was busy: it may not have started.
+    piped: bool,
     state: TaskState<P>,
 }
 
@@ -244,7 +278,8 @@ enum TaskState<P> {
     Queued(P),
     /// Sent to `daemon`, unanswered. `abandoned`: cancelled or timed out, so its handle is
     /// already resolved and the reply will be discarded. `kept`: a copy of the payload, for a
-    /// task that will be retried if the daemon is lost.
+    /// task that will be retried if the daemon is lost, or that was pipelined (it may come
+    /// back unstarted).
     Running {
         daemon: DaemonId,
         abandoned: bool,
@@ -258,9 +293,11 @@ enum DaemonState {
     Connected,
     /// In the pool. Dispatcher mode: no task. Direct mode: in the round-robin ring.
     Idle,
-    /// Dispatcher mode: evaluating this task.
+    /// Dispatcher mode: evaluating this task (or about to: a pipelined task whose predecessor
+    /// was answered).
     Busy(TaskId),
-    /// Sent its `last` result: out of the pool until its connection closes.
+    /// Sent its `last` result: out of the pool until its connection closes. It may still hold
+    /// its pipelined task (`Daemon::piped`) until it answers it.
     Left,
 }
 
@@ -273,6 +310,16 @@ struct Daemon {
     sent: VecDeque<(TaskId, u64)>,
     /// Direct mode: tasks sent to it and unanswered.
     outstanding: u64,
+    /// Dispatcher mode: the task sent behind the one it is evaluating (pipelining).
+    piped: Option<TaskId>,
+    /// The task it was asked to give back ([`Action::Withdraw`]), until answered.
+    withdraw: Option<TaskId>,
+    /// When it could start its current task: dispatch to it while idle, or the answer to its
+    /// previous task. `None` when idle or when the time was never given.
+    since: Option<Instant>,
+    /// Moving average of its task times, in nanoseconds, over `samples` results.
+    ewma_ns: u64,
+    samples: u32,
 }
 
 /// An `everywhere` round's tasks not yet dispatched or removed.
@@ -329,6 +376,18 @@ pub struct Scheduler<P> {
     cumulative: u64,
     used: u64,
     peak: u64,
+    /// [`Config::pipeline`] (dispatcher mode only).
+    pipeline: Option<Duration>,
+    /// The latest time handed in.
+    now: Option<Instant>,
+    /// Daemons that may be able to take a pipelined task, as `(daemon, gen)`, in the order they
+    /// started their current task; validated when taken, may be stale.
+    pipe_ready: VecDeque<(DaemonId, u64)>,
+    /// Pipelined tasks in the order they were sent, `(daemon, gen, task)`: candidates for a
+    /// take-back; may be stale.
+    piped_list: VecDeque<(DaemonId, u64, TaskId)>,
+    /// Withdraw requests not yet answered.
+    withdrawing: u64,
 }
 
 /// Stale entries tolerated in a lazily cleaned list before it is compacted; keeps compaction
@@ -339,6 +398,14 @@ impl<P> Scheduler<P> {
     /// A scheduler with no daemons and no tasks.
     pub fn new(config: Config) -> Self {
         Scheduler {
+            pipeline: match config.mode {
+                Mode::Dispatcher => config.pipeline,
+                Mode::Direct => None,
+            },
+            now: None,
+            pipe_ready: VecDeque::new(),
+            piped_list: VecDeque::new(),
+            withdrawing: 0,
             mode: config.mode,
             limit: match config.mode {
                 Mode::Dispatcher => config.memory_limit,
@@ -418,6 +485,9 @@ impl<P> Scheduler<P> {
         };
         self.connected -= 1;
         let mut requeued = false;
+        if d.withdraw.is_some() {
+            self.withdrawing -= 1;
+        }
         match d.state {
             DaemonState::Connected => return,
             DaemonState::Idle => self.n_idle -= 1,
@@ -426,6 +496,12 @@ impl<P> Scheduler<P> {
                 requeued |= self.lose(task);
             }
             DaemonState::Left => {}
+        }
+        // A pipelined task may or may not have started: it is lost like the first (sent
+        // after it, so failed after it).
+        if let Some(task) = d.piped {
+            self.executing -= 1;
+            requeued |= self.lose(task);
         }
         self.hello_connected -= 1;
         for (task, seq) in d.sent {
@@ -442,6 +518,9 @@ impl<P> Scheduler<P> {
         if requeued {
             self.drain();
             self.peak = self.peak.max(self.used);
+        } else {
+            // A withdraw request may have gone with it.
+            self.take_back();
         }
     }
 
@@ -459,6 +538,13 @@ impl<P> Scheduler<P> {
     /// task already sent to it arrives before the ack, and is answered. A notice from a busy
     /// daemon (it crossed the task on its way) is discarded: that daemon marks the task's
     /// result `last` instead, and leaves then. The notice's task id is not looked at.
+    ///
+    /// Pipelining: a result for a daemon's current task promotes its pipelined task, if any,
+    /// to current. A daemon that leaves (`last`) while holding a pipelined task keeps it until
+    /// it answers it: with its result (a daemon leaving on an idle limit serves what it was
+    /// sent before the ack) or with [`Scheduler::withdrawn`] (a daemon at its task or time
+    /// limit starts nothing more), which puts the task back at the head of the queue.
+    /// The result's time (see [`Scheduler::set_time`]) feeds the daemon's task-time average.
     pub fn result(&mut self, daemon: DaemonId, task: TaskId, last: bool) -> Delivery {
         match self.mode {
             Mode::Dispatcher => self.result_dispatcher(daemon, task, last),
@@ -483,6 +569,69 @@ impl<P> Scheduler<P> {
         deadline: Option<Instant>,
     ) {
         self.submit_inner(task, payload, bytes, kind, deadline, 0, None);
+    }
+
+    /// Tells the scheduler the time now, for pipelining: tasks are timed from the last time
+    /// given before their dispatch to the last time given before their result. Call it before
+    /// the events it dates (a result, a submission); a time earlier than one already given is
+    /// ignored.
+    pub fn set_time(&mut self, now: Instant) {
+        if self.now.map_or(true, |t| now > t) {
+            self.now = Some(now);
+        }
+    }
+
+    /// The daemon gave `task` back unevaluated: it had not started it when it received an
+    /// [`Action::Withdraw`] or [`Action::Cancel`] for it, or it sent a `last` result before
+    /// starting it. The task returns to the head of the queue (its attempt is not counted and
+    /// no retry is spent) and is dispatched again, unless it was cancelled or timed out: then
+    /// it is dropped. The daemon is free of it (idle if it was its only task). True if the
+    /// scheduler took it back; false (and nothing changes) if the daemon did not hold it as a
+    /// task, in direct mode, or after [`Scheduler::reset`]. (Only a pipelined task can come
+    /// back unstarted and be dispatched again; any other task a daemon gives back is one it
+    /// was told to cancel while leaving, or is failed with [`ErrorCode::ConnectionReset`]:
+    /// it was not kept.)
+    pub fn withdrawn(&mut self, daemon: DaemonId, task: TaskId) -> bool {
+        if self.mode == Mode::Direct || self.closed {
+            return false;
+        }
+        let held = self.tasks.get(&task).is_some_and(
+            |t| matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon),
+        );
+        let Some(d) = self.daemons.get_mut(&daemon) else {
+            return false;
+        };
+        let second = d.piped == Some(task);
+        let current = d.state == DaemonState::Busy(task);
+        if !held || !(second || current) {
+            return false;
+        }
+        if d.withdraw == Some(task) {
+            d.withdraw = None;
+            self.withdrawing -= 1;
+        }
+        let mut offer = false;
+        if second {
+            d.piped = None;
+            offer = matches!(d.state, DaemonState::Busy(_));
+        } else if let Some(next) = d.piped.take() {
+            d.state = DaemonState::Busy(next);
+            d.since = self.now;
+            offer = true;
+        } else {
+            d.state = DaemonState::Idle;
+            d.since = None;
+            self.n_idle += 1;
+            self.idle.push_back((daemon, d.gen));
+        }
+        if offer {
+            self.offer_pipeline(daemon);
+        }
+        self.executing -= 1;
+        self.give_back(task);
+        self.drain();
+        self.peak = self.peak.max(self.used);
+        true
     }
 
     /// The number of times `task` has been sent to a daemon so far (more than one only for a
@@ -546,16 +695,18 @@ impl<P> Scheduler<P> {
                 attempts: 0,
                 retries_left: retries,
                 copy,
+                piped: false,
                 state: TaskState::Queued(payload),
             },
         );
         if self.queued == 0 {
             let target = match self.mode {
-                Mode::Dispatcher => self.take_idle(),
-                Mode::Direct => self.next_in_ring(),
+                Mode::Dispatcher => self.take_idle().map(|d| (d, false)),
+                Mode::Direct => self.next_in_ring().map(|d| (d, false)),
             };
-            if let Some(d) = target {
-                self.start(d, task, false);
+            let target = target.or_else(|| self.pipeline_target(task).map(|d| (d, true)));
+            if let Some((d, piped)) = target {
+                self.start(d, task, false, piped);
                 return;
             }
         }
@@ -613,6 +764,7 @@ impl<P> Scheduler<P> {
     /// executing one is, in dispatcher mode, also cancelled as [`Scheduler::cancel`] would
     /// (`Fail` then `Cancel`); in direct mode only its reply is discarded later.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.set_time(now);
         while let Some(entry) = self.deadlines.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -707,6 +859,9 @@ impl<P> Scheduler<P> {
         self.open_round = None;
         self.parked.clear();
         self.idle.clear();
+        self.pipe_ready.clear();
+        self.piped_list.clear();
+        self.withdrawing = 0;
         for d in self.daemons.values_mut() {
             if let DaemonState::Busy(_) = d.state {
                 d.state = DaemonState::Idle;
@@ -714,6 +869,9 @@ impl<P> Scheduler<P> {
             }
             d.sent = VecDeque::new();
             d.outstanding = 0;
+            d.piped = None;
+            d.withdraw = None;
+            d.since = None;
         }
     }
 
@@ -724,15 +882,27 @@ impl<P> Scheduler<P> {
 
     /// Current counters.
     pub fn counters(&self) -> Counters {
+        // A pipelined task that has not started counts as awaiting, not executing: it may yet
+        // be given back, and so `executing` never exceeds the daemons, as without pipelining.
+        let piped = self.pipelined();
         Counters {
             connections: match self.mode {
                 Mode::Dispatcher => self.hello_connected,
                 Mode::Direct => self.connected,
             },
             cumulative: self.cumulative,
-            awaiting: self.queued,
-            executing: self.executing,
+            awaiting: self.queued + piped,
+            executing: self.executing - piped,
             completed: self.submitted - self.queued - self.executing,
+        }
+    }
+
+    /// Tasks pipelined to a daemon behind the one it runs, not started yet (counted in
+    /// [`Counters::awaiting`]). One walk over the daemons when pipelining is on, 0 otherwise.
+    pub fn pipelined(&self) -> u64 {
+        match (self.mode, self.pipeline) {
+            (Mode::Dispatcher, Some(_)) => self.daemons.values().filter(|d| d.piped.is_some()).count() as u64,
+            _ => 0,
         }
     }
 
@@ -768,6 +938,11 @@ impl<P> Scheduler<P> {
                 state: DaemonState::Connected,
                 sent: VecDeque::new(),
                 outstanding: 0,
+                piped: None,
+                withdraw: None,
+                since: None,
+                ewma_ns: 0,
+                samples: 0,
             },
         );
     }
@@ -784,15 +959,42 @@ impl<P> Scheduler<P> {
             self.compact_idle();
             return Delivery::Discard;
         }
+        if d.state == DaemonState::Left && d.piped == Some(task) {
+            // The pipelined task of a daemon that has left, served before it goes.
+            d.piped = None;
+            if d.withdraw == Some(task) {
+                d.withdraw = None;
+                self.withdrawing -= 1;
+            }
+            self.executing -= 1;
+            let delivery = self.finish(task);
+            self.drain();
+            return delivery;
+        }
         if d.state != DaemonState::Busy(task) {
             return Delivery::Discard;
+        }
+        if let (Some(now), Some(since)) = (self.now, d.since) {
+            let ns = u64::try_from(now.saturating_duration_since(since).as_nanos()).unwrap_or(u64::MAX);
+            d.ewma_ns = ewma(d.ewma_ns, d.samples, ns);
+            d.samples = d.samples.saturating_add(1);
+        }
+        if d.withdraw == Some(task) {
+            d.withdraw = None;
+            self.withdrawing -= 1;
         }
         let gen = d.gen;
         if last {
             d.state = DaemonState::Left;
+            d.since = None;
             self.actions.push_back(Action::Ack { daemon });
+        } else if let Some(next) = d.piped.take() {
+            d.state = DaemonState::Busy(next);
+            d.since = self.now;
+            self.offer_pipeline(daemon);
         } else {
             d.state = DaemonState::Idle;
+            d.since = None;
             self.n_idle += 1;
             self.idle.push_back((daemon, gen));
         }
@@ -915,6 +1117,44 @@ impl<P> Scheduler<P> {
         false
     }
 
+    /// Puts a task its daemon gave back unstarted at its submission position (the head), or
+    /// drops it if its handle is already resolved.
+    fn give_back(&mut self, task: TaskId) {
+        let Some(t) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        let TaskState::Running {
+            abandoned: false,
+            kept,
+            ..
+        } = &mut t.state
+        else {
+            self.tasks.remove(&task);
+            return;
+        };
+        let Some(payload) = kept.take() else {
+            // Not pipelined and not kept (see `withdrawn`): never lose a handle silently.
+            if let Some(t) = self.tasks.remove(&task) {
+                if let Some(at) = t.deadline {
+                    self.deadlines.remove(&(at, t.seq));
+                }
+            }
+            self.actions.push_back(Action::Fail {
+                task,
+                code: ErrorCode::ConnectionReset,
+            });
+            return;
+        };
+        t.state = TaskState::Queued(payload);
+        t.attempts = t.attempts.saturating_sub(1);
+        t.piped = false;
+        let (seq, bytes) = (t.seq, t.bytes);
+        let at = self.queue.partition_point(|&(_, s)| s < seq);
+        self.queue.insert(at, (task, seq));
+        self.queued += 1;
+        self.used += bytes;
+    }
+
     /// Takes a queued task out of line (cancel, timeout), releasing everything it held.
     fn remove_queued(&mut self, task: TaskId) {
         let Some(t) = self.tasks.remove(&task) else {
@@ -954,12 +1194,100 @@ impl<P> Scheduler<P> {
         }
         while let Some(task) = self.head() {
             let target = match self.mode {
-                Mode::Dispatcher => self.take_idle(),
-                Mode::Direct => self.next_in_ring(),
+                Mode::Dispatcher => self.take_idle().map(|d| (d, false)),
+                Mode::Direct => self.next_in_ring().map(|d| (d, false)),
             };
-            let Some(d) = target else { break };
+            let target = target.or_else(|| self.pipeline_target(task).map(|d| (d, true)));
+            let Some((d, piped)) = target else { break };
             self.queue.pop_front();
-            self.start(d, task, true);
+            self.start(d, task, true, piped);
+        }
+        self.take_back();
+    }
+
+    /// Pipelining: a daemon evaluating one task that may be sent `task` as its second, if
+    /// any (see [`Config::pipeline`]). Only asked when no daemon is idle.
+    fn pipeline_target(&mut self, task: TaskId) -> Option<DaemonId> {
+        let threshold = self.pipeline?;
+        let now = self.now?;
+        if self.open_round.is_some() {
+            return None;
+        }
+        let t = self.tasks.get(&task)?;
+        if t.round.is_some() || t.copy.is_none() {
+            return None;
+        }
+        while let Some((id, gen)) = self.pipe_ready.pop_front() {
+            let Some(d) = self.daemons.get(&id) else {
+                continue;
+            };
+            let DaemonState::Busy(current) = d.state else {
+                continue;
+            };
+            let short = d.samples >= PIPELINE_MIN_SAMPLES
+                && d.ewma_ns < duration_ns(threshold)
+                && d.since.is_some_and(|s| now.saturating_duration_since(s) < threshold);
+            // An `everywhere` task may be slow, and a round's daemons take nothing else.
+            let plain = self.tasks.get(&current).is_some_and(|c| c.round.is_none());
+            if d.gen == gen && d.piped.is_none() && d.withdraw.is_none() && short && plain {
+                return Some(id);
+            }
+            // Dropped: it is offered again when it next starts a task.
+        }
+        None
+    }
+
+    /// Queues `daemon` as a pipelining candidate if it now evaluates exactly one task.
+    fn offer_pipeline(&mut self, daemon: DaemonId) {
+        if self.pipeline.is_none() {
+            return;
+        }
+        let Some(d) = self.daemons.get(&daemon) else {
+            return;
+        };
+        if matches!(d.state, DaemonState::Busy(_)) && d.piped.is_none() && d.withdraw.is_none() {
+            self.pipe_ready.push_back((daemon, d.gen));
+        }
+        if self.pipe_ready.len() > 2 * self.daemons.len() + SLACK {
+            let daemons = &self.daemons;
+            self.pipe_ready.retain(|(id, gen)| {
+                daemons.get(id).is_some_and(|d| {
+                    d.gen == *gen && matches!(d.state, DaemonState::Busy(_)) && d.piped.is_none()
+                })
+            });
+        }
+    }
+
+    /// Take-back: while daemons are idle, the queue is empty and no round is open, asks for
+    /// pipelined tasks (oldest first) that may not have started, one per idle daemon not
+    /// already waiting for one.
+    fn take_back(&mut self) {
+        if self.pipeline.is_none() || self.closed || self.open_round.is_some() {
+            return;
+        }
+        while self.n_idle > self.withdrawing {
+            if self.head().is_some() {
+                return;
+            }
+            let Some((id, gen, task)) = self.piped_list.pop_front() else {
+                return;
+            };
+            let Some(d) = self.daemons.get_mut(&id) else {
+                continue;
+            };
+            let live = d.gen == gen
+                && d.piped == Some(task)
+                && d.withdraw.is_none()
+                && matches!(d.state, DaemonState::Busy(_));
+            // A cancelled task is being dropped by its daemon already.
+            let wanted = self.tasks.get(&task).is_some_and(|t| {
+                matches!(t.state, TaskState::Running { abandoned: false, .. })
+            });
+            if live && wanted {
+                d.withdraw = Some(task);
+                self.withdrawing += 1;
+                self.actions.push_back(Action::Withdraw { daemon: id, task });
+            }
         }
     }
 
@@ -1013,8 +1341,9 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// Sends a queued task to `daemon`, chosen by `take_idle` or `next_in_ring`.
-    fn start(&mut self, daemon: DaemonId, task: TaskId, from_queue: bool) {
+    /// Sends a queued task to `daemon`, chosen by `take_idle`, `next_in_ring` or (`piped`)
+    /// `pipeline_target`.
+    fn start(&mut self, daemon: DaemonId, task: TaskId, from_queue: bool, piped: bool) {
         let Some(t) = self.tasks.get_mut(&task) else {
             return;
         };
@@ -1029,8 +1358,9 @@ impl<P> Scheduler<P> {
             unreachable!("only queued tasks are started");
         };
         t.attempts = t.attempts.saturating_add(1);
+        t.piped = piped;
         if let (true, Some(copy), TaskState::Running { kept, .. }) =
-            (t.retries_left > 0, t.copy, &mut t.state)
+            (t.retries_left > 0 || piped, t.copy, &mut t.state)
         {
             *kept = Some(copy(&payload));
         }
@@ -1042,17 +1372,35 @@ impl<P> Scheduler<P> {
                 self.used -= bytes;
             }
         }
+        let mut offer = false;
         if let Some(d) = self.daemons.get_mut(&daemon) {
             match self.mode {
+                Mode::Dispatcher if piped => {
+                    d.piped = Some(task);
+                    self.piped_list.push_back((daemon, d.gen, task));
+                }
                 Mode::Dispatcher => {
                     d.state = DaemonState::Busy(task);
+                    d.since = self.now;
                     self.n_idle -= 1;
+                    offer = true;
                 }
                 Mode::Direct => {
                     d.sent.push_back((task, seq));
                     d.outstanding += 1;
                 }
             }
+        }
+        if offer {
+            self.offer_pipeline(daemon);
+        }
+        if piped && self.piped_list.len() > 2 * self.daemons.len() + SLACK {
+            let daemons = &self.daemons;
+            self.piped_list.retain(|(id, gen, t)| {
+                daemons
+                    .get(id)
+                    .is_some_and(|d| d.gen == *gen && d.piped == Some(*t))
+            });
         }
         self.actions.push_back(Action::Dispatch {
             daemon,
@@ -1110,7 +1458,8 @@ impl<P: Clone> Scheduler<P> {
             TaskKind::Normal => spec.retries,
             TaskKind::Everywhere { .. } => 0,
         };
-        let copy: Option<fn(&P) -> P> = (retries > 0).then_some(P::clone);
+        // Also kept for tasks without retries: a pipelined task may come back unstarted.
+        let copy: Option<fn(&P) -> P> = Some(P::clone);
         self.submit_inner(
             task,
             payload,
@@ -1134,6 +1483,20 @@ impl<P> std::fmt::Debug for Scheduler<P> {
             .field("memory", &self.memory())
             .finish_non_exhaustive()
     }
+}
+
+/// One step of the moving average of task times: the first sample is taken as is, then each
+/// new one weighs a quarter.
+fn ewma(avg: u64, samples: u32, sample: u64) -> u64 {
+    if samples == 0 {
+        sample
+    } else {
+        avg - avg / 4 + sample / 4
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn is_queued<P>(tasks: &HashMap<TaskId, Task<P>>, task: TaskId, seq: u64) -> bool {

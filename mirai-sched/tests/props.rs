@@ -5,6 +5,11 @@
 //! Some tasks are submitted with a retry budget: when their daemon disconnects they must go
 //! back to the queue (in submission order, ahead of everything waiting) until the budget is
 //! spent, and still end exactly once.
+//! With pipelining on, the model times every daemon's tasks as the scheduler must (the same
+//! moving average, from the instants it is given) and checks that a task goes to a busy daemon
+//! only when no daemon is idle, only as its second, only if its tasks were short; that a
+//! pipelined task is asked back only while a daemon is idle and the queue is empty; and that
+//! every pipelined task given back unstarted returns to the head and still ends exactly once.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -37,6 +42,17 @@ enum Op {
         task: usize,
         last: bool,
     },
+    /// A daemon gives back a task it holds: pipelined (as an answer to a withdraw or cancel,
+    /// or after its `last` result) or cancelled (not started while leaving).
+    Withdrawn {
+        pick: usize,
+        pos: usize,
+    },
+    /// A give-back for a task the daemon does not hold.
+    BogusWithdrawn {
+        daemon: usize,
+        task: usize,
+    },
     Advance(u64),
     ExitAll,
     Reset,
@@ -56,6 +72,8 @@ fn op() -> impl Strategy<Value = Op> {
         60 => (any::<usize>(), any::<usize>(), prop::bool::weighted(0.1))
             .prop_map(|(pick, pos, last)| Op::Reply { pick, pos, last }),
         5 => (any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(daemon, task, last)| Op::Bogus { daemon, task, last }),
+        15 => (any::<usize>(), any::<usize>()).prop_map(|(pick, pos)| Op::Withdrawn { pick, pos }),
+        3 => (any::<usize>(), any::<usize>()).prop_map(|(daemon, task)| Op::BogusWithdrawn { daemon, task }),
         15 => (0u64..30).prop_map(Op::Advance),
         3 => Just(Op::ExitAll),
         1 => Just(Op::Reset),
@@ -85,6 +103,10 @@ struct MTask {
     attempts: u32,
     /// Whether it was ever sent (direct-mode reset: 7 only for tasks never sent).
     sent_once: bool,
+    /// Submitted with `submit_with` (only those may be pipelined).
+    copyable: bool,
+    /// Its current dispatch went to a busy daemon.
+    piped: bool,
 }
 
 #[derive(Default)]
@@ -93,6 +115,13 @@ struct MDaemon {
     left: bool,
     /// Tasks it received and has not answered, in order.
     held: VecDeque<u64>,
+    /// When it could start its current task (model ms).
+    since: Option<u64>,
+    /// Moving average of its task times (ns) over `samples` results.
+    ewma_ns: u64,
+    samples: u32,
+    /// The task it was asked to give back, unanswered.
+    withdraw: Option<u64>,
 }
 
 /// What the current event allows a `Fail` to be.
@@ -124,11 +153,23 @@ struct Model {
     lost: Vec<u64>,
     /// Retries that happened, for the summary.
     retried: u64,
+    /// Pipelining threshold (ms), if on.
+    pipeline: Option<u64>,
+    /// Pipelined dispatches and give-backs, for the summary.
+    pipelined: u64,
+    withdrawn: u64,
 }
 
 impl Model {
-    fn new(mode: Mode, limit: Option<u64>) -> Self {
+    fn new(mode: Mode, limit: Option<u64>, pipeline: Option<u64>) -> Self {
         Model {
+            pipeline: if mode == Mode::Dispatcher {
+                pipeline
+            } else {
+                None
+            },
+            pipelined: 0,
+            withdrawn: 0,
             mode,
             limit: if mode == Mode::Dispatcher {
                 limit
@@ -184,6 +225,55 @@ impl Model {
         m.hello && !m.left && m.held.is_empty() && !in_round
     }
 
+    /// Whether `task` may be sent to busy daemon `d` as its second (pipelining).
+    fn pipe_ok(&self, d: u64, task: u64) -> bool {
+        let Some(thr) = self.pipeline else {
+            return false;
+        };
+        let m = &self.daemons[&d];
+        let t = &self.tasks[&task];
+        m.hello
+            && !m.left
+            && m.held.len() == 1
+            && m.withdraw.is_none()
+            && m.samples >= mirai_sched::PIPELINE_MIN_SAMPLES
+            && m.ewma_ns < thr * 1_000_000
+            && m.since.is_some_and(|s| self.now - s < thr)
+            && self.open_round().is_none()
+            && t.round.is_none()
+            && t.copyable
+            && self.tasks[&m.held[0]].round.is_none()
+    }
+
+    fn any_idle(&self) -> bool {
+        self.daemons.keys().any(|&d| self.eligible(d))
+    }
+
+    /// A result (or give-back) of `t` by `d`: `t` leaves the daemon; the next one, if any,
+    /// becomes current.
+    fn unhold(&mut self, d: u64, t: u64, sample: bool) {
+        let now = self.now;
+        let m = self.daemons.get_mut(&d).expect("holder");
+        let front = m.held.front() == Some(&t);
+        if sample && front && !m.left {
+            let ns = (now - m.since.expect("timed")) * 1_000_000;
+            m.ewma_ns = if m.samples == 0 {
+                ns
+            } else {
+                m.ewma_ns - m.ewma_ns / 4 + ns / 4
+            };
+            m.samples += 1;
+        }
+        let pos = m.held.iter().position(|&x| x == t).expect("held");
+        m.held.remove(pos);
+        if m.withdraw == Some(t) {
+            m.withdraw = None;
+        }
+        if front {
+            m.since = if m.held.is_empty() { None } else { Some(now) };
+        }
+    }
+
     fn end(&mut self, t: u64) {
         let task = self.tasks.get_mut(&t).expect("known task");
         task.ends += 1;
@@ -199,12 +289,17 @@ struct Harness {
 
 impl Harness {
     fn new(mode: Mode, limit: Option<u64>) -> Self {
+        Self::with_pipeline(mode, limit, None)
+    }
+
+    fn with_pipeline(mode: Mode, limit: Option<u64>, pipeline: Option<u64>) -> Self {
         Harness {
             s: Scheduler::new(Config {
                 mode,
                 memory_limit: limit,
+                pipeline: pipeline.map(Duration::from_millis),
             }),
-            m: Model::new(mode, limit),
+            m: Model::new(mode, limit, pipeline),
             t0: Instant::now(),
         }
     }
@@ -223,6 +318,8 @@ impl Harness {
         let mut expect_ack: Option<u64> = None;
         let mut expect_exit: Option<Vec<u64>> = None;
         let mut expect_cancel: Option<(u64, u64)> = None;
+        self.s
+            .set_time(self.t0 + Duration::from_millis(self.m.now));
         match *op {
             Op::Connect => {
                 let d = self.m.next_daemon;
@@ -277,7 +374,10 @@ impl Harness {
                 retries,
             } => {
                 let t = self.new_task(bytes, deadline, None);
-                self.m.tasks.get_mut(&t).expect("new").retries_left = retries;
+                let copyable = !(retries == 0 && t % 2 == 0);
+                let mt = self.m.tasks.get_mut(&t).expect("new");
+                mt.retries_left = retries;
+                mt.copyable = copyable;
                 ctx = Ctx::Submit(t);
                 let at = deadline.map(|d| self.t0 + Duration::from_millis(self.m.now + d));
                 if retries == 0 && t % 2 == 0 {
@@ -355,14 +455,15 @@ impl Harness {
                 let Some(d) = Self::pick(&busy, pick) else {
                     return;
                 };
-                let held = &mut self.m.daemons.get_mut(&d).expect("busy").held;
+                let held = &self.m.daemons[&d].held;
                 // Direct-mode daemons answer in order; other positions exercise the pruning.
                 let pos = if self.m.mode == Mode::Direct && pos % 4 == 0 {
                     pos % held.len()
                 } else {
                     0
                 };
-                let t = held.remove(pos).expect("in range");
+                let t = held[pos];
+                self.m.unhold(d, t, self.m.mode == Mode::Dispatcher);
                 let task = &self.m.tasks[&t];
                 let expected = if task.ends == 0 && !self.m.closed {
                     Delivery::Deliver
@@ -406,6 +507,51 @@ impl Harness {
                     expect_ack = Some(d);
                 }
             }
+            Op::Withdrawn { pick, pos } => {
+                let holders: Vec<u64> = self
+                    .m
+                    .daemons
+                    .iter()
+                    .filter(|(_, m)| m.held.iter().any(|t| self.m.tasks[t].piped || self.m.tasks[t].ends > 0))
+                    .map(|(&d, _)| d)
+                    .collect();
+                let Some(d) = Self::pick(&holders, pick) else {
+                    return;
+                };
+                let piped: Vec<u64> = self.m.daemons[&d]
+                    .held
+                    .iter()
+                    .copied()
+                    .filter(|t| self.m.tasks[t].piped || self.m.tasks[t].ends > 0)
+                    .collect();
+                let t = piped[pos % piped.len()];
+                let expected = !self.m.closed && self.m.mode == Mode::Dispatcher;
+                assert_eq!(self.s.withdrawn(d, t), expected, "withdrawn({d}, {t})");
+                if expected {
+                    self.m.unhold(d, t, false);
+                    self.m.withdrawn += 1;
+                    let task = self.m.tasks.get_mut(&t).expect("known");
+                    task.piped = false;
+                    if task.ends == 0 {
+                        task.state = TState::Queued;
+                        task.attempts -= 1;
+                    } else {
+                        task.state = TState::Gone;
+                    }
+                }
+            }
+            Op::BogusWithdrawn { daemon, task } => {
+                let mut ids: Vec<u64> = self.m.daemons.keys().copied().collect();
+                ids.push(99);
+                let d = ids[daemon % ids.len()];
+                let t = (task % (self.m.next_task as usize + 2)) as u64;
+                if self.m.daemons.get(&d).is_some_and(|m| m.held.contains(&t)) {
+                    return;
+                }
+                let before = (self.s.counters(), self.s.memory());
+                assert!(!self.s.withdrawn(d, t), "bogus withdrawn({d}, {t})");
+                assert_eq!((self.s.counters(), self.s.memory()), before);
+            }
             Op::Advance(ms) => {
                 self.m.now += ms;
                 ctx = Ctx::Advance(self.m.now);
@@ -441,6 +587,8 @@ impl Harness {
                 retries_left: 0,
                 attempts: 0,
                 sent_once: false,
+                copyable: false,
+                piped: false,
             },
         );
         t
@@ -482,12 +630,17 @@ impl Harness {
                     assert_eq!(self.m.head(), Some(task), "dispatch out of FIFO order");
                     let m = &self.m.daemons[&daemon];
                     assert!(m.hello && !m.left, "dispatch to a daemon outside the pool");
+                    let mut piped = false;
                     match self.m.mode {
-                        Mode::Dispatcher => {
+                        Mode::Dispatcher if !self.m.eligible(daemon) => {
                             assert!(
-                                self.m.eligible(daemon),
+                                !self.m.any_idle() && self.m.pipe_ok(daemon, task),
                                 "dispatch to busy or round-excluded daemon {daemon}"
                             );
+                            piped = true;
+                            self.m.pipelined += 1;
+                        }
+                        Mode::Dispatcher => {
                             if let Some(r) = t.round {
                                 assert!(
                                     self.m.rounds[r].1.insert(daemon),
@@ -511,6 +664,10 @@ impl Harness {
                     mt.state = TState::Sent(daemon);
                     mt.attempts += 1;
                     mt.sent_once = true;
+                    mt.piped = piped;
+                    if !piped {
+                        self.m.daemons.get_mut(&daemon).expect("known").since = Some(self.m.now);
+                    }
                     assert_eq!(
                         self.s.attempts(task),
                         Some(mt.attempts),
@@ -539,6 +696,19 @@ impl Harness {
                     } else {
                         assert!(matches!(ctx, Ctx::Advance(_)), "unexpected cancel");
                     }
+                }
+                Action::Withdraw { daemon, task } => {
+                    assert!(self.m.pipeline.is_some(), "withdraw without pipelining");
+                    let m = &self.m.daemons[&daemon];
+                    let t = &self.m.tasks[&task];
+                    assert!(
+                        !m.left && m.held.len() == 2 && m.held[1] == task && t.piped,
+                        "withdraw of task {task} that is not pipelined at daemon {daemon}"
+                    );
+                    assert!(m.withdraw.is_none(), "second withdraw at daemon {daemon}");
+                    assert_eq!(t.ends, 0, "withdraw of a resolved task {task}");
+                    assert!(self.m.head().is_none(), "withdraw while tasks are queued");
+                    self.m.daemons.get_mut(&daemon).expect("known").withdraw = Some(task);
                 }
                 Action::Ack { daemon } => {
                     assert_eq!(expect_ack.take(), Some(daemon), "unexpected ack")
@@ -629,6 +799,8 @@ impl Harness {
                 }
                 for m in self.m.daemons.values_mut() {
                     m.held.clear();
+                    m.withdraw = None;
+                    m.since = None;
                 }
             }
             Ctx::Submit(_) | Ctx::Other => {}
@@ -648,6 +820,18 @@ impl Harness {
                         free.is_empty(),
                         "head waits while daemons {free:?} could take it"
                     );
+                    let head = self.m.head().expect("queued");
+                    let pipe: Vec<u64> = self
+                        .m
+                        .daemons
+                        .keys()
+                        .copied()
+                        .filter(|&d| self.m.pipe_ok(d, head))
+                        .collect();
+                    assert!(
+                        pipe.is_empty(),
+                        "head waits while daemons {pipe:?} could take it pipelined"
+                    );
                 }
                 Mode::Direct => {
                     assert!(
@@ -657,15 +841,55 @@ impl Harness {
                 }
             }
         }
+        // Take-back: no daemon idle for want of a pipelined task that could be asked back.
+        if self.m.pipeline.is_some()
+            && !self.m.closed
+            && self.m.head().is_none()
+            && self.m.open_round().is_none()
+        {
+            let idle = self
+                .m
+                .daemons
+                .keys()
+                .filter(|&&d| self.m.eligible(d))
+                .count();
+            let asked = self
+                .m
+                .daemons
+                .values()
+                .filter(|m| m.withdraw.is_some())
+                .count();
+            let candidates: Vec<u64> = self
+                .m
+                .daemons
+                .values()
+                .filter(|m| !m.left && m.held.len() == 2 && m.withdraw.is_none())
+                .map(|m| m.held[1])
+                .filter(|t| self.m.tasks[t].piped && self.m.tasks[t].ends == 0)
+                .collect();
+            assert!(
+                idle <= asked || candidates.is_empty(),
+                "{idle} idle daemons, {asked} withdraws asked, while {candidates:?} could be asked back"
+            );
+        }
         // Counters against the model.
         let c = self.s.counters();
-        let awaiting = self
+        let queued = self
             .m
             .tasks
             .values()
             .filter(|t| t.state == TState::Queued)
             .count() as u64;
-        let executing: u64 = self.m.daemons.values().map(|m| m.held.len() as u64).sum();
+        // Dispatcher mode: a daemon runs at most its first held task (none once it has left);
+        // a task held behind it (pipelined, not started) counts as awaiting.
+        let running = |m: &MDaemon| match self.m.mode {
+            Mode::Dispatcher if m.left => 0,
+            Mode::Dispatcher => m.held.len().min(1) as u64,
+            Mode::Direct => m.held.len() as u64,
+        };
+        let held: u64 = self.m.daemons.values().map(|m| m.held.len() as u64).sum();
+        let executing: u64 = self.m.daemons.values().map(running).sum();
+        let awaiting = queued + held - executing;
         let connections = match self.m.mode {
             Mode::Dispatcher => self.m.daemons.values().filter(|m| m.hello).count() as u64,
             Mode::Direct => self.m.daemons.len() as u64,
@@ -679,6 +903,9 @@ impl Harness {
             self.m.submitted - awaiting - executing,
             "completed"
         );
+        if self.m.mode == Mode::Dispatcher {
+            assert!(c.executing <= c.connections, "executing beyond the daemons: {c:?}");
+        }
         let mem = self.s.memory();
         let used = self.m.used();
         self.m.peak = self.m.peak.max(used);
@@ -716,7 +943,11 @@ impl Harness {
 }
 
 fn check(mode: Mode, limit: Option<u64>, ops: &[Op]) {
-    let mut h = Harness::new(mode, limit);
+    check_piped(mode, limit, None, ops);
+}
+
+fn check_piped(mode: Mode, limit: Option<u64>, pipeline: Option<u64>, ops: &[Op]) {
+    let mut h = Harness::with_pipeline(mode, limit, pipeline);
     for op in ops {
         h.run(op);
     }
@@ -753,6 +984,56 @@ proptest! {
         all.extend(ops);
         check(Mode::Dispatcher, None, &all);
     }
+}
+
+/// Pipelining on: with short task times (answers come within a few model milliseconds of
+/// each other) daemons are pipelined to, tasks are asked back and given back, daemons leave
+/// and are lost holding two tasks; every rule still holds and every task ends exactly once.
+/// The run must actually exercise pipelining, take-backs and give-backs.
+#[test]
+fn pipelining_keeps_every_rule() {
+    let quick = prop_oneof![
+        6 => Just(Op::Connect),
+        8 => any::<usize>().prop_map(Op::Hello),
+        3 => any::<usize>().prop_map(Op::Disconnect),
+        30 => (0u64..50, prop::option::of(1u64..40), prop_oneof![3 => Just(1u32), 1 => 0u32..3])
+            .prop_map(|(bytes, deadline, retries)| Op::Submit { bytes, deadline, retries }),
+        6 => any::<usize>().prop_map(Op::Cancel),
+        30 => (any::<usize>(), any::<usize>(), prop::bool::weighted(0.05))
+            .prop_map(|(pick, pos, last)| Op::Reply { pick, pos, last }),
+        8 => (any::<usize>(), any::<usize>()).prop_map(|(pick, pos)| Op::Withdrawn { pick, pos }),
+        2 => (any::<usize>(), any::<usize>()).prop_map(|(daemon, task)| Op::BogusWithdrawn { daemon, task }),
+        2 => (any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(daemon, task, last)| Op::Bogus { daemon, task, last }),
+        10 => (0u64..4).prop_map(Op::Advance),
+        1 => (1usize..4, Just(None)).prop_map(|(k, deadline)| Op::Everywhere { k, deadline }),
+        1 => Just(Op::ExitAll),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 384,
+        ..ProptestConfig::default()
+    });
+    let totals = std::cell::Cell::new((0u64, 0u64, 0u64));
+    let strategy = (
+        prop::option::of(0u64..300),
+        1u64..8,
+        prop::collection::vec(quick, 50..400),
+    );
+    runner
+        .run(&strategy, |(limit, threshold, ops)| {
+            let mut h = Harness::with_pipeline(Mode::Dispatcher, limit, Some(threshold));
+            for op in &ops {
+                h.run(op);
+            }
+            let (p, w, r) = totals.get();
+            totals.set((p + h.m.pipelined, w + h.m.withdrawn, r + h.m.retried));
+            h.finish();
+            Ok(())
+        })
+        .unwrap();
+    let (pipelined, withdrawn, retried) = totals.get();
+    assert!(pipelined > 500, "only {pipelined} pipelined dispatches");
+    assert!(withdrawn > 100, "only {withdrawn} give-backs");
+    assert!(retried > 50, "only {retried} retries");
 }
 
 /// Daemons come and go all the time and most tasks may be retried: every retried task is

@@ -16,6 +16,7 @@ fn direct() -> Scheduler<&'static str> {
     Scheduler::new(Config {
         mode: Mode::Direct,
         memory_limit: None,
+        ..Config::default()
     })
 }
 
@@ -493,6 +494,7 @@ fn memory_budget_counts_queued_bytes_only() {
     let mut s: Scheduler<&str> = Scheduler::new(Config {
         mode: Mode::Dispatcher,
         memory_limit: Some(100),
+        ..Config::default()
     });
     join(&mut s, 1);
     actions(&mut s);
@@ -771,6 +773,7 @@ fn a_retried_task_goes_back_to_the_head_of_the_queue() {
     let mut s = Scheduler::new(Config {
         mode: Mode::Dispatcher,
         memory_limit: Some(1000),
+        ..Config::default()
     });
     join(&mut s, 10);
     join(&mut s, 11);
@@ -968,4 +971,194 @@ fn direct_mode_leave_notice_keeps_tasks_already_sent() {
     assert_eq!(actions(&mut s), vec![], "one ack only");
     submit(&mut s, 3, "c");
     assert_eq!(actions(&mut s), vec![], "no daemon in the ring");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipelining
+
+const THRESHOLD: Duration = Duration::from_millis(1);
+
+fn piped() -> Scheduler<&'static str> {
+    Scheduler::new(Config {
+        pipeline: Some(THRESHOLD),
+        ..Config::default()
+    })
+}
+
+fn put(s: &mut Scheduler<&'static str>, t: u64, p: &'static str) {
+    s.submit_with(t, p, 10, TaskSpec::default());
+}
+
+/// Daemon `d` (alone idle) answers `n` tasks of 100 us each, ids from `first`.
+fn history(s: &mut Scheduler<&'static str>, at: &mut Instant, d: u64, first: u64, n: u64) {
+    for t in first..first + n {
+        s.set_time(*at);
+        put(s, t, "short");
+        assert_eq!(actions(s), vec![dispatch(d, t, "short")]);
+        *at += Duration::from_micros(100);
+        s.set_time(*at);
+        assert_eq!(s.result(d, t, false), Delivery::Deliver);
+        actions(s);
+    }
+}
+
+#[test]
+fn only_a_daemon_with_a_history_of_short_tasks_is_pipelined_to() {
+    let mut s = piped();
+    let mut at = Instant::now();
+    s.set_time(at);
+    join(&mut s, 1);
+    actions(&mut s);
+    history(&mut s, &mut at, 1, 1, 1);
+    // One result is not a history: the next task waits.
+    put(&mut s, 10, "a");
+    put(&mut s, 11, "b");
+    assert_eq!(actions(&mut s), vec![dispatch(1, 10, "a")]);
+    assert_eq!(s.counters().awaiting, 1);
+    at += Duration::from_micros(100);
+    s.set_time(at);
+    s.result(1, 10, false);
+    // Two short results: the next task is sent behind the current one, never a third.
+    assert_eq!(actions(&mut s), vec![dispatch(1, 11, "b")]);
+    put(&mut s, 12, "c");
+    put(&mut s, 13, "d");
+    assert_eq!(actions(&mut s), vec![dispatch(1, 12, "c")]);
+    // The pipelined task counts as awaiting until its daemon starts it.
+    assert_eq!(s.counters(), counters(1, 1, 2, 1, 2));
+    // A long task: the daemon's average rises above the threshold, nothing more is pipelined.
+    at += Duration::from_millis(20);
+    s.set_time(at);
+    s.result(1, 11, false);
+    assert_eq!(actions(&mut s), Vec::<A>::new(), "12 is current now; 13 waits");
+    at += Duration::from_micros(100);
+    s.set_time(at);
+    s.result(1, 12, false);
+    assert_eq!(actions(&mut s), vec![dispatch(1, 13, "d")]);
+    put(&mut s, 14, "e");
+    assert_eq!(actions(&mut s), Vec::<A>::new());
+    // Plain `submit` tasks (no copy to take back) and everywhere rounds are never pipelined.
+    let mut s = piped();
+    s.set_time(at);
+    join(&mut s, 1);
+    actions(&mut s);
+    history(&mut s, &mut at, 1, 1, 3);
+    put(&mut s, 10, "a");
+    submit(&mut s, 11, "plain");
+    s.submit(12, "round", 1, TaskKind::Everywhere { closes_round: true }, None);
+    assert_eq!(actions(&mut s), vec![dispatch(1, 10, "a")]);
+    assert_eq!(s.counters().awaiting, 2);
+}
+
+#[test]
+fn a_current_task_already_longer_than_the_threshold_gets_nothing_behind_it() {
+    let mut s = piped();
+    let mut at = Instant::now();
+    s.set_time(at);
+    join(&mut s, 1);
+    actions(&mut s);
+    history(&mut s, &mut at, 1, 1, 3);
+    put(&mut s, 10, "a");
+    actions(&mut s);
+    at += Duration::from_millis(5);
+    s.set_time(at);
+    put(&mut s, 11, "b");
+    assert_eq!(actions(&mut s), Vec::<A>::new());
+    assert_eq!(s.counters().awaiting, 1);
+}
+
+#[test]
+fn a_free_daemon_takes_back_a_pipelined_task_only_once_it_is_given_back() {
+    let mut s = piped();
+    let mut at = Instant::now();
+    s.set_time(at);
+    join(&mut s, 1);
+    actions(&mut s);
+    history(&mut s, &mut at, 1, 1, 3);
+    put(&mut s, 10, "long");
+    put(&mut s, 11, "short");
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(1, 10, "long"), dispatch(1, 11, "short")]
+    );
+    // A new daemon says hello with nothing queued: the pipelined task is asked back.
+    join(&mut s, 2);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            Action::Init { daemon: 2, ordinal: 2 },
+            Action::Withdraw { daemon: 1, task: 11 }
+        ]
+    );
+    // Not re-dispatched before the daemon confirms: still held there, counted as awaiting.
+    assert_eq!(s.counters(), counters(2, 2, 1, 1, 3));
+    assert_eq!(s.attempts(11), Some(1));
+    assert!(s.withdrawn(1, 11));
+    assert_eq!(actions(&mut s), vec![dispatch(2, 11, "short")]);
+    assert_eq!(s.attempts(11), Some(1), "the give-back did not count an attempt");
+    assert!(!s.withdrawn(1, 11), "a second give-back is ignored");
+    assert_eq!(s.result(2, 11, false), Delivery::Deliver);
+    assert_eq!(s.result(1, 10, false), Delivery::Deliver);
+    assert_eq!(s.counters(), counters(2, 2, 0, 0, 5));
+
+    // Asked back too late: the daemon had started it, and simply answers it.
+    let mut s = piped();
+    s.set_time(at);
+    join(&mut s, 1);
+    actions(&mut s);
+    history(&mut s, &mut at, 1, 1, 3);
+    put(&mut s, 10, "a");
+    put(&mut s, 11, "b");
+    actions(&mut s);
+    join(&mut s, 2);
+    assert!(actions(&mut s).contains(&Action::Withdraw { daemon: 1, task: 11 }));
+    assert_eq!(s.result(1, 10, false), Delivery::Deliver);
+    assert_eq!(actions(&mut s), Vec::<A>::new(), "11 is now current at daemon 1");
+    assert_eq!(s.result(1, 11, false), Delivery::Deliver);
+    assert_eq!(s.counters(), counters(2, 2, 0, 0, 5));
+}
+
+#[test]
+fn a_daemon_leaving_or_lost_with_a_pipelined_task() {
+    // Leaving: its last result; the pipelined task it never started comes back and goes to
+    // the head of the queue, ahead of later submissions.
+    let mut s = piped();
+    let mut at = Instant::now();
+    s.set_time(at);
+    join(&mut s, 1);
+    actions(&mut s);
+    history(&mut s, &mut at, 1, 1, 3);
+    put(&mut s, 10, "a");
+    put(&mut s, 11, "b");
+    put(&mut s, 12, "c");
+    assert_eq!(actions(&mut s), vec![dispatch(1, 10, "a"), dispatch(1, 11, "b")]);
+    assert_eq!(s.result(1, 10, true), Delivery::Deliver);
+    assert_eq!(actions(&mut s), vec![Action::Ack { daemon: 1 }]);
+    assert_eq!(s.counters(), counters(1, 1, 2, 0, 4), "11 is held (awaiting) until answered");
+    assert!(s.withdrawn(1, 11));
+    assert_eq!(s.counters(), counters(1, 1, 2, 0, 4));
+    join(&mut s, 2);
+    assert_eq!(
+        actions(&mut s),
+        vec![Action::Init { daemon: 2, ordinal: 2 }, dispatch(2, 11, "b")]
+    );
+    s.disconnected(1);
+
+    // Lost: both tasks it held fail with 19, in the order they were sent.
+    let mut s = piped();
+    s.set_time(at);
+    join(&mut s, 1);
+    actions(&mut s);
+    history(&mut s, &mut at, 1, 1, 3);
+    put(&mut s, 10, "a");
+    put(&mut s, 11, "b");
+    actions(&mut s);
+    s.disconnected(1);
+    assert_eq!(
+        actions(&mut s),
+        vec![
+            fail(10, ErrorCode::ConnectionReset),
+            fail(11, ErrorCode::ConnectionReset)
+        ]
+    );
+    assert_eq!(s.counters(), counters(0, 1, 0, 0, 5));
 }

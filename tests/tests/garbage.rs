@@ -114,7 +114,8 @@ fn garbage_of_every_kind_is_dropped_with_a_reason_and_the_daemons_keep_serving()
         let mut s = tcp(&host);
         let junk: Vec<u8> = (0..rng.range(1, 300)).map(|_| rng.next_u64() as u8).collect();
         s.write_all(&junk).unwrap();
-        // Too short for a length prefix and a frame: the hello timeout ends it.
+        // Never a frame: dropped at a length prefix announcing more than a hello can be (64 KiB),
+        // or, if it claims less, by the hello timeout or as an undecodable hello.
         assert!(dropped(&s));
     }
     serves(&host, 2);
@@ -127,11 +128,18 @@ fn garbage_of_every_kind_is_dropped_with_a_reason_and_the_daemons_keep_serving()
     assert!(dropped(&s));
     wait_logged(&["dropped before saying hello", "of 100 bytes of a message"]);
 
-    // A length prefix claiming 4 GB, then silence: nothing is allocated for it, and the hello
-    // timeout drops it.
+    // A length prefix claiming 4 GB: dropped at the prefix (a hello is tiny), nothing allocated.
     let mut s = tcp(&host);
     s.write_all(&(4u64 << 30).to_le_bytes()).unwrap();
     s.write_all(&[0u8; 4096]).unwrap();
+    assert!(dropped(&s));
+    wait_logged(&["exceeds the maximum", "first message"]);
+    serves(&host, 2);
+
+    // A length prefix within the first-message bound, then silence: the hello timeout drops it.
+    let mut s = tcp(&host);
+    s.write_all(&(60u64 << 10).to_le_bytes()).unwrap();
+    s.write_all(&[0u8; 100]).unwrap();
     assert!(dropped(&s));
     wait_logged(&["no hello within"]);
     serves(&host, 2);

@@ -65,7 +65,7 @@ mod proto {
 
 /// A dispatcher-mode scheduler with `n` daemons that completed the handshake.
 fn scheduler(n: u64) -> Scheduler<()> {
-    let mut s = Scheduler::new(Config { mode: Mode::Dispatcher, memory_limit: None });
+    let mut s = Scheduler::new(Config { mode: Mode::Dispatcher, memory_limit: None, ..Config::default() });
     for d in 0..n {
         s.connected(d);
         s.hello(d);

@@ -1,6 +1,8 @@
 //! The daemon's frame handling ([`mirai_daemon::session::Session`]) driven by arbitrary
 //! sequences of host messages and worker events: it must never panic, keep its invariants,
-//! serve early tasks in arrival order and start tasks only when idle.
+//! serve early tasks in arrival order, start tasks only when idle, and give back (answer
+//! `Withdrawn` for) exactly the waiting tasks that are withdrawn or cancelled, and every task
+//! dropped or arriving after a `last` result.
 //!
 //! Input: a sequence of operations, each an opcode byte and its arguments. Raw messages are
 //! arbitrary bytes; structured ones are valid frames built from a few bytes, so that the
@@ -39,7 +41,12 @@ fn structured(kind: u8, arg: u8) -> Frame {
             payload: vec![arg; usize::from(arg % 5)],
             trace: None,
         }),
-        2 | 3 => Frame::Cancel { id },
+        2 => Frame::Cancel { id },
+        3 => match arg % 3 {
+            0 => Frame::Cancel { id },
+            1 => Frame::Withdraw { id },
+            _ => Frame::Withdrawn { id },
+        },
         4 => Frame::Ack,
         5 => Frame::Exit,
         6 => Frame::Init(Init {
@@ -85,14 +92,13 @@ fuzz_target!(|data: &[u8]| {
                     let last = op & 0x80 != 0;
                     let left = s.finish(last);
                     if leaving {
-                        assert_eq!(left, 0);
+                        assert!(left.is_empty());
                         assert_eq!(s.phase(), Phase::Leaving);
                     } else if last {
-                        assert_eq!(left, waiting.len());
-                        waiting.clear();
+                        assert_eq!(left, Vec::from(std::mem::take(&mut waiting)));
                         assert_eq!(s.phase(), Phase::AwaitingAck);
                     } else {
-                        assert_eq!(left, 0);
+                        assert!(left.is_empty());
                         assert_eq!(s.phase(), Phase::Idle);
                     }
                 }
@@ -137,6 +143,24 @@ fuzz_target!(|data: &[u8]| {
                 Step::Fatal(_) => assert_eq!(before, Phase::Handshake),
                 Step::Lost(_) => assert!(decoded.is_err()),
                 Step::Continue => {}
+                Step::Reply(Frame::Withdrawn { id }) => {
+                    // Only a waiting task (withdrawn or cancelled), or a task arriving after
+                    // the last result, is given back.
+                    match &decoded {
+                        Ok(Frame::Withdraw { id: w } | Frame::Cancel { id: w }) => {
+                            assert_eq!(w, id);
+                            let at = waiting.iter().position(|x| x == id);
+                            assert!(at.is_some(), "gave back task {id} that was not waiting");
+                            waiting.remove(at.unwrap_or(0));
+                        }
+                        Ok(Frame::Task(t)) => {
+                            assert_eq!(t.id, *id);
+                            assert_eq!(before, Phase::AwaitingAck);
+                        }
+                        other => panic!("withdrawn in answer to {other:?}"),
+                    }
+                }
+                Step::Reply(other) => panic!("unexpected reply {other:?}"),
             }
             if let Step::Lost(why) | Step::Fatal(why) = &step {
                 // Nothing of the host's bytes may be quoted in the reason: no run of 16

@@ -21,7 +21,7 @@ use libR_sys::*;
 
 use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
 use crate::guard::{entry, protect, Protector, RResult};
-use crate::handles::{cancel_task, is_task, submit, take, task_resolved, wait_task};
+use crate::handles::{cancel_task, is_task, submit, take, task_attempts, task_resolved, wait_task};
 use crate::sexp::*;
 use crate::wait::Deadline;
 
@@ -46,6 +46,7 @@ struct Statics {
     s_data: SEXP,
     s_value: SEXP,
     s_id: SEXP,
+    s_attempts: SEXP,
     /// The profile registry `..` and the options `.opts` of the namespace.
     registry: SEXP,
     opts: SEXP,
@@ -94,6 +95,7 @@ unsafe fn statics() -> RResult<Statics> {
         s_data: sym(c"data"),
         s_value: sym(c"value"),
         s_id: sym(c"id"),
+        s_attempts: sym(c".attempts"),
         registry,
         opts,
     };
@@ -186,6 +188,12 @@ pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
     }
     if let Some(idx) = local(m, s.s_idx) {
         v = p.protect(chunk_element(v, idx));
+    }
+    // Kept only when unusual (retried, or never sent), so the common mirai stays as small.
+    let attempts = task_attempts(aio)?;
+    if attempts != 1 {
+        let a = p.protect(Rf_ScalarInteger(attempts.min(i32::MAX as u32) as i32));
+        Rf_defineVar(s.s_attempts, a, m);
     }
     Rf_defineVar(s.s_value, v, m);
     Rf_defineVar(s.s_aio, R_NilValue, m);
@@ -472,6 +480,28 @@ pub unsafe extern "C" fn mirai_stop(x: SEXP) -> SEXP {
             return Ok(lgl(cancel_task(aio)?));
         }
         crate::chunk::stop_element(x, aio)
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): how many times mirai `x`'s task was sent to a daemon:
+/// 1 normally, more when it was retried after losing its daemon (`daemons(retry = )`), 0 if
+/// it never left the queue.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_attempts_of(x: SEXP) -> SEXP {
+    entry(|| unsafe {
+        if !is_mirai(x) {
+            return Err("`x` must be a mirai".into());
+        }
+        let s = statics()?;
+        let aio = local(x, s.s_aio).unwrap_or(R_NilValue);
+        if is_task(aio) {
+            let n = task_attempts(aio)?;
+            return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));
+        }
+        Ok(local(x, s.s_attempts).unwrap_or_else(|| Rf_ScalarInteger(1)))
     })
 }
 

@@ -7,6 +7,8 @@ use std::rc::Rc;
 
 use libR_sys::*;
 use mirai::host::launch::Command;
+use mirai::host::trace::Span;
+use mirai::host::RepairPolicy;
 use mirai::transport::{Backend, Options as TransportOptions};
 use mirai::{Host, HostConfig, HostError, Outcome, SubmitOptions, TaskHandle};
 use mirai::sched::Mode;
@@ -27,6 +29,9 @@ struct HostBox {
     chunks: RefCell<Vec<(Rc<TaskHandle>, u64)>>,
     /// The extra elements of the chunks seen resolved.
     chunks_done: Cell<u64>,
+    /// The `mirai_map` span open while `mirai_map()` submits its elements (tracing on only),
+    /// with the number of tasks submitted under it: the parent of their `mirai` spans.
+    map_span: RefCell<Option<(Span, i64)>>,
 }
 
 impl HostBox {
@@ -139,7 +144,13 @@ unsafe fn new_handle<T>(value: T, tag: SEXP, fin: unsafe extern "C" fn(SEXP), on
 
 unsafe fn new_host(host: Host, dispatcher: bool) -> SEXP {
     // onexit: a profile still set when R quits is reset, so its daemons are told.
-    let hb = HostBox { host, dispatcher, chunks: RefCell::new(Vec::new()), chunks_done: Cell::new(0) };
+    let hb = HostBox {
+        host,
+        dispatcher,
+        chunks: RefCell::new(Vec::new()),
+        chunks_done: Cell::new(0),
+        map_span: RefCell::new(None),
+    };
     new_handle(hb, host_tag(), host_finalizer, true)
 }
 
@@ -239,14 +250,58 @@ pub(crate) fn daemon_transport_options() -> TransportOptions {
 /// # Safety
 /// Called by R through `.Call` on its main thread, with valid SEXP arguments.
 #[no_mangle]
-pub unsafe extern "C" fn mirai_host_start(url: SEXP, dispatcher: SEXP, memory: SEXP, stream: SEXP, serial: SEXP) -> SEXP {
+pub unsafe extern "C" fn mirai_host_start(
+    url: SEXP,
+    dispatcher: SEXP,
+    memory: SEXP,
+    stream: SEXP,
+    serial: SEXP,
+    opts: SEXP,
+) -> SEXP {
     // SAFETY (all routines): called by R through .Call on the main thread with valid SEXPs.
     entry(|| unsafe {
         // TLS credentials travel as an attribute of `url` (routines have a fixed arity).
         let tls = Rf_getAttrib(url, Rf_install(c"tls".as_ptr()));
         let tls = if is_null(tls) { None } else { Some(crate::tls::server_config(tls)?) };
-        host_start(url, dispatcher, memory, stream, serial, tls)
+        host_start(url, dispatcher, memory, stream, serial, opts, tls)
     })
+}
+
+/// The largest `retry` count a profile takes: far beyond any use, and small enough that a
+/// typo such as `1e9` is an error rather than a task re-run forever.
+const MAX_RETRY: f64 = 1000.0;
+
+/// Applies the profile options `opts` of `mirai_host_start`: `NULL`, or a named list of any of
+/// `compute` (chr1, the profile's name, for tracing), `retry` (how many times a task whose
+/// daemon is lost is sent again) and `repair` (relaunch crashed daemons the host started).
+unsafe fn profile_options(opts: SEXP, config: &mut HostConfig) -> RResult<()> {
+    if is_null(opts) {
+        return Ok(());
+    }
+    if type_of(opts) != SEXPTYPE::VECSXP {
+        return Err("`opts` must be a named list".into());
+    }
+    let names = Rf_getAttrib(opts, R_NamesSymbol);
+    for i in 0..Rf_xlength(opts) {
+        let name = if type_of(names) == SEXPTYPE::STRSXP { char_text(STRING_ELT(names, i)) } else { String::new() };
+        let v = VECTOR_ELT(opts, i);
+        match name.as_str() {
+            "compute" => config.compute = arg_string(v, "compute")?,
+            "retry" => {
+                let n = arg_num(v, "retry").map_err(|_| "`retry` must be a single whole number")?;
+                if !(0.0..=MAX_RETRY).contains(&n) || n.fract() != 0.0 {
+                    return Err(format!("`retry` must be a whole number from 0 to {MAX_RETRY}").into());
+                }
+                config.retries = n as u32;
+            }
+            "repair" => {
+                let on = arg_lgl(v, "repair")?.ok_or("`repair` must be TRUE or FALSE")?;
+                config.repair = on.then(RepairPolicy::default);
+            }
+            other => return Err(format!("unknown profile option '{other}'").into()),
+        }
+    }
+    Ok(())
 }
 
 unsafe fn host_start(
@@ -255,6 +310,7 @@ unsafe fn host_start(
     memory: SEXP,
     stream: SEXP,
     serial: SEXP,
+    opts: SEXP,
     tls: Option<mirai::transport::TlsConfig>,
 ) -> RResult<SEXP> {
     {
@@ -268,6 +324,12 @@ unsafe fn host_start(
         config.serial = arg_raw(serial, "serial")?.to_vec();
         config.transport = transport_options();
         config.transport.tls = tls;
+        profile_options(opts, &mut config)?;
+        // Diagnostics and side-by-side benchmarks: MIRAI_PIPELINE=off sends each daemon one
+        // task at a time, as mirai does (pipelining is described in docs/architecture.md).
+        if std::env::var("MIRAI_PIPELINE").is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "0" | "false")) {
+            config.pipeline = None;
+        }
         let host = Host::start(config).map_err(|e| {
             let msg = e.to_string();
             if msg.contains(&url) { msg } else { format!("cannot start a host at '{url}': {msg}") }
@@ -446,7 +508,42 @@ unsafe fn submit_handle(hb: &HostBox, data: SEXP, timeout: SEXP, hooks: SEXP) ->
     let hooks = Hooks::from_sexp(hooks, "hooks")?;
     let timeout = if is_null(timeout) { None } else { limit_ms(arg_num(timeout, "timeout")?, "timeout")? };
     let payload = serialize(data, hooks.as_ref())?;
-    hb.host.submit(payload, SubmitOptions { timeout, ..SubmitOptions::default() }).map_err(host_error)
+    let mut parent = None;
+    if let Some((span, tasks)) = hb.map_span.borrow_mut().as_mut() {
+        parent = span.context();
+        *tasks += 1;
+    }
+    hb.host.submit(payload, SubmitOptions { timeout, parent, ..SubmitOptions::default() }).map_err(host_error)
+}
+
+/// `.Call` routine (docs/r-bridge.md): opens (`open` TRUE) or ends the `mirai_map` span under
+/// which the tasks submitted meanwhile are traced. Nothing happens when tracing is off.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_host_map_span(host: SEXP, open: SEXP) -> SEXP {
+    entry(|| unsafe {
+        let hb = host_of(host, "host")?;
+        let open = arg_lgl(open, "open")?.unwrap_or(false);
+        let mut slot = hb.map_span.borrow_mut();
+        if let Some((mut span, tasks)) = slot.take() {
+            span.set_attribute("mirai.tasks", tasks);
+        }
+        if open && hb.host.tracing() {
+            *slot = Some((hb.host.map_span(None), 0));
+        }
+        Ok(R_NilValue)
+    })
+}
+
+/// How many times the task of handle `x` has been sent to a daemon (more than once only when
+/// it was retried after losing its daemon; 0 while queued).
+///
+/// # Safety
+/// Main thread; `x` a task handle.
+pub(crate) unsafe fn task_attempts(x: SEXP) -> RResult<u32> {
+    Ok(task_of(x, "task")?.handle.attempts())
 }
 
 /// The largest `everywhere()` round `mirai_everywhere` builds.

@@ -33,7 +33,7 @@ use std::os::raw::{c_char, c_int, c_void};
 
 use libR_sys::{DllInfo, R_CallMethodDef, R_registerRoutines, R_useDynamicSymbols, Rboolean};
 
-pub use aio::{mirai_async, mirai_collect, mirai_data, mirai_go, mirai_stop, mirai_value, mirai_wrap};
+pub use aio::{mirai_async, mirai_attempts_of, mirai_collect, mirai_data, mirai_go, mirai_stop, mirai_value, mirai_wrap};
 pub use chunk::mirai_submit_chunk;
 pub use daemon::mirai_daemon_run;
 pub use evaluate::{mirai_clean, mirai_dirty, mirai_eval};
@@ -41,7 +41,7 @@ pub use later::mirai_later;
 pub use remote::{mirai_daemon_args, mirai_launch_command, mirai_tls_zero_config};
 pub use tls::mirai_tls_generate;
 pub use handles::{
-    mirai_cancel, mirai_everywhere, mirai_host_admit, mirai_host_exit_daemons, mirai_host_launch,
+    mirai_cancel, mirai_everywhere, mirai_host_admit, mirai_host_exit_daemons, mirai_host_launch, mirai_host_map_span,
     mirai_host_reset, mirai_host_start, mirai_host_status, mirai_host_url, mirai_host_wait_admit,
     mirai_host_wait_connections, mirai_race, mirai_resolved, mirai_serialize, mirai_submit, mirai_take,
     mirai_unserialize, mirai_wait,
@@ -63,7 +63,9 @@ macro_rules! routine {
 /// The routines and their arities (docs/r-bridge.md).
 fn routines() -> Vec<R_CallMethodDef> {
     vec![
-        routine!(mirai_host_start, 5),
+        routine!(mirai_host_start, 6),
+        routine!(mirai_host_map_span, 2),
+        routine!(mirai_attempts_of, 1),
         routine!(mirai_host_url, 1),
         routine!(mirai_host_reset, 2),
         routine!(mirai_host_status, 1),
@@ -124,9 +126,9 @@ mod tests {
     #[test]
     fn routine_table_is_complete_and_terminated() {
         let t = routines();
-        assert_eq!(t.len(), 36);
+        assert_eq!(t.len(), 38);
         assert!(t.last().is_some_and(|r| r.name.is_null() && r.fun.is_none()));
-        let names: Vec<String> = t[..35]
+        let names: Vec<String> = t[..t.len() - 1]
             .iter()
             // SAFETY: every name is a NUL-terminated static string.
             .map(|r| unsafe { std::ffi::CStr::from_ptr(r.name) }.to_string_lossy().into_owned())

@@ -7,8 +7,9 @@
 
 daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync = FALSE,
                     seed = NULL, memory = NULL, serial = NULL, tls = NULL, pass = NULL,
-                    .compute = NULL) {
+                    retry = 0L, repair = FALSE, .compute = NULL) {
   .compute <- .check_compute(.compute)
+  .check_reliability(retry, repair)
   if (isTRUE(sync)) {
     url <- sprintf("inproc://%s", .hex24())
     dispatcher <- FALSE
@@ -23,7 +24,7 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
     .check_dispatcher(dispatcher)
     dots <- .check_profile_args(list(...), seed, memory, serial)
     .reset(.compute)
-    prof <- .new_profile(.compute, seed, dispatcher, dots)
+    prof <- .new_profile(.compute, seed, dispatcher, dots, retry, repair)
     prof$n <- n
     .listen(prof, local_url(), memory, serial, NULL)
     for (i in seq_len(n)) .launch_local1(prof, prof$dots)
@@ -49,7 +50,7 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
     if (!is.null(pass) && !is.function(pass) && !.is_string(pass))
       stop("`pass` must be NULL, a function returning the password, or a string")
     .reset(.compute)
-    prof <- .new_profile(.compute, seed, dispatcher, dots)
+    prof <- .new_profile(.compute, seed, dispatcher, dots, retry, repair)
     prof$n <- 1L
     url <- url[[1L]]
     if (isTRUE(sync)) {
@@ -104,6 +105,17 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   list(dots = dots, rendered = .daemon_args(dots, call))
 }
 
+# The extensions beyond mirai 2.7 (README, "Reliability"): `retry`, how many times a task whose
+# daemon is lost (killed, crashed, cut off) is sent again before it resolves to error 19; and
+# `repair`, whether local daemons that crash are relaunched to keep the pool at strength.
+.check_reliability <- function(retry, repair, call = sys.call(-1L)) {
+  if (!is.numeric(retry) || length(retry) != 1L || is.na(retry) || retry < 0 || retry > 1000 ||
+      retry != trunc(retry))
+    stop(simpleError("`retry` must be a whole number from 0 to 1000", call))
+  if (!is.logical(repair) || length(repair) != 1L || is.na(repair))
+    stop(simpleError("`repair` must be TRUE or FALSE", call))
+}
+
 # TRUE for a serial_config() value: list(class, sfuncs, ufuncs), all of one length.
 .is_serial <- function(x) {
   is.list(x) && length(x) == 3L && is.character(x[[1L]]) && !anyNA(x[[1L]]) &&
@@ -114,9 +126,11 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
 
 # Creates a profile (not yet registered): RNG base stream and rendered daemon arguments
 # (`dots` as made by .check_profile_args).
-.new_profile <- function(compute, seed, dispatcher, dots) {
+.new_profile <- function(compute, seed, dispatcher, dots, retry = 0L, repair = FALSE) {
   prof <- new.env(parent = emptyenv())
   prof$compute <- compute
+  prof$retry <- as.integer(retry)
+  prof$repair <- repair
   prof$sync <- FALSE
   prof$dispatcher <- dispatcher
   prof$gate <- FALSE
@@ -138,7 +152,8 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   # raised again in the name of daemons().
   host <- tryCatch(
     .Call(mirai_host_start, url, disp, limit, if (disp) prof$stream,
-          if (!is.null(hooks)) serialize(hooks, NULL, version = 3L)),
+          if (!is.null(hooks)) serialize(hooks, NULL, version = 3L),
+          list(compute = prof$compute, retry = prof$retry, repair = prof$repair)),
     error = function(e) stop(simpleError(conditionMessage(e), call))
   )
   prof$url <- .Call(mirai_host_url, host)

@@ -29,6 +29,11 @@ mirai_map <- function(.x, .f, ..., .args = list(), .promise = NULL, .compute = N
     nms <- dimnames(.x)[[1L]]
   }
   sizes <- .chunk_sizes(prof, length(rows))
+  if (!prof$sync) {
+    # The engine's `mirai_map` span (tracing on only) parents the elements' `mirai` spans.
+    .Call(mirai_host_map_span, prof$host, TRUE)
+    on.exit(.Call(mirai_host_map_span, prof$host, FALSE))
+  }
   x <- if (is.null(sizes)) {
     lapply(rows, function(row) {
       base[".x"] <- list(row)

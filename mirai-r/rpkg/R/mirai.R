@@ -91,7 +91,7 @@
 
 # A one-off daemon process per mirai, on its own host.
 .ephemeral <- function(data, timeout) {
-  host <- .Call(mirai_host_start, local_url(), FALSE, NA_real_, NULL, NULL)
+  host <- .Call(mirai_host_start, local_url(), FALSE, NA_real_, NULL, NULL, NULL)
   url <- .Call(mirai_host_url, host)
   .Call(mirai_host_launch, host, .rscript(), c("-e", sprintf("mirai:::.daemon(\"%s\")", url)))
   .mk_mirai(.Call(mirai_submit, host, data, timeout, NULL), NULL, host)
@@ -228,3 +228,8 @@ print.mirai <- function(x, ...) {
   cat(if (.pending(x)) "< mirai [] >\n" else "< mirai [$data] >\n")
   invisible(x)
 }
+
+# An extension beyond mirai 2.7 (README, "Reliability"): how many times the task of mirai `x`
+# was sent to a daemon. 1 normally; more when it was sent again after its daemon was lost,
+# as a profile set with `daemons(retry = )` does; 0 while it waits in the queue.
+mirai_attempts <- function(x) .Call(mirai_attempts_of, x)

@@ -186,3 +186,72 @@ test_that("a daemon killed mid-task: that task resolves 19, the others complete"
   expect_false(proc_alive(pid))
   cat(sprintf("\ndaemon SIGKILLed mid-task: its mirai resolved 19 after %.1f ms (kill to call_mirai() returning)\n", t_19 * 1000))
 })
+
+test_that("retry: a task whose daemon is killed runs again elsewhere; repair brings the pool back", {
+  daemons(2, retry = 1L, repair = TRUE)
+  on.exit(daemons(0))
+  dir <- tempfile("retry-")
+  dir.create(dir)
+  on.exit(unlink(dir, recursive = TRUE), add = TRUE)
+  # Each run of the task leaves a file named by its daemon's pid; only the first run stalls.
+  task <- function(dir) {
+    runs <- length(list.files(dir))
+    file.create(file.path(dir, Sys.getpid()))
+    if (runs == 0L) Sys.sleep(30)
+    Sys.getpid()
+  }
+  m <- mirai(task(dir), task = task, dir = dir)
+  expect_false(is.na(time_until(function() length(list.files(dir)) == 1L)))
+  first <- as.integer(list.files(dir))
+  expect_identical(mirai_attempts(m), 1L)
+  t0 <- Sys.time()
+  tools::pskill(first, tools::SIGKILL)
+  call_mirai(m)
+  t_retry <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
+  expect_false(is_error_value(m$data))
+  expect_false(identical(m$data, first))
+  expect_setequal(as.integer(list.files(dir)), c(first, m$data))
+  expect_identical(mirai_attempts(m), 2L)
+  # repair: the killed daemon is replaced without launch_local()
+  t_repair <- time_until(function() status()$connections == 2L, t0)
+  expect_false(is.na(t_repair))
+  pids <- unique(unlist(everywhere(Sys.getpid())[]))
+  expect_length(pids, 2L)
+  expect_false(first %in% pids)
+  # out of retries: the second loss resolves 19, after two attempts
+  unlink(file.path(dir, list.files(dir)))
+  stall <- function(dir) {
+    file.create(file.path(dir, Sys.getpid()))
+    Sys.sleep(30)
+  }
+  m2 <- mirai(stall(dir), stall = stall, dir = dir)
+  killed <- integer()
+  for (k in 1:2) {
+    expect_false(is.na(time_until(function() length(list.files(dir)) == k)))
+    victim <- setdiff(as.integer(list.files(dir)), killed)
+    expect_length(victim, 1L)
+    tools::pskill(victim, tools::SIGKILL)
+    killed <- c(killed, victim)
+  }
+  expect_identical(unclass(call_mirai(m2)$data), 19L)
+  expect_identical(mirai_attempts(m2), 2L)
+  ok <- mirai(1)
+  call_mirai(ok)
+  expect_identical(mirai_attempts(ok), 1L)
+  cat(sprintf("\nretry: daemon SIGKILLed, task answered by another after %.0f ms; pool repaired to 2 after %.2f s\n",
+              t_retry * 1000, t_repair))
+})
+
+test_that("retry and repair are validated before anything is torn down", {
+  daemons(1)
+  on.exit(daemons(0))
+  expect_error(daemons(1, retry = -1), "`retry` must be a whole number from 0 to 1000")
+  expect_error(daemons(1, retry = 1.5), "`retry` must be a whole number from 0 to 1000")
+  expect_error(daemons(1, retry = "1"), "`retry` must be a whole number from 0 to 1000")
+  expect_error(daemons(1, retry = NA), "`retry` must be a whole number from 0 to 1000")
+  expect_error(daemons(1, repair = NA), "`repair` must be TRUE or FALSE")
+  expect_error(daemons(1, repair = c(TRUE, FALSE)), "`repair` must be TRUE or FALSE")
+  expect_true(daemons_set())
+  expect_identical(mirai(2)[], 2)
+  expect_error(mirai_attempts(1), "`x` must be a mirai")
+})

@@ -26,7 +26,8 @@ commands:
                                          the installed package; ends with `N passed, M failed`
                                          and fails if any test failed (timeout default 1800 s)
   bench [--quick] [--no-r] [--no-scale] [--lib DIR] [--scale LIST]
-                                         measure the engine (vs a raw socket floor), one host
+                                         measure the engine (vs a raw socket floor; with
+                                         tracing off, disabled and on), one host
                                          with many daemons (LIST, default 100,300,1000) and the
                                          R package (vs PSOCK, future, CRAN mirai) in one run;
                                          table, CSV and plot in bench/results

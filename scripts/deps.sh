@@ -6,8 +6,9 @@ need=()
 command -v Rscript >/dev/null 2>&1 || need+=(r-base-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libnng-dev >/dev/null 2>&1 || need+=(libnng-dev)
-# shiny, jsonlite, foreach and doParallel: the ecosystem tests (Shiny app, parallel backend).
-for p in testthat cli later promises shiny jsonlite foreach doParallel; do
+# shiny, jsonlite, foreach and doParallel: the ecosystem tests (Shiny app, parallel backend);
+# future: a peer measured side by side by `cargo xtask bench`.
+for p in testthat cli later promises shiny jsonlite foreach doParallel future; do
   if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e "quit(status = !requireNamespace('$p', quietly = TRUE))" >/dev/null 2>&1; then
     need+=("r-cran-${p,,}")
   fi

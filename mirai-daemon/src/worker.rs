@@ -390,11 +390,7 @@ impl<'c> Worker<'c> {
                         log::warn!("mirai daemon: {why} while leaving");
                         return code;
                     }
-                    Step::Reply(frame) => {
-                        if !self.send_frame(link, &frame) {
-                            return code;
-                        }
-                    }
+                    Step::Reply(frame) if !self.send_frame(link, &frame) => return code,
                     _ => {}
                 },
                 Ok(None) => {}

@@ -1,7 +1,8 @@
 //! Median round trip of one tiny task through a host and one daemon process:
 //! `cargo run --release -p mirai-host --example roundtrip -- <path to mirai-daemon> [n]`.
 //! A quick check while developing; `cargo xtask bench` is the real benchmark. Tracing follows
-//! the `OTEL_*` environment (off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set), for A/B runs.
+//! the `OTEL_*` environment (off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set), and
+//! `MIRAI_PIPELINE=off` turns pipelining off, for A/B runs.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let daemon = args.next().ok_or("usage: roundtrip <mirai-daemon binary> [iterations]")?;
     let n: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(2000);
     let url = format!("abstract://mirai-roundtrip-{}", std::process::id());
-    let host = Host::start(HostConfig::new(url))?;
+    let mut config = HostConfig::new(url);
+    if std::env::var("MIRAI_PIPELINE").is_ok_and(|v| v == "off") {
+        config.pipeline = None;
+    }
+    let host = Host::start(config)?;
     host.launch(&daemon_command(daemon, host.url(), &DaemonArgs::default()), 1)?;
     if !host.wait_connections(1, Duration::from_secs(10)) {
         return Err("the daemon did not connect".into());

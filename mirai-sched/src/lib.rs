@@ -1249,11 +1249,16 @@ impl<P> Scheduler<P> {
             self.pipe_ready.push_back((daemon, d.gen));
         }
         if self.pipe_ready.len() > 2 * self.daemons.len() + SLACK {
+            // A daemon that takes task after task from idle is offered each time, so the list
+            // holds repeats as well as stale entries: keep one live entry per daemon, which
+            // leaves at most one per daemon and makes this O(1) amortised.
             let daemons = &self.daemons;
-            self.pipe_ready.retain(|(id, gen)| {
-                daemons.get(id).is_some_and(|d| {
-                    d.gen == *gen && matches!(d.state, DaemonState::Busy(_)) && d.piped.is_none()
-                })
+            let mut seen = HashSet::with_capacity(daemons.len());
+            self.pipe_ready.retain(|&(id, gen)| {
+                let live = daemons.get(&id).is_some_and(|d| {
+                    d.gen == gen && matches!(d.state, DaemonState::Busy(_)) && d.piped.is_none()
+                });
+                live && seen.insert(id)
             });
         }
     }
@@ -1509,4 +1514,57 @@ fn sent_to<P>(tasks: &HashMap<TaskId, Task<P>>, task: TaskId, seq: u64, daemon: 
     tasks.get(&task).is_some_and(|t| {
         t.seq == seq && matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The internal candidate lists stay bounded by the daemons, however many tasks pass: a
+    /// daemon offered for pipelining at every task it takes while idle once made
+    /// `offer_pipeline` walk an ever longer list (quadratic time, seen as 11 us -> 50 us round
+    /// trips).
+    #[test]
+    fn candidate_lists_stay_bounded_over_many_tasks() {
+        let mut s: Scheduler<u8> =
+            Scheduler::new(Config { pipeline: Some(Duration::from_millis(1)), ..Config::default() });
+        let t0 = Instant::now();
+        s.set_time(t0);
+        s.connected(1);
+        s.hello(1);
+        let spec = TaskSpec { kind: TaskKind::Normal, deadline: None, retries: 0 };
+        for i in 0..10_000u64 {
+            if i == 5_000 {
+                s.connected(2);
+                s.hello(2);
+            }
+            s.set_time(t0 + Duration::from_micros(10 * i));
+            // One at a time on one daemon, then two at a time now and then on two daemons
+            // (pipelining and take-back).
+            s.submit_with(2 * i + 1, 0, 1, spec);
+            if i >= 5_000 && i % 7 == 0 {
+                s.submit_with(2 * i + 2, 0, 1, spec);
+            }
+            let mut sent = Vec::new();
+            while let Some(a) = s.poll_action() {
+                if let Action::Dispatch { daemon, task, .. } = a {
+                    sent.push((daemon, task));
+                }
+            }
+            for (daemon, task) in sent {
+                s.set_time(t0 + Duration::from_micros(10 * i + 5));
+                s.result(daemon, task, false);
+                while let Some(a) = s.poll_action() {
+                    if let Action::Withdraw { daemon, task } = a {
+                        s.withdrawn(daemon, task);
+                    }
+                }
+            }
+            let bound = 2 * s.daemons.len() + SLACK + 1;
+            assert!(s.pipe_ready.len() <= bound, "pipe_ready {} at task {i}", s.pipe_ready.len());
+            assert!(s.piped_list.len() <= bound, "piped_list {} at task {i}", s.piped_list.len());
+            assert!(s.idle.len() <= 2 * s.n_idle as usize + SLACK + 1, "idle {} at task {i}", s.idle.len());
+        }
+    }
 }

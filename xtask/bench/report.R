@@ -45,8 +45,12 @@ if (!is.null(r)) {
       ps <- ref(m, "PSOCK clusterCall")
       ratio <- x$median / fl; to <- "floor (x, lower is better)"
       if (x$system == "mirai (this package)") {
-        goal <- "<= 1.5 x floor and < PSOCK"
-        met <- isTRUE(ratio <= 1.5) && isTRUE(x$median < ps)
+        # The floor is bimodal on a shared VM (7-9 us when both processes share a CPU, 30-90 us
+        # when the wake-up crosses CPUs), and its median can land in either mode: the goal must
+        # hold for the medians and for the minimums (each system's fast mode) alike.
+        flmin <- pick(r, m, "raw unix socket, 2 processes (floor)")$min
+        goal <- "<= 1.5 x floor (medians and minimums) and < PSOCK"
+        met <- isTRUE(ratio <= 1.5) && isTRUE(x$min / flmin[1L] <= 1.5) && isTRUE(x$median < ps)
       }
     } else if (grepl("^10k trivial", m)) {
       ps <- ref(m, "PSOCK clusterApplyLB")

@@ -326,9 +326,17 @@ unsafe fn host_start(
         config.transport.tls = tls;
         profile_options(opts, &mut config)?;
         // Diagnostics and side-by-side benchmarks: MIRAI_PIPELINE=off sends each daemon one
-        // task at a time, as mirai does (pipelining is described in docs/architecture.md).
-        if std::env::var("MIRAI_PIPELINE").is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "0" | "false")) {
-            config.pipeline = None;
+        // task at a time, as mirai does; a number sets the threshold in milliseconds
+        // (pipelining is described in docs/architecture.md).
+        if let Ok(v) = std::env::var("MIRAI_PIPELINE") {
+            match v.to_ascii_lowercase().as_str() {
+                "off" | "0" | "false" => config.pipeline = None,
+                ms => {
+                    if let Some(d) = ms.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0) {
+                        config.pipeline = Some(std::time::Duration::from_secs_f64(d / 1000.0));
+                    }
+                }
+            }
         }
         let host = Host::start(config).map_err(|e| {
             let msg = e.to_string();

@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const LONG: Duration = Duration::from_secs(60);
 /// Connections per plain flood.
 const FLOOD: usize = 500;
@@ -290,38 +292,7 @@ fn flood_with_a_first_message_bound_ipc() {
 
 /// A rustls client holding the zero-config client identity, past the listener's greeting.
 fn tls_client(z: &ZeroConfig, port: u16) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let der = |pem: &str| {
-        pkcs8::der::Document::from_pem(pem)
-            .unwrap()
-            .1
-            .as_bytes()
-            .to_vec()
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls_pki_types::CertificateDer::from(der(&z.ca_cert)))
-        .unwrap();
-    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(der(&z.client_key).into());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(
-        vec![rustls_pki_types::CertificateDer::from(der(&z.client_cert))],
-        key,
-    )
-    .unwrap();
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    sock.set_read_timeout(Some(LONG)).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    let mut greeting = [0u8; 8];
-    tls.read_exact(&mut greeting).expect("greeting");
-    assert_eq!(&greeting, b"miraiTLS");
-    tls
+    common::raw_tls_client(z, port, rustls::DEFAULT_VERSIONS, LONG)
 }
 
 #[test]

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, Once};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const LONG: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
@@ -749,37 +751,7 @@ fn tls12_client_speaks_the_documented_wire_format() {
     // certificate before finishing its handshake): greeting, then length-prefixed frames.
     let z = zero_config("127.0.0.1").unwrap();
     let hub = Hub::zero(&z);
-    let der = |pem: &str| {
-        pkcs8::der::Document::from_pem(pem)
-            .unwrap()
-            .1
-            .as_bytes()
-            .to_vec()
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls_pki_types::CertificateDer::from(der(&z.ca_cert)))
-        .unwrap();
-    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(der(&z.client_key).into());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS12])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(
-        vec![rustls_pki_types::CertificateDer::from(der(&z.client_cert))],
-        key,
-    )
-    .unwrap();
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let sock = TcpStream::connect(("127.0.0.1", hub.port())).unwrap();
-    sock.set_read_timeout(Some(LONG)).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    let mut greeting = [0u8; 8];
-    tls.read_exact(&mut greeting).expect("greeting");
-    assert_eq!(&greeting, b"miraiTLS");
+    let mut tls = common::raw_tls_client(&z, hub.port(), &[&rustls::version::TLS12], LONG);
     assert_eq!(
         tls.conn.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_2)
@@ -793,44 +765,12 @@ fn tls12_client_speaks_the_documented_wire_format() {
     hub.wait_connected(1);
 }
 
-/// A plain rustls client holding the zero-config client identity, connected to the hub and
-/// past its greeting, for writing frames by hand.
+/// A plain rustls client past the hub's greeting (TLS 1.2 or 1.3), for writing frames by hand.
 fn raw_tls_client(
     z: &ZeroConfig,
     port: u16,
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let der = |pem: &str| {
-        pkcs8::der::Document::from_pem(pem)
-            .unwrap()
-            .1
-            .as_bytes()
-            .to_vec()
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls_pki_types::CertificateDer::from(der(&z.ca_cert)))
-        .unwrap();
-    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(der(&z.client_key).into());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(
-        vec![rustls_pki_types::CertificateDer::from(der(&z.client_cert))],
-        key,
-    )
-    .unwrap();
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    sock.set_read_timeout(Some(LONG)).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    let mut greeting = [0u8; 8];
-    tls.read_exact(&mut greeting).expect("greeting");
-    assert_eq!(&greeting, b"miraiTLS");
-    tls
+    common::raw_tls_client(z, port, rustls::DEFAULT_VERSIONS, LONG)
 }
 
 #[test]

@@ -30,8 +30,8 @@ use std::collections::VecDeque;
 
 use mirai_proto::{DecodeError, Frame, Init, Task, TaskId};
 
-/// The task id of a leave notice (the host ignores it; no real task has it).
-pub const LEAVE_NOTICE_ID: TaskId = 0;
+/// The task id of a leave notice (defined with the frames, in `mirai-proto`).
+pub use mirai_proto::LEAVE_NOTICE_ID;
 
 /// Where the daemon is in its conversation with the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

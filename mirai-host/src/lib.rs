@@ -319,6 +319,34 @@ fn wait_on<'a, T>(cv: &Condvar, g: MutexGuard<'a, T>, timeout: Duration) -> Mute
     }
 }
 
+/// Waits on `cv` under the state lock until `done` gives an answer or `deadline` (`None`:
+/// never) passes, then returns the answer, or `timed_out` computed under the lock. `waiters`
+/// picks the counter of threads blocked on `cv`, so that signalling it costs nothing when
+/// nobody waits.
+fn wait_state<R>(
+    mut st: MutexGuard<'_, State>,
+    cv: &Condvar,
+    deadline: Option<Instant>,
+    waiters: fn(&mut State) -> &mut u32,
+    done: impl Fn(&State) -> Option<R>,
+    timed_out: impl Fn(&State) -> R,
+) -> R {
+    loop {
+        if let Some(r) = done(&st) {
+            return r;
+        }
+        let now = Instant::now();
+        let left = match deadline {
+            Some(d) if now >= d => return timed_out(&st),
+            Some(d) => d - now,
+            None => Duration::from_secs(3600),
+        };
+        *waiters(&mut st) += 1;
+        st = wait_on(cv, st, left);
+        *waiters(&mut st) -= 1;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task slots and handles
 
@@ -1736,21 +1764,14 @@ impl Host {
     pub fn wait_admit(&self, timeout: Duration) -> bool {
         let shared = self.shared();
         let deadline = Instant::now().checked_add(timeout);
-        let mut st = shared.state();
-        loop {
-            if st.closed || st.sched.admit() {
-                return true;
-            }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(d) if now >= d => return false,
-                Some(d) => d - now,
-                None => Duration::from_secs(3600),
-            };
-            st.admit_waiters += 1;
-            st = wait_on(&shared.admit_cv, st, left);
-            st.admit_waiters -= 1;
-        }
+        wait_state(
+            shared.state(),
+            &shared.admit_cv,
+            deadline,
+            |st| &mut st.admit_waiters,
+            |st| (st.closed || st.sched.admit()).then_some(true),
+            |_| false,
+        )
     }
 
     /// Cancels a task: its handle resolves with 20 at once unless already resolved. Returns
@@ -1792,24 +1813,14 @@ impl Host {
     pub fn wait_connections(&self, n: u64, timeout: Duration) -> bool {
         let shared = self.shared();
         let deadline = Instant::now().checked_add(timeout);
-        let mut st = shared.state();
-        loop {
-            if st.closed {
-                return false;
-            }
-            if st.sched.ready_daemons() >= n {
-                return true;
-            }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(d) if now >= d => return false,
-                Some(d) => d - now,
-                None => Duration::from_secs(3600),
-            };
-            st.conn_waiters += 1;
-            st = wait_on(&shared.conn_cv, st, left);
-            st.conn_waiters -= 1;
-        }
+        wait_state(
+            shared.state(),
+            &shared.conn_cv,
+            deadline,
+            |st| &mut st.conn_waiters,
+            |st| if st.closed { Some(false) } else { (st.sched.ready_daemons() >= n).then_some(true) },
+            |_| false,
+        )
     }
 
     /// A number that grows by one at every task completion on this host.
@@ -1825,22 +1836,18 @@ impl Host {
         if shared.completions.load(Ordering::Acquire) <= seen {
             shared.drive(deadline, &|| shared.completions.load(Ordering::Acquire) > seen);
         }
-        let mut st = shared.state();
-        loop {
-            let now_count = shared.completions.load(Ordering::Acquire);
-            if now_count > seen || st.closed {
-                return now_count;
-            }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(d) if now >= d => return now_count,
-                Some(d) => d - now,
-                None => Duration::from_secs(3600),
-            };
-            st.completion_waiters += 1;
-            st = wait_on(&shared.completion_cv, st, left);
-            st.completion_waiters -= 1;
-        }
+        let count = || shared.completions.load(Ordering::Acquire);
+        wait_state(
+            shared.state(),
+            &shared.completion_cv,
+            deadline,
+            |st| &mut st.completion_waiters,
+            |st| {
+                let c = count();
+                (c > seen || st.closed).then_some(c)
+            },
+            |_| count(),
+        )
     }
 
     /// Sends an exit instruction to every connected daemon (`daemons(NULL)`), about 10 ms apart.

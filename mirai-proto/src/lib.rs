@@ -21,8 +21,9 @@
 //! [`Task`]s and [`Frame::Cancel`]s and the daemon answers each task with one [`TaskResult`].
 //! A daemon leaving on a limit marks its final result `last` and waits for [`Frame::Ack`]. A
 //! daemon that leaves while idle (idletime, or walltime reached between tasks) sends a *leave
-//! notice*, a `last` [`TaskResult`] with task id 0 (ids of real tasks start at 1), answers any
-//! task that crossed it on the wire, and exits on the `Ack`: so no task is lost to the race.
+//! notice*, a `last` [`TaskResult`] with task id [`LEAVE_NOTICE_ID`] (ids of real tasks start
+//! at 1), answers any task that crossed it on the wire, and exits on the `Ack`: so no task is
+//! lost to the race.
 //! [`Frame::Exit`] tells a daemon to terminate at once.
 //!
 //! A host may send a daemon a second task before the first is answered (*pipelining*; the
@@ -54,6 +55,10 @@ pub const DEFAULT_MAX_FRAME: usize = 16 << 30;
 
 /// Identifies a task for its whole life, host and daemon side.
 pub type TaskId = u64;
+
+/// The task id of a *leave notice* (see the crate docs): a `last` result for no task, sent by
+/// a daemon leaving on an idle limit. Real task ids start at 1.
+pub const LEAVE_NOTICE_ID: TaskId = 0;
 
 /// A 7-integer L'Ecuyer-CMRG `.Random.seed` (kind code first), as R stores it.
 pub type RngStream = [i32; 7];

@@ -428,7 +428,10 @@ struct PeerEvent {
 }
 
 impl Deferred {
-    fn run(self) {
+    /// Runs what waited for the state lock to be released: the host's queued frames first
+    /// (so daemons get their work soonest), then wakers, callbacks and spans.
+    fn run(self, shared: &Shared) {
+        shared.flush();
         for w in self.wakers {
             w.wake();
         }
@@ -671,6 +674,36 @@ struct Shared {
     /// `Some` when this process traces (decided once, at start): the branch every span site
     /// takes, so that an untraced host does no span work at all.
     trace: Option<Arc<HostTrace>>,
+    /// Frames to send, in the order the scheduler asked for them (see [`Shared::flush`]).
+    outbox: Outbox,
+}
+
+/// Frames queued under the state lock and sent after it is released, so that a thread
+/// submitting tasks is not kept waiting on the lock while another makes system calls.
+#[derive(Default)]
+struct Outbox {
+    queue: Mutex<VecDeque<(Arc<Listener>, PeerId, Outgoing)>>,
+    /// Held by the one thread sending: frames go out in queue order, so a daemon always sees
+    /// its frames in the order the scheduler produced them (an init before its tasks, a task
+    /// before its cancel).
+    sending: Mutex<()>,
+}
+
+/// A frame waiting in the [`Outbox`].
+enum Outgoing {
+    /// A task frame, shared with the scheduler (which may keep it for a retry).
+    Task(TaskFrame),
+    /// Any other frame.
+    Frame(Vec<u8>),
+}
+
+impl Outgoing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Outgoing::Task(f) => f,
+            Outgoing::Frame(v) => v,
+        }
+    }
 }
 
 /// Who drives the listener. One thread at a time polls it: the dispatcher thread by default,
@@ -718,6 +751,42 @@ impl Shared {
         }
     }
 
+    /// Queues a frame for `peer`, to be sent by [`Shared::flush`] once the state lock is
+    /// released. Nothing is queued once the listener is closed.
+    fn post(&self, st: &State, peer: PeerId, frame: Outgoing) {
+        if let Some(l) = &st.listener {
+            lock(&self.outbox.queue).push_back((Arc::clone(l), peer, frame));
+        }
+    }
+
+    /// Sends the queued frames, in order. Called without the state lock, after every section
+    /// that may have queued some. If another thread is sending, it returns at once: that
+    /// thread looks at the queue again before it stops, so nothing is left behind.
+    fn flush(&self) {
+        loop {
+            let guard = match self.outbox.sending.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            };
+            loop {
+                let batch = std::mem::take(&mut *lock(&self.outbox.queue));
+                if batch.is_empty() {
+                    break;
+                }
+                for (listener, peer, frame) in batch {
+                    if let Err(e) = listener.send(peer, frame.bytes()) {
+                        log::debug!("mirai host: send to daemon {peer} failed: {e}");
+                    }
+                }
+            }
+            drop(guard);
+            if lock(&self.outbox.queue).is_empty() {
+                return;
+            }
+        }
+    }
+
     /// Carries out every action the scheduler has queued. Exit instructions go to `exits`
     /// when given (so that the caller can space them out), else are sent at once.
     fn carry_out(
@@ -734,7 +803,7 @@ impl Shared {
                         stream: self.stream.map(|s| rng::advance(s, ordinal)),
                         serial: self.serial.clone(),
                     };
-                    send(st, daemon, &mirai_proto::encode(&Frame::Init(init)));
+                    self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Init(init))));
                     notes.connections = true;
                 }
                 Action::Dispatch { daemon, task, payload } => {
@@ -753,20 +822,20 @@ impl Shared {
                     } else {
                         log::trace!("mirai host: task {task} to daemon {daemon}");
                     }
-                    send(st, daemon, &payload);
+                    self.post(st, daemon, Outgoing::Task(payload));
                     notes.admit = true;
                 }
                 Action::Cancel { daemon, task } => {
-                    send(st, daemon, &mirai_proto::encode(&Frame::Cancel { id: task }));
+                    self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Cancel { id: task })));
                 }
                 Action::Withdraw { daemon, task } => {
                     log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
-                    send(st, daemon, &mirai_proto::encode(&Frame::Withdraw { id: task }));
+                    self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Withdraw { id: task })));
                 }
-                Action::Ack { daemon } => send(st, daemon, &mirai_proto::encode(&Frame::Ack)),
+                Action::Ack { daemon } => self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Ack))),
                 Action::Exit { daemon } => match exits.as_deref_mut() {
                     Some(v) => v.push(daemon),
-                    None => send(st, daemon, &mirai_proto::encode(&Frame::Exit)),
+                    None => self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Exit))),
                 },
                 Action::Fail { task, code } => {
                     self.resolve(st, task, Outcome::Error(code), d, notes);
@@ -958,14 +1027,6 @@ fn backoff(policy: &RepairPolicy, crashes: u32) -> Duration {
 
 /// Sends, never blocking. A failure means the peer has gone: its disconnect event follows and
 /// the scheduler deals with whatever it held.
-fn send(st: &State, peer: PeerId, bytes: &[u8]) {
-    if let Some(l) = &st.listener {
-        if let Err(e) = l.send(peer, bytes) {
-            log::debug!("mirai host: send to daemon {peer} failed: {e}");
-        }
-    }
-}
-
 /// Describes a decode failure for the log without quoting any of the peer's bytes beyond the
 /// header (a CBOR error message may quote values).
 fn describe(e: &DecodeError) -> String {
@@ -1051,7 +1112,7 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
     if reap {
         shared.reap_wanted.store(true, Ordering::Release);
     }
-    d.run();
+    d.run(shared);
     Turn { closed: false, next_deadline }
 }
 
@@ -1069,7 +1130,7 @@ fn poll_listener(
             log::error!("mirai host: listener at {} failed: {e}; closing the host", shared.url);
             let mut d = Deferred::default();
             drop(shared.close(&mut d));
-            d.run();
+            d.run(shared);
             false
         }
     }
@@ -1474,7 +1535,7 @@ impl HostInner {
         };
         let mut d = Deferred { parent: span.context(), ..Deferred::default() };
         let listener = self.shared.close(&mut d);
-        d.run();
+        d.run(&self.shared);
         if let Some(l) = &listener {
             l.wake();
         }
@@ -1611,6 +1672,7 @@ impl Host {
             role: Mutex::new(PollRole::default()),
             role_cv: Condvar::new(),
             trace,
+            outbox: Outbox::default(),
         });
         let s = shared.clone();
         let mut set_span = set_span;
@@ -1744,7 +1806,7 @@ impl Host {
             // The dispatcher must recompute its timer for the new deadline.
             deadline.and_then(|_| st.listener.clone())
         };
-        d.run();
+        d.run(shared);
         if let Some(l) = wake {
             l.wake();
         }
@@ -1793,7 +1855,7 @@ impl Host {
             shared.notify(&st, &notes);
             held
         };
-        d.run();
+        d.run(shared);
         held
     }
 
@@ -1867,7 +1929,7 @@ impl Host {
             shared.notify(&st, &notes);
             st.listener.clone()
         };
-        d.run();
+        d.run(shared);
         let Some(listener) = listener else { return };
         let frame = mirai_proto::encode(&Frame::Exit);
         for (i, peer) in exits.into_iter().enumerate() {

@@ -18,8 +18,9 @@
 //! span exported over OTLP/HTTP to a sink of this process on 127.0.0.1, which answers 200,
 //! counts the spans and keeps nothing. Each child (`mirai-bench trace-child [--daemon PATH]`)
 //! runs a host with one native echo daemon and times blocks of round trips on request; the
-//! three take their turns in every round, in a rotating order. The spans (c) sent are counted
-//! after each of its blocks and at the end; (b) must send none.
+//! three take their turns in every round, in a rotating order, each pinned with its daemon to
+//! the last CPU (`taskset`), so that the comparison is of code paths, not of CPU placement.
+//! The spans (c) sent are counted after each of its blocks and at the end; (b) must send none.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -518,6 +519,21 @@ fn proto_fields(msg: &[u8], field: u64) -> Option<Vec<&[u8]>> {
     (i == msg.len()).then_some(out)
 }
 
+/// The CPU the tracing children are pinned to (the last one), if `taskset` (util-linux) is
+/// there and the machine has more than one CPU.
+fn pin_cpu() -> Option<usize> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ok = Command::new("taskset")
+        .arg("-c")
+        .arg((n - 1).to_string())
+        .arg("true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (n > 1 && ok).then_some(n - 1)
+}
+
 /// One system of the tracing group: a `trace-child` process, driven over its stdin and stdout.
 struct TraceChild {
     child: Child,
@@ -529,7 +545,17 @@ impl TraceChild {
     /// Starts a child with no `OTEL_*` variable but `env`; returns it and whether it traces.
     fn start(daemon: &Path, env: &[(&str, String)]) -> Result<(TraceChild, bool), String> {
         let me = std::env::current_exe().map_err(|e| format!("cannot locate myself: {e}"))?;
-        let mut cmd = Command::new(me);
+        // Each child and its daemon (which inherits the mask) run pinned to one CPU: on a
+        // shared VM a round trip is bimodal (same-CPU wake-ups in ~10 us, cross-CPU ones in
+        // 30-90 us) and which mode a process lands in would otherwise decide the comparison.
+        let mut cmd = match pin_cpu() {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(me);
+                c
+            }
+            None => Command::new(me),
+        };
         cmd.arg("trace-child").arg("--daemon").arg(daemon).stdin(Stdio::piped()).stdout(Stdio::piped());
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("OTEL_") {

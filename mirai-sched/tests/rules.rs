@@ -1002,6 +1002,18 @@ fn history(s: &mut Scheduler<&'static str>, at: &mut Instant, d: u64, first: u64
     }
 }
 
+/// A pipelining scheduler whose one daemon (1) has answered tasks 1 to 3 in 100 us each,
+/// and the time after them.
+fn one_short_daemon() -> (Scheduler<&'static str>, Instant) {
+    let mut s = piped();
+    let mut at = Instant::now();
+    s.set_time(at);
+    join(&mut s, 1);
+    actions(&mut s);
+    history(&mut s, &mut at, 1, 1, 3);
+    (s, at)
+}
+
 #[test]
 fn only_a_daemon_with_a_history_of_short_tasks_is_pipelined_to() {
     let mut s = piped();
@@ -1051,12 +1063,7 @@ fn only_a_daemon_with_a_history_of_short_tasks_is_pipelined_to() {
 
 #[test]
 fn a_current_task_already_longer_than_the_threshold_gets_nothing_behind_it() {
-    let mut s = piped();
-    let mut at = Instant::now();
-    s.set_time(at);
-    join(&mut s, 1);
-    actions(&mut s);
-    history(&mut s, &mut at, 1, 1, 3);
+    let (mut s, mut at) = one_short_daemon();
     put(&mut s, 10, "a");
     actions(&mut s);
     at += Duration::from_millis(5);
@@ -1068,12 +1075,7 @@ fn a_current_task_already_longer_than_the_threshold_gets_nothing_behind_it() {
 
 #[test]
 fn a_free_daemon_takes_back_a_pipelined_task_only_once_it_is_given_back() {
-    let mut s = piped();
-    let mut at = Instant::now();
-    s.set_time(at);
-    join(&mut s, 1);
-    actions(&mut s);
-    history(&mut s, &mut at, 1, 1, 3);
+    let (mut s, mut at) = one_short_daemon();
     put(&mut s, 10, "long");
     put(&mut s, 11, "short");
     assert_eq!(
@@ -1121,12 +1123,7 @@ fn a_free_daemon_takes_back_a_pipelined_task_only_once_it_is_given_back() {
 fn a_daemon_leaving_or_lost_with_a_pipelined_task() {
     // Leaving: its last result; the pipelined task it never started comes back and goes to
     // the head of the queue, ahead of later submissions.
-    let mut s = piped();
-    let mut at = Instant::now();
-    s.set_time(at);
-    join(&mut s, 1);
-    actions(&mut s);
-    history(&mut s, &mut at, 1, 1, 3);
+    let (mut s, mut at) = one_short_daemon();
     put(&mut s, 10, "a");
     put(&mut s, 11, "b");
     put(&mut s, 12, "c");

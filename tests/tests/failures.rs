@@ -3,7 +3,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use common::*;
@@ -95,26 +95,6 @@ fn garbage_messages() -> Vec<Vec<u8>> {
         framed(b"definitely not a mirai frame"),
         framed(b"MRI\x01\xff\xff\xff\xff\x00\x13\x37"),
     ]
-}
-
-fn dropped<S: Read>(mut s: S) -> bool {
-    let mut buf = [0u8; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue, // nothing is expected, but keep reading until the close
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(e) => panic!("connection not dropped: {e}"),
-        }
-    }
-}
-
-fn serves(host: &Host, n: u64) {
-    let hs = host.map((0..50).map(|i| format!("echo:{i}").into_bytes())).unwrap();
-    for (i, h) in hs.iter().enumerate() {
-        assert_eq!(ok(h.wait(Some(LONG))), format!("{i}").into_bytes());
-    }
-    assert_eq!(host.status().counters.connections, n);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -62,27 +62,6 @@ fn tcp(host: &Host) -> TcpStream {
     let s = TcpStream::connect(host.url().strip_prefix("tcp://").expect("a tcp url")).unwrap();
     s.set_read_timeout(Some(LONG)).unwrap();
     s
-}
-
-/// True once the host has closed the connection.
-fn dropped(mut s: &TcpStream) -> bool {
-    let mut buf = [0u8; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(e) => panic!("connection not dropped: {e}"),
-        }
-    }
-}
-
-fn serves(host: &Host, n: u64) {
-    let hs = host.map((0..50).map(|i| format!("echo:{i}").into_bytes())).unwrap();
-    for (i, h) in hs.iter().enumerate() {
-        assert_eq!(ok(h.wait(Some(LONG))), format!("{i}").into_bytes());
-    }
-    assert_eq!(host.status().counters.connections, n);
 }
 
 fn framed(body: &[u8]) -> Vec<u8> {

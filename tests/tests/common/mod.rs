@@ -176,3 +176,25 @@ pub fn read_msg(s: &mut impl std::io::Read) -> Vec<u8> {
     s.read_exact(&mut msg).expect("read message");
     msg
 }
+
+/// True once the peer (a host) has closed the connection `s`, read to its end.
+pub fn dropped<S: std::io::Read>(mut s: S) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // nothing is expected, but keep reading until the close
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(e) => panic!("connection not dropped: {e}"),
+        }
+    }
+}
+
+/// The host still serves: 50 echo tasks come back right, and `n` daemons are connected.
+pub fn serves(host: &Host, n: u64) {
+    let hs = host.map((0..50).map(|i| format!("echo:{i}").into_bytes())).unwrap();
+    for (i, h) in hs.iter().enumerate() {
+        assert_eq!(ok(h.wait(Some(LONG))), format!("{i}").into_bytes());
+    }
+    assert_eq!(host.status().counters.connections, n);
+}

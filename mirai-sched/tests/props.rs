@@ -304,6 +304,17 @@ impl Harness {
         }
     }
 
+    /// A daemon (one of the model's or an unknown one) and a task id (known or not) that the
+    /// daemon does not hold, for a reply that must be ignored; `None` if it holds it.
+    fn bogus(&self, daemon: usize, task: usize) -> Option<(u64, u64)> {
+        let mut ids: Vec<u64> = self.m.daemons.keys().copied().collect();
+        ids.push(99);
+        let d = ids[daemon % ids.len()];
+        let t = (task % (self.m.next_task as usize + 2)) as u64;
+        let held = self.m.daemons.get(&d).is_some_and(|m| m.held.contains(&t));
+        (!held).then_some((d, t))
+    }
+
     fn pick<T: Copy>(v: &[T], i: usize) -> Option<T> {
         if v.is_empty() {
             None
@@ -483,13 +494,9 @@ impl Harness {
                 }
             }
             Op::Bogus { daemon, task, last } => {
-                let mut ids: Vec<u64> = self.m.daemons.keys().copied().collect();
-                ids.push(99);
-                let d = ids[daemon % ids.len()];
-                let t = (task % (self.m.next_task as usize + 2)) as u64;
-                if self.m.daemons.get(&d).is_some_and(|m| m.held.contains(&t)) {
+                let Some((d, t)) = self.bogus(daemon, task) else {
                     return;
-                }
+                };
                 let before = (self.s.counters(), self.s.memory());
                 // A `last` result from a daemon in the pool holding no task is a leave notice.
                 let notice = last
@@ -541,13 +548,9 @@ impl Harness {
                 }
             }
             Op::BogusWithdrawn { daemon, task } => {
-                let mut ids: Vec<u64> = self.m.daemons.keys().copied().collect();
-                ids.push(99);
-                let d = ids[daemon % ids.len()];
-                let t = (task % (self.m.next_task as usize + 2)) as u64;
-                if self.m.daemons.get(&d).is_some_and(|m| m.held.contains(&t)) {
+                let Some((d, t)) = self.bogus(daemon, task) else {
                     return;
-                }
+                };
                 let before = (self.s.counters(), self.s.memory());
                 assert!(!self.s.withdrawn(d, t), "bogus withdrawn({d}, {t})");
                 assert_eq!((self.s.counters(), self.s.memory()), before);

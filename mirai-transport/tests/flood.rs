@@ -78,6 +78,18 @@ impl Hub {
         }
     }
 
+    /// A hub at `url` with one well-behaved peer already connected and served, for checking
+    /// that it keeps being served through a flood: the hub, the peer and its id.
+    fn with_good_peer(url: &str, opts: &Options) -> (Hub, Connection, PeerId) {
+        let mut hub = Hub::bind(url, opts);
+        let good = Connection::dial(hub.l.url(), &Options::default()).unwrap();
+        good.send(b"hello").unwrap();
+        hub.settle(Duration::from_millis(100), |h| h.messages.len() == 1);
+        let id = hub.connected[0];
+        hub.serves(&good, id);
+        (hub, good, id)
+    }
+
     /// Polls once for up to `wait`; true if anything happened.
     fn poll(&mut self, wait: Duration) -> bool {
         let mut v = Vec::new();
@@ -177,12 +189,7 @@ fn huge_claims_that_are_allowed_cost_what_arrived() {
     let _s = serial();
     let opts = Options::default();
     let claim = opts.max_message as u64;
-    let mut hub = Hub::bind("tcp://127.0.0.1:0", &opts);
-    let good = Connection::dial(hub.l.url(), &Options::default()).unwrap();
-    good.send(b"hello").unwrap();
-    hub.settle(Duration::from_millis(100), |h| h.messages.len() == 1);
-    let id = hub.connected[0];
-    hub.serves(&good, id);
+    let (mut hub, good, id) = Hub::with_good_peer("tcp://127.0.0.1:0", &opts);
     let before = memory();
 
     let connect = raw_connector(&hub);
@@ -222,12 +229,7 @@ fn flood_with_a_first_message_bound(url: &str) {
         max_first_message: Some(FIRST),
         ..Options::default()
     };
-    let mut hub = Hub::bind(url, &opts);
-    let good = Connection::dial(hub.l.url(), &Options::default()).unwrap();
-    good.send(b"hello").unwrap();
-    hub.settle(Duration::from_millis(100), |h| h.messages.len() == 1);
-    let id = hub.connected[0];
-    hub.serves(&good, id);
+    let (mut hub, good, id) = Hub::with_good_peer(url, &opts);
     let before = memory();
 
     let connect = raw_connector(&hub);

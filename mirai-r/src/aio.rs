@@ -189,12 +189,7 @@ pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
     if let Some(idx) = local(m, s.s_idx) {
         v = p.protect(chunk_element(v, idx));
     }
-    // Kept only when unusual (retried, or never sent), so the common mirai stays as small.
-    let attempts = task_attempts(aio)?;
-    if attempts != 1 {
-        let a = p.protect(Rf_ScalarInteger(attempts.min(i32::MAX as u32) as i32));
-        Rf_defineVar(s.s_attempts, a, m);
-    }
+    keep_attempts(m, aio)?;
     Rf_defineVar(s.s_value, v, m);
     Rf_defineVar(s.s_aio, R_NilValue, m);
     if local(m, s.s_host).is_some_and(|h| !is_null(h)) && !is_timeout(v) {
@@ -503,6 +498,22 @@ pub unsafe extern "C" fn mirai_attempts_of(x: SEXP) -> SEXP {
         }
         Ok(local(x, s.s_attempts).unwrap_or_else(|| Rf_ScalarInteger(1)))
     })
+}
+
+/// Before mirai `m` lets go of its task handle `aio`: keeps the task's attempt count for
+/// `mirai_attempts_of`, only when unusual (retried, or never sent), so that the common mirai
+/// stays as small.
+///
+/// # Safety
+/// Main thread; `m` a mirai, `aio` its task handle.
+pub(crate) unsafe fn keep_attempts(m: SEXP, aio: SEXP) -> RResult<()> {
+    let attempts = task_attempts(aio)?;
+    if attempts != 1 {
+        let mut p = Protector::new();
+        let a = p.protect(Rf_ScalarInteger(attempts.min(i32::MAX as u32) as i32));
+        Rf_defineVar(statics()?.s_attempts, a, m);
+    }
+    Ok(())
 }
 
 /// Accessors for the chunk module.

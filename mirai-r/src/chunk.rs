@@ -15,7 +15,7 @@
 
 use libR_sys::*;
 
-use crate::aio::{fields, new_mirai};
+use crate::aio::{fields, keep_attempts, new_mirai};
 use crate::guard::{entry, Protector, RResult};
 use crate::handles::{cancel_task, release_one, submit_chunk, task_dispatcher, task_resolved};
 use crate::sexp::*;
@@ -58,6 +58,7 @@ pub(crate) unsafe fn stop_element(x: SEXP, aio: SEXP) -> RResult<SEXP> {
     let mut p = Protector::new();
     let v = p.protect(error_value(20));
     Rf_defineVar(s_value, v, x);
+    keep_attempts(x, aio)?;
     Rf_defineVar(s_aio, R_NilValue, x);
     let dispatcher = task_dispatcher(aio)?;
     if release_one(aio)? == 0 {

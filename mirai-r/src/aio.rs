@@ -3,8 +3,11 @@
 //!
 //! A `mirai` is an environment (parent: the package namespace) with class
 //! `c("mirai", "recvAio")`, an integer attribute `id`, and an active binding `data` (spec §2.1).
-//! While it waits it holds its task handle as `.aio` (plus `.hooks` when the profile has a
-//! serialization config); settling caches the result as `value`, sets `.aio` to `NULL` and, unless
+//! A mirai made by `mirai()` is *keyed*: its task waits in the bridge's table under its `id`
+//! (see `crate::handles`), which is all it holds besides `data` (plus `.hooks` when the profile
+//! has a serialization config). Other mirai (chunk elements, `everywhere()`, ephemeral) hold
+//! their task handle as `.aio`. Settling caches the result as `value`, drops the task (the
+//! table entry, or `.aio` set to `NULL`) and, unless
 //! the value is the timeout error 5 (an ephemeral process that timed out keeps evaluating until
 //! the mirai is collected), drops `.host`. An element of a chunked `mirai_map()` also holds
 //! `.idx`: its 1-based position in the result list of the chunk task `.aio`.
@@ -21,7 +24,10 @@ use libR_sys::*;
 
 use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
 use crate::guard::{entry, protect, Protector, RResult};
-use crate::handles::{cancel_task, is_task, submit, take, task_attempts, task_resolved, wait_task};
+use crate::handles::{
+    cancel_task, forget_keyed, is_task, keyed_handle, keyed_id, submit_keyed, take, task_attempts, task_resolved,
+    wait_task, watch_keyed,
+};
 use crate::sexp::*;
 use crate::wait::Deadline;
 
@@ -148,10 +154,7 @@ pub(crate) unsafe fn is_mirai(x: SEXP) -> bool {
 pub(crate) unsafe fn new_mirai(aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEXP> {
     let s = statics()?;
     let mut p = Protector::new();
-    let env = p.protect(R_NewEnv(s.ns, 0, 4));
-    let id = p.protect(Rf_ScalarInteger(next_id()));
-    Rf_setAttrib(env, s.s_id, id);
-    Rf_setAttrib(env, R_ClassSymbol, s.class);
+    let env = p.protect(shell(&s)?);
     if !is_null(aio) {
         Rf_defineVar(s.s_aio, aio, env);
     }
@@ -161,12 +164,52 @@ pub(crate) unsafe fn new_mirai(aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEX
     if !is_null(idx) {
         Rf_defineVar(s.s_idx, idx, env);
     }
+    Ok(env)
+}
+
+/// A new mirai with its `id`, class and `data` binding, and nothing else. Unprotected.
+unsafe fn shell(s: &Statics) -> RResult<SEXP> {
+    let mut p = Protector::new();
+    let env = p.protect(R_NewEnv(s.ns, 0, 4));
+    let id = p.protect(Rf_ScalarInteger(next_id()));
+    Rf_setAttrib(env, s.s_id, id);
+    Rf_setAttrib(env, R_ClassSymbol, s.class);
     let f = p.protect(Rf_allocSExp(SEXPTYPE::CLOSXP));
     SET_FORMALS(f, R_NilValue);
     SET_BODY(f, s.body);
     SET_CLOENV(f, env);
     R_MakeActiveBinding(s.s_data, f, env);
     Ok(env)
+}
+
+/// Submits `data` to `host` and returns the new keyed mirai of the task. Unprotected.
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+unsafe fn new_keyed_mirai(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> RResult<SEXP> {
+    let s = statics()?;
+    let mut p = Protector::new();
+    let env = p.protect(shell(&s)?);
+    if !is_null(hooks) {
+        Rf_defineVar(s.s_hooks, hooks, env);
+    }
+    watch_keyed(env);
+    submit_keyed(host, data, timeout, hooks, env, *INTEGER(Rf_getAttrib(env, s.s_id)))?;
+    Ok(env)
+}
+
+/// The task handle of mirai `m`: its `.aio` binding, or its `id` while its keyed task is in
+/// the table; `NULL` once settled (or for a mirai made resolved).
+///
+/// # Safety
+/// Main thread; `m` a mirai.
+pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
+    let s = statics()?;
+    if let Some(aio) = local(m, s.s_aio) {
+        // Keyed handles come only from `id`, checked against their owner below.
+        return Ok(if keyed_id(aio).is_some() { R_NilValue } else { aio });
+    }
+    Ok(keyed_handle(m, Rf_getAttrib(m, s.s_id)).unwrap_or(R_NilValue))
 }
 
 /// The value of mirai `m` if it has resolved (settling it: see the module docs), otherwise
@@ -176,7 +219,7 @@ pub(crate) unsafe fn new_mirai(aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEX
 /// Main thread; `m` a mirai.
 pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
     let s = statics()?;
-    let aio = local(m, s.s_aio).unwrap_or(R_NilValue);
+    let aio = aio_of(m)?;
     if !is_task(aio) {
         return Ok(local(m, s.s_value).unwrap_or(R_NilValue));
     }
@@ -189,9 +232,13 @@ pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
     if let Some(idx) = local(m, s.s_idx) {
         v = p.protect(chunk_element(v, idx));
     }
-    keep_attempts(m, aio)?;
+    // The value first: a keyed task's outcome is not cached elsewhere once taken.
     Rf_defineVar(s.s_value, v, m);
-    Rf_defineVar(s.s_aio, R_NilValue, m);
+    keep_attempts(m, aio)?;
+    match keyed_id(aio) {
+        Some(id) => forget_keyed(id),
+        None => Rf_defineVar(s.s_aio, R_NilValue, m),
+    }
     if local(m, s.s_host).is_some_and(|h| !is_null(h)) && !is_timeout(v) {
         Rf_defineVar(s.s_host, R_NilValue, m);
     }
@@ -216,8 +263,7 @@ unsafe fn is_timeout(v: SEXP) -> bool {
 
 /// Waits (interruptibly, forever) for mirai `m`, then settles it.
 unsafe fn wait_settle(m: SEXP) -> RResult<SEXP> {
-    let s = statics()?;
-    let aio = local(m, s.s_aio).unwrap_or(R_NilValue);
+    let aio = aio_of(m)?;
     if is_task(aio) && !task_resolved(aio) {
         wait_task(aio, &Deadline::after(None))?;
     }
@@ -231,9 +277,7 @@ unsafe fn wait_settle(m: SEXP) -> RResult<SEXP> {
 #[no_mangle]
 pub unsafe extern "C" fn mirai_async(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> SEXP {
     entry(|| unsafe {
-        let mut p = Protector::new();
-        let aio = p.protect(submit(host, data, timeout, hooks)?);
-        new_mirai(aio, hooks, R_NilValue)
+        new_keyed_mirai(host, data, timeout, hooks)
     })
 }
 
@@ -362,8 +406,7 @@ pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout
         if n > 2 {
             SET_VECTOR_ELT(data, 2, args);
         }
-        let aio = p.protect(submit(host, data, timeout, hooks)?);
-        new_mirai(aio, hooks, R_NilValue)
+        new_keyed_mirai(host, data, timeout, hooks)
     })
 }
 
@@ -375,7 +418,7 @@ pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout
 #[no_mangle]
 pub unsafe extern "C" fn mirai_wrap(aio: SEXP, hooks: SEXP) -> SEXP {
     entry(|| unsafe {
-        if !is_null(aio) && !is_task(aio) {
+        if !is_null(aio) && (!is_task(aio) || keyed_id(aio).is_some()) {
             return Err("`aio` must be a mirai task handle or NULL".into());
         }
         new_mirai(aio, hooks, R_NilValue)
@@ -430,12 +473,11 @@ pub unsafe extern "C" fn mirai_collect(x: SEXP, values: SEXP) -> SEXP {
         }
         let n = Rf_xlength(x);
         // Wait for all first: an interrupt then leaves every mirai as it was.
-        let s = statics()?;
         let forever = Deadline::after(None);
         for i in 0..n {
             let m = VECTOR_ELT(x, i);
             if is_mirai(m) {
-                let aio = local(m, s.s_aio).unwrap_or(R_NilValue);
+                let aio = aio_of(m)?;
                 if is_task(aio) && !task_resolved(aio) {
                     wait_task(aio, &forever)?;
                 }
@@ -467,7 +509,7 @@ pub unsafe extern "C" fn mirai_stop(x: SEXP) -> SEXP {
             return Ok(lgl(false));
         }
         let s = statics()?;
-        let aio = local(x, s.s_aio).unwrap_or(R_NilValue);
+        let aio = aio_of(x)?;
         if !is_task(aio) {
             return Ok(lgl(false));
         }
@@ -475,6 +517,32 @@ pub unsafe extern "C" fn mirai_stop(x: SEXP) -> SEXP {
             return Ok(lgl(cancel_task(aio)?));
         }
         crate::chunk::stop_element(x, aio)
+    })
+}
+
+/// `.Call` routine (docs/r-bridge.md): the task handle of mirai `x` (see [`aio_of`]), `NULL`
+/// once settled or for anything but a mirai.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_aio(x: SEXP) -> SEXP {
+    entry(|| unsafe { if is_mirai(x) { aio_of(x) } else { Ok(R_NilValue) } })
+}
+
+/// `.Call` routine (docs/r-bridge.md): TRUE while mirai `x` has a task that has not resolved
+/// (never waits, never consumes); FALSE for anything else.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_pending(x: SEXP) -> SEXP {
+    entry(|| unsafe {
+        if !is_mirai(x) {
+            return Ok(lgl(false));
+        }
+        let aio = aio_of(x)?;
+        Ok(lgl(is_task(aio) && !task_resolved(aio)))
     })
 }
 
@@ -491,7 +559,7 @@ pub unsafe extern "C" fn mirai_attempts_of(x: SEXP) -> SEXP {
             return Err("`x` must be a mirai".into());
         }
         let s = statics()?;
-        let aio = local(x, s.s_aio).unwrap_or(R_NilValue);
+        let aio = aio_of(x)?;
         if is_task(aio) {
             let n = task_attempts(aio)?;
             return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));

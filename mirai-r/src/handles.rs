@@ -1,6 +1,14 @@
-//! Host and task handles (external pointers with finalizers) and the routines on them.
+//! Host and task handles and the routines on them.
+//!
+//! A host handle is an external pointer with a finalizer. A task handle is either an external
+//! pointer (chunks, `everywhere()` rounds, ephemeral tasks), or, for the common mirai made by
+//! `mirai()`, *keyed*: the task lives in a table keyed by the mirai's `id`, and the handle R
+//! passes around is the mirai's `id` integer itself. A keyed mirai thus costs R no external
+//! pointer and no `.aio` binding, only the finalizer on the mirai that drops its table entry
+//! (the bridge's largest share of the memory of an unresolved mirai; see bench/NOTES.md).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::raw::c_void;
 use std::rc::Rc;
@@ -69,6 +77,9 @@ struct TaskBox {
     dispatcher: bool,
     /// For a chunk of `mirai_map()` elements: how many of its elements were not stopped.
     live: usize,
+    /// For a keyed task: the address of its mirai, so that another environment given the
+    /// same `id` attribute cannot reach the task (0 otherwise).
+    owner: usize,
 }
 
 /// A task's engine handle: owned, or shared with its host's chunk book (chunks only, so that
@@ -92,6 +103,15 @@ impl std::ops::Deref for HandleRef {
 thread_local! {
     static HOST_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
     static TASK_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
+    static ID_SYM: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
+    /// Keyed tasks by mirai id (main thread only). Boxed so that a `&mut TaskBox` handed out
+    /// by `task_of` stays valid while the table grows; the table is borrowed only for a lookup,
+    /// an insertion or a removal, never while R code can run.
+    static KEYED: RefCell<HashMap<i32, Box<TaskBox>>> = RefCell::new(HashMap::new());
+    /// Ids whose mirai was collected while the table was borrowed (cannot happen as long as
+    /// no R code runs under a borrow; kept so that a finalizer never panics), dropped at the
+    /// next insertion.
+    static FORGOTTEN: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
 }
 
 unsafe fn tag(cell: &'static std::thread::LocalKey<Cell<SEXP>>, name: &CStr) -> SEXP {
@@ -159,7 +179,7 @@ unsafe fn new_task(handle: TaskHandle, hb: &HostBox) -> SEXP {
 }
 
 unsafe fn new_task_ref(handle: HandleRef, hb: &HostBox) -> SEXP {
-    let tb = TaskBox { handle, host: hb.host.clone(), outcome: None, dispatcher: hb.dispatcher, live: 0 };
+    let tb = TaskBox { handle, host: hb.host.clone(), outcome: None, dispatcher: hb.dispatcher, live: 0, owner: 0 };
     new_handle(tb, task_tag(), task_finalizer, false)
 }
 
@@ -167,8 +187,98 @@ unsafe fn is_handle(x: SEXP, tag: SEXP) -> bool {
     type_of(x) == SEXPTYPE::EXTPTRSXP && R_ExternalPtrTag(x) == tag && !R_ExternalPtrAddr(x).is_null()
 }
 
+/// Is `x` a task handle: a task external pointer, or the `id` of a keyed task?
 pub(crate) unsafe fn is_task(x: SEXP) -> bool {
-    is_handle(x, task_tag())
+    is_handle(x, task_tag()) || keyed_box(x).is_some()
+}
+
+/// The id a keyed handle would carry: `x` a plain integer scalar.
+unsafe fn key_of(x: SEXP) -> Option<i32> {
+    (type_of(x) == SEXPTYPE::INTSXP && Rf_xlength(x) == 1 && OBJECT(x) == 0).then(|| *INTEGER(x))
+}
+
+/// The box of keyed task `x`, if `x` is the id of one.
+unsafe fn keyed_box(x: SEXP) -> Option<*mut TaskBox> {
+    let id = key_of(x)?;
+    KEYED.with(|t| t.try_borrow_mut().ok()?.get_mut(&id).map(|b| &mut **b as *mut TaskBox))
+}
+
+/// Submits `data` to `host` as the keyed task of mirai `m`, whose id is `id` (see the module
+/// docs).
+///
+/// # Safety
+/// Main thread, valid SEXPs; `id` not already in use.
+pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP, m: SEXP, id: i32) -> RResult<()> {
+    let hb = host_of(host, "host")?;
+    let handle = submit_handle(hb, data, timeout, hooks)?;
+    let tb = TaskBox {
+        handle: HandleRef::Own(handle),
+        host: hb.host.clone(),
+        outcome: None,
+        dispatcher: hb.dispatcher,
+        live: 0,
+        owner: m as usize,
+    };
+    let late: Vec<i32> = FORGOTTEN.with(|f| f.try_borrow_mut().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default());
+    KEYED.with(|t| {
+        let mut t = t.borrow_mut();
+        for id in late {
+            t.remove(&id);
+        }
+        t.insert(id, Box::new(tb));
+    });
+    Ok(())
+}
+
+/// Drops keyed task `id` (its mirai settled, or was collected). The box is dropped after the
+/// table is released.
+pub(crate) fn forget_keyed(id: i32) {
+    let gone = KEYED.with(|t| match t.try_borrow_mut() {
+        Ok(mut t) => t.remove(&id),
+        Err(_) => {
+            FORGOTTEN.with(|f| {
+                if let Ok(mut f) = f.try_borrow_mut() {
+                    f.push(id);
+                }
+            });
+            None
+        }
+    });
+    drop(gone);
+}
+
+/// Finalizer of a keyed mirai: drops its task if the mirai was collected unsettled.
+unsafe extern "C" fn keyed_finalizer(m: SEXP) {
+    let id = Rf_getAttrib(m, tag(&ID_SYM, c"id"));
+    if let Some(id) = key_of(id) {
+        quietly(|| forget_keyed(id));
+    }
+}
+
+/// Registers the finalizer of keyed mirai `m` (before its task is submitted, so that a failed
+/// registration leaves no task behind).
+///
+/// # Safety
+/// Main thread; `m` an environment with an integer attribute `id`.
+pub(crate) unsafe fn watch_keyed(m: SEXP) {
+    R_RegisterCFinalizerEx(m, Some(keyed_finalizer), Rboolean::FALSE);
+}
+
+/// The handle of mirai `m`'s keyed task, if it has one: its `id` attribute `id`.
+///
+/// # Safety
+/// Main thread, valid SEXPs.
+pub(crate) unsafe fn keyed_handle(m: SEXP, id: SEXP) -> Option<SEXP> {
+    let b = keyed_box(id)?;
+    ((*b).owner == m as usize).then_some(id)
+}
+
+/// The id of keyed handle `x`, if it is one (as opposed to an external pointer).
+pub(crate) unsafe fn keyed_id(x: SEXP) -> Option<i32> {
+    if type_of(x) == SEXPTYPE::EXTPTRSXP {
+        return None;
+    }
+    key_of(x)
 }
 
 unsafe fn host_of<'a>(x: SEXP, name: &str) -> RResult<&'a HostBox> {
@@ -179,12 +289,17 @@ unsafe fn host_of<'a>(x: SEXP, name: &str) -> RResult<&'a HostBox> {
 }
 
 /// The task's box. Callers keep the reference only while they call no R code that could run
-/// other routines on the same task.
+/// other routines on the same task (or, for a keyed task, settle or collect its mirai).
 unsafe fn task_of<'a>(x: SEXP, name: &str) -> RResult<&'a mut TaskBox> {
-    if !is_task(x) {
-        return Err(format!("`{name}` is not a valid mirai task handle").into());
+    if is_handle(x, task_tag()) {
+        return Ok(&mut *(R_ExternalPtrAddr(x) as *mut TaskBox));
     }
-    Ok(&mut *(R_ExternalPtrAddr(x) as *mut TaskBox))
+    match keyed_box(x) {
+        // SAFETY: the box is owned by the table and stays put until its mirai settles or is
+        // collected, neither of which happens while a routine works on the task.
+        Some(b) => Ok(&mut *b),
+        None => Err(format!("`{name}` is not a valid mirai task handle").into()),
+    }
 }
 
 /// The engine handle of a task handle (for `mirai_later`).
@@ -193,8 +308,12 @@ pub(crate) unsafe fn task_handle<'a>(x: SEXP, name: &str) -> RResult<&'a TaskHan
 }
 
 /// The value cached by `mirai_take`, if any (kept as `list(value)` in the pointer's
-/// protected field, so the GC keeps it alive with the handle).
+/// protected field, so the GC keeps it alive with the handle; keyed tasks cache nothing: their
+/// mirai keeps the value and forgets the task).
 unsafe fn cached(x: SEXP) -> Option<SEXP> {
+    if type_of(x) != SEXPTYPE::EXTPTRSXP {
+        return None;
+    }
     let prot = R_ExternalPtrProtected(x);
     if is_null(prot) {
         None
@@ -203,13 +322,15 @@ unsafe fn cached(x: SEXP) -> Option<SEXP> {
     }
 }
 
-/// Whether a task handle has resolved (taken or not). `x` must be a task handle.
+/// Whether a task handle has resolved (taken or not); false for anything else.
 pub(crate) unsafe fn task_resolved(x: SEXP) -> bool {
     if cached(x).is_some() {
         return true;
     }
-    let tb = &*(R_ExternalPtrAddr(x) as *const TaskBox);
-    tb.outcome.is_some() || tb.handle.is_resolved()
+    match task_of(x, "task") {
+        Ok(tb) => tb.outcome.is_some() || tb.handle.is_resolved(),
+        Err(_) => false,
+    }
 }
 
 /// The task handles in `tasks`: one handle, or the handles of a list (others skipped).
@@ -641,6 +762,9 @@ pub(crate) unsafe fn take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> RResult<SE
         }
     };
     drop(outcome);
+    if type_of(task) != SEXPTYPE::EXTPTRSXP {
+        return Ok(value);
+    }
     let mut p = Protector::new();
     p.protect(value);
     let cell = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
@@ -718,6 +842,19 @@ pub(crate) unsafe fn cancel_task(task: SEXP) -> RResult<bool> {
     let tb = task_of(task, "task")?;
     let held = tb.host.cancel(&tb.handle);
     Ok(tb.dispatcher && held)
+}
+
+/// `.Call` routine (docs/r-bridge.md): how many keyed tasks the bridge holds (mirai neither
+/// settled nor collected): for tests and for diagnosing leaks.
+///
+/// # Safety
+/// Called by R through `.Call` on its main thread.
+#[no_mangle]
+pub unsafe extern "C" fn mirai_keyed_tasks() -> SEXP {
+    entry(|| unsafe {
+        let n = KEYED.with(|t| t.try_borrow().map(|t| t.len()).unwrap_or(0));
+        Ok(Rf_ScalarReal(n as f64))
+    })
 }
 
 /// `.Call` routine (docs/r-bridge.md): waits, interruptibly, until all tasks resolved or the timeout.

@@ -33,7 +33,7 @@ use std::os::raw::{c_char, c_int, c_void};
 
 use libR_sys::{DllInfo, R_CallMethodDef, R_registerRoutines, R_useDynamicSymbols, Rboolean};
 
-pub use aio::{mirai_async, mirai_attempts_of, mirai_collect, mirai_data, mirai_go, mirai_stop, mirai_value, mirai_wrap};
+pub use aio::{mirai_aio, mirai_async, mirai_attempts_of, mirai_collect, mirai_data, mirai_go, mirai_pending, mirai_stop, mirai_value, mirai_wrap};
 pub use chunk::mirai_submit_chunk;
 pub use daemon::mirai_daemon_run;
 pub use evaluate::{mirai_clean, mirai_dirty, mirai_eval};
@@ -43,7 +43,7 @@ pub use tls::mirai_tls_generate;
 pub use handles::{
     mirai_cancel, mirai_everywhere, mirai_host_admit, mirai_host_exit_daemons, mirai_host_launch, mirai_host_map_span,
     mirai_host_reset, mirai_host_start, mirai_host_status, mirai_host_url, mirai_host_wait_admit,
-    mirai_host_wait_connections, mirai_race, mirai_resolved, mirai_serialize, mirai_submit, mirai_take,
+    mirai_host_wait_connections, mirai_keyed_tasks, mirai_race, mirai_resolved, mirai_serialize, mirai_submit, mirai_take,
     mirai_unserialize, mirai_wait,
 };
 
@@ -65,6 +65,7 @@ fn routines() -> Vec<R_CallMethodDef> {
     vec![
         routine!(mirai_host_start, 6),
         routine!(mirai_host_map_span, 2),
+        routine!(mirai_aio, 1),
         routine!(mirai_attempts_of, 1),
         routine!(mirai_host_url, 1),
         routine!(mirai_host_reset, 2),
@@ -76,6 +77,8 @@ fn routines() -> Vec<R_CallMethodDef> {
         routine!(mirai_host_exit_daemons, 1),
         routine!(mirai_submit, 4),
         routine!(mirai_everywhere, 4),
+        routine!(mirai_pending, 1),
+        routine!(mirai_keyed_tasks, 0),
         routine!(mirai_resolved, 1),
         routine!(mirai_take, 3),
         routine!(mirai_wait, 2),

@@ -41,9 +41,10 @@
 }
 
 # A mirai is built and settled in C (mirai-r/src/aio.rs): an environment with class
-# c("mirai", "recvAio"), attribute `id` and an active binding `data`; while it waits it holds its
-# task handle as `.aio` (and `.hooks` with a serialization config); once settled it holds
-# `value`. Only an ephemeral mirai keeps its one-off host as `.host`, which keeps that host
+# c("mirai", "recvAio"), attribute `id` and an active binding `data`; while it waits its task
+# handle is `.Call(mirai_aio, m)` (a mirai of mirai() keeps its task in the bridge, keyed by
+# `id`; others bind it as `.aio`), and `.hooks` with a serialization config; once settled it
+# holds `value`. Only an ephemeral mirai keeps its one-off host as `.host`, which keeps that host
 # alive (its finalizer resets it) while the task runs.
 .mk_mirai <- function(aio, hooks, host) {
   m <- .Call(mirai_wrap, aio, hooks)
@@ -58,11 +59,7 @@
 }
 
 # Pending: has a handle whose task has not resolved (never consumes).
-.pending <- function(m) {
-  if (!is.environment(m)) return(FALSE)
-  aio <- .subset2(m, ".aio")
-  !is.null(aio) && !.Call(mirai_resolved, aio)
-}
+.pending <- function(m) .Call(mirai_pending, m)
 
 # Submits `data` to profile `prof` (NULL: ephemeral); NULL if `try` and not admitted.
 .submit <- function(prof, data, timeout, try = FALSE) {
@@ -184,7 +181,7 @@ race_mirai <- function(x, .compute = NULL) {
   for (i in seq_along(x)) {
     m <- x[[i]]
     if (is_mirai(m)) {
-      aio <- .subset2(m, ".aio")
+      aio <- .Call(mirai_aio, m)
       if (is.null(aio)) {
         # already taken: the lowest resolved index before it still wins
         r <- if (any) .Call(mirai_race, aios[seq_len(i - 1L)], 0) else 0L

@@ -80,7 +80,7 @@ recvOneData.miraiCluster <- function(cl) {
   for (i in seq_along(cl)) {
     m <- .subset2(cl, i)$mirai
     if (is_mirai(m) && !is.null(.subset2(m, "tag"))) {
-      aio <- .subset2(m, ".aio")
+      aio <- .Call(mirai_aio, m)
       if (is.null(aio)) {
         # already read: a resolved mirai of a lower node still comes first
         r <- if (i > 1L) .Call(mirai_race, aios[seq_len(i - 1L)], 0) else 0L

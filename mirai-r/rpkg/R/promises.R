@@ -42,6 +42,6 @@ is.promising.mirai_map <- function(x) TRUE
 # Schedules `f()` on R's main thread, on the current `later` loop, once mirai `x` resolves (at
 # once if it already has).
 .on_resolve <- function(x, f) {
-  .Call(mirai_later, .subset2(x, ".aio"), f, later::current_loop()$id)
+  .Call(mirai_later, .Call(mirai_aio, x), f, later::current_loop()$id)
   invisible()
 }

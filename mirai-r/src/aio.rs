@@ -25,7 +25,7 @@ use libR_sys::*;
 use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
 use crate::guard::{entry, protect, Protector, RResult};
 use crate::handles::{
-    cancel_task, forget_keyed, is_task, keyed_handle, keyed_id, submit_keyed, take, task_attempts, task_resolved,
+    cancel_task, is_task, keyed_handle, keyed_id, release_keyed, submit_keyed, take, task_attempts, task_resolved,
     wait_task, watch_keyed,
 };
 use crate::sexp::*;
@@ -193,8 +193,9 @@ unsafe fn new_keyed_mirai(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) ->
     if !is_null(hooks) {
         Rf_defineVar(s.s_hooks, hooks, env);
     }
-    watch_keyed(env);
-    submit_keyed(host, data, timeout, hooks, env, *INTEGER(Rf_getAttrib(env, s.s_id)))?;
+    // Linked into R's list of weak references at once, so protected by R from here on.
+    let weak = watch_keyed(env);
+    submit_keyed(host, data, timeout, hooks, env, *INTEGER(Rf_getAttrib(env, s.s_id)), weak)?;
     Ok(env)
 }
 
@@ -236,7 +237,7 @@ pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
     Rf_defineVar(s.s_value, v, m);
     keep_attempts(m, aio)?;
     match keyed_id(aio) {
-        Some(id) => forget_keyed(id),
+        Some(id) => release_keyed(id),
         None => Rf_defineVar(s.s_aio, R_NilValue, m),
     }
     if local(m, s.s_host).is_some_and(|h| !is_null(h)) && !is_timeout(v) {

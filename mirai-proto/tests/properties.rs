@@ -38,6 +38,13 @@ proptest! {
     }
 
     #[test]
+    fn shared_encoding_is_the_same_bytes(f in frame()) {
+        let bytes = encode(&f);
+        prop_assert_eq!(encoded_len(&f), bytes.len());
+        prop_assert_eq!(&encode_shared(&f)[..], &bytes[..]);
+    }
+
+    #[test]
     fn every_strict_prefix_is_an_error(f in frame(), cut in any::<prop::sample::Index>()) {
         let bytes = encode(&f);
         let cut = cut.index(bytes.len());

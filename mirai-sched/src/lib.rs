@@ -253,24 +253,41 @@ pub struct Memory {
     pub limit: Option<u64>,
 }
 
-/// A task the scheduler still holds.
+/// A task the scheduler still holds. Kept small: a host holds one per queued task (design.md,
+/// memory per unresolved task), so settings few tasks have live behind `extra`.
 struct Task<P> {
     /// Submission order; also tells a live queue entry from a stale one.
     seq: u64,
     bytes: u64,
-    deadline: Option<Instant>,
-    /// The `everywhere` round it belongs to (dispatcher mode).
-    round: Option<u64>,
+    /// Deadline and round, boxed only for tasks that have either.
+    extra: Option<Box<TaskExtra>>,
     /// Times it was sent to a daemon.
     attempts: u32,
     /// Sends left after a lost daemon (see [`TaskSpec::retries`]).
     retries_left: u32,
-    /// How to keep a copy of the payload while the task runs, for tasks that may be retried
-    /// (a function pointer so that only `submit_with` needs `P: Clone`).
-    copy: Option<fn(&P) -> P>,
+    /// Submitted with [`Scheduler::submit_with`]: a copy of the payload may be kept while it
+    /// runs ([`Scheduler::copy`]), so it may be retried or pipelined.
+    keep: bool,
     /// Sent (this time) to a daemon that was busy: it may not have started.
     piped: bool,
     state: TaskState<P>,
+}
+
+/// The per-task settings that most tasks do not have.
+struct TaskExtra {
+    deadline: Option<Instant>,
+    /// The `everywhere` round it belongs to (dispatcher mode).
+    round: Option<u64>,
+}
+
+impl<P> Task<P> {
+    fn deadline(&self) -> Option<Instant> {
+        self.extra.as_ref().and_then(|x| x.deadline)
+    }
+
+    fn round(&self) -> Option<u64> {
+        self.extra.as_ref().and_then(|x| x.round)
+    }
 }
 
 enum TaskState<P> {
@@ -388,6 +405,10 @@ pub struct Scheduler<P> {
     piped_list: VecDeque<(DaemonId, u64, TaskId)>,
     /// Withdraw requests not yet answered.
     withdrawing: u64,
+    /// How to copy a payload to keep while its task runs: set by the first
+    /// [`Scheduler::submit_with`] (a function pointer so that only `submit_with` needs
+    /// `P: Clone`); used for tasks submitted that way (`Task::keep`).
+    copy: Option<fn(&P) -> P>,
 }
 
 /// Stale entries tolerated in a lazily cleaned list before it is compacted; keeps compaction
@@ -406,6 +427,7 @@ impl<P> Scheduler<P> {
             pipe_ready: VecDeque::new(),
             piped_list: VecDeque::new(),
             withdrawing: 0,
+            copy: None,
             mode: config.mode,
             limit: match config.mode {
                 Mode::Dispatcher => config.memory_limit,
@@ -568,7 +590,7 @@ impl<P> Scheduler<P> {
         kind: TaskKind,
         deadline: Option<Instant>,
     ) {
-        self.submit_inner(task, payload, bytes, kind, deadline, 0, None);
+        self.submit_inner(task, payload, bytes, kind, deadline, 0, false);
     }
 
     /// Tells the scheduler the time now, for pipelining: tasks are timed from the last time
@@ -650,7 +672,7 @@ impl<P> Scheduler<P> {
         kind: TaskKind,
         deadline: Option<Instant>,
         retries: u32,
-        copy: Option<fn(&P) -> P>,
+        keep: bool,
     ) {
         if self.tasks.contains_key(&task) {
             debug_assert!(false, "task id {task} submitted while still held");
@@ -690,11 +712,11 @@ impl<P> Scheduler<P> {
             Task {
                 seq,
                 bytes,
-                deadline,
-                round,
+                extra: (deadline.is_some() || round.is_some())
+                    .then(|| Box::new(TaskExtra { deadline, round })),
                 attempts: 0,
                 retries_left: retries,
-                copy,
+                keep,
                 piped: false,
                 state: TaskState::Queued(payload),
             },
@@ -744,7 +766,7 @@ impl<P> Scheduler<P> {
                 }
                 *abandoned = true;
                 let daemon = *daemon;
-                if let Some(at) = t.deadline {
+                if let Some(at) = t.deadline() {
                     self.deadlines.remove(&(at, t.seq));
                 }
                 self.actions.push_back(Action::Cancel { daemon, task });
@@ -1049,17 +1071,17 @@ impl<P> Scheduler<P> {
     /// Removes an answered task: deliver its result unless its handle was already resolved.
     fn finish(&mut self, task: TaskId) -> Delivery {
         match self.tasks.remove(&task) {
-            Some(Task {
-                state:
-                    TaskState::Running {
-                        abandoned: false, ..
-                    },
-                deadline,
-                seq,
-                ..
-            }) => {
-                if let Some(at) = deadline {
-                    self.deadlines.remove(&(at, seq));
+            Some(
+                t @ Task {
+                    state:
+                        TaskState::Running {
+                            abandoned: false, ..
+                        },
+                    ..
+                },
+            ) => {
+                if let Some(at) = t.deadline() {
+                    self.deadlines.remove(&(at, t.seq));
                 }
                 Delivery::Deliver
             }
@@ -1105,7 +1127,7 @@ impl<P> Scheduler<P> {
                 abandoned: false, ..
             } = t.state
             {
-                if let Some(at) = t.deadline {
+                if let Some(at) = t.deadline() {
                     self.deadlines.remove(&(at, t.seq));
                 }
                 self.actions.push_back(Action::Fail {
@@ -1135,7 +1157,7 @@ impl<P> Scheduler<P> {
         let Some(payload) = kept.take() else {
             // Not pipelined and not kept (see `withdrawn`): never lose a handle silently.
             if let Some(t) = self.tasks.remove(&task) {
-                if let Some(at) = t.deadline {
+                if let Some(at) = t.deadline() {
                     self.deadlines.remove(&(at, t.seq));
                 }
             }
@@ -1164,10 +1186,10 @@ impl<P> Scheduler<P> {
         if self.mode == Mode::Dispatcher {
             self.used -= t.bytes;
         }
-        if let Some(at) = t.deadline {
+        if let Some(at) = t.deadline() {
             self.deadlines.remove(&(at, t.seq));
         }
-        if let Some(r) = t.round {
+        if let Some(r) = t.round() {
             self.round_left_queue(r);
         }
         if self.queue.len() > 2 * self.queued as usize + SLACK {
@@ -1214,7 +1236,7 @@ impl<P> Scheduler<P> {
             return None;
         }
         let t = self.tasks.get(&task)?;
-        if t.round.is_some() || t.copy.is_none() {
+        if t.round().is_some() || !t.keep {
             return None;
         }
         while let Some((id, gen)) = self.pipe_ready.pop_front() {
@@ -1228,7 +1250,7 @@ impl<P> Scheduler<P> {
                 && d.ewma_ns < duration_ns(threshold)
                 && d.since.is_some_and(|s| now.saturating_duration_since(s) < threshold);
             // An `everywhere` task may be slow, and a round's daemons take nothing else.
-            let plain = self.tasks.get(&current).is_some_and(|c| c.round.is_none());
+            let plain = self.tasks.get(&current).is_some_and(|c| c.round().is_none());
             if d.gen == gen && d.piped.is_none() && d.withdraw.is_none() && short && plain {
                 return Some(id);
             }
@@ -1365,11 +1387,11 @@ impl<P> Scheduler<P> {
         t.attempts = t.attempts.saturating_add(1);
         t.piped = piped;
         if let (true, Some(copy), TaskState::Running { kept, .. }) =
-            (t.retries_left > 0 || piped, t.copy, &mut t.state)
+            ((t.retries_left > 0 || piped) && t.keep, self.copy, &mut t.state)
         {
             *kept = Some(copy(&payload));
         }
-        let (bytes, seq, round) = (t.bytes, t.seq, t.round);
+        let (bytes, seq, round) = (t.bytes, t.seq, t.round());
         self.executing += 1;
         if from_queue {
             self.queued -= 1;
@@ -1464,16 +1486,8 @@ impl<P: Clone> Scheduler<P> {
             TaskKind::Everywhere { .. } => 0,
         };
         // Also kept for tasks without retries: a pipelined task may come back unstarted.
-        let copy: Option<fn(&P) -> P> = Some(P::clone);
-        self.submit_inner(
-            task,
-            payload,
-            bytes,
-            spec.kind,
-            spec.deadline,
-            retries,
-            copy,
-        );
+        self.copy = Some(P::clone);
+        self.submit_inner(task, payload, bytes, spec.kind, spec.deadline, retries, true);
     }
 }
 

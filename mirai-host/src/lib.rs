@@ -365,16 +365,34 @@ struct SlotInner {
     taken: bool,
     /// Threads blocked in `wait`; the condvar is signalled only if there are any.
     waiters: u32,
+    /// What only some tasks use (a future's waker, callbacks, a recording span), boxed on
+    /// first use so that a queued task waited on by blocking calls pays one pointer (the
+    /// host's memory per unresolved task, design.md). `None` again once resolved.
+    extra: Option<Box<SlotExtra>>,
+}
+
+#[derive(Default)]
+struct SlotExtra {
     waker: Option<Waker>,
     callbacks: Vec<Box<dyn FnOnce() + Send>>,
-    /// The task's `mirai` span, ended at resolution (empty when not tracing).
+    /// The task's `mirai` span, ended at resolution.
     span: Span,
+}
+
+impl SlotInner {
+    /// The extras, boxed now if this is their first use.
+    fn extra(&mut self) -> &mut SlotExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
 }
 
 impl Slot {
     fn new(span: Span) -> Arc<Slot> {
+        // A span that does not record (none, or dropped by the sampler) has nothing to report
+        // at resolution: it is dropped (ended) now rather than kept.
+        let extra = span.is_recording().then(|| Box::new(SlotExtra { span, ..SlotExtra::default() }));
         Arc::new(Slot {
-            inner: Mutex::new(SlotInner { span, ..SlotInner::default() }),
+            inner: Mutex::new(SlotInner { extra, ..SlotInner::default() }),
             cv: Condvar::new(),
             attempts: AtomicU32::new(0),
         })
@@ -388,19 +406,24 @@ impl Slot {
             return false;
         }
         g.resolved = true;
-        if g.span.is_recording() {
-            let mut span = std::mem::take(&mut g.span);
-            set_span_outcome(&mut span, &outcome);
-            d.spans.push(span);
+        // Nothing registers extras once resolved (`poll` finds the outcome, `on_complete`
+        // runs at once), so the box goes now.
+        let extra = g.extra.take();
+        if let Some(x) = extra {
+            let SlotExtra { waker, mut callbacks, mut span } = *x;
+            if span.is_recording() {
+                set_span_outcome(&mut span, &outcome);
+                d.spans.push(span);
+            }
+            if let Some(w) = waker {
+                d.wakers.push(w);
+            }
+            d.callbacks.append(&mut callbacks);
         }
         g.outcome = Some(outcome);
         if g.waiters > 0 {
             self.cv.notify_all();
         }
-        if let Some(w) = g.waker.take() {
-            d.wakers.push(w);
-        }
-        d.callbacks.append(&mut g.callbacks);
         true
     }
 }
@@ -580,7 +603,7 @@ impl TaskHandle {
             drop(g);
             run_callback(f);
         } else {
-            g.callbacks.push(f);
+            g.extra().callbacks.push(f);
         }
     }
 }
@@ -600,9 +623,10 @@ impl Future for TaskHandle {
             return Poll::Ready(o);
         }
         assert!(!g.taken, "TaskHandle polled after its outcome was taken");
-        match &g.waker {
+        let x = g.extra();
+        match &x.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
-            _ => g.waker = Some(cx.waker().clone()),
+            _ => x.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
     }
@@ -621,8 +645,8 @@ struct Peer {
 }
 
 /// An encoded task frame, shared so that a retryable task is kept for a possible resend
-/// without copying its payload.
-type TaskFrame = Arc<Vec<u8>>;
+/// without copying its payload; one allocation of exactly the frame's length.
+type TaskFrame = Arc<[u8]>;
 
 struct State {
     sched: Scheduler<TaskFrame>,
@@ -1797,7 +1821,7 @@ impl Host {
                 let slot = Slot::new(t.span);
                 st.slots.insert(t.id, slot.clone());
                 let spec = TaskSpec { kind: kind(i), deadline, retries };
-                st.sched.submit_with(t.id, Arc::new(t.frame), t.payload_len, spec);
+                st.sched.submit_with(t.id, t.frame, t.payload_len, spec);
                 handles.push(TaskHandle { id: t.id, slot, host: Arc::downgrade(&self.inner.shared) });
             }
             let mut notes = Notes::default();
@@ -1994,7 +2018,7 @@ impl Host {
 /// A task frame encoded outside the lock.
 struct EncodedTask {
     id: u64,
-    frame: Vec<u8>,
+    frame: TaskFrame,
     payload_len: u64,
     /// Its `mirai` span (empty when not tracing).
     span: Span,
@@ -2015,8 +2039,7 @@ fn traced_task(t: &HostTrace, payload: Vec<u8>, parent: Option<TraceParent>) -> 
 
 fn encode_task_with(id: u64, payload: Vec<u8>, flags: u8, trace: Option<String>, span: Span) -> EncodedTask {
     let payload_len = payload.len() as u64;
-    let mut frame = Vec::new();
-    mirai_proto::encode_into(&Frame::Task(Task { id, flags, payload, trace }), &mut frame);
+    let frame = mirai_proto::encode_shared(&Frame::Task(Task { id, flags, payload, trace }));
     EncodedTask { id, frame, payload_len, span }
 }
 

@@ -271,6 +271,83 @@ fn futures_and_callbacks_fire_once() {
     assert_eq!(fired.load(Ordering::SeqCst), 11);
 }
 
+/// A waker that counts its wakes.
+struct CountWake(AtomicUsize);
+
+impl std::task::Wake for CountWake {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A handle on a bare slot (no host), to check the slot's own bookkeeping.
+fn bare_handle() -> TaskHandle {
+    TaskHandle { id: 1, slot: Slot::new(Span::none()), host: Weak::new() }
+}
+
+fn run_deferred(d: Deferred) -> usize {
+    let n = d.wakers.len() + d.callbacks.len();
+    for w in d.wakers {
+        w.wake();
+    }
+    for f in d.callbacks {
+        run_callback(f);
+    }
+    n
+}
+
+#[test]
+fn slot_extras_are_boxed_only_when_used_and_freed_at_resolution() {
+    let t = bare_handle();
+    assert!(lock(&t.slot.inner).extra.is_none(), "a plain task pays no extras");
+    // A non-recording span is not kept either.
+    assert!(lock(&Slot::new(Span::none()).inner).extra.is_none());
+    t.on_complete(Box::new(|| {}));
+    assert!(lock(&t.slot.inner).extra.is_some());
+    let mut d = Deferred::default();
+    assert!(t.slot.complete(Outcome::Error(ErrorCode::Canceled), &mut d));
+    assert!(lock(&t.slot.inner).extra.is_none(), "extras go at resolution");
+    assert_eq!(run_deferred(d), 1);
+}
+
+#[test]
+fn slot_callbacks_and_wakers_fire_once_before_or_after_resolution() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let woken = Arc::new(CountWake(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(woken.clone());
+    let mut t = bare_handle();
+    // Registered before resolution: a waker (by a poll) and two callbacks.
+    let mut cx = Context::from_waker(&waker);
+    assert!(Pin::new(&mut t).poll(&mut cx).is_pending());
+    assert!(Pin::new(&mut t).poll(&mut cx).is_pending(), "same waker: kept once");
+    for k in [1, 10] {
+        let f = fired.clone();
+        t.on_complete(Box::new(move || {
+            f.fetch_add(k, Ordering::SeqCst);
+        }));
+    }
+    assert_eq!(fired.load(Ordering::SeqCst), 0);
+    let mut d = Deferred::default();
+    assert!(t.slot.complete(value(b"v").unwrap(), &mut d));
+    assert_eq!(run_deferred(d), 3);
+    assert_eq!(fired.load(Ordering::SeqCst), 11);
+    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+    // A second resolution is refused and fires nothing.
+    let mut d = Deferred::default();
+    assert!(!t.slot.complete(Outcome::Error(ErrorCode::Canceled), &mut d));
+    assert_eq!(run_deferred(d), 0);
+    // Registered after resolution: runs at once, once.
+    let f = fired.clone();
+    t.on_complete(Box::new(move || {
+        f.fetch_add(100, Ordering::SeqCst);
+    }));
+    assert_eq!(fired.load(Ordering::SeqCst), 111);
+    assert!(lock(&t.slot.inner).extra.is_none(), "nothing boxed after resolution");
+    assert_eq!(Pin::new(&mut t).poll(&mut cx), Poll::Ready(value(b"v").unwrap()));
+    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+    assert_eq!(fired.load(Ordering::SeqCst), 111);
+}
+
 #[test]
 fn a_callback_may_drop_the_last_host_clone() {
     let h = host();

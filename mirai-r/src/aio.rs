@@ -195,7 +195,7 @@ unsafe fn new_keyed_mirai(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) ->
     }
     // Linked into R's list of weak references at once, so protected by R from here on.
     let weak = watch_keyed(env);
-    submit_keyed(host, data, timeout, hooks, env, *INTEGER(Rf_getAttrib(env, s.s_id)), weak)?;
+    submit_keyed(host, data, timeout, hooks, *INTEGER(Rf_getAttrib(env, s.s_id)), weak)?;
     Ok(env)
 }
 

@@ -75,22 +75,19 @@ struct TaskBox {
     outcome: Option<Box<Outcome>>,
     /// The profile has a dispatcher (so a cancel can report whether it still held the task).
     dispatcher: bool,
-    /// For a chunk of `mirai_map()` elements: how many of its elements were not stopped.
-    live: usize,
-    /// For a keyed task: the address of its mirai, so that another environment given the
-    /// same `id` attribute cannot reach the task (0 otherwise).
-    owner: usize,
-    /// For a keyed task: the weak reference whose finalizer drops the task if its mirai is
-    /// collected unsettled. Alive while this entry exists (R keeps a weak reference until its
-    /// finalizer has run, and the finalizer removes the entry).
+    /// For a keyed task: the weak reference on its mirai whose finalizer drops the task if
+    /// the mirai is collected unsettled (`R_NilValue` otherwise). Alive while this entry
+    /// exists and its id is not in `FORGOTTEN`: R keeps a weak reference until its finalizer
+    /// has run, and the finalizer removes the entry (or, failing that, lists its id).
     weak: SEXP,
 }
 
 /// A task's engine handle: owned, or shared with its host's chunk book (chunks only, so that
-/// ordinary tasks cost no extra allocation).
+/// ordinary tasks cost no extra allocation), with the number of the chunk's elements not
+/// stopped.
 enum HandleRef {
     Own(TaskHandle),
-    Shared(Rc<TaskHandle>),
+    Shared(Rc<TaskHandle>, usize),
 }
 
 impl std::ops::Deref for HandleRef {
@@ -99,7 +96,7 @@ impl std::ops::Deref for HandleRef {
     fn deref(&self) -> &TaskHandle {
         match self {
             HandleRef::Own(h) => h,
-            HandleRef::Shared(h) => h,
+            HandleRef::Shared(h, _) => h,
         }
     }
 }
@@ -183,7 +180,7 @@ unsafe fn new_task(handle: TaskHandle, hb: &HostBox) -> SEXP {
 }
 
 unsafe fn new_task_ref(handle: HandleRef, hb: &HostBox) -> SEXP {
-    let tb = TaskBox { handle, host: hb.host.clone(), outcome: None, dispatcher: hb.dispatcher, live: 0, owner: 0, weak: R_NilValue };
+    let tb = TaskBox { handle, host: hb.host.clone(), outcome: None, dispatcher: hb.dispatcher, weak: R_NilValue };
     new_handle(tb, task_tag(), task_finalizer, false)
 }
 
@@ -207,20 +204,12 @@ unsafe fn keyed_box(x: SEXP) -> Option<*mut TaskBox> {
     KEYED.with(|t| t.try_borrow_mut().ok()?.get_mut(&id).map(|b| &mut **b as *mut TaskBox))
 }
 
-/// Submits `data` to `host` as the keyed task of mirai `m`, whose id is `id` and whose weak
+/// Submits `data` to `host` as the keyed task of the mirai whose id is `id` and whose weak
 /// reference (from [`watch_keyed`]) is `weak` (see the module docs).
 ///
 /// # Safety
 /// Main thread, valid SEXPs; `id` not already in use.
-pub(crate) unsafe fn submit_keyed(
-    host: SEXP,
-    data: SEXP,
-    timeout: SEXP,
-    hooks: SEXP,
-    m: SEXP,
-    id: i32,
-    weak: SEXP,
-) -> RResult<()> {
+pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP, id: i32, weak: SEXP) -> RResult<()> {
     let hb = host_of(host, "host")?;
     let handle = submit_handle(hb, data, timeout, hooks)?;
     let tb = TaskBox {
@@ -228,8 +217,6 @@ pub(crate) unsafe fn submit_keyed(
         host: hb.host.clone(),
         outcome: None,
         dispatcher: hb.dispatcher,
-        live: 0,
-        owner: m as usize,
         weak,
     };
     let late: Vec<i32> = FORGOTTEN.with(|f| f.try_borrow_mut().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default());
@@ -298,7 +285,9 @@ pub(crate) unsafe fn watch_keyed(m: SEXP) -> SEXP {
 /// Main thread, valid SEXPs.
 pub(crate) unsafe fn keyed_handle(m: SEXP, id: SEXP) -> Option<SEXP> {
     let b = keyed_box(id)?;
-    ((*b).owner == m as usize).then_some(id)
+    let forgotten = FORGOTTEN.with(|f| f.try_borrow().map_or(true, |f| f.contains(&*INTEGER(id))));
+    // Another environment given the same `id` attribute does not reach the task.
+    (!forgotten && R_WeakRefKey((*b).weak) == m).then_some(id)
 }
 
 /// The id of keyed handle `x`, if it is one (as opposed to an external pointer).
@@ -831,8 +820,7 @@ pub(crate) unsafe fn submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: usize)
     let hb = host_of(host, "host")?;
     let shared = Rc::new(submit_handle(hb, data, R_NilValue, hooks)?);
     let mut p = Protector::new();
-    let task = p.protect(new_task_ref(HandleRef::Shared(Rc::clone(&shared)), hb));
-    task_of(task, "task")?.live = n;
+    let task = p.protect(new_task_ref(HandleRef::Shared(Rc::clone(&shared), n), hb));
     let mut chunks = hb.chunks.borrow_mut();
     if chunks.len() >= 256 && chunks.len().is_power_of_two() {
         drop(chunks);
@@ -848,9 +836,13 @@ pub(crate) unsafe fn submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: usize)
 /// # Safety
 /// Main thread, valid SEXPs.
 pub(crate) unsafe fn release_one(task: SEXP) -> RResult<usize> {
-    let tb = task_of(task, "task")?;
-    tb.live = tb.live.saturating_sub(1);
-    Ok(tb.live)
+    match &mut task_of(task, "task")?.handle {
+        HandleRef::Shared(_, live) => {
+            *live = live.saturating_sub(1);
+            Ok(*live)
+        }
+        HandleRef::Own(_) => Ok(0),
+    }
 }
 
 /// Whether the profile of task handle `task` has a dispatcher.

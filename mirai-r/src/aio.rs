@@ -36,6 +36,8 @@ thread_local! {
     static LAST_ID: Cell<i32> = const { Cell::new(0) };
     /// Cached, preserved R objects (main thread only): see `statics`.
     static STATICS: Cell<Option<Statics>> = const { Cell::new(None) };
+    /// The last profile name looked up by `mirai_go` and its symbol (see `profile_symbol`).
+    static LAST_PROFILE: Cell<Option<(SEXP, SEXP)>> = const { Cell::new(None) };
 }
 
 /// R objects every mirai shares, made once and preserved for the life of the process.
@@ -53,6 +55,15 @@ struct Statics {
     s_value: SEXP,
     s_id: SEXP,
     s_attempts: SEXP,
+    /// Names `mirai_go` looks up on every call: symbols made once, as `Rf_install` hashes and
+    /// compares the name each time (~0.1 us each, seven per call).
+    s_expr: SEXP,
+    s_default: SEXP,
+    s_sync: SEXP,
+    s_gate: SEXP,
+    s_seed: SEXP,
+    s_prof_host: SEXP,
+    s_serial: SEXP,
     /// The profile registry `..` and the options `.opts` of the namespace.
     registry: SEXP,
     opts: SEXP,
@@ -102,6 +113,13 @@ unsafe fn statics() -> RResult<Statics> {
         s_value: sym(c"value"),
         s_id: sym(c"id"),
         s_attempts: sym(c".attempts"),
+        s_expr: sym(c".expr"),
+        s_default: sym(c"default"),
+        s_sync: sym(c"sync"),
+        s_gate: sym(c"gate"),
+        s_seed: sym(c"seed"),
+        s_prof_host: sym(c"host"),
+        s_serial: sym(c"serial"),
         registry,
         opts,
     };
@@ -120,6 +138,23 @@ unsafe fn ns_env(ns: SEXP, name: &CStr, p: &mut Protector) -> RResult<SEXP> {
     }
     R_PreserveObject(v);
     Ok(v)
+}
+
+/// The symbol of profile name `name` (a CHARSXP): the last one is remembered, as R keeps one
+/// CHARSXP per string and almost every call names the same profile.
+unsafe fn profile_symbol(name: SEXP) -> SEXP {
+    if let Some((c, s)) = LAST_PROFILE.with(Cell::get) {
+        if c == name {
+            return s;
+        }
+    }
+    let s = Rf_installTrChar(name);
+    // Remembered only when `name` is the symbol's own print name: symbols are never collected,
+    // so that CHARSXP never is either, and its address cannot come back as another string.
+    if PRINTNAME(s) == name {
+        LAST_PROFILE.with(|l| l.set(Some((name, s))));
+    }
+    s
 }
 
 /// The next mirai id.
@@ -299,8 +334,8 @@ unsafe fn all_named(x: SEXP) -> bool {
 }
 
 /// A logical field of a profile: TRUE only for `TRUE`.
-unsafe fn flag(prof: SEXP, name: &CStr) -> bool {
-    let v = Rf_findVarInFrame(prof, sym(name));
+unsafe fn flag(prof: SEXP, name: SEXP) -> bool {
+    let v = Rf_findVarInFrame(prof, name);
     type_of(v) == SEXPTYPE::LGLSXP && Rf_xlength(v) == 1 && *LOGICAL(v) == 1
 }
 
@@ -309,11 +344,11 @@ unsafe fn flag(prof: SEXP, name: &CStr) -> bool {
 /// symbol itself, `None` when R must decide (an active binding or an unforced promise on the
 /// way, whose evaluation could run R code). `frame` is `mirai()`'s frame, whose `.expr`
 /// promise knows the caller's environment.
-unsafe fn capture(expr: SEXP, frame: SEXP) -> Option<SEXP> {
+unsafe fn capture(expr: SEXP, frame: SEXP, s: &Statics) -> Option<SEXP> {
     if *R_CHAR(PRINTNAME(expr)) == 0 {
         return Some(expr);
     }
-    let prom = Rf_findVarInFrame(frame, sym(c".expr"));
+    let prom = Rf_findVarInFrame(frame, s.s_expr);
     if type_of(prom) != SEXPTYPE::PROMSXP {
         return None;
     }
@@ -358,7 +393,7 @@ pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout
             if type_of(frame) != SEXPTYPE::ENVSXP {
                 return Ok(R_NilValue);
             }
-            match capture(expr, frame) {
+            match capture(expr, frame, &s) {
                 Some(e) => e,
                 None => return Ok(R_NilValue),
             }
@@ -375,20 +410,20 @@ pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout
         if !is_null(timeout) && !matches!(type_of(timeout), SEXPTYPE::REALSXP | SEXPTYPE::INTSXP) {
             return Ok(R_NilValue);
         }
-        let name = if is_null(compute) { Rf_findVarInFrame(s.opts, sym(c"default")) } else { compute };
+        let name = if is_null(compute) { Rf_findVarInFrame(s.opts, s.s_default) } else { compute };
         if type_of(name) != SEXPTYPE::STRSXP || Rf_xlength(name) != 1 || STRING_ELT(name, 0) == R_NaString {
             return Ok(R_NilValue);
         }
-        let prof = Rf_findVarInFrame(s.registry, Rf_installTrChar(STRING_ELT(name, 0)));
-        if type_of(prof) != SEXPTYPE::ENVSXP || flag(prof, c"sync") || flag(prof, c"gate") {
+        let prof = Rf_findVarInFrame(s.registry, profile_symbol(STRING_ELT(name, 0)));
+        if type_of(prof) != SEXPTYPE::ENVSXP || flag(prof, s.s_sync) || flag(prof, s.s_gate) {
             return Ok(R_NilValue);
         }
-        let seed = Rf_findVarInFrame(prof, sym(c"seed"));
+        let seed = Rf_findVarInFrame(prof, s.s_seed);
         if seed != R_UnboundValue && !is_null(seed) {
             return Ok(R_NilValue);
         }
-        let host = Rf_findVarInFrame(prof, sym(c"host"));
-        let mut hooks = Rf_findVarInFrame(prof, sym(c"serial"));
+        let host = Rf_findVarInFrame(prof, s.s_prof_host);
+        let mut hooks = Rf_findVarInFrame(prof, s.s_serial);
         if hooks == R_UnboundValue {
             hooks = R_NilValue;
         }

@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn routine_table_is_complete_and_terminated() {
         let t = routines();
-        assert_eq!(t.len(), 38);
+        assert_eq!(t.len(), 41);
         assert!(t.last().is_some_and(|r| r.name.is_null() && r.fun.is_none()));
         let names: Vec<String> = t[..t.len() - 1]
             .iter()

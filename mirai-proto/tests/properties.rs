@@ -45,6 +45,15 @@ proptest! {
     }
 
     #[test]
+    fn task_frame_parts_are_the_same_bytes(id in any::<u64>(), flags in any::<u8>(), payload in bytes(), trace in prop::option::of(".{0,80}")) {
+        let parts = task_frame_parts(id, flags, payload.len(), trace.as_deref());
+        let joined = parts.slices(&payload).concat();
+        prop_assert_eq!(parts.len(), joined.len());
+        let bytes = encode(&Frame::Task(Task { id, flags, payload, trace: trace.clone() }));
+        prop_assert_eq!(joined, bytes);
+    }
+
+    #[test]
     fn every_strict_prefix_is_an_error(f in frame(), cut in any::<prop::sample::Index>()) {
         let bytes = encode(&f);
         let cut = cut.index(bytes.len());

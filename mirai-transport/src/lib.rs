@@ -218,10 +218,19 @@ impl Listener {
     /// and written by the next `poll`. Messages to one peer arrive in the order sent.
     /// Sending to a peer that is gone is [`Error::UnknownPeer`].
     pub fn send(&self, peer: PeerId, msg: &[u8]) -> Result<(), Error> {
+        self.send_parts(peer, &[msg])
+    }
+
+    /// Sends one message made of `parts`, in order: the peer receives their concatenation, as
+    /// if it had been given to [`Listener::send`]. The native backend writes the parts with
+    /// the length prefix in one vectored write, without joining them (a message of more than
+    /// seven parts is joined first); the NNG backend copies them into one NNG message.
+    /// Otherwise as `send`.
+    pub fn send_parts(&self, peer: PeerId, parts: &[&[u8]]) -> Result<(), Error> {
         match &self.inner {
-            ListenerInner::Native(l) => l.send(peer, msg),
+            ListenerInner::Native(l) => l.send(peer, parts),
             #[cfg(feature = "nng")]
-            ListenerInner::Nng(l) => l.send(peer, msg),
+            ListenerInner::Nng(l) => l.send(peer, parts),
         }
     }
 
@@ -303,10 +312,17 @@ impl Connection {
 
     /// Sends one message, blocking until the socket has taken it all.
     pub fn send(&self, msg: &[u8]) -> Result<(), Error> {
+        self.send_parts(&[msg])
+    }
+
+    /// Sends one message made of `parts`, in order, blocking as [`Connection::send`]: the
+    /// listener receives their concatenation. The native backend writes the parts without
+    /// joining them (see [`Listener::send_parts`]).
+    pub fn send_parts(&self, parts: &[&[u8]]) -> Result<(), Error> {
         match &self.inner {
-            ConnectionInner::Native(c) => c.send(msg),
+            ConnectionInner::Native(c) => c.send(parts),
             #[cfg(feature = "nng")]
-            ConnectionInner::Nng(c) => c.send(msg),
+            ConnectionInner::Nng(c) => c.send(parts),
         }
     }
 

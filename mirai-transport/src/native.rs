@@ -45,6 +45,9 @@ const GROW_MIN: usize = 64 * 1024;
 const READ_BUDGET: usize = 8 << 20;
 /// iovecs gathered per flush.
 const MAX_IOV: usize = 64;
+/// Parts of one message written by a single vectored write (`send_parts`); a message in more
+/// parts is joined first (no caller in this workspace needs more than four).
+const MAX_PARTS: usize = 7;
 
 const TOKEN_LISTEN: u64 = u64::MAX;
 const TOKEN_WAKE: u64 = u64::MAX - 1;
@@ -56,6 +59,23 @@ const SEND_PIECE: usize = 256 * 1024;
 
 const EV_IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
 const EV_OUT: u32 = libc::EPOLLOUT as u32;
+
+/// Calls `f` with the iovecs of one message, length prefix first, built on the stack, so that
+/// its parts are written without being joined; more than [`MAX_PARTS`] parts are joined first.
+fn with_message<R>(parts: &[&[u8]], f: impl FnOnce(&mut [IoSlice<'_>], usize) -> R) -> R {
+    if parts.len() > MAX_PARTS {
+        let joined = parts.concat();
+        return with_message(&[&joined], f);
+    }
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let header = (len as u64).to_le_bytes();
+    let mut iov = [IoSlice::new(&[]); MAX_PARTS + 1];
+    iov[0] = IoSlice::new(&header);
+    for (slot, part) in iov[1..].iter_mut().zip(parts) {
+        *slot = IoSlice::new(part);
+    }
+    f(&mut iov[..parts.len() + 1], HEADER + len)
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not wedge the transport: the guarded data stays consistent
@@ -402,26 +422,35 @@ impl TlsStream {
         }
     }
 
-    /// Dialer: encrypts and writes one frame, blocking; the rustls lock is held only while
-    /// encrypting each piece, never while the socket blocks.
-    fn send_frame(&self, header: &[u8; HEADER], msg: &[u8]) -> io::Result<()> {
+    /// Dialer: encrypts and writes one frame (its length prefix and parts, `iov`), blocking;
+    /// the rustls lock is held only while encrypting each piece of at most [`SEND_PIECE`]
+    /// bytes, never while the socket blocks.
+    fn send_frame(&self, mut iov: &mut [IoSlice<'_>]) -> io::Result<()> {
         let mut out = lock(&self.outbox);
-        let total = HEADER + msg.len();
-        let mut off = 0;
-        while off < total {
-            let end = (off + SEND_PIECE).min(total);
+        // Drops leading empty parts (and every fully written part below).
+        IoSlice::advance_slices(&mut iov, 0);
+        while !iov.is_empty() {
             out.clear();
             {
                 let mut c = lock(&self.conn);
-                let mut pos = off;
-                while pos < end {
-                    let n = if pos < HEADER {
-                        c.writer().write_vectored(&[
-                            IoSlice::new(&header[pos..]),
-                            IoSlice::new(&msg[..end - HEADER]),
-                        ])?
-                    } else {
-                        c.writer().write(&msg[pos - HEADER..end - HEADER])?
+                let mut budget = SEND_PIECE;
+                while budget > 0 && !iov.is_empty() {
+                    // At most `budget` bytes of the parts, in one vectored write: rustls puts
+                    // them in the same records (the length prefix gets no record of its own).
+                    let n = {
+                        let mut piece = [IoSlice::new(&[]); MAX_PARTS + 1];
+                        let mut k = 0;
+                        let mut room = budget;
+                        for part in iov.iter().take(piece.len()) {
+                            if room == 0 {
+                                break;
+                            }
+                            let take = part.len().min(room);
+                            piece[k] = IoSlice::new(&part[..take]);
+                            k += 1;
+                            room -= take;
+                        }
+                        c.writer().write_vectored(&piece[..k])?
                     };
                     if n == 0 {
                         return Err(io::Error::new(
@@ -429,14 +458,14 @@ impl TlsStream {
                             "the TLS layer took no data",
                         ));
                     }
-                    pos += n;
+                    IoSlice::advance_slices(&mut iov, n);
+                    budget -= n;
                 }
                 while c.wants_write() {
                     c.write_tls(&mut *out)?;
                 }
             }
             write_all_fd(self.fd.as_raw_fd(), &out)?;
-            off = end;
         }
         Ok(())
     }
@@ -611,13 +640,11 @@ struct OutQueue {
 }
 
 impl OutQueue {
-    fn push_remainder(&mut self, header: &[u8; HEADER], msg: &[u8], written: usize) {
-        let mut chunk = Vec::with_capacity(HEADER + msg.len() - written);
-        if written < HEADER {
-            chunk.extend_from_slice(&header[written..]);
-            chunk.extend_from_slice(msg);
-        } else {
-            chunk.extend_from_slice(&msg[written - HEADER..]);
+    /// Queues the bytes of `rest` (what the socket did not take of a message), joined.
+    fn push_rest(&mut self, rest: &[IoSlice<'_>]) {
+        let mut chunk = Vec::with_capacity(rest.iter().map(|s| s.len()).sum());
+        for s in rest {
+            chunk.extend_from_slice(s);
         }
         self.chunks.push_back(chunk);
     }
@@ -1508,9 +1535,14 @@ impl NativeListener {
         }
     }
 
-    pub(crate) fn send(&self, id: PeerId, msg: &[u8]) -> Result<(), Error> {
+    pub(crate) fn send(&self, id: PeerId, parts: &[&[u8]]) -> Result<(), Error> {
         let peer = self.peer(id).ok_or(Error::UnknownPeer(id))?;
-        let header = (msg.len() as u64).to_le_bytes();
+        with_message(parts, |iov, total| self.send_iov(&peer, iov, total))
+    }
+
+    /// `send` of one message, `iov` (length prefix first) of `total` bytes.
+    fn send_iov(&self, peer: &Peer, mut iov: &mut [IoSlice<'_>], total: usize) -> Result<(), Error> {
+        let id = peer.id;
         let mut out = lock(&peer.out);
         if out.closing {
             return Err(Error::UnknownPeer(id));
@@ -1521,25 +1553,20 @@ impl NativeListener {
             return Ok(());
         }
         if let Stream::Tls(t) = &peer.stream {
-            self.send_tls(&peer, &mut out, t, &header, msg);
+            self.send_tls(peer, &mut out, t, iov, total);
             return Ok(());
         }
         if !out.chunks.is_empty() {
-            out.push_remainder(&header, msg, 0);
+            out.push_rest(iov);
             return Ok(());
         }
-        let total = HEADER + msg.len();
         let mut written = 0;
         while written < total {
-            let res = if written < HEADER {
-                peer.stream
-                    .write_vectored(&[IoSlice::new(&header[written..]), IoSlice::new(msg)], true)
-            } else {
-                peer.stream
-                    .write_vectored(&[IoSlice::new(&msg[written - HEADER..])], true)
-            };
-            match res {
-                Ok(n) => written += n,
+            match peer.stream.write_vectored(iov, true) {
+                Ok(n) => {
+                    written += n;
+                    IoSlice::advance_slices(&mut iov, n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -1553,7 +1580,7 @@ impl NativeListener {
             }
         }
         if written < total {
-            out.push_remainder(&header, msg, written);
+            out.push_rest(iov);
             if let Err(e) = self.epoll.modify(peer.stream.fd(), EV_IN | EV_OUT, id) {
                 // Cannot happen while the peer is registered (we hold its queue lock, and
                 // removal unregisters under it); if it does, fail the peer rather than stall.
@@ -1574,23 +1601,21 @@ impl NativeListener {
         peer: &Peer,
         out: &mut OutQueue,
         t: &TlsStream,
-        header: &[u8; HEADER],
-        msg: &[u8],
+        mut iov: &mut [IoSlice<'_>],
+        total: usize,
     ) {
         let id = peer.id;
         let fd = t.fd.as_raw_fd();
         let mut conn = lock(&t.conn);
-        let total = HEADER + msg.len();
         let mut pos = 0;
+        // Drops leading empty parts (and every fully written part below).
+        IoSlice::advance_slices(&mut iov, 0);
         while pos < total {
-            let res = if pos < HEADER {
-                conn.writer()
-                    .write_vectored(&[IoSlice::new(&header[pos..]), IoSlice::new(msg)])
-            } else {
-                conn.writer().write(&msg[pos - HEADER..])
-            };
-            match res {
-                Ok(n) if n > 0 => pos += n,
+            match conn.writer().write_vectored(iov) {
+                Ok(n) if n > 0 => {
+                    pos += n;
+                    IoSlice::advance_slices(&mut iov, n);
+                }
                 other => {
                     // The TLS session has failed; the poller reports the disconnect. The
                     // message is lost as if sent just before the failure.
@@ -1910,34 +1935,28 @@ impl NativeConnection {
         })
     }
 
-    pub(crate) fn send(&self, msg: &[u8]) -> Result<(), Error> {
+    pub(crate) fn send(&self, parts: &[&[u8]]) -> Result<(), Error> {
         let _w = lock(&self.writer);
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let header = (msg.len() as u64).to_le_bytes();
-        if let Stream::Tls(t) = &self.stream {
-            return t.send_frame(&header, msg).map_err(|e| self.io_err(e));
-        }
-        let total = HEADER + msg.len();
-        let mut written = 0;
-        while written < total {
-            let res = if written < HEADER {
-                self.stream.write_vectored(
-                    &[IoSlice::new(&header[written..]), IoSlice::new(msg)],
-                    false,
-                )
-            } else {
-                self.stream
-                    .write_vectored(&[IoSlice::new(&msg[written - HEADER..])], false)
-            };
-            match res {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(closed_or_io(e)),
+        with_message(parts, |mut iov, total| {
+            if let Stream::Tls(t) = &self.stream {
+                return t.send_frame(iov).map_err(|e| self.io_err(e));
             }
-        }
-        Ok(())
+            let mut written = 0;
+            while written < total {
+                match self.stream.write_vectored(iov, false) {
+                    Ok(n) => {
+                        written += n;
+                        IoSlice::advance_slices(&mut iov, n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(closed_or_io(e)),
+                }
+            }
+            Ok(())
+        })
     }
 
     pub(crate) fn recv(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, Error> {

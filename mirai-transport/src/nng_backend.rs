@@ -260,19 +260,21 @@ mod hub_ffi {
         }
 
         /// Sends `data` to the pipe `pipe` (blocking only on NNG's own hand-off).
-        pub(super) fn send_to(&self, pipe: u32, data: &[u8]) -> Result<(), nng::Error> {
+        /// Sends the concatenation of `parts` to `pipe`, copied into one NNG message.
+        pub(super) fn send_to(&self, pipe: u32, parts: &[&[u8]]) -> Result<(), nng::Error> {
+            let len: usize = parts.iter().map(|p| p.len()).sum();
             let mut m: *mut c::nng_msg = std::ptr::null_mut();
-            // SAFETY: `m` is a valid out-pointer for a new message of `data.len()` bytes.
-            check(unsafe { c::nng_msg_alloc(&mut m, data.len()) })?;
+            // SAFETY: `m` is a valid out-pointer for a new message of `len` bytes.
+            check(unsafe { c::nng_msg_alloc(&mut m, len) })?;
             let mut msg = Msg(m);
-            // SAFETY: the new message's body has exactly `data.len()` writable bytes.
+            // SAFETY: the new message's body has exactly `len` writable bytes, and the parts
+            // add up to `len`: each copy stays inside it.
             unsafe {
-                if !data.is_empty() {
-                    std::ptr::copy_nonoverlapping(
-                        data.as_ptr(),
-                        c::nng_msg_body(msg.0) as *mut u8,
-                        data.len(),
-                    );
+                let body = c::nng_msg_body(msg.0) as *mut u8;
+                let mut at = 0;
+                for part in parts.iter().filter(|p| !p.is_empty()) {
+                    std::ptr::copy_nonoverlapping(part.as_ptr(), body.add(at), part.len());
+                    at += part.len();
                 }
                 c::nng_msg_set_pipe(msg.0, pipe_handle(pipe));
             }
@@ -508,13 +510,13 @@ impl NngListener {
         }
     }
 
-    pub(crate) fn send(&self, peer: PeerId, msg: &[u8]) -> Result<(), Error> {
+    pub(crate) fn send(&self, peer: PeerId, parts: &[&[u8]]) -> Result<(), Error> {
         let pipe = lock(&self.shared.state)
             .live
             .get(&peer)
             .copied()
             .ok_or(Error::UnknownPeer(peer))?;
-        self.socket.send_to(pipe, msg).map_err(nng_error)
+        self.socket.send_to(pipe, parts).map_err(nng_error)
     }
 
     pub(crate) fn disconnect(&self, peer: PeerId) {
@@ -635,8 +637,11 @@ impl NngConnection {
         self.local_closed.load(Ordering::Acquire) || self.shared.remote_gone.load(Ordering::Acquire)
     }
 
-    pub(crate) fn send(&self, msg: &[u8]) -> Result<(), Error> {
-        let mut m = nng::Message::from(msg);
+    pub(crate) fn send(&self, parts: &[&[u8]]) -> Result<(), Error> {
+        let mut m = nng::Message::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            m.push_back(part);
+        }
         loop {
             if self.gone() {
                 return Err(Error::Closed);

@@ -254,12 +254,16 @@ pub struct Memory {
 }
 
 /// A task the scheduler still holds. Kept small: a host holds one per queued task (design.md,
-/// memory per unresolved task), so settings few tasks have live behind `extra`.
+/// memory per unresolved task), so settings few tasks have live behind `extra`, and the state
+/// is flat fields rather than an enum with data (56 bytes for a 16-byte payload, where an
+/// enum's tag and padding and a 64-bit size cost 16 more).
 struct Task<P> {
     /// Submission order; also tells a live queue entry from a stale one.
     seq: u64,
-    bytes: u64,
-    /// Deadline and round, boxed only for tasks that have either.
+    /// The payload's size in bytes, or `u32::MAX` if it is that or more: then the size is in
+    /// `extra` (see [`Task::bytes`]).
+    bytes: u32,
+    /// Deadline, round and a size of 4 GiB or more, boxed only for tasks that have any.
     extra: Option<Box<TaskExtra>>,
     /// Times it was sent to a daemon.
     attempts: u32,
@@ -270,7 +274,12 @@ struct Task<P> {
     keep: bool,
     /// Sent (this time) to a daemon that was busy: it may not have started.
     piped: bool,
-    state: TaskState<P>,
+    state: TaskState,
+    /// Queued: the payload (always `Some`). Sent: a copy of it, for a task that will be
+    /// retried if its daemon is lost, or that was pipelined (it may come back unstarted).
+    payload: Option<P>,
+    /// The daemon it was sent to; meaningful only once sent (see [`Task::sent_to`]).
+    daemon: DaemonId,
 }
 
 /// The per-task settings that most tasks do not have.
@@ -278,9 +287,19 @@ struct TaskExtra {
     deadline: Option<Instant>,
     /// The `everywhere` round it belongs to (dispatcher mode).
     round: Option<u64>,
+    /// The payload's size when it does not fit `Task::bytes`.
+    bytes: u64,
 }
 
 impl<P> Task<P> {
+    /// The payload's size in bytes, as submitted.
+    fn bytes(&self) -> u64 {
+        match (self.bytes, &self.extra) {
+            (u32::MAX, Some(x)) => x.bytes,
+            (b, _) => u64::from(b),
+        }
+    }
+
     fn deadline(&self) -> Option<Instant> {
         self.extra.as_ref().and_then(|x| x.deadline)
     }
@@ -288,20 +307,22 @@ impl<P> Task<P> {
     fn round(&self) -> Option<u64> {
         self.extra.as_ref().and_then(|x| x.round)
     }
+
+    /// The daemon holding it, once sent (running or abandoned).
+    fn sent_to(&self) -> Option<DaemonId> {
+        (self.state != TaskState::Queued).then_some(self.daemon)
+    }
 }
 
-enum TaskState<P> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskState {
     /// In the queue (direct mode: never sent).
-    Queued(P),
-    /// Sent to `daemon`, unanswered. `abandoned`: cancelled or timed out, so its handle is
-    /// already resolved and the reply will be discarded. `kept`: a copy of the payload, for a
-    /// task that will be retried if the daemon is lost, or that was pipelined (it may come
-    /// back unstarted).
-    Running {
-        daemon: DaemonId,
-        abandoned: bool,
-        kept: Option<P>,
-    },
+    Queued,
+    /// Sent to `Task::daemon`, unanswered.
+    Running,
+    /// Sent to `Task::daemon`, unanswered, and cancelled or timed out: its handle is already
+    /// resolved and the reply will be discarded.
+    Abandoned,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -528,8 +549,7 @@ impl<P> Scheduler<P> {
         self.hello_connected -= 1;
         for (task, seq) in d.sent {
             let mine = self.tasks.get(&task).is_some_and(|t| {
-                t.seq == seq
-                    && matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon)
+                t.seq == seq && t.sent_to() == Some(daemon)
             });
             if mine {
                 self.executing -= 1;
@@ -617,9 +637,7 @@ impl<P> Scheduler<P> {
         if self.mode == Mode::Direct || self.closed {
             return false;
         }
-        let held = self.tasks.get(&task).is_some_and(
-            |t| matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon),
-        );
+        let held = self.tasks.get(&task).is_some_and(|t| t.sent_to() == Some(daemon));
         let Some(d) = self.daemons.get_mut(&daemon) else {
             return false;
         };
@@ -707,18 +725,21 @@ impl<P> Scheduler<P> {
         if let Some(at) = deadline {
             self.deadlines.insert((at, seq), task);
         }
+        let small = u32::try_from(bytes).ok().filter(|&b| b < u32::MAX);
         self.tasks.insert(
             task,
             Task {
                 seq,
-                bytes,
-                extra: (deadline.is_some() || round.is_some())
-                    .then(|| Box::new(TaskExtra { deadline, round })),
+                bytes: small.unwrap_or(u32::MAX),
+                extra: (deadline.is_some() || round.is_some() || small.is_none())
+                    .then(|| Box::new(TaskExtra { deadline, round, bytes })),
                 attempts: 0,
                 retries_left: retries,
                 keep,
                 piped: false,
-                state: TaskState::Queued(payload),
+                state: TaskState::Queued,
+                payload: Some(payload),
+                daemon: 0,
             },
         );
         if self.queued == 0 {
@@ -752,20 +773,16 @@ impl<P> Scheduler<P> {
         let Some(t) = self.tasks.get_mut(&task) else {
             return false;
         };
-        match &mut t.state {
-            TaskState::Queued(_) => {
+        match t.state {
+            TaskState::Queued => {
                 self.remove_queued(task);
                 self.drain();
                 true
             }
-            TaskState::Running {
-                daemon, abandoned, ..
-            } => {
-                if *abandoned {
-                    return false;
-                }
-                *abandoned = true;
-                let daemon = *daemon;
+            TaskState::Abandoned => false,
+            TaskState::Running => {
+                t.state = TaskState::Abandoned;
+                let daemon = t.daemon;
                 if let Some(at) = t.deadline() {
                     self.deadlines.remove(&(at, t.seq));
                 }
@@ -795,22 +812,18 @@ impl<P> Scheduler<P> {
             let Some(t) = self.tasks.get_mut(&task) else {
                 continue;
             };
-            match &mut t.state {
-                TaskState::Queued(_) => {
+            match t.state {
+                TaskState::Queued => {
                     self.remove_queued(task);
                     self.actions.push_back(Action::Fail {
                         task,
                         code: ErrorCode::TimedOut,
                     });
                 }
-                TaskState::Running {
-                    daemon, abandoned, ..
-                } => {
-                    if *abandoned {
-                        continue;
-                    }
-                    *abandoned = true;
-                    let daemon = *daemon;
+                TaskState::Abandoned => continue,
+                TaskState::Running => {
+                    t.state = TaskState::Abandoned;
+                    let daemon = t.daemon;
                     self.actions.push_back(Action::Fail {
                         task,
                         code: ErrorCode::TimedOut,
@@ -854,16 +867,11 @@ impl<P> Scheduler<P> {
         for (id, t) in self.tasks.drain() {
             let code = match t.state {
                 // "Never sent": a retried task waiting again was sent, and lost.
-                TaskState::Queued(_) if self.mode == Mode::Direct && t.attempts == 0 => {
+                TaskState::Queued if self.mode == Mode::Direct && t.attempts == 0 => {
                     ErrorCode::ObjectClosed
                 }
-                TaskState::Queued(_) => ErrorCode::ConnectionReset,
-                TaskState::Running {
-                    abandoned: false, ..
-                } => ErrorCode::ConnectionReset,
-                TaskState::Running {
-                    abandoned: true, ..
-                } => continue,
+                TaskState::Queued | TaskState::Running => ErrorCode::ConnectionReset,
+                TaskState::Abandoned => continue,
             };
             held.push((t.seq, id, code));
         }
@@ -1027,9 +1035,7 @@ impl<P> Scheduler<P> {
     }
 
     fn result_direct(&mut self, daemon: DaemonId, task: TaskId, last: bool) -> Delivery {
-        let held_here = self.tasks.get(&task).is_some_and(
-            |t| matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon),
-        );
+        let held_here = self.tasks.get(&task).is_some_and(|t| t.sent_to() == Some(daemon));
         if !held_here {
             if let Some(d) = self.daemons.get_mut(&daemon) {
                 if last && d.state == DaemonState::Idle {
@@ -1071,15 +1077,7 @@ impl<P> Scheduler<P> {
     /// Removes an answered task: deliver its result unless its handle was already resolved.
     fn finish(&mut self, task: TaskId) -> Delivery {
         match self.tasks.remove(&task) {
-            Some(
-                t @ Task {
-                    state:
-                        TaskState::Running {
-                            abandoned: false, ..
-                        },
-                    ..
-                },
-            ) => {
+            Some(t) if t.state == TaskState::Running => {
                 if let Some(at) = t.deadline() {
                     self.deadlines.remove(&(at, t.seq));
                 }
@@ -1097,36 +1095,25 @@ impl<P> Scheduler<P> {
         let Some(t) = self.tasks.get_mut(&task) else {
             return false;
         };
-        if let TaskState::Running {
-            abandoned: false,
-            kept,
-            ..
-        } = &mut t.state
-        {
-            if t.retries_left > 0 && !closed {
-                if let Some(payload) = kept.take() {
-                    t.retries_left -= 1;
-                    t.state = TaskState::Queued(payload);
-                    let (seq, bytes) = (t.seq, t.bytes);
-                    // The queue is in submission order (tombstones included): a lost task
-                    // was dispatched before everything queued, so this lands at the head.
-                    let at = self.queue.partition_point(|&(_, s)| s < seq);
-                    self.queue.insert(at, (task, seq));
-                    self.queued += 1;
-                    if self.mode == Mode::Dispatcher {
-                        // The peak is updated by the caller once the queue is drained, so
-                        // that a task sent straight on to a free daemon leaves no trace.
-                        self.used += bytes;
-                    }
-                    return true;
-                }
+        // The kept copy, if any, becomes the queued payload again.
+        if t.state == TaskState::Running && t.retries_left > 0 && !closed && t.payload.is_some() {
+            t.retries_left -= 1;
+            t.state = TaskState::Queued;
+            let (seq, bytes) = (t.seq, t.bytes());
+            // The queue is in submission order (tombstones included): a lost task was
+            // dispatched before everything queued, so this lands at the head.
+            let at = self.queue.partition_point(|&(_, s)| s < seq);
+            self.queue.insert(at, (task, seq));
+            self.queued += 1;
+            if self.mode == Mode::Dispatcher {
+                // The peak is updated by the caller once the queue is drained, so that a
+                // task sent straight on to a free daemon leaves no trace.
+                self.used += bytes;
             }
+            return true;
         }
         if let Some(t) = self.tasks.remove(&task) {
-            if let TaskState::Running {
-                abandoned: false, ..
-            } = t.state
-            {
+            if t.state == TaskState::Running {
                 if let Some(at) = t.deadline() {
                     self.deadlines.remove(&(at, t.seq));
                 }
@@ -1145,16 +1132,11 @@ impl<P> Scheduler<P> {
         let Some(t) = self.tasks.get_mut(&task) else {
             return;
         };
-        let TaskState::Running {
-            abandoned: false,
-            kept,
-            ..
-        } = &mut t.state
-        else {
+        if t.state != TaskState::Running {
             self.tasks.remove(&task);
             return;
-        };
-        let Some(payload) = kept.take() else {
+        }
+        if t.payload.is_none() {
             // Not pipelined and not kept (see `withdrawn`): never lose a handle silently.
             if let Some(t) = self.tasks.remove(&task) {
                 if let Some(at) = t.deadline() {
@@ -1166,11 +1148,12 @@ impl<P> Scheduler<P> {
                 code: ErrorCode::ConnectionReset,
             });
             return;
-        };
-        t.state = TaskState::Queued(payload);
+        }
+        // The kept copy becomes the queued payload again.
+        t.state = TaskState::Queued;
         t.attempts = t.attempts.saturating_sub(1);
         t.piped = false;
-        let (seq, bytes) = (t.seq, t.bytes);
+        let (seq, bytes) = (t.seq, t.bytes());
         let at = self.queue.partition_point(|&(_, s)| s < seq);
         self.queue.insert(at, (task, seq));
         self.queued += 1;
@@ -1184,7 +1167,7 @@ impl<P> Scheduler<P> {
         };
         self.queued -= 1;
         if self.mode == Mode::Dispatcher {
-            self.used -= t.bytes;
+            self.used -= t.bytes();
         }
         if let Some(at) = t.deadline() {
             self.deadlines.remove(&(at, t.seq));
@@ -1307,9 +1290,10 @@ impl<P> Scheduler<P> {
                 && d.withdraw.is_none()
                 && matches!(d.state, DaemonState::Busy(_));
             // A cancelled task is being dropped by its daemon already.
-            let wanted = self.tasks.get(&task).is_some_and(|t| {
-                matches!(t.state, TaskState::Running { abandoned: false, .. })
-            });
+            let wanted = self
+                .tasks
+                .get(&task)
+                .is_some_and(|t| t.state == TaskState::Running);
             if live && wanted {
                 d.withdraw = Some(task);
                 self.withdrawing += 1;
@@ -1374,24 +1358,18 @@ impl<P> Scheduler<P> {
         let Some(t) = self.tasks.get_mut(&task) else {
             return;
         };
-        let TaskState::Queued(payload) = std::mem::replace(
-            &mut t.state,
-            TaskState::Running {
-                daemon,
-                abandoned: false,
-                kept: None,
-            },
-        ) else {
-            unreachable!("only queued tasks are started");
+        debug_assert_eq!(t.state, TaskState::Queued, "only queued tasks are started");
+        let Some(payload) = t.payload.take() else {
+            unreachable!("a queued task holds its payload");
         };
+        t.state = TaskState::Running;
+        t.daemon = daemon;
         t.attempts = t.attempts.saturating_add(1);
         t.piped = piped;
-        if let (true, Some(copy), TaskState::Running { kept, .. }) =
-            ((t.retries_left > 0 || piped) && t.keep, self.copy, &mut t.state)
-        {
-            *kept = Some(copy(&payload));
+        if let (true, Some(copy)) = ((t.retries_left > 0 || piped) && t.keep, self.copy) {
+            t.payload = Some(copy(&payload));
         }
-        let (bytes, seq, round) = (t.bytes, t.seq, t.round());
+        let (bytes, seq, round) = (t.bytes(), t.seq, t.round());
         self.executing += 1;
         if from_queue {
             self.queued -= 1;
@@ -1521,19 +1499,44 @@ fn duration_ns(d: Duration) -> u64 {
 fn is_queued<P>(tasks: &HashMap<TaskId, Task<P>>, task: TaskId, seq: u64) -> bool {
     tasks
         .get(&task)
-        .is_some_and(|t| t.seq == seq && matches!(t.state, TaskState::Queued(_)))
+        .is_some_and(|t| t.seq == seq && t.state == TaskState::Queued)
 }
 
 fn sent_to<P>(tasks: &HashMap<TaskId, Task<P>>, task: TaskId, seq: u64, daemon: DaemonId) -> bool {
-    tasks.get(&task).is_some_and(|t| {
-        t.seq == seq && matches!(t.state, TaskState::Running { daemon: x, .. } if x == daemon)
-    })
+    tasks
+        .get(&task)
+        .is_some_and(|t| t.seq == seq && t.sent_to() == Some(daemon))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A host holds one task record per queued task (design.md, memory per unresolved task):
+    /// with a 16-byte payload handle (`Arc<[u8]>`, what mirai-host uses) it stays 56 bytes.
+    #[test]
+    fn task_record_is_56_bytes_with_a_shared_payload() {
+        assert!(std::mem::size_of::<Task<std::sync::Arc<[u8]>>>() <= 56);
+        assert!(std::mem::size_of::<Task<Vec<u8>>>() <= 64);
+    }
+
+    /// Sizes of 4 GiB and more are kept whole (in the task's extras) and released exactly.
+    #[test]
+    fn payload_sizes_past_32_bits_are_counted_exactly() {
+        let mut s: Scheduler<&str> = Scheduler::new(Config::default());
+        let sizes = [0, 1, u64::from(u32::MAX) - 1, u64::from(u32::MAX), 5 << 32, u64::MAX / 4];
+        for (i, &b) in sizes.iter().enumerate() {
+            s.submit(i as u64 + 1, "p", b, TaskKind::Normal, None);
+        }
+        assert_eq!(s.memory().used, sizes.iter().sum::<u64>());
+        for (i, &b) in sizes.iter().enumerate() {
+            let before = s.memory().used;
+            assert!(s.cancel(i as u64 + 1));
+            assert_eq!(before - s.memory().used, b, "size {b}");
+        }
+        assert_eq!(s.memory().used, 0);
+    }
 
     /// The internal candidate lists stay bounded by the daemons, however many tasks pass: a
     /// daemon offered for pipelining at every task it takes while idle once made

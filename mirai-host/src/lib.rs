@@ -91,7 +91,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant, SystemTime};
 
-use mirai_proto::{flags, DecodeError, Frame, Init, Task, PROTOCOL_VERSION};
+use mirai_proto::{flags, DecodeError, Frame, Init, PROTOCOL_VERSION};
 use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler, TaskKind, TaskSpec};
 use mirai_trace::Span;
 use mirai_transport::{Backend, DisconnectReason, Event, Listener, PeerId};
@@ -644,12 +644,79 @@ struct Peer {
     bad: bool,
 }
 
-/// An encoded task frame, shared so that a retryable task is kept for a possible resend
-/// without copying its payload; one allocation of exactly the frame's length.
-type TaskFrame = Arc<[u8]>;
+/// A task as the host keeps it until sent: what its frame needs beyond the task id, in one
+/// allocation of exactly its length, shared so that a retryable or pipelined task is kept for
+/// a possible resend without copying its payload. The frame's CBOR keys and tags (about 40
+/// bytes a task) are not kept: they are made at send time (`mirai_proto::task_frame_parts`)
+/// and written with the payload in one vectored write.
+///
+/// Layout: `flags`, then `0` (no traceparent) or `1` and the traceparent's length (8 bytes,
+/// little-endian) and bytes, then the payload to the end.
+#[derive(Clone)]
+struct TaskBody(Arc<[u8]>);
+
+impl TaskBody {
+    fn new(flags: u8, trace: Option<&str>, payload: &[u8]) -> TaskBody {
+        let head = match trace {
+            Some(t) => 2 + 8 + t.len(),
+            None => 2,
+        };
+        // An exact-size iterator collects into one allocation of exactly this length; the
+        // zeros are then overwritten (cheaper than the payload copy, and safe code).
+        let mut body: Arc<[u8]> = std::iter::repeat_n(0u8, head + payload.len()).collect();
+        let buf = Arc::get_mut(&mut body).expect("a freshly built Arc has no other owner");
+        buf[0] = flags;
+        if let Some(t) = trace {
+            buf[1] = 1;
+            buf[2..10].copy_from_slice(&(t.len() as u64).to_le_bytes());
+            buf[10..head].copy_from_slice(t.as_bytes());
+        }
+        buf[head..].copy_from_slice(payload);
+        TaskBody(body)
+    }
+
+    /// Where the payload starts.
+    fn head(&self) -> usize {
+        match self.0[1] {
+            0 => 2,
+            _ => 10 + self.trace_len(),
+        }
+    }
+
+    fn trace_len(&self) -> usize {
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&self.0[2..10]);
+        // Written from a `str` length in `new`: it fits.
+        u64::from_le_bytes(n) as usize
+    }
+
+    fn flags(&self) -> u8 {
+        self.0[0]
+    }
+
+    fn trace(&self) -> Option<&str> {
+        if self.0[1] == 0 {
+            return None;
+        }
+        // Written from a `str` in `new`: valid UTF-8 (checked again rather than trusted).
+        std::str::from_utf8(&self.0[10..10 + self.trace_len()]).ok()
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.0[self.head()..]
+    }
+
+    /// Sends task `id`'s frame to `peer`: the same bytes as `mirai_proto::encode` of the
+    /// task, written without assembling them.
+    fn send(&self, listener: &Listener, peer: PeerId, id: u64) -> Result<(), mirai_transport::Error> {
+        let payload = self.payload();
+        let parts = mirai_proto::task_frame_parts(id, self.flags(), payload.len(), self.trace());
+        listener.send_parts(peer, &parts.slices(payload))
+    }
+}
 
 struct State {
-    sched: Scheduler<TaskFrame>,
+    sched: Scheduler<TaskBody>,
     slots: HashMap<u64, Arc<Slot>>,
     peers: HashMap<PeerId, Peer>,
     /// Peers connected, not yet said hello and not being dropped.
@@ -715,17 +782,17 @@ struct Outbox {
 
 /// A frame waiting in the [`Outbox`].
 enum Outgoing {
-    /// A task frame, shared with the scheduler (which may keep it for a retry).
-    Task(TaskFrame),
-    /// Any other frame.
+    /// Task `.0`, whose body is shared with the scheduler (which may keep it for a retry).
+    Task(u64, TaskBody),
+    /// Any other frame, encoded.
     Frame(Vec<u8>),
 }
 
 impl Outgoing {
-    fn bytes(&self) -> &[u8] {
+    fn send(&self, listener: &Listener, peer: PeerId) -> Result<(), mirai_transport::Error> {
         match self {
-            Outgoing::Task(f) => f,
-            Outgoing::Frame(v) => v,
+            Outgoing::Task(id, body) => body.send(listener, peer, *id),
+            Outgoing::Frame(v) => listener.send(peer, v),
         }
     }
 }
@@ -799,7 +866,7 @@ impl Shared {
                     break;
                 }
                 for (listener, peer, frame) in batch {
-                    if let Err(e) = listener.send(peer, frame.bytes()) {
+                    if let Err(e) = frame.send(&listener, peer) {
                         log::debug!("mirai host: send to daemon {peer} failed: {e}");
                     }
                 }
@@ -846,7 +913,7 @@ impl Shared {
                     } else {
                         log::trace!("mirai host: task {task} to daemon {daemon}");
                     }
-                    self.post(st, daemon, Outgoing::Task(payload));
+                    self.post(st, daemon, Outgoing::Task(task, payload));
                     notes.admit = true;
                 }
                 Action::Cancel { daemon, task } => {
@@ -1784,10 +1851,19 @@ impl Host {
         if k == 0 {
             return Ok(Vec::new());
         }
-        // Ids are taken in encoding order, so the round's last task has the highest id.
-        let mut tasks: Vec<EncodedTask> =
-            (1..k).map(|_| encode_task(payload.clone(), flags::EVERYWHERE, None)).collect();
-        tasks.push(encode_task(payload, flags::EVERYWHERE, None));
+        // One body for every copy (the frames differ only in their ids). Ids are taken in
+        // order, so the round's last task has the highest id.
+        let body = TaskBody::new(flags::EVERYWHERE, None, &payload);
+        let payload_len = payload.len() as u64;
+        drop(payload);
+        let tasks: Vec<EncodedTask> = (0..k)
+            .map(|_| EncodedTask {
+                id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
+                frame: body.clone(),
+                payload_len,
+                span: Span::none(),
+            })
+            .collect();
         self.submit_encoded(tasks, None, 0, |i| TaskKind::Everywhere { closes_round: i + 1 == k })
     }
 
@@ -2015,10 +2091,10 @@ impl Host {
     }
 }
 
-/// A task frame encoded outside the lock.
+/// A task made ready outside the lock.
 struct EncodedTask {
     id: u64,
-    frame: TaskFrame,
+    frame: TaskBody,
     payload_len: u64,
     /// Its `mirai` span (empty when not tracing).
     span: Span,
@@ -2039,7 +2115,7 @@ fn traced_task(t: &HostTrace, payload: Vec<u8>, parent: Option<TraceParent>) -> 
 
 fn encode_task_with(id: u64, payload: Vec<u8>, flags: u8, trace: Option<String>, span: Span) -> EncodedTask {
     let payload_len = payload.len() as u64;
-    let frame = mirai_proto::encode_shared(&Frame::Task(Task { id, flags, payload, trace }));
+    let frame = TaskBody::new(flags, trace.as_deref(), &payload);
     EncodedTask { id, frame, payload_len, span }
 }
 

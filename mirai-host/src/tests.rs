@@ -2,7 +2,7 @@
 //! every frame the host sends can be checked.
 
 use super::*;
-use mirai_proto::{Hello, TaskResult};
+use mirai_proto::{Hello, Task, TaskResult};
 use mirai_transport::{Connection, Options};
 use std::sync::atomic::AtomicUsize;
 
@@ -90,6 +90,43 @@ fn task_round_trip_and_counters() {
     let c = h.status().counters;
     assert_eq!((c.connections, c.cumulative, c.awaiting, c.executing, c.completed), (1, 1, 0, 0, 1));
     assert_eq!(h.completions(), 1);
+}
+
+#[test]
+fn a_task_body_sends_the_bytes_encode_gives() {
+    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    for (flags, trace, payload) in [
+        (0u8, None, Vec::new()),
+        (flags::EVERYWHERE, None, b"abc".to_vec()),
+        (255, Some(tp), vec![9u8; 70_000]),
+        (3, Some(""), vec![1u8; 24]),
+    ] {
+        let body = TaskBody::new(flags, trace, &payload);
+        assert_eq!((body.flags(), body.trace(), body.payload()), (flags, trace, &payload[..]));
+        let head = if trace.is_some() { 10 } else { 2 };
+        assert_eq!(body.0.len(), head + trace.map_or(0, str::len) + payload.len(), "one exact-size allocation");
+        for id in [1, 300, u64::MAX] {
+            let parts = mirai_proto::task_frame_parts(id, body.flags(), body.payload().len(), body.trace());
+            let want = mirai_proto::encode(&Frame::Task(Task { id, flags, payload: payload.clone(), trace: trace.map(String::from) }));
+            assert_eq!(parts.slices(body.payload()).concat(), want);
+        }
+    }
+}
+
+#[test]
+fn frames_sent_from_task_bodies_decode_to_the_task_submitted() {
+    let h = host();
+    let (d, _) = Fake::join(&h);
+    assert!(h.wait_connections(1, LONG));
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string();
+    let big: Vec<u8> = (0..(1usize << 20)).map(|i| (i * 7) as u8).collect();
+    let t = h.submit(big.clone(), SubmitOptions { trace: Some(tp.clone()), ..SubmitOptions::default() }).unwrap();
+    let sent = d.task();
+    assert_eq!((sent.id, sent.flags), (t.id(), 0));
+    assert!(sent.payload == big, "1 MiB payload intact");
+    assert_eq!(sent.trace.as_deref(), Some(tp.as_str()), "a verbatim traceparent travels");
+    d.reply(&sent, false);
+    assert!(matches!(t.wait(Some(LONG)), Some(Outcome::Value { .. })));
 }
 
 #[test]

@@ -743,6 +743,8 @@ struct Shared {
     retries: u32,
     /// Pipelining is on: the scheduler is told the time of submissions and results.
     timed: bool,
+    /// Dispatcher or direct mode ([`HostConfig::mode`]).
+    mode: Mode,
     hello_timeout: Duration,
     max_pending: usize,
     repair: Option<RepairPolicy>,
@@ -1736,6 +1738,7 @@ impl Host {
             serial: config.serial,
             retries: config.retries,
             timed,
+            mode: config.mode,
             hello_timeout: config.hello_timeout,
             max_pending: config.max_pending,
             repair: config.repair,
@@ -1835,6 +1838,12 @@ impl Host {
             Some(t) => mirai_trace::mirai_map(parent, t.set),
             None => Span::none(),
         }
+    }
+
+    /// The host's mode, as configured ([`HostConfig::mode`]): in dispatcher mode a cancel
+    /// reports whether the host still held the task.
+    pub fn mode(&self) -> Mode {
+        self.shared().mode
     }
 
     /// True if this host records spans (the process's tracing decision, see the crate docs).

@@ -93,6 +93,14 @@ fn task_round_trip_and_counters() {
 }
 
 #[test]
+fn mode_is_as_configured() {
+    assert_eq!(host().mode(), Mode::Dispatcher);
+    let mut c = HostConfig::new("tcp://127.0.0.1:0");
+    c.mode = Mode::Direct;
+    assert_eq!(Host::start(c).expect("host starts").mode(), Mode::Direct);
+}
+
+#[test]
 fn a_task_body_sends_the_bytes_encode_gives() {
     let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     for (flags, trace, payload) in [

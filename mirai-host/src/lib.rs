@@ -360,7 +360,9 @@ struct Slot {
 
 #[derive(Default)]
 struct SlotInner {
-    outcome: Option<Outcome>,
+    /// Boxed: a queued task pays one pointer rather than the 32 bytes of an `Outcome` (the
+    /// slot's allocation goes from 96 to 64 bytes); resolution allocates it.
+    outcome: Option<Box<Outcome>>,
     resolved: bool,
     taken: bool,
     /// Threads blocked in `wait`; the condvar is signalled only if there are any.
@@ -420,7 +422,7 @@ impl Slot {
             }
             d.callbacks.append(&mut callbacks);
         }
-        g.outcome = Some(outcome);
+        g.outcome = Some(Box::new(outcome));
         if g.waiters > 0 {
             self.cv.notify_all();
         }
@@ -562,7 +564,7 @@ impl TaskHandle {
         loop {
             if let Some(o) = g.outcome.take() {
                 g.taken = true;
-                return Some(o);
+                return Some(*o);
             }
             if g.taken {
                 return None;
@@ -590,7 +592,7 @@ impl TaskHandle {
         if o.is_some() {
             g.taken = true;
         }
-        o
+        o.map(|o| *o)
     }
 
     /// Runs `f` once when the task resolves: at once, on this thread, if it already has;
@@ -620,7 +622,7 @@ impl Future for TaskHandle {
         let mut g = lock(&self.slot.inner);
         if let Some(o) = g.outcome.take() {
             g.taken = true;
-            return Poll::Ready(o);
+            return Poll::Ready(*o);
         }
         assert!(!g.taken, "TaskHandle polled after its outcome was taken");
         let x = g.extra();

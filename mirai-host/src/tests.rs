@@ -930,3 +930,10 @@ fn only_signals_and_unplanned_codes_are_crashes() {
     assert!(crashed(ExitStatus::from_raw(libc::SIGKILL)));
     assert!(crashed(ExitStatus::from_raw(libc::SIGSEGV)));
 }
+
+#[test]
+fn a_queued_task_slot_stays_small() {
+    // Every unresolved task has one (design.md: host memory per unresolved mirai): with the
+    // Arc's counts it must fit a 64-byte allocation.
+    assert!(std::mem::size_of::<Slot>() <= 40, "Slot is {} bytes", std::mem::size_of::<Slot>());
+}

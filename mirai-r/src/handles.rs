@@ -29,8 +29,6 @@ use crate::wait::{Deadline, SLICE};
 /// The engine of one compute profile, owned by a host handle.
 struct HostBox {
     host: Host,
-    /// Dispatcher mode (FIFO, cancellation) rather than direct round-robin.
-    dispatcher: bool,
     /// Chunks of `mirai_map()` elements not yet seen resolved, with their element count less
     /// one, so that `mirai_host_status` counts elements, not chunks (spec §2.2: chunking must
     /// not be visible). Main thread only.
@@ -73,8 +71,6 @@ struct TaskBox {
     /// The outcome once taken from the handle and not yet turned into an R value (boxed: it is
     /// rarely there, and every waiting task has a box).
     outcome: Option<Box<Outcome>>,
-    /// The profile has a dispatcher (so a cancel can report whether it still held the task).
-    dispatcher: bool,
     /// For a keyed task: the weak reference on its mirai whose finalizer drops the task if
     /// the mirai is collected unsettled (`R_NilValue` otherwise). Alive while this entry
     /// exists and its id is not in `FORGOTTEN`: R keeps a weak reference until its finalizer
@@ -163,11 +159,10 @@ unsafe fn new_handle<T>(value: T, tag: SEXP, fin: unsafe extern "C" fn(SEXP), on
     x
 }
 
-unsafe fn new_host(host: Host, dispatcher: bool) -> SEXP {
+unsafe fn new_host(host: Host) -> SEXP {
     // onexit: a profile still set when R quits is reset, so its daemons are told.
     let hb = HostBox {
         host,
-        dispatcher,
         chunks: RefCell::new(Vec::new()),
         chunks_done: Cell::new(0),
         map_span: RefCell::new(None),
@@ -180,7 +175,7 @@ unsafe fn new_task(handle: TaskHandle, hb: &HostBox) -> SEXP {
 }
 
 unsafe fn new_task_ref(handle: HandleRef, hb: &HostBox) -> SEXP {
-    let tb = TaskBox { handle, host: hb.host.clone(), outcome: None, dispatcher: hb.dispatcher, weak: R_NilValue };
+    let tb = TaskBox { handle, host: hb.host.clone(), outcome: None, weak: R_NilValue };
     new_handle(tb, task_tag(), task_finalizer, false)
 }
 
@@ -216,7 +211,6 @@ pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: 
         handle: HandleRef::Own(handle),
         host: hb.host.clone(),
         outcome: None,
-        dispatcher: hb.dispatcher,
         weak,
     };
     let late: Vec<i32> = FORGOTTEN.with(|f| f.try_borrow_mut().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default());
@@ -480,7 +474,7 @@ unsafe fn host_start(
             let msg = e.to_string();
             if msg.contains(&url) { msg } else { format!("cannot start a host at '{url}': {msg}") }
         })?;
-        Ok(new_host(host, dispatcher))
+        Ok(new_host(host))
     }
 }
 
@@ -850,7 +844,7 @@ pub(crate) unsafe fn release_one(task: SEXP) -> RResult<usize> {
 /// # Safety
 /// Main thread, valid SEXPs.
 pub(crate) unsafe fn task_dispatcher(task: SEXP) -> RResult<bool> {
-    Ok(task_of(task, "task")?.dispatcher)
+    Ok(task_of(task, "task")?.host.mode() == Mode::Dispatcher)
 }
 
 /// Cancels the task of handle `task` on its own host: the task resolves at once with 20
@@ -861,7 +855,7 @@ pub(crate) unsafe fn task_dispatcher(task: SEXP) -> RResult<bool> {
 pub(crate) unsafe fn cancel_task(task: SEXP) -> RResult<bool> {
     let tb = task_of(task, "task")?;
     let held = tb.host.cancel(&tb.handle);
-    Ok(tb.dispatcher && held)
+    Ok(tb.host.mode() == Mode::Dispatcher && held)
 }
 
 /// `.Call` routine (docs/r-bridge.md): how many keyed tasks the bridge holds (mirai neither

@@ -40,7 +40,6 @@
 //! so a host must not pipeline to such daemons.
 
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// The protocol version this crate speaks. Peers of another version are refused.
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -246,75 +245,6 @@ pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {
     ciborium::into_writer(frame, &mut *out).expect("encoding a frame into memory cannot fail");
 }
 
-/// The length of `frame` encoded, header included: what [`encode`] would return, without
-/// building it (a counting pass over the CBOR writer; a payload is one write, so this costs
-/// the same for any payload size).
-pub fn encoded_len(frame: &Frame) -> usize {
-    /// A writer that keeps only the count of bytes written.
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut n = Counter(0);
-    // Counting cannot fail, and every frame type serializes without error.
-    ciborium::into_writer(frame, &mut n).expect("counting an encoded frame cannot fail");
-    HEADER_LEN + n.0
-}
-
-/// Encodes a frame into one shared buffer of exactly its length: the same bytes as [`encode`],
-/// in a single allocation with no spare capacity. This is how the host keeps queued task frames
-/// (one allocation per task, and a frame kept for a retry is shared, not copied); a large
-/// payload is copied once.
-pub fn encode_shared(frame: &Frame) -> Arc<[u8]> {
-    /// Frames up to this size are encoded into a per-thread scratch buffer and copied out:
-    /// one serialization pass, and copying a small payload twice costs less than a second
-    /// pass. Larger ones are counted, then written in place, so the payload is copied once.
-    const SCRATCH: usize = 64 << 10;
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let payload = match frame {
-        Frame::Task(t) => t.payload.len(),
-        Frame::Result(r) => r.payload.len(),
-        Frame::Init(i) => i.serial.len(),
-        _ => 0,
-    };
-    if payload < SCRATCH / 2 {
-        let small = BUF.with(|b| {
-            // Busy only if a serializer re-entered this function (it cannot): then count.
-            let mut b = b.try_borrow_mut().ok()?;
-            b.clear();
-            encode_into(frame, &mut b);
-            let out = Arc::<[u8]>::from(&b[..]);
-            if b.capacity() > SCRATCH {
-                *b = Vec::new();
-            }
-            Some(out)
-        });
-        if let Some(out) = small {
-            return out;
-        }
-    }
-    let len = encoded_len(frame);
-    // An exact-size iterator collects into one allocation of exactly `len` bytes; zeroing it
-    // first keeps this safe code (a fill is cheaper than the payload copy that follows).
-    let mut out: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
-    let buf = Arc::get_mut(&mut out).expect("a freshly built Arc has no other owner");
-    buf[..3].copy_from_slice(&MAGIC);
-    buf[3] = PROTOCOL_VERSION;
-    let mut body = &mut buf[HEADER_LEN..];
-    // The body fits exactly: `encoded_len` counted the same serialization.
-    ciborium::into_writer(frame, &mut body).expect("a frame encodes into its counted length");
-    debug_assert!(body.is_empty(), "encoded_len counted {} bytes too many", body.len());
-    out
-}
-
 /// Longest [`TaskFrameParts::prefix`]: the header, `{"Task": {` (map, key, map), the `id` key
 /// and a 9-byte integer, the `flags` key and a 2-byte integer, the `payload` key and a 9-byte
 /// byte-string head.
@@ -503,30 +433,6 @@ mod tests {
     fn every_kind_round_trips() {
         for f in samples() {
             assert_eq!(decode(&encode(&f), DEFAULT_MAX_FRAME).unwrap(), f);
-        }
-    }
-
-    #[test]
-    fn shared_encoding_is_byte_identical_and_exact() {
-        let mut frames = samples();
-        frames.push(Frame::Task(Task { id: 0, flags: 0, payload: vec![], trace: None }));
-        frames.push(Frame::Task(Task {
-            id: u64::MAX,
-            flags: 255,
-            payload: (0..=255u8).cycle().take(70_000).collect(),
-            trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
-        }));
-        // Payload lengths around the CBOR byte-string header boundaries (23/24, 255/256, ...).
-        for n in [23, 24, 255, 256, 65_535, 65_536] {
-            frames.push(Frame::Task(Task { id: n as u64, flags: 0, payload: vec![5; n], trace: None }));
-            frames.push(Frame::Result(TaskResult { id: 1, status: Status::Ok, last: false, payload: vec![6; n] }));
-        }
-        for f in frames {
-            let v = encode(&f);
-            let a = encode_shared(&f);
-            assert_eq!(&a[..], &v[..], "{}", f.kind());
-            assert_eq!(encoded_len(&f), v.len());
-            assert_eq!(decode(&a, DEFAULT_MAX_FRAME).unwrap(), f);
         }
     }
 

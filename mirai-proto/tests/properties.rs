@@ -38,13 +38,6 @@ proptest! {
     }
 
     #[test]
-    fn shared_encoding_is_the_same_bytes(f in frame()) {
-        let bytes = encode(&f);
-        prop_assert_eq!(encoded_len(&f), bytes.len());
-        prop_assert_eq!(&encode_shared(&f)[..], &bytes[..]);
-    }
-
-    #[test]
     fn task_frame_parts_are_the_same_bytes(id in any::<u64>(), flags in any::<u8>(), payload in bytes(), trace in prop::option::of(".{0,80}")) {
         let parts = task_frame_parts(id, flags, payload.len(), trace.as_deref());
         let joined = parts.slices(&payload).concat();

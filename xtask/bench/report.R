@@ -47,8 +47,11 @@ if (!is.null(r)) {
       if (x$system == "mirai (this package)") {
         # The floor is bimodal on a shared VM (7-9 us when both processes share a CPU, 30-90 us
         # when the wake-up crosses CPUs), and its median can land in either mode: the goal must
-        # hold for the medians and for the minimums (each system's fast mode) alike.
-        flmin <- pick(r, m, "raw unix socket, 2 processes (floor)")$min
+        # hold for the medians and for the minimums (each system's fast mode) alike. The fast
+        # mode is the lowest floor of the whole run: the R rounds' floor alone may never reach
+        # it (07:36 UTC run: its minimum was 23.8 us, the engine rounds' 6.9 us).
+        flmin <- min(pick(r, m, "raw unix socket, 2 processes (floor)")$min,
+                     if (!is.null(eng)) eng$min[grepl("floor", eng$system)], na.rm = TRUE)
         goal <- "<= 1.5 x floor (medians and minimums) and < PSOCK"
         met <- isTRUE(ratio <= 1.5) && isTRUE(x$min / flmin[1L] <= 1.5) && isTRUE(x$median < ps)
       }

@@ -17,6 +17,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 /// Upper bound for anything to happen; only reached when something is broken.
 const LONG: Duration = Duration::from_secs(30);
 
@@ -388,13 +390,8 @@ fn eight_mib_message(b: Mode) {
     // The hub flushes what the socket could not take at once while polling.
     let c3 = Arc::clone(&c);
     let r = thread::spawn(move || recv(&c3));
-    let mut ev = Vec::new();
-    while !r.is_finished() {
-        hub.l
-            .poll(&mut ev, Some(Duration::from_millis(20)))
-            .unwrap();
-    }
-    assert!(r.join().unwrap() == back, "8 MiB to dialer intact");
+    let (got, ev) = common::poll_until_joined(&hub.l, r);
+    assert!(got == back, "8 MiB to dialer intact");
     assert!(ev.is_empty(), "{ev:?}");
 }
 
@@ -464,13 +461,8 @@ fn eight_mib_message_in_parts(b: Mode) {
     // What the socket cannot take at once is queued and flushed by polling.
     let c3 = Arc::clone(&c);
     let r = thread::spawn(move || recv(&c3));
-    let mut ev = Vec::new();
-    while !r.is_finished() {
-        hub.l
-            .poll(&mut ev, Some(Duration::from_millis(20)))
-            .unwrap();
-    }
-    assert!(r.join().unwrap() == big, "8 MiB in parts to dialer intact");
+    let (got, ev) = common::poll_until_joined(&hub.l, r);
+    assert!(got == big, "8 MiB in parts to dialer intact");
     assert!(ev.is_empty(), "{ev:?}");
 }
 

@@ -10,6 +10,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const LONG: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
@@ -328,13 +330,7 @@ fn unpaced_burst_to_dialer_keeps_order() {
             assert_eq!(c.recv(Some(LONG)).unwrap().unwrap(), i.to_le_bytes());
         }
     });
-    let mut ev = Vec::new();
-    while !reader.is_finished() {
-        hub.l
-            .poll(&mut ev, Some(Duration::from_millis(20)))
-            .unwrap();
-    }
-    reader.join().unwrap();
+    common::poll_until_joined(&hub.l, reader);
 }
 
 #[test]
@@ -357,13 +353,7 @@ fn unpaced_burst_of_parted_messages_to_dialer_keeps_order_and_bytes() {
             assert!(c.recv(Some(LONG)).unwrap().unwrap() == msg(i).concat(), "message {i}");
         }
     });
-    let mut ev = Vec::new();
-    while !reader.is_finished() {
-        hub.l
-            .poll(&mut ev, Some(Duration::from_millis(20)))
-            .unwrap();
-    }
-    reader.join().unwrap();
+    common::poll_until_joined(&hub.l, reader);
 }
 
 #[test]
@@ -409,11 +399,7 @@ fn concurrent_senders_to_one_peer_keep_each_threads_order() {
             next[t] += 1;
         }
     });
-    let mut ev = Vec::new();
-    while !reader.is_finished() {
-        l.poll(&mut ev, Some(Duration::from_millis(20))).unwrap();
-    }
-    reader.join().unwrap();
+    common::poll_until_joined(&l, reader);
     for s in senders {
         s.join().unwrap();
     }
@@ -486,13 +472,7 @@ fn recv_timeout_does_not_split_frames() {
         m[..4].copy_from_slice(&i.to_le_bytes());
         hub.l.send(id, &m).unwrap();
     }
-    let mut ev = Vec::new();
-    while !reader.is_finished() {
-        hub.l
-            .poll(&mut ev, Some(Duration::from_millis(20)))
-            .unwrap();
-    }
-    reader.join().unwrap();
+    common::poll_until_joined(&hub.l, reader);
 }
 
 #[test]

@@ -3,13 +3,27 @@
 use std::io::Read;
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use mirai_transport::tls::ZeroConfig;
+use mirai_transport::{Event, Listener};
+
+/// Polls `l` until thread `t` has finished (so that the listener flushes what it queued for a
+/// peer that `t` reads from), then joins it: its result, and the events seen meanwhile.
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn poll_until_joined<T>(l: &Listener, t: JoinHandle<T>) -> (T, Vec<Event>) {
+    let mut ev = Vec::new();
+    while !t.is_finished() {
+        l.poll(&mut ev, Some(Duration::from_millis(20))).unwrap();
+    }
+    (t.join().unwrap(), ev)
+}
 
 /// A plain rustls client (not the transport's dialer) holding the zero-config client identity,
 /// connected to `127.0.0.1:port` over the given TLS versions and past the listener's 8-byte
 /// greeting, for writing frames by hand.
+#[allow(dead_code)] // not every test file that includes this module uses it
 pub fn raw_tls_client(
     z: &ZeroConfig,
     port: u16,

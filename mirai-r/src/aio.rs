@@ -3,9 +3,9 @@
 //!
 //! A `mirai` is an environment (parent: the package namespace) with class
 //! `c("mirai", "recvAio")`, an integer attribute `id`, and an active binding `data` (spec §2.1).
-//! A mirai made by `mirai()` is *keyed*: its task waits in the bridge's table under its `id`
-//! (see `crate::handles`), which is all it holds besides `data` (plus `.hooks` when the profile
-//! has a serialization config). Other mirai (chunk elements, `everywhere()`, ephemeral) hold
+//! A mirai made by `mirai()` is *keyed*: its task waits in the bridge's table under the mirai
+//! itself (see `crate::handles`), so it holds nothing besides `data` (plus `.hooks` when the
+//! profile has a serialization config). Other mirai (chunk elements, `everywhere()`, ephemeral) hold
 //! their task handle as `.aio`. Settling caches the result as `value`, drops the task (the
 //! table entry, or `.aio` set to `NULL`) and, unless
 //! the value is the timeout error 5 (an ephemeral process that timed out keeps evaluating until
@@ -25,7 +25,7 @@ use libR_sys::*;
 use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
 use crate::guard::{entry, protect, Protector, RResult};
 use crate::handles::{
-    cancel_task, is_task, keyed_handle, keyed_id, release_keyed, submit_keyed, take, task_attempts, task_resolved,
+    cancel_task, is_keyed, is_task, keyed_handle, release_keyed, submit_keyed, take, task_attempts, task_resolved,
     wait_task, watch_keyed,
 };
 use crate::sexp::*;
@@ -230,11 +230,11 @@ unsafe fn new_keyed_mirai(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) ->
     }
     // Linked into R's list of weak references at once, so protected by R from here on.
     let weak = watch_keyed(env);
-    submit_keyed(host, data, timeout, hooks, *INTEGER(Rf_getAttrib(env, s.s_id)), weak)?;
+    submit_keyed(host, data, timeout, hooks, env, weak)?;
     Ok(env)
 }
 
-/// The task handle of mirai `m`: its `.aio` binding, or its `id` while its keyed task is in
+/// The task handle of mirai `m`: its `.aio` binding, or `m` itself while its keyed task is in
 /// the table; `NULL` once settled (or for a mirai made resolved).
 ///
 /// # Safety
@@ -242,10 +242,10 @@ unsafe fn new_keyed_mirai(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) ->
 pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
     let s = statics()?;
     if let Some(aio) = local(m, s.s_aio) {
-        // Keyed handles come only from `id`, checked against their owner below.
-        return Ok(if keyed_id(aio).is_some() { R_NilValue } else { aio });
+        // Only an external pointer: a keyed handle (another mirai) is reached through itself.
+        return Ok(if type_of(aio) == SEXPTYPE::EXTPTRSXP { aio } else { R_NilValue });
     }
-    Ok(keyed_handle(m, Rf_getAttrib(m, s.s_id)).unwrap_or(R_NilValue))
+    Ok(keyed_handle(m).unwrap_or(R_NilValue))
 }
 
 /// The value of mirai `m` if it has resolved (settling it: see the module docs), otherwise
@@ -271,9 +271,10 @@ pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
     // The value first: a keyed task's outcome is not cached elsewhere once taken.
     Rf_defineVar(s.s_value, v, m);
     keep_attempts(m, aio)?;
-    match keyed_id(aio) {
-        Some(id) => release_keyed(id),
-        None => Rf_defineVar(s.s_aio, R_NilValue, m),
+    if is_keyed(aio) {
+        release_keyed(aio);
+    } else {
+        Rf_defineVar(s.s_aio, R_NilValue, m);
     }
     if local(m, s.s_host).is_some_and(|h| !is_null(h)) && !is_timeout(v) {
         Rf_defineVar(s.s_host, R_NilValue, m);
@@ -454,7 +455,7 @@ pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout
 #[no_mangle]
 pub unsafe extern "C" fn mirai_wrap(aio: SEXP, hooks: SEXP) -> SEXP {
     entry(|| unsafe {
-        if !is_null(aio) && (!is_task(aio) || keyed_id(aio).is_some()) {
+        if !is_null(aio) && (!is_task(aio) || is_keyed(aio)) {
             return Err("`aio` must be a mirai task handle or NULL".into());
         }
         new_mirai(aio, hooks, R_NilValue)

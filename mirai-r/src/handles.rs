@@ -2,10 +2,12 @@
 //!
 //! A host handle is an external pointer with a finalizer. A task handle is either an external
 //! pointer (chunks, `everywhere()` rounds, ephemeral tasks), or, for the common mirai made by
-//! `mirai()`, *keyed*: the task lives in a table keyed by the mirai's `id`, and the handle R
-//! passes around is the mirai's `id` integer itself. A keyed mirai thus costs R no external
-//! pointer and no `.aio` binding, only the finalizer on the mirai that drops its table entry
-//! (the bridge's largest share of the memory of an unresolved mirai; see bench/NOTES.md).
+//! `mirai()`, *keyed*: the task lives in a table keyed by the mirai environment's address
+//! (R's collector never moves objects), and the handle R passes around is the mirai itself. A
+//! keyed mirai thus costs R no external pointer and no `.aio` binding, only the weak reference
+//! whose finalizer drops its table entry (the bridge's largest share of the memory of an
+//! unresolved mirai; see bench/NOTES.md). Only the mirai itself reaches its task: nothing R
+//! code can change (such as its attributes) names the entry.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -73,8 +75,8 @@ struct TaskBox {
     outcome: Option<Box<Outcome>>,
     /// For a keyed task: the weak reference on its mirai whose finalizer drops the task if
     /// the mirai is collected unsettled (`R_NilValue` otherwise). Alive while this entry
-    /// exists and its id is not in `FORGOTTEN`: R keeps a weak reference until its finalizer
-    /// has run, and the finalizer removes the entry (or, failing that, lists its id).
+    /// exists: R keeps a weak reference until its finalizer has run, and the finalizer removes
+    /// the entry.
     weak: SEXP,
 }
 
@@ -100,15 +102,15 @@ impl std::ops::Deref for HandleRef {
 thread_local! {
     static HOST_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
     static TASK_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
-    static ID_SYM: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
-    /// Keyed tasks by mirai id (main thread only). Boxed so that a `&mut TaskBox` handed out
-    /// by `task_of` stays valid while the table grows; the table is borrowed only for a lookup,
-    /// an insertion or a removal, never while R code can run.
-    static KEYED: RefCell<HashMap<i32, Box<TaskBox>>> = RefCell::new(HashMap::new());
-    /// Ids whose mirai was collected while the table was borrowed (cannot happen as long as
-    /// no R code runs under a borrow; kept so that a finalizer never panics), dropped at the
-    /// next insertion.
-    static FORGOTTEN: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
+    /// Keyed tasks by their mirai's address (main thread only). Boxed so that a `&mut TaskBox`
+    /// handed out by `task_of` stays valid while the table grows; the table is borrowed only
+    /// for a lookup, an insertion or a removal, never while R code can run. An entry goes when
+    /// its mirai settles or is collected, so an address is never reused while in the table.
+    static KEYED: RefCell<HashMap<usize, Box<TaskBox>>> = RefCell::new(HashMap::new());
+    /// Keys of mirai collected while the table was borrowed (cannot happen as long as no R
+    /// code runs under a borrow; kept so that a finalizer never panics), dropped at the next
+    /// insertion, before the new entry is made.
+    static FORGOTTEN: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 unsafe fn tag(cell: &'static std::thread::LocalKey<Cell<SEXP>>, name: &CStr) -> SEXP {
@@ -183,28 +185,28 @@ unsafe fn is_handle(x: SEXP, tag: SEXP) -> bool {
     type_of(x) == SEXPTYPE::EXTPTRSXP && R_ExternalPtrTag(x) == tag && !R_ExternalPtrAddr(x).is_null()
 }
 
-/// Is `x` a task handle: a task external pointer, or the `id` of a keyed task?
+/// Is `x` a task handle: a task external pointer, or a mirai with a keyed task?
 pub(crate) unsafe fn is_task(x: SEXP) -> bool {
     is_handle(x, task_tag()) || keyed_box(x).is_some()
 }
 
-/// The id a keyed handle would carry: `x` a plain integer scalar.
-unsafe fn key_of(x: SEXP) -> Option<i32> {
-    (type_of(x) == SEXPTYPE::INTSXP && Rf_xlength(x) == 1 && OBJECT(x) == 0).then(|| *INTEGER(x))
+/// The table key of `x` if it could be a keyed handle: an environment's address.
+unsafe fn key_of(x: SEXP) -> Option<usize> {
+    (type_of(x) == SEXPTYPE::ENVSXP).then_some(x as usize)
 }
 
-/// The box of keyed task `x`, if `x` is the id of one.
+/// The box of the keyed task of `x`, if `x` is a mirai with one.
 unsafe fn keyed_box(x: SEXP) -> Option<*mut TaskBox> {
-    let id = key_of(x)?;
-    KEYED.with(|t| t.try_borrow_mut().ok()?.get_mut(&id).map(|b| &mut **b as *mut TaskBox))
+    let key = key_of(x)?;
+    KEYED.with(|t| t.try_borrow_mut().ok()?.get_mut(&key).map(|b| &mut **b as *mut TaskBox))
 }
 
-/// Submits `data` to `host` as the keyed task of the mirai whose id is `id` and whose weak
-/// reference (from [`watch_keyed`]) is `weak` (see the module docs).
+/// Submits `data` to `host` as the keyed task of mirai `m`, whose weak reference (from
+/// [`watch_keyed`]) is `weak` (see the module docs).
 ///
 /// # Safety
-/// Main thread, valid SEXPs; `id` not already in use.
-pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP, id: i32, weak: SEXP) -> RResult<()> {
+/// Main thread, valid SEXPs; `m` a new mirai without a task.
+pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP, m: SEXP, weak: SEXP) -> RResult<()> {
     let hb = host_of(host, "host")?;
     let handle = submit_handle(hb, data, timeout, hooks)?;
     let tb = TaskBox {
@@ -213,41 +215,42 @@ pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: 
         outcome: None,
         weak,
     };
-    let late: Vec<i32> = FORGOTTEN.with(|f| f.try_borrow_mut().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default());
+    let late: Vec<usize> = FORGOTTEN.with(|f| f.try_borrow_mut().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default());
     KEYED.with(|t| {
         let mut t = t.borrow_mut();
-        for id in late {
-            t.remove(&id);
+        for key in late {
+            t.remove(&key);
         }
-        t.insert(id, Box::new(tb));
+        t.insert(m as usize, Box::new(tb));
     });
     Ok(())
 }
 
-/// Drops keyed task `id` once its mirai has settled. Its weak reference's finalizer does it,
+/// Drops the keyed task of mirai `m` once `m` has settled. Its weak reference's finalizer does it,
 /// run now: that also frees the weak reference, so that the mirai's environment, when it dies,
 /// is not kept for one more collection to be finalized (which made every mirai cost ~2 us
 /// more at the next collection; bench/NOTES.md).
 ///
 /// # Safety
 /// Main thread.
-pub(crate) unsafe fn release_keyed(id: i32) {
-    let weak = KEYED.with(|t| t.try_borrow().ok().and_then(|t| t.get(&id).map(|b| b.weak)));
+pub(crate) unsafe fn release_keyed(m: SEXP) {
+    let key = m as usize;
+    let weak = KEYED.with(|t| t.try_borrow().ok().and_then(|t| t.get(&key).map(|b| b.weak)));
     match weak {
         Some(w) if type_of(w) != SEXPTYPE::NILSXP => R_RunWeakRefFinalizer(w),
-        _ => forget_keyed(id),
+        _ => forget_keyed(key),
     }
 }
 
-/// Drops keyed task `id` (its mirai settled, or was collected). The box is dropped after the
-/// table is released.
-fn forget_keyed(id: i32) {
+/// Drops the keyed task under `key` (its mirai settled, or was collected). The box is dropped
+/// after the table is released.
+fn forget_keyed(key: usize) {
     let gone = KEYED.with(|t| match t.try_borrow_mut() {
-        Ok(mut t) => t.remove(&id),
+        Ok(mut t) => t.remove(&key),
         Err(_) => {
             FORGOTTEN.with(|f| {
                 if let Ok(mut f) = f.try_borrow_mut() {
-                    f.push(id);
+                    f.push(key);
                 }
             });
             None
@@ -256,40 +259,32 @@ fn forget_keyed(id: i32) {
     drop(gone);
 }
 
-/// Finalizer of a keyed mirai: drops its task if the mirai was collected unsettled.
+/// Finalizer of a keyed mirai (run by R when the mirai is collected, or by `release_keyed`
+/// when it settles): drops its task.
 unsafe extern "C" fn keyed_finalizer(m: SEXP) {
-    let id = Rf_getAttrib(m, tag(&ID_SYM, c"id"));
-    if let Some(id) = key_of(id) {
-        quietly(|| forget_keyed(id));
-    }
+    quietly(|| forget_keyed(m as usize));
 }
 
 /// Registers the finalizer of keyed mirai `m` (before its task is submitted, so that a failed
 /// registration leaves no task behind): the weak reference, for [`submit_keyed`].
 ///
 /// # Safety
-/// Main thread; `m` an environment with an integer attribute `id`.
+/// Main thread; `m` a mirai environment.
 pub(crate) unsafe fn watch_keyed(m: SEXP) -> SEXP {
     R_MakeWeakRefC(m, R_NilValue, Some(keyed_finalizer), Rboolean::FALSE)
 }
 
-/// The handle of mirai `m`'s keyed task, if it has one: its `id` attribute `id`.
+/// The handle of mirai `m`'s keyed task, if it has one: `m` itself.
 ///
 /// # Safety
 /// Main thread, valid SEXPs.
-pub(crate) unsafe fn keyed_handle(m: SEXP, id: SEXP) -> Option<SEXP> {
-    let b = keyed_box(id)?;
-    let forgotten = FORGOTTEN.with(|f| f.try_borrow().map_or(true, |f| f.contains(&*INTEGER(id))));
-    // Another environment given the same `id` attribute does not reach the task.
-    (!forgotten && R_WeakRefKey((*b).weak) == m).then_some(id)
+pub(crate) unsafe fn keyed_handle(m: SEXP) -> Option<SEXP> {
+    keyed_box(m).map(|_| m)
 }
 
-/// The id of keyed handle `x`, if it is one (as opposed to an external pointer).
-pub(crate) unsafe fn keyed_id(x: SEXP) -> Option<i32> {
-    if type_of(x) == SEXPTYPE::EXTPTRSXP {
-        return None;
-    }
-    key_of(x)
+/// Is `x` a keyed handle (a mirai with a keyed task) rather than an external pointer?
+pub(crate) unsafe fn is_keyed(x: SEXP) -> bool {
+    keyed_box(x).is_some()
 }
 
 unsafe fn host_of<'a>(x: SEXP, name: &str) -> RResult<&'a HostBox> {

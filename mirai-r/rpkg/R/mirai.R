@@ -43,7 +43,7 @@
 # A mirai is built and settled in C (mirai-r/src/aio.rs): an environment with class
 # c("mirai", "recvAio"), attribute `id` and an active binding `data`; while it waits its task
 # handle is `.Call(mirai_aio, m)` (a mirai of mirai() keeps its task in the bridge, keyed by
-# `id`; others bind it as `.aio`), and `.hooks` with a serialization config; once settled it
+# the mirai itself; others bind it as `.aio`), and `.hooks` with a serialization config; once settled it
 # holds `value`. Only an ephemeral mirai keeps its one-off host as `.host`, which keeps that host
 # alive (its finalizer resets it) while the task runs.
 .mk_mirai <- function(aio, hooks, host) {

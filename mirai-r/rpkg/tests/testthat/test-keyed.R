@@ -1,6 +1,6 @@
-# A mirai made by mirai() keeps its task in the bridge, keyed by its `id` (mirai-r/src/handles.rs):
-# the table entry must go when the mirai settles, is stopped, or is collected unsettled, and
-# nothing else may reach the task.
+# A mirai made by mirai() keeps its task in the bridge, keyed by the mirai itself (its address;
+# mirai-r/src/handles.rs): the table entry must go when the mirai settles, is stopped, or is
+# collected unsettled, and nothing else may reach the task.
 
 keyed <- function() .Call(mirai:::mirai_keyed_tasks)
 
@@ -43,18 +43,38 @@ test_that("only its own mirai reaches a keyed task", {
   expect_null(fake$data)
   expect_null(.Call(mirai:::mirai_aio, fake))
   expect_false(stop_mirai(fake))
-  # nor does a `.aio` binding holding the id, nor mirai_wrap() given the id
+  # nor does a `.aio` binding holding the mirai, nor mirai_wrap() given it
   fake2 <- structure(new.env(), class = c("mirai", "recvAio"), id = id)
-  assign(".aio", id, envir = fake2)
+  assign(".aio", m, envir = fake2)
   expect_null(.Call(mirai:::mirai_aio, fake2))
+  expect_error(.Call(mirai:::mirai_wrap, m, NULL), "`aio`")
   expect_error(.Call(mirai:::mirai_wrap, id, NULL), "`aio`")
   # the real one is intact
   expect_true(unresolved(m))
-  expect_identical(.Call(mirai:::mirai_aio, m), id)
+  expect_identical(.Call(mirai:::mirai_aio, m), m)
   launch_local(1, .compute = "keyed2")
   expect_identical(m[], 42)
   expect_null(.Call(mirai:::mirai_aio, m))
   expect_false(unresolved(m))
+})
+
+test_that("a mirai whose `id` attribute was overwritten keeps its own task, and only it", {
+  daemons(url = local_url(), .compute = "keyed4")
+  on.exit(daemons(0, .compute = "keyed4"))
+  gc()
+  k0 <- keyed()
+  m1 <- mirai(1, .compute = "keyed4")
+  m2 <- mirai(2, .compute = "keyed4")
+  attr(m1, "id") <- attr(m2, "id")
+  expect_equal(keyed() - k0, 2)
+  rm(m1)
+  gc(); gc()
+  # m1's task went with it; m2's is untouched and resolves
+  expect_equal(keyed() - k0, 1)
+  expect_true(unresolved(m2))
+  launch_local(1, .compute = "keyed4")
+  expect_identical(m2[], 2)
+  expect_equal(keyed() - k0, 0)
 })
 
 test_that("race_mirai(), promises and call_mirai() work on keyed mirai", {

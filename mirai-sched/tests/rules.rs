@@ -1005,13 +1005,20 @@ fn history(s: &mut Scheduler<&'static str>, at: &mut Instant, d: u64, first: u64
 /// A pipelining scheduler whose one daemon (1) has answered tasks 1 to 3 in 100 us each,
 /// and the time after them.
 fn one_short_daemon() -> (Scheduler<&'static str>, Instant) {
-    let mut s = piped();
     let mut at = Instant::now();
-    s.set_time(at);
+    let s = one_short_daemon_from(&mut at);
+    (s, at)
+}
+
+/// [`one_short_daemon`] on the clock of an earlier scenario of the same test, moved on by its
+/// history.
+fn one_short_daemon_from(at: &mut Instant) -> Scheduler<&'static str> {
+    let mut s = piped();
+    s.set_time(*at);
     join(&mut s, 1);
     actions(&mut s);
-    history(&mut s, &mut at, 1, 1, 3);
-    (s, at)
+    history(&mut s, at, 1, 1, 3);
+    s
 }
 
 #[test]
@@ -1049,11 +1056,7 @@ fn only_a_daemon_with_a_history_of_short_tasks_is_pipelined_to() {
     put(&mut s, 14, "e");
     assert_eq!(actions(&mut s), Vec::<A>::new());
     // Plain `submit` tasks (no copy to take back) and everywhere rounds are never pipelined.
-    let mut s = piped();
-    s.set_time(at);
-    join(&mut s, 1);
-    actions(&mut s);
-    history(&mut s, &mut at, 1, 1, 3);
+    let mut s = one_short_daemon_from(&mut at);
     put(&mut s, 10, "a");
     submit(&mut s, 11, "plain");
     s.submit(12, "round", 1, TaskKind::Everywhere { closes_round: true }, None);
@@ -1103,11 +1106,7 @@ fn a_free_daemon_takes_back_a_pipelined_task_only_once_it_is_given_back() {
     assert_eq!(s.counters(), counters(2, 2, 0, 0, 5));
 
     // Asked back too late: the daemon had started it, and simply answers it.
-    let mut s = piped();
-    s.set_time(at);
-    join(&mut s, 1);
-    actions(&mut s);
-    history(&mut s, &mut at, 1, 1, 3);
+    let mut s = one_short_daemon_from(&mut at);
     put(&mut s, 10, "a");
     put(&mut s, 11, "b");
     actions(&mut s);
@@ -1141,11 +1140,7 @@ fn a_daemon_leaving_or_lost_with_a_pipelined_task() {
     s.disconnected(1);
 
     // Lost: both tasks it held fail with 19, in the order they were sent.
-    let mut s = piped();
-    s.set_time(at);
-    join(&mut s, 1);
-    actions(&mut s);
-    history(&mut s, &mut at, 1, 1, 3);
+    let mut s = one_short_daemon_from(&mut at);
     put(&mut s, 10, "a");
     put(&mut s, 11, "b");
     actions(&mut s);

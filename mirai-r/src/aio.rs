@@ -271,7 +271,8 @@ pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
     // The value first: a keyed task's outcome is not cached elsewhere once taken.
     Rf_defineVar(s.s_value, v, m);
     keep_attempts(m, aio)?;
-    if is_keyed(aio) {
+    // A task handle is an external pointer, or the mirai itself when keyed.
+    if type_of(aio) == SEXPTYPE::ENVSXP {
         release_keyed(aio);
     } else {
         Rf_defineVar(s.s_aio, R_NilValue, m);

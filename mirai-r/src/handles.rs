@@ -103,14 +103,11 @@ thread_local! {
     static HOST_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
     static TASK_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
     /// Keyed tasks by their mirai's address (main thread only). Boxed so that a `&mut TaskBox`
-    /// handed out by `task_of` stays valid while the table grows; the table is borrowed only
-    /// for a lookup, an insertion or a removal, never while R code can run. An entry goes when
-    /// its mirai settles or is collected, so an address is never reused while in the table.
+    /// handed out by `task_of` stays valid while the table grows. The table is borrowed only
+    /// for a lookup, an insertion or a removal, and never while R code can run, so a finalizer
+    /// (which R runs only from inside its API) always finds it free. An entry goes when its
+    /// mirai settles or is collected, so an address is never reused while in the table.
     static KEYED: RefCell<HashMap<usize, Box<TaskBox>>> = RefCell::new(HashMap::new());
-    /// Keys of mirai collected while the table was borrowed (cannot happen as long as no R
-    /// code runs under a borrow; kept so that a finalizer never panics), dropped at the next
-    /// insertion, before the new entry is made.
-    static FORGOTTEN: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 unsafe fn tag(cell: &'static std::thread::LocalKey<Cell<SEXP>>, name: &CStr) -> SEXP {
@@ -198,7 +195,7 @@ unsafe fn key_of(x: SEXP) -> Option<usize> {
 /// The box of the keyed task of `x`, if `x` is a mirai with one.
 unsafe fn keyed_box(x: SEXP) -> Option<*mut TaskBox> {
     let key = key_of(x)?;
-    KEYED.with(|t| t.try_borrow_mut().ok()?.get_mut(&key).map(|b| &mut **b as *mut TaskBox))
+    KEYED.with(|t| t.borrow_mut().get_mut(&key).map(|b| &mut **b as *mut TaskBox))
 }
 
 /// Submits `data` to `host` as the keyed task of mirai `m`, whose weak reference (from
@@ -215,14 +212,7 @@ pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: 
         outcome: None,
         weak,
     };
-    let late: Vec<usize> = FORGOTTEN.with(|f| f.try_borrow_mut().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default());
-    KEYED.with(|t| {
-        let mut t = t.borrow_mut();
-        for key in late {
-            t.remove(&key);
-        }
-        t.insert(m as usize, Box::new(tb));
-    });
+    KEYED.with(|t| t.borrow_mut().insert(m as usize, Box::new(tb)));
     Ok(())
 }
 
@@ -234,28 +224,16 @@ pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: 
 /// # Safety
 /// Main thread.
 pub(crate) unsafe fn release_keyed(m: SEXP) {
-    let key = m as usize;
-    let weak = KEYED.with(|t| t.try_borrow().ok().and_then(|t| t.get(&key).map(|b| b.weak)));
-    match weak {
-        Some(w) if type_of(w) != SEXPTYPE::NILSXP => R_RunWeakRefFinalizer(w),
-        _ => forget_keyed(key),
+    let weak = KEYED.with(|t| t.borrow().get(&(m as usize)).map(|b| b.weak));
+    if let Some(w) = weak {
+        R_RunWeakRefFinalizer(w);
     }
 }
 
 /// Drops the keyed task under `key` (its mirai settled, or was collected). The box is dropped
 /// after the table is released.
 fn forget_keyed(key: usize) {
-    let gone = KEYED.with(|t| match t.try_borrow_mut() {
-        Ok(mut t) => t.remove(&key),
-        Err(_) => {
-            FORGOTTEN.with(|f| {
-                if let Ok(mut f) = f.try_borrow_mut() {
-                    f.push(key);
-                }
-            });
-            None
-        }
-    });
+    let gone = KEYED.with(|t| t.borrow_mut().remove(&key));
     drop(gone);
 }
 
@@ -861,7 +839,7 @@ pub(crate) unsafe fn cancel_task(task: SEXP) -> RResult<bool> {
 #[no_mangle]
 pub unsafe extern "C" fn mirai_keyed_tasks() -> SEXP {
     entry(|| unsafe {
-        let n = KEYED.with(|t| t.try_borrow().map(|t| t.len()).unwrap_or(0));
+        let n = KEYED.with(|t| t.borrow().len());
         Ok(Rf_ScalarReal(n as f64))
     })
 }

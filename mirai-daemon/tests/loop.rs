@@ -301,7 +301,10 @@ fn a_withdrawn_pipelined_task_is_given_back_and_a_started_one_completes() {
     std::thread::sleep(Duration::from_millis(150));
     host.send(&Frame::Withdraw { id: 3 });
     let r = host.result();
-    assert_eq!((r.id, r.status, r.payload.as_slice()), (3, Status::Ok, &b"slept"[..]));
+    assert_eq!(
+        (r.id, r.status, r.payload.as_slice()),
+        (3, Status::Ok, &b"slept"[..])
+    );
     // An evaluation that never reads the connection: the withdraw is read before the next
     // task starts, so that task is still given back. (If all three frames arrive before task 4
     // starts, the give-back comes first: either order keeps the contract.)
@@ -317,7 +320,10 @@ fn a_withdrawn_pipelined_task_is_given_back_and_a_started_one_completes() {
         }
     }
     let r = result.expect("task 4 answered");
-    assert_eq!((r.id, r.payload.as_slice(), withdrawn), (4, &b"blocked"[..], true));
+    assert_eq!(
+        (r.id, r.payload.as_slice(), withdrawn),
+        (4, &b"blocked"[..], true)
+    );
     assert!(
         host.try_recv(Duration::from_millis(200)).is_none(),
         "a withdrawn task was evaluated"

@@ -11,7 +11,9 @@ use mirai_host::{Host, HostConfig, SubmitOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let daemon = args.next().ok_or("usage: roundtrip <mirai-daemon binary> [iterations]")?;
+    let daemon = args
+        .next()
+        .ok_or("usage: roundtrip <mirai-daemon binary> [iterations]")?;
     let n: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(2000);
     let url = format!("abstract://mirai-roundtrip-{}", std::process::id());
     let mut config = HostConfig::new(url);
@@ -19,7 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.pipeline = None;
     }
     let host = Host::start(config)?;
-    host.launch(&daemon_command(daemon, host.url(), &DaemonArgs::default()), 1)?;
+    host.launch(
+        &daemon_command(daemon, host.url(), &DaemonArgs::default()),
+        1,
+    )?;
     if !host.wait_connections(1, Duration::from_secs(10)) {
         return Err("the daemon did not connect".into());
     }

@@ -25,7 +25,11 @@ pub struct Command {
 impl Command {
     /// `program` with no arguments and no extra environment.
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        Command { program: program.into(), args: Vec::new(), env: Vec::new() }
+        Command {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+        }
     }
 
     /// Appends one argument.
@@ -133,13 +137,18 @@ pub fn find_daemon_binary() -> Option<PathBuf> {
             dir = d.parent();
         }
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| is_executable(p)))
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| is_executable(p))
+    })
 }
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// The command of a local `mirai-daemon` dialing `url`, from [`find_daemon_binary`].

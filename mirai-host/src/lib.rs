@@ -98,10 +98,10 @@ use mirai_transport::{Backend, DisconnectReason, Event, Listener, PeerId};
 
 pub use mirai_proto::{RngStream, Status};
 pub use mirai_sched::{Counters, ErrorCode, Memory, Mode};
-pub use mirai_trace::TraceParent;
-pub use mirai_transport::Options as TransportOptions;
 /// OpenTelemetry spans (see the crate docs, "Tracing").
 pub use mirai_trace as trace;
+pub use mirai_trace::TraceParent;
+pub use mirai_transport::Options as TransportOptions;
 
 /// How a host is set up.
 #[derive(Debug, Clone)]
@@ -392,9 +392,17 @@ impl Slot {
     fn new(span: Span) -> Arc<Slot> {
         // A span that does not record (none, or dropped by the sampler) has nothing to report
         // at resolution: it is dropped (ended) now rather than kept.
-        let extra = span.is_recording().then(|| Box::new(SlotExtra { span, ..SlotExtra::default() }));
+        let extra = span.is_recording().then(|| {
+            Box::new(SlotExtra {
+                span,
+                ..SlotExtra::default()
+            })
+        });
         Arc::new(Slot {
-            inner: Mutex::new(SlotInner { extra, ..SlotInner::default() }),
+            inner: Mutex::new(SlotInner {
+                extra,
+                ..SlotInner::default()
+            }),
             cv: Condvar::new(),
             attempts: AtomicU32::new(0),
         })
@@ -412,7 +420,11 @@ impl Slot {
         // runs at once), so the box goes now.
         let extra = g.extra.take();
         if let Some(x) = extra {
-            let SlotExtra { waker, mut callbacks, mut span } = *x;
+            let SlotExtra {
+                waker,
+                mut callbacks,
+                mut span,
+            } = *x;
             if span.is_recording() {
                 set_span_outcome(&mut span, &outcome);
                 d.spans.push(span);
@@ -487,7 +499,12 @@ struct HostTrace {
 
 impl HostTrace {
     fn event(self: &Arc<Self>, connect: bool, pid: u32) -> PeerEvent {
-        PeerEvent { connect, pid, at: SystemTime::now(), trace: self.clone() }
+        PeerEvent {
+            connect,
+            pid,
+            at: SystemTime::now(),
+            trace: self.clone(),
+        }
     }
 }
 
@@ -526,7 +543,10 @@ pub struct TaskHandle {
 
 impl std::fmt::Debug for TaskHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskHandle").field("id", &self.id).field("resolved", &self.is_resolved()).finish()
+        f.debug_struct("TaskHandle")
+            .field("id", &self.id)
+            .field("resolved", &self.is_resolved())
+            .finish()
     }
 }
 
@@ -710,7 +730,12 @@ impl TaskBody {
 
     /// Sends task `id`'s frame to `peer`: the same bytes as `mirai_proto::encode` of the
     /// task, written without assembling them.
-    fn send(&self, listener: &Listener, peer: PeerId, id: u64) -> Result<(), mirai_transport::Error> {
+    fn send(
+        &self,
+        listener: &Listener,
+        peer: PeerId,
+        id: u64,
+    ) -> Result<(), mirai_transport::Error> {
         let payload = self.payload();
         let parts = mirai_proto::task_frame_parts(id, self.flags(), payload.len(), self.trace());
         listener.send_parts(peer, &parts.slices(payload))
@@ -837,7 +862,14 @@ impl Shared {
     }
 
     /// Resolves task `id` held by this host (if still held), counting the completion.
-    fn resolve(&self, st: &mut State, id: u64, outcome: Outcome, d: &mut Deferred, notes: &mut Notes) {
+    fn resolve(
+        &self,
+        st: &mut State,
+        id: u64,
+        outcome: Outcome,
+        d: &mut Deferred,
+        notes: &mut Notes,
+    ) {
         if let Some(slot) = st.slots.remove(&id) {
             if slot.complete(outcome, d) {
                 self.completions.fetch_add(1, Ordering::Release);
@@ -898,10 +930,18 @@ impl Shared {
                         stream: self.stream.map(|s| rng::advance(s, ordinal)),
                         serial: self.serial.clone(),
                     };
-                    self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Init(init))));
+                    self.post(
+                        st,
+                        daemon,
+                        Outgoing::Frame(mirai_proto::encode(&Frame::Init(init))),
+                    );
                     notes.connections = true;
                 }
-                Action::Dispatch { daemon, task, payload } => {
+                Action::Dispatch {
+                    daemon,
+                    task,
+                    payload,
+                } => {
                     // The scheduler's count: a pipelined task given back unstarted does not
                     // count an attempt.
                     let attempt = match (st.slots.get(&task), st.sched.attempts(task)) {
@@ -921,16 +961,32 @@ impl Shared {
                     notes.admit = true;
                 }
                 Action::Cancel { daemon, task } => {
-                    self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Cancel { id: task })));
+                    self.post(
+                        st,
+                        daemon,
+                        Outgoing::Frame(mirai_proto::encode(&Frame::Cancel { id: task })),
+                    );
                 }
                 Action::Withdraw { daemon, task } => {
                     log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
-                    self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Withdraw { id: task })));
+                    self.post(
+                        st,
+                        daemon,
+                        Outgoing::Frame(mirai_proto::encode(&Frame::Withdraw { id: task })),
+                    );
                 }
-                Action::Ack { daemon } => self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Ack))),
+                Action::Ack { daemon } => self.post(
+                    st,
+                    daemon,
+                    Outgoing::Frame(mirai_proto::encode(&Frame::Ack)),
+                ),
                 Action::Exit { daemon } => match exits.as_deref_mut() {
                     Some(v) => v.push(daemon),
-                    None => self.post(st, daemon, Outgoing::Frame(mirai_proto::encode(&Frame::Exit))),
+                    None => self.post(
+                        st,
+                        daemon,
+                        Outgoing::Frame(mirai_proto::encode(&Frame::Exit)),
+                    ),
                 },
                 Action::Fail { task, code } => {
                     self.resolve(st, task, Outcome::Error(code), d, notes);
@@ -966,11 +1022,22 @@ impl Shared {
             // it any more.
             let rest: Vec<u64> = st.slots.keys().copied().collect();
             for id in rest {
-                self.resolve(&mut st, id, Outcome::Error(ErrorCode::ConnectionReset), d, &mut notes);
+                self.resolve(
+                    &mut st,
+                    id,
+                    Outcome::Error(ErrorCode::ConnectionReset),
+                    d,
+                    &mut notes,
+                );
             }
             // Closing the listener ends every daemon's connection.
             if let Some(t) = &self.trace {
-                d.peers.extend(st.peers.values().filter_map(|p| p.hello).map(|pid| t.event(false, pid)));
+                d.peers.extend(
+                    st.peers
+                        .values()
+                        .filter_map(|p| p.hello)
+                        .map(|pid| t.event(false, pid)),
+                );
             }
         }
         self.stop.store(true, Ordering::Release);
@@ -994,7 +1061,13 @@ impl Shared {
             let mut children = lock(&self.children);
             children.retain_mut(|l| match l.child.try_wait() {
                 Ok(Some(status)) => {
-                    exited.push((l.child.id(), status, l.command.clone(), l.started, l.crashes));
+                    exited.push((
+                        l.child.id(),
+                        status,
+                        l.command.clone(),
+                        l.started,
+                        l.crashes,
+                    ));
                     false
                 }
                 Ok(None) => true,
@@ -1017,17 +1090,31 @@ impl Shared {
                     continue;
                 }
             };
-            let crashes = if started.elapsed() >= policy.stable { 1 } else { crashes.saturating_add(1) };
+            let crashes = if started.elapsed() >= policy.stable {
+                1
+            } else {
+                crashes.saturating_add(1)
+            };
             let delay = backoff(policy, crashes);
-            log::warn!("mirai host: daemon pid {pid} crashed ({status}); relaunching it in {delay:?}");
-            rl.due.push_back(Due { at: now + delay, command, crashes });
+            log::warn!(
+                "mirai host: daemon pid {pid} crashed ({status}); relaunching it in {delay:?}"
+            );
+            rl.due.push_back(Due {
+                at: now + delay,
+                command,
+                crashes,
+            });
         }
         let Some(policy) = self.repair.as_ref().filter(|_| !stopping) else {
             rl.due.clear();
             return None;
         };
         let minute = Duration::from_secs(60);
-        while rl.recent.front().is_some_and(|t| now.duration_since(*t) >= minute) {
+        while rl
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= minute)
+        {
             rl.recent.pop_front();
         }
         let mut later = VecDeque::new();
@@ -1074,7 +1161,11 @@ impl Shared {
                         due.command.program.display()
                     );
                     rl.recent.push_back(now);
-                    later.push_back(Due { at: now + delay, command: due.command, crashes });
+                    later.push_back(Due {
+                        at: now + delay,
+                        command: due.command,
+                        crashes,
+                    });
                 }
             }
         }
@@ -1117,7 +1208,10 @@ fn crashed(status: ExitStatus) -> bool {
 /// The delay before relaunching after `crashes` crashes in a row (1 for the first).
 fn backoff(policy: &RepairPolicy, crashes: u32) -> Duration {
     let doublings = crashes.saturating_sub(1).min(30);
-    policy.backoff.saturating_mul(1u32 << doublings).min(policy.max_backoff)
+    policy
+        .backoff
+        .saturating_mul(1u32 << doublings)
+        .min(policy.max_backoff)
 }
 
 /// Sends, never blocking. A failure means the peer has gone: its disconnect event follows and
@@ -1151,7 +1245,10 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
     let next_deadline = {
         let mut st = shared.state();
         if st.closed {
-            return Turn { closed: true, next_deadline: None };
+            return Turn {
+                closed: true,
+                next_deadline: None,
+            };
         }
         if shared.timed {
             // Dates the results of this poll (task times, for pipelining).
@@ -1171,7 +1268,9 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
                             // client or garbage. Say why it went (never quoting its bytes).
                             match &reason {
                                 DisconnectReason::Closed => {
-                                    log::info!("mirai host: connection {p} closed before saying hello")
+                                    log::info!(
+                                        "mirai host: connection {p} closed before saying hello"
+                                    )
                                 }
                                 other => log::warn!(
                                     "mirai host: connection {p} dropped before saying hello: {}",
@@ -1180,7 +1279,10 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
                             }
                         }
                         Some(peer) => {
-                            log::debug!("mirai host: daemon {p} disconnected: {}", describe_disconnect(&reason));
+                            log::debug!(
+                                "mirai host: daemon {p} disconnected: {}",
+                                describe_disconnect(&reason)
+                            );
                             if let (Some(t), Some(pid)) = (&shared.trace, peer.hello) {
                                 d.peers.push(t.event(false, pid));
                             }
@@ -1208,7 +1310,10 @@ fn turn(shared: &Shared, listener: &Listener, events: &mut Vec<Event>) -> Turn {
         shared.reap_wanted.store(true, Ordering::Release);
     }
     d.run(shared);
-    Turn { closed: false, next_deadline }
+    Turn {
+        closed: false,
+        next_deadline,
+    }
 }
 
 /// Polls once; on a listener failure closes the host (every task resolves) and returns false.
@@ -1222,7 +1327,10 @@ fn poll_listener(
     match listener.poll(events, timeout) {
         Ok(()) => true,
         Err(e) => {
-            log::error!("mirai host: listener at {} failed: {e}; closing the host", shared.url);
+            log::error!(
+                "mirai host: listener at {} failed: {e}; closing the host",
+                shared.url
+            );
             let mut d = Deferred::default();
             drop(shared.close(&mut d));
             d.run(shared);
@@ -1277,7 +1385,11 @@ impl Keeper {
 
 fn dispatcher(shared: Arc<Shared>, listener: Arc<Listener>) {
     let mut events = Vec::new();
-    let mut keeper = Keeper { last: Instant::now(), follow_up: None, relaunch_at: None };
+    let mut keeper = Keeper {
+        last: Instant::now(),
+        follow_up: None,
+        relaunch_at: None,
+    };
     // The scheduler's next deadline, as of the last turn: a turn takes the state lock once.
     // A submit with a deadline wakes the poll, which brings the loop back to recompute it;
     // after a waiting thread has driven the listener it is re-read.
@@ -1295,7 +1407,9 @@ fn dispatcher(shared: Arc<Shared>, listener: Arc<Listener>) {
                 if shared.stop.load(Ordering::Acquire) {
                     return;
                 }
-                let keep_in = keeper.due(&shared).map(|t| t.saturating_duration_since(Instant::now()));
+                let keep_in = keeper
+                    .due(&shared)
+                    .map(|t| t.saturating_duration_since(Instant::now()));
                 if keep_in == Some(Duration::ZERO) {
                     housekeeping = true;
                     break;
@@ -1324,7 +1438,10 @@ fn dispatcher(shared: Arc<Shared>, listener: Arc<Listener>) {
         if housekeeping {
             continue;
         }
-        let role = RoleGuard { shared: &shared, holder: Holder::Dispatcher };
+        let role = RoleGuard {
+            shared: &shared,
+            holder: Holder::Dispatcher,
+        };
         if stale {
             next_deadline = next_timer(&shared.state());
             stale = false;
@@ -1338,7 +1455,10 @@ fn dispatcher(shared: Arc<Shared>, listener: Arc<Listener>) {
         let t = if polled && !shared.stop.load(Ordering::Acquire) {
             turn(&shared, &listener, &mut events)
         } else {
-            Turn { closed: true, next_deadline: None }
+            Turn {
+                closed: true,
+                next_deadline: None,
+            }
         };
         next_deadline = t.next_deadline;
         drop(role);
@@ -1355,7 +1475,9 @@ impl Shared {
     /// waiting thread has the role or the host is closed: the caller then waits on its
     /// condvar, and that thread (or the dispatcher) resolves what it waits for.
     fn drive(&self, deadline: Option<Instant>, done: &dyn Fn() -> bool) -> bool {
-        let Some(listener) = self.state().listener.clone() else { return false };
+        let Some(listener) = self.state().listener.clone() else {
+            return false;
+        };
         {
             let mut r = lock(&self.role);
             if r.owner == Some(std::thread::current().id()) {
@@ -1396,7 +1518,10 @@ impl Shared {
             r.holder = Holder::Waiter;
             r.owner = Some(std::thread::current().id());
         }
-        let role = RoleGuard { shared: self, holder: Holder::Waiter };
+        let role = RoleGuard {
+            shared: self,
+            holder: Holder::Waiter,
+        };
         self.drive_held(&listener, deadline, done);
         drop(role);
         true
@@ -1441,7 +1566,9 @@ struct RoleGuard<'a> {
 impl Drop for RoleGuard<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            log::error!("mirai host: a thread panicked while driving the listener; closing the host");
+            log::error!(
+                "mirai host: a thread panicked while driving the listener; closing the host"
+            );
             let mut d = Deferred::default();
             drop(self.shared.close(&mut d));
             // Wakers and callbacks are not run while unwinding; their handles are resolved.
@@ -1475,7 +1602,13 @@ fn connected(shared: &Shared, st: &mut State, listener: &Listener, p: PeerId) {
             "mirai host: dropping connection {p}: {} connections are already waiting to say hello (the limit)",
             st.pending
         );
-        st.peers.insert(p, Peer { hello: None, bad: true });
+        st.peers.insert(
+            p,
+            Peer {
+                hello: None,
+                bad: true,
+            },
+        );
         listener.disconnect(p);
         return;
     }
@@ -1496,7 +1629,11 @@ fn expire_hellos(shared: &Shared, st: &mut State, listener: &Listener, now: Inst
             break;
         }
         st.hello_deadlines.pop_front();
-        if st.peers.get(&p).is_some_and(|x| x.hello.is_none() && !x.bad) {
+        if st
+            .peers
+            .get(&p)
+            .is_some_and(|x| x.hello.is_none() && !x.bad)
+        {
             let reason = format!("no hello within {:?}", shared.hello_timeout);
             drop_peer(st, listener, p, &reason);
         }
@@ -1506,7 +1643,9 @@ fn expire_hellos(shared: &Shared, st: &mut State, listener: &Listener, now: Inst
 /// Disconnects a peer that broke the protocol (or never spoke it), logging why; whatever else
 /// it sends is ignored until its disconnect arrives.
 fn drop_peer(st: &mut State, listener: &Listener, p: PeerId, reason: &str) {
-    let Some(peer) = st.peers.get_mut(&p) else { return };
+    let Some(peer) = st.peers.get_mut(&p) else {
+        return;
+    };
     if peer.bad {
         return;
     }
@@ -1565,7 +1704,9 @@ fn handle_message(
             None
         }
         Ok(Frame::Result(_)) if peer.hello.is_none() => Some("a result frame".to_string()),
-        Ok(Frame::Withdrawn { .. }) if peer.hello.is_none() => Some("a withdrawn frame".to_string()),
+        Ok(Frame::Withdrawn { .. }) if peer.hello.is_none() => {
+            Some("a withdrawn frame".to_string())
+        }
         Ok(Frame::Withdrawn { id }) => {
             if st.sched.withdrawn(p, id) {
                 log::debug!("mirai host: daemon {p} gave back task {id} unstarted");
@@ -1577,14 +1718,20 @@ fn handle_message(
         Ok(Frame::Result(r)) => {
             match st.sched.result(p, r.id, r.last) {
                 Delivery::Deliver => {
-                    let outcome = Outcome::Value { status: r.status, payload: r.payload };
+                    let outcome = Outcome::Value {
+                        status: r.status,
+                        payload: r.payload,
+                    };
                     shared.resolve(st, r.id, outcome, d, notes);
                 }
                 Delivery::Discard if r.last => {
                     log::debug!("mirai host: daemon {p} is leaving (a limit was reached)")
                 }
                 Delivery::Discard => {
-                    log::debug!("mirai host: discarded result of task {} from daemon {p}", r.id)
+                    log::debug!(
+                        "mirai host: discarded result of task {} from daemon {p}",
+                        r.id
+                    )
                 }
             }
             None
@@ -1595,7 +1742,10 @@ fn handle_message(
     if let Some(reason) = violation {
         let reason = match st.peers.get(&p) {
             Some(x) if x.hello.is_none() => {
-                format!("it sent {reason} (a message of {} bytes) before saying hello", bytes.len())
+                format!(
+                    "it sent {reason} (a message of {} bytes) before saying hello",
+                    bytes.len()
+                )
             }
             _ => reason,
         };
@@ -1628,7 +1778,10 @@ impl HostInner {
             }
             _ => Span::none(),
         };
-        let mut d = Deferred { parent: span.context(), ..Deferred::default() };
+        let mut d = Deferred {
+            parent: span.context(),
+            ..Deferred::default()
+        };
         let listener = self.shared.close(&mut d);
         d.run(&self.shared);
         if let Some(l) = &listener {
@@ -1646,8 +1799,10 @@ impl HostInner {
         // Dropping the last reference to the listener closes every connection, so daemons
         // see the host go and follow their autoexit setting.
         drop(listener);
-        let children: Vec<Child> =
-            std::mem::take(&mut *lock(&self.shared.children)).into_iter().map(|l| l.child).collect();
+        let children: Vec<Child> = std::mem::take(&mut *lock(&self.shared.children))
+            .into_iter()
+            .map(|l| l.child)
+            .collect();
         if !children.is_empty() {
             spawn_reaper(children);
         }
@@ -1662,16 +1817,18 @@ impl HostInner {
 
 /// Collects the exit status of daemons that exit after a reset, for a bounded time.
 fn spawn_reaper(mut children: Vec<Child>) {
-    let r = std::thread::Builder::new().name("mirai-reaper".into()).spawn(move || {
-        let end = Instant::now() + REAPER_LIFETIME;
-        loop {
-            children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
-            if children.is_empty() || Instant::now() >= end {
-                break;
+    let r = std::thread::Builder::new()
+        .name("mirai-reaper".into())
+        .spawn(move || {
+            let end = Instant::now() + REAPER_LIFETIME;
+            loop {
+                children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+                if children.is_empty() || Instant::now() >= end {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
+        });
     if let Err(e) = r {
         log::warn!("mirai host: cannot start a reaper thread ({e}); exited daemons stay unreaped");
     }
@@ -1701,14 +1858,22 @@ impl Host {
         // is dropped at its length prefix, so that connections which have not said hello hold
         // at most this much each (with `max_pending` of them at once).
         let transport = TransportOptions {
-            max_first_message: config.transport.max_first_message.or(Some(MAX_FIRST_MESSAGE)),
+            max_first_message: config
+                .transport
+                .max_first_message
+                .or(Some(MAX_FIRST_MESSAGE)),
             ..config.transport.clone()
         };
         let listener = match Listener::bind(&config.url, &transport) {
             Ok(l) => Arc::new(l),
             Err(e) => {
                 if tracing {
-                    let mut span = mirai_trace::daemons_set(&config.url, dispatcher_mode, &config.compute, started);
+                    let mut span = mirai_trace::daemons_set(
+                        &config.url,
+                        dispatcher_mode,
+                        &config.compute,
+                        started,
+                    );
                     span.set_error(e.to_string());
                 }
                 return Err(e.into());
@@ -1730,8 +1895,14 @@ impl Host {
         });
         // NNG's polyamorous pair drops messages beyond two queued for a peer (see
         // mirai-transport): a second task plus its cancel or withdraw could be lost there.
-        let pipeline = config.pipeline.filter(|_| config.transport.backend != Backend::Nng);
-        let sched = Scheduler::new(SchedConfig { mode: config.mode, memory_limit: config.memory_limit, pipeline });
+        let pipeline = config
+            .pipeline
+            .filter(|_| config.transport.backend != Backend::Nng);
+        let sched = Scheduler::new(SchedConfig {
+            mode: config.mode,
+            memory_limit: config.memory_limit,
+            pipeline,
+        });
         let timed = config.mode == Mode::Dispatcher && pipeline.is_some();
         let shared = Arc::new(Shared {
             url: listener.url().to_string(),
@@ -1784,7 +1955,13 @@ impl Host {
         };
         let thread_id = thread.thread().id();
         set_span.end();
-        Ok(Host { inner: Arc::new(HostInner { shared, thread: Mutex::new(Some(thread)), thread_id }) })
+        Ok(Host {
+            inner: Arc::new(HostInner {
+                shared,
+                thread: Mutex::new(Some(thread)),
+                thread_id,
+            }),
+        })
     }
 
     fn shared(&self) -> &Shared {
@@ -1805,7 +1982,8 @@ impl Host {
             Some(t) if opts.trace.is_none() => traced_task(t, payload, opts.parent),
             _ => encode_task(payload, 0, opts.trace),
         };
-        let mut handles = self.submit_encoded(vec![task], deadline, retries, |_| TaskKind::Normal)?;
+        let mut handles =
+            self.submit_encoded(vec![task], deadline, retries, |_| TaskKind::Normal)?;
         Ok(handles.remove(0))
     }
 
@@ -1814,14 +1992,23 @@ impl Host {
     ///
     /// When tracing, the submission is a `mirai_map` span, the parent of the tasks' `mirai`
     /// spans.
-    pub fn map(&self, payloads: impl IntoIterator<Item = Vec<u8>>) -> Result<Vec<TaskHandle>, HostError> {
+    pub fn map(
+        &self,
+        payloads: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Result<Vec<TaskHandle>, HostError> {
         let Some(t) = &self.shared().trace else {
-            let tasks: Vec<EncodedTask> = payloads.into_iter().map(|p| encode_task(p, 0, None)).collect();
+            let tasks: Vec<EncodedTask> = payloads
+                .into_iter()
+                .map(|p| encode_task(p, 0, None))
+                .collect();
             return self.submit_encoded(tasks, None, self.shared().retries, |_| TaskKind::Normal);
         };
         let mut span = mirai_trace::mirai_map(None, t.set);
         let parent = span.context();
-        let tasks: Vec<EncodedTask> = payloads.into_iter().map(|p| traced_task(t, p, parent)).collect();
+        let tasks: Vec<EncodedTask> = payloads
+            .into_iter()
+            .map(|p| traced_task(t, p, parent))
+            .collect();
         span.set_attribute("mirai.tasks", tasks.len() as i64);
         let r = self.submit_encoded(tasks, None, self.shared().retries, |_| TaskKind::Normal);
         if let Err(e) = &r {
@@ -1875,7 +2062,9 @@ impl Host {
                 span: Span::none(),
             })
             .collect();
-        self.submit_encoded(tasks, None, 0, |i| TaskKind::Everywhere { closes_round: i + 1 == k })
+        self.submit_encoded(tasks, None, 0, |i| TaskKind::Everywhere {
+            closes_round: i + 1 == k,
+        })
     }
 
     /// Hands encoded tasks to the scheduler in order, under one lock, and carries out what it
@@ -1907,9 +2096,17 @@ impl Host {
             for (i, t) in tasks.into_iter().enumerate() {
                 let slot = Slot::new(t.span);
                 st.slots.insert(t.id, slot.clone());
-                let spec = TaskSpec { kind: kind(i), deadline, retries };
+                let spec = TaskSpec {
+                    kind: kind(i),
+                    deadline,
+                    retries,
+                };
                 st.sched.submit_with(t.id, t.frame, t.payload_len, spec);
-                handles.push(TaskHandle { id: t.id, slot, host: Arc::downgrade(&self.inner.shared) });
+                handles.push(TaskHandle {
+                    id: t.id,
+                    slot,
+                    host: Arc::downgrade(&self.inner.shared),
+                });
             }
             let mut notes = Notes::default();
             shared.carry_out(&mut st, &mut d, &mut notes, None);
@@ -1955,14 +2152,26 @@ impl Host {
         let mut d = Deferred::default();
         let held = {
             let mut st = shared.state();
-            let mine = st.slots.get(&handle.id).is_some_and(|s| Arc::ptr_eq(s, &handle.slot));
+            let mine = st
+                .slots
+                .get(&handle.id)
+                .is_some_and(|s| Arc::ptr_eq(s, &handle.slot));
             if !mine {
                 return false;
             }
             let held = st.sched.cancel(handle.id);
-            let mut notes = Notes { admit: held, ..Notes::default() };
+            let mut notes = Notes {
+                admit: held,
+                ..Notes::default()
+            };
             shared.carry_out(&mut st, &mut d, &mut notes, None);
-            shared.resolve(&mut st, handle.id, Outcome::Error(ErrorCode::Canceled), &mut d, &mut notes);
+            shared.resolve(
+                &mut st,
+                handle.id,
+                Outcome::Error(ErrorCode::Canceled),
+                &mut d,
+                &mut notes,
+            );
             shared.notify(&st, &notes);
             held
         };
@@ -1991,7 +2200,13 @@ impl Host {
             &shared.conn_cv,
             deadline,
             |st| &mut st.conn_waiters,
-            |st| if st.closed { Some(false) } else { (st.sched.ready_daemons() >= n).then_some(true) },
+            |st| {
+                if st.closed {
+                    Some(false)
+                } else {
+                    (st.sched.ready_daemons() >= n).then_some(true)
+                }
+            },
             |_| false,
         )
     }
@@ -2007,7 +2222,9 @@ impl Host {
         let shared = self.shared();
         let deadline = Instant::now().checked_add(timeout);
         if shared.completions.load(Ordering::Acquire) <= seen {
-            shared.drive(deadline, &|| shared.completions.load(Ordering::Acquire) > seen);
+            shared.drive(deadline, &|| {
+                shared.completions.load(Ordering::Acquire) > seen
+            });
         }
         let count = || shared.completions.load(Ordering::Acquire);
         wait_state(
@@ -2093,7 +2310,10 @@ impl Host {
 
     /// The process ids of the daemons this host launched that have not been reaped yet.
     pub fn launched_pids(&self) -> Vec<u32> {
-        lock(&self.shared().children).iter().map(|l| l.child.id()).collect()
+        lock(&self.shared().children)
+            .iter()
+            .map(|l| l.child.id())
+            .collect()
     }
 
     /// How many crashed daemons this host has relaunched ([`HostConfig::repair`]).
@@ -2124,10 +2344,21 @@ fn traced_task(t: &HostTrace, payload: Vec<u8>, parent: Option<TraceParent>) -> 
     encode_task_with(id, payload, 0, trace, span)
 }
 
-fn encode_task_with(id: u64, payload: Vec<u8>, flags: u8, trace: Option<String>, span: Span) -> EncodedTask {
+fn encode_task_with(
+    id: u64,
+    payload: Vec<u8>,
+    flags: u8,
+    trace: Option<String>,
+    span: Span,
+) -> EncodedTask {
     let payload_len = payload.len() as u64;
     let frame = TaskBody::new(flags, trace.as_deref(), &payload);
-    EncodedTask { id, frame, payload_len, span }
+    EncodedTask {
+        id,
+        frame,
+        payload_len,
+        span,
+    }
 }
 
 #[cfg(test)]

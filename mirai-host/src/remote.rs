@@ -59,7 +59,9 @@ pub enum LaunchError {
     #[error("daemon arguments must be named")]
     EmptyName,
     /// Stored daemon arguments that are not in the form [`render_args`] writes.
-    #[error("malformed daemon arguments '{0}': expected `,name=value` items as written by the engine")]
+    #[error(
+        "malformed daemon arguments '{0}': expected `,name=value` items as written by the engine"
+    )]
     BadArgs(String),
     /// `tlscert` with more than two elements.
     #[error("`tlscert` must be a path, or c(<CA certificate PEM>, <client identity PEM or \"\">), not {0} elements")]
@@ -102,11 +104,17 @@ pub fn r_string(s: &str) -> Result<String, LaunchError> {
     out.push('"');
     for c in s.chars() {
         match c {
-            '\0' => return Err(LaunchError::Nul { what: "a string in the daemon call" }),
+            '\0' => {
+                return Err(LaunchError::Nul {
+                    what: "a string in the daemon call",
+                })
+            }
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -141,11 +149,14 @@ const RESERVED: &[&str] = &[
 /// and `_`, starting with a letter or with `.` not followed by a digit, and not a reserved word.
 pub fn is_syntactic(name: &str) -> bool {
     let b = name.as_bytes();
-    let Some(&first) = b.first() else { return false };
-    let starts_ok =
-        first.is_ascii_alphabetic() || (first == b'.' && !b.get(1).is_some_and(|c| c.is_ascii_digit()));
+    let Some(&first) = b.first() else {
+        return false;
+    };
+    let starts_ok = first.is_ascii_alphabetic()
+        || (first == b'.' && !b.get(1).is_some_and(|c| c.is_ascii_digit()));
     starts_ok
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'_')
         && !RESERVED.contains(&name)
         && !(name.starts_with("..") && name[2..].bytes().all(|c| c.is_ascii_digit()))
 }
@@ -162,7 +173,11 @@ pub fn r_name(name: &str) -> Result<String, LaunchError> {
     let mut out = String::from("`");
     for c in name.chars() {
         match c {
-            '\0' => return Err(LaunchError::Nul { what: "a daemon argument name" }),
+            '\0' => {
+                return Err(LaunchError::Nul {
+                    what: "a daemon argument name",
+                })
+            }
             '\\' => out.push_str("\\\\"),
             '`' => out.push_str("\\`"),
             c => out.push(c),
@@ -218,7 +233,10 @@ pub struct DaemonArg {
 impl DaemonArg {
     /// An argument `name` (any non-empty text; back-quoted when not syntactic) with `value`, an
     /// R logical or numeric literal as `as.character` writes it (see [`is_r_literal`]).
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Result<DaemonArg, LaunchError> {
+    pub fn new(
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<DaemonArg, LaunchError> {
         let (name, value) = (name.into(), value.into());
         if name.is_empty() {
             return Err(LaunchError::EmptyName);
@@ -322,7 +340,13 @@ pub struct DaemonCall {
 impl DaemonCall {
     /// A dispatcher-mode call dialing `url`, with nothing else.
     pub fn new(url: impl Into<String>) -> DaemonCall {
-        DaemonCall { url: url.into(), dispatcher: true, args: Vec::new(), tlscert: Vec::new(), rs: None }
+        DaemonCall {
+            url: url.into(),
+            dispatcher: true,
+            args: Vec::new(),
+            tlscert: Vec::new(),
+            rs: None,
+        }
     }
 
     /// The call's text.
@@ -408,17 +432,28 @@ impl Deploy {
     /// The process to start to deploy a daemon running `daemon_command` (from
     /// [`shell_command`]): `/bin/sh -c <line>`.
     pub fn command(&self, daemon_command: &str) -> Result<Command, LaunchError> {
-        Ok(Command::new("/bin/sh").arg("-c").arg(self.line(daemon_command)?))
+        Ok(Command::new("/bin/sh")
+            .arg("-c")
+            .arg(self.line(daemon_command)?))
     }
 
     /// The shell line that [`Deploy::command`] runs.
     pub fn line(&self, daemon_command: &str) -> Result<String, LaunchError> {
         match self {
-            Deploy::Args { command, args, quote, tunnel_port } => {
+            Deploy::Args {
+                command,
+                args,
+                quote,
+                tunnel_port,
+            } => {
                 if !args.iter().any(|a| a == ".") {
                     return Err(LaunchError::NoPlaceholder);
                 }
-                let placed = if *quote { shell_quote(daemon_command) } else { daemon_command.to_string() };
+                let placed = if *quote {
+                    shell_quote(daemon_command)
+                } else {
+                    daemon_command.to_string()
+                };
                 let mut words = vec![command.clone()];
                 for (i, a) in args.iter().enumerate() {
                     let mut a = if a == "." { placed.clone() } else { a.clone() };
@@ -443,16 +478,25 @@ impl Deploy {
 /// line of the document's body equals `D`, renames the delimiter to one that no line equals.
 fn heredoc_safe(prefix: &str, command: &str, suffix: &str) -> (String, String) {
     let unchanged = || (prefix.to_string(), suffix.to_string());
-    let Some(nl) = prefix.find('\n') else { return unchanged() };
+    let Some(nl) = prefix.find('\n') else {
+        return unchanged();
+    };
     let (first, body_start) = (&prefix[..nl], &prefix[nl + 1..]);
-    let Some(open) = first.find("<<'") else { return unchanged() };
+    let Some(open) = first.find("<<'") else {
+        return unchanged();
+    };
     let after = &first[open + 3..];
-    let Some(close) = after.find('\'') else { return unchanged() };
+    let Some(close) = after.find('\'') else {
+        return unchanged();
+    };
     let delim = &after[..close];
     if delim.is_empty() || !after[close + 1..].trim().is_empty() {
         return unchanged();
     }
-    let Some(tail) = suffix.strip_prefix('\n').and_then(|s| s.strip_prefix(delim)) else {
+    let Some(tail) = suffix
+        .strip_prefix('\n')
+        .and_then(|s| s.strip_prefix(delim))
+    else {
         return unchanged();
     };
     if !tail.chars().all(|c| c == '\n') {
@@ -465,14 +509,22 @@ fn heredoc_safe(prefix: &str, command: &str, suffix: &str) -> (String, String) {
     }
     let mut k = 0u32;
     let fresh = loop {
-        let d = if k == 0 { format!("{delim}_MIRAI") } else { format!("{delim}_MIRAI{k}") };
+        let d = if k == 0 {
+            format!("{delim}_MIRAI")
+        } else {
+            format!("{delim}_MIRAI{k}")
+        };
         if !clash(&d) {
             break d;
         }
         k += 1;
     };
     (
-        format!("{}<<'{fresh}'{}\n{body_start}", &first[..open], &after[close + 1..]),
+        format!(
+            "{}<<'{fresh}'{}\n{body_start}",
+            &first[..open],
+            &after[close + 1..]
+        ),
         format!("\n{fresh}{tail}"),
     )
 }
@@ -481,7 +533,10 @@ fn heredoc_safe(prefix: &str, command: &str, suffix: &str) -> (String, String) {
 /// scheduler `options`: `<submit><<'EOF'\n#!/bin/sh\n<options>\n`, spaces and tabs at the start
 /// of every options line removed. The suffix is [`CLUSTER_SUFFIX`].
 pub fn cluster_prefix(submit: &str, options: &str) -> String {
-    let options: Vec<&str> = options.split('\n').map(|l| l.trim_start_matches([' ', '\t'])).collect();
+    let options: Vec<&str> = options
+        .split('\n')
+        .map(|l| l.trim_start_matches([' ', '\t']))
+        .collect();
     format!("{submit}<<'EOF'\n#!/bin/sh\n{}\n", options.join("\n"))
 }
 
@@ -501,7 +556,11 @@ mod tests {
             .stdin(Stdio::null())
             .output()
             .expect("run /bin/sh");
-        assert!(out.status.success(), "sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     }
 
@@ -509,8 +568,10 @@ mod tests {
     const PRINT_ARGS: &str = "printf '%s\\0'";
 
     fn nul_split(out: &[u8]) -> Vec<String> {
-        let mut v: Vec<String> =
-            out.split(|b| *b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+        let mut v: Vec<String> = out
+            .split(|b| *b == 0)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
         assert_eq!(v.pop().as_deref(), Some(""), "output must end with NUL");
         v
     }
@@ -551,7 +612,10 @@ mod tests {
     fn r_string_escapes_only_what_r_needs() {
         assert_eq!(r_string("tcp://h:1").unwrap(), "\"tcp://h:1\"");
         assert_eq!(r_string("a\"b\\c").unwrap(), "\"a\\\"b\\\\c\"");
-        assert_eq!(r_string("-----BEGIN-----\nA\n").unwrap(), "\"-----BEGIN-----\nA\n\"");
+        assert_eq!(
+            r_string("-----BEGIN-----\nA\n").unwrap(),
+            "\"-----BEGIN-----\nA\n\""
+        );
         assert_eq!(r_string("x\ry\u{1}").unwrap(), "\"x\\x0dy\\x01\"");
         assert_eq!(r_string("a'b").unwrap(), "\"a'b\"");
         assert!(matches!(r_string("a\0b"), Err(LaunchError::Nul { .. })));
@@ -563,7 +627,19 @@ mod tests {
             assert!(is_syntactic(ok), "{ok}");
             assert_eq!(r_name(ok).unwrap(), ok);
         }
-        for bad in ["1a", ".1", "_a", "a b", "if", "TRUE", "...", "..1", "a-b", "a);system('x');b", "é"] {
+        for bad in [
+            "1a",
+            ".1",
+            "_a",
+            "a b",
+            "if",
+            "TRUE",
+            "...",
+            "..1",
+            "a-b",
+            "a);system('x');b",
+            "é",
+        ] {
             assert!(!is_syntactic(bad), "{bad}");
         }
         assert_eq!(r_name("a);system('x');b").unwrap(), "`a);system('x');b`");
@@ -574,19 +650,23 @@ mod tests {
     #[test]
     fn values_must_be_r_literals() {
         for ok in [
-            "10", "-3", "0.5", ".5", "5.", "1e+06", "1.5e-07", "2E5", "TRUE", "FALSE", "NA", "Inf", "-Inf",
-            "NaN",
+            "10", "-3", "0.5", ".5", "5.", "1e+06", "1.5e-07", "2E5", "TRUE", "FALSE", "NA", "Inf",
+            "-Inf", "NaN",
         ] {
             assert!(is_r_literal(ok), "{ok}");
         }
-        for bad in
-            ["", "-", "e5", "1e", "1e+", "T", "true", "1,2", "1;2", "$(x)", "1 ", " 1", "0x10", "--1", "1..2"]
-        {
+        for bad in [
+            "", "-", "e5", "1e", "1e+", "T", "true", "1,2", "1;2", "$(x)", "1 ", " 1", "0x10",
+            "--1", "1..2",
+        ] {
             assert!(!is_r_literal(bad), "{bad}");
         }
         assert_eq!(
             DaemonArg::new("maxtasks", "10); system('x'"),
-            Err(LaunchError::BadValue { name: "maxtasks".into(), value: "10); system('x'".into() })
+            Err(LaunchError::BadValue {
+                name: "maxtasks".into(),
+                value: "10); system('x'".into()
+            })
         );
     }
 
@@ -600,19 +680,36 @@ mod tests {
             DaemonArg::new("tick`\\", "-Inf").unwrap(),
         ];
         let text = render_args(&args).unwrap();
-        assert_eq!(text, ",maxtasks=10,cleanup=FALSE,walltime=1e+06,`odd, name=1`=NA,`tick\\`\\\\`=-Inf");
+        assert_eq!(
+            text,
+            ",maxtasks=10,cleanup=FALSE,walltime=1e+06,`odd, name=1`=NA,`tick\\`\\\\`=-Inf"
+        );
         assert_eq!(parse_args(&text).unwrap(), args);
         assert_eq!(parse_args("").unwrap(), vec![]);
-        for bad in ["maxtasks=1", ",maxtasks", ",maxtasks=x", ",a b=1", ",`ab`=1", ",`a=1", ",x=1,", ",if=1"]
-        {
-            assert!(matches!(parse_args(bad), Err(LaunchError::BadArgs(_))), "{bad}");
+        for bad in [
+            "maxtasks=1",
+            ",maxtasks",
+            ",maxtasks=x",
+            ",a b=1",
+            ",`ab`=1",
+            ",`a=1",
+            ",x=1,",
+            ",if=1",
+        ] {
+            assert!(
+                matches!(parse_args(bad), Err(LaunchError::BadArgs(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn calls_follow_the_grammar() {
         let mut c = DaemonCall::new("tcp://10.0.0.5:5555");
-        assert_eq!(c.render().unwrap(), "mirai::daemon(\"tcp://10.0.0.5:5555\")");
+        assert_eq!(
+            c.render().unwrap(),
+            "mirai::daemon(\"tcp://10.0.0.5:5555\")"
+        );
         c.dispatcher = false;
         c.args = parse_args(",cleanup=FALSE").unwrap();
         c.rs = Some(vec![10407, 1, -2, 3, 4, 5, 6]);
@@ -626,8 +723,10 @@ mod tests {
             c.render().unwrap(),
             "mirai::daemon(\"tcp://10.0.0.5:5555\",dispatcher=FALSE,cleanup=FALSE,tlscert=\"/etc/ca.pem\",rs=c())"
         );
-        c.tlscert =
-            vec!["-----BEGIN CERTIFICATE-----\nAB\n-----END CERTIFICATE-----\n".into(), String::new()];
+        c.tlscert = vec![
+            "-----BEGIN CERTIFICATE-----\nAB\n-----END CERTIFICATE-----\n".into(),
+            String::new(),
+        ];
         c.rs = None;
         c.dispatcher = true;
         c.args.clear();
@@ -644,10 +743,14 @@ mod tests {
 
     /// A hostile call: every string part carries quotes, `$()`, backquotes and newlines.
     fn hostile_call() -> String {
-        let mut c = DaemonCall::new("ipc:///tmp/it's a \"dir\"/$(touch /tmp/mirai-remote-pwned)\n`x`");
+        let mut c =
+            DaemonCall::new("ipc:///tmp/it's a \"dir\"/$(touch /tmp/mirai-remote-pwned)\n`x`");
         c.dispatcher = false;
         c.args = vec![DaemonArg::new("a'); q('no'); x=('", "1").unwrap()];
-        c.tlscert = vec!["/path with spaces/it's $(x).pem\nEOF\n".into(), "'\\\"".into()];
+        c.tlscert = vec![
+            "/path with spaces/it's $(x).pem\nEOF\n".into(),
+            "'\\\"".into(),
+        ];
         c.rs = Some(vec![1, 2, 3, 4, 5, 6, 7]);
         c.render().unwrap()
     }
@@ -659,9 +762,16 @@ mod tests {
         // Run directly by a shell (what the scheduler's job does with its script line).
         assert_eq!(nul_split(&sh(&cmd)), vec!["-e".to_string(), call.clone()]);
         // remote_config(quote = FALSE): spliced into the line as is.
-        let d =
-            Deploy::Args { command: "exec".into(), args: vec![".".into()], quote: false, tunnel_port: None };
-        assert_eq!(nul_split(&sh(&d.line(&cmd).unwrap())), vec!["-e".to_string(), call.clone()]);
+        let d = Deploy::Args {
+            command: "exec".into(),
+            args: vec![".".into()],
+            quote: false,
+            tunnel_port: None,
+        };
+        assert_eq!(
+            nul_split(&sh(&d.line(&cmd).unwrap())),
+            vec!["-e".to_string(), call.clone()]
+        );
         // ssh-like: quoted once more, then run by a second shell.
         let d = Deploy::Args {
             command: "sh".into(),
@@ -672,17 +782,26 @@ mod tests {
         let c = d.command(&cmd).unwrap();
         assert_eq!(c.program, std::path::PathBuf::from("/bin/sh"));
         assert_eq!(c.args[0], "-c");
-        assert_eq!(nul_split(&sh(&c.args[1])), vec!["-e".to_string(), call.clone()]);
+        assert_eq!(
+            nul_split(&sh(&c.args[1])),
+            vec!["-e".to_string(), call.clone()]
+        );
         // cluster_config: a job script through a here-document, with hostile options.
         let options =
             "  #SBATCH --job-name='a b' $(touch /tmp/mirai-remote-pwned)\n\tEOF\nexport X=\"$(printf ok)\"";
-        let d = Deploy::Script { prefix: cluster_prefix("sh", options), suffix: CLUSTER_SUFFIX.into() };
+        let d = Deploy::Script {
+            prefix: cluster_prefix("sh", options),
+            suffix: CLUSTER_SUFFIX.into(),
+        };
         let line = d.line(&format!("printf '%s\\0' \"$X\"; {cmd}")).unwrap();
         assert!(line.starts_with(
             "sh<<'EOF_MIRAI'\n#!/bin/sh\n#SBATCH --job-name='a b' $(touch /tmp/mirai-remote-pwned)\nEOF\n"
         ));
         assert!(line.ends_with("\nEOF_MIRAI"));
-        assert_eq!(nul_split(&sh(&line)), vec!["ok".to_string(), "-e".to_string(), call.clone()]);
+        assert_eq!(
+            nul_split(&sh(&line)),
+            vec!["ok".to_string(), "-e".to_string(), call.clone()]
+        );
         assert!(!std::path::Path::new("/tmp/mirai-remote-pwned").exists());
     }
 
@@ -690,7 +809,11 @@ mod tests {
     fn ssh_and_tunnel_lines() {
         let d = Deploy::Args {
             command: "ssh".into(),
-            args: vec!["-o ConnectTimeout=10 -fTp 2222".into(), "user@h".into(), ".".into()],
+            args: vec![
+                "-o ConnectTimeout=10 -fTp 2222".into(),
+                "user@h".into(),
+                ".".into(),
+            ],
             quote: true,
             tunnel_port: Some(5555),
         };
@@ -699,20 +822,29 @@ mod tests {
             d.line(&cmd).unwrap(),
             "ssh -R 5555:127.0.0.1:5555 -o ConnectTimeout=10 -fTp 2222 user@h 'Rscript -e '\\''mirai::daemon(\"tcp://127.0.0.1:5555\")'\\'''"
         );
-        let d =
-            Deploy::Args { command: "ssh".into(), args: vec!["x".into()], quote: true, tunnel_port: None };
+        let d = Deploy::Args {
+            command: "ssh".into(),
+            args: vec!["x".into()],
+            quote: true,
+            tunnel_port: None,
+        };
         assert_eq!(d.line(&cmd), Err(LaunchError::NoPlaceholder));
     }
 
     #[test]
     fn cluster_scripts_keep_the_spec_shape() {
-        let p =
-            cluster_prefix("sbatch", "  #SBATCH --job-name=mirai\n\t#SBATCH --mem=16G\n module load R/4.5.0");
+        let p = cluster_prefix(
+            "sbatch",
+            "  #SBATCH --job-name=mirai\n\t#SBATCH --mem=16G\n module load R/4.5.0",
+        );
         assert_eq!(
             p,
             "sbatch<<'EOF'\n#!/bin/sh\n#SBATCH --job-name=mirai\n#SBATCH --mem=16G\nmodule load R/4.5.0\n"
         );
-        let d = Deploy::Script { prefix: p, suffix: CLUSTER_SUFFIX.into() };
+        let d = Deploy::Script {
+            prefix: p,
+            suffix: CLUSTER_SUFFIX.into(),
+        };
         let cmd = shell_command("Rscript", "mirai::daemon(\"tcp://10.0.0.5:5555\")");
         assert_eq!(
             d.line(&cmd).unwrap(),
@@ -721,14 +853,23 @@ mod tests {
         assert_eq!(cluster_prefix("qsub", ""), "qsub<<'EOF'\n#!/bin/sh\n\n");
         // A delimiter clash picks a fresh one that no line equals.
         let (p, s) = heredoc_safe("x<<'EOF'\nEOF\nEOF_MIRAI\n", "cmd", "\nEOF");
-        assert_eq!((p.as_str(), s.as_str()), ("x<<'EOF_MIRAI1'\nEOF\nEOF_MIRAI\n", "\nEOF_MIRAI1"));
+        assert_eq!(
+            (p.as_str(), s.as_str()),
+            ("x<<'EOF_MIRAI1'\nEOF\nEOF_MIRAI\n", "\nEOF_MIRAI1")
+        );
         // Not a here-document: left alone.
-        assert_eq!(heredoc_safe("a\nEOF\n", "c", "\nEOF"), ("a\nEOF\n".into(), "\nEOF".into()));
+        assert_eq!(
+            heredoc_safe("a\nEOF\n", "c", "\nEOF"),
+            ("a\nEOF\n".into(), "\nEOF".into())
+        );
     }
 
     #[test]
     fn json_escape_makes_valid_json_strings() {
-        assert_eq!(json_escape("mirai::daemon(\"u\")"), "mirai::daemon(\\\"u\\\")");
+        assert_eq!(
+            json_escape("mirai::daemon(\"u\")"),
+            "mirai::daemon(\\\"u\\\")"
+        );
         assert_eq!(json_escape("a\\b\nc\r\t\u{1}"), "a\\\\b\\nc\\r\\t\\u0001");
     }
 }

@@ -52,7 +52,12 @@ fn mat_vec(a: &Mat, v: [u64; 3], m: u64) -> [u64; 3] {
     let mut out = [0u64; 3];
     for (i, row) in a.iter().enumerate() {
         // Each term is reduced before summing, so the sum stays below 3m < 2^34.
-        out[i] = row.iter().zip(v).map(|(&x, y)| mul_mod(x, y, m)).sum::<u64>() % m;
+        out[i] = row
+            .iter()
+            .zip(v)
+            .map(|(&x, y)| mul_mod(x, y, m))
+            .sum::<u64>()
+            % m;
     }
     out
 }
@@ -84,7 +89,10 @@ fn mat_pow(a: &Mat, mut k: u64, m: u64) -> Mat {
 /// component's modulus keeps the arithmetic total for any input (R's own seeds are in range).
 fn words(s: &RngStream) -> ([u64; 3], [u64; 3]) {
     let w = |i: usize| u64::from(s[i] as u32);
-    ([w(1) % M1, w(2) % M1, w(3) % M1], [w(4) % M2, w(5) % M2, w(6) % M2])
+    (
+        [w(1) % M1, w(2) % M1, w(3) % M1],
+        [w(4) % M2, w(5) % M2, w(6) % M2],
+    )
 }
 
 fn apply(s: RngStream, a1: &Mat, a2: &Mat) -> RngStream {
@@ -149,10 +157,33 @@ pub fn seed_stream(seed: i32) -> RngStream {
 mod tests {
     use super::*;
 
-    const S42: RngStream = [10407, -2133391687, 507561766, 1260545903, 1362917092, -1772566379, -1344458670];
-    const S42_1: RngStream = [10407, -94575036, -24861725, 357812871, 346211554, -1301022835, 440649733];
-    const S42_2: RngStream =
-        [10407, -358246211, -1411857254, -488221791, 1069515918, -1720689715, 1070199760];
+    const S42: RngStream = [
+        10407,
+        -2133391687,
+        507561766,
+        1260545903,
+        1362917092,
+        -1772566379,
+        -1344458670,
+    ];
+    const S42_1: RngStream = [
+        10407,
+        -94575036,
+        -24861725,
+        357812871,
+        346211554,
+        -1301022835,
+        440649733,
+    ];
+    const S42_2: RngStream = [
+        10407,
+        -358246211,
+        -1411857254,
+        -488221791,
+        1069515918,
+        -1720689715,
+        1070199760,
+    ];
 
     #[test]
     fn matches_r_reference_values() {
@@ -205,7 +236,11 @@ mod tests {
              cat(s, '\\n'); for (i in 1:20) {{ s <- parallel::nextRNGStream(s); cat(s, '\\n') }} }}",
             seeds.iter().map(|s| format!("{s}L")).collect::<Vec<_>>().join(",")
         );
-        let out = match std::process::Command::new("Rscript").arg("-e").arg(&script).output() {
+        let out = match std::process::Command::new("Rscript")
+            .arg("-e")
+            .arg(&script)
+            .output()
+        {
             Ok(o) if o.status.success() => o,
             Ok(o) => panic!("Rscript failed: {}", String::from_utf8_lossy(&o.stderr)),
             Err(e) => {
@@ -218,7 +253,10 @@ mod tests {
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
-                let v: Vec<i32> = l.split_whitespace().map(|x| x.parse().expect("an integer")).collect();
+                let v: Vec<i32> = l
+                    .split_whitespace()
+                    .map(|x| x.parse().expect("an integer"))
+                    .collect();
                 v.try_into().expect("7 integers per stream")
             })
             .collect();
@@ -230,7 +268,11 @@ mod tests {
             for (k, want) in block.iter().enumerate().skip(1) {
                 s = next_stream(s);
                 assert_eq!(s, *want, "seed {seed}, stream {k}");
-                assert_eq!(advance(block[0], k as u64), *want, "seed {seed}, advance {k}");
+                assert_eq!(
+                    advance(block[0], k as u64),
+                    *want,
+                    "seed {seed}, advance {k}"
+                );
             }
         }
     }

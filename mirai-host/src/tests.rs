@@ -19,13 +19,18 @@ struct Fake {
 
 impl Fake {
     fn dial(host: &Host) -> Fake {
-        Fake { conn: Connection::dial(host.url(), &Options::default()).expect("dial") }
+        Fake {
+            conn: Connection::dial(host.url(), &Options::default()).expect("dial"),
+        }
     }
 
     /// Dials, says hello and returns the init bundle.
     fn join(host: &Host) -> (Fake, Init) {
         let f = Fake::dial(host);
-        f.send(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 4242 }));
+        f.send(&Frame::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            pid: 4242,
+        }));
         match f.recv() {
             Frame::Init(i) => (f, i),
             other => panic!("expected init, got {other:?}"),
@@ -53,7 +58,12 @@ impl Fake {
     }
 
     fn reply(&self, t: &Task, last: bool) {
-        let r = TaskResult { id: t.id, status: Status::Ok, last, payload: t.payload.clone() };
+        let r = TaskResult {
+            id: t.id,
+            status: Status::Ok,
+            last,
+            payload: t.payload.clone(),
+        };
         self.send(&Frame::Result(r));
     }
 
@@ -70,25 +80,50 @@ impl Fake {
 }
 
 fn value(payload: &[u8]) -> Option<Outcome> {
-    Some(Outcome::Value { status: Status::Ok, payload: payload.to_vec() })
+    Some(Outcome::Value {
+        status: Status::Ok,
+        payload: payload.to_vec(),
+    })
 }
 
 #[test]
 fn task_round_trip_and_counters() {
     let h = host();
     let (d, init) = Fake::join(&h);
-    assert_eq!(init, Init { stream: None, serial: vec![] });
+    assert_eq!(
+        init,
+        Init {
+            stream: None,
+            serial: vec![]
+        }
+    );
     assert!(h.wait_connections(1, LONG));
     let t = h.submit(b"abc".to_vec(), SubmitOptions::default()).unwrap();
     let sent = d.task();
-    assert_eq!((sent.id, sent.flags, sent.payload.as_slice()), (t.id(), 0, &b"abc"[..]));
+    assert_eq!(
+        (sent.id, sent.flags, sent.payload.as_slice()),
+        (t.id(), 0, &b"abc"[..])
+    );
     assert!(!t.is_resolved());
     d.reply(&sent, false);
     assert_eq!(t.wait(Some(LONG)), value(b"abc"));
     assert!(t.is_resolved());
-    assert_eq!(t.wait(Some(Duration::ZERO)), None, "the outcome is taken once");
+    assert_eq!(
+        t.wait(Some(Duration::ZERO)),
+        None,
+        "the outcome is taken once"
+    );
     let c = h.status().counters;
-    assert_eq!((c.connections, c.cumulative, c.awaiting, c.executing, c.completed), (1, 1, 0, 0, 1));
+    assert_eq!(
+        (
+            c.connections,
+            c.cumulative,
+            c.awaiting,
+            c.executing,
+            c.completed
+        ),
+        (1, 1, 0, 0, 1)
+    );
     assert_eq!(h.completions(), 1);
 }
 
@@ -110,12 +145,25 @@ fn a_task_body_sends_the_bytes_encode_gives() {
         (3, Some(""), vec![1u8; 24]),
     ] {
         let body = TaskBody::new(flags, trace, &payload);
-        assert_eq!((body.flags(), body.trace(), body.payload()), (flags, trace, &payload[..]));
+        assert_eq!(
+            (body.flags(), body.trace(), body.payload()),
+            (flags, trace, &payload[..])
+        );
         let head = if trace.is_some() { 10 } else { 2 };
-        assert_eq!(body.0.len(), head + trace.map_or(0, str::len) + payload.len(), "one exact-size allocation");
+        assert_eq!(
+            body.0.len(),
+            head + trace.map_or(0, str::len) + payload.len(),
+            "one exact-size allocation"
+        );
         for id in [1, 300, u64::MAX] {
-            let parts = mirai_proto::task_frame_parts(id, body.flags(), body.payload().len(), body.trace());
-            let want = mirai_proto::encode(&Frame::Task(Task { id, flags, payload: payload.clone(), trace: trace.map(String::from) }));
+            let parts =
+                mirai_proto::task_frame_parts(id, body.flags(), body.payload().len(), body.trace());
+            let want = mirai_proto::encode(&Frame::Task(Task {
+                id,
+                flags,
+                payload: payload.clone(),
+                trace: trace.map(String::from),
+            }));
             assert_eq!(parts.slices(body.payload()).concat(), want);
         }
     }
@@ -128,11 +176,23 @@ fn frames_sent_from_task_bodies_decode_to_the_task_submitted() {
     assert!(h.wait_connections(1, LONG));
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string();
     let big: Vec<u8> = (0..(1usize << 20)).map(|i| (i * 7) as u8).collect();
-    let t = h.submit(big.clone(), SubmitOptions { trace: Some(tp.clone()), ..SubmitOptions::default() }).unwrap();
+    let t = h
+        .submit(
+            big.clone(),
+            SubmitOptions {
+                trace: Some(tp.clone()),
+                ..SubmitOptions::default()
+            },
+        )
+        .unwrap();
     let sent = d.task();
     assert_eq!((sent.id, sent.flags), (t.id(), 0));
     assert!(sent.payload == big, "1 MiB payload intact");
-    assert_eq!(sent.trace.as_deref(), Some(tp.as_str()), "a verbatim traceparent travels");
+    assert_eq!(
+        sent.trace.as_deref(),
+        Some(tp.as_str()),
+        "a verbatim traceparent travels"
+    );
     d.reply(&sent, false);
     assert!(matches!(t.wait(Some(LONG)), Some(Outcome::Value { .. })));
 }
@@ -163,13 +223,22 @@ fn init_carries_the_kth_stream_and_the_serial_config() {
 #[test]
 fn queued_task_cancelled_is_never_sent() {
     let h = host();
-    let t = h.submit(b"never".to_vec(), SubmitOptions::default()).unwrap();
+    let t = h
+        .submit(b"never".to_vec(), SubmitOptions::default())
+        .unwrap();
     assert_eq!(h.status().counters.awaiting, 1);
     assert!(h.cancel(&t));
-    assert_eq!(t.wait(Some(Duration::ZERO)), Some(Outcome::Error(ErrorCode::Canceled)));
+    assert_eq!(
+        t.wait(Some(Duration::ZERO)),
+        Some(Outcome::Error(ErrorCode::Canceled))
+    );
     assert!(!h.cancel(&t), "a second cancel finds nothing");
     let (d, _) = Fake::join(&h);
-    assert_eq!(d.try_recv(Duration::from_millis(300)), None, "the cancelled task was not sent");
+    assert_eq!(
+        d.try_recv(Duration::from_millis(300)),
+        None,
+        "the cancelled task was not sent"
+    );
     let c = h.status().counters;
     assert_eq!((c.awaiting, c.executing, c.completed), (0, 0, 1));
 }
@@ -178,13 +247,20 @@ fn queued_task_cancelled_is_never_sent() {
 fn executing_task_cancel_signals_the_daemon_and_discards_its_reply() {
     let h = host();
     let (d, _) = Fake::join(&h);
-    let t = h.submit(b"slow".to_vec(), SubmitOptions::default()).unwrap();
+    let t = h
+        .submit(b"slow".to_vec(), SubmitOptions::default())
+        .unwrap();
     let sent = d.task();
     assert!(h.cancel(&t));
-    assert_eq!(t.wait(Some(Duration::ZERO)), Some(Outcome::Error(ErrorCode::Canceled)));
+    assert_eq!(
+        t.wait(Some(Duration::ZERO)),
+        Some(Outcome::Error(ErrorCode::Canceled))
+    );
     assert_eq!(d.recv(), Frame::Cancel { id: sent.id });
     // The daemon stays busy until it answers; the next task waits for that.
-    let next = h.submit(b"next".to_vec(), SubmitOptions::default()).unwrap();
+    let next = h
+        .submit(b"next".to_vec(), SubmitOptions::default())
+        .unwrap();
     assert_eq!(h.status().counters.executing, 1);
     d.send(&Frame::Result(TaskResult {
         id: sent.id,
@@ -201,10 +277,16 @@ fn executing_task_cancel_signals_the_daemon_and_discards_its_reply() {
 #[test]
 fn timeout_resolves_with_5() {
     let h = host();
-    let opts =
-        SubmitOptions { timeout: Some(Duration::from_millis(50)), trace: None, ..SubmitOptions::default() };
+    let opts = SubmitOptions {
+        timeout: Some(Duration::from_millis(50)),
+        trace: None,
+        ..SubmitOptions::default()
+    };
     let t = h.submit(b"late".to_vec(), opts).unwrap();
-    assert_eq!(t.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::TimedOut)));
+    assert_eq!(
+        t.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::TimedOut))
+    );
     assert_eq!(h.status().counters.awaiting, 0);
 }
 
@@ -214,23 +296,42 @@ fn garbage_and_protocol_violations_drop_only_that_peer() {
     let (good, _) = Fake::join(&h);
 
     let garbage = Fake::dial(&h);
-    garbage.conn.send(b"\x00\x01 definitely not a frame").unwrap();
+    garbage
+        .conn
+        .send(b"\x00\x01 definitely not a frame")
+        .unwrap();
     assert!(garbage.closed_within(LONG));
 
     let wrong_version = Fake::dial(&h);
-    wrong_version.send(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION + 1, pid: 1 }));
+    wrong_version.send(&Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION + 1,
+        pid: 1,
+    }));
     assert!(wrong_version.closed_within(LONG));
 
     let early = Fake::dial(&h);
-    early.send(&Frame::Result(TaskResult { id: 1, status: Status::Ok, last: false, payload: vec![] }));
+    early.send(&Frame::Result(TaskResult {
+        id: 1,
+        status: Status::Ok,
+        last: false,
+        payload: vec![],
+    }));
     assert!(early.closed_within(LONG));
 
     let (twice, _) = Fake::join(&h);
-    twice.send(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 1 }));
+    twice.send(&Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: 1,
+    }));
     assert!(twice.closed_within(LONG));
 
     let (wrong_kind, _) = Fake::join(&h);
-    wrong_kind.send(&Frame::Task(Task { id: 1, flags: 0, payload: vec![], trace: None }));
+    wrong_kind.send(&Frame::Task(Task {
+        id: 1,
+        flags: 0,
+        payload: vec![],
+        trace: None,
+    }));
     assert!(wrong_kind.closed_within(LONG));
 
     let t = h.submit(b"ok".to_vec(), SubmitOptions::default()).unwrap();
@@ -248,7 +349,10 @@ fn busy_daemon_lost_fails_its_task_with_19_and_queued_tasks_wait() {
     let _ = d.task();
     d.conn.close();
     drop(d);
-    assert_eq!(a.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        a.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
     assert!(!b.is_resolved());
     let (d2, _) = Fake::join(&h);
     let sent = d2.task();
@@ -265,14 +369,26 @@ fn reset_resolves_everything_and_closes_connections() {
     let queued = h.submit(b"q".to_vec(), SubmitOptions::default()).unwrap();
     let _ = d.task();
     h.reset();
-    assert_eq!(running.wait(Some(Duration::ZERO)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
-    assert_eq!(queued.wait(Some(Duration::ZERO)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        running.wait(Some(Duration::ZERO)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
+    assert_eq!(
+        queued.wait(Some(Duration::ZERO)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
     assert!(d.closed_within(LONG));
-    assert!(matches!(h.submit(vec![], SubmitOptions::default()), Err(HostError::Closed)));
+    assert!(matches!(
+        h.submit(vec![], SubmitOptions::default()),
+        Err(HostError::Closed)
+    ));
     assert!(h.is_closed());
     h.reset(); // idempotent
     assert!(!h.wait_connections(1, Duration::from_millis(10)));
-    assert!(h.admit(), "a closed host lets the caller through to see the closure");
+    assert!(
+        h.admit(),
+        "a closed host lets the caller through to see the closure"
+    );
 }
 
 #[test]
@@ -285,7 +401,10 @@ fn dropping_the_last_clone_resets() {
     drop(h);
     assert!(!t.is_resolved(), "a clone still lives");
     drop(h2);
-    assert_eq!(t.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        t.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
     assert!(d.closed_within(LONG));
 }
 
@@ -327,7 +446,11 @@ impl std::task::Wake for CountWake {
 
 /// A handle on a bare slot (no host), to check the slot's own bookkeeping.
 fn bare_handle() -> TaskHandle {
-    TaskHandle { id: 1, slot: Slot::new(Span::none()), host: Weak::new() }
+    TaskHandle {
+        id: 1,
+        slot: Slot::new(Span::none()),
+        host: Weak::new(),
+    }
 }
 
 fn run_deferred(d: Deferred) -> usize {
@@ -344,14 +467,20 @@ fn run_deferred(d: Deferred) -> usize {
 #[test]
 fn slot_extras_are_boxed_only_when_used_and_freed_at_resolution() {
     let t = bare_handle();
-    assert!(lock(&t.slot.inner).extra.is_none(), "a plain task pays no extras");
+    assert!(
+        lock(&t.slot.inner).extra.is_none(),
+        "a plain task pays no extras"
+    );
     // A non-recording span is not kept either.
     assert!(lock(&Slot::new(Span::none()).inner).extra.is_none());
     t.on_complete(Box::new(|| {}));
     assert!(lock(&t.slot.inner).extra.is_some());
     let mut d = Deferred::default();
     assert!(t.slot.complete(Outcome::Error(ErrorCode::Canceled), &mut d));
-    assert!(lock(&t.slot.inner).extra.is_none(), "extras go at resolution");
+    assert!(
+        lock(&t.slot.inner).extra.is_none(),
+        "extras go at resolution"
+    );
     assert_eq!(run_deferred(d), 1);
 }
 
@@ -364,7 +493,10 @@ fn slot_callbacks_and_wakers_fire_once_before_or_after_resolution() {
     // Registered before resolution: a waker (by a poll) and two callbacks.
     let mut cx = Context::from_waker(&waker);
     assert!(Pin::new(&mut t).poll(&mut cx).is_pending());
-    assert!(Pin::new(&mut t).poll(&mut cx).is_pending(), "same waker: kept once");
+    assert!(
+        Pin::new(&mut t).poll(&mut cx).is_pending(),
+        "same waker: kept once"
+    );
     for k in [1, 10] {
         let f = fired.clone();
         t.on_complete(Box::new(move || {
@@ -387,8 +519,14 @@ fn slot_callbacks_and_wakers_fire_once_before_or_after_resolution() {
         f.fetch_add(100, Ordering::SeqCst);
     }));
     assert_eq!(fired.load(Ordering::SeqCst), 111);
-    assert!(lock(&t.slot.inner).extra.is_none(), "nothing boxed after resolution");
-    assert_eq!(Pin::new(&mut t).poll(&mut cx), Poll::Ready(value(b"v").unwrap()));
+    assert!(
+        lock(&t.slot.inner).extra.is_none(),
+        "nothing boxed after resolution"
+    );
+    assert_eq!(
+        Pin::new(&mut t).poll(&mut cx),
+        Poll::Ready(value(b"v").unwrap())
+    );
     assert_eq!(woken.0.load(Ordering::SeqCst), 1);
     assert_eq!(fired.load(Ordering::SeqCst), 111);
 }
@@ -408,7 +546,10 @@ fn a_callback_may_drop_the_last_host_clone() {
     let sent = d.task();
     d.reply(&sent, false);
     rx.recv_timeout(LONG).expect("callback ran");
-    assert!(d.closed_within(LONG), "the host reset from its own dispatcher thread");
+    assert!(
+        d.closed_within(LONG),
+        "the host reset from its own dispatcher thread"
+    );
 }
 
 #[test]
@@ -419,7 +560,9 @@ fn everywhere_reaches_each_daemon_once() {
     assert!(h.wait_connections(2, LONG));
     let round = h.everywhere(b"setup".to_vec(), 1).unwrap();
     assert_eq!(round.len(), 2);
-    let after = h.submit(b"after".to_vec(), SubmitOptions::default()).unwrap();
+    let after = h
+        .submit(b"after".to_vec(), SubmitOptions::default())
+        .unwrap();
     let (t1, t2) = (d1.task(), d2.task());
     assert_eq!(t1.flags & flags::EVERYWHERE, flags::EVERYWHERE);
     assert_eq!(t2.flags & flags::EVERYWHERE, flags::EVERYWHERE);
@@ -430,7 +573,10 @@ fn everywhere_reaches_each_daemon_once() {
         assert_eq!(r.wait(Some(LONG)), value(b"setup"));
     }
     // The plain task goes to whichever daemon is idle first: both are.
-    let got = [d1.try_recv(Duration::from_millis(500)), d2.try_recv(Duration::from_millis(500))];
+    let got = [
+        d1.try_recv(Duration::from_millis(500)),
+        d2.try_recv(Duration::from_millis(500)),
+    ];
     let tasks: Vec<&Frame> = got.iter().flatten().collect();
     assert_eq!(tasks.len(), 1);
     if let Frame::Task(t) = tasks[0] {
@@ -447,7 +593,10 @@ fn everywhere_min_exceeds_connections() {
     let round = h.everywhere(b"s".to_vec(), 2).unwrap();
     assert_eq!(round.len(), 2);
     assert!(round[0].id() < round[1].id());
-    assert!(h.everywhere(b"s".to_vec(), 0).unwrap().is_empty(), "min 0 with nobody connected");
+    assert!(
+        h.everywhere(b"s".to_vec(), 0).unwrap().is_empty(),
+        "min 0 with nobody connected"
+    );
 }
 
 #[test]
@@ -462,7 +611,10 @@ fn map_submits_in_order() {
         d.reply(&t, false);
     }
     let outs = futures::executor::block_on(futures::future::join_all(hs));
-    assert_eq!(outs, (0..5u8).map(|i| value(&[i]).unwrap()).collect::<Vec<_>>());
+    assert_eq!(
+        outs,
+        (0..5u8).map(|i| value(&[i]).unwrap()).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -496,20 +648,31 @@ fn completions_wake_waiters() {
     d.reply(&sent, false);
     assert_eq!(waiter.join().unwrap(), seen + 1);
     assert!(t.is_resolved());
-    assert_eq!(h.wait_completion(seen + 1, Duration::from_millis(10)), seen + 1);
+    assert_eq!(
+        h.wait_completion(seen + 1, Duration::from_millis(10)),
+        seen + 1
+    );
 }
 
 #[test]
 fn last_result_is_acknowledged_and_removes_the_daemon() {
     let h = host();
     let (d, _) = Fake::join(&h);
-    let t = h.submit(b"only".to_vec(), SubmitOptions::default()).unwrap();
-    let q = h.submit(b"queued".to_vec(), SubmitOptions::default()).unwrap();
+    let t = h
+        .submit(b"only".to_vec(), SubmitOptions::default())
+        .unwrap();
+    let q = h
+        .submit(b"queued".to_vec(), SubmitOptions::default())
+        .unwrap();
     let sent = d.task();
     d.reply(&sent, true);
     assert_eq!(d.recv(), Frame::Ack);
     assert_eq!(t.wait(Some(LONG)), value(b"only"));
-    assert_eq!(d.try_recv(Duration::from_millis(200)), None, "nothing more after the ack");
+    assert_eq!(
+        d.try_recv(Duration::from_millis(200)),
+        None,
+        "nothing more after the ack"
+    );
     assert!(!q.is_resolved());
     let (d2, _) = Fake::join(&h);
     let s2 = d2.task();
@@ -533,7 +696,9 @@ fn launch_spawns_and_reaps() {
     let h = host();
     let dir = std::env::temp_dir().join(format!("mirai-host-launch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let cmd = launch::Command::new("/bin/sh").arg("-c").arg(format!("touch {}/$$", dir.display()));
+    let cmd = launch::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("touch {}/$$", dir.display()));
     h.launch(&cmd, 3).unwrap();
     let end = Instant::now() + LONG;
     while std::fs::read_dir(&dir).unwrap().count() < 3 && Instant::now() < end {
@@ -546,7 +711,10 @@ fn launch_spawns_and_reaps() {
     }
     assert!(h.launched_pids().is_empty());
     let missing = launch::Command::new("/nonexistent/mirai-daemon");
-    assert!(matches!(h.launch(&missing, 1), Err(HostError::Launch { .. })));
+    assert!(matches!(
+        h.launch(&missing, 1),
+        Err(HostError::Launch { .. })
+    ));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -598,7 +766,9 @@ fn many_threads_wait_at_once() {
 fn after_a_timed_out_wait_the_dispatcher_resolves_in_the_background() {
     let h = host();
     let (d, _) = Fake::join(&h);
-    let t = h.submit(b"later".to_vec(), SubmitOptions::default()).unwrap();
+    let t = h
+        .submit(b"later".to_vec(), SubmitOptions::default())
+        .unwrap();
     let sent = d.task();
     // This thread drives the listener for a while, and gives up.
     assert_eq!(t.wait(Some(Duration::from_millis(30))), None);
@@ -616,7 +786,9 @@ fn after_a_timed_out_wait_the_dispatcher_resolves_in_the_background() {
 fn a_waiting_thread_receives_the_reply_itself() {
     let h = host();
     let (d, _) = Fake::join(&h);
-    let t = h.submit(b"mine".to_vec(), SubmitOptions::default()).unwrap();
+    let t = h
+        .submit(b"mine".to_vec(), SubmitOptions::default())
+        .unwrap();
     let sent = d.task();
     let me = std::thread::current().id();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -629,7 +801,11 @@ fn a_waiting_thread_receives_the_reply_itself() {
         d
     });
     assert_eq!(t.wait(Some(LONG)), value(b"mine"));
-    assert_eq!(rx.recv_timeout(LONG).unwrap(), me, "the waiting thread handled the reply");
+    assert_eq!(
+        rx.recv_timeout(LONG).unwrap(),
+        me,
+        "the waiting thread handled the reply"
+    );
     drop(replier.join().unwrap());
 }
 
@@ -655,7 +831,10 @@ fn a_callback_may_wait_for_another_task() {
     let (tx, rx) = std::sync::mpsc::channel();
     first.on_complete(Box::new(move || {
         // Runs on the thread that polls; that thread must go on polling for `second`.
-        let _ = tx.send((std::thread::current().name().map(str::to_string), second.wait(Some(LONG))));
+        let _ = tx.send((
+            std::thread::current().name().map(str::to_string),
+            second.wait(Some(LONG)),
+        ));
     }));
     let replier = std::thread::spawn(move || {
         let a = d.task();
@@ -675,7 +854,10 @@ fn a_callback_may_wait_for_another_task() {
 // Reliability: retries, pool repair, hello timeout, pending cap
 
 fn opts_retries(n: Option<u32>) -> SubmitOptions {
-    SubmitOptions { retries: n, ..SubmitOptions::default() }
+    SubmitOptions {
+        retries: n,
+        ..SubmitOptions::default()
+    }
 }
 
 #[test]
@@ -683,7 +865,9 @@ fn a_task_with_retries_survives_the_loss_of_its_daemon() {
     let h = host();
     let (a, _) = Fake::join(&h);
     let t = h.submit(b"work".to_vec(), opts_retries(Some(2))).unwrap();
-    let later = h.submit(b"later".to_vec(), SubmitOptions::default()).unwrap();
+    let later = h
+        .submit(b"later".to_vec(), SubmitOptions::default())
+        .unwrap();
     let first = a.task();
     assert_eq!(t.attempts(), 1);
     assert_eq!(later.attempts(), 0, "queued");
@@ -695,7 +879,11 @@ fn a_task_with_retries_survives_the_loss_of_its_daemon() {
     assert_eq!((c.awaiting, c.executing, c.completed), (2, 0, 0));
     let (b, _) = Fake::join(&h);
     let again = b.task();
-    assert_eq!((again.id, &again.payload), (first.id, &first.payload), "the same task, sent again");
+    assert_eq!(
+        (again.id, &again.payload),
+        (first.id, &first.payload),
+        "the same task, sent again"
+    );
     assert_eq!(t.attempts(), 2);
     b.reply(&again, false);
     assert_eq!(t.wait(Some(LONG)), value(b"work"));
@@ -715,7 +903,10 @@ fn retries_run_out_and_then_the_task_fails_with_19() {
         let _ = d.task();
         d.conn.close();
     }
-    assert_eq!(t.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        t.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
     assert_eq!(t.attempts(), 2);
     assert_eq!(h.status().counters.completed, 1);
 }
@@ -733,7 +924,10 @@ fn the_profile_default_applies_unless_the_task_says_otherwise() {
     // Which daemon got which task does not matter: both are lost.
     a.conn.close();
     b.conn.close();
-    assert_eq!(opts_out.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        opts_out.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
     assert!(!inherits.is_resolved());
     let (c, _) = Fake::join(&h);
     let t = c.task();
@@ -755,7 +949,10 @@ fn the_profile_default_applies_unless_the_task_says_otherwise() {
     let round = d.task();
     assert_eq!(round.payload, b"e");
     d.conn.close();
-    assert_eq!(e[0].wait(Some(LONG)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        e[0].wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
 }
 
 #[test]
@@ -768,8 +965,14 @@ fn a_cancelled_task_is_not_retried() {
     assert_eq!(a.recv(), Frame::Cancel { id: t.id() });
     a.conn.close();
     let (b, _) = Fake::join(&h);
-    assert!(b.try_recv(Duration::from_millis(200)).is_none(), "nothing resent");
-    assert_eq!(t.wait(Some(Duration::ZERO)), Some(Outcome::Error(ErrorCode::Canceled)));
+    assert!(
+        b.try_recv(Duration::from_millis(200)).is_none(),
+        "nothing resent"
+    );
+    assert_eq!(
+        t.wait(Some(Duration::ZERO)),
+        Some(Outcome::Error(ErrorCode::Canceled))
+    );
 }
 
 #[test]
@@ -781,10 +984,15 @@ fn a_silent_connection_is_dropped_after_the_hello_timeout() {
     let (good, _) = Fake::join(&h);
     let started = Instant::now();
     assert!(silent.closed_within(LONG));
-    assert!(started.elapsed() >= Duration::from_millis(200), "not before its time");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "not before its time"
+    );
     // A daemon that said hello is never subject to it.
     std::thread::sleep(Duration::from_millis(400));
-    let t = h.submit(b"still".to_vec(), SubmitOptions::default()).unwrap();
+    let t = h
+        .submit(b"still".to_vec(), SubmitOptions::default())
+        .unwrap();
     let sent = good.task();
     good.reply(&sent, false);
     assert_eq!(t.wait(Some(LONG)), value(b"still"));
@@ -801,10 +1009,16 @@ fn connections_beyond_the_pending_cap_are_dropped_at_once() {
     // Let the host see both before the third arrives.
     std::thread::sleep(Duration::from_millis(100));
     let p3 = Fake::dial(&h);
-    assert!(p3.closed_within(LONG), "the newest beyond the cap is dropped");
+    assert!(
+        p3.closed_within(LONG),
+        "the newest beyond the cap is dropped"
+    );
     assert!(!p1.closed_within(Duration::from_millis(100)));
     // Once one of them says hello, there is room again.
-    p1.send(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 1 }));
+    p1.send(&Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: 1,
+    }));
     assert!(matches!(p1.recv(), Frame::Init(_)));
     let (d, _) = Fake::join(&h);
     let t = h.submit(b"ok".to_vec(), SubmitOptions::default()).unwrap();
@@ -843,13 +1057,20 @@ fn repair_relaunches_crashes_only_and_caps_the_rate() {
         h.launch(&cmd, 1).unwrap();
     }
     // A crash loop: exit code 9 at once, every time.
-    let crash =
-        launch::Command::new("/bin/sh").arg("-c").arg(format!("touch {}/crash-$$; exit 9", dir.display()));
+    let crash = launch::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("touch {}/crash-$$; exit 9", dir.display()));
     h.launch(&crash, 1).unwrap();
     let count = |prefix: &str| {
         std::fs::read_dir(&dir)
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(prefix))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(prefix)
+            })
             .count()
     };
     let end = Instant::now() + LONG;
@@ -861,7 +1082,10 @@ fn repair_relaunches_crashes_only_and_caps_the_rate() {
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(h.relaunches(), 3);
     assert_eq!(count("planned-"), 4, "planned exits are not relaunched");
-    assert!(eventually(|| count("crash-") == 4), "the first launch and three relaunches ran");
+    assert!(
+        eventually(|| count("crash-") == 4),
+        "the first launch and three relaunches ran"
+    );
     h.reset();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -871,21 +1095,30 @@ fn repair_follows_a_killed_daemon_even_while_a_thread_waits() {
     let mut config = HostConfig::new("tcp://127.0.0.1:0");
     config.repair = Some(quick_repair(10));
     let h = Host::start(config).unwrap();
-    h.launch(&launch::Command::new("/bin/sleep").arg("600"), 2).unwrap();
+    h.launch(&launch::Command::new("/bin/sleep").arg("600"), 2)
+        .unwrap();
     let pids = h.launched_pids();
     assert_eq!(pids.len(), 2);
     // A thread blocked in a wait holds the poll role meanwhile.
-    let blocker = h.submit(b"never answered".to_vec(), SubmitOptions::default()).unwrap();
+    let blocker = h
+        .submit(b"never answered".to_vec(), SubmitOptions::default())
+        .unwrap();
     let waiter = std::thread::spawn(move || blocker.wait(Some(Duration::from_secs(3))));
     std::thread::sleep(Duration::from_millis(50));
     // SAFETY: signalling a child process this test started.
-    assert_eq!(unsafe { libc::kill(pids[0] as libc::pid_t, libc::SIGKILL) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(pids[0] as libc::pid_t, libc::SIGKILL) },
+        0
+    );
     assert!(eventually(|| h.relaunches() == 1));
     assert!(eventually(|| {
         let now = h.launched_pids();
         now.len() == 2 && !now.contains(&pids[0]) && now.contains(&pids[1])
     }));
-    assert!(waiter.join().unwrap().is_none(), "the wait was not disturbed");
+    assert!(
+        waiter.join().unwrap().is_none(),
+        "the wait was not disturbed"
+    );
     // `sleep` is no daemon: it does not leave with the host, so end it here.
     let left = h.launched_pids();
     h.reset();
@@ -935,5 +1168,9 @@ fn only_signals_and_unplanned_codes_are_crashes() {
 fn a_queued_task_slot_stays_small() {
     // Every unresolved task has one (design.md: host memory per unresolved mirai): with the
     // Arc's counts it must fit a 64-byte allocation.
-    assert!(std::mem::size_of::<Slot>() <= 40, "Slot is {} bytes", std::mem::size_of::<Slot>());
+    assert!(
+        std::mem::size_of::<Slot>() <= 40,
+        "Slot is {} bytes",
+        std::mem::size_of::<Slot>()
+    );
 }

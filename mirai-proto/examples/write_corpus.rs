@@ -6,10 +6,34 @@ fn main() -> std::io::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "corpus".into());
     std::fs::create_dir_all(&dir)?;
     let frames = [
-        Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 1234 }),
-        Frame::Init(Init { stream: Some([10407, -2133391687, 507561766, 1260545903, 1362917092, -1772566379, -1344458670]), serial: b"cfg".to_vec() }),
-        Frame::Task(Task { id: 1, flags: flags::EVERYWHERE, payload: vec![0x58, 0x0a, 0, 0, 0, 3], trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()) }),
-        Frame::Result(TaskResult { id: 1, status: Status::Interrupted, last: true, payload: b"value".to_vec() }),
+        Frame::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            pid: 1234,
+        }),
+        Frame::Init(Init {
+            stream: Some([
+                10407,
+                -2133391687,
+                507561766,
+                1260545903,
+                1362917092,
+                -1772566379,
+                -1344458670,
+            ]),
+            serial: b"cfg".to_vec(),
+        }),
+        Frame::Task(Task {
+            id: 1,
+            flags: flags::EVERYWHERE,
+            payload: vec![0x58, 0x0a, 0, 0, 0, 3],
+            trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        }),
+        Frame::Result(TaskResult {
+            id: 1,
+            status: Status::Interrupted,
+            last: true,
+            payload: b"value".to_vec(),
+        }),
         Frame::Cancel { id: 99 },
         Frame::Withdraw { id: 98 },
         Frame::Withdrawn { id: 97 },

@@ -299,13 +299,20 @@ impl<'a> TaskFrameParts<'a> {
     /// The whole frame in order: prefix, `payload`, suffix, trace. `payload` must be the
     /// `payload_len` bytes the parts were made for (checked in debug builds).
     pub fn slices<'b>(&'b self, payload: &'b [u8]) -> [&'b [u8]; 4] {
-        debug_assert_eq!(payload.len(), self.payload_len, "payload length differs from the parts'");
+        debug_assert_eq!(
+            payload.len(),
+            self.payload_len,
+            "payload length differs from the parts'"
+        );
         [self.prefix(), payload, self.suffix(), self.trace]
     }
 
     /// The encoded frame's length, payload included.
     pub fn len(&self) -> usize {
-        usize::from(self.prefix_len) + self.payload_len + usize::from(self.suffix_len) + self.trace.len()
+        usize::from(self.prefix_len)
+            + self.payload_len
+            + usize::from(self.suffix_len)
+            + self.trace.len()
     }
 
     /// Always false: a frame has at least its header (for clippy's `len` convention).
@@ -338,7 +345,12 @@ fn put(buf: &mut [u8], at: &mut usize, bytes: &[u8]) {
 /// The prefix and suffix of [`Frame::Task`] `{id, flags, payload of payload_len bytes, trace}`
 /// (see [`TaskFrameParts`]). Pure and allocation-free; the result equals what [`encode`]
 /// writes around the payload (checked by unit and property tests).
-pub fn task_frame_parts(id: TaskId, flags: u8, payload_len: usize, trace: Option<&str>) -> TaskFrameParts<'_> {
+pub fn task_frame_parts(
+    id: TaskId,
+    flags: u8,
+    payload_len: usize,
+    trace: Option<&str>,
+) -> TaskFrameParts<'_> {
     /// CBOR major types used by a task frame.
     const UINT: u8 = 0;
     const BYTES: u8 = 2;
@@ -389,7 +401,10 @@ pub fn task_frame_parts(id: TaskId, flags: u8, payload_len: usize, trace: Option
 /// input itself.
 pub fn decode(bytes: &[u8], max: usize) -> Result<Frame, DecodeError> {
     if bytes.len() > max {
-        return Err(DecodeError::Oversized { len: bytes.len(), max });
+        return Err(DecodeError::Oversized {
+            len: bytes.len(),
+            max,
+        });
     }
     if bytes.len() < HEADER_LEN {
         return Err(DecodeError::Truncated { len: bytes.len() });
@@ -416,11 +431,30 @@ mod tests {
 
     fn samples() -> Vec<Frame> {
         vec![
-            Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 42 }),
-            Frame::Init(Init { stream: Some([10407, 1, -2, 3, -4, 5, 6]), serial: vec![1, 2] }),
-            Frame::Init(Init { stream: None, serial: vec![] }),
-            Frame::Task(Task { id: 1, flags: flags::EVERYWHERE, payload: vec![0; 16], trace: None }),
-            Frame::Result(TaskResult { id: u64::MAX, status: Status::Error, last: true, payload: vec![9; 3] }),
+            Frame::Hello(Hello {
+                protocol: PROTOCOL_VERSION,
+                pid: 42,
+            }),
+            Frame::Init(Init {
+                stream: Some([10407, 1, -2, 3, -4, 5, 6]),
+                serial: vec![1, 2],
+            }),
+            Frame::Init(Init {
+                stream: None,
+                serial: vec![],
+            }),
+            Frame::Task(Task {
+                id: 1,
+                flags: flags::EVERYWHERE,
+                payload: vec![0; 16],
+                trace: None,
+            }),
+            Frame::Result(TaskResult {
+                id: u64::MAX,
+                status: Status::Error,
+                last: true,
+                payload: vec![9; 3],
+            }),
             Frame::Cancel { id: 3 },
             Frame::Withdraw { id: 4 },
             Frame::Withdrawn { id: u64::MAX },
@@ -439,19 +473,49 @@ mod tests {
     #[test]
     fn task_frame_parts_are_the_encoded_frame_around_the_payload() {
         let long: String = "x".repeat(70_000);
-        let traces = [None, Some(""), Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), Some(&long[..300]), Some(&long[..])];
-        let ids = [0, 1, 23, 24, 255, 256, 65_535, 65_536, u64::from(u32::MAX), u64::from(u32::MAX) + 1, u64::MAX];
+        let traces = [
+            None,
+            Some(""),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            Some(&long[..300]),
+            Some(&long[..]),
+        ];
+        let ids = [
+            0,
+            1,
+            23,
+            24,
+            255,
+            256,
+            65_535,
+            65_536,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            u64::MAX,
+        ];
         for n in [0, 1, 23, 24, 255, 256, 65_535, 65_536] {
             let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
             for (k, &id) in ids.iter().enumerate() {
                 let flags = [0u8, 1, 23, 24, 255][k % 5];
                 for trace in traces {
-                    let frame = Frame::Task(Task { id, flags, payload: payload.clone(), trace: trace.map(String::from) });
+                    let frame = Frame::Task(Task {
+                        id,
+                        flags,
+                        payload: payload.clone(),
+                        trace: trace.map(String::from),
+                    });
                     let parts = task_frame_parts(id, flags, n, trace);
                     let want = encode(&frame);
-                    assert_eq!(parts.slices(&payload).concat(), want, "id {id} flags {flags} payload {n}");
+                    assert_eq!(
+                        parts.slices(&payload).concat(),
+                        want,
+                        "id {id} flags {flags} payload {n}"
+                    );
                     assert_eq!(parts.len(), want.len());
-                    assert_eq!(parts.prefix().len() + n + parts.suffix().len() + parts.trace().len(), want.len());
+                    assert_eq!(
+                        parts.prefix().len() + n + parts.suffix().len() + parts.trace().len(),
+                        want.len()
+                    );
                 }
             }
         }
@@ -461,7 +525,18 @@ mod tests {
     fn cbor_heads_match_ciborium_for_every_width() {
         // A byte string's head is an unsigned integer's with another major type: checking
         // integers covers payload lengths too large to encode in a test (4 GiB and more).
-        for n in [0, 23, 24, 255, 256, 65_535, 65_536, u64::from(u32::MAX), u64::from(u32::MAX) + 1, u64::MAX] {
+        for n in [
+            0,
+            23,
+            24,
+            255,
+            256,
+            65_535,
+            65_536,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            u64::MAX,
+        ] {
             let mut want = Vec::new();
             ciborium::into_writer(&n, &mut want).unwrap();
             let mut buf = [0u8; 9];
@@ -479,9 +554,20 @@ mod tests {
     fn header_errors_are_named() {
         assert_eq!(decode(b"MR", 100), Err(DecodeError::Truncated { len: 2 }));
         assert_eq!(decode(b"XYZ\x01", 100), Err(DecodeError::BadMagic(*b"XYZ")));
-        assert_eq!(decode(b"MRI\x09\xf6", 100), Err(DecodeError::UnknownVersion { got: 9 }));
-        let big = encode(&Frame::Task(Task { id: 1, flags: 0, payload: vec![0; 100], trace: None }));
-        assert!(matches!(decode(&big, 50), Err(DecodeError::Oversized { max: 50, .. })));
+        assert_eq!(
+            decode(b"MRI\x09\xf6", 100),
+            Err(DecodeError::UnknownVersion { got: 9 })
+        );
+        let big = encode(&Frame::Task(Task {
+            id: 1,
+            flags: 0,
+            payload: vec![0; 100],
+            trace: None,
+        }));
+        assert!(matches!(
+            decode(&big, 50),
+            Err(DecodeError::Oversized { max: 50, .. })
+        ));
     }
 
     #[test]
@@ -489,7 +575,12 @@ mod tests {
         let mut b = encode(&Frame::Ack);
         b.push(0);
         assert_eq!(decode(&b, 100), Err(DecodeError::TrailingBytes(1)));
-        let t = encode(&Frame::Task(Task { id: 1, flags: 0, payload: vec![7; 40], trace: None }));
+        let t = encode(&Frame::Task(Task {
+            id: 1,
+            flags: 0,
+            payload: vec![7; 40],
+            trace: None,
+        }));
         for cut in HEADER_LEN..t.len() {
             assert!(decode(&t[..cut], 1000).is_err(), "cut at {cut}");
         }
@@ -508,7 +599,10 @@ mod tests {
         b.extend_from_slice(&[0x67]);
         b.extend_from_slice(b"payload");
         b.extend_from_slice(&[0x5a, 0xff, 0xff, 0xff, 0xff]);
-        assert!(matches!(decode(&b, DEFAULT_MAX_FRAME), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode(&b, DEFAULT_MAX_FRAME),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]

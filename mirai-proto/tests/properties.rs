@@ -3,7 +3,11 @@ use mirai_proto::*;
 use proptest::prelude::*;
 
 fn status() -> impl Strategy<Value = Status> {
-    prop_oneof![Just(Status::Ok), Just(Status::Error), Just(Status::Interrupted)]
+    prop_oneof![
+        Just(Status::Ok),
+        Just(Status::Error),
+        Just(Status::Interrupted)
+    ]
 }
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -12,13 +16,29 @@ fn bytes() -> impl Strategy<Value = Vec<u8>> {
 
 fn frame() -> impl Strategy<Value = Frame> {
     prop_oneof![
-        (any::<u8>(), any::<u32>()).prop_map(|(protocol, pid)| Frame::Hello(Hello { protocol, pid })),
+        (any::<u8>(), any::<u32>())
+            .prop_map(|(protocol, pid)| Frame::Hello(Hello { protocol, pid })),
         (prop::option::of(any::<[i32; 7]>()), bytes())
             .prop_map(|(stream, serial)| Frame::Init(Init { stream, serial })),
-        (any::<u64>(), any::<u8>(), bytes(), prop::option::of(".{0,60}"))
-            .prop_map(|(id, flags, payload, trace)| Frame::Task(Task { id, flags, payload, trace })),
+        (
+            any::<u64>(),
+            any::<u8>(),
+            bytes(),
+            prop::option::of(".{0,60}")
+        )
+            .prop_map(|(id, flags, payload, trace)| Frame::Task(Task {
+                id,
+                flags,
+                payload,
+                trace
+            })),
         (any::<u64>(), status(), any::<bool>(), bytes()).prop_map(|(id, status, last, payload)| {
-            Frame::Result(TaskResult { id, status, last, payload })
+            Frame::Result(TaskResult {
+                id,
+                status,
+                last,
+                payload,
+            })
         }),
         any::<u64>().prop_map(|id| Frame::Cancel { id }),
         any::<u64>().prop_map(|id| Frame::Withdraw { id }),
@@ -80,8 +100,16 @@ proptest! {
 
 #[test]
 fn a_one_mebibyte_payload_round_trips() {
-    let f = Frame::Task(Task { id: 1, flags: 0, payload: vec![0xab; 1 << 20], trace: None });
+    let f = Frame::Task(Task {
+        id: 1,
+        flags: 0,
+        payload: vec![0xab; 1 << 20],
+        trace: None,
+    });
     let bytes = encode(&f);
-    assert!(bytes.len() < (1 << 20) + 64, "payload is stored as a byte string, not an array");
+    assert!(
+        bytes.len() < (1 << 20) + 64,
+        "payload is stored as a byte string, not an array"
+    );
     assert_eq!(decode(&bytes, DEFAULT_MAX_FRAME), Ok(f));
 }

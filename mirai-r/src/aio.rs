@@ -25,8 +25,8 @@ use libR_sys::*;
 use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
 use crate::guard::{entry, protect, Protector, RResult};
 use crate::handles::{
-    cancel_task, is_keyed, is_task, keyed_handle, release_keyed, submit_keyed, take, task_attempts, task_resolved,
-    wait_task, watch_keyed,
+    cancel_task, is_keyed, is_task, keyed_handle, release_keyed, submit_keyed, take, task_attempts,
+    task_resolved, wait_task, watch_keyed,
 };
 use crate::sexp::*;
 use crate::wait::Deadline;
@@ -134,7 +134,11 @@ unsafe fn ns_env(ns: SEXP, name: &CStr, p: &mut Protector) -> RResult<SEXP> {
         v = p.protect(protect(|| Rf_eval(v, R_BaseEnv))?);
     }
     if type_of(v) != SEXPTYPE::ENVSXP {
-        return Err(format!("mirai: the package namespace lacks `{}`", name.to_string_lossy()).into());
+        return Err(format!(
+            "mirai: the package namespace lacks `{}`",
+            name.to_string_lossy()
+        )
+        .into());
     }
     R_PreserveObject(v);
     Ok(v)
@@ -243,7 +247,11 @@ pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
     let s = statics()?;
     if let Some(aio) = local(m, s.s_aio) {
         // Only an external pointer: a keyed handle (another mirai) is reached through itself.
-        return Ok(if type_of(aio) == SEXPTYPE::EXTPTRSXP { aio } else { R_NilValue });
+        return Ok(if type_of(aio) == SEXPTYPE::EXTPTRSXP {
+            aio
+        } else {
+            R_NilValue
+        });
     }
     Ok(keyed_handle(m).unwrap_or(R_NilValue))
 }
@@ -286,7 +294,11 @@ pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
 /// An element's value from its chunk's value: the element of the result list, or the
 /// chunk's own error value (a lost, cancelled or timed-out chunk fails each element alike).
 unsafe fn chunk_element(chunk: SEXP, idx: SEXP) -> SEXP {
-    let i = if type_of(idx) == SEXPTYPE::INTSXP && Rf_xlength(idx) == 1 { *INTEGER(idx) as R_xlen_t - 1 } else { -1 };
+    let i = if type_of(idx) == SEXPTYPE::INTSXP && Rf_xlength(idx) == 1 {
+        *INTEGER(idx) as R_xlen_t - 1
+    } else {
+        -1
+    };
     if type_of(chunk) == SEXPTYPE::VECSXP && OBJECT(chunk) == 0 && i >= 0 && i < Rf_xlength(chunk) {
         VECTOR_ELT(chunk, i)
     } else {
@@ -296,7 +308,10 @@ unsafe fn chunk_element(chunk: SEXP, idx: SEXP) -> SEXP {
 
 /// The integer error value 5 (timed out).
 unsafe fn is_timeout(v: SEXP) -> bool {
-    type_of(v) == SEXPTYPE::INTSXP && Rf_xlength(v) >= 1 && *INTEGER(v) == 5 && inherits(v, c"errorValue")
+    type_of(v) == SEXPTYPE::INTSXP
+        && Rf_xlength(v) >= 1
+        && *INTEGER(v) == 5
+        && inherits(v, c"errorValue")
 }
 
 /// Waits (interruptibly, forever) for mirai `m`, then settles it.
@@ -314,9 +329,7 @@ unsafe fn wait_settle(m: SEXP) -> RResult<SEXP> {
 /// Called by R through `.Call` on its main thread, with valid SEXP arguments.
 #[no_mangle]
 pub unsafe extern "C" fn mirai_async(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe {
-        new_keyed_mirai(host, data, timeout, hooks)
-    })
+    entry(|| unsafe { new_keyed_mirai(host, data, timeout, hooks) })
 }
 
 /// A list whose every element has a non-empty name (an empty list counts).
@@ -370,7 +383,10 @@ unsafe fn capture(expr: SEXP, frame: SEXP, s: &Statics) -> Option<SEXP> {
                 }
                 v = PRVALUE(v);
             }
-            let lang = matches!(type_of(v), SEXPTYPE::LANGSXP | SEXPTYPE::SYMSXP | SEXPTYPE::EXPRSXP);
+            let lang = matches!(
+                type_of(v),
+                SEXPTYPE::LANGSXP | SEXPTYPE::SYMSXP | SEXPTYPE::EXPRSXP
+            );
             return Some(if lang { v } else { expr });
         }
         env = ENCLOS(env);
@@ -388,7 +404,14 @@ unsafe fn capture(expr: SEXP, frame: SEXP, s: &Statics) -> Option<SEXP> {
 /// # Safety
 /// Called by R through `.Call` on its main thread, with valid SEXP arguments.
 #[no_mangle]
-pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout: SEXP, compute: SEXP, frame: SEXP) -> SEXP {
+pub unsafe extern "C" fn mirai_go(
+    expr: SEXP,
+    globals: SEXP,
+    args: SEXP,
+    timeout: SEXP,
+    compute: SEXP,
+    frame: SEXP,
+) -> SEXP {
     entry(|| unsafe {
         let s = statics()?;
         let expr = if type_of(expr) == SEXPTYPE::SYMSXP {
@@ -402,18 +425,31 @@ pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout
         } else {
             expr
         };
-        let globals = if is_null(globals) { R_NilValue } else { globals };
+        let globals = if is_null(globals) {
+            R_NilValue
+        } else {
+            globals
+        };
         if !is_null(globals) && (type_of(globals) != SEXPTYPE::VECSXP || !all_named(globals)) {
             return Ok(R_NilValue);
         }
-        if !(is_null(args) || (type_of(args) == SEXPTYPE::VECSXP && OBJECT(args) == 0 && all_named(args))) {
+        if !(is_null(args)
+            || (type_of(args) == SEXPTYPE::VECSXP && OBJECT(args) == 0 && all_named(args)))
+        {
             return Ok(R_NilValue);
         }
         if !is_null(timeout) && !matches!(type_of(timeout), SEXPTYPE::REALSXP | SEXPTYPE::INTSXP) {
             return Ok(R_NilValue);
         }
-        let name = if is_null(compute) { Rf_findVarInFrame(s.opts, s.s_default) } else { compute };
-        if type_of(name) != SEXPTYPE::STRSXP || Rf_xlength(name) != 1 || STRING_ELT(name, 0) == R_NaString {
+        let name = if is_null(compute) {
+            Rf_findVarInFrame(s.opts, s.s_default)
+        } else {
+            compute
+        };
+        if type_of(name) != SEXPTYPE::STRSXP
+            || Rf_xlength(name) != 1
+            || STRING_ELT(name, 0) == R_NaString
+        {
             return Ok(R_NilValue);
         }
         let prof = Rf_findVarInFrame(s.registry, profile_symbol(STRING_ELT(name, 0)));
@@ -430,12 +466,22 @@ pub unsafe extern "C" fn mirai_go(expr: SEXP, globals: SEXP, args: SEXP, timeout
             hooks = R_NilValue;
         }
         let mut p = Protector::new();
-        let timeout = if is_null(timeout) { R_NilValue } else { p.protect(Rf_coerceVector(timeout, SEXPTYPE::REALSXP)) };
+        let timeout = if is_null(timeout) {
+            R_NilValue
+        } else {
+            p.protect(Rf_coerceVector(timeout, SEXPTYPE::REALSXP))
+        };
         // Positional and without empty parts: every queued task keeps its payload, so its size
         // counts (docs/r-bridge.md).
         let has_args = !is_null(args) && Rf_xlength(args) > 0;
         let has_globals = !is_null(globals) && Rf_xlength(globals) > 0;
-        let n = if has_args { 3 } else if has_globals { 2 } else { 1 };
+        let n = if has_args {
+            3
+        } else if has_globals {
+            2
+        } else {
+            1
+        };
         let data = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
         SET_VECTOR_ELT(data, 0, expr);
         if n > 1 {
@@ -522,7 +568,11 @@ pub unsafe extern "C" fn mirai_collect(x: SEXP, values: SEXP) -> SEXP {
             }
         }
         let mut p = Protector::new();
-        let out = if values { p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n)) } else { R_NilValue };
+        let out = if values {
+            p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n))
+        } else {
+            R_NilValue
+        };
         for i in 0..n {
             let m = VECTOR_ELT(x, i);
             let v = if is_mirai(m) { settle(m)? } else { m };
@@ -565,7 +615,13 @@ pub unsafe extern "C" fn mirai_stop(x: SEXP) -> SEXP {
 /// Called by R through `.Call` on its main thread, with valid SEXP arguments.
 #[no_mangle]
 pub unsafe extern "C" fn mirai_aio(x: SEXP) -> SEXP {
-    entry(|| unsafe { if is_mirai(x) { aio_of(x) } else { Ok(R_NilValue) } })
+    entry(|| unsafe {
+        if is_mirai(x) {
+            aio_of(x)
+        } else {
+            Ok(R_NilValue)
+        }
+    })
 }
 
 /// `.Call` routine (docs/r-bridge.md): TRUE while mirai `x` has a task that has not resolved

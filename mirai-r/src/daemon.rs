@@ -16,10 +16,16 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use libR_sys::*;
-use mirai::daemon::{self, AutoExit, DaemonConfig, DaemonError, EvalControl, Evaluation, Evaluator, Init, Status, Task};
+use mirai::daemon::{
+    self, AutoExit, DaemonConfig, DaemonError, EvalControl, Evaluation, Evaluator, Init, Status,
+    Task,
+};
 use mirai::proto::flags;
 
-use crate::ffi::{addInputHandler, removeInputHandler, InputHandler, MIRAI_ACTIVITY, R_InputHandlers, R_PolledEvents};
+use crate::ffi::{
+    addInputHandler, removeInputHandler, InputHandler, R_InputHandlers, R_PolledEvents,
+    MIRAI_ACTIVITY,
+};
 use crate::guard::{entry, protect, Caught, Preserved, Protector, RError, RResult};
 use crate::serial::{serialize, unserialize, Hooks};
 use crate::sexp::*;
@@ -142,7 +148,10 @@ unsafe extern "C" fn polled_events() {
         }
     }
     let now = Instant::now();
-    if (*w).last_poll.is_some_and(|last| now.duration_since(last) < POLL_EVERY) {
+    if (*w)
+        .last_poll
+        .is_some_and(|last| now.duration_since(last) < POLL_EVERY)
+    {
         return;
     }
     (*w).last_poll = Some(now);
@@ -200,13 +209,19 @@ struct REvaluator {
 unsafe fn reply_error(msg: &str) -> Evaluation {
     let mut p = Protector::new();
     let v = p.protect(mirai_error(msg));
-    Evaluation { status: Status::Error, payload: serialize(v, None).unwrap_or_default() }
+    Evaluation {
+        status: Status::Error,
+        payload: serialize(v, None).unwrap_or_default(),
+    }
 }
 
 unsafe fn reply_interrupt() -> Evaluation {
     let mut p = Protector::new();
     let v = p.protect(mirai_interrupt());
-    Evaluation { status: Status::Interrupted, payload: serialize(v, None).unwrap_or_default() }
+    Evaluation {
+        status: Status::Interrupted,
+        payload: serialize(v, None).unwrap_or_default(),
+    }
 }
 
 unsafe fn reply_failure(e: RError) -> Evaluation {
@@ -258,7 +273,11 @@ impl Evaluator for REvaluator {
         unsafe {
             // An interrupt left from between tasks must not hit this one.
             R_interrupts_pending = 0;
-            let Task { payload, flags: task_flags, .. } = task;
+            let Task {
+                payload,
+                flags: task_flags,
+                ..
+            } = task;
             let mut p = Protector::new();
             let data = match unserialize(&payload, self.hooks.as_ref()) {
                 Ok(d) => p.protect(d),
@@ -284,7 +303,10 @@ impl Evaluator for REvaluator {
                     match serialize(v, self.hooks.as_ref()) {
                         Ok(payload) => Evaluation { status, payload },
                         Err(RError::Interrupt) => reply_interrupt(),
-                        Err(e) => reply_error(&format!("the result could not be serialized: {}", e.message())),
+                        Err(e) => reply_error(&format!(
+                            "the result could not be serialized: {}",
+                            e.message()
+                        )),
                     }
                 }
                 Err(Caught::Error(cond)) => reply_error(&condition_message(cond.get())),
@@ -323,8 +345,14 @@ pub unsafe extern "C" fn mirai_daemon_run(
     entry(|| unsafe {
         // The CA chain travels as an attribute of `url` (routines have a fixed arity).
         let tlscert = Rf_getAttrib(url, Rf_install(c"tlscert".as_ptr()));
-        let tls = if is_null(tlscert) { None } else { Some(crate::tls::client_config(tlscert)?) };
-        daemon_run(url, asyncdial, autoexit, idletime, walltime, maxtasks, init, eval, tls)
+        let tls = if is_null(tlscert) {
+            None
+        } else {
+            Some(crate::tls::client_config(tlscert)?)
+        };
+        daemon_run(
+            url, asyncdial, autoexit, idletime, walltime, maxtasks, init, eval, tls,
+        )
     })
 }
 
@@ -344,7 +372,8 @@ unsafe fn daemon_run(
         let mut config = DaemonConfig::new(arg_string(url, "url")?);
         config.transport = crate::handles::daemon_transport_options();
         config.transport.tls = tls;
-        config.asyncdial = arg_lgl(asyncdial, "asyncdial")?.ok_or("`asyncdial` must be TRUE or FALSE")?;
+        config.asyncdial =
+            arg_lgl(asyncdial, "asyncdial")?.ok_or("`asyncdial` must be TRUE or FALSE")?;
         config.autoexit = autoexit_mode(arg_lgl(autoexit, "autoexit")?);
         config.idletime = limit_ms(arg_num(idletime, "idletime")?, "idletime")?;
         config.walltime = limit_ms(arg_num(walltime, "walltime")?, "walltime")?;
@@ -358,14 +387,17 @@ unsafe fn daemon_run(
         };
         match daemon::run(&config, &mut ev) {
             Ok(code) => Ok(Rf_ScalarInteger(code as i32)),
-            Err(DaemonError::Init(msg)) => Err(ev.init_failure.take().unwrap_or_else(|| {
-                RError::Msg(format!("daemon initialisation failed: {msg}"))
-            })),
+            Err(DaemonError::Init(msg)) => Err(ev
+                .init_failure
+                .take()
+                .unwrap_or_else(|| RError::Msg(format!("daemon initialisation failed: {msg}")))),
             // A failed synchronous dial reads "<code> | <text>", e.g. "6 | Connection refused";
             // a refused TLS handshake (26, 27) also says why, e.g. which certificate failed.
-            Err(DaemonError::Dial { code: code @ (26 | 27), text, source }) => {
-                Err(RError::Msg(format!("{code} | {text}: {source}")))
-            }
+            Err(DaemonError::Dial {
+                code: code @ (26 | 27),
+                text,
+                source,
+            }) => Err(RError::Msg(format!("{code} | {text}: {source}"))),
             Err(e) => Err(RError::Msg(e.to_string())),
         }
     }

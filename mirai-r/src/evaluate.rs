@@ -83,7 +83,11 @@ unsafe fn syms() -> Syms {
 unsafe fn ns_get(ns: SEXP, name: &CStr) -> RResult<SEXP> {
     let v = Rf_findVar(Rf_install(name.as_ptr()), ns);
     if v == R_UnboundValue {
-        return Err(format!("mirai: `{}` not found in the package namespace", name.to_string_lossy()).into());
+        return Err(format!(
+            "mirai: `{}` not found in the package namespace",
+            name.to_string_lossy()
+        )
+        .into());
     }
     if type_of(v) == SEXPTYPE::PROMSXP {
         // Lazy-loaded: forcing reads the package's database, confined like any R code.
@@ -98,8 +102,20 @@ unsafe fn elt(x: SEXP, name: SEXP) -> SEXP {
     let names = Rf_getAttrib(x, R_NamesSymbol);
     if type_of(names) != SEXPTYPE::STRSXP {
         let s = syms();
-        let at = if name == s.expr { 0 } else if name == s.globals { 1 } else if name == s.args { 2 } else { return R_NilValue };
-        return if at < Rf_xlength(x) { VECTOR_ELT(x, at) } else { R_NilValue };
+        let at = if name == s.expr {
+            0
+        } else if name == s.globals {
+            1
+        } else if name == s.args {
+            2
+        } else {
+            return R_NilValue;
+        };
+        return if at < Rf_xlength(x) {
+            VECTOR_ELT(x, at)
+        } else {
+            R_NilValue
+        };
     }
     let want = PRINTNAME(name);
     for i in 0..Rf_xlength(names) {
@@ -152,7 +168,11 @@ unsafe fn assign_globals(vals: SEXP) -> RResult<()> {
         return Ok(());
     }
     let mut p = Protector::new();
-    let call = p.protect(Rf_lang3(Rf_install(c"list2env".as_ptr()), vals, R_GlobalEnv));
+    let call = p.protect(Rf_lang3(
+        Rf_install(c"list2env".as_ptr()),
+        vals,
+        R_GlobalEnv,
+    ));
     protect(|| Rf_eval(call, R_BaseEnv))?;
     Ok(())
 }
@@ -203,7 +223,10 @@ unsafe extern "C" fn ev_top(data: *mut c_void) {
 /// How an evaluation ended.
 enum Ended {
     Value(SEXP),
-    Error { cond: Preserved, trace: Option<Preserved> },
+    Error {
+        cond: Preserved,
+        trace: Option<Preserved>,
+    },
     /// It jumped out without an error condition reaching the handler: an interrupt, or an
     /// error raised while calling handlers are off (C stack overflow), whose message R left in
     /// its error buffer (`Some`).
@@ -234,22 +257,37 @@ unsafe fn eval_caught(call: SEXP, rho: SEXP, env: SEXP, trace_fn: SEXP) -> Ended
         trace: std::ptr::null_mut(),
     };
     let ok = R_ToplevelExec(Some(ev_top), &mut ctx as *mut EvalCtx as *mut c_void);
-    let trace = if ctx.trace.is_null() { None } else { Some(Preserved::adopt(ctx.trace)) };
+    let trace = if ctx.trace.is_null() {
+        None
+    } else {
+        Some(Preserved::adopt(ctx.trace))
+    };
     if !ctx.cond.is_null() {
-        return Ended::Error { cond: Preserved::adopt(ctx.cond), trace };
+        return Ended::Error {
+            cond: Preserved::adopt(ctx.cond),
+            trace,
+        };
     }
     if ok == Rboolean::TRUE {
         return Ended::Value(ctx.result);
     }
     let after = error_buffer();
-    Ended::Jump(if after != before && !after.is_empty() { Some(String::from_utf8_lossy(&after).into_owned()) } else { None })
+    Ended::Jump(if after != before && !after.is_empty() {
+        Some(String::from_utf8_lossy(&after).into_owned())
+    } else {
+        None
+    })
 }
 
 /// The message of an error R reported itself ("Error in <call> : <msg>" or "Error: <msg>").
 fn buffer_message(text: &str) -> String {
     let t = text.trim_end();
-    let rest = t.strip_prefix("Error in ").and_then(|r| r.split_once(" : ").map(|(_, m)| m));
-    rest.or_else(|| t.strip_prefix("Error: ")).unwrap_or(t).to_owned()
+    let rest = t
+        .strip_prefix("Error in ")
+        .and_then(|r| r.split_once(" : ").map(|(_, m)| m));
+    rest.or_else(|| t.strip_prefix("Error: "))
+        .unwrap_or(t)
+        .to_owned()
 }
 
 /// The package objects an evaluation uses (namespace objects: alive while it is loaded).
@@ -292,8 +330,16 @@ unsafe fn mirai_error_value(k: &Kit, cond: SEXP, trace: SEXP) -> SEXP {
 /// environment; the value or an error value. Unprotected result.
 unsafe fn eval_one(k: &Kit, s: &Syms, args: SEXP, expr: SEXP, x: Option<SEXP>) -> SEXP {
     let mut p = Protector::new();
-    let n = if type_of(args) == SEXPTYPE::VECSXP { Rf_xlength(args) } else { 0 };
-    let env = p.protect(R_NewEnv(R_GlobalEnv, Rboolean::from(n > 16) as i32, (n + 2) as i32));
+    let n = if type_of(args) == SEXPTYPE::VECSXP {
+        Rf_xlength(args)
+    } else {
+        0
+    };
+    let env = p.protect(R_NewEnv(
+        R_GlobalEnv,
+        Rboolean::from(n > 16) as i32,
+        (n + 2) as i32,
+    ));
     assign_all(args, env);
     if let Some(x) = x {
         Rf_defineVar(s.x, x, env);
@@ -357,7 +403,11 @@ pub unsafe extern "C" fn mirai_eval(data: SEXP, base: SEXP, cleanup: SEXP, ns: S
         let n = Rf_xlength(map);
         let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
         let clean = !is_null(base) && Rf_isFunction(cleanup) != Rboolean::FALSE;
-        let clean_call = if clean { p.protect(Rf_lang1(cleanup)) } else { R_NilValue };
+        let clean_call = if clean {
+            p.protect(Rf_lang1(cleanup))
+        } else {
+            R_NilValue
+        };
         for i in 0..n {
             assign_globals(globals)?;
             if type_of(seeds) == SEXPTYPE::VECSXP && i < Rf_xlength(seeds) {
@@ -393,7 +443,9 @@ unsafe fn dirty(base: SEXP) -> bool {
     if type_of(base) != SEXPTYPE::VECSXP || Rf_xlength(base) < 3 {
         return true;
     }
-    new_vars(VECTOR_ELT(base, 0), false) || search_changed(VECTOR_ELT(base, 1)) || options_changed(VECTOR_ELT(base, 2))
+    new_vars(VECTOR_ELT(base, 0), false)
+        || search_changed(VECTOR_ELT(base, 1))
+        || options_changed(VECTOR_ELT(base, 2))
 }
 
 /// The cleanup's own part for the global environment (new variables are removed here), and
@@ -406,7 +458,9 @@ unsafe fn clean(base: SEXP) -> bool {
     // and `.cleanup()` reports it its own way).
     let locked = R_EnvironmentIsLocked(R_GlobalEnv) != Rboolean::FALSE;
     let had_new = new_vars(VECTOR_ELT(base, 0), true);
-    (had_new && locked) || search_changed(VECTOR_ELT(base, 1)) || options_changed(VECTOR_ELT(base, 2))
+    (had_new && locked)
+        || search_changed(VECTOR_ELT(base, 1))
+        || options_changed(VECTOR_ELT(base, 2))
 }
 
 /// Whether a variable not in the baseline names exists in the global environment; with
@@ -419,7 +473,8 @@ unsafe fn new_vars(vars: SEXP, remove: bool) -> bool {
     let mut p = Protector::new();
     let now = p.protect(R_lsInternal3(R_GlobalEnv, Rboolean::TRUE, Rboolean::FALSE));
     let (n, m) = (Rf_xlength(now), Rf_xlength(vars));
-    let known: Option<HashSet<usize>> = (m > 32).then(|| (0..m).map(|j| STRING_ELT(vars, j) as usize).collect());
+    let known: Option<HashSet<usize>> =
+        (m > 32).then(|| (0..m).map(|j| STRING_ELT(vars, j) as usize).collect());
     let is_new = |c: SEXP| match &known {
         Some(k) => !k.contains(&(c as usize)),
         None => !(0..m).any(|j| STRING_ELT(vars, j) == c),
@@ -454,7 +509,11 @@ unsafe fn search_changed(search: SEXP) -> bool {
             return true;
         }
         let name = Rf_getAttrib(e, R_NameSymbol);
-        let c = if type_of(name) == SEXPTYPE::STRSXP && Rf_xlength(name) > 0 { STRING_ELT(name, 0) } else { R_NilValue };
+        let c = if type_of(name) == SEXPTYPE::STRSXP && Rf_xlength(name) > 0 {
+            STRING_ELT(name, 0)
+        } else {
+            R_NilValue
+        };
         if c != STRING_ELT(search, k) {
             // An environment without a name shows as "(unknown)": compare the text then.
             if is_null(c) && char_text(STRING_ELT(search, k)) == "(unknown)" {
@@ -483,7 +542,10 @@ unsafe fn options_changed(opts: SEXP) -> bool {
     let m = Rf_xlength(opts);
     let mut i: R_xlen_t = 0;
     while type_of(cell) == SEXPTYPE::LISTSXP {
-        if i >= m || CAR(cell) != VECTOR_ELT(opts, i) || PRINTNAME(TAG(cell)) != STRING_ELT(names, i) {
+        if i >= m
+            || CAR(cell) != VECTOR_ELT(opts, i)
+            || PRINTNAME(TAG(cell)) != STRING_ELT(names, i)
+        {
             return true;
         }
         i += 1;
@@ -518,7 +580,10 @@ mod tests {
     #[test]
     fn buffer_message_strips_r_error_prefixes() {
         assert_eq!(buffer_message("Error in f(x) : boom\n"), "boom");
-        assert_eq!(buffer_message("Error: C stack usage is too close to the limit\n"), "C stack usage is too close to the limit");
+        assert_eq!(
+            buffer_message("Error: C stack usage is too close to the limit\n"),
+            "C stack usage is too close to the limit"
+        );
         assert_eq!(buffer_message("odd"), "odd");
     }
 }

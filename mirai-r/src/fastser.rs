@@ -184,7 +184,12 @@ impl Writer {
                     self.syms.push(s);
                     if !self.index.is_empty() || self.syms.len() > 16 {
                         if self.index.is_empty() {
-                            self.index = self.syms.iter().enumerate().map(|(k, &x)| (x as usize, k as i32 + 1)).collect();
+                            self.index = self
+                                .syms
+                                .iter()
+                                .enumerate()
+                                .map(|(k, &x)| (x as usize, k as i32 + 1))
+                                .collect();
                         } else {
                             self.index.insert(s as usize, i);
                         }
@@ -199,7 +204,8 @@ impl Writer {
             let hastag = (ty == LISTSXP || ty == LANGSXP) && TAG(s) != R_NilValue;
             let mut flags = ty | (LEVELS(s) << 12);
             match ty {
-                LISTSXP | LANGSXP | LGLSXP | INTSXP | REALSXP | CPLXSXP | STRSXP | VECSXP | EXPRSXP | RAWSXP => {}
+                LISTSXP | LANGSXP | LGLSXP | INTSXP | REALSXP | CPLXSXP | STRSXP | VECSXP
+                | EXPRSXP | RAWSXP => {}
                 CHARSXP => {
                     self.charsxp(s);
                     return Ok(());
@@ -283,7 +289,11 @@ impl Writer {
 /// Main thread; `x` protected.
 pub(crate) unsafe fn write(x: SEXP, buf: &mut Vec<u8>) -> bool {
     let start = buf.len();
-    let mut w = Writer { buf: std::mem::take(buf), syms: Vec::new(), index: HashMap::new() };
+    let mut w = Writer {
+        buf: std::mem::take(buf),
+        syms: Vec::new(),
+        index: HashMap::new(),
+    };
     w.buf.reserve(256);
     if with_header(|h| w.bytes(h)).is_none() {
         *buf = w.buf;
@@ -387,8 +397,16 @@ impl Reader<'_> {
             MISSINGARG_SXP => return Ok(R_MissingArg),
             BASENAMESPACE_SXP => return Ok(R_BaseNamespace),
             REFSXP => {
-                let i = if flags >> 8 == 0 { self.int()? } else { flags >> 8 };
-                return self.syms.get((i as usize).wrapping_sub(1)).copied().ok_or(GiveUp);
+                let i = if flags >> 8 == 0 {
+                    self.int()?
+                } else {
+                    flags >> 8
+                };
+                return self
+                    .syms
+                    .get((i as usize).wrapping_sub(1))
+                    .copied()
+                    .ok_or(GiveUp);
             }
             SYMSXP => {
                 let cflags = self.int()?;
@@ -460,7 +478,11 @@ impl Reader<'_> {
                 if (n as usize) > self.data.len() / 4 {
                     return Err(GiveUp);
                 }
-                let t = if ty == VECSXP { SEXPTYPE::VECSXP } else { SEXPTYPE::EXPRSXP };
+                let t = if ty == VECSXP {
+                    SEXPTYPE::VECSXP
+                } else {
+                    SEXPTYPE::EXPRSXP
+                };
                 let v = p.protect(Rf_allocVector(t, n));
                 for i in 0..n {
                     SET_VECTOR_ELT(v, i, self.item(depth + 1)?);
@@ -486,7 +508,11 @@ impl Reader<'_> {
         let mut flags = first;
         loop {
             let ty = flags & 0xff;
-            let cell = if ty == LANGSXP { Rf_lcons(R_NilValue, R_NilValue) } else { Rf_cons(R_NilValue, R_NilValue) };
+            let cell = if ty == LANGSXP {
+                Rf_lcons(R_NilValue, R_NilValue)
+            } else {
+                Rf_cons(R_NilValue, R_NilValue)
+            };
             if head == R_NilValue {
                 head = p.protect(cell);
             } else {
@@ -527,7 +553,11 @@ pub(crate) unsafe fn read(data: &[u8]) -> Option<SEXP> {
     let start = with_header(|h| data.starts_with(h).then_some(h.len()))??;
     let mut out: Option<SEXP> = None;
     let r = protect(|| {
-        let mut rd = Reader { data, pos: start, syms: Vec::new() };
+        let mut rd = Reader {
+            data,
+            pos: start,
+            syms: Vec::new(),
+        };
         if let Ok(v) = rd.item(0) {
             if rd.pos == data.len() {
                 out = Some(v);

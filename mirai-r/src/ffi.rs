@@ -35,7 +35,10 @@ extern "C" {
         handler: InputHandlerProc,
         activity: c_int,
     ) -> *mut InputHandler;
-    pub(crate) fn removeInputHandler(handlers: *mut *mut InputHandler, it: *mut InputHandler) -> c_int;
+    pub(crate) fn removeInputHandler(
+        handlers: *mut *mut InputHandler,
+        it: *mut InputHandler,
+    ) -> c_int;
 }
 
 // Closure construction and R's error buffer: exported by libR.so and declared in Rinternals.h,

@@ -210,7 +210,11 @@ unsafe extern "C" fn top_tramp<F: FnMut() -> SEXP>(data: *mut c_void) {
 /// Main thread only; `f` must uphold the rule above.
 pub(crate) unsafe fn protect<F: FnMut() -> SEXP>(f: F) -> Result<SEXP, Caught> {
     abort_call();
-    let mut ctx = Ctx { f, result: R_NilValue, cond: std::ptr::null_mut() };
+    let mut ctx = Ctx {
+        f,
+        result: R_NilValue,
+        cond: std::ptr::null_mut(),
+    };
     let ok = R_ToplevelExec(Some(top_tramp::<F>), &mut ctx as *mut Ctx<F> as *mut c_void);
     if !ctx.cond.is_null() {
         // Preserved by error_tramp; take over that preservation.
@@ -281,7 +285,11 @@ impl Pending {
                 let call = Rf_protect(Rf_lang2(Rf_install(c"stop".as_ptr()), cond));
                 R_ReleaseObject(cond); // now protected through `call`
                 Rf_eval(call, R_BaseEnv);
-                Rf_errorcall(R_NilValue, c"%s".as_ptr(), c"mirai: a condition could not be re-signalled".as_ptr())
+                Rf_errorcall(
+                    R_NilValue,
+                    c"%s".as_ptr(),
+                    c"mirai: a condition could not be re-signalled".as_ptr(),
+                )
             }
             Pending::Interrupt => {
                 R_interrupts_pending = 1;

@@ -19,9 +19,9 @@ use libR_sys::*;
 use mirai::host::launch::Command;
 use mirai::host::trace::Span;
 use mirai::host::RepairPolicy;
+use mirai::sched::Mode;
 use mirai::transport::{Backend, Options as TransportOptions};
 use mirai::{Host, HostConfig, HostError, Outcome, SubmitOptions, TaskHandle};
-use mirai::sched::Mode;
 
 use crate::guard::{entry, interrupt_pending, quietly, Protector, RError, RResult};
 use crate::serial::{serialize, to_raw_vector, unserialize, Hooks};
@@ -150,7 +150,12 @@ unsafe extern "C" fn task_finalizer(x: SEXP) {
     }
 }
 
-unsafe fn new_handle<T>(value: T, tag: SEXP, fin: unsafe extern "C" fn(SEXP), onexit: bool) -> SEXP {
+unsafe fn new_handle<T>(
+    value: T,
+    tag: SEXP,
+    fin: unsafe extern "C" fn(SEXP),
+    onexit: bool,
+) -> SEXP {
     let p = Box::into_raw(Box::new(value));
     let mut pr = Protector::new();
     let x = pr.protect(R_MakeExternalPtr(p as *mut c_void, tag, R_NilValue));
@@ -174,12 +179,19 @@ unsafe fn new_task(handle: TaskHandle, hb: &HostBox) -> SEXP {
 }
 
 unsafe fn new_task_ref(handle: HandleRef, hb: &HostBox) -> SEXP {
-    let tb = TaskBox { handle, host: hb.host.clone(), outcome: None, weak: R_NilValue };
+    let tb = TaskBox {
+        handle,
+        host: hb.host.clone(),
+        outcome: None,
+        weak: R_NilValue,
+    };
     new_handle(tb, task_tag(), task_finalizer, false)
 }
 
 unsafe fn is_handle(x: SEXP, tag: SEXP) -> bool {
-    type_of(x) == SEXPTYPE::EXTPTRSXP && R_ExternalPtrTag(x) == tag && !R_ExternalPtrAddr(x).is_null()
+    type_of(x) == SEXPTYPE::EXTPTRSXP
+        && R_ExternalPtrTag(x) == tag
+        && !R_ExternalPtrAddr(x).is_null()
 }
 
 /// Is `x` a task handle: a task external pointer, or a mirai with a keyed task?
@@ -195,7 +207,11 @@ unsafe fn key_of(x: SEXP) -> Option<usize> {
 /// The box of the keyed task of `x`, if `x` is a mirai with one.
 unsafe fn keyed_box(x: SEXP) -> Option<*mut TaskBox> {
     let key = key_of(x)?;
-    KEYED.with(|t| t.borrow_mut().get_mut(&key).map(|b| &mut **b as *mut TaskBox))
+    KEYED.with(|t| {
+        t.borrow_mut()
+            .get_mut(&key)
+            .map(|b| &mut **b as *mut TaskBox)
+    })
 }
 
 /// Submits `data` to `host` as the keyed task of mirai `m`, whose weak reference (from
@@ -203,7 +219,14 @@ unsafe fn keyed_box(x: SEXP) -> Option<*mut TaskBox> {
 ///
 /// # Safety
 /// Main thread, valid SEXPs; `m` a new mirai without a task.
-pub(crate) unsafe fn submit_keyed(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP, m: SEXP, weak: SEXP) -> RResult<()> {
+pub(crate) unsafe fn submit_keyed(
+    host: SEXP,
+    data: SEXP,
+    timeout: SEXP,
+    hooks: SEXP,
+    m: SEXP,
+    weak: SEXP,
+) -> RResult<()> {
     let hb = host_of(host, "host")?;
     let handle = submit_handle(hb, data, timeout, hooks)?;
     let tb = TaskBox {
@@ -367,7 +390,11 @@ pub unsafe extern "C" fn mirai_host_start(
     entry(|| unsafe {
         // TLS credentials travel as an attribute of `url` (routines have a fixed arity).
         let tls = Rf_getAttrib(url, Rf_install(c"tls".as_ptr()));
-        let tls = if is_null(tls) { None } else { Some(crate::tls::server_config(tls)?) };
+        let tls = if is_null(tls) {
+            None
+        } else {
+            Some(crate::tls::server_config(tls)?)
+        };
         host_start(url, dispatcher, memory, stream, serial, opts, tls)
     })
 }
@@ -388,14 +415,20 @@ unsafe fn profile_options(opts: SEXP, config: &mut HostConfig) -> RResult<()> {
     }
     let names = Rf_getAttrib(opts, R_NamesSymbol);
     for i in 0..Rf_xlength(opts) {
-        let name = if type_of(names) == SEXPTYPE::STRSXP { char_text(STRING_ELT(names, i)) } else { String::new() };
+        let name = if type_of(names) == SEXPTYPE::STRSXP {
+            char_text(STRING_ELT(names, i))
+        } else {
+            String::new()
+        };
         let v = VECTOR_ELT(opts, i);
         match name.as_str() {
             "compute" => config.compute = arg_string(v, "compute")?,
             "retry" => {
                 let n = arg_num(v, "retry").map_err(|_| "`retry` must be a single whole number")?;
                 if !(0.0..=MAX_RETRY).contains(&n) || n.fract() != 0.0 {
-                    return Err(format!("`retry` must be a whole number from 0 to {MAX_RETRY}").into());
+                    return Err(
+                        format!("`retry` must be a whole number from 0 to {MAX_RETRY}").into(),
+                    );
                 }
                 config.retries = n as u32;
             }
@@ -420,10 +453,19 @@ unsafe fn host_start(
 ) -> RResult<SEXP> {
     {
         let url = arg_string(url, "url")?;
-        let dispatcher = arg_lgl(dispatcher, "dispatcher")?.ok_or("`dispatcher` must be TRUE or FALSE")?;
-        let memory = if is_null(memory) { None } else { memory_budget(arg_num(memory, "memory")?) };
+        let dispatcher =
+            arg_lgl(dispatcher, "dispatcher")?.ok_or("`dispatcher` must be TRUE or FALSE")?;
+        let memory = if is_null(memory) {
+            None
+        } else {
+            memory_budget(arg_num(memory, "memory")?)
+        };
         let mut config = HostConfig::new(url.clone());
-        config.mode = if dispatcher { Mode::Dispatcher } else { Mode::Direct };
+        config.mode = if dispatcher {
+            Mode::Dispatcher
+        } else {
+            Mode::Direct
+        };
         config.memory_limit = memory;
         config.stream = arg_stream(stream, "stream")?;
         config.serial = arg_raw(serial, "serial")?.to_vec();
@@ -445,7 +487,11 @@ unsafe fn host_start(
         }
         let host = Host::start(config).map_err(|e| {
             let msg = e.to_string();
-            if msg.contains(&url) { msg } else { format!("cannot start a host at '{url}': {msg}") }
+            if msg.contains(&url) {
+                msg
+            } else {
+                format!("cannot start a host at '{url}': {msg}")
+            }
         })?;
         Ok(new_host(host))
     }
@@ -499,7 +545,13 @@ pub unsafe extern "C" fn mirai_host_status(host: SEXP) -> SEXP {
         let c = &st.counters;
         let counters = p.protect(Rf_allocVector(SEXPTYPE::INTSXP, 5));
         let cv = std::slice::from_raw_parts_mut(INTEGER(counters), 5);
-        for (dst, v) in cv.iter_mut().zip([c.connections, c.cumulative, c.awaiting, c.executing, c.completed]) {
+        for (dst, v) in cv.iter_mut().zip([
+            c.connections,
+            c.cumulative,
+            c.awaiting,
+            c.executing,
+            c.completed,
+        ]) {
             *dst = saturating_i32(v);
         }
         let memory = p.protect(Rf_allocVector(SEXPTYPE::REALSXP, 3));
@@ -507,7 +559,11 @@ pub unsafe extern "C" fn mirai_host_status(host: SEXP) -> SEXP {
         mv[0] = st.memory.used as f64;
         mv[1] = st.memory.peak as f64;
         mv[2] = st.memory.limit.map_or(R_NaReal, |l| l as f64);
-        Ok(named_list(&[(c"url", url), (c"counters", counters), (c"memory", memory)]))
+        Ok(named_list(&[
+            (c"url", url),
+            (c"counters", counters),
+            (c"memory", memory),
+        ]))
     })
 }
 
@@ -617,16 +673,34 @@ pub(crate) unsafe fn submit(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) 
     Ok(new_task(submit_handle(hb, data, timeout, hooks)?, hb))
 }
 
-unsafe fn submit_handle(hb: &HostBox, data: SEXP, timeout: SEXP, hooks: SEXP) -> RResult<TaskHandle> {
+unsafe fn submit_handle(
+    hb: &HostBox,
+    data: SEXP,
+    timeout: SEXP,
+    hooks: SEXP,
+) -> RResult<TaskHandle> {
     let hooks = Hooks::from_sexp(hooks, "hooks")?;
-    let timeout = if is_null(timeout) { None } else { limit_ms(arg_num(timeout, "timeout")?, "timeout")? };
+    let timeout = if is_null(timeout) {
+        None
+    } else {
+        limit_ms(arg_num(timeout, "timeout")?, "timeout")?
+    };
     let payload = serialize(data, hooks.as_ref())?;
     let mut parent = None;
     if let Some((span, tasks)) = hb.map_span.borrow_mut().as_mut() {
         parent = span.context();
         *tasks += 1;
     }
-    hb.host.submit(payload, SubmitOptions { timeout, parent, ..SubmitOptions::default() }).map_err(host_error)
+    hb.host
+        .submit(
+            payload,
+            SubmitOptions {
+                timeout,
+                parent,
+                ..SubmitOptions::default()
+            },
+        )
+        .map_err(host_error)
 }
 
 /// `.Call` routine (docs/r-bridge.md): opens (`open` TRUE) or ends the `mirai_map` span under
@@ -678,10 +752,15 @@ pub unsafe extern "C" fn mirai_everywhere(host: SEXP, data: SEXP, min: SEXP, hoo
         // Each of the `min` tasks is built up front: a runaway value must be an error, not an
         // allocation failure that aborts R.
         if min > MAX_EVERYWHERE as f64 {
-            return Err(format!("`min` must be at most {MAX_EVERYWHERE} (one task per daemon)").into());
+            return Err(
+                format!("`min` must be at most {MAX_EVERYWHERE} (one task per daemon)").into(),
+            );
         }
         let payload = serialize(data, hooks.as_ref())?;
-        let handles = hb.host.everywhere(payload, min as usize).map_err(host_error)?;
+        let handles = hb
+            .host
+            .everywhere(payload, min as usize)
+            .map_err(host_error)?;
         let mut p = Protector::new();
         let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, handles.len() as R_xlen_t));
         for (i, h) in handles.into_iter().enumerate() {
@@ -721,7 +800,12 @@ pub(crate) unsafe fn take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> RResult<SE
     if let Some(v) = cached(task) {
         return Ok(v);
     }
-    let outcome = match tb.outcome.take().map(|b| *b).or_else(|| tb.handle.try_take()) {
+    let outcome = match tb
+        .outcome
+        .take()
+        .map(|b| *b)
+        .or_else(|| tb.handle.try_take())
+    {
         Some(o) => o,
         None => return Ok(sentinel),
     };
@@ -870,7 +954,9 @@ pub unsafe extern "C" fn mirai_race(tasks: SEXP, timeout: SEXP) -> SEXP {
     entry(|| unsafe {
         let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
         let list = task_list(tasks);
-        let Some(&(_, first)) = list.first() else { return Ok(Rf_ScalarInteger(0)) };
+        let Some(&(_, first)) = list.first() else {
+            return Ok(Rf_ScalarInteger(0));
+        };
         // Wait on the profile of the first task; others are noticed at each rescan (every
         // slice, well within the 400 ms the spec asks for).
         let host = task_of(first, "tasks")?.host.clone();

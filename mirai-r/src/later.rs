@@ -15,7 +15,8 @@ use crate::handles::task_handle;
 use crate::sexp::{arg_function, arg_num, condition_message};
 
 /// `void execLaterNative2(void (*func)(void*), void* data, double secs, int loop_id)`.
-type ExecLater = unsafe extern "C" fn(Option<unsafe extern "C" fn(*mut c_void)>, *mut c_void, f64, c_int);
+type ExecLater =
+    unsafe extern "C" fn(Option<unsafe extern "C" fn(*mut c_void)>, *mut c_void, f64, c_int);
 
 thread_local! {
     static EXEC_LATER: Cell<Option<ExecLater>> = const { Cell::new(None) };
@@ -34,7 +35,8 @@ unsafe fn exec_later() -> Result<ExecLater, Caught> {
         R_NilValue
     })?;
     // SAFETY: later registers execLaterNative2 with exactly this signature (later_api.h).
-    let f = addr.map(|a| std::mem::transmute::<unsafe extern "C" fn() -> *mut c_void, ExecLater>(a));
+    let f =
+        addr.map(|a| std::mem::transmute::<unsafe extern "C" fn() -> *mut c_void, ExecLater>(a));
     match f {
         Some(f) => {
             EXEC_LATER.with(|c| c.set(Some(f)));
@@ -63,7 +65,9 @@ unsafe fn run_later_inner(data: *mut c_void) {
     // Nobody to raise to here: say so on the console, as later does for R callbacks.
     if let Err(Caught::Error(cond)) = protect(|| Rf_eval(call, R_GlobalEnv)) {
         let msg = condition_message(cond.get()).replace('\0', " ");
-        if let Ok(c) = std::ffi::CString::new(format!("mirai: error in a promise callback: {msg}\n")) {
+        if let Ok(c) =
+            std::ffi::CString::new(format!("mirai: error in a promise callback: {msg}\n"))
+        {
             REprintf(c"%s".as_ptr(), c.as_ptr());
         }
     }

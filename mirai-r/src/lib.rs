@@ -33,19 +33,22 @@ use std::os::raw::{c_char, c_int, c_void};
 
 use libR_sys::{DllInfo, R_CallMethodDef, R_registerRoutines, R_useDynamicSymbols, Rboolean};
 
-pub use aio::{mirai_aio, mirai_async, mirai_attempts_of, mirai_collect, mirai_data, mirai_go, mirai_pending, mirai_stop, mirai_value, mirai_wrap};
+pub use aio::{
+    mirai_aio, mirai_async, mirai_attempts_of, mirai_collect, mirai_data, mirai_go, mirai_pending,
+    mirai_stop, mirai_value, mirai_wrap,
+};
 pub use chunk::mirai_submit_chunk;
 pub use daemon::mirai_daemon_run;
 pub use evaluate::{mirai_clean, mirai_dirty, mirai_eval};
+pub use handles::{
+    mirai_cancel, mirai_everywhere, mirai_host_admit, mirai_host_exit_daemons, mirai_host_launch,
+    mirai_host_map_span, mirai_host_reset, mirai_host_start, mirai_host_status, mirai_host_url,
+    mirai_host_wait_admit, mirai_host_wait_connections, mirai_keyed_tasks, mirai_race,
+    mirai_resolved, mirai_serialize, mirai_submit, mirai_take, mirai_unserialize, mirai_wait,
+};
 pub use later::mirai_later;
 pub use remote::{mirai_daemon_args, mirai_launch_command, mirai_tls_zero_config};
 pub use tls::mirai_tls_generate;
-pub use handles::{
-    mirai_cancel, mirai_everywhere, mirai_host_admit, mirai_host_exit_daemons, mirai_host_launch, mirai_host_map_span,
-    mirai_host_reset, mirai_host_start, mirai_host_status, mirai_host_url, mirai_host_wait_admit,
-    mirai_host_wait_connections, mirai_keyed_tasks, mirai_race, mirai_resolved, mirai_serialize, mirai_submit, mirai_take,
-    mirai_unserialize, mirai_wait,
-};
 
 /// One registration entry: the routine's name (NUL-terminated), address and arity.
 macro_rules! routine {
@@ -54,7 +57,11 @@ macro_rules! routine {
             name: concat!(stringify!($name), "\0").as_ptr() as *const c_char,
             // SAFETY: R stores routines as a generic function pointer and calls them back with
             // exactly `numArgs` SEXP arguments, which is each routine's real signature.
-            fun: Some(unsafe { std::mem::transmute::<*const (), unsafe extern "C" fn() -> *mut c_void>($name as *const ()) }),
+            fun: Some(unsafe {
+                std::mem::transmute::<*const (), unsafe extern "C" fn() -> *mut c_void>(
+                    $name as *const (),
+                )
+            }),
             numArgs: $n,
         }
     };
@@ -103,7 +110,11 @@ fn routines() -> Vec<R_CallMethodDef> {
         routine!(mirai_eval, 4),
         routine!(mirai_dirty, 1),
         routine!(mirai_clean, 1),
-        R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
+        R_CallMethodDef {
+            name: std::ptr::null(),
+            fun: None,
+            numArgs: 0,
+        },
     ]
 }
 
@@ -117,7 +128,13 @@ pub unsafe extern "C" fn mirai_rust_init(dll: *mut DllInfo) -> c_int {
     // whatever R's version does.
     remote::install_logger();
     let table: &'static [R_CallMethodDef] = Box::leak(routines().into_boxed_slice());
-    R_registerRoutines(dll, std::ptr::null(), table.as_ptr(), std::ptr::null(), std::ptr::null());
+    R_registerRoutines(
+        dll,
+        std::ptr::null(),
+        table.as_ptr(),
+        std::ptr::null(),
+        std::ptr::null(),
+    );
     R_useDynamicSymbols(dll, Rboolean::FALSE);
     0
 }
@@ -130,15 +147,24 @@ mod tests {
     fn routine_table_is_complete_and_terminated() {
         let t = routines();
         assert_eq!(t.len(), 41);
-        assert!(t.last().is_some_and(|r| r.name.is_null() && r.fun.is_none()));
+        assert!(t
+            .last()
+            .is_some_and(|r| r.name.is_null() && r.fun.is_none()));
         let names: Vec<String> = t[..t.len() - 1]
             .iter()
             // SAFETY: every name is a NUL-terminated static string.
-            .map(|r| unsafe { std::ffi::CStr::from_ptr(r.name) }.to_string_lossy().into_owned())
+            .map(|r| {
+                unsafe { std::ffi::CStr::from_ptr(r.name) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         let doc = include_str!("../../docs/r-bridge.md");
         for n in &names {
-            assert!(doc.contains(&format!("`{n}`")), "{n} is not documented in docs/r-bridge.md");
+            assert!(
+                doc.contains(&format!("`{n}`")),
+                "{n} is not documented in docs/r-bridge.md"
+            );
         }
         let mut sorted = names.clone();
         sorted.sort();

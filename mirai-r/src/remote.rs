@@ -40,7 +40,11 @@ unsafe fn arg_ints(x: SEXP, name: &str) -> RResult<Option<Vec<i32>>> {
         SEXPTYPE::NILSXP => Ok(None),
         SEXPTYPE::INTSXP => {
             let n = Rf_xlength(x) as usize;
-            let v = if n == 0 { Vec::new() } else { std::slice::from_raw_parts(INTEGER(x), n).to_vec() };
+            let v = if n == 0 {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(INTEGER(x), n).to_vec()
+            };
             let na = R_NaInt;
             if v.contains(&na) {
                 return Err(format!("`{name}` must not contain NA").into());
@@ -49,8 +53,15 @@ unsafe fn arg_ints(x: SEXP, name: &str) -> RResult<Option<Vec<i32>>> {
         }
         SEXPTYPE::REALSXP => {
             let n = Rf_xlength(x) as usize;
-            let v = if n == 0 { &[][..] } else { std::slice::from_raw_parts(REAL(x), n) };
-            if !v.iter().all(|d| d.is_finite() && d.fract() == 0.0 && d.abs() <= i32::MAX as f64) {
+            let v = if n == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(REAL(x), n)
+            };
+            if !v
+                .iter()
+                .all(|d| d.is_finite() && d.fract() == 0.0 && d.abs() <= i32::MAX as f64)
+            {
                 return Err(format!("`{name}` must hold whole numbers").into());
             }
             Ok(Some(v.iter().map(|d| *d as i32).collect()))
@@ -127,9 +138,15 @@ pub unsafe extern "C" fn mirai_launch_command(spec: SEXP, rscript: SEXP, deploy:
             let quote = list_get(deploy, "quote");
             let d = if is_null(quote) {
                 if args.len() != 3 || args[1] != "." {
-                    return Err("a cluster launch needs `args` = c(<script before>, \".\", <script after>)".into());
+                    return Err(
+                        "a cluster launch needs `args` = c(<script before>, \".\", <script after>)"
+                            .into(),
+                    );
                 }
-                Deploy::Script { prefix: args[0].clone(), suffix: args[2].clone() }
+                Deploy::Script {
+                    prefix: args[0].clone(),
+                    suffix: args[2].clone(),
+                }
             } else {
                 let tunnel = list_get(deploy, "tunnel");
                 let tunnel_port = if is_null(tunnel) {
@@ -173,7 +190,12 @@ pub unsafe extern "C" fn mirai_tls_zero_config(cn: SEXP) -> SEXP {
     entry(|| unsafe {
         let cn = arg_string(cn, "cn")?;
         let z = zero_config(&cn).map_err(|e| RError::Msg(e.to_string()))?;
-        Ok(strings_out(&[&z.server_cert, &z.server_key, &z.ca_cert, &z.client_identity_pem()]))
+        Ok(strings_out(&[
+            &z.server_cert,
+            &z.server_key,
+            &z.ca_cert,
+            &z.client_identity_pem(),
+        ]))
     })
 }
 
@@ -208,7 +230,12 @@ impl log::Log for StderrLog {
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
             // A closed stderr must not panic a daemon or dispatcher thread: errors are ignored.
-            let _ = writeln!(std::io::stderr().lock(), "mirai [{}] {}", r.level(), r.args());
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "mirai [{}] {}",
+                r.level(),
+                r.args()
+            );
         }
     }
 
@@ -217,7 +244,9 @@ impl log::Log for StderrLog {
 
 /// Installs [`StderrLog`] as the process's logger, unless one is installed already.
 pub(crate) fn install_logger() {
-    let all = std::env::var("MIRAI_LOG").ok().and_then(|v| v.trim().parse::<log::LevelFilter>().ok());
+    let all = std::env::var("MIRAI_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<log::LevelFilter>().ok());
     static LOGGER: std::sync::OnceLock<StderrLog> = std::sync::OnceLock::new();
     let logger = LOGGER.get_or_init(|| StderrLog { all });
     if log::set_logger(logger).is_ok() {
@@ -235,7 +264,9 @@ mod tests {
         assert_eq!(d.limit("mirai_transport::native"), log::LevelFilter::Warn);
         assert_eq!(d.limit("mirai_host"), log::LevelFilter::Off);
         assert_eq!(d.limit("rustls::server"), log::LevelFilter::Off);
-        let all = StderrLog { all: Some(log::LevelFilter::Debug) };
+        let all = StderrLog {
+            all: Some(log::LevelFilter::Debug),
+        };
         assert_eq!(all.limit("mirai_host"), log::LevelFilter::Debug);
         assert_eq!(all.limit("mirai_transport::tls"), log::LevelFilter::Debug);
         assert_eq!(all.limit("other"), log::LevelFilter::Off);

@@ -66,13 +66,18 @@ fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
 /// is all R serialization.
 pub(crate) fn split_payload(buf: &[u8]) -> Result<Split<'_>, String> {
     let Some(rest) = buf.strip_prefix(&HOOKED_MAGIC) else {
-        return Ok(Split { main: buf, blobs: Vec::new() });
+        return Ok(Split {
+            main: buf,
+            blobs: Vec::new(),
+        });
     };
     let bad = || "malformed mirai payload: its hook trailer is inconsistent".to_owned();
     let count_at = rest.len().checked_sub(8).ok_or_else(bad)?;
     let n = read_u64(rest, count_at).ok_or_else(bad)?;
     let n = usize::try_from(n).map_err(|_| bad())?;
-    let lens_at = count_at.checked_sub(n.checked_mul(8).ok_or_else(bad)?).ok_or_else(bad)?;
+    let lens_at = count_at
+        .checked_sub(n.checked_mul(8).ok_or_else(bad)?)
+        .ok_or_else(bad)?;
     let mut lens = Vec::with_capacity(n);
     let mut total: usize = 0;
     for k in 0..n {
@@ -88,7 +93,10 @@ pub(crate) fn split_payload(buf: &[u8]) -> Result<Split<'_>, String> {
         blobs.push(&rest[at..at + len]);
         at += len;
     }
-    Ok(Split { main: &rest[..blobs_at], blobs })
+    Ok(Split {
+        main: &rest[..blobs_at],
+        blobs,
+    })
 }
 
 /// Decimal digits of `n` into `buf`; returns the used part.
@@ -130,7 +138,8 @@ impl Hooks {
             return Ok(None);
         }
         let bad = || -> RError {
-            format!("`{name}` must be NULL or a serialization config made by serial_config()").into()
+            format!("`{name}` must be NULL or a serialization config made by serial_config()")
+                .into()
         };
         if type_of(x) != SEXPTYPE::VECSXP || Rf_xlength(x) != 3 {
             return Err(bad());
@@ -158,7 +167,12 @@ impl Hooks {
                 }
             }
         }
-        Ok(Some(Hooks { classes, sfuncs, ufuncs, n }))
+        Ok(Some(Hooks {
+            classes,
+            sfuncs,
+            ufuncs,
+            n,
+        }))
     }
 
     /// The first configured class that `x` inherits.
@@ -166,7 +180,8 @@ impl Hooks {
         if OBJECT(x) == 0 {
             return None;
         }
-        (0..self.n).find(|&i| Rf_inherits(x, R_CHAR(STRING_ELT(self.classes, i))) != Rboolean::FALSE)
+        (0..self.n)
+            .find(|&i| Rf_inherits(x, R_CHAR(STRING_ELT(self.classes, i))) != Rboolean::FALSE)
     }
 
     /// The configured class named by the CHARSXP `name`.
@@ -196,7 +211,9 @@ unsafe extern "C" fn out_char(stream: R_outpstream_t, c: c_int) {
 unsafe extern "C" fn out_bytes(stream: R_outpstream_t, buf: *mut c_void, n: c_int) {
     let st = (*stream).data as *mut OutState<'_>;
     if n > 0 {
-        (*st).buf.extend_from_slice(std::slice::from_raw_parts(buf as *const u8, n as usize));
+        (*st)
+            .buf
+            .extend_from_slice(std::slice::from_raw_parts(buf as *const u8, n as usize));
     }
 }
 
@@ -210,11 +227,15 @@ unsafe extern "C" fn out_hook(x: SEXP, data: SEXP) -> SEXP {
         // Already failed: write a cheap placeholder instead of serializing the object.
         return R_BlankScalarString;
     }
-    let Some(hooks) = (*st).hooks else { return R_NilValue };
+    let Some(hooks) = (*st).hooks else {
+        return R_NilValue;
+    };
     if let Some(name) = (*st).seen.get(&(x as usize)) {
         return name.get();
     }
-    let Some(i) = hooks.match_object(x) else { return R_NilValue };
+    let Some(i) = hooks.match_object(x) else {
+        return R_NilValue;
+    };
     let call = Rf_protect(Rf_lang2(VECTOR_ELT(hooks.sfuncs, i), x));
     let r = protect(|| Rf_eval(call, R_GlobalEnv));
     Rf_unprotect(1);
@@ -228,7 +249,11 @@ unsafe extern "C" fn out_hook(x: SEXP, data: SEXP) -> SEXP {
             SET_STRING_ELT(name, 0, STRING_ELT(hooks.classes, i));
             let mut digits = [0u8; 24];
             let d = decimal(k, &mut digits);
-            SET_STRING_ELT(name, 1, Rf_mkCharLen(d.as_ptr() as *const _, d.len() as c_int));
+            SET_STRING_ELT(
+                name,
+                1,
+                Rf_mkCharLen(d.as_ptr() as *const _, d.len() as c_int),
+            );
             // `x` stays alive (R's reference table holds it) for as long as the address is used.
             (*st).seen.insert(x as usize, Preserved::new(name));
             Rf_unprotect(1);
@@ -322,7 +347,11 @@ unsafe fn r_serialize(x: SEXP, hooks: Option<&Hooks>) -> RResult<Vec<u8>> {
     let stp: *mut OutState<'_> = &mut st;
     let mut p = Protector::new();
     let hookdata = if hooks.is_some() {
-        p.protect(R_MakeExternalPtr(stp as *mut c_void, R_NilValue, R_NilValue))
+        p.protect(R_MakeExternalPtr(
+            stp as *mut c_void,
+            R_NilValue,
+            R_NilValue,
+        ))
     } else {
         R_NilValue
     };
@@ -334,7 +363,11 @@ unsafe fn r_serialize(x: SEXP, hooks: Option<&Hooks>) -> RResult<Vec<u8>> {
         3,
         Some(out_char),
         Some(out_bytes),
-        if hooks.is_some() { Some(out_hook) } else { None },
+        if hooks.is_some() {
+            Some(out_hook)
+        } else {
+            None
+        },
         hookdata,
     );
     let sp = stream.as_mut_ptr();
@@ -368,7 +401,10 @@ struct InState<'a, 'h> {
 unsafe fn truncated() -> ! {
     // Jumps to the `protect` around R_Unserialize, across R's reader and this callback's
     // frame, which own nothing.
-    Rf_error(c"%s".as_ptr(), c"mirai: the serialized data is truncated or corrupt".as_ptr())
+    Rf_error(
+        c"%s".as_ptr(),
+        c"mirai: the serialized data is truncated or corrupt".as_ptr(),
+    )
 }
 
 unsafe extern "C" fn in_char(stream: R_inpstream_t) -> c_int {
@@ -418,10 +454,14 @@ unsafe extern "C" fn in_hook(name: SEXP, data: SEXP) -> SEXP {
     };
     let Some(i) = hooks.find_class(STRING_ELT(name, 0)) else {
         let class = char_text(STRING_ELT(name, 0));
-        return fail_in(st, format!("no unserialization function is configured for class `{class}`"));
+        return fail_in(
+            st,
+            format!("no unserialization function is configured for class `{class}`"),
+        );
     };
     let blobs = &(*st).blobs;
-    let Some((k, blob)) = parse_decimal(&char_text(STRING_ELT(name, 1))).and_then(|k| Some((k, *blobs.get(k)?)))
+    let Some((k, blob)) =
+        parse_decimal(&char_text(STRING_ELT(name, 1))).and_then(|k| Some((k, *blobs.get(k)?)))
     else {
         return fail_in(st, "malformed reference in serialized data".to_owned());
     };
@@ -458,11 +498,21 @@ pub(crate) unsafe fn unserialize(bytes: &[u8], hooks: Option<&Hooks>) -> RResult
             return Ok(v);
         }
     }
-    let mut st =
-        InState { data: split.main, pos: 0, blobs: split.blobs, restored: HashMap::new(), hooks, failure: None };
+    let mut st = InState {
+        data: split.main,
+        pos: 0,
+        blobs: split.blobs,
+        restored: HashMap::new(),
+        hooks,
+        failure: None,
+    };
     let stp: *mut InState<'_, '_> = &mut st;
     let mut p = Protector::new();
-    let hookdata = p.protect(R_MakeExternalPtr(stp as *mut c_void, R_NilValue, R_NilValue));
+    let hookdata = p.protect(R_MakeExternalPtr(
+        stp as *mut c_void,
+        R_NilValue,
+        R_NilValue,
+    ));
     let mut stream = MaybeUninit::<R_inpstream_st>::zeroed();
     R_InitInPStream(
         stream.as_mut_ptr(),
@@ -497,7 +547,13 @@ mod tests {
     #[test]
     fn plain_payload_is_all_main() {
         let p = b"B\n\x03\x00rest";
-        assert_eq!(split_payload(p).unwrap(), Split { main: p, blobs: vec![] });
+        assert_eq!(
+            split_payload(p).unwrap(),
+            Split {
+                main: p,
+                blobs: vec![]
+            }
+        );
         assert_eq!(split_payload(b"").unwrap().main, b"");
     }
 
@@ -554,7 +610,10 @@ mod tests {
         let mut b = [0u8; 24];
         assert_eq!(decimal(0, &mut b), b"0");
         assert_eq!(decimal(1234567, &mut b), b"1234567");
-        assert_eq!(decimal(usize::MAX, &mut b), usize::MAX.to_string().as_bytes());
+        assert_eq!(
+            decimal(usize::MAX, &mut b),
+            usize::MAX.to_string().as_bytes()
+        );
         assert_eq!(parse_decimal("42"), Some(42));
         assert_eq!(parse_decimal(""), None);
         assert_eq!(parse_decimal("-1"), None);

@@ -28,7 +28,9 @@ pub(crate) unsafe fn inherits(x: SEXP, what: &CStr) -> bool {
 
 /// The UTF-8 text of a CHARSXP (lossy for invalid bytes).
 pub(crate) unsafe fn char_text(c: SEXP) -> String {
-    CStr::from_ptr(Rf_translateCharUTF8(c)).to_string_lossy().into_owned()
+    CStr::from_ptr(Rf_translateCharUTF8(c))
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A character(1), not `NA`.
@@ -133,7 +135,9 @@ pub(crate) unsafe fn arg_stream(x: SEXP, name: &str) -> RResult<Option<[i32; 7]>
             }
             SEXPTYPE::REALSXP => {
                 let v = std::slice::from_raw_parts(REAL(x), 7);
-                if v.iter().all(|d| d.is_finite() && d.fract() == 0.0 && d.abs() <= i32::MAX as f64) {
+                if v.iter()
+                    .all(|d| d.is_finite() && d.fract() == 0.0 && d.abs() <= i32::MAX as f64)
+                {
                     for (o, d) in out.iter_mut().zip(v) {
                         *o = *d as i32;
                     }
@@ -172,7 +176,9 @@ pub(crate) fn limit_ms(ms: f64, name: &str) -> Result<Option<Duration>, String> 
     } else if ms >= 0.0 {
         Ok(Duration::try_from_secs_f64(ms / 1000.0).ok())
     } else {
-        Err(format!("`{name}` must be a non-negative number of milliseconds"))
+        Err(format!(
+            "`{name}` must be a non-negative number of milliseconds"
+        ))
     }
 }
 
@@ -205,7 +211,11 @@ pub(crate) unsafe fn lgl(b: bool) -> SEXP {
 pub(crate) unsafe fn mk_char(s: &str) -> SEXP {
     let len = i32::try_from(s.len()).unwrap_or(i32::MAX);
     // Interior NULs are not representable; R would error, so cut there.
-    let cut = s.as_bytes().iter().position(|&b| b == 0).map_or(len, |p| p as i32);
+    let cut = s
+        .as_bytes()
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(len, |p| p as i32);
     Rf_mkCharLenCE(s.as_ptr() as *const c_char, cut, cetype_t::CE_UTF8)
 }
 
@@ -268,8 +278,16 @@ pub(crate) unsafe fn mirai_error(msg: &str) -> SEXP {
     let mut p = Protector::new();
     let v = p.protect(mk_string(&format!("Error: {msg}")));
     set_attr(v, c"message", p.protect(mk_string(msg)));
-    set_attr(v, c"condition.class", p.protect(mk_strings(&[c"simpleError", c"error", c"condition"])));
-    set_attr(v, c"stack.trace", p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 0)));
+    set_attr(
+        v,
+        c"condition.class",
+        p.protect(mk_strings(&[c"simpleError", c"error", c"condition"])),
+    );
+    set_attr(
+        v,
+        c"stack.trace",
+        p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 0)),
+    );
     set_class(v, &[c"miraiError", c"errorValue", c"try-error"]);
     v
 }
@@ -324,7 +342,9 @@ mod tests {
         assert_eq!(limit_ms(f64::INFINITY, "x"), Ok(None));
         assert_eq!(limit_ms(f64::NAN, "x"), Ok(None));
         assert_eq!(limit_ms(250.0, "x"), Ok(Some(Duration::from_millis(250))));
-        assert!(limit_ms(-1.0, "idletime").unwrap_err().contains("`idletime`"));
+        assert!(limit_ms(-1.0, "idletime")
+            .unwrap_err()
+            .contains("`idletime`"));
         assert_eq!(limit_count(f64::INFINITY, "m"), Ok(None));
         assert_eq!(limit_count(10.0, "m"), Ok(Some(10)));
         assert!(limit_count(-2.0, "m").is_err());

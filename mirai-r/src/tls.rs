@@ -45,7 +45,11 @@ pub(crate) unsafe fn server_config(tls: SEXP) -> RResult<TlsConfig> {
     let mut client_ca = None;
     let names = Rf_getAttrib(tls, R_NamesSymbol);
     for i in 0..Rf_xlength(tls) {
-        let name = if type_of(names) == SEXPTYPE::STRSXP { char_text(STRING_ELT(names, i)) } else { String::new() };
+        let name = if type_of(names) == SEXPTYPE::STRSXP {
+            char_text(STRING_ELT(names, i))
+        } else {
+            String::new()
+        };
         let v = VECTOR_ELT(tls, i);
         match name.as_str() {
             "cert" => cert = Some(arg_strings(v, "tls$cert")?),
@@ -68,7 +72,10 @@ pub(crate) unsafe fn server_config(tls: SEXP) -> RResult<TlsConfig> {
 /// to hosts that require client certificates.
 pub(crate) unsafe fn client_config(tlscert: SEXP) -> RResult<TlsConfig> {
     let certs = arg_strings(tlscert, "tlscert")?;
-    let ca = certs.first().filter(|c| !c.is_empty()).ok_or("`tlscert` must hold the PEM text of a CA certificate")?;
+    let ca = certs
+        .first()
+        .filter(|c| !c.is_empty())
+        .ok_or("`tlscert` must hold the PEM text of a CA certificate")?;
     match certs.get(1).filter(|id| !id.is_empty()) {
         Some(id) => TlsConfig::client_with_identity(ca, id, id, None),
         None => TlsConfig::client(ca),

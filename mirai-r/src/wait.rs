@@ -15,7 +15,9 @@ pub(crate) struct Deadline {
 impl Deadline {
     /// A deadline `timeout` from now (`None`, or too far to represent: never).
     pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
-        Deadline { end: timeout.and_then(|t| Instant::now().checked_add(t)) }
+        Deadline {
+            end: timeout.and_then(|t| Instant::now().checked_add(t)),
+        }
     }
 
     /// The next slice to wait: at most `max`, zero once the deadline has passed (so that a

@@ -548,9 +548,10 @@ impl<P> Scheduler<P> {
         }
         self.hello_connected -= 1;
         for (task, seq) in d.sent {
-            let mine = self.tasks.get(&task).is_some_and(|t| {
-                t.seq == seq && t.sent_to() == Some(daemon)
-            });
+            let mine = self
+                .tasks
+                .get(&task)
+                .is_some_and(|t| t.seq == seq && t.sent_to() == Some(daemon));
             if mine {
                 self.executing -= 1;
                 requeued |= self.lose(task);
@@ -637,7 +638,10 @@ impl<P> Scheduler<P> {
         if self.mode == Mode::Direct || self.closed {
             return false;
         }
-        let held = self.tasks.get(&task).is_some_and(|t| t.sent_to() == Some(daemon));
+        let held = self
+            .tasks
+            .get(&task)
+            .is_some_and(|t| t.sent_to() == Some(daemon));
         let Some(d) = self.daemons.get_mut(&daemon) else {
             return false;
         };
@@ -731,8 +735,13 @@ impl<P> Scheduler<P> {
             Task {
                 seq,
                 bytes: small.unwrap_or(u32::MAX),
-                extra: (deadline.is_some() || round.is_some() || small.is_none())
-                    .then(|| Box::new(TaskExtra { deadline, round, bytes })),
+                extra: (deadline.is_some() || round.is_some() || small.is_none()).then(|| {
+                    Box::new(TaskExtra {
+                        deadline,
+                        round,
+                        bytes,
+                    })
+                }),
                 attempts: 0,
                 retries_left: retries,
                 keep,
@@ -931,7 +940,9 @@ impl<P> Scheduler<P> {
     /// [`Counters::awaiting`]). One walk over the daemons when pipelining is on, 0 otherwise.
     pub fn pipelined(&self) -> u64 {
         match (self.mode, self.pipeline) {
-            (Mode::Dispatcher, Some(_)) => self.daemons.values().filter(|d| d.piped.is_some()).count() as u64,
+            (Mode::Dispatcher, Some(_)) => {
+                self.daemons.values().filter(|d| d.piped.is_some()).count() as u64
+            }
             _ => 0,
         }
     }
@@ -1005,7 +1016,8 @@ impl<P> Scheduler<P> {
             return Delivery::Discard;
         }
         if let (Some(now), Some(since)) = (self.now, d.since) {
-            let ns = u64::try_from(now.saturating_duration_since(since).as_nanos()).unwrap_or(u64::MAX);
+            let ns =
+                u64::try_from(now.saturating_duration_since(since).as_nanos()).unwrap_or(u64::MAX);
             d.ewma_ns = ewma(d.ewma_ns, d.samples, ns);
             d.samples = d.samples.saturating_add(1);
         }
@@ -1035,7 +1047,10 @@ impl<P> Scheduler<P> {
     }
 
     fn result_direct(&mut self, daemon: DaemonId, task: TaskId, last: bool) -> Delivery {
-        let held_here = self.tasks.get(&task).is_some_and(|t| t.sent_to() == Some(daemon));
+        let held_here = self
+            .tasks
+            .get(&task)
+            .is_some_and(|t| t.sent_to() == Some(daemon));
         if !held_here {
             if let Some(d) = self.daemons.get_mut(&daemon) {
                 if last && d.state == DaemonState::Idle {
@@ -1231,9 +1246,13 @@ impl<P> Scheduler<P> {
             };
             let short = d.samples >= PIPELINE_MIN_SAMPLES
                 && d.ewma_ns < duration_ns(threshold)
-                && d.since.is_some_and(|s| now.saturating_duration_since(s) < threshold);
+                && d.since
+                    .is_some_and(|s| now.saturating_duration_since(s) < threshold);
             // An `everywhere` task may be slow, and a round's daemons take nothing else.
-            let plain = self.tasks.get(&current).is_some_and(|c| c.round().is_none());
+            let plain = self
+                .tasks
+                .get(&current)
+                .is_some_and(|c| c.round().is_none());
             if d.gen == gen && d.piped.is_none() && d.withdraw.is_none() && short && plain {
                 return Some(id);
             }
@@ -1297,7 +1316,8 @@ impl<P> Scheduler<P> {
             if live && wanted {
                 d.withdraw = Some(task);
                 self.withdrawing += 1;
-                self.actions.push_back(Action::Withdraw { daemon: id, task });
+                self.actions
+                    .push_back(Action::Withdraw { daemon: id, task });
             }
         }
     }
@@ -1465,7 +1485,15 @@ impl<P: Clone> Scheduler<P> {
         };
         // Also kept for tasks without retries: a pipelined task may come back unstarted.
         self.copy = Some(P::clone);
-        self.submit_inner(task, payload, bytes, spec.kind, spec.deadline, retries, true);
+        self.submit_inner(
+            task,
+            payload,
+            bytes,
+            spec.kind,
+            spec.deadline,
+            retries,
+            true,
+        );
     }
 }
 
@@ -1525,7 +1553,14 @@ mod tests {
     #[test]
     fn payload_sizes_past_32_bits_are_counted_exactly() {
         let mut s: Scheduler<&str> = Scheduler::new(Config::default());
-        let sizes = [0, 1, u64::from(u32::MAX) - 1, u64::from(u32::MAX), 5 << 32, u64::MAX / 4];
+        let sizes = [
+            0,
+            1,
+            u64::from(u32::MAX) - 1,
+            u64::from(u32::MAX),
+            5 << 32,
+            u64::MAX / 4,
+        ];
         for (i, &b) in sizes.iter().enumerate() {
             s.submit(i as u64 + 1, "p", b, TaskKind::Normal, None);
         }
@@ -1544,13 +1579,19 @@ mod tests {
     /// trips).
     #[test]
     fn candidate_lists_stay_bounded_over_many_tasks() {
-        let mut s: Scheduler<u8> =
-            Scheduler::new(Config { pipeline: Some(Duration::from_millis(1)), ..Config::default() });
+        let mut s: Scheduler<u8> = Scheduler::new(Config {
+            pipeline: Some(Duration::from_millis(1)),
+            ..Config::default()
+        });
         let t0 = Instant::now();
         s.set_time(t0);
         s.connected(1);
         s.hello(1);
-        let spec = TaskSpec { kind: TaskKind::Normal, deadline: None, retries: 0 };
+        let spec = TaskSpec {
+            kind: TaskKind::Normal,
+            deadline: None,
+            retries: 0,
+        };
         for i in 0..10_000u64 {
             if i == 5_000 {
                 s.connected(2);
@@ -1579,9 +1620,21 @@ mod tests {
                 }
             }
             let bound = 2 * s.daemons.len() + SLACK + 1;
-            assert!(s.pipe_ready.len() <= bound, "pipe_ready {} at task {i}", s.pipe_ready.len());
-            assert!(s.piped_list.len() <= bound, "piped_list {} at task {i}", s.piped_list.len());
-            assert!(s.idle.len() <= 2 * s.n_idle as usize + SLACK + 1, "idle {} at task {i}", s.idle.len());
+            assert!(
+                s.pipe_ready.len() <= bound,
+                "pipe_ready {} at task {i}",
+                s.pipe_ready.len()
+            );
+            assert!(
+                s.piped_list.len() <= bound,
+                "piped_list {} at task {i}",
+                s.piped_list.len()
+            );
+            assert!(
+                s.idle.len() <= 2 * s.n_idle as usize + SLACK + 1,
+                "idle {} at task {i}",
+                s.idle.len()
+            );
         }
     }
 }

@@ -329,8 +329,7 @@ impl Harness {
         let mut expect_ack: Option<u64> = None;
         let mut expect_exit: Option<Vec<u64>> = None;
         let mut expect_cancel: Option<(u64, u64)> = None;
-        self.s
-            .set_time(self.t0 + Duration::from_millis(self.m.now));
+        self.s.set_time(self.t0 + Duration::from_millis(self.m.now));
         match *op {
             Op::Connect => {
                 let d = self.m.next_daemon;
@@ -519,7 +518,11 @@ impl Harness {
                     .m
                     .daemons
                     .iter()
-                    .filter(|(_, m)| m.held.iter().any(|t| self.m.tasks[t].piped || self.m.tasks[t].ends > 0))
+                    .filter(|(_, m)| {
+                        m.held
+                            .iter()
+                            .any(|t| self.m.tasks[t].piped || self.m.tasks[t].ends > 0)
+                    })
                     .map(|(&d, _)| d)
                     .collect();
                 let Some(d) = Self::pick(&holders, pick) else {
@@ -907,7 +910,10 @@ impl Harness {
             "completed"
         );
         if self.m.mode == Mode::Dispatcher {
-            assert!(c.executing <= c.connections, "executing beyond the daemons: {c:?}");
+            assert!(
+                c.executing <= c.connections,
+                "executing beyond the daemons: {c:?}"
+            );
         }
         let mem = self.s.memory();
         let used = self.m.used();

@@ -1048,7 +1048,11 @@ fn only_a_daemon_with_a_history_of_short_tasks_is_pipelined_to() {
     at += Duration::from_millis(20);
     s.set_time(at);
     s.result(1, 11, false);
-    assert_eq!(actions(&mut s), Vec::<A>::new(), "12 is current now; 13 waits");
+    assert_eq!(
+        actions(&mut s),
+        Vec::<A>::new(),
+        "12 is current now; 13 waits"
+    );
     at += Duration::from_micros(100);
     s.set_time(at);
     s.result(1, 12, false);
@@ -1059,7 +1063,13 @@ fn only_a_daemon_with_a_history_of_short_tasks_is_pipelined_to() {
     let mut s = one_short_daemon_from(&mut at);
     put(&mut s, 10, "a");
     submit(&mut s, 11, "plain");
-    s.submit(12, "round", 1, TaskKind::Everywhere { closes_round: true }, None);
+    s.submit(
+        12,
+        "round",
+        1,
+        TaskKind::Everywhere { closes_round: true },
+        None,
+    );
     assert_eq!(actions(&mut s), vec![dispatch(1, 10, "a")]);
     assert_eq!(s.counters().awaiting, 2);
 }
@@ -1090,8 +1100,14 @@ fn a_free_daemon_takes_back_a_pipelined_task_only_once_it_is_given_back() {
     assert_eq!(
         actions(&mut s),
         vec![
-            Action::Init { daemon: 2, ordinal: 2 },
-            Action::Withdraw { daemon: 1, task: 11 }
+            Action::Init {
+                daemon: 2,
+                ordinal: 2
+            },
+            Action::Withdraw {
+                daemon: 1,
+                task: 11
+            }
         ]
     );
     // Not re-dispatched before the daemon confirms: still held there, counted as awaiting.
@@ -1099,7 +1115,11 @@ fn a_free_daemon_takes_back_a_pipelined_task_only_once_it_is_given_back() {
     assert_eq!(s.attempts(11), Some(1));
     assert!(s.withdrawn(1, 11));
     assert_eq!(actions(&mut s), vec![dispatch(2, 11, "short")]);
-    assert_eq!(s.attempts(11), Some(1), "the give-back did not count an attempt");
+    assert_eq!(
+        s.attempts(11),
+        Some(1),
+        "the give-back did not count an attempt"
+    );
     assert!(!s.withdrawn(1, 11), "a second give-back is ignored");
     assert_eq!(s.result(2, 11, false), Delivery::Deliver);
     assert_eq!(s.result(1, 10, false), Delivery::Deliver);
@@ -1111,9 +1131,16 @@ fn a_free_daemon_takes_back_a_pipelined_task_only_once_it_is_given_back() {
     put(&mut s, 11, "b");
     actions(&mut s);
     join(&mut s, 2);
-    assert!(actions(&mut s).contains(&Action::Withdraw { daemon: 1, task: 11 }));
+    assert!(actions(&mut s).contains(&Action::Withdraw {
+        daemon: 1,
+        task: 11
+    }));
     assert_eq!(s.result(1, 10, false), Delivery::Deliver);
-    assert_eq!(actions(&mut s), Vec::<A>::new(), "11 is now current at daemon 1");
+    assert_eq!(
+        actions(&mut s),
+        Vec::<A>::new(),
+        "11 is now current at daemon 1"
+    );
     assert_eq!(s.result(1, 11, false), Delivery::Deliver);
     assert_eq!(s.counters(), counters(2, 2, 0, 0, 5));
 }
@@ -1126,16 +1153,29 @@ fn a_daemon_leaving_or_lost_with_a_pipelined_task() {
     put(&mut s, 10, "a");
     put(&mut s, 11, "b");
     put(&mut s, 12, "c");
-    assert_eq!(actions(&mut s), vec![dispatch(1, 10, "a"), dispatch(1, 11, "b")]);
+    assert_eq!(
+        actions(&mut s),
+        vec![dispatch(1, 10, "a"), dispatch(1, 11, "b")]
+    );
     assert_eq!(s.result(1, 10, true), Delivery::Deliver);
     assert_eq!(actions(&mut s), vec![Action::Ack { daemon: 1 }]);
-    assert_eq!(s.counters(), counters(1, 1, 2, 0, 4), "11 is held (awaiting) until answered");
+    assert_eq!(
+        s.counters(),
+        counters(1, 1, 2, 0, 4),
+        "11 is held (awaiting) until answered"
+    );
     assert!(s.withdrawn(1, 11));
     assert_eq!(s.counters(), counters(1, 1, 2, 0, 4));
     join(&mut s, 2);
     assert_eq!(
         actions(&mut s),
-        vec![Action::Init { daemon: 2, ordinal: 2 }, dispatch(2, 11, "b")]
+        vec![
+            Action::Init {
+                daemon: 2,
+                ordinal: 2
+            },
+            dispatch(2, 11, "b")
+        ]
     );
     s.disconnected(1);
 

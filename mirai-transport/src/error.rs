@@ -81,7 +81,10 @@ impl Error {
             self,
             Error::Connect { .. }
                 | Error::Nng(_)
-                | Error::Tls { kind: crate::tls::TlsErrorKind::Timeout, .. }
+                | Error::Tls {
+                    kind: crate::tls::TlsErrorKind::Timeout,
+                    ..
+                }
         )
     }
 
@@ -95,19 +98,32 @@ impl Error {
     pub fn code(&self) -> (i32, &'static str) {
         use crate::tls::TlsErrorKind;
         match self {
-            Error::Tls { kind: TlsErrorKind::PeerAuth, .. } => (27, "Peer could not be authenticated"),
-            Error::Tls { kind: TlsErrorKind::Protocol, .. } => (26, "Cryptographic error"),
-            Error::Tls { kind: TlsErrorKind::Timeout, .. } => (5, "Timed out"),
+            Error::Tls {
+                kind: TlsErrorKind::PeerAuth,
+                ..
+            } => (27, "Peer could not be authenticated"),
+            Error::Tls {
+                kind: TlsErrorKind::Protocol,
+                ..
+            } => (26, "Cryptographic error"),
+            Error::Tls {
+                kind: TlsErrorKind::Timeout,
+                ..
+            } => (5, "Timed out"),
             Error::TlsConfig(_) => (3, "Invalid argument"),
             Error::Connect { source, .. } => match source.kind() {
-                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => (6, "Connection refused"),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => {
+                    (6, "Connection refused")
+                }
                 io::ErrorKind::TimedOut => (5, "Timed out"),
                 io::ErrorKind::PermissionDenied => (16, "Permission denied"),
                 _ => (6, "Connection refused"),
             },
             Error::Closed => (7, "Object closed"),
             Error::InvalidUrl { .. } => (3, "Invalid argument"),
-            Error::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => (10, "Address in use"),
+            Error::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
+                (10, "Address in use")
+            }
             Error::Bind { .. } => (15, "Address invalid"),
             Error::MessageTooLarge { .. } => (17, "Message too large"),
             Error::UnknownPeer(_) => (7, "Object closed"),
@@ -125,14 +141,37 @@ mod tests {
     /// NNG's `nng_strerror` texts by code (nng.h `nng_errno_enum`, 1-based), as mirai's R
     /// package prints them.
     const NNG_TEXT: [&str; 31] = [
-        "Interrupted", "Out of memory", "Invalid argument", "Resource busy", "Timed out",
-        "Connection refused", "Object closed", "Try again", "Not supported", "Address in use",
-        "Incorrect state", "Entry not found", "Protocol error", "Destination unreachable",
-        "Address invalid", "Permission denied", "Message too large", "Connection aborted",
-        "Connection reset", "Operation canceled", "Out of files", "Out of space",
-        "Resource already exists", "Read only resource", "Write only resource",
-        "Cryptographic error", "Peer could not be authenticated", "Option requires argument",
-        "Ambiguous option", "Incorrect type", "Connection shutdown",
+        "Interrupted",
+        "Out of memory",
+        "Invalid argument",
+        "Resource busy",
+        "Timed out",
+        "Connection refused",
+        "Object closed",
+        "Try again",
+        "Not supported",
+        "Address in use",
+        "Incorrect state",
+        "Entry not found",
+        "Protocol error",
+        "Destination unreachable",
+        "Address invalid",
+        "Permission denied",
+        "Message too large",
+        "Connection aborted",
+        "Connection reset",
+        "Operation canceled",
+        "Out of files",
+        "Out of space",
+        "Resource already exists",
+        "Read only resource",
+        "Write only resource",
+        "Cryptographic error",
+        "Peer could not be authenticated",
+        "Option requires argument",
+        "Ambiguous option",
+        "Incorrect type",
+        "Connection shutdown",
     ];
 
     #[test]
@@ -140,22 +179,52 @@ mod tests {
         use crate::tls::TlsErrorKind;
         let io = |k: io::ErrorKind| io::Error::new(k, "x");
         let all = [
-            Error::Connect { url: "u".into(), source: io(io::ErrorKind::ConnectionRefused) },
-            Error::Connect { url: "u".into(), source: io(io::ErrorKind::TimedOut) },
-            Error::Connect { url: "u".into(), source: io(io::ErrorKind::PermissionDenied) },
+            Error::Connect {
+                url: "u".into(),
+                source: io(io::ErrorKind::ConnectionRefused),
+            },
+            Error::Connect {
+                url: "u".into(),
+                source: io(io::ErrorKind::TimedOut),
+            },
+            Error::Connect {
+                url: "u".into(),
+                source: io(io::ErrorKind::PermissionDenied),
+            },
             Error::Closed,
-            Error::InvalidUrl { url: "u".into(), reason: "r".into() },
-            Error::Bind { url: "u".into(), source: io(io::ErrorKind::AddrInUse) },
-            Error::Bind { url: "u".into(), source: io(io::ErrorKind::Other) },
+            Error::InvalidUrl {
+                url: "u".into(),
+                reason: "r".into(),
+            },
+            Error::Bind {
+                url: "u".into(),
+                source: io(io::ErrorKind::AddrInUse),
+            },
+            Error::Bind {
+                url: "u".into(),
+                source: io(io::ErrorKind::Other),
+            },
             Error::MessageTooLarge { len: 2, max: 1 },
             Error::UnknownPeer(1),
             Error::BackendUnavailable("nng"),
             Error::UnsupportedScheme("tls+tcp".into()),
             Error::Io(io(io::ErrorKind::ConnectionReset)),
             Error::Nng("x".into()),
-            Error::Tls { url: "u".into(), reason: "r".into(), kind: TlsErrorKind::PeerAuth },
-            Error::Tls { url: "u".into(), reason: "r".into(), kind: TlsErrorKind::Protocol },
-            Error::Tls { url: "u".into(), reason: "r".into(), kind: TlsErrorKind::Timeout },
+            Error::Tls {
+                url: "u".into(),
+                reason: "r".into(),
+                kind: TlsErrorKind::PeerAuth,
+            },
+            Error::Tls {
+                url: "u".into(),
+                reason: "r".into(),
+                kind: TlsErrorKind::Protocol,
+            },
+            Error::Tls {
+                url: "u".into(),
+                reason: "r".into(),
+                kind: TlsErrorKind::Timeout,
+            },
             Error::TlsConfig("x".into()),
         ];
         for e in all {

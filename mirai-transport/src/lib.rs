@@ -62,12 +62,12 @@
 //! ```
 
 mod error;
-mod url;
 mod native;
-pub mod tls;
-mod sys;
 #[cfg(feature = "nng")]
 mod nng_backend;
+mod sys;
+pub mod tls;
+mod url;
 
 use std::time::Duration;
 
@@ -128,7 +128,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { backend: Backend::Native, max_message: 16 << 30, max_first_message: None, tls: None }
+        Options {
+            backend: Backend::Native,
+            max_message: 16 << 30,
+            max_first_message: None,
+            tls: None,
+        }
     }
 }
 
@@ -277,7 +282,9 @@ impl Connection {
     pub fn dial(url: &str, opts: &Options) -> Result<Connection, Error> {
         let parsed: Url = url.parse()?;
         let inner = match opts.backend {
-            Backend::Native => ConnectionInner::Native(native::NativeConnection::dial(&parsed, opts)?),
+            Backend::Native => {
+                ConnectionInner::Native(native::NativeConnection::dial(&parsed, opts)?)
+            }
             #[cfg(feature = "nng")]
             Backend::Nng => ConnectionInner::Nng(nng_backend::NngConnection::dial(&parsed, opts)?),
             #[cfg(not(feature = "nng"))]

@@ -1479,8 +1479,10 @@ impl NativeListener {
                 .and_then(|dup| std::net::TcpStream::from(dup).peer_addr())
                 .map_or_else(|_| "an unknown address".to_string(), |a| a.to_string())
         } else {
-            sys::peer_pid(fd.as_raw_fd())
-                .map_or_else(|_| "a local process".to_string(), |pid| format!("local process {pid}"))
+            sys::peer_pid(fd.as_raw_fd()).map_or_else(
+                |_| "a local process".to_string(),
+                |pid| format!("local process {pid}"),
+            )
         }
     }
 
@@ -1541,7 +1543,12 @@ impl NativeListener {
     }
 
     /// `send` of one message, `iov` (length prefix first) of `total` bytes.
-    fn send_iov(&self, peer: &Peer, mut iov: &mut [IoSlice<'_>], total: usize) -> Result<(), Error> {
+    fn send_iov(
+        &self,
+        peer: &Peer,
+        mut iov: &mut [IoSlice<'_>],
+        total: usize,
+    ) -> Result<(), Error> {
         let id = peer.id;
         let mut out = lock(&peer.out);
         if out.closing {
@@ -2075,7 +2082,10 @@ impl NativeConnection {
     /// message: a mirai length prefix never starts with a TLS record header, as that would
     /// announce a message of over a terabyte.
     fn plaintext_to_tls(&self, bytes: &[u8]) -> Option<Error> {
-        let tls_record = bytes.len() >= 3 && matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03 && bytes[2] <= 0x04;
+        let tls_record = bytes.len() >= 3
+            && matches!(bytes[0], 0x15 | 0x16)
+            && bytes[1] == 0x03
+            && bytes[2] <= 0x04;
         (matches!(self.stream, Stream::Plain(_)) && tls_record).then(|| Error::Tls {
             url: self.url.clone(),
             reason: "the listener speaks TLS: dial it as tls+tcp:// with the host's certificate (tlscert)".into(),
@@ -2112,7 +2122,9 @@ fn same_user(fd: &OwnedFd) -> Result<(), String> {
     let me = sys::euid();
     match sys::peer_uid(fd.as_raw_fd()) {
         Ok(uid) if uid == me || uid == 0 => Ok(()),
-        Ok(uid) => Err(format!("peer runs as user {uid}, not as this process's user {me}")),
+        Ok(uid) => Err(format!(
+            "peer runs as user {uid}, not as this process's user {me}"
+        )),
         Err(e) => Err(format!("cannot read the peer's credentials: {e}")),
     }
 }
@@ -2173,7 +2185,11 @@ mod tests {
         let (body, total) = f.body.as_ref().unwrap();
         assert_eq!(*total, 4 << 30);
         assert_eq!(body.len(), 3);
-        assert!(body.capacity() <= GROW_MIN + 3, "capacity {}", body.capacity());
+        assert!(
+            body.capacity() <= GROW_MIN + 3,
+            "capacity {}",
+            body.capacity()
+        );
     }
 
     #[test]
@@ -2183,7 +2199,10 @@ mod tests {
         let err = f
             .feed(&101u64.to_le_bytes(), 1 << 20, |_| panic!("no message"))
             .unwrap_err();
-        assert!(err.contains("first message") && err.contains("101") && err.contains("100"), "{err}");
+        assert!(
+            err.contains("first message") && err.contains("101") && err.contains("100"),
+            "{err}"
+        );
 
         // At the bound it passes; the next message may be as large as `max`, even when both
         // arrive in one read.
@@ -2194,16 +2213,24 @@ mod tests {
         f.feed(&wire, 1 << 20, |m| got.push(m.len())).unwrap();
         assert_eq!(got, vec![100, 5000]);
         let err = f
-            .feed(&((1u64 << 20) + 1).to_le_bytes(), 1 << 20, |_| panic!("no message"))
+            .feed(&((1u64 << 20) + 1).to_le_bytes(), 1 << 20, |_| {
+                panic!("no message")
+            })
             .unwrap_err();
-        assert!(!err.contains("first message") && err.contains("1048577"), "{err}");
+        assert!(
+            !err.contains("first message") && err.contains("1048577"),
+            "{err}"
+        );
 
         // A first-message bound above `max` changes nothing.
         let mut f = Frame::new(Some(1 << 30));
         let err = f
             .feed(&5000u64.to_le_bytes(), 4096, |_| panic!("no message"))
             .unwrap_err();
-        assert!(!err.contains("first message") && err.contains("4096"), "{err}");
+        assert!(
+            !err.contains("first message") && err.contains("4096"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -2211,7 +2238,10 @@ mod tests {
         let mut f = Frame::new(Some(64 * 1024));
         let wire = (4u64 << 30).to_le_bytes();
         for b in &wire[..HEADER - 1] {
-            f.feed(std::slice::from_ref(b), usize::MAX, |_| panic!("no message")).unwrap();
+            f.feed(std::slice::from_ref(b), usize::MAX, |_| {
+                panic!("no message")
+            })
+            .unwrap();
         }
         let err = f
             .feed(&wire[HEADER - 1..], usize::MAX, |_| panic!("no message"))

@@ -227,12 +227,22 @@ pub(crate) fn accept(fd: RawFd) -> io::Result<OwnedFd> {
 
 /// The credentials of the process at the other end of a connected Unix socket.
 fn peer_cred(fd: RawFd) -> io::Result<libc::ucred> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
     let mut len = size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: passes a pointer to a live ucred and its exact size; the kernel fills at most
     // `len` bytes.
     cvt(unsafe {
-        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
     })?;
     Ok(cred)
 }

@@ -405,7 +405,12 @@ fn part_layouts() -> Vec<Vec<Vec<u8>>> {
         vec![vec![]],
         vec![b"a".to_vec()],
         vec![vec![], b"ab".to_vec(), vec![], b"cd".to_vec(), vec![]],
-        vec![pattern(30, 1), pattern(1000, 2), pattern(7, 3), pattern(55, 4)],
+        vec![
+            pattern(30, 1),
+            pattern(1000, 2),
+            pattern(7, 3),
+            pattern(55, 4),
+        ],
         vec![pattern(40, 5), pattern(60_000, 6), pattern(7, 7), vec![]],
         (0..12u8).map(|i| pattern(usize::from(i) * 3, i)).collect(),
     ]
@@ -420,7 +425,11 @@ fn send_parts_arrive_joined_over(url: &str, b: Mode) {
         hub.l.send_parts(id, &parts).unwrap();
         assert!(recv(&c) == joined, "{} parts to dialer", parts.len());
         c.send_parts(&parts).unwrap();
-        assert!(hub.message(id) == joined, "{} parts to listener", parts.len());
+        assert!(
+            hub.message(id) == joined,
+            "{} parts to listener",
+            parts.len()
+        );
     }
     // Interleaved with whole messages, order holds.
     hub.l.send_parts(id, &[b"x", b"y"]).unwrap();
@@ -501,7 +510,10 @@ fn first_message_bound(b: Mode) {
         (Mode::Nng, Event::Message(i, m)) => assert!(i == id2 && m == first),
         (Mode::Native | Mode::Tls, Event::Disconnected(i, DisconnectReason::Protocol(t))) => {
             assert_eq!(i, id2);
-            assert!(t.contains("first message") && t.contains("2048") && t.contains("1024"), "{t}");
+            assert!(
+                t.contains("first message") && t.contains("2048") && t.contains("1024"),
+                "{t}"
+            );
         }
         (_, other) => panic!("unexpected {}", short(&other)),
     }

@@ -110,7 +110,10 @@ impl Hub {
     fn settle(&mut self, quiet: Duration, done: impl Fn(&Hub) -> bool) {
         let deadline = Instant::now() + LONG;
         loop {
-            assert!(Instant::now() < deadline, "the hub did not settle within {LONG:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the hub did not settle within {LONG:?}"
+            );
             let any = self.poll(quiet);
             if !any && done(self) {
                 return;
@@ -128,7 +131,10 @@ impl Hub {
             let sender = scope.spawn(|| c.send(&big).expect("send 1 MiB"));
             let deadline = Instant::now() + LONG;
             while !self.messages.iter().any(|(i, m)| *i == id && *m == big) {
-                assert!(Instant::now() < deadline, "1 MiB from the good peer never arrived");
+                assert!(
+                    Instant::now() < deadline,
+                    "1 MiB from the good peer never arrived"
+                );
                 self.poll(Duration::from_millis(50));
             }
             sender.join().expect("sender");
@@ -168,7 +174,10 @@ trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
 fn report(what: &str, before: (u64, u64), after: (u64, u64)) -> (u64, u64) {
-    let grew = (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1));
+    let grew = (
+        after.0.saturating_sub(before.0),
+        after.1.saturating_sub(before.1),
+    );
     println!(
         "{what}: RSS {:.1} -> {:.1} MiB (+{:.1}), virtual {:.1} -> {:.1} MiB (+{:.1})",
         mib(before.0),
@@ -194,15 +203,25 @@ fn huge_claims_that_are_allowed_cost_what_arrived() {
 
     let connect = raw_connector(&hub);
     let raws = flood(FLOOD, claim, &*connect);
-    hub.settle(Duration::from_millis(300), |h| h.connected.len() == FLOOD + 1);
+    hub.settle(Duration::from_millis(300), |h| {
+        h.connected.len() == FLOOD + 1
+    });
     let after = memory();
     let (rss, vm) = report(
         &format!("{FLOOD} peers claiming {claim} bytes each, {TRICKLE} sent"),
         before,
         after,
     );
-    assert!(hub.gone.is_empty(), "legal claims are waited for: {:?}", &hub.gone[..1]);
-    assert!(rss < 64 << 20, "resident memory grew by {:.1} MiB", mib(rss));
+    assert!(
+        hub.gone.is_empty(),
+        "legal claims are waited for: {:?}",
+        &hub.gone[..1]
+    );
+    assert!(
+        rss < 64 << 20,
+        "resident memory grew by {:.1} MiB",
+        mib(rss)
+    );
     // Reserving the claims would be 8 TiB of address space; growing with what arrived is at
     // most 64 KiB per peer.
     assert!(vm < 512 << 20, "address space grew by {:.1} MiB", mib(vm));
@@ -244,7 +263,11 @@ fn flood_with_a_first_message_bound(url: &str) {
     });
     let after = memory();
     let (rss, vm) = report(
-        &format!("{url}: {} peers over the first-message bound, {} at it", FLOOD / 2, FLOOD / 2),
+        &format!(
+            "{url}: {} peers over the first-message bound, {} at it",
+            FLOOD / 2,
+            FLOOD / 2
+        ),
         before,
         after,
     );
@@ -255,7 +278,11 @@ fn flood_with_a_first_message_bound(url: &str) {
             "{r:?}"
         );
     }
-    assert!(rss < 64 << 20, "resident memory grew by {:.1} MiB", mib(rss));
+    assert!(
+        rss < 64 << 20,
+        "resident memory grew by {:.1} MiB",
+        mib(rss)
+    );
     assert!(vm < 512 << 20, "address space grew by {:.1} MiB", mib(vm));
     hub.serves(&good, id);
 
@@ -263,7 +290,10 @@ fn flood_with_a_first_message_bound(url: &str) {
     let mut buf = [0u8; 8];
     for (i, s) in raws.iter_mut().enumerate() {
         if (i / 25) % 2 == 0 {
-            assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)), "peer {i} still open");
+            assert!(
+                matches!(s.read(&mut buf), Ok(0) | Err(_)),
+                "peer {i} still open"
+            );
         }
     }
     drop(raws);
@@ -293,7 +323,10 @@ fn flood_with_a_first_message_bound_ipc() {
 // TLS: the listener is polled by its own thread (a TLS client's handshake needs it).
 
 /// A rustls client holding the zero-config client identity, past the listener's greeting.
-fn tls_client(z: &ZeroConfig, port: u16) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+fn tls_client(
+    z: &ZeroConfig,
+    port: u16,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     common::raw_tls_client(z, port, rustls::DEFAULT_VERSIONS, LONG)
 }
 
@@ -315,7 +348,8 @@ fn tls_flood_with_a_first_message_bound() {
         thread::spawn(move || {
             let mut batch = Vec::new();
             while !stop.load(Ordering::Acquire) {
-                l.poll(&mut batch, Some(Duration::from_millis(50))).expect("poll");
+                l.poll(&mut batch, Some(Duration::from_millis(50)))
+                    .expect("poll");
                 for e in batch.drain(..) {
                     if let Event::Message(id, m) = &e {
                         let _ = l.send(*id, m);
@@ -329,11 +363,17 @@ fn tls_flood_with_a_first_message_bound() {
     let wait_for = |what: &str, f: &dyn Fn(&Event) -> bool, n: usize| {
         let deadline = Instant::now() + LONG;
         while count(f) < n {
-            assert!(Instant::now() < deadline, "{what}: fewer than {n} within {LONG:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{what}: fewer than {n} within {LONG:?}"
+            );
             thread::sleep(Duration::from_millis(5));
         }
     };
-    let client_opts = Options { tls: Some(z.client_config().unwrap()), ..Options::default() };
+    let client_opts = Options {
+        tls: Some(z.client_config().unwrap()),
+        ..Options::default()
+    };
     let good = Connection::dial(l.url(), &client_opts).unwrap();
     let echo = |m: &[u8]| {
         good.send(m).unwrap();
@@ -353,9 +393,7 @@ fn tls_flood_with_a_first_message_bound() {
         s.flush().unwrap();
         raws.push(s);
     }
-    let first_too_large = |e: &Event| {
-        matches!(e, Event::Disconnected(_, DisconnectReason::Protocol(t)) if t.contains("first message"))
-    };
+    let first_too_large = |e: &Event| matches!(e, Event::Disconnected(_, DisconnectReason::Protocol(t)) if t.contains("first message"));
     wait_for("drops", &first_too_large, TLS_FLOOD / 2);
     // The held ones' bytes arrive with the handshake's last flight or right after it; give
     // the poller a moment beyond the echo below, which goes through the same loop.
@@ -372,7 +410,11 @@ fn tls_flood_with_a_first_message_bound() {
         after,
     );
     // Both ends of every TLS session live in this process: that is most of the growth.
-    assert!(rss < 64 << 20, "resident memory grew by {:.1} MiB", mib(rss));
+    assert!(
+        rss < 64 << 20,
+        "resident memory grew by {:.1} MiB",
+        mib(rss)
+    );
     assert!(vm < 512 << 20, "address space grew by {:.1} MiB", mib(vm));
     let big: Vec<u8> = (0..(1usize << 20)).map(|i| (i % 239) as u8).collect();
     echo(&big);

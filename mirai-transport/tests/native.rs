@@ -26,9 +26,11 @@ impl log::Log for Capture {
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
-            LOGS.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!("{} {}", r.level(), r.args()));
+            LOGS.lock().unwrap_or_else(|e| e.into_inner()).push(format!(
+                "{} {}",
+                r.level(),
+                r.args()
+            ));
         }
     }
     fn flush(&self) {}
@@ -341,7 +343,12 @@ fn unpaced_burst_of_parted_messages_to_dialer_keeps_order_and_bytes() {
     let (c, id) = hub.good_peer();
     let msg = |i: u32| -> Vec<Vec<u8>> {
         let n = (i as usize * 7919) % 20_000;
-        vec![i.to_le_bytes().to_vec(), vec![(i % 251) as u8; n], Vec::new(), vec![7; (i % 3) as usize]]
+        vec![
+            i.to_le_bytes().to_vec(),
+            vec![(i % 251) as u8; n],
+            Vec::new(),
+            vec![7; (i % 3) as usize],
+        ]
     };
     for i in 0..2_000u32 {
         let parts = msg(i);
@@ -350,7 +357,10 @@ fn unpaced_burst_of_parted_messages_to_dialer_keeps_order_and_bytes() {
     }
     let reader = thread::spawn(move || {
         for i in 0..2_000u32 {
-            assert!(c.recv(Some(LONG)).unwrap().unwrap() == msg(i).concat(), "message {i}");
+            assert!(
+                c.recv(Some(LONG)).unwrap().unwrap() == msg(i).concat(),
+                "message {i}"
+            );
         }
     });
     common::poll_until_joined(&hub.l, reader);
@@ -361,7 +371,9 @@ fn parts_go_out_as_one_length_prefixed_frame() {
     // On the wire a parted message is exactly the frame of its concatenation.
     let mut hub = Hub::tcp();
     let (mut raw, id) = hub.raw_peer();
-    hub.l.send_parts(id, &[b"head-", b"", b"body", b"-tail"]).unwrap();
+    hub.l
+        .send_parts(id, &[b"head-", b"", b"body", b"-tail"])
+        .unwrap();
     let want = frame(b"head-body-tail");
     let mut got = vec![0u8; want.len()];
     raw.read_exact(&mut got).unwrap();
@@ -558,11 +570,16 @@ fn ipc_listener_refuses_peers_of_other_users() {
     let until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < until {
         let mut v = Vec::new();
-        hub.l.poll(&mut v, Some(Duration::from_millis(100))).unwrap();
+        hub.l
+            .poll(&mut v, Some(Duration::from_millis(100)))
+            .unwrap();
         seen.extend(v);
     }
     let _ = other.wait();
-    let connects = seen.iter().filter(|e| matches!(e, Event::Connected(_))).count();
+    let connects = seen
+        .iter()
+        .filter(|e| matches!(e, Event::Connected(_)))
+        .count();
     let messages: Vec<&[u8]> = seen
         .iter()
         .filter_map(|e| match e {
@@ -629,10 +646,16 @@ fn first_message_over_the_bound_is_dropped_at_the_prefix(url: &str) {
         text.contains("first message") && text.contains("4294967296") && text.contains("65536"),
         "{text}"
     );
-    assert!(!text.contains("PEERBYTES"), "the reason quotes the peer: {text}");
+    assert!(
+        !text.contains("PEERBYTES"),
+        "the reason quotes the peer: {text}"
+    );
     let line = logged(&["dropped", "first message", "4294967296", &label]);
     assert!(line.starts_with("WARN"), "{line}");
-    assert!(!line.contains("PEERBYTES"), "the log quotes the peer: {line}");
+    assert!(
+        !line.contains("PEERBYTES"),
+        "the log quotes the peer: {line}"
+    );
     // The hub closed the stranger's socket.
     let mut buf = [0u8; 16];
     assert!(matches!(raw.read(&mut buf), Ok(0) | Err(_)));
@@ -646,7 +669,10 @@ fn first_message_over_the_bound_is_dropped_at_the_prefix(url: &str) {
             good
         })
     };
-    assert!(hub.message(gid) == big, "1 MiB after the first message arrives intact");
+    assert!(
+        hub.message(gid) == big,
+        "1 MiB after the first message arrives intact"
+    );
     let good = sender.join().unwrap();
     hub.still_works(&good, gid);
 
@@ -695,7 +721,10 @@ fn oversized_prefixes_are_logged_with_the_peer_address() {
     raw.write_all(MARKER).unwrap();
     match hub.disconnected(rid) {
         DisconnectReason::Protocol(text) => {
-            assert!(!text.contains("first message") && text.contains("1073741824"), "{text}")
+            assert!(
+                !text.contains("first message") && text.contains("1073741824"),
+                "{text}"
+            )
         }
         other => panic!("expected a protocol error, got {other:?}"),
     }

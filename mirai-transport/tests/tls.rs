@@ -796,7 +796,10 @@ fn first_message_over_the_bound_is_dropped_over_tls() {
     raw.write_all(b"PEERBYTESMARKER").unwrap();
     raw.flush().unwrap();
     let line = wait_log(&["dropped", "first message", "4294967296", "65536", &label]);
-    assert!(!line.contains("PEERBYTES"), "the log quotes the peer: {line}");
+    assert!(
+        !line.contains("PEERBYTES"),
+        "the log quotes the peer: {line}"
+    );
     // The event carries the same reason, and the socket is closed (no close_notify: a
     // dropped peer gets an abrupt end).
     let deadline = Instant::now() + LONG;
@@ -812,7 +815,10 @@ fn first_message_over_the_bound_is_dropped_over_tls() {
         if let Some(t) = found {
             break t;
         }
-        assert!(Instant::now() < deadline, "no Disconnected event for the stranger");
+        assert!(
+            Instant::now() < deadline,
+            "no Disconnected event for the stranger"
+        );
         thread::sleep(Duration::from_millis(5));
     };
     assert!(!text.contains("PEERBYTES"), "{text}");
@@ -830,6 +836,7 @@ fn first_message_over_the_bound_is_dropped_over_tls() {
     ok.write_all(&first).unwrap();
     ok.flush().unwrap();
     let mut back = vec![0u8; first.len()];
-    ok.read_exact(&mut back).expect("echo of a first message at the bound");
+    ok.read_exact(&mut back)
+        .expect("echo of a first message at the bound");
     assert!(back == first);
 }

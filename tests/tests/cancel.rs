@@ -10,7 +10,8 @@ use mirai::transport::Backend;
 use mirai::{Outcome, SubmitOptions};
 
 fn submit(host: &mirai::Host, p: &str) -> mirai::TaskHandle {
-    host.submit(p.as_bytes().to_vec(), SubmitOptions::default()).unwrap()
+    host.submit(p.as_bytes().to_vec(), SubmitOptions::default())
+        .unwrap()
 }
 
 #[test]
@@ -22,7 +23,11 @@ fn cancelled_queued_task_is_never_sent() {
     let c = host.status().counters;
     assert_eq!((c.awaiting, c.executing), (1, 1));
     assert!(host.cancel(&queued));
-    assert_eq!(queued.try_take(), Some(Outcome::Error(ErrorCode::Canceled)), "resolved at once");
+    assert_eq!(
+        queued.try_take(),
+        Some(Outcome::Error(ErrorCode::Canceled)),
+        "resolved at once"
+    );
     let c = host.status().counters;
     assert_eq!((c.awaiting, c.executing, c.completed), (0, 1, 1));
     assert_eq!(ok(running.wait(Some(LONG))), b"slept");
@@ -48,13 +53,20 @@ fn cancel_running(backend: Backend) {
     let long = submit(&host, "sleep:600000");
     assert_eq!(host.status().counters.executing, 1);
     assert!(host.cancel(&long));
-    assert_eq!(long.try_take(), Some(Outcome::Error(ErrorCode::Canceled)), "resolved at once");
+    assert_eq!(
+        long.try_take(),
+        Some(Outcome::Error(ErrorCode::Canceled)),
+        "resolved at once"
+    );
     assert!(!host.cancel(&long), "already cancelled");
     // The daemon is interrupted, replies (discarded) and takes the next task.
     assert_eq!(pid(submit(&host, "pid:").wait(Some(LONG))), first);
     assert!(alive(first));
     let c = host.status().counters;
-    assert_eq!((c.connections, c.awaiting, c.executing, c.completed), (1, 0, 0, 3));
+    assert_eq!(
+        (c.connections, c.awaiting, c.executing, c.completed),
+        (1, 0, 0, 3)
+    );
 
     // Repeated cancellation leaves the daemon usable.
     for _ in 0..5 {
@@ -69,16 +81,26 @@ fn timeout_resolves_5_and_cancels_at_the_daemon() {
     let host = host();
     launch(&host, 1, &args(Backend::Native), 1);
     let first = pid(submit(&host, "pid:").wait(Some(LONG)));
-    let opts =
-        SubmitOptions { timeout: Some(Duration::from_millis(200)), trace: None, ..SubmitOptions::default() };
+    let opts = SubmitOptions {
+        timeout: Some(Duration::from_millis(200)),
+        trace: None,
+        ..SubmitOptions::default()
+    };
     let t = host.submit(b"sleep:600000".to_vec(), opts.clone()).unwrap();
-    assert_eq!(t.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::TimedOut)));
+    assert_eq!(
+        t.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::TimedOut))
+    );
     assert_eq!(pid(submit(&host, "pid:").wait(Some(LONG))), first);
     // A task that finishes in time is unaffected by its timeout.
     let quick = host
         .submit(
             b"echo:quick".to_vec(),
-            SubmitOptions { timeout: Some(LONG), trace: None, ..SubmitOptions::default() },
+            SubmitOptions {
+                timeout: Some(LONG),
+                trace: None,
+                ..SubmitOptions::default()
+            },
         )
         .unwrap();
     assert_eq!(ok(quick.wait(Some(LONG))), b"quick");
@@ -87,10 +109,16 @@ fn timeout_resolves_5_and_cancels_at_the_daemon() {
 #[test]
 fn queued_task_times_out_without_daemons() {
     let host = host();
-    let opts =
-        SubmitOptions { timeout: Some(Duration::from_millis(100)), trace: None, ..SubmitOptions::default() };
+    let opts = SubmitOptions {
+        timeout: Some(Duration::from_millis(100)),
+        trace: None,
+        ..SubmitOptions::default()
+    };
     let t = host.submit(b"echo:x".to_vec(), opts).unwrap();
-    assert_eq!(t.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::TimedOut)));
+    assert_eq!(
+        t.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::TimedOut))
+    );
     let c = host.status().counters;
     assert_eq!((c.awaiting, c.completed), (0, 1));
 }

@@ -28,14 +28,19 @@ const RETRIES: u32 = 2;
 
 #[test]
 fn chaos_soak_every_task_resolves_exactly_once() {
-    let n: usize = std::env::var("MIRAI_SOAK_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("MIRAI_SOAK_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let host = Host::start(config(Backend::Native)).expect("host starts");
     let cmd = daemon_command(daemon_bin(), host.url(), &args(Backend::Native));
     launch(&host, DAEMONS, &args(Backend::Native), DAEMONS as u64);
 
     // Warm up (allocator pools, listener buffers, scheduler maps at their working size), then
     // take the baseline.
-    let warm = host.map((0..WINDOW).map(|i| format!("echo:{i}").into_bytes())).unwrap();
+    let warm = host
+        .map((0..WINDOW).map(|i| format!("echo:{i}").into_bytes()))
+        .unwrap();
     for h in &warm {
         assert!(h.wait(Some(LONG)).is_some());
     }
@@ -51,8 +56,11 @@ fn chaos_soak_every_task_resolves_exactly_once() {
             let mut killed: HashSet<u32> = HashSet::new();
             while !stop.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(rng.range(50, 200)));
-                let live: Vec<u32> =
-                    host.launched_pids().into_iter().filter(|p| !killed.contains(p)).collect();
+                let live: Vec<u32> = host
+                    .launched_pids()
+                    .into_iter()
+                    .filter(|p| !killed.contains(p))
+                    .collect();
                 if live.is_empty() {
                     continue;
                 }
@@ -73,8 +81,15 @@ fn chaos_soak_every_task_resolves_exactly_once() {
         let handles: Vec<(usize, TaskHandle)> = (next..end)
             .map(|i| {
                 let retries = if i % 3 == 0 { RETRIES } else { 0 };
-                let opts = SubmitOptions { retries: Some(retries), ..SubmitOptions::default() };
-                (i, host.submit(format!("echo:{i}").into_bytes(), opts).expect("submit"))
+                let opts = SubmitOptions {
+                    retries: Some(retries),
+                    ..SubmitOptions::default()
+                };
+                (
+                    i,
+                    host.submit(format!("echo:{i}").into_bytes(), opts)
+                        .expect("submit"),
+                )
             })
             .collect();
         // Each handle's callback must fire exactly once.
@@ -88,24 +103,48 @@ fn chaos_soak_every_task_resolves_exactly_once() {
         for (i, h) in &handles {
             let retries = if i % 3 == 0 { RETRIES } else { 0 };
             match h.wait(Some(LONG)) {
-                Some(Outcome::Value { status: Status::Ok, payload }) => {
-                    assert_eq!(payload, format!("{i}").into_bytes(), "task {i} got another task's value");
+                Some(Outcome::Value {
+                    status: Status::Ok,
+                    payload,
+                }) => {
+                    assert_eq!(
+                        payload,
+                        format!("{i}").into_bytes(),
+                        "task {i} got another task's value"
+                    );
                     values += 1;
                 }
                 Some(Outcome::Error(ErrorCode::ConnectionReset)) => {
-                    assert_eq!(h.attempts(), retries + 1, "task {i} failed with retries left");
+                    assert_eq!(
+                        h.attempts(),
+                        retries + 1,
+                        "task {i} failed with retries left"
+                    );
                     lost += 1;
                 }
                 other => panic!("task {i}: unexpected outcome {other:?}"),
             }
-            assert!(h.attempts() >= 1 && h.attempts() <= retries + 1, "task {i}: {} attempts", h.attempts());
+            assert!(
+                h.attempts() >= 1 && h.attempts() <= retries + 1,
+                "task {i}: {} attempts",
+                h.attempts()
+            );
             if h.attempts() > 1 {
                 retried += 1;
             }
-            assert_eq!(h.wait(Some(Duration::ZERO)), None, "task {i} resolved twice");
+            assert_eq!(
+                h.wait(Some(Duration::ZERO)),
+                None,
+                "task {i} resolved twice"
+            );
         }
-        assert!(eventually(LONG, || fired.iter().all(|c| c.load(Ordering::Acquire) >= 1)));
-        assert!(fired.iter().all(|c| c.load(Ordering::Acquire) == 1), "a callback ran twice");
+        assert!(eventually(LONG, || fired
+            .iter()
+            .all(|c| c.load(Ordering::Acquire) >= 1)));
+        assert!(
+            fired.iter().all(|c| c.load(Ordering::Acquire) == 1),
+            "a callback ran twice"
+        );
         next = end;
     }
     let took = started.elapsed();
@@ -113,15 +152,29 @@ fn chaos_soak_every_task_resolves_exactly_once() {
     chaos.join().expect("chaos thread");
 
     assert_eq!(values + lost, n as u64, "every task resolved");
-    assert_eq!(host.completions(), (WINDOW + n) as u64, "exactly one resolution per task");
+    assert_eq!(
+        host.completions(),
+        (WINDOW + n) as u64,
+        "exactly one resolution per task"
+    );
     // The pool recovers, and the counters add up.
     assert!(host.wait_connections(DAEMONS as u64, LONG));
     let c = host.status().counters;
-    assert_eq!((c.awaiting, c.executing, c.completed), (0, 0, (WINDOW + n) as u64), "{c:?}");
+    assert_eq!(
+        (c.awaiting, c.executing, c.completed),
+        (0, 0, (WINDOW + n) as u64),
+        "{c:?}"
+    );
     let kills = kills.load(Ordering::Acquire);
     // A relaunched daemon may itself be killed before it says hello, and then never joins.
-    assert!(c.cumulative > DAEMONS as u64 && c.cumulative <= DAEMONS as u64 + kills, "{c:?}, {kills} kills");
-    assert_eq!(c.connections, DAEMONS as u64, "every kill was made good by a relaunch");
+    assert!(
+        c.cumulative > DAEMONS as u64 && c.cumulative <= DAEMONS as u64 + kills,
+        "{c:?}, {kills} kills"
+    );
+    assert_eq!(
+        c.connections, DAEMONS as u64,
+        "every kill was made good by a relaunch"
+    );
     let m = host.status().memory;
     assert_eq!(m.used, 0);
 

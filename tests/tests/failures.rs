@@ -12,7 +12,8 @@ use mirai::transport::Backend;
 use mirai::{Host, HostConfig, Outcome, SubmitOptions};
 
 fn submit(host: &Host, p: &str) -> mirai::TaskHandle {
-    host.submit(p.as_bytes().to_vec(), SubmitOptions::default()).unwrap()
+    host.submit(p.as_bytes().to_vec(), SubmitOptions::default())
+        .unwrap()
 }
 
 #[test]
@@ -28,25 +29,42 @@ fn killed_mid_task(backend: Backend) {
     let mut victim = spawn(host.url(), &a);
     assert!(host.wait_connections(1, LONG));
     let doomed = submit(&host, "sleep:600000");
-    assert_eq!(host.status().counters.executing, 1, "the only daemon took it");
+    assert_eq!(
+        host.status().counters.executing,
+        1,
+        "the only daemon took it"
+    );
     launch(&host, 2, &a, 3);
     let before: Vec<_> = (0..20).map(|_| submit(&host, "pid:")).collect();
 
     // SAFETY: signalling a child process this test started.
-    assert_eq!(unsafe { libc::kill(victim.id() as libc::pid_t, libc::SIGKILL) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(victim.id() as libc::pid_t, libc::SIGKILL) },
+        0
+    );
     assert!(wait_exit(&mut victim, LONG).is_some());
-    assert_eq!(doomed.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        doomed.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
 
     let after: Vec<_> = (0..20).map(|_| submit(&host, "pid:")).collect();
     let mut pids = HashSet::new();
     for h in before.iter().chain(&after) {
         let p = pid(h.wait(Some(LONG)));
-        assert_ne!(p, victim.id(), "no task ran on the killed daemon after its sleep");
+        assert_ne!(
+            p,
+            victim.id(),
+            "no task ran on the killed daemon after its sleep"
+        );
         pids.insert(p);
     }
     assert!(!pids.is_empty() && pids.len() <= 2);
     let c = host.status().counters;
-    assert_eq!((c.connections, c.awaiting, c.executing, c.completed), (2, 0, 0, 41));
+    assert_eq!(
+        (c.connections, c.awaiting, c.executing, c.completed),
+        (2, 0, 0, 41)
+    );
 }
 
 #[test]
@@ -59,10 +77,14 @@ fn dropping_the_host_makes_daemons_exit() {
     let busy = submit(&host, "sleep:600000");
     assert_eq!(host.status().counters.executing, 1);
     drop(host);
-    assert_eq!(busy.wait(Some(Duration::ZERO)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        busy.wait(Some(Duration::ZERO)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
     let mut clean = 0;
     for c in &mut children {
-        let status = wait_exit(c, Duration::from_secs(10)).expect("daemon exits within seconds of its host");
+        let status =
+            wait_exit(c, Duration::from_secs(10)).expect("daemon exits within seconds of its host");
         println!("daemon {} ended: {status:?}", c.id());
         if status.code() == Some(0) {
             clean += 1;
@@ -79,7 +101,9 @@ fn launched_daemons_exit_when_the_host_is_reset() {
     assert_eq!(pids.len(), 2);
     host.reset();
     // The reaper left behind collects them, so they vanish from the process table.
-    assert!(eventually(Duration::from_secs(10), || pids.iter().all(|p| !alive(*p))));
+    assert!(eventually(Duration::from_secs(10), || pids
+        .iter()
+        .all(|p| !alive(*p))));
 }
 
 /// Garbage that the transport or the host must refuse: a huge length prefix, a well-framed
@@ -101,7 +125,11 @@ fn garbage_messages() -> Vec<Vec<u8>> {
 fn garbage_over_tcp_drops_that_connection_only() {
     let host = host();
     launch(&host, 2, &args(Backend::Native), 2);
-    let addr = host.url().strip_prefix("tcp://").expect("a tcp url").to_string();
+    let addr = host
+        .url()
+        .strip_prefix("tcp://")
+        .expect("a tcp url")
+        .to_string();
     for g in garbage_messages() {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         s.set_read_timeout(Some(LONG)).unwrap();

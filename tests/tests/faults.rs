@@ -15,11 +15,15 @@ use mirai::transport::Backend;
 use mirai::{Host, HostConfig, Outcome, SubmitOptions, TaskHandle};
 
 fn submit(host: &Host, p: &str) -> TaskHandle {
-    host.submit(p.as_bytes().to_vec(), SubmitOptions::default()).unwrap()
+    host.submit(p.as_bytes().to_vec(), SubmitOptions::default())
+        .unwrap()
 }
 
 fn submit_retrying(host: &Host, p: &str, retries: u32) -> TaskHandle {
-    let opts = SubmitOptions { retries: Some(retries), ..SubmitOptions::default() };
+    let opts = SubmitOptions {
+        retries: Some(retries),
+        ..SubmitOptions::default()
+    };
     host.submit(p.as_bytes().to_vec(), opts).unwrap()
 }
 
@@ -42,7 +46,11 @@ fn sigkill_mid_task_resolves_19_and_a_relaunched_daemon_picks_up_work() {
     let mut victim = spawn(host.url(), &a);
     assert!(host.wait_connections(1, LONG));
     let doomed = submit(&host, "sleep:600000");
-    assert_eq!(host.status().counters.executing, 1, "the only daemon took it");
+    assert_eq!(
+        host.status().counters.executing,
+        1,
+        "the only daemon took it"
+    );
     let mut others = vec![spawn(host.url(), &a), spawn(host.url(), &a)];
     assert!(host.wait_connections(3, LONG));
     // Both other daemons busy, so that tasks wait in the queue when the victim dies.
@@ -52,7 +60,10 @@ fn sigkill_mid_task_resolves_19_and_a_relaunched_daemon_picks_up_work() {
 
     let killed_at = Instant::now();
     signal(victim.id(), libc::SIGKILL);
-    assert_eq!(doomed.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        doomed.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
     let took = killed_at.elapsed();
     println!("SIGKILL -> error 19 in {took:?}");
     assert!(wait_exit(&mut victim, LONG).is_some());
@@ -68,7 +79,10 @@ fn sigkill_mid_task_resolves_19_and_a_relaunched_daemon_picks_up_work() {
     }
     assert!(pids.iter().all(|p| others.iter().any(|c| c.id() == *p)));
     let c = host.status().counters;
-    assert_eq!((c.connections, c.awaiting, c.executing, c.completed), (2, 0, 0, 23));
+    assert_eq!(
+        (c.connections, c.awaiting, c.executing, c.completed),
+        (2, 0, 0, 23)
+    );
 
     // A relaunched daemon joins and takes work: with the two old daemons busy, the next task
     // can only go to it.
@@ -80,7 +94,16 @@ fn sigkill_mid_task_resolves_19_and_a_relaunched_daemon_picks_up_work() {
         assert_eq!(ok(h.wait(Some(LONG))), b"slept");
     }
     let c = host.status().counters;
-    assert_eq!((c.connections, c.cumulative, c.awaiting, c.executing, c.completed), (3, 4, 0, 0, 26));
+    assert_eq!(
+        (
+            c.connections,
+            c.cumulative,
+            c.awaiting,
+            c.executing,
+            c.completed
+        ),
+        (3, 4, 0, 0, 26)
+    );
     drop(host);
     others.push(fresh);
     reap(&mut others);
@@ -101,12 +124,22 @@ fn a_retried_task_survives_sigkill_of_its_daemon() {
     assert_eq!(ok(plain.wait(Some(LONG))), b"after");
     let killed_at = Instant::now();
     signal(victim.id(), libc::SIGKILL);
-    assert_eq!(ok(t.wait(Some(LONG))), b"slept", "run again on the other daemon");
-    println!("SIGKILL -> retried task answered by another daemon in {:?}", killed_at.elapsed());
+    assert_eq!(
+        ok(t.wait(Some(LONG))),
+        b"slept",
+        "run again on the other daemon"
+    );
+    println!(
+        "SIGKILL -> retried task answered by another daemon in {:?}",
+        killed_at.elapsed()
+    );
     assert_eq!(t.attempts(), 2);
     assert!(wait_exit(&mut victim, LONG).is_some());
     let c = host.status().counters;
-    assert_eq!((c.connections, c.awaiting, c.executing, c.completed), (1, 0, 0, 2));
+    assert_eq!(
+        (c.connections, c.awaiting, c.executing, c.completed),
+        (1, 0, 0, 2)
+    );
     drop(host);
     reap(std::slice::from_mut(&mut other));
 }
@@ -114,7 +147,10 @@ fn a_retried_task_survives_sigkill_of_its_daemon() {
 #[test]
 fn repair_keeps_three_daemons_after_a_sigkill() {
     let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.repair = Some(RepairPolicy { backoff: Duration::from_millis(50), ..RepairPolicy::default() });
+    config.repair = Some(RepairPolicy {
+        backoff: Duration::from_millis(50),
+        ..RepairPolicy::default()
+    });
     let host = Host::start(config).unwrap();
     launch(&host, 3, &args(NATIVE), 3);
     let pids = host.launched_pids();
@@ -128,7 +164,10 @@ fn repair_keeps_three_daemons_after_a_sigkill() {
 
     signal(pids[1], libc::SIGKILL);
     assert!(eventually(LONG, || host.relaunches() == 1), "relaunched");
-    assert!(eventually(LONG, || host.status().counters.cumulative == 4), "the new daemon connected");
+    assert!(
+        eventually(LONG, || host.status().counters.cumulative == 4),
+        "the new daemon connected"
+    );
     assert!(host.wait_connections(3, LONG));
     let now = host.launched_pids();
     assert_eq!(now.len(), 3);
@@ -160,7 +199,9 @@ fn a_stopped_daemon_resumes_its_task_while_others_keep_flowing() {
     assert!(host.wait_connections(2, LONG));
 
     signal(victim.id(), libc::SIGSTOP);
-    let hs = host.map((0..200).map(|i| format!("echo:{i}").into_bytes())).unwrap();
+    let hs = host
+        .map((0..200).map(|i| format!("echo:{i}").into_bytes()))
+        .unwrap();
     for (i, h) in hs.iter().enumerate() {
         assert_eq!(ok(h.wait(Some(LONG))), format!("{i}").into_bytes());
     }
@@ -177,7 +218,10 @@ fn a_stopped_daemon_resumes_its_task_while_others_keep_flowing() {
         assert_eq!(ok(h.wait(Some(LONG))), b"slept");
     }
     let c = host.status().counters;
-    assert_eq!((c.connections, c.awaiting, c.executing, c.completed), (2, 0, 0, 203));
+    assert_eq!(
+        (c.connections, c.awaiting, c.executing, c.completed),
+        (2, 0, 0, 203)
+    );
     drop(host);
     reap(&mut [victim, other]);
 }
@@ -187,15 +231,28 @@ fn raw_daemon(host: &Host) -> TcpStream {
     let addr = host.url().strip_prefix("tcp://").expect("a tcp url");
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(LONG)).unwrap();
-    write_msg(&mut s, &encode(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 1 })));
-    assert!(matches!(mirai::proto::decode(&read_msg(&mut s), usize::MAX), Ok(Frame::Init(_))));
+    write_msg(
+        &mut s,
+        &encode(&Frame::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            pid: 1,
+        })),
+    );
+    assert!(matches!(
+        mirai::proto::decode(&read_msg(&mut s), usize::MAX),
+        Ok(Frame::Init(_))
+    ));
     s
 }
 
 fn half_a_result(s: &mut TcpStream, id: u64) {
     use std::io::Write;
-    let r =
-        encode(&Frame::Result(TaskResult { id, status: Status::Ok, last: false, payload: vec![7; 1000] }));
+    let r = encode(&Frame::Result(TaskResult {
+        id,
+        status: Status::Ok,
+        last: false,
+        payload: vec![7; 1000],
+    }));
     let mut msg = (r.len() as u64).to_le_bytes().to_vec();
     msg.extend_from_slice(&r[..r.len() / 2]);
     s.write_all(&msg).unwrap();
@@ -206,7 +263,10 @@ fn half_a_result(s: &mut TcpStream, id: u64) {
 fn a_connection_cut_mid_frame_fails_its_task_only() {
     let host = host();
     // Before hello: half a length prefix, then half a message.
-    for cut in [&[0x10u8, 0, 0][..], &[100, 0, 0, 0, 0, 0, 0, 0, b'M', b'R', b'I'][..]] {
+    for cut in [
+        &[0x10u8, 0, 0][..],
+        &[100, 0, 0, 0, 0, 0, 0, 0, b'M', b'R', b'I'][..],
+    ] {
         use std::io::Write;
         let mut s = TcpStream::connect(host.url().strip_prefix("tcp://").unwrap()).unwrap();
         s.write_all(cut).unwrap();
@@ -215,23 +275,35 @@ fn a_connection_cut_mid_frame_fails_its_task_only() {
     // After hello, mid-result: the task it held fails with 19; a retryable one runs again.
     let mut raw = raw_daemon(&host);
     let plain = submit(&host, "echo:plain");
-    let Ok(Frame::Task(t)) = mirai::proto::decode(&read_msg(&mut raw), usize::MAX) else { panic!("a task") };
+    let Ok(Frame::Task(t)) = mirai::proto::decode(&read_msg(&mut raw), usize::MAX) else {
+        panic!("a task")
+    };
     half_a_result(&mut raw, t.id);
-    assert_eq!(plain.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+    assert_eq!(
+        plain.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::ConnectionReset))
+    );
 
     let mut raw = raw_daemon(&host);
     let retried = submit_retrying(&host, "echo:again", 1);
-    let Ok(Frame::Task(t)) = mirai::proto::decode(&read_msg(&mut raw), usize::MAX) else { panic!("a task") };
+    let Ok(Frame::Task(t)) = mirai::proto::decode(&read_msg(&mut raw), usize::MAX) else {
+        panic!("a task")
+    };
     half_a_result(&mut raw, t.id);
     launch(&host, 2, &args(NATIVE), 2);
     assert_eq!(ok(retried.wait(Some(LONG))), b"again");
     assert_eq!(retried.attempts(), 2);
-    let hs = host.map((0..50).map(|i| format!("echo:{i}").into_bytes())).unwrap();
+    let hs = host
+        .map((0..50).map(|i| format!("echo:{i}").into_bytes()))
+        .unwrap();
     for (i, h) in hs.iter().enumerate() {
         assert_eq!(ok(h.wait(Some(LONG))), format!("{i}").into_bytes());
     }
     let c = host.status().counters;
-    assert_eq!((c.connections, c.awaiting, c.executing, c.completed), (2, 0, 0, 52));
+    assert_eq!(
+        (c.connections, c.awaiting, c.executing, c.completed),
+        (2, 0, 0, 52)
+    );
 }
 
 #[test]
@@ -251,7 +323,10 @@ fn reset_with_tasks_queued_and_executing_resolves_all_with_19() {
     std::thread::sleep(Duration::from_millis(50));
     host.reset();
     for h in &all {
-        assert_eq!(h.wait(Some(Duration::ZERO)), Some(Outcome::Error(ErrorCode::ConnectionReset)));
+        assert_eq!(
+            h.wait(Some(Duration::ZERO)),
+            Some(Outcome::Error(ErrorCode::ConnectionReset))
+        );
     }
     assert_eq!(
         waiter.join().unwrap(),
@@ -259,7 +334,9 @@ fn reset_with_tasks_queued_and_executing_resolves_all_with_19() {
         "a blocked wait ends too"
     );
     // Busy daemons see their host go and leave (autoexit); nothing is relaunched.
-    assert!(eventually(Duration::from_secs(15), || pids.iter().all(|p| !alive(*p))));
+    assert!(eventually(Duration::from_secs(15), || pids
+        .iter()
+        .all(|p| !alive(*p))));
 }
 
 #[test]
@@ -268,7 +345,14 @@ fn a_thousand_cancels_of_running_tasks_never_kill_the_daemon() {
     launch(&host, 1, &args(NATIVE), 1);
     let first = pid(submit(&host, "pid:").wait(Some(LONG)));
     for i in 0..1000 {
-        let t = submit(&host, if i % 2 == 0 { "spin:600000" } else { "sleep:600000" });
+        let t = submit(
+            &host,
+            if i % 2 == 0 {
+                "spin:600000"
+            } else {
+                "sleep:600000"
+            },
+        );
         // Cancel it once it is running (dispatched), not while it is queued.
         let end = Instant::now() + LONG;
         while t.attempts() == 0 {
@@ -278,10 +362,23 @@ fn a_thousand_cancels_of_running_tasks_never_kill_the_daemon() {
         assert!(host.cancel(&t), "task {i} still held");
         assert_eq!(t.try_take(), Some(Outcome::Error(ErrorCode::Canceled)));
     }
-    assert_eq!(pid(submit(&host, "pid:").wait(Some(LONG))), first, "the same daemon serves on");
+    assert_eq!(
+        pid(submit(&host, "pid:").wait(Some(LONG))),
+        first,
+        "the same daemon serves on"
+    );
     assert!(alive(first));
     let c = host.status().counters;
-    assert_eq!((c.connections, c.cumulative, c.awaiting, c.executing, c.completed), (1, 1, 0, 0, 1002));
+    assert_eq!(
+        (
+            c.connections,
+            c.cumulative,
+            c.awaiting,
+            c.executing,
+            c.completed
+        ),
+        (1, 1, 0, 0, 1002)
+    );
 }
 
 /// Runs `n` tasks over a pool of 2 daemons that exit on a limit, relaunching them as they go:
@@ -328,7 +425,10 @@ fn limit_exits_lose_nothing(
     }
     for (i, h) in handles.iter().enumerate() {
         match h.wait(Some(Duration::ZERO)) {
-            Some(Outcome::Value { status: Status::Ok, payload }) => {
+            Some(Outcome::Value {
+                status: Status::Ok,
+                payload,
+            }) => {
                 assert_eq!(payload, expect(i), "task {i}")
             }
             other => panic!("task {i} lost to a limit exit: {other:?}"),
@@ -342,21 +442,42 @@ fn limit_exits_lose_nothing(
 
 #[test]
 fn maxtasks_exits_with_a_queue_lose_no_task() {
-    let limits = DaemonArgs { maxtasks: Some(5), ..args(NATIVE) };
-    limit_exits_lose_nothing(limits, 100, |i| format!("echo:{i}"), |i| format!("{i}").into_bytes(), None);
+    let limits = DaemonArgs {
+        maxtasks: Some(5),
+        ..args(NATIVE)
+    };
+    limit_exits_lose_nothing(
+        limits,
+        100,
+        |i| format!("echo:{i}"),
+        |i| format!("{i}").into_bytes(),
+        None,
+    );
 }
 
 #[test]
 fn walltime_exits_with_a_queue_lose_no_task() {
-    let limits = DaemonArgs { walltime: Some(Duration::from_millis(250)), ..args(NATIVE) };
-    limit_exits_lose_nothing(limits, 40, |_| "sleep:40".into(), |_| b"slept".to_vec(), None);
+    let limits = DaemonArgs {
+        walltime: Some(Duration::from_millis(250)),
+        ..args(NATIVE)
+    };
+    limit_exits_lose_nothing(
+        limits,
+        40,
+        |_| "sleep:40".into(),
+        |_| b"slept".to_vec(),
+        None,
+    );
 }
 
 #[test]
 fn idle_exits_racing_new_tasks_lose_no_task() {
     // Tasks arrive about as often as the daemons' idle time runs out, so that some reach a
     // daemon just as it decides to leave: the leave notice makes it answer them.
-    let limits = DaemonArgs { idletime: Some(Duration::from_millis(30)), ..args(NATIVE) };
+    let limits = DaemonArgs {
+        idletime: Some(Duration::from_millis(30)),
+        ..args(NATIVE)
+    };
     limit_exits_lose_nothing(
         limits,
         60,

@@ -44,14 +44,20 @@ fn capture() -> &'static Capture {
 }
 
 fn logged() -> Vec<String> {
-    capture().0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    capture()
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 /// Waits until a log line contains every one of `parts`.
 fn wait_logged(parts: &[&str]) -> String {
     let mut found = None;
     let ok = eventually(LONG, || {
-        found = logged().into_iter().find(|l| parts.iter().all(|p| l.contains(p)));
+        found = logged()
+            .into_iter()
+            .find(|l| parts.iter().all(|p| l.contains(p)));
         found.is_some()
     });
     assert!(ok, "no log line with {parts:?}");
@@ -91,7 +97,9 @@ fn garbage_of_every_kind_is_dropped_with_a_reason_and_the_daemons_keep_serving()
     // Random bytes: whatever they claim, they never make a frame.
     for _ in 0..20 {
         let mut s = tcp(&host);
-        let junk: Vec<u8> = (0..rng.range(1, 300)).map(|_| rng.next_u64() as u8).collect();
+        let junk: Vec<u8> = (0..rng.range(1, 300))
+            .map(|_| rng.next_u64() as u8)
+            .collect();
         s.write_all(&junk).unwrap();
         // Never a frame: dropped at a length prefix announcing more than a hello can be (64 KiB),
         // or, if it claims less, by the hello timeout or as an undecodable hello.
@@ -124,12 +132,21 @@ fn garbage_of_every_kind_is_dropped_with_a_reason_and_the_daemons_keep_serving()
     serves(&host, 2);
 
     // An old and a future protocol version, in the header and in a hello.
-    let hello = Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 1 });
+    let hello = Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: 1,
+    });
     for (bytes, reason) in [
         (with_version(0, &hello), "unsupported protocol version 0"),
-        (with_version(PROTOCOL_VERSION + 1, &hello), "unsupported protocol version 2"),
         (
-            encode(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION + 1, pid: 1 })),
+            with_version(PROTOCOL_VERSION + 1, &hello),
+            "unsupported protocol version 2",
+        ),
+        (
+            encode(&Frame::Hello(Hello {
+                protocol: PROTOCOL_VERSION + 1,
+                pid: 1,
+            })),
             "a hello with protocol version 2",
         ),
     ] {
@@ -156,14 +173,22 @@ fn garbage_of_every_kind_is_dropped_with_a_reason_and_the_daemons_keep_serving()
     wait_logged(&["dropping connection", "malformed frame body"]);
     serves(&host, 2);
     let c = host.status().counters;
-    assert_eq!((c.connections, c.cumulative), (2, 2), "no garbage was taken for a daemon");
+    assert_eq!(
+        (c.connections, c.cumulative),
+        (2, 2),
+        "no garbage was taken for a daemon"
+    );
     let after = rss_bytes();
     println!(
         "RSS {:.1} MiB before the garbage, {:.1} MiB after",
         before as f64 / 1048576.0,
         after as f64 / 1048576.0
     );
-    assert!(after < before + (32 << 20), "memory grew by {} bytes", after.saturating_sub(before));
+    assert!(
+        after < before + (32 << 20),
+        "memory grew by {} bytes",
+        after.saturating_sub(before)
+    );
     assert_no_secret();
 }
 
@@ -178,7 +203,10 @@ fn a_4_gb_length_prefix_over_the_limit_is_dropped_at_once() {
     let mut s = tcp(&host);
     s.write_all(&(4u64 << 30).to_le_bytes()).unwrap();
     assert!(dropped(&s));
-    assert!(started.elapsed() < Duration::from_secs(5), "dropped at the prefix, not by a timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "dropped at the prefix, not by a timeout"
+    );
     wait_logged(&["dropped before saying hello", "exceeds the maximum"]);
     serves(&host, 1);
 }
@@ -200,7 +228,10 @@ fn a_flood_of_half_open_connections_stays_bounded_and_the_host_serves_on() {
     wait_logged(&["dropping connection", "already waiting to say hello"]);
     let during = rss_bytes();
     for s in &flood {
-        assert!(dropped(s), "every half-open connection is dropped (cap or hello timeout)");
+        assert!(
+            dropped(s),
+            "every half-open connection is dropped (cap or hello timeout)"
+        );
     }
     wait_logged(&["no hello within 1s"]);
     drop(flood);
@@ -213,7 +244,10 @@ fn a_flood_of_half_open_connections_stays_bounded_and_the_host_serves_on() {
         mib(during),
         mib(after)
     );
-    assert!(during < before + (32 << 20) && after < before + (32 << 20), "memory is bounded");
+    assert!(
+        during < before + (32 << 20) && after < before + (32 << 20),
+        "memory is bounded"
+    );
     let c = host.status().counters;
     assert_eq!((c.connections, c.cumulative), (2, 2));
 }
@@ -226,7 +260,8 @@ fn payloads_never_appear_in_the_log() {
     let mut cfg = mirai::daemon::DaemonConfig::new(host.url());
     // Not `Exit`: its watchdog would terminate this whole process if the host left mid-task.
     cfg.autoexit = mirai::daemon::AutoExit::Finish;
-    let inproc = std::thread::spawn(move || mirai::daemon::run(&cfg, &mut mirai::daemon::BuiltinEvaluator));
+    let inproc =
+        std::thread::spawn(move || mirai::daemon::run(&cfg, &mut mirai::daemon::BuiltinEvaluator));
     let mut victim = spawn(host.url(), &args(Backend::Native));
     assert!(host.wait_connections(2, LONG));
     let secret = |kind: &str| format!("{kind}:{SECRET}").into_bytes();
@@ -234,17 +269,32 @@ fn payloads_never_appear_in_the_log() {
 
     // Values and error values.
     for k in ["echo", "fail"] {
-        assert!(matches!(submit(secret(k)).wait(Some(LONG)), Some(Outcome::Value { .. })));
+        assert!(matches!(
+            submit(secret(k)).wait(Some(LONG)),
+            Some(Outcome::Value { .. })
+        ));
     }
     // The builtin evaluator refuses a bad duration with an error value quoting it: a value,
     // which goes back to the caller, not into the log.
     let bad = submit(format!("sleep:{SECRET}").into_bytes());
-    assert!(matches!(bad.wait(Some(LONG)), Some(Outcome::Value { status: Status::Error, .. })));
+    assert!(matches!(
+        bad.wait(Some(LONG)),
+        Some(Outcome::Value {
+            status: Status::Error,
+            ..
+        })
+    ));
     // Timed out and cancelled while queued, and cancelled while running.
     let busy: Vec<_> = (0..2).map(|_| submit(b"sleep:300".to_vec())).collect();
-    let opts = SubmitOptions { timeout: Some(Duration::from_millis(50)), ..SubmitOptions::default() };
+    let opts = SubmitOptions {
+        timeout: Some(Duration::from_millis(50)),
+        ..SubmitOptions::default()
+    };
     let t = host.submit(secret("echo"), opts).unwrap();
-    assert_eq!(t.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::TimedOut)));
+    assert_eq!(
+        t.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::TimedOut))
+    );
     let c = submit(secret("echo"));
     assert!(host.cancel(&c));
     for h in busy {
@@ -254,18 +304,35 @@ fn payloads_never_appear_in_the_log() {
     assert!(host.cancel(&running));
     // A daemon killed while one task runs and a retryable one waits or runs.
     let busy = submit(b"sleep:400".to_vec());
-    let retried =
-        host.submit(secret("echo"), SubmitOptions { retries: Some(1), ..SubmitOptions::default() }).unwrap();
+    let retried = host
+        .submit(
+            secret("echo"),
+            SubmitOptions {
+                retries: Some(1),
+                ..SubmitOptions::default()
+            },
+        )
+        .unwrap();
     signal(victim.id(), libc::SIGKILL);
     assert!(wait_exit(&mut victim, LONG).is_some());
     assert_eq!(ok(retried.wait(Some(LONG))), SECRET.as_bytes());
     assert!(busy.wait(Some(LONG)).is_some());
     // A daemon that answers with a broken frame carrying the payload.
     let mut raw = tcp(&host);
-    write_msg(&mut raw, &encode(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 1 })));
+    write_msg(
+        &mut raw,
+        &encode(&Frame::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            pid: 1,
+        })),
+    );
     let _init = read_msg(&mut raw);
-    let mut broken =
-        encode(&Frame::Result(TaskResult { id: 1, status: Status::Ok, last: false, payload: secret("x") }));
+    let mut broken = encode(&Frame::Result(TaskResult {
+        id: 1,
+        status: Status::Ok,
+        last: false,
+        payload: secret("x"),
+    }));
     broken.truncate(broken.len() - 2);
     write_msg(&mut raw, &broken);
     assert!(dropped(&raw));

@@ -26,13 +26,16 @@ fn piped_host(threshold: Duration) -> Host {
 }
 
 fn submit(host: &Host, p: &str) -> TaskHandle {
-    host.submit(p.as_bytes().to_vec(), SubmitOptions::default()).unwrap()
+    host.submit(p.as_bytes().to_vec(), SubmitOptions::default())
+        .unwrap()
 }
 
 /// Gives every daemon a history of short tasks (tasks one at a time go to the daemon idle
 /// longest, so they alternate); returns the daemons' pids.
 fn warm_up(host: &Host, rounds: usize) -> HashSet<u32> {
-    (0..rounds).map(|_| pid(submit(host, "pid:").wait(Some(LONG)))).collect()
+    (0..rounds)
+        .map(|_| pid(submit(host, "pid:").wait(Some(LONG))))
+        .collect()
 }
 
 #[test]
@@ -53,7 +56,11 @@ fn pipelining_is_on_by_default_and_can_be_turned_off() {
         let c = s.counters;
         // A pipelined task counts as awaiting until it starts, so `executing` stays at 1.
         assert_eq!((c.awaiting, c.executing), (1, 1));
-        assert_eq!(s.pipelined, u64::from(pipeline), "pipelined when on, queued when off");
+        assert_eq!(
+            s.pipelined,
+            u64::from(pipeline),
+            "pipelined when on, queued when off"
+        );
         assert_eq!(ok(first.wait(Some(LONG))), b"slept");
         assert_eq!(ok(second.wait(Some(LONG))), b"second");
         let c = host.status().counters;
@@ -75,7 +82,11 @@ fn a_task_pipelined_behind_a_long_one_is_taken_back_by_a_free_daemon() {
     let long = submit(&host, "sleep:600000");
     let short = submit(&host, "pid:");
     let s = host.status();
-    assert_eq!((s.counters.awaiting, s.counters.executing, s.pipelined), (1, 2, 1), "the short task was pipelined");
+    assert_eq!(
+        (s.counters.awaiting, s.counters.executing, s.pipelined),
+        (1, 2, 1),
+        "the short task was pipelined"
+    );
     // The medium task ends, its daemon is idle with nothing queued: the short task is asked
     // back from behind the long one and runs there, long before the long task could end.
     assert_eq!(ok(medium.wait(Some(LONG))), b"slept");
@@ -101,9 +112,16 @@ fn cancelled_or_timed_out_pipelined_tasks_resolve_and_never_run() {
     // connection, if it ever started.
     let cancelled = submit(&host, "block:600000");
     let s = host.status();
-    assert_eq!((s.counters.awaiting, s.counters.executing, s.pipelined), (1, 1, 1), "pipelined");
+    assert_eq!(
+        (s.counters.awaiting, s.counters.executing, s.pipelined),
+        (1, 1, 1),
+        "pipelined"
+    );
     assert!(host.cancel(&cancelled));
-    assert_eq!(cancelled.try_take(), Some(Outcome::Error(ErrorCode::Canceled)));
+    assert_eq!(
+        cancelled.try_take(),
+        Some(Outcome::Error(ErrorCode::Canceled))
+    );
     assert_eq!(ok(first.wait(Some(LONG))), b"slept");
     // The daemon gave the cancelled task back unstarted: it is free for the next one.
     assert!(daemon.contains(&pid(submit(&host, "pid:").wait(Some(LONG)))));
@@ -111,10 +129,16 @@ fn cancelled_or_timed_out_pipelined_tasks_resolve_and_never_run() {
     // The half-second task weighs on the daemon's average: short tasks bring it down again.
     warm_up(&host, 4);
     let first = submit(&host, "sleep:500");
-    let opts = SubmitOptions { timeout: Some(Duration::from_millis(100)), ..SubmitOptions::default() };
+    let opts = SubmitOptions {
+        timeout: Some(Duration::from_millis(100)),
+        ..SubmitOptions::default()
+    };
     let timed_out = host.submit(b"block:600000".to_vec(), opts).unwrap();
     assert_eq!(host.status().pipelined, 1, "pipelined");
-    assert_eq!(timed_out.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::TimedOut)));
+    assert_eq!(
+        timed_out.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::TimedOut))
+    );
     assert_eq!(ok(first.wait(Some(LONG))), b"slept");
     assert!(daemon.contains(&pid(submit(&host, "pid:").wait(Some(LONG)))));
     let c = host.status().counters;
@@ -134,7 +158,10 @@ fn ten_thousand_tasks_resolve_once_with_a_daemon_killed_mid_run() {
     assert!(host.wait_connections(2, LONG));
     let mut handles = Vec::with_capacity(N);
     for i in 0..N {
-        let opts = SubmitOptions { retries: Some((i % 2) as u32), ..SubmitOptions::default() };
+        let opts = SubmitOptions {
+            retries: Some((i % 2) as u32),
+            ..SubmitOptions::default()
+        };
         handles.push(host.submit(format!("echo:{i}").into_bytes(), opts).unwrap());
     }
     let fired: Arc<Vec<AtomicU8>> = Arc::new((0..N).map(|_| AtomicU8::new(0)).collect());
@@ -157,14 +184,28 @@ fn ten_thousand_tasks_resolve_once_with_a_daemon_killed_mid_run() {
         }
     }
     println!("tasks lost with the killed daemon: {reset:?}");
-    assert!(reset.len() <= 2, "more tasks lost than a daemon holds: {reset:?}");
-    assert!(reset.iter().all(|i| i % 2 == 0), "a task with a retry left failed: {reset:?}");
-    assert!(eventually(LONG, || fired.iter().all(|c| c.load(Ordering::SeqCst) >= 1)));
-    assert!(fired.iter().all(|c| c.load(Ordering::SeqCst) == 1), "callbacks ran exactly once");
+    assert!(
+        reset.len() <= 2,
+        "more tasks lost than a daemon holds: {reset:?}"
+    );
+    assert!(
+        reset.iter().all(|i| i % 2 == 0),
+        "a task with a retry left failed: {reset:?}"
+    );
+    assert!(eventually(LONG, || fired
+        .iter()
+        .all(|c| c.load(Ordering::SeqCst) >= 1)));
+    assert!(
+        fired.iter().all(|c| c.load(Ordering::SeqCst) == 1),
+        "callbacks ran exactly once"
+    );
     // The victim may have held no task when killed: its disconnect is then seen a little later.
     assert!(eventually(LONG, || host.status().counters.connections == 1));
     let c = host.status().counters;
-    assert_eq!((c.completed, c.awaiting, c.executing, c.connections), (N as u64, 0, 0, 1));
+    assert_eq!(
+        (c.completed, c.awaiting, c.executing, c.connections),
+        (N as u64, 0, 0, 1)
+    );
     assert!(wait_exit(&mut victim, LONG).is_some());
     drop(host);
     assert!(wait_exit(&mut survivor, LONG).is_some());
@@ -178,7 +219,10 @@ fn maxtasks_daemons_with_pipelining_lose_nothing() {
     const N: usize = 300;
     let host = piped_host(Duration::from_millis(200));
     let url = host.url().to_string();
-    let a = DaemonArgs { maxtasks: Some(3), ..args(NATIVE) };
+    let a = DaemonArgs {
+        maxtasks: Some(3),
+        ..args(NATIVE)
+    };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Two slots, each relaunching its daemon as soon as it exits.
     let slots: Vec<_> = (0..2)
@@ -195,9 +239,15 @@ fn maxtasks_daemons_with_pipelining_lose_nothing() {
             })
         })
         .collect();
-    let handles: Vec<_> = (0..N).map(|i| submit(&host, &format!("echo:{i}"))).collect();
+    let handles: Vec<_> = (0..N)
+        .map(|i| submit(&host, &format!("echo:{i}")))
+        .collect();
     for (i, h) in handles.iter().enumerate() {
-        assert_eq!(ok(h.wait(Some(LONG))), format!("{i}").into_bytes(), "task {i}");
+        assert_eq!(
+            ok(h.wait(Some(LONG))),
+            format!("{i}").into_bytes(),
+            "task {i}"
+        );
     }
     stop.store(true, Ordering::SeqCst);
     let c = host.status().counters;
@@ -212,10 +262,16 @@ fn maxtasks_daemons_with_pipelining_lose_nothing() {
         }
         let codes = s.join().expect("slot thread");
         launched += codes.len() as u64;
-        assert!(codes.iter().all(|c| *c == Some(3)), "every daemon left on its task limit: {codes:?}");
+        assert!(
+            codes.iter().all(|c| *c == Some(3)),
+            "every daemon left on its task limit: {codes:?}"
+        );
     }
     println!("{launched} daemons served {N} tasks");
-    assert!(launched as usize >= N / 3, "each daemon evaluates at most three tasks");
+    assert!(
+        launched as usize >= N / 3,
+        "each daemon evaluates at most three tasks"
+    );
     host.reset();
     for h in extra {
         assert!(matches!(
@@ -229,14 +285,23 @@ fn maxtasks_daemons_with_pipelining_lose_nothing() {
 fn thread_cpu(prefix: &str) -> Duration {
     let tick = 1.0 / 100.0; // USER_HZ
     let mut total = 0.0;
-    for entry in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+    for entry in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
         if !stat[open + 1..close].starts_with(prefix) {
             continue;
         }
         let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+        let ticks: f64 =
+            fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
         total += ticks * tick;
     }
     Duration::from_secs_f64(total)
@@ -255,7 +320,11 @@ fn throughput_with_and_without_pipelining() {
     for round in 0..5 {
         for pipeline in [false, true] {
             let mut c = config(NATIVE);
-            c.pipeline = if pipeline { mirai::host::DEFAULT_PIPELINE } else { None };
+            c.pipeline = if pipeline {
+                mirai::host::DEFAULT_PIPELINE
+            } else {
+                None
+            };
             let host = Host::start(c).unwrap();
             launch(&host, 2, &args(NATIVE), 2);
             warm_up(&host, 10);
@@ -282,9 +351,17 @@ fn throughput_with_and_without_pipelining() {
         }
     }
     for pipeline in [false, true] {
-        let mut r: Vec<f64> = rows.iter().filter(|x| x.0 == pipeline).map(|x| x.1).collect();
+        let mut r: Vec<f64> = rows
+            .iter()
+            .filter(|x| x.0 == pipeline)
+            .map(|x| x.1)
+            .collect();
         r.sort_by(f64::total_cmp);
-        let mut u: Vec<f64> = rows.iter().filter(|x| x.0 == pipeline).map(|x| x.2).collect();
+        let mut u: Vec<f64> = rows
+            .iter()
+            .filter(|x| x.0 == pipeline)
+            .map(|x| x.2)
+            .collect();
         u.sort_by(f64::total_cmp);
         println!("pipelining {pipeline:5}: median {:.0} tasks/s (min {:.0}, max {:.0}), dispatcher median {:.1} us/task", r[r.len() / 2], r[0], r[r.len() - 1], u[u.len() / 2]);
     }

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use mirai::daemon::{run, DaemonConfig, EvalControl, Evaluation, Evaluator, ExitCode, Init, Status, Task};
+use mirai::daemon::{
+    run, DaemonConfig, EvalControl, Evaluation, Evaluator, ExitCode, Init, Status, Task,
+};
 use mirai::host::{rng, RngStream};
 use mirai::{Host, HostConfig, Outcome};
 
@@ -19,7 +21,10 @@ impl Evaluator for Reporter {
     }
 
     fn evaluate(&mut self, _task: Task, _ctl: &mut EvalControl<'_>) -> Evaluation {
-        Evaluation { status: Status::Ok, payload: format!("{:?}", self.stream).into_bytes() }
+        Evaluation {
+            status: Status::Ok,
+            payload: format!("{:?}", self.stream).into_bytes(),
+        }
     }
 }
 
@@ -46,7 +51,9 @@ fn kth_daemon_gets_next_rng_stream_applied_k_times() {
             other => panic!("{other:?}"),
         })
         .collect();
-    let want: HashSet<String> = (1..=3).map(|k| format!("{:?}", Some(rng::advance(base, k)))).collect();
+    let want: HashSet<String> = (1..=3)
+        .map(|k| format!("{:?}", Some(rng::advance(base, k))))
+        .collect();
     assert_eq!(got, want);
     assert_eq!(host.status().counters.cumulative, 3);
     host.reset();
@@ -61,11 +68,21 @@ fn no_stream_configured_means_none_in_init() {
     let host = Host::start(HostConfig::new("tcp://127.0.0.1:0")).unwrap();
     let mut c = DaemonConfig::new(host.url());
     c.autoexit = mirai::daemon::AutoExit::Finish;
-    let d = std::thread::spawn(move || run(&c, &mut Reporter { stream: Some([0; 7]) }));
+    let d = std::thread::spawn(move || {
+        run(
+            &c,
+            &mut Reporter {
+                stream: Some([0; 7]),
+            },
+        )
+    });
     let h = host.submit(b"report".to_vec(), Default::default()).unwrap();
     assert_eq!(
         h.wait(Some(Duration::from_secs(60))),
-        Some(Outcome::Value { status: Status::Ok, payload: b"None".to_vec() })
+        Some(Outcome::Value {
+            status: Status::Ok,
+            payload: b"None".to_vec()
+        })
     );
     drop(host);
     assert!(matches!(d.join().unwrap(), Ok(ExitCode::Disconnected)));

@@ -15,14 +15,24 @@ fn everywhere_reaches_each_daemon_exactly_once() {
     let host = host();
     launch(&host, 3, &args(Backend::Native), 3);
     let launched: HashSet<u32> = host.launched_pids().into_iter().collect();
-    let before: Vec<_> =
-        (0..6).map(|_| host.submit(b"sleep:20".to_vec(), SubmitOptions::default()).unwrap()).collect();
+    let before: Vec<_> = (0..6)
+        .map(|_| {
+            host.submit(b"sleep:20".to_vec(), SubmitOptions::default())
+                .unwrap()
+        })
+        .collect();
     let round = host.everywhere(b"pid:".to_vec(), 1).unwrap();
     assert_eq!(round.len(), 3);
-    let after = host.submit(b"echo:after".to_vec(), SubmitOptions::default()).unwrap();
+    let after = host
+        .submit(b"echo:after".to_vec(), SubmitOptions::default())
+        .unwrap();
     let pids: Vec<u32> = round.iter().map(|h| pid(h.wait(Some(LONG)))).collect();
     let distinct: HashSet<u32> = pids.iter().copied().collect();
-    assert_eq!(distinct.len(), 3, "each daemon ran the round once: {pids:?}");
+    assert_eq!(
+        distinct.len(),
+        3,
+        "each daemon ran the round once: {pids:?}"
+    );
     assert_eq!(distinct, launched);
     for h in before {
         assert_eq!(ok(h.wait(Some(LONG))), b"slept");
@@ -36,7 +46,9 @@ fn everywhere_min_waits_for_daemons_still_connecting() {
     launch(&host, 1, &args(Backend::Native), 1);
     let round = host.everywhere(b"pid:".to_vec(), 2).unwrap();
     assert_eq!(round.len(), 2);
-    let later = host.submit(b"echo:later".to_vec(), SubmitOptions::default()).unwrap();
+    let later = host
+        .submit(b"echo:later".to_vec(), SubmitOptions::default())
+        .unwrap();
     let first = pid(round[0].wait(Some(LONG)));
     // The second round task must not go to the same daemon, and the later task waits behind it.
     assert!(!round[1].is_resolved());
@@ -65,13 +77,19 @@ fn direct_mode_is_round_robin() {
     }
     assert_eq!(count.len(), 3, "{pids:?}");
     assert!(count.values().all(|&n| n == 10), "{count:?}");
-    assert!(pids.iter().enumerate().all(|(i, p)| *p == pids[i % 3]), "cyclic: {pids:?}");
+    assert!(
+        pids.iter().enumerate().all(|(i, p)| *p == pids[i % 3]),
+        "cyclic: {pids:?}"
+    );
 }
 
 #[test]
 fn maxtasks_daemons_leave_and_queued_tasks_finish_on_a_relaunched_daemon() {
     let host = host();
-    let limited = DaemonArgs { maxtasks: Some(3), ..args(Backend::Native) };
+    let limited = DaemonArgs {
+        maxtasks: Some(3),
+        ..args(Backend::Native)
+    };
     let mut children: Vec<_> = (0..2).map(|_| spawn(host.url(), &limited)).collect();
     assert!(host.wait_connections(2, LONG));
     let hs = host.map((0..10).map(|_| b"pid:".to_vec())).unwrap();
@@ -97,5 +115,8 @@ fn maxtasks_daemons_leave_and_queued_tasks_finish_on_a_relaunched_daemon() {
     }
     assert_eq!(count.get(&fresh[0]), Some(&4), "{count:?}");
     let c = host.status().counters;
-    assert_eq!((c.awaiting, c.executing, c.completed, c.cumulative), (0, 0, 10, 3));
+    assert_eq!(
+        (c.awaiting, c.executing, c.completed, c.cumulative),
+        (0, 0, 10, 3)
+    );
 }

@@ -25,7 +25,10 @@ fn collector() -> &'static Collector {
         let c = Collector::start().expect("collector starts");
         // A short batch delay so that spans arrive while the test waits; the host's reset
         // and each daemon's exit flush anyway.
-        spans::set_otel_env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &c.endpoint()), ("OTEL_BSP_SCHEDULE_DELAY", "200")]);
+        spans::set_otel_env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &c.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ]);
         c
     })
 }
@@ -34,9 +37,18 @@ fn collector() -> &'static Collector {
 fn a_small_workload_with_an_error_gives_the_span_tree() {
     let c = collector();
     let w = run_workload("traced");
-    assert!(eventually(LONG, spans::exporter_thread_running), "the exporter thread runs while tracing");
+    assert!(
+        eventually(LONG, spans::exporter_thread_running),
+        "the exporter thread runs while tracing"
+    );
     assert_span_tree(c, &w);
-    assert!(c.user_agents().iter().all(|a| a.starts_with("OTel-OTLP-Exporter-Rust")), "{:?}", c.user_agents());
+    assert!(
+        c.user_agents()
+            .iter()
+            .all(|a| a.starts_with("OTel-OTLP-Exporter-Rust")),
+        "{:?}",
+        c.user_agents()
+    );
 }
 
 fn find(spans: &[ReceivedSpan], f: impl Fn(&ReceivedSpan) -> bool) -> Vec<&ReceivedSpan> {
@@ -44,11 +56,15 @@ fn find(spans: &[ReceivedSpan], f: impl Fn(&ReceivedSpan) -> bool) -> Vec<&Recei
 }
 
 fn mirai_span(spans: &[ReceivedSpan], id: u64) -> Option<&ReceivedSpan> {
-    spans.iter().find(|s| s.name == "mirai" && s.attributes.get("mirai.id") == Some(&id.to_string()))
+    spans
+        .iter()
+        .find(|s| s.name == "mirai" && s.attributes.get("mirai.id") == Some(&id.to_string()))
 }
 
 fn eval_span(spans: &[ReceivedSpan], id: u64) -> Option<&ReceivedSpan> {
-    spans.iter().find(|s| s.name == "daemon eval" && s.attributes.get("mirai.id") == Some(&id.to_string()))
+    spans
+        .iter()
+        .find(|s| s.name == "daemon eval" && s.attributes.get("mirai.id") == Some(&id.to_string()))
 }
 
 #[test]
@@ -57,53 +73,111 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     let mut config = HostConfig::new("tcp://127.0.0.1:0");
     config.compute = "maps".into();
     let host = Host::start(config).expect("host");
-    host.launch(&daemon_command(daemon_bin(), host.url(), &DaemonArgs::default()), 1).expect("launch");
+    host.launch(
+        &daemon_command(daemon_bin(), host.url(), &DaemonArgs::default()),
+        1,
+    )
+    .expect("launch");
     assert!(host.wait_connections(1, LONG));
 
     // Host::map: one mirai_map span, parent of its tasks' mirai spans.
-    let mapped = host.map([b"echo:1".to_vec(), b"echo:2".to_vec(), b"fail:3".to_vec()]).expect("map");
+    let mapped = host
+        .map([b"echo:1".to_vec(), b"echo:2".to_vec(), b"fail:3".to_vec()])
+        .expect("map");
     // A bridge's own map: map_span, and its context as each element's parent.
     let bridge_map = host.map_span(None);
     let parent = bridge_map.context().expect("recording");
-    let opts = SubmitOptions { parent: Some(parent), ..SubmitOptions::default() };
-    let elements: Vec<_> = (0..2).map(|_| host.submit(b"echo:e".to_vec(), opts.clone()).expect("submit")).collect();
+    let opts = SubmitOptions {
+        parent: Some(parent),
+        ..SubmitOptions::default()
+    };
+    let elements: Vec<_> = (0..2)
+        .map(|_| {
+            host.submit(b"echo:e".to_vec(), opts.clone())
+                .expect("submit")
+        })
+        .collect();
     bridge_map.end();
     // A caller's own span as the parent of the mirai span.
-    let outer = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
-    let child = host.submit(b"echo:x".to_vec(), SubmitOptions { parent: Some(outer), ..SubmitOptions::default() }).unwrap();
+    let outer =
+        TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+    let child = host
+        .submit(
+            b"echo:x".to_vec(),
+            SubmitOptions {
+                parent: Some(outer),
+                ..SubmitOptions::default()
+            },
+        )
+        .unwrap();
     // A traceparent carried verbatim: no mirai span, the evaluation is its child.
     let verbatim = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let carried =
-        host.submit(b"echo:v".to_vec(), SubmitOptions { trace: Some(verbatim.into()), ..SubmitOptions::default() }).unwrap();
+    let carried = host
+        .submit(
+            b"echo:v".to_vec(),
+            SubmitOptions {
+                trace: Some(verbatim.into()),
+                ..SubmitOptions::default()
+            },
+        )
+        .unwrap();
     // A parent that was not sampled: the task's span is not recorded, and neither is its
     // evaluation (the daemon's sampler follows the flags in the traceparent).
-    let unsampled = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00").unwrap();
-    let dropped = host.submit(b"echo:d".to_vec(), SubmitOptions { parent: Some(unsampled), ..SubmitOptions::default() }).unwrap();
-    for h in mapped.iter().chain(&elements).chain([&child, &carried, &dropped]) {
+    let unsampled =
+        TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00").unwrap();
+    let dropped = host
+        .submit(
+            b"echo:d".to_vec(),
+            SubmitOptions {
+                parent: Some(unsampled),
+                ..SubmitOptions::default()
+            },
+        )
+        .unwrap();
+    for h in mapped
+        .iter()
+        .chain(&elements)
+        .chain([&child, &carried, &dropped])
+    {
         assert!(matches!(h.wait(Some(LONG)), Some(Outcome::Value { .. })));
     }
     // A task cancelled while it runs: errorValue 20 on the mirai span, miraiInterrupt on the
     // daemon's (the daemon is interrupted; the host discards its reply).
-    let long = host.submit(b"sleep:60000".to_vec(), SubmitOptions::default()).unwrap();
+    let long = host
+        .submit(b"sleep:60000".to_vec(), SubmitOptions::default())
+        .unwrap();
     assert!(eventually(LONG, || long.attempts() == 1), "dispatched");
     // Whether the cancel reaches the daemon during the evaluation or just before it starts
     // (the daemon then applies it at the start), the evaluation is interrupted.
     assert!(host.cancel(&long));
-    assert_eq!(long.wait(Some(LONG)), Some(Outcome::Error(ErrorCode::Canceled)));
+    assert_eq!(
+        long.wait(Some(LONG)),
+        Some(Outcome::Error(ErrorCode::Canceled))
+    );
     host.reset();
 
-    let ids: Vec<u64> = mapped.iter().chain(&elements).chain([&child, &carried, &long]).map(|h| h.id()).collect();
+    let ids: Vec<u64> = mapped
+        .iter()
+        .chain(&elements)
+        .chain([&child, &carried, &long])
+        .map(|h| h.id())
+        .collect();
     // Every task has a mirai span but the one whose caller gave the traceparent.
     let has_mirai = |id: u64| id != carried.id();
     let arrived = c.wait_for(LONG, |s| {
-        ids.iter().all(|&id| eval_span(s, id).is_some() && (!has_mirai(id) || mirai_span(s, id).is_some()))
+        ids.iter().all(|&id| {
+            eval_span(s, id).is_some() && (!has_mirai(id) || mirai_span(s, id).is_some())
+        })
     });
     let all = c.spans();
     let missing: Vec<String> = ids
         .iter()
         .flat_map(|&id| {
-            let e = eval_span(&all, id).is_none().then(|| format!("daemon eval {id}"));
-            let m = (has_mirai(id) && mirai_span(&all, id).is_none()).then(|| format!("mirai {id}"));
+            let e = eval_span(&all, id)
+                .is_none()
+                .then(|| format!("daemon eval {id}"));
+            let m =
+                (has_mirai(id) && mirai_span(&all, id).is_none()).then(|| format!("mirai {id}"));
             e.into_iter().chain(m)
         })
         .collect();
@@ -114,34 +188,55 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     let set_link = vec![(set[0].trace_id.clone(), set[0].span_id.clone())];
     let under = |parent: &ReceivedSpan, id: u64| {
         let m = mirai_span(&all, id).unwrap_or_else(|| panic!("mirai span of {id}"));
-        assert_eq!((m.trace_id.as_str(), m.parent_span_id.as_str()), (parent.trace_id.as_str(), parent.span_id.as_str()));
+        assert_eq!(
+            (m.trace_id.as_str(), m.parent_span_id.as_str()),
+            (parent.trace_id.as_str(), parent.span_id.as_str())
+        );
         assert_eq!(m.links, set_link);
         let e = eval_span(&all, id).unwrap();
-        assert_eq!((e.trace_id.as_str(), e.parent_span_id.as_str()), (m.trace_id.as_str(), m.span_id.as_str()));
+        assert_eq!(
+            (e.trace_id.as_str(), e.parent_span_id.as_str()),
+            (m.trace_id.as_str(), m.span_id.as_str())
+        );
         m.clone()
     };
 
     // Host::map
     let map_of = |id: u64| {
         let m = mirai_span(&all, id).unwrap();
-        find(&all, |s| s.name == "mirai_map" && s.span_id == m.parent_span_id)
+        find(&all, |s| {
+            s.name == "mirai_map" && s.span_id == m.parent_span_id
+        })
     };
     let maps = map_of(mapped[0].id());
     assert_eq!(maps.len(), 1, "{all:#?}");
     let map = maps[0];
-    assert_eq!((map.kind, map.parent_span_id.as_str()), (codes::INTERNAL, ""));
+    assert_eq!(
+        (map.kind, map.parent_span_id.as_str()),
+        (codes::INTERNAL, "")
+    );
     assert_eq!(map.links, set_link);
-    assert_eq!(map.attributes.get("mirai.tasks").map(String::as_str), Some("3"));
+    assert_eq!(
+        map.attributes.get("mirai.tasks").map(String::as_str),
+        Some("3")
+    );
     for h in &mapped {
         under(map, h.id());
     }
     let failed = mirai_span(&all, mapped[2].id()).unwrap();
-    assert_eq!((failed.status_code, failed.status_message.as_str()), (codes::ERROR, "miraiError"));
-    let kids = find(&all, |s| s.trace_id == map.trace_id && s.parent_span_id == map.span_id);
+    assert_eq!(
+        (failed.status_code, failed.status_message.as_str()),
+        (codes::ERROR, "miraiError")
+    );
+    let kids = find(&all, |s| {
+        s.trace_id == map.trace_id && s.parent_span_id == map.span_id
+    });
     assert_eq!(kids.len(), 3, "only the map's own tasks are its children");
 
     // Host::map_span + SubmitOptions::parent
-    let bridge = find(&all, |s| s.name == "mirai_map" && s.span_id == parent.span_id());
+    let bridge = find(&all, |s| {
+        s.name == "mirai_map" && s.span_id == parent.span_id()
+    });
     assert_eq!(bridge.len(), 1);
     assert_eq!(bridge[0].trace_id, parent.trace_id());
     for h in &elements {
@@ -150,21 +245,33 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
 
     // A caller's parent
     let m = mirai_span(&all, child.id()).unwrap();
-    assert_eq!((m.trace_id.as_str(), m.parent_span_id.as_str()), ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"));
+    assert_eq!(
+        (m.trace_id.as_str(), m.parent_span_id.as_str()),
+        ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    );
 
     // Verbatim traceparent: no mirai span; the evaluation is the caller's span's child.
     assert!(mirai_span(&all, carried.id()).is_none());
     let e = eval_span(&all, carried.id()).unwrap();
-    assert_eq!((e.trace_id.as_str(), e.parent_span_id.as_str()), ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"));
+    assert_eq!(
+        (e.trace_id.as_str(), e.parent_span_id.as_str()),
+        ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+    );
 
     // Not sampled: nothing recorded on either side (the daemon exported everything else).
     assert!(mirai_span(&all, dropped.id()).is_none() && eval_span(&all, dropped.id()).is_none());
 
     // Cancel
     let m = mirai_span(&all, long.id()).unwrap();
-    assert_eq!((m.status_code, m.status_message.as_str()), (codes::ERROR, "errorValue 20 | Operation canceled"));
+    assert_eq!(
+        (m.status_code, m.status_message.as_str()),
+        (codes::ERROR, "errorValue 20 | Operation canceled")
+    );
     let e = eval_span(&all, long.id()).unwrap();
-    assert_eq!((e.parent_span_id.as_str(), e.status_code), (m.span_id.as_str(), codes::ERROR));
+    assert_eq!(
+        (e.parent_span_id.as_str(), e.status_code),
+        (m.span_id.as_str(), codes::ERROR)
+    );
     assert_eq!(e.status_message, "miraiInterrupt");
 }
 
@@ -172,9 +279,16 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
 /// sends.
 fn fake_daemon(url: &str, pid: u32) -> Connection {
     let conn = Connection::dial(url, &Options::default()).expect("dial");
-    conn.send(&mirai::proto::encode(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid }))).unwrap();
+    conn.send(&mirai::proto::encode(&Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        pid,
+    })))
+    .unwrap();
     let init = conn.recv(Some(LONG)).unwrap().expect("init");
-    assert!(matches!(mirai::proto::decode(&init, usize::MAX), Ok(Frame::Init(_))));
+    assert!(matches!(
+        mirai::proto::decode(&init, usize::MAX),
+        Ok(Frame::Init(_))
+    ));
     conn
 }
 
@@ -187,7 +301,12 @@ fn next_task(conn: &Connection) -> mirai::proto::Task {
 }
 
 fn answer(conn: &Connection, id: u64) {
-    let r = Frame::Result(TaskResult { id, status: Status::Ok, last: false, payload: b"ok".to_vec() });
+    let r = Frame::Result(TaskResult {
+        id,
+        status: Status::Ok,
+        last: false,
+        payload: b"ok".to_vec(),
+    });
     conn.send(&mirai::proto::encode(&r)).unwrap();
 }
 
@@ -198,17 +317,28 @@ fn task_frames_carry_the_mirai_span_as_traceparent_unless_one_is_given() {
     let conn = fake_daemon(host.url(), 4_000_001);
     assert!(host.wait_connections(1, LONG));
 
-    let h = host.submit(b"p".to_vec(), SubmitOptions::default()).unwrap();
+    let h = host
+        .submit(b"p".to_vec(), SubmitOptions::default())
+        .unwrap();
     let task = next_task(&conn);
     assert_eq!(task.id, h.id());
-    let sent = TraceParent::parse(task.trace.as_deref().expect("a traceparent")).expect("a valid traceparent");
+    let sent = TraceParent::parse(task.trace.as_deref().expect("a traceparent"))
+        .expect("a valid traceparent");
     assert!(sent.sampled());
     answer(&conn, task.id);
     assert!(matches!(h.wait(Some(LONG)), Some(Outcome::Value { .. })));
 
     // Under a parent that was not sampled, the traceparent says so.
     let unsampled = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
-    let h3 = host.submit(b"p".to_vec(), SubmitOptions { parent: unsampled, ..SubmitOptions::default() }).unwrap();
+    let h3 = host
+        .submit(
+            b"p".to_vec(),
+            SubmitOptions {
+                parent: unsampled,
+                ..SubmitOptions::default()
+            },
+        )
+        .unwrap();
     let task = next_task(&conn);
     let sent3 = TraceParent::parse(task.trace.as_deref().expect("a traceparent")).unwrap();
     assert!(!sent3.sampled());
@@ -217,19 +347,40 @@ fn task_frames_carry_the_mirai_span_as_traceparent_unless_one_is_given() {
     assert!(h3.wait(Some(LONG)).is_some());
 
     let given = "00-11111111111111111111111111111111-2222222222222222-01";
-    let h2 = host.submit(b"p".to_vec(), SubmitOptions { trace: Some(given.into()), ..SubmitOptions::default() }).unwrap();
+    let h2 = host
+        .submit(
+            b"p".to_vec(),
+            SubmitOptions {
+                trace: Some(given.into()),
+                ..SubmitOptions::default()
+            },
+        )
+        .unwrap();
     let task = next_task(&conn);
-    assert_eq!(task.trace.as_deref(), Some(given), "a caller's traceparent is carried verbatim");
+    assert_eq!(
+        task.trace.as_deref(),
+        Some(given),
+        "a caller's traceparent is carried verbatim"
+    );
     answer(&conn, task.id);
     assert!(h2.wait(Some(LONG)).is_some());
     host.reset();
 
     let id = h.id();
-    assert!(c.wait_for(LONG, |s| mirai_span(s, id).is_some()), "the mirai span arrives");
+    assert!(
+        c.wait_for(LONG, |s| mirai_span(s, id).is_some()),
+        "the mirai span arrives"
+    );
     let all = c.spans();
     let m = mirai_span(&all, id).unwrap();
-    assert_eq!((m.trace_id.clone(), m.span_id.clone()), (sent.trace_id(), sent.span_id()));
-    assert!(mirai_span(&all, h2.id()).is_none(), "no mirai span for a task traced by its caller");
+    assert_eq!(
+        (m.trace_id.clone(), m.span_id.clone()),
+        (sent.trace_id(), sent.span_id())
+    );
+    assert!(
+        mirai_span(&all, h2.id()).is_none(),
+        "no mirai span for a task traced by its caller"
+    );
     // The fake daemon's connect and disconnect, by the pid it said hello with (the reset
     // exported every host span before it returned).
     let ours = |verb: &str| find(&all, |s| s.name == format!("daemon {verb} {}", host.url())).len();

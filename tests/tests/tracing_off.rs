@@ -38,32 +38,68 @@ fn no_exporter_thread_no_traceparent_and_no_spans() {
     let host = Host::start(HostConfig::new("tcp://127.0.0.1:0")).expect("host");
     assert!(!host.tracing());
     assert!(!mirai_trace::enabled());
-    assert!(!exporter_thread_running(), "no exporter thread when tracing is off");
+    assert!(
+        !exporter_thread_running(),
+        "no exporter thread when tracing is off"
+    );
 
     // Frames as a daemon sees them.
     let conn = Connection::dial(host.url(), &Options::default()).expect("dial");
-    conn.send(&mirai::proto::encode(&Frame::Hello(Hello { protocol: PROTOCOL_VERSION, pid: 1 }))).unwrap();
+    conn.send(&mirai::proto::encode(&Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: 1,
+    })))
+    .unwrap();
     assert!(conn.recv(Some(LONG)).unwrap().is_some(), "init");
     let task = |opts: SubmitOptions| {
         let h = host.submit(b"p".to_vec(), opts).unwrap();
         let bytes = conn.recv(Some(LONG)).unwrap().expect("a task");
-        let Ok(Frame::Task(t)) = mirai::proto::decode(&bytes, usize::MAX) else { panic!("not a task") };
-        let r = Frame::Result(TaskResult { id: t.id, status: Status::Ok, last: false, payload: vec![] });
+        let Ok(Frame::Task(t)) = mirai::proto::decode(&bytes, usize::MAX) else {
+            panic!("not a task")
+        };
+        let r = Frame::Result(TaskResult {
+            id: t.id,
+            status: Status::Ok,
+            last: false,
+            payload: vec![],
+        });
         conn.send(&mirai::proto::encode(&r)).unwrap();
         assert!(matches!(h.wait(Some(LONG)), Some(Outcome::Value { .. })));
         t.trace
     };
-    assert_eq!(task(SubmitOptions::default()), None, "no traceparent is added");
+    assert_eq!(
+        task(SubmitOptions::default()),
+        None,
+        "no traceparent is added"
+    );
     let parent = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-    assert_eq!(task(SubmitOptions { parent, ..SubmitOptions::default() }), None, "a parent alone adds none");
+    assert_eq!(
+        task(SubmitOptions {
+            parent,
+            ..SubmitOptions::default()
+        }),
+        None,
+        "a parent alone adds none"
+    );
     let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string();
-    let opts = SubmitOptions { trace: Some(given.clone()), ..SubmitOptions::default() };
-    assert_eq!(task(opts), Some(given), "a caller's traceparent is still carried");
+    let opts = SubmitOptions {
+        trace: Some(given.clone()),
+        ..SubmitOptions::default()
+    };
+    assert_eq!(
+        task(opts),
+        Some(given),
+        "a caller's traceparent is still carried"
+    );
     assert!(host.map_span(None).context().is_none());
     drop(conn);
 
     // Real daemons inherit the environment and must stay silent too.
-    host.launch(&daemon_command(daemon_bin(), host.url(), &DaemonArgs::default()), 2).expect("launch");
+    host.launch(
+        &daemon_command(daemon_bin(), host.url(), &DaemonArgs::default()),
+        2,
+    )
+    .expect("launch");
     assert!(host.wait_connections(2, LONG));
     let hs = host.map([b"echo:1".to_vec(), b"fail:2".to_vec()]).unwrap();
     for h in &hs {
@@ -72,9 +108,15 @@ fn no_exporter_thread_no_traceparent_and_no_spans() {
     let pids = host.launched_pids();
     host.reset();
     // The daemons exit (and would flush) when the host goes.
-    assert!(common::eventually(LONG, || pids.iter().all(|&p| spans::exited(p))), "daemons exited");
-    assert!(!c.wait_for(QUIET, |s| !s.is_empty()), "spans arrived: {:#?}", c.spans());
+    assert!(
+        common::eventually(LONG, || pids.iter().all(|&p| spans::exited(p))),
+        "daemons exited"
+    );
+    assert!(
+        !c.wait_for(QUIET, |s| !s.is_empty()),
+        "spans arrived: {:#?}",
+        c.spans()
+    );
     assert_eq!((c.requests(), c.rejected().len()), (0, 0));
     assert!(!exporter_thread_running());
 }
-

@@ -24,11 +24,17 @@ fn rotel_agent() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("rotel-agent")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("rotel-agent"))
+        .find(|p| p.is_file())
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// The collector process, stopped when the test ends however it ends.
@@ -53,7 +59,8 @@ impl Rotel {
 #[test]
 fn the_span_tree_arrives_through_the_rotel_collector() {
     let Some(agent) = rotel_agent() else {
-        let required = std::env::var_os("CI").is_some() || std::env::var_os("MIRAI_REQUIRE_ROTEL").is_some();
+        let required =
+            std::env::var_os("CI").is_some() || std::env::var_os("MIRAI_REQUIRE_ROTEL").is_some();
         assert!(!required, "rotel-agent not found: run scripts/deps.sh (pip install rotel) or set MIRAI_ROTEL_AGENT");
         println!("note: rotel-agent not found (scripts/deps.sh installs it); skipping the real-collector test");
         return;
@@ -86,22 +93,38 @@ fn the_span_tree_arrives_through_the_rotel_collector() {
         if let Ok(Some(status)) = rotel.child.try_wait() {
             panic!("rotel-agent exited ({status}): {}", rotel.log());
         }
-        assert!(Instant::now() < end, "rotel-agent does not listen on {http}: {}", rotel.log());
+        assert!(
+            Instant::now() < end,
+            "rotel-agent does not listen on {http}: {}",
+            rotel.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
     spans::set_otel_env(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://127.0.0.1:{http}")),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("http://127.0.0.1:{http}"),
+        ),
         ("OTEL_BSP_SCHEDULE_DELAY", "200"),
     ]);
     let w = run_workload("via-rotel");
     if !receiver.wait_for(common::LONG, |all| spans::complete(all, &w)) {
-        panic!("spans did not come through rotel; its log:\n{}", rotel.log());
+        panic!(
+            "spans did not come through rotel; its log:\n{}",
+            rotel.log()
+        );
     }
     assert_span_tree(&receiver, &w);
     // They came from rotel, not straight from mirai's exporter.
     let agents = receiver.user_agents();
-    assert!(!agents.is_empty() && agents.iter().all(|a| !a.starts_with("OTel-OTLP-Exporter-Rust")), "{agents:?}");
+    assert!(
+        !agents.is_empty()
+            && agents
+                .iter()
+                .all(|a| !a.starts_with("OTel-OTLP-Exporter-Rust")),
+        "{agents:?}"
+    );
     drop(rotel);
     let _ = std::fs::remove_dir_all(&dir);
 }

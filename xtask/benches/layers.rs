@@ -5,7 +5,9 @@
 //! - `sched`: the scheduler's dispatch cycle, a submit to an idle daemon and its result, and a
 //!   queued submit drained by results (operations per second of `mirai-sched`, no I/O).
 
-use mirai::proto::{decode, encode, encode_into, Frame, Status, Task, TaskResult, DEFAULT_MAX_FRAME};
+use mirai::proto::{
+    decode, encode, encode_into, Frame, Status, Task, TaskResult, DEFAULT_MAX_FRAME,
+};
 use mirai::sched::{Action, Config, Mode, Scheduler, TaskKind};
 
 fn main() {
@@ -15,11 +17,21 @@ fn main() {
 const SIZES: [usize; 2] = [16, 1 << 20];
 
 fn task_frame(n: usize) -> Frame {
-    Frame::Task(Task { id: 42, flags: 0, payload: vec![7u8; n], trace: None })
+    Frame::Task(Task {
+        id: 42,
+        flags: 0,
+        payload: vec![7u8; n],
+        trace: None,
+    })
 }
 
 fn result_frame(n: usize) -> Frame {
-    Frame::Result(TaskResult { id: 42, status: Status::Ok, last: false, payload: vec![7u8; n] })
+    Frame::Result(TaskResult {
+        id: 42,
+        status: Status::Ok,
+        last: false,
+        payload: vec![7u8; n],
+    })
 }
 
 #[divan::bench_group]
@@ -29,17 +41,19 @@ mod proto {
     #[divan::bench(args = SIZES)]
     fn encode_task(b: divan::Bencher, n: usize) {
         let f = task_frame(n);
-        b.counter(divan::counter::BytesCount::new(n)).bench(|| encode(divan::black_box(&f)));
+        b.counter(divan::counter::BytesCount::new(n))
+            .bench(|| encode(divan::black_box(&f)));
     }
 
     #[divan::bench(args = SIZES)]
     fn encode_task_into_reused_buffer(b: divan::Bencher, n: usize) {
         let f = task_frame(n);
         let mut out = Vec::with_capacity(n + 64);
-        b.counter(divan::counter::BytesCount::new(n)).bench_local(|| {
-            out.clear();
-            encode_into(divan::black_box(&f), &mut out);
-        });
+        b.counter(divan::counter::BytesCount::new(n))
+            .bench_local(|| {
+                out.clear();
+                encode_into(divan::black_box(&f), &mut out);
+            });
     }
 
     #[divan::bench(args = SIZES)]
@@ -52,7 +66,8 @@ mod proto {
     #[divan::bench(args = SIZES)]
     fn encode_result(b: divan::Bencher, n: usize) {
         let f = result_frame(n);
-        b.counter(divan::counter::BytesCount::new(n)).bench(|| encode(divan::black_box(&f)));
+        b.counter(divan::counter::BytesCount::new(n))
+            .bench(|| encode(divan::black_box(&f)));
     }
 
     #[divan::bench(args = SIZES)]
@@ -65,7 +80,11 @@ mod proto {
 
 /// A dispatcher-mode scheduler with `n` daemons that completed the handshake.
 fn scheduler(n: u64) -> Scheduler<()> {
-    let mut s = Scheduler::new(Config { mode: Mode::Dispatcher, memory_limit: None, ..Config::default() });
+    let mut s = Scheduler::new(Config {
+        mode: Mode::Dispatcher,
+        memory_limit: None,
+        ..Config::default()
+    });
     for d in 0..n {
         s.connected(d);
         s.hello(d);
@@ -84,45 +103,47 @@ mod sched {
     fn submit_dispatch_result(b: divan::Bencher, daemons: u64) {
         let mut s = scheduler(daemons);
         let mut id = 0u64;
-        b.counter(divan::counter::ItemsCount::new(1usize)).bench_local(|| {
-            id += 1;
-            s.submit(id, (), 16, TaskKind::Normal, None);
-            let mut to = None;
-            while let Some(a) = s.poll_action() {
-                if let Action::Dispatch { daemon, task, .. } = a {
-                    to = Some((daemon, task));
+        b.counter(divan::counter::ItemsCount::new(1usize))
+            .bench_local(|| {
+                id += 1;
+                s.submit(id, (), 16, TaskKind::Normal, None);
+                let mut to = None;
+                while let Some(a) = s.poll_action() {
+                    if let Action::Dispatch { daemon, task, .. } = a {
+                        to = Some((daemon, task));
+                    }
                 }
-            }
-            if let Some((daemon, task)) = to {
-                divan::black_box(s.result(daemon, task, false));
-            }
-            while s.poll_action().is_some() {}
-        });
+                if let Some((daemon, task)) = to {
+                    divan::black_box(s.result(daemon, task, false));
+                }
+                while s.poll_action().is_some() {}
+            });
     }
 
     /// 10,000 tasks queued behind 2 busy daemons, then drained result by result: queue
     /// operations per second.
     #[divan::bench]
     fn queue_10k_then_drain(b: divan::Bencher) {
-        b.counter(divan::counter::ItemsCount::new(10_000usize)).bench_local(|| {
-            let mut s = scheduler(2);
-            let mut running = Vec::new();
-            for id in 1..=10_000u64 {
-                s.submit(id, (), 16, TaskKind::Normal, None);
-                while let Some(a) = s.poll_action() {
-                    if let Action::Dispatch { daemon, task, .. } = a {
-                        running.push((daemon, task));
+        b.counter(divan::counter::ItemsCount::new(10_000usize))
+            .bench_local(|| {
+                let mut s = scheduler(2);
+                let mut running = Vec::new();
+                for id in 1..=10_000u64 {
+                    s.submit(id, (), 16, TaskKind::Normal, None);
+                    while let Some(a) = s.poll_action() {
+                        if let Action::Dispatch { daemon, task, .. } = a {
+                            running.push((daemon, task));
+                        }
                     }
                 }
-            }
-            while let Some((daemon, task)) = running.pop() {
-                divan::black_box(s.result(daemon, task, false));
-                while let Some(a) = s.poll_action() {
-                    if let Action::Dispatch { daemon, task, .. } = a {
-                        running.push((daemon, task));
+                while let Some((daemon, task)) = running.pop() {
+                    divan::black_box(s.result(daemon, task, false));
+                    while let Some(a) = s.poll_action() {
+                        if let Action::Dispatch { daemon, task, .. } = a {
+                            running.push((daemon, task));
+                        }
                     }
                 }
-            }
-        });
+            });
     }
 }

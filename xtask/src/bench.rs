@@ -33,7 +33,13 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut o = Opts { quick: false, with_r: true, with_scale: true, lib: None, scale: "100,300,1000".into() };
+    let mut o = Opts {
+        quick: false,
+        with_r: true,
+        with_scale: true,
+        lib: None,
+        scale: "100,300,1000".into(),
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -41,8 +47,15 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--no-r" => o.with_r = false,
             "--no-scale" => o.with_scale = false,
             "--lib" => o.lib = Some(PathBuf::from(it.next().ok_or("--lib needs a directory")?)),
-            "--scale" => o.scale = it.next().ok_or("--scale needs a list such as 100,300,1000")?.clone(),
-            other => return Err(format!("unknown option '{other}' (see `cargo xtask help`)").into()),
+            "--scale" => {
+                o.scale = it
+                    .next()
+                    .ok_or("--scale needs a list such as 100,300,1000")?
+                    .clone()
+            }
+            other => {
+                return Err(format!("unknown option '{other}' (see `cargo xtask help`)").into())
+            }
         }
     }
     Ok(o)
@@ -53,18 +66,38 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
     let o = parse(args)?;
     let root = workspace_root();
     let results = root.join("bench").join("results");
-    std::fs::create_dir_all(&results).map_err(|e| format!("cannot create {}: {e}", results.display()))?;
+    std::fs::create_dir_all(&results)
+        .map_err(|e| format!("cannot create {}: {e}", results.display()))?;
     let machine = machine();
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "--quiet", "-p", "mirai-daemon", "-p", "xtask", "--bin", "mirai-daemon", "--bin", "mirai-bench"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|| root.join("target"));
+    run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "mirai-daemon",
+        "-p",
+        "xtask",
+        "--bin",
+        "mirai-daemon",
+        "--bin",
+        "mirai-bench",
+    ]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| root.join("target"));
     let bin = target.join("release");
     let bench = bin.join("mirai-bench");
     // Stale parts of an earlier run must not be merged into this one.
-    for f in ["engine.csv", "r.csv", "scale.csv", "summary.csv", "summary.md", "layers.txt"] {
+    for f in [
+        "engine.csv",
+        "r.csv",
+        "scale.csv",
+        "summary.csv",
+        "summary.md",
+        "layers.txt",
+    ] {
         let _ = std::fs::remove_file(results.join(f));
     }
 
@@ -78,23 +111,40 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         print!("{text}");
         if !out.status.success() {
-            return Err(format!("cargo bench failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+            return Err(format!(
+                "cargo bench failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
         }
-        std::fs::write(results.join("layers.txt"), text).map_err(|e| format!("cannot write layers.txt: {e}"))?;
+        std::fs::write(results.join("layers.txt"), text)
+            .map_err(|e| format!("cannot write layers.txt: {e}"))?;
         println!();
     }
 
     println!("== engine (Rust echo daemons) against the raw Unix-socket floor; tracing off, disabled, on ==");
-    let (rounds, trips, tasks) = if o.quick { ("3", "200", "2000") } else { ("10", "1000", "10000") };
+    let (rounds, trips, tasks) = if o.quick {
+        ("3", "200", "2000")
+    } else {
+        ("10", "1000", "10000")
+    };
     run(Command::new(&bench)
-        .args(["--rounds", rounds, "--trips", trips, "--tasks", tasks, "--daemon"])
+        .args([
+            "--rounds", rounds, "--trips", trips, "--tasks", tasks, "--daemon",
+        ])
         .arg(bin.join("mirai-daemon"))
         .arg("--csv")
         .arg(results.join("engine.csv")))?;
 
     if o.with_scale {
-        let (counts, tasks) = if o.quick { ("50,100".to_string(), "20000") } else { (o.scale.clone(), "100000") };
-        println!("\n== scale: one host, many Rust echo daemons (a fresh host process per count) ==");
+        let (counts, tasks) = if o.quick {
+            ("50,100".to_string(), "20000")
+        } else {
+            (o.scale.clone(), "100000")
+        };
+        println!(
+            "\n== scale: one host, many Rust echo daemons (a fresh host process per count) =="
+        );
         for count in counts.split(',') {
             run(Command::new(&bench)
                 .args(["scale", "--daemons", count, "--tasks", tasks, "--daemon"])
@@ -106,10 +156,16 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
 
     if o.with_r {
         println!("\n== R: this package against PSOCK, future and CRAN mirai ==");
-        let lib = o.lib.clone().unwrap_or_else(|| root.join("target").join("R"));
+        let lib = o
+            .lib
+            .clone()
+            .unwrap_or_else(|| root.join("target").join("R"));
         crate::r::install(&root, &lib)?;
-        let (rounds, trips, tasks, ftasks, mem) =
-            if o.quick { ("2", "200", "2000", "100", "20000") } else { ("5", "500", "10000", "500", "100000") };
+        let (rounds, trips, tasks, ftasks, mem) = if o.quick {
+            ("2", "200", "2000", "100", "20000")
+        } else {
+            ("5", "500", "10000", "500", "100000")
+        };
         run(Command::new("Rscript")
             .arg(root.join("xtask").join("bench").join("r-bench.R"))
             .env("R_LIBS", &lib)
@@ -125,14 +181,19 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
     println!("\n== summary ==");
     std::fs::write(results.join("machine.txt"), format!("{machine}\n"))
         .map_err(|e| format!("cannot write machine.txt: {e}"))?;
-    run(Command::new("Rscript").arg(root.join("xtask").join("bench").join("report.R")).arg(&results).arg(&machine))?;
+    run(Command::new("Rscript")
+        .arg(root.join("xtask").join("bench").join("report.R"))
+        .arg(&results)
+        .arg(&machine))?;
     println!("machine: {machine}");
     println!("results: {}", results.display());
     Ok(ExitCode::SUCCESS)
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
     if !status.success() {
         return Err(format!("{:?} failed ({status})", cmd.get_program()).into());
     }
@@ -148,7 +209,9 @@ fn machine() -> String {
         .and_then(|l| l.split(':').nth(1))
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem_gb = read("/proc/meminfo")
         .lines()
         .find(|l| l.starts_with("MemTotal:"))
@@ -163,6 +226,10 @@ fn machine() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let load = read("/proc/loadavg").split_whitespace().next().unwrap_or("?").to_string();
+    let load = read("/proc/loadavg")
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_string();
     format!("{cpu}, {cores} vCPUs, {mem_gb:.0} GB RAM, Linux {kernel}, {r}, load average {load} at start")
 }

@@ -18,7 +18,10 @@ struct Options {
 }
 
 fn parse_options(args: &[String], root: &Path) -> Result<Options> {
-    let mut opts = Options { lib: root.join("target").join("R"), timeout: Duration::from_secs(1800) };
+    let mut opts = Options {
+        lib: root.join("target").join("R"),
+        timeout: Duration::from_secs(1800),
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (key, inline) = match a.split_once('=') {
@@ -26,20 +29,31 @@ fn parse_options(args: &[String], root: &Path) -> Result<Options> {
             None => (a.as_str(), None),
         };
         let mut value = || -> Result<String> {
-            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| format!("{key} needs a value").into())
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{key} needs a value").into())
         };
         match key {
             "--lib" => {
                 let v = value()?;
                 let p = PathBuf::from(v);
-                opts.lib = if p.is_absolute() { p } else { std::env::current_dir()?.join(p) };
+                opts.lib = if p.is_absolute() {
+                    p
+                } else {
+                    std::env::current_dir()?.join(p)
+                };
             }
             "--timeout" => {
                 let v = value()?;
-                let secs: u64 = v.parse().map_err(|_| format!("--timeout takes whole seconds, not '{v}'"))?;
+                let secs: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--timeout takes whole seconds, not '{v}'"))?;
                 opts.timeout = Duration::from_secs(secs);
             }
-            other => return Err(format!("unknown option '{other}' (see `cargo xtask help`)").into()),
+            other => {
+                return Err(format!("unknown option '{other}' (see `cargo xtask help`)").into())
+            }
         }
     }
     Ok(opts)
@@ -56,18 +70,23 @@ pub(crate) fn install_command(args: &[String]) -> Result<ExitCode> {
 
 /// Builds the engine and installs the package into `lib`.
 pub(crate) fn install(root: &Path, lib: &Path) -> Result<()> {
-    std::fs::create_dir_all(lib).map_err(|e| format!("cannot create library directory {}: {e}", lib.display()))?;
+    std::fs::create_dir_all(lib)
+        .map_err(|e| format!("cannot create library directory {}: {e}", lib.display()))?;
     let pkg = root.join("mirai-r").join("rpkg");
     let mut library = OsString::from("--library=");
     library.push(lib);
     let mut cmd = Command::new("R");
-    cmd.args(["CMD", "INSTALL", "--no-multiarch"]).arg(library).arg(&pkg);
+    cmd.args(["CMD", "INSTALL", "--no-multiarch"])
+        .arg(library)
+        .arg(&pkg);
     cmd.env("MIRAI_WORKSPACE", root);
     // The cargo that runs us (set by `cargo run`) builds the engine too.
     if let Some(cargo) = std::env::var_os("CARGO") {
         cmd.env("CARGO", cargo);
     }
-    let status = cmd.status().map_err(|e| format!("cannot run `R CMD INSTALL` (is R installed?): {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `R CMD INSTALL` (is R installed?): {e}"))?;
     if !status.success() {
         return Err(format!("`R CMD INSTALL {}` failed ({status})", pkg.display()).into());
     }
@@ -108,7 +127,11 @@ fn parse_counts(text: &str) -> Result<Counts> {
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| format!("unreadable test counts '{}'", text.trim()))?;
     match nums[..] {
-        [passed, failed, skipped] => Ok(Counts { passed, failed, skipped }),
+        [passed, failed, skipped] => Ok(Counts {
+            passed,
+            failed,
+            skipped,
+        }),
         _ => Err(format!("unreadable test counts '{}'", text.trim()).into()),
     }
 }
@@ -127,8 +150,13 @@ pub(crate) fn test_command(args: &[String]) -> Result<ExitCode> {
     let root = workspace_root();
     let opts = parse_options(args, &root)?;
     install(&root, &opts.lib)?;
-    let test_dir = root.join("mirai-r").join("rpkg").join("tests").join("testthat");
-    let counts_file = std::env::temp_dir().join(format!("mirai-test-counts-{}", std::process::id()));
+    let test_dir = root
+        .join("mirai-r")
+        .join("rpkg")
+        .join("tests")
+        .join("testthat");
+    let counts_file =
+        std::env::temp_dir().join(format!("mirai-test-counts-{}", std::process::id()));
     let _ = std::fs::remove_file(&counts_file);
     let mut r_libs = OsString::from(opts.lib.as_os_str());
     if let Some(prev) = std::env::var_os("R_LIBS").filter(|p| !p.is_empty()) {
@@ -151,7 +179,11 @@ pub(crate) fn test_command(args: &[String]) -> Result<ExitCode> {
         if started.elapsed() > opts.timeout {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("the R test suite did not finish within {} s", opts.timeout.as_secs()).into());
+            return Err(format!(
+                "the R test suite did not finish within {} s",
+                opts.timeout.as_secs()
+            )
+            .into());
         }
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -163,7 +195,11 @@ pub(crate) fn test_command(args: &[String]) -> Result<ExitCode> {
         eprintln!("xtask test-r: Rscript exited with {status}");
     }
     println!("{}", summary_line(&counts));
-    Ok(if counts.failed == 0 && status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if counts.failed == 0 && status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]
@@ -207,7 +243,14 @@ mod tests {
         let c = parse_counts("12 0 0\n").unwrap();
         assert_eq!(summary_line(&c), "12 passed, 0 failed");
         let c = parse_counts("3 2 4").unwrap();
-        assert_eq!(c, Counts { passed: 3, failed: 2, skipped: 4 });
+        assert_eq!(
+            c,
+            Counts {
+                passed: 3,
+                failed: 2,
+                skipped: 4
+            }
+        );
         assert_eq!(summary_line(&c), "3 passed, 2 failed, 4 skipped");
         assert!(parse_counts("").is_err());
         assert!(parse_counts("1 2").is_err());

@@ -30,16 +30,29 @@ pub fn raw_tls_client(
     versions: &[&'static rustls::SupportedProtocolVersion],
     timeout: Duration,
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let der = |pem: &str| pkcs8::der::Document::from_pem(pem).unwrap().1.as_bytes().to_vec();
+    let der = |pem: &str| {
+        pkcs8::der::Document::from_pem(pem)
+            .unwrap()
+            .1
+            .as_bytes()
+            .to_vec()
+    };
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls_pki_types::CertificateDer::from(der(&z.ca_cert))).unwrap();
-    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(der(&z.client_key).into());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(vec![rustls_pki_types::CertificateDer::from(der(&z.client_cert))], key)
+    roots
+        .add(rustls_pki_types::CertificateDer::from(der(&z.ca_cert)))
         .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(der(&z.client_key).into());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![rustls_pki_types::CertificateDer::from(der(&z.client_cert))],
+        key,
+    )
+    .unwrap();
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();

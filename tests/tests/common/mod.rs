@@ -20,7 +20,10 @@ pub fn daemon_bin() -> &'static str {
 
 /// True if this build can listen with the NNG backend.
 pub fn nng_available() -> bool {
-    let opts = Options { backend: Backend::Nng, ..Options::default() };
+    let opts = Options {
+        backend: Backend::Nng,
+        ..Options::default()
+    };
     match Listener::bind("tcp://127.0.0.1:0", &opts) {
         Ok(_) => true,
         Err(e) => {
@@ -50,13 +53,20 @@ pub fn host() -> Host {
 }
 
 pub fn args(backend: Backend) -> DaemonArgs {
-    DaemonArgs { backend: Some(backend), ..DaemonArgs::default() }
+    DaemonArgs {
+        backend: Some(backend),
+        ..DaemonArgs::default()
+    }
 }
 
 /// Launches `n` test daemons through the host and waits until `total` are connected.
 pub fn launch(host: &Host, n: usize, args: &DaemonArgs, total: u64) {
-    host.launch(&daemon_command(daemon_bin(), host.url(), args), n).expect("launch");
-    assert!(host.wait_connections(total, LONG), "{total} daemons connected");
+    host.launch(&daemon_command(daemon_bin(), host.url(), args), n)
+        .expect("launch");
+    assert!(
+        host.wait_connections(total, LONG),
+        "{total} daemons connected"
+    );
 }
 
 /// Starts one daemon process held by the test (to inspect its exit status or kill it).
@@ -86,14 +96,20 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 /// The payload of a successful outcome; panics with the outcome otherwise.
 pub fn ok(o: Option<Outcome>) -> Vec<u8> {
     match o {
-        Some(Outcome::Value { status: mirai::host::Status::Ok, payload }) => payload,
+        Some(Outcome::Value {
+            status: mirai::host::Status::Ok,
+            payload,
+        }) => payload,
         other => panic!("expected an ok value, got {other:?}"),
     }
 }
 
 /// The daemon pid a `pid:` task reported.
 pub fn pid(o: Option<Outcome>) -> u32 {
-    String::from_utf8(ok(o)).expect("utf8").parse().expect("a pid")
+    String::from_utf8(ok(o))
+        .expect("utf8")
+        .parse()
+        .expect("a pid")
 }
 
 /// Polls `f` until true or `timeout`.
@@ -119,13 +135,21 @@ pub fn alive(pid: u32) -> bool {
 /// Sends `sig` to a process this test started; panics if it cannot.
 pub fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill takes no pointers; the pid is a child process of this test.
-    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0, "kill({pid}, {sig})");
+    assert_eq!(
+        unsafe { libc::kill(pid as libc::pid_t, sig) },
+        0,
+        "kill({pid}, {sig})"
+    );
 }
 
 /// This process's resident set size in bytes (from /proc/self/statm).
 pub fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|f| f.parse().ok()).expect("statm field 2");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .expect("statm field 2");
     // SAFETY: sysconf takes no pointers.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * page.max(1) as u64
@@ -138,12 +162,15 @@ pub struct Rng(u64);
 impl Rng {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Rng {
-        let seed = std::env::var("MIRAI_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
+        let seed = std::env::var("MIRAI_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
         println!("random seed {seed} (set MIRAI_TEST_SEED to repeat)");
         Rng(seed | 1)
     }
@@ -164,7 +191,8 @@ impl Rng {
 /// Writes one message in the native transport's framing (8-byte little-endian length, then
 /// the bytes), as a raw peer would.
 pub fn write_msg(s: &mut impl std::io::Write, msg: &[u8]) {
-    s.write_all(&(msg.len() as u64).to_le_bytes()).expect("write length");
+    s.write_all(&(msg.len() as u64).to_le_bytes())
+        .expect("write length");
     s.write_all(msg).expect("write message");
 }
 
@@ -192,7 +220,9 @@ pub fn dropped<S: std::io::Read>(mut s: S) -> bool {
 
 /// The host still serves: 50 echo tasks come back right, and `n` daemons are connected.
 pub fn serves(host: &Host, n: u64) {
-    let hs = host.map((0..50).map(|i| format!("echo:{i}").into_bytes())).unwrap();
+    let hs = host
+        .map((0..50).map(|i| format!("echo:{i}").into_bytes()))
+        .unwrap();
     for (i, h) in hs.iter().enumerate() {
         assert_eq!(ok(h.wait(Some(LONG))), format!("{i}").into_bytes());
     }

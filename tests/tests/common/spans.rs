@@ -53,7 +53,11 @@ pub fn exporter_thread_running() -> bool {
 /// True once process `pid` has exited (a zombie not yet reaped counts) or does not exist.
 pub fn exited(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 
@@ -74,22 +78,44 @@ pub fn run_workload(compute: &str) -> Workload {
     config.compute = compute.to_string();
     let host = Host::start(config).expect("host starts");
     assert!(host.tracing(), "tracing is on");
-    host.launch(&daemon_command(daemon_bin(), host.url(), &DaemonArgs::default()), 2).expect("launch");
+    host.launch(
+        &daemon_command(daemon_bin(), host.url(), &DaemonArgs::default()),
+        2,
+    )
+    .expect("launch");
     assert!(host.wait_connections(2, LONG), "2 daemons connected");
     let pids = host.launched_pids();
     let payloads: [&[u8]; 3] = [b"echo:a", b"fail:boom", b"echo:c"];
     let handles: Vec<_> = payloads
         .iter()
-        .map(|p| host.submit(p.to_vec(), SubmitOptions::default()).expect("submit"))
+        .map(|p| {
+            host.submit(p.to_vec(), SubmitOptions::default())
+                .expect("submit")
+        })
         .collect();
-    let outcomes: Vec<_> = handles.iter().map(|h| h.wait(Some(LONG)).expect("resolved")).collect();
-    assert!(matches!(&outcomes[0], Outcome::Value { status: mirai::host::Status::Ok, payload } if payload == b"a"));
-    assert!(matches!(&outcomes[1], Outcome::Value { status: mirai::host::Status::Error, payload } if payload == b"boom"));
-    assert!(matches!(&outcomes[2], Outcome::Value { status: mirai::host::Status::Ok, payload } if payload == b"c"));
+    let outcomes: Vec<_> = handles
+        .iter()
+        .map(|h| h.wait(Some(LONG)).expect("resolved"))
+        .collect();
+    assert!(
+        matches!(&outcomes[0], Outcome::Value { status: mirai::host::Status::Ok, payload } if payload == b"a")
+    );
+    assert!(
+        matches!(&outcomes[1], Outcome::Value { status: mirai::host::Status::Error, payload } if payload == b"boom")
+    );
+    assert!(
+        matches!(&outcomes[2], Outcome::Value { status: mirai::host::Status::Ok, payload } if payload == b"c")
+    );
     let url = host.url().to_string();
     host.reset();
     let port = url.rsplit(':').next().expect("a port").to_string();
-    Workload { url, port, compute: compute.to_string(), ids: handles.iter().map(|h| h.id()).collect(), pids }
+    Workload {
+        url,
+        port,
+        compute: compute.to_string(),
+        ids: handles.iter().map(|h| h.id()).collect(),
+        pids,
+    }
 }
 
 fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> Vec<&'a ReceivedSpan> {
@@ -97,7 +123,10 @@ fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> Vec<&'a ReceivedSpan> {
 }
 
 fn children<'a>(spans: &'a [ReceivedSpan], parent: &ReceivedSpan) -> Vec<&'a ReceivedSpan> {
-    spans.iter().filter(|s| s.trace_id == parent.trace_id && s.parent_span_id == parent.span_id).collect()
+    spans
+        .iter()
+        .filter(|s| s.trace_id == parent.trace_id && s.parent_span_id == parent.span_id)
+        .collect()
 }
 
 /// The workload's spans: those naming its URL, its `mirai` spans, and their descendants.
@@ -105,10 +134,16 @@ fn workload_spans(all: &[ReceivedSpan], w: &Workload) -> Vec<ReceivedSpan> {
     let ids: BTreeSet<String> = w.ids.iter().map(|i| i.to_string()).collect();
     let traces: BTreeSet<&str> = all
         .iter()
-        .filter(|s| s.name.ends_with(&w.url) || (s.name == "mirai" && ids.contains(&s.attributes["mirai.id"])))
+        .filter(|s| {
+            s.name.ends_with(&w.url)
+                || (s.name == "mirai" && ids.contains(&s.attributes["mirai.id"]))
+        })
         .map(|s| s.trace_id.as_str())
         .collect();
-    all.iter().filter(|s| traces.contains(s.trace_id.as_str())).cloned().collect()
+    all.iter()
+        .filter(|s| traces.contains(s.trace_id.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// True once every span the workload should produce has arrived.
@@ -127,20 +162,34 @@ pub fn complete(all: &[ReceivedSpan], w: &Workload) -> bool {
 pub fn assert_span_tree(collector: &Collector, w: &Workload) {
     let arrived = collector.wait_for(LONG, |all| complete(all, w));
     let spans = workload_spans(&collector.spans(), w);
-    assert!(arrived, "spans of the workload did not all arrive; got {spans:#?}");
-    assert!(collector.rejected().is_empty(), "rejected requests: {:?}", collector.rejected());
+    assert!(
+        arrived,
+        "spans of the workload did not all arrive; got {spans:#?}"
+    );
+    assert!(
+        collector.rejected().is_empty(),
+        "rejected requests: {:?}",
+        collector.rejected()
+    );
     let host_pid = std::process::id().to_string();
     let daemon_pids: BTreeSet<String> = w.pids.iter().map(|p| p.to_string()).collect();
     for s in &spans {
         assert_eq!(s.scope, "org.r-lib.mirai", "{s:#?}");
-        assert_eq!(s.resource.get("service.name").map(String::as_str), Some("mirai"), "{s:#?}");
+        assert_eq!(
+            s.resource.get("service.name").map(String::as_str),
+            Some("mirai"),
+            "{s:#?}"
+        );
     }
 
     // One `daemons set`, a root, with the profile's attributes.
     let sets = named(&spans, &format!("daemons set {}", w.url));
     assert_eq!(sets.len(), 1, "{spans:#?}");
     let set = sets[0];
-    assert_eq!((set.kind, set.parent_span_id.as_str()), (codes::INTERNAL, ""));
+    assert_eq!(
+        (set.kind, set.parent_span_id.as_str()),
+        (codes::INTERNAL, "")
+    );
     assert_eq!(set.resource["process.pid"], host_pid);
     for (k, v) in [
         ("server.address", "127.0.0.1"),
@@ -149,7 +198,11 @@ pub fn assert_span_tree(collector: &Collector, w: &Workload) {
         ("mirai.dispatcher", "true"),
         ("mirai.compute", w.compute.as_str()),
     ] {
-        assert_eq!(set.attributes.get(k).map(String::as_str), Some(v), "attribute {k} of {set:#?}");
+        assert_eq!(
+            set.attributes.get(k).map(String::as_str),
+            Some(v),
+            "attribute {k} of {set:#?}"
+        );
     }
     let set_link = vec![(set.trace_id.clone(), set.span_id.clone())];
 
@@ -159,20 +212,33 @@ pub fn assert_span_tree(collector: &Collector, w: &Workload) {
     let mirais = named(&spans, "mirai");
     assert_eq!(mirais.len(), 3, "{mirais:#?}");
     for (i, id) in w.ids.iter().enumerate() {
-        let m: Vec<_> = mirais.iter().filter(|m| m.attributes["mirai.id"] == id.to_string()).collect();
+        let m: Vec<_> = mirais
+            .iter()
+            .filter(|m| m.attributes["mirai.id"] == id.to_string())
+            .collect();
         assert_eq!(m.len(), 1, "one mirai span for task {id}");
         let m = m[0];
         assert_eq!(m.kind, codes::CLIENT);
         assert_eq!(m.resource["process.pid"], host_pid);
-        assert_eq!(m.links, set_link, "the mirai span of task {id} links to the daemons set span");
+        assert_eq!(
+            m.links, set_link,
+            "the mirai span of task {id} links to the daemons set span"
+        );
         let evals = children(&spans, m);
         assert_eq!(evals.len(), 1, "task {id} has one child: {evals:#?}");
         let e = evals[0];
         assert_eq!((e.name.as_str(), e.kind), ("daemon eval", codes::SERVER));
         assert_eq!(e.attributes["mirai.id"], id.to_string());
-        assert!(daemon_pids.contains(&e.resource["process.pid"]), "evaluated by a daemon: {e:#?}");
+        assert!(
+            daemon_pids.contains(&e.resource["process.pid"]),
+            "evaluated by a daemon: {e:#?}"
+        );
         let failed = i == 1;
-        let want = if failed { (codes::ERROR, "miraiError") } else { (codes::UNSET, "") };
+        let want = if failed {
+            (codes::ERROR, "miraiError")
+        } else {
+            (codes::UNSET, "")
+        };
         assert_eq!((m.status_code, m.status_message.as_str()), want, "{m:#?}");
         assert_eq!((e.status_code, e.status_message.as_str()), want, "{e:#?}");
     }
@@ -180,7 +246,10 @@ pub fn assert_span_tree(collector: &Collector, w: &Workload) {
 
     // A connect per daemon (linked to the set span), a disconnect per daemon under the reset.
     let connects = named(&spans, &format!("daemon connect {}", w.url));
-    let got: BTreeSet<String> = connects.iter().map(|c| c.attributes["process.pid"].clone()).collect();
+    let got: BTreeSet<String> = connects
+        .iter()
+        .map(|c| c.attributes["process.pid"].clone())
+        .collect();
     assert_eq!((connects.len(), &got), (2, &daemon_pids), "{connects:#?}");
     assert!(connects.iter().all(|c| c.links == set_link));
     let resets = named(&spans, &format!("daemons reset {}", w.url));
@@ -189,10 +258,20 @@ pub fn assert_span_tree(collector: &Collector, w: &Workload) {
     assert_eq!(reset.links, set_link);
     assert_eq!(reset.attributes.get("mirai.compute"), Some(&w.compute));
     let disconnects = named(&spans, &format!("daemon disconnect {}", w.url));
-    let got: BTreeSet<String> = disconnects.iter().map(|c| c.attributes["process.pid"].clone()).collect();
-    assert_eq!((disconnects.len(), &got), (2, &daemon_pids), "{disconnects:#?}");
+    let got: BTreeSet<String> = disconnects
+        .iter()
+        .map(|c| c.attributes["process.pid"].clone())
+        .collect();
+    assert_eq!(
+        (disconnects.len(), &got),
+        (2, &daemon_pids),
+        "{disconnects:#?}"
+    );
     for d in &disconnects {
-        assert_eq!((d.trace_id.as_str(), d.parent_span_id.as_str()), (reset.trace_id.as_str(), reset.span_id.as_str()));
+        assert_eq!(
+            (d.trace_id.as_str(), d.parent_span_id.as_str()),
+            (reset.trace_id.as_str(), reset.span_id.as_str())
+        );
     }
 }
 

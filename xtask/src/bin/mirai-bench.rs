@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mirai::host::launch;
-use mirai::transport::Backend;
 use mirai::host::TransportOptions;
+use mirai::transport::Backend;
 use mirai::{Host, HostConfig, SubmitOptions};
 
 const MSG: usize = 16;
@@ -119,7 +119,8 @@ impl Opts {
 }
 
 fn num(s: &str) -> Result<usize, String> {
-    s.parse().map_err(|_| format!("'{s}' is not a whole number"))
+    s.parse()
+        .map_err(|_| format!("'{s}' is not a whole number"))
 }
 
 /// A binary built next to this one (same target directory).
@@ -161,7 +162,9 @@ impl Raw {
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| format!("raw floor spawn: {e}"))?;
-        let (stream, _) = listener.accept().map_err(|e| format!("raw floor accept: {e}"))?;
+        let (stream, _) = listener
+            .accept()
+            .map_err(|e| format!("raw floor accept: {e}"))?;
         Ok(Raw { child, stream, dir })
     }
 
@@ -187,24 +190,40 @@ struct Engine {
 
 impl Engine {
     fn start(backend: Backend, daemons: usize, daemon: &PathBuf) -> Result<Engine, String> {
-        let url = format!("abstract://mirai-bench-{}-{:?}-{}", std::process::id(), backend, daemons);
+        let url = format!(
+            "abstract://mirai-bench-{}-{:?}-{}",
+            std::process::id(),
+            backend,
+            daemons
+        );
         let mut cfg = HostConfig::new(url);
-        cfg.transport = TransportOptions { backend, ..TransportOptions::default() };
+        cfg.transport = TransportOptions {
+            backend,
+            ..TransportOptions::default()
+        };
         let host = Host::start(cfg).map_err(|e| format!("{backend:?} host: {e}"))?;
         let backend_arg = match backend {
             Backend::Native => "native",
             Backend::Nng => "nng",
         };
-        let cmd = launch::Command::new(daemon).arg(host.url()).arg("--backend").arg(backend_arg);
+        let cmd = launch::Command::new(daemon)
+            .arg(host.url())
+            .arg("--backend")
+            .arg(backend_arg);
         host.launch(&cmd, daemons).map_err(|e| e.to_string())?;
         if !host.wait_connections(daemons as u64, Duration::from_secs(30)) {
-            return Err(format!("{backend:?}: {daemons} daemons did not connect within 30 s"));
+            return Err(format!(
+                "{backend:?}: {daemons} daemons did not connect within 30 s"
+            ));
         }
         Ok(Engine { host })
     }
 
     fn trip(&self) -> Result<(), String> {
-        let h = self.host.submit(vec![7u8; MSG], SubmitOptions::default()).map_err(|e| e.to_string())?;
+        let h = self
+            .host
+            .submit(vec![7u8; MSG], SubmitOptions::default())
+            .map_err(|e| e.to_string())?;
         match h.wait(Some(Duration::from_secs(30))) {
             Some(mirai::Outcome::Value { payload, .. }) if payload.len() == MSG => Ok(()),
             other => Err(format!("unexpected outcome {other:?}")),
@@ -219,7 +238,10 @@ impl Engine {
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         for h in handles {
-            if !matches!(h.wait(Some(Duration::from_secs(60))), Some(mirai::Outcome::Value { .. })) {
+            if !matches!(
+                h.wait(Some(Duration::from_secs(60))),
+                Some(mirai::Outcome::Value { .. })
+            ) {
                 return Err("a throughput task did not complete".into());
             }
         }
@@ -252,7 +274,11 @@ impl Series {
     }
 }
 
-fn time_trips(n: usize, mut f: impl FnMut() -> Result<(), String>, out: &mut Series) -> Result<(), String> {
+fn time_trips(
+    n: usize,
+    mut f: impl FnMut() -> Result<(), String>,
+    out: &mut Series,
+) -> Result<(), String> {
     for _ in 0..n {
         let t = Instant::now();
         f()?;
@@ -263,7 +289,10 @@ fn time_trips(n: usize, mut f: impl FnMut() -> Result<(), String>, out: &mut Ser
 
 fn run(o: &Opts) -> Result<(), String> {
     if !o.daemon.exists() {
-        return Err(format!("daemon binary {} not found (build it with cargo build --release -p mirai-daemon)", o.daemon.display()));
+        return Err(format!(
+            "daemon binary {} not found (build it with cargo build --release -p mirai-daemon)",
+            o.daemon.display()
+        ));
     }
     let mut raw = Raw::start()?;
     let native = Engine::start(Backend::Native, 1, &o.daemon)?;
@@ -277,7 +306,8 @@ fn run(o: &Opts) -> Result<(), String> {
     time_trips(WARMUP, || native.trip(), &mut Series::default())?;
     time_trips(WARMUP, || nng.trip(), &mut Series::default())?;
 
-    let (mut s_raw, mut s_native, mut s_nng) = (Series::default(), Series::default(), Series::default());
+    let (mut s_raw, mut s_native, mut s_nng) =
+        (Series::default(), Series::default(), Series::default());
     let (mut tp_native, mut tp_nng) = (Series::default(), Series::default());
     let mut s_trace: [Series; 3] = Default::default();
     for round in 0..o.rounds {
@@ -285,7 +315,9 @@ fn run(o: &Opts) -> Result<(), String> {
         time_trips(o.trips, || native.trip(), &mut s_native)?;
         time_trips(o.trips, || nng.trip(), &mut s_nng)?;
         if o.tasks > 0 {
-            tp_native.0.push(o.tasks as f64 / native2.throughput(o.tasks)?);
+            tp_native
+                .0
+                .push(o.tasks as f64 / native2.throughput(o.tasks)?);
             tp_nng.0.push(o.tasks as f64 / nng2.throughput(o.tasks)?);
         }
         // A rotating order, so that none of the three always follows the same system.
@@ -299,20 +331,59 @@ fn run(o: &Opts) -> Result<(), String> {
 
     let floor = s_raw.median();
     let mut rows = vec![
-        ("round trip 16 B", "raw unix socket, 2 processes (floor)", "us", &s_raw, 1.0),
-        ("round trip 16 B", "engine, native transport, 1 daemon", "us", &s_native, s_native.median() / floor),
-        ("round trip 16 B", "engine, nng transport, 1 daemon", "us", &s_nng, s_nng.median() / floor),
+        (
+            "round trip 16 B",
+            "raw unix socket, 2 processes (floor)",
+            "us",
+            &s_raw,
+            1.0,
+        ),
+        (
+            "round trip 16 B",
+            "engine, native transport, 1 daemon",
+            "us",
+            &s_native,
+            s_native.median() / floor,
+        ),
+        (
+            "round trip 16 B",
+            "engine, nng transport, 1 daemon",
+            "us",
+            &s_nng,
+            s_nng.median() / floor,
+        ),
     ];
     // Ratios to (a), the default: no OTEL_* variable at all.
     let untraced = s_trace[0].median();
     let traced_label = format!("{TRACED} ({spans} spans)");
-    for (i, label) in [UNTRACED, DISABLED, traced_label.as_str()].into_iter().enumerate() {
-        rows.push((TRACE_MEASURE, label, "us", &s_trace[i], s_trace[i].median() / untraced));
+    for (i, label) in [UNTRACED, DISABLED, traced_label.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        rows.push((
+            TRACE_MEASURE,
+            label,
+            "us",
+            &s_trace[i],
+            s_trace[i].median() / untraced,
+        ));
     }
     let tp_base = tp_native.median();
     if o.tasks > 0 {
-        rows.push(("tasks/s, 2 daemons", "engine, native transport", "tasks/s", &tp_native, 1.0));
-        rows.push(("tasks/s, 2 daemons", "engine, nng transport", "tasks/s", &tp_nng, tp_nng.median() / tp_base));
+        rows.push((
+            "tasks/s, 2 daemons",
+            "engine, native transport",
+            "tasks/s",
+            &tp_native,
+            1.0,
+        ));
+        rows.push((
+            "tasks/s, 2 daemons",
+            "engine, nng transport",
+            "tasks/s",
+            &tp_nng,
+            tp_nng.median() / tp_base,
+        ));
     }
 
     println!(
@@ -320,9 +391,14 @@ fn run(o: &Opts) -> Result<(), String> {
         o.rounds,
         o.trips,
         o.tasks,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
-    println!("{:<24} {:<42} {:>12} {:>24} {:>8}", "measure", "system", "median", "min - max", "ratio");
+    println!(
+        "{:<24} {:<42} {:>12} {:>24} {:>8}",
+        "measure", "system", "median", "min - max", "ratio"
+    );
     let mut csv = String::from("measure,system,unit,median,min,max,ratio\n");
     for (measure, system, unit, s, ratio) in &rows {
         println!(
@@ -335,7 +411,13 @@ fn run(o: &Opts) -> Result<(), String> {
             s.max(),
             ratio
         );
-        csv.push_str(&format!("\"{measure}\",\"{system}\",{unit},{:.3},{:.3},{:.3},{:.4}\n", s.median(), s.min(), s.max(), ratio));
+        csv.push_str(&format!(
+            "\"{measure}\",\"{system}\",{unit},{:.3},{:.3},{:.3},{:.4}\n",
+            s.median(),
+            s.min(),
+            s.max(),
+            ratio
+        ));
     }
     println!(
         "ratios: round trips relative to the raw floor, the tracing group's to (a); throughput relative to the native engine"
@@ -380,10 +462,22 @@ struct Sink {
 
 impl Sink {
     fn start() -> Result<Sink, String> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("OTLP sink bind: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| format!("OTLP sink address: {e}"))?;
-        let sink = Sink { addr, spans: Arc::default(), requests: Arc::default(), unreadable: Arc::default() };
-        let (spans, requests, unreadable) = (sink.spans.clone(), sink.requests.clone(), sink.unreadable.clone());
+        let listener =
+            TcpListener::bind("127.0.0.1:0").map_err(|e| format!("OTLP sink bind: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("OTLP sink address: {e}"))?;
+        let sink = Sink {
+            addr,
+            spans: Arc::default(),
+            requests: Arc::default(),
+            unreadable: Arc::default(),
+        };
+        let (spans, requests, unreadable) = (
+            sink.spans.clone(),
+            sink.requests.clone(),
+            sink.unreadable.clone(),
+        );
         // The exporter sends one request per connection and closes it: serve them in turn.
         // The thread ends with the process.
         std::thread::Builder::new()
@@ -429,7 +523,11 @@ impl Sink {
 fn sink_serve(conn: TcpStream) -> Option<u64> {
     let mut w = conn.try_clone().ok()?;
     let n = sink_read(conn);
-    let status = if n.is_some() { "200 OK" } else { "400 Bad Request" };
+    let status = if n.is_some() {
+        "200 OK"
+    } else {
+        "400 Bad Request"
+    };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
@@ -556,7 +654,11 @@ impl TraceChild {
             }
             None => Command::new(me),
         };
-        cmd.arg("trace-child").arg("--daemon").arg(daemon).stdin(Stdio::piped()).stdout(Stdio::piped());
+        cmd.arg("trace-child")
+            .arg("--daemon")
+            .arg(daemon)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("OTEL_") {
                 cmd.env_remove(k);
@@ -567,7 +669,11 @@ impl TraceChild {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err("trace child has no pipes".into());
         };
-        let mut c = TraceChild { child, stdin, stdout: BufReader::new(stdout) };
+        let mut c = TraceChild {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        };
         let on = c.line("ready")? == "on";
         Ok((c, on))
     }
@@ -578,7 +684,12 @@ impl TraceChild {
         let mut l = String::new();
         loop {
             l.clear();
-            if self.stdout.read_line(&mut l).map_err(|e| format!("trace child: {e}"))? == 0 {
+            if self
+                .stdout
+                .read_line(&mut l)
+                .map_err(|e| format!("trace child: {e}"))?
+                == 0
+            {
                 return Err("trace child ended early (see its message above)".into());
             }
             match l.trim_end().strip_prefix(tag) {
@@ -590,21 +701,31 @@ impl TraceChild {
 
     /// Has the child time `n` round trips, and adds them to `out`.
     fn block(&mut self, n: usize, out: &mut Series) -> Result<(), String> {
-        writeln!(self.stdin, "{n}").and_then(|_| self.stdin.flush()).map_err(|e| format!("trace child: {e}"))?;
+        writeln!(self.stdin, "{n}")
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| format!("trace child: {e}"))?;
         let l = self.line("trips")?;
         let before = out.0.len();
         for v in l.split_whitespace() {
-            out.0.push(v.parse().map_err(|_| format!("trace child sent '{v}', not a time"))?);
+            out.0.push(
+                v.parse()
+                    .map_err(|_| format!("trace child sent '{v}', not a time"))?,
+            );
         }
         if out.0.len() - before != n {
-            return Err(format!("trace child timed {} round trips, not {n}", out.0.len() - before));
+            return Err(format!(
+                "trace child timed {} round trips, not {n}",
+                out.0.len() - before
+            ));
         }
         Ok(())
     }
 
     /// Closes its stdin (it resets its host, which exports what is left) and waits for it.
     fn finish(self) -> Result<(), String> {
-        let TraceChild { mut child, stdin, .. } = self;
+        let TraceChild {
+            mut child, stdin, ..
+        } = self;
         drop(stdin);
         let status = child.wait().map_err(|e| format!("trace child: {e}"))?;
         if !status.success() {
@@ -631,18 +752,29 @@ impl TraceGroup {
         // Disabled over a configured endpoint: the switch must win.
         let (b, b_on) = TraceChild::start(
             daemon,
-            &[("OTEL_SDK_DISABLED", "true".into()), ("OTEL_EXPORTER_OTLP_ENDPOINT", disabled_sink.endpoint())],
+            &[
+                ("OTEL_SDK_DISABLED", "true".into()),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", disabled_sink.endpoint()),
+            ],
         )?;
         // A batch every 100 ms rather than 5 s, so that (c)'s spans are all exported, and
         // counted, before the next system's block starts.
         let (c, c_on) = TraceChild::start(
             daemon,
-            &[("OTEL_EXPORTER_OTLP_ENDPOINT", traced_sink.endpoint()), ("OTEL_BSP_SCHEDULE_DELAY", "100".into())],
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", traced_sink.endpoint()),
+                ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
+            ],
         )?;
         if a_on || b_on || !c_on {
             return Err(format!("tracing decided wrongly: (a) {a_on}, (b) {b_on}, (c) {c_on}; expected off, off, on"));
         }
-        Ok(TraceGroup { children: vec![a, b, c], disabled_sink, traced_sink, traced_trips: WARMUP })
+        Ok(TraceGroup {
+            children: vec![a, b, c],
+            disabled_sink,
+            traced_sink,
+            traced_trips: WARMUP,
+        })
     }
 
     /// A block of `n` round trips of system `i` (0, 1, 2 for (a), (b), (c)). After (c)'s,
@@ -673,14 +805,21 @@ impl TraceGroup {
         }
         // The profile's own spans (daemons set and reset, daemon connect) come last, with the
         // host's reset; give them a moment.
-        let spans = self.traced_sink.wait_spans(2 * self.traced_trips as u64 + 3);
+        let spans = self
+            .traced_sink
+            .wait_spans(2 * self.traced_trips as u64 + 3);
         let b = &self.disabled_sink;
         let b_requests = b.requests.load(Ordering::Acquire) + b.unreadable.load(Ordering::Acquire);
         if b.spans() > 0 || b_requests > 0 {
-            return Err(format!("OTEL_SDK_DISABLED=true: {} spans in {b_requests} requests arrived", b.spans()));
+            return Err(format!(
+                "OTEL_SDK_DISABLED=true: {} spans in {b_requests} requests arrived",
+                b.spans()
+            ));
         }
         if self.traced_sink.unreadable.load(Ordering::Acquire) > 0 {
-            return Err("tracing on: the local OTLP sink could not read some export requests".into());
+            return Err(
+                "tracing on: the local OTLP sink could not read some export requests".into(),
+            );
         }
         Ok(spans)
     }
@@ -706,7 +845,9 @@ fn trace_child(args: &[String]) -> Result<(), String> {
     mirai_trace::flush();
     let mut out = std::io::stdout();
     let state = if mirai_trace::enabled() { "on" } else { "off" };
-    writeln!(out, "ready {state}").and_then(|_| out.flush()).map_err(|e| e.to_string())?;
+    writeln!(out, "ready {state}")
+        .and_then(|_| out.flush())
+        .map_err(|e| e.to_string())?;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| e.to_string())?;
         let mut s = Series::default();
@@ -716,7 +857,9 @@ fn trace_child(args: &[String]) -> Result<(), String> {
         for v in &s.0 {
             let _ = write!(reply, " {v:.3}");
         }
-        writeln!(out, "{reply}").and_then(|_| out.flush()).map_err(|e| e.to_string())?;
+        writeln!(out, "{reply}")
+            .and_then(|_| out.flush())
+            .map_err(|e| e.to_string())?;
     }
     drop(engine);
     Ok(())
@@ -753,7 +896,11 @@ fn floor_blocks(args: &[String]) -> Result<(), String> {
 fn rss() -> u64 {
     let pages = std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc_page_size() };
@@ -799,12 +946,21 @@ fn scale(args: &[String]) -> Result<(), String> {
     // free of the allocator state an earlier count left behind).
     let header = "daemons,tasks,connect_s,run_s,tasks_per_s,host_rss_before_mb,host_bytes_per_daemon,host_peak_growth_mb,host_bytes_per_task,all_completed\n";
     let mut out = match &csv {
-        Some(p) if p.exists() => std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?,
+        Some(p) if p.exists() => {
+            std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?
+        }
         _ => String::from(header),
     };
     println!(
         "{:>8} {:>9} {:>11} {:>9} {:>11} {:>14} {:>16} {:>14}",
-        "daemons", "tasks", "connect s", "run s", "tasks/s", "host B/daemon", "host peak +MB", "host B/task"
+        "daemons",
+        "tasks",
+        "connect s",
+        "run s",
+        "tasks/s",
+        "host B/daemon",
+        "host peak +MB",
+        "host B/task"
     );
     for &n in &counts {
         let before = rss();
@@ -830,7 +986,10 @@ fn scale(args: &[String]) -> Result<(), String> {
         let peak = rss();
         let mut ok = 0usize;
         for h in handles {
-            if matches!(h.wait(Some(Duration::from_secs(300))), Some(mirai::Outcome::Value { .. })) {
+            if matches!(
+                h.wait(Some(Duration::from_secs(300))),
+                Some(mirai::Outcome::Value { .. })
+            ) {
                 ok += 1;
             }
         }
@@ -904,7 +1063,12 @@ mod tests {
 
     #[test]
     fn spans_are_counted_across_resources_and_scopes() {
-        let scope_a = [ld(1, &ld(1, b"org.r-lib.mirai")), ld(2, &span()), ld(2, &span())].concat();
+        let scope_a = [
+            ld(1, &ld(1, b"org.r-lib.mirai")),
+            ld(2, &span()),
+            ld(2, &span()),
+        ]
+        .concat();
         let scope_b = [ld(2, &span()), ld(3, b"schema")].concat();
         let resource = ld(1, &ld(1, &ld(1, b"service.name")));
         let rs1 = [resource.clone(), ld(2, &scope_a), ld(2, &scope_b)].concat();
@@ -925,7 +1089,10 @@ mod tests {
             service_name: Some("mirai-bench-test".into()),
             timeout: Duration::from_secs(10),
         };
-        assert!(mirai_trace::init(mirai_trace::Decision::On(settings)), "first decision in this process");
+        assert!(
+            mirai_trace::init(mirai_trace::Decision::On(settings)),
+            "first decision in this process"
+        );
         for id in 0..5 {
             mirai_trace::mirai(id, None, None).end();
         }
@@ -937,7 +1104,8 @@ mod tests {
         assert_eq!(sink.unreadable.load(Ordering::Acquire), 0);
         // Anything but a POST of an OTLP protobuf body is refused, and not counted.
         let mut s = TcpStream::connect(sink.addr).expect("connect");
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
         let mut answer = String::new();
         s.read_to_string(&mut answer).expect("read");
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");

@@ -11,7 +11,8 @@ mirai_map <- function(.x, .f, ..., .args = list(), .promise = NULL, .compute = N
   is.function(.f) || stop(sprintf("`.f` must be of type function, not %s", typeof(.f)))
   call <- sys.call()
   globals <- .globals(list(...), call)
-  .args <- .locals(.args, call)
+  # Constant arguments to `.f`: named ones match by name, unnamed ones follow the element.
+  .args <- if (is.environment(.args)) as.list.environment(.args, all.names = TRUE) else as.list(.args)
   prof <- .profile(.compute)
   base <- list(.f = .f, .args = .args, .mirai_within_map = TRUE)
   if (is.null(dim(.x))) {

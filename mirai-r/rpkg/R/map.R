@@ -185,10 +185,11 @@ collect_mirai <- function(x, options = NULL) {
 
 .index_error <- function(i, v, name) {
   if (.opts$cli) {
-    parent <- .ev_condition(v)
+    if (is.null(name) || is.na(name) || !nzchar(name)) name <- NULL
     msg <- c(i = "In index: {i}.")
-    if (!is.null(name) && !is.na(name) && nzchar(name)) msg <- c(msg, i = "With name: {name}.")
-    cli::cli_abort(msg, call = quote(mirai_map()), parent = parent)
+    if (!is.null(name)) msg <- c(msg, i = "With name: {name}.")
+    # `location` and `name` are fields of the condition (purrr reports them).
+    cli::cli_abort(msg, location = i, name = name, call = quote(mirai_map()), parent = .ev_condition(v))
   }
   stop(sprintf("In index %d:\n%s", i, .ev_message(v)), call. = FALSE)
 }

@@ -85,11 +85,12 @@ daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TR
   # The cleanup guards itself: an error or a late interrupt must not replace the result.
   clean <- function() tryCatch(.cleanup(base), error = function(e) NULL, interrupt = function(e) NULL)
   evaluate <- function(data, everywhere) {
-    res <- .Call(mirai_eval, data, if (cleanup) base, clean, .ns)
+    # Boxed: a value that is the empty symbol (`substitute()`) cannot be read from a variable.
+    res <- list(.Call(mirai_eval, data, if (cleanup) base, clean, .ns))
     if (everywhere || (is.list(data) && !is.null(.subset2(data, "everywhere")))) {
       tryCatch(base <<- .baseline(), error = function(e) NULL, interrupt = function(e) NULL)
     } else if (cleanup && .Call(mirai_clean, base)) clean()
-    res
+    .subset2(res, 1L)
   }
   url <- as.character(url)[1L]
   if (length(tlscert)) attr(url, "tlscert") <- .read_pem(tlscert)
@@ -116,7 +117,7 @@ daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TR
     rm(list = names(.GlobalEnv), envir = .GlobalEnv)
     list2env(host, envir = .GlobalEnv)
   })
-  res <- .evaluate(data)
+  res <- list(.evaluate(data)) # boxed, as in daemon()
   if (everywhere) prof$gvars <- names(.GlobalEnv) else .cleanup(base)
-  res
+  .subset2(res, 1L)
 }

@@ -59,7 +59,10 @@ http_config <- function(url = posit_workbench_url, method = "POST", headers = po
 posit_workbench_url <- function() file.path(.posit_server()$server, "api", "launch_job")
 
 posit_workbench_headers <- function() {
-  cookie <- .posit_server()$cookie
+  # Outside Workbench (no RPC cookie) only the content type, so that a launch given its own
+  # `url` and `data` needs no Workbench.
+  cookie <- .opts$rs_cookie %||% Sys.getenv("RS_SESSION_RPC_COOKIE")
+  if (!nzchar(cookie)) return(c(`Content-Type` = "application/json"))
   c(`Content-Type` = "application/json", `X-RS-Session-Server-RPC-Cookie` = cookie, Cookie = cookie)
 }
 

@@ -109,4 +109,4 @@ test_that("a failing remote launch resets the new profile", {
   expect_false(daemons_set("bad"))
 })
 
-# http_config() against a local HTTP server: test-remote.R.
+# http_config() against a local HTTP server: test-http-config.R.

@@ -296,6 +296,8 @@ nextget <- function(x, .compute = "default") {
     sync = prof$sync,
     compute = prof$compute,
     dots = prof$dots,
+    # No condition variable is exposed: completion is signalled inside the engine.
+    cv = NULL,
     NULL
   )
 }

@@ -212,7 +212,7 @@ unresolved <- function(x) {
   if (is_mirai(x)) .pending(x)
   else if (inherits(x, "unresolvedValue")) TRUE
   else if (is.list(x)) {
-    for (m in x) if (is_mirai(m) && .pending(m)) return(TRUE)
+    for (m in x) if (is_mirai(m) && .pending(m) || inherits(m, "unresolvedValue")) return(TRUE)
     FALSE
   } else FALSE
 }

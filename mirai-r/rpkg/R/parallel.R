@@ -21,7 +21,7 @@ make_cluster <- function(n, url = NULL, remote = NULL, ...) {
   }
   n <- as.integer(n)
   cl <- lapply(seq_len(n), function(i) structure(new.env(parent = emptyenv()), class = "miraiNode", node = i, id = id))
-  invisible(structure(cl, class = c("miraiCluster", "cluster"), id = id))
+  structure(cl, class = c("miraiCluster", "cluster"), id = id)
 }
 
 # In direct mode daemons(n) returns once n connections are open, but a daemon takes tasks only
@@ -37,7 +37,11 @@ make_cluster <- function(n, url = NULL, remote = NULL, ...) {
 }
 
 stop_cluster <- function(cl) {
-  # Anything else has no profile of its own (its NULL id would name the default profile).
+  # No cluster given: the default profile. Anything else is refused rather than taken as that.
+  if (missing(cl)) {
+    .reset(.opts$default)
+    return(invisible())
+  }
   inherits(cl, "miraiCluster") || stop("`cl` must be a cluster made by make_cluster()")
   .reset(attr(cl, "id"))
   invisible()
@@ -45,7 +49,7 @@ stop_cluster <- function(cl) {
 
 stopCluster.miraiCluster <- stop_cluster
 
-`[.miraiCluster` <- function(x, i) .subset(x, i)
+`[.miraiCluster` <- function(x, ...) .subset(x, ...)
 
 print.miraiCluster <- function(x, ...) {
   id <- attr(x, "id")

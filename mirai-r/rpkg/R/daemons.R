@@ -167,10 +167,6 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   invisible(prof)
 }
 
-# `...` daemon arguments as `,name=value` for each logical or numeric value, in order
-# (validated and written by the engine, see .daemon_args in launch.R).
-.render <- function(dots, call = sys.call(-1L)) .daemon_args(dots, call)
-
 # Resets profile `compute`; FALSE invisibly.
 .reset <- function(compute, exit = FALSE) {
   prof <- ..[[compute]]

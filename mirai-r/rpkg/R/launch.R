@@ -171,7 +171,7 @@ host_url <- function(tls = FALSE, port = 0) {
 # profile's TLS material.
 .launch_dots <- function(prof, dots, call = sys.call(-1L)) {
   if (!length(dots)) return(prof$dots)
-  rendered <- .render(dots, call)
+  rendered <- .daemon_args(dots, call)
   if (!is.null(dots[["tlscert"]])) prof$tls <- dots[["tlscert"]]
   rendered
 }

@@ -63,8 +63,6 @@
   name
 }
 
-.err <- function(msg, call = sys.call(-1L)) stop(simpleError(msg, call))
-
 # 24 random hex characters that do not touch the R session's RNG.
 .hex24 <- function() {
   if (file.exists("/dev/urandom")) {

@@ -6,8 +6,9 @@ make_cluster <- function(n, url = NULL, remote = NULL, ...) {
     is.numeric(n) || stop("`n` must be numeric, did you mean to provide `url`?")
     length(n) == 1L || stop("`n` must be a single number")
     n >= 1L || stop("`n` must be 1 or greater")
+    # Returns once n daemons have done their handshake, so node i is the i-th daemon of the
+    # round-robin (clusterSetRNGStream() seeds each daemon once).
     daemons(n, dispatcher = FALSE, cleanup = FALSE, ..., .compute = id)
-    .await_handshakes(id, as.integer(n))
   } else if (is.null(remote)) {
     if (missing(n)) n <- 1L
     is.numeric(n) || stop("`n` must be numeric, did you mean to provide `url`?")
@@ -22,18 +23,6 @@ make_cluster <- function(n, url = NULL, remote = NULL, ...) {
   n <- as.integer(n)
   cl <- lapply(seq_len(n), function(i) structure(new.env(parent = emptyenv()), class = "miraiNode", node = i, id = id))
   structure(cl, class = c("miraiCluster", "cluster"), id = id)
-}
-
-# In direct mode daemons(n) returns once n connections are open, but a daemon takes tasks only
-# after its handshake; until then the first tasks of the round-robin all go to the daemons that
-# are ready, so node i would not be the i-th daemon (clusterSetRNGStream() would seed one daemon
-# twice). Waits (up to 10 s) until n daemons have completed the handshake (the `cumulative`
-# counter). A no-op once the engine's connection wait counts handshakes itself.
-.await_handshakes <- function(id, n) {
-  host <- ..[[id]]$host
-  t0 <- proc.time()[["elapsed"]]
-  while (.Call(mirai_host_status, host)$counters[2L] < n && proc.time()[["elapsed"]] - t0 < 10)
-    Sys.sleep(0.005)
 }
 
 stop_cluster <- function(cl) {

@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use mirai_sched::{Action, Config, Delivery, Scheduler, TaskKind};
 
 /// `daemons` daemons, `tasks` tasks submitted up front, every third cancelled from last to
-/// first (as `stop_mirai` on a map does) with half of them queued, an `everywhere` round over
-/// the whole pool in the middle, then the daemons answer until everything is done.
+/// first (as a caller stopping a whole batch does) with half of them queued, an everywhere
+/// round over the whole pool in the middle, then the daemons answer until everything is done.
 fn run(daemons: u64, tasks: u64) {
     let mut s: Scheduler<u64> = Scheduler::new(Config {
         memory_limit: Some(u64::MAX),

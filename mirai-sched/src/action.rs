@@ -1,0 +1,86 @@
+//! What comes out of the scheduler: the [`Action`]s the caller carries out, the
+//! [`ErrorCode`]s tasks fail with, and the [`Delivery`] verdict on a result.
+
+use crate::{DaemonId, TaskId};
+
+#[cfg(doc)]
+use crate::Scheduler;
+
+/// The error codes the scheduler resolves tasks with. The values are the engine's error
+/// numbers, which the host reports to its callers unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ErrorCode {
+    /// 5: the task's deadline passed.
+    TimedOut = 5,
+    /// 7: the task was never sent and its profile closed.
+    ObjectClosed = 7,
+    /// 19: the daemon evaluating (or holding) the task went away, or the profile was reset.
+    ConnectionReset = 19,
+    /// 20: the task was cancelled.
+    Canceled = 20,
+}
+
+/// Something the caller must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<P> {
+    /// Send the init bundle to a daemon that said hello. `ordinal` counts hellos over the
+    /// scheduler's life (1 for the first), which picks the daemon's RNG stream.
+    Init {
+        /// The daemon.
+        daemon: DaemonId,
+        /// 1-based cumulative count of daemons that completed the handshake.
+        ordinal: u64,
+    },
+    /// Send this task to this daemon.
+    Dispatch {
+        /// The daemon.
+        daemon: DaemonId,
+        /// The task.
+        task: TaskId,
+        /// Its payload, as submitted.
+        payload: P,
+    },
+    /// Ask the daemon to interrupt this task.
+    Cancel {
+        /// The daemon evaluating it.
+        daemon: DaemonId,
+        /// The task.
+        task: TaskId,
+    },
+    /// Acknowledge the daemon's `last` result; it exits.
+    Ack {
+        /// The daemon.
+        daemon: DaemonId,
+    },
+    /// Ask the daemon to give back this task, which was pipelined to it and may not have
+    /// started yet (see [`Scheduler::withdrawn`]). If it has started, the daemon ignores the
+    /// request and the task completes there.
+    Withdraw {
+        /// The daemon holding it.
+        daemon: DaemonId,
+        /// The task.
+        task: TaskId,
+    },
+    /// Tell the daemon to terminate (the pool is shutting down: [`Scheduler::exit_all`]).
+    Exit {
+        /// The daemon.
+        daemon: DaemonId,
+    },
+    /// Resolve this task's handle with an error code; nothing more will come for it.
+    Fail {
+        /// The task.
+        task: TaskId,
+        /// Why.
+        code: ErrorCode,
+    },
+}
+
+/// What to do with a result that came back from a daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Resolve the task's handle with it.
+    Deliver,
+    /// Drop it: the task was cancelled, timed out, or is unknown.
+    Discard,
+}

@@ -27,8 +27,8 @@
 #'   - torch: `serial_config("torch_tensor", torch::torch_serialize, torch::torch_load)`
 #'   - Arrow: `serial_config("ArrowTabular", arrow::write_to_raw, function(x)
 #'   arrow::read_ipc_stream(x, as_data_frame = FALSE))`
-#'   - Polars: `serial_config("RPolarsDataFrame", function(x) polars::as_polars_df(x)$to_raw_ipc(),
-#'   function(x) polars::pl$read_ipc(x))`
+#'   - Polars: the same pattern, with the package's functions that write a data frame to Arrow
+#'   IPC bytes and read them back (their names depend on the polars version).
 #'
 #' @seealso [register_serial()] to register a configuration for every profile,
 #'   `vignette("serialization", package = "mirai")`.

@@ -4,6 +4,20 @@
 # an everywhere() round, or `map =` (the elements) and maybe `seeds =` for a chunk of mirai_map(). Globals go into the global environment; the expression is evaluated in
 # a fresh environment holding the locals, whose enclosure is the global environment.
 
+#' Is code running on a daemon?
+#'
+#' @return `TRUE` while R code runs as part of a task evaluated by a daemon (persistent, one-off
+#'   or on a sync profile), `FALSE` elsewhere, the host session included.
+#'
+#' @details Useful in a function that may run in the session or inside a mirai, for example to
+#'   avoid starting daemons from a daemon.
+#'
+#' @seealso [daemon()].
+#' @examples
+#' on_daemon()
+#' daemons(sync = TRUE)
+#' mirai(mirai::on_daemon())[]
+#' daemons(0)
 on_daemon <- function() isTRUE(.opts$on)
 
 # Evaluates one task (or one chunk of mirai_map() elements, see mirai-r/src/chunk.rs); never
@@ -51,6 +65,69 @@ on_daemon <- function() isTRUE(.opts$on)
   }
 }
 
+#' Run a daemon
+#'
+#' `daemon()` is what each daemon process runs: it connects to a host (or its dispatcher), then
+#' evaluates the tasks it receives, one at a time, until the connection ends or a limit is
+#' reached. It is normally started through a launch command (`Rscript -e
+#' 'mirai::daemon("<url>")'`) by [daemons()], [launch_local()] or [launch_remote()], which also
+#' write its arguments.
+#'
+#' @param url the URL of the host to dial, such as `"tcp://10.0.0.5:5555"`. Daemons always dial;
+#'   the host listens.
+#' @param dispatcher `TRUE` when the host's profile uses a dispatcher, `FALSE` for a host set with
+#'   `dispatcher = FALSE`. It must match the host.
+#' @param ... not used; unknown arguments are ignored.
+#' @param asyncdial `FALSE` to fail at once, with an error such as `"6 | Connection refused"`, if
+#'   the host cannot be reached; `TRUE` to keep trying in the background until it can. Leave the
+#'   default in packages.
+#' @param autoexit what to do when the connection to the host is lost: `TRUE` exit (a busy daemon
+#'   is stopped after a 200 ms grace period, even mid-task); `NA` finish the current task, then
+#'   exit; `FALSE` keep running and dial the same URL again, for a new host to reuse (such
+#'   daemons are stopped by `daemons(NULL)`). The default guarantees that daemons never outlive
+#'   their host.
+#' @param cleanup `TRUE` to restore, after each task, the global environment (removing new
+#'   variables), the search path (detaching packages attached by the task) and the options, as
+#'   they were at start-up or after the latest [everywhere()]; `FALSE` to keep what tasks leave.
+#' @param output `FALSE` to discard standard output and messages; `TRUE` to keep them, so that
+#'   local daemons print to the host's console.
+#' @param idletime milliseconds without a task after which the daemon exits (code 1).
+#' @param walltime milliseconds after start after which the daemon exits (code 2); checked as a
+#'   task arrives, which is then the last one.
+#' @param maxtasks the number of tasks after which the daemon exits (code 3).
+#' @param tlscert for TLS URLs, what the daemon needs to check the host (and to prove itself to
+#'   it): a path to a PEM file with the certificate authority, or `c(<PEM text>, <PEM text or
+#'   "">)`. Launch commands embed it.
+#' @param rs a 7-integer L'Ecuyer-CMRG `.Random.seed` to start from; written into launch
+#'   commands by the host, not given by users.
+#'
+#' @return The exit code, invisibly: 0 the connection ended, 1 idle time, 2 wall time, 3 task
+#'   limit reached (see [nextcode()]).
+#'
+#' @details Before exiting on `maxtasks` or `walltime`, a daemon marks its last reply as such and
+#'   waits for the host to acknowledge it, so that the reply is delivered and no further task is
+#'   sent to it; queued tasks wait for other daemons. [launch_local()] can replace daemons that
+#'   exited this way.
+#'
+#'   Each task is evaluated as described in [mirai()]: objects of `...` in the global
+#'   environment, `.args` in a local environment. An error becomes a `miraiError` and an
+#'   interrupt (as sent by [stop_mirai()]) a `miraiInterrupt`: neither stops the daemon.
+#'
+#' @seealso [daemons()], [launch_local()], [launch_remote()], [nextcode()].
+#' @examples
+#' # A host listens; a daemon that stops after two tasks joins it.
+#' daemons(url = local_url(), .compute = "limited")
+#' launch_remote(1, maxtasks = 2, .compute = "limited") # the command a daemon would run
+#' launch_local(1, maxtasks = 2, .compute = "limited")  # run it here, in the background
+#' mirai(mirai::on_daemon(), .compute = "limited")[]
+#' info("limited")[["connections"]]
+#' daemons(0, .compute = "limited")
+#' nextcode(3L)
+#'
+#' \dontrun{
+#' # on another machine, after `daemons(url = "tcp://10.0.0.5:5555")` on the host
+#' mirai::daemon("tcp://10.0.0.5:5555", idletime = 60000)
+#' }
 daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TRUE,
                    cleanup = TRUE, output = FALSE, idletime = Inf, walltime = Inf,
                    maxtasks = Inf, tlscert = NULL, rs = NULL) {

@@ -1,9 +1,60 @@
 # Error values: miraiError, miraiInterrupt, integer error values, and their methods.
 
+#' Error values
+#'
+#' A task that fails does not raise an error in the session: its mirai resolves to an *error
+#' value*. These functions tell the kinds apart.
+#'
+#' @param x any object.
+#'
+#' @return `TRUE` or `FALSE`. `is_mirai_error()`: an error raised by the evaluation (class
+#'   `miraiError`). `is_mirai_interrupt()`: an interrupted evaluation (class `miraiInterrupt`).
+#'   `is_error_value()`: any error value, those two and the integer error values.
+#'
+#' @details
+#' - A `miraiError` is the string `"Error in <call>: <message>"`. It carries the fields of the
+#'   original condition, read with `$`: `$message`, `$call`, custom fields (such as those of
+#'   `rlang::abort()`), `$condition.class` (the original class) and `$stack.trace` (the calls from
+#'   where the error was raised outwards, as a list). [conditionMessage()] and [conditionCall()]
+#'   work on it.
+#' - A `miraiInterrupt` is an empty string, the value of a task interrupted on its daemon (for
+#'   example by a signal).
+#' - An integer error value is a code: 5 timed out, 7 object closed (the profile was reset
+#'   before the task was sent), 19 connection reset (the daemon was lost, or the profile reset),
+#'   20 operation canceled ([stop_mirai()]). It prints with its meaning, as
+#'   `'errorValue' int 20 | Operation canceled`.
+#'
+#' All three also have class `try-error`, so code that checks `inherits(x, "try-error")` treats
+#' them as errors.
+#'
+#' @seealso [mirai()], [stop_mirai()].
+#' @examples
+#' daemons(1)
+#' m <- mirai({
+#'   f <- function(x) if (x > 0) stop("positive")
+#'   f(1)
+#' })
+#' m[]
+#' is_mirai_error(m$data)
+#' is_error_value(m$data)
+#' m$data$message
+#' m$data$stack.trace
+#'
+#' m <- mirai(Sys.sleep(5))
+#' Sys.sleep(0.1)
+#' stop_mirai(m)
+#' m$data
+#' is_error_value(m$data)
+#' is_mirai_interrupt(m$data)
+#'
+#' is_error_value(mirai(1)[])
+#' daemons(0)
 is_mirai_error <- function(x) inherits(x, "miraiError")
 
+#' @rdname is_mirai_error
 is_mirai_interrupt <- function(x) inherits(x, "miraiInterrupt")
 
+#' @rdname is_mirai_error
 is_error_value <- function(x) inherits(x, "errorValue")
 
 `$.miraiError` <- function(x, name) attr(x, name, exact = TRUE)

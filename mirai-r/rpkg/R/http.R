@@ -1,5 +1,50 @@
 # http_config(): launching daemons through HTTP requests (Posit Workbench by default).
 
+#' Launch configuration for HTTP APIs
+#'
+#' `http_config()` describes how to start daemons by HTTP requests to a job-launching API, for
+#' [launch_remote()] and `daemons(remote = )`. Its defaults launch jobs through Posit Workbench
+#' from a session running in it.
+#'
+#' @param url the endpoint, or a function returning it (called at launch time).
+#' @param method the HTTP method.
+#' @param headers a named character vector of request headers, or a function returning one.
+#' @param data the request body, which must contain `%s` where the daemon call goes, or a
+#'   function returning it, called with the arguments in `...`.
+#' @param ... arguments for `data` when it is a function. For the Posit Workbench default:
+#'   `rscript` (default `"Rscript"`), `job_name` (`"mirai_daemon"`), `cluster` (the first
+#'   available if `NULL`), `resource_profile`, or `cpus` and `memory` (megabytes).
+#' @param cookie a value for a `Cookie` header, or a function returning it.
+#' @param token a bearer token for an `Authorization` header, or a function returning it.
+#'
+#' @return A launch configuration (a list of type `"http"`). Making it never fails, even outside
+#'   Posit Workbench: functions are only called when daemons are launched, so credentials are
+#'   read then.
+#'
+#' @details One request is sent per daemon, with a 5 second timeout (through the `curl` command
+#'   line tool). The daemon call (`mirai::daemon(...)`, escaped for a JSON string) is substituted
+#'   into `data` with [sprintf()]. [launch_remote()] returns the responses, each
+#'   `list(status, headers, data)`.
+#'
+#'   The Posit Workbench defaults read the server address and session cookie from the
+#'   environment (`RS_SERVER_ADDRESS`, `RS_SESSION_RPC_COOKIE`) and raise
+#'   `"can only be used from Posit Workbench"` elsewhere.
+#'
+#' @seealso [remote_config()], [launch_remote()].
+#' @examples
+#' cfg <- http_config(
+#'   url = "https://launcher.example.com/api/jobs",
+#'   headers = c(`Content-Type` = "application/json"),
+#'   data = '{"command": "%s"}',
+#'   token = function() Sys.getenv("LAUNCHER_TOKEN")
+#' )
+#' cfg$data
+#' names(http_config())
+#'
+#' \dontrun{
+#' # from a Posit Workbench session
+#' daemons(n = 2, url = host_url(), remote = http_config(cpus = 2, memory = 4096))
+#' }
 http_config <- function(url = posit_workbench_url, method = "POST", headers = posit_workbench_headers,
                         data = posit_workbench_data, ..., cookie = NULL, token = NULL) {
   list(type = "http", url = url, method = method, headers = headers, data = data,

@@ -13,6 +13,31 @@
 # submitting environment (R_LIBS included) to the job by default, other schedulers may need the
 # same `rscript` prefix or an `export R_LIBS=...` line in `options`.
 
+#' URLs for daemons to dial
+#'
+#' `host_url()` gives URLs at the network addresses of this machine, for daemons on other
+#' machines; `local_url()` gives a URL that only processes on this machine can reach.
+#'
+#' @param tls `TRUE` for a `tls+tcp://` URL, `FALSE` for `tcp://`.
+#' @param port the port, from 0 to 65535; `0` lets the system choose a free port when the host
+#'   starts listening.
+#' @param tcp `TRUE` for `tcp://127.0.0.1:<port>` (for example at the end of an SSH tunnel),
+#'   `FALSE` for a new random local socket URL.
+#'
+#' @return `host_url()`: a character vector with one URL per non-loopback IPv4 address, named by
+#'   network interface (such as `eth0`), or one unnamed URL with the machine's name if there is
+#'   none; [daemons()] uses the first. `local_url()`: one URL, `abstract://<random>` on Linux,
+#'   `ipc:///tmp/<random>` on other Unix systems and `ipc://<random>` (a named pipe) on Windows,
+#'   or `tcp://127.0.0.1:<port>`.
+#'
+#' @details `local_url()` is also what `daemons(n)` and one-off mirai use for local daemons.
+#'
+#' @seealso [daemons()], [launch_remote()].
+#' @examples
+#' host_url()
+#' host_url(tls = TRUE, port = 5555)
+#' local_url()
+#' local_url(tcp = TRUE, port = 5555)
 local_url <- function(tcp = FALSE, port = 0) {
   if (!is.logical(tcp) || length(tcp) != 1L || is.na(tcp)) stop("`tcp` must be TRUE or FALSE")
   if (tcp) {
@@ -28,6 +53,7 @@ local_url <- function(tcp = FALSE, port = 0) {
   )
 }
 
+#' @rdname local_url
 host_url <- function(tls = FALSE, port = 0) {
   port <- .check_port(port)
   ips <- .ipv4()
@@ -190,6 +216,47 @@ host_url <- function(tls = FALSE, port = 0) {
   .Call(mirai_host_launch, prof$host, .rscript(), c("-e", .daemon_call(prof, dots)))
 }
 
+#' Launch daemons
+#'
+#' These start daemons for a profile that is already set, at any time: `launch_local()` on this
+#' machine; `launch_remote()` elsewhere, through a launch configuration, or by returning the
+#' shell commands to run by hand.
+#'
+#' @param n the number of daemons. For `launch_remote()` also a cluster made by
+#'   [make_cluster()] (one daemon per node) or a single node of one.
+#' @param remote a launch configuration from [remote_config()], [ssh_config()],
+#'   [cluster_config()] or [http_config()]. The default, `remote_config()`, launches nothing:
+#'   the commands are returned for deployment by hand.
+#' @param ... arguments for [daemon()], such as `maxtasks = 10` or `idletime = 60000`. If given,
+#'   they replace (not add to) those stored in the profile by [daemons()].
+#' @param .compute the name of the compute profile, or `NULL` for the current default.
+#'
+#' @return `launch_local()`: `n`. `launch_remote()`: the launch commands, a character vector of
+#'   class `miraiLaunchCmd` printed one by one; with [http_config()], the list of HTTP
+#'   responses instead (each `list(status, headers, data)`), invisibly.
+#'
+#' @details Neither waits for the daemons to connect: check with [status()], or just send
+#'   tasks, which wait in the queue. The commands have the form
+#'   `Rscript -e 'mirai::daemon("<url>", <arguments>)'` and carry the profile's TLS material
+#'   when it uses TLS. Launched commands are not waited for, so an error on the remote side
+#'   (a wrong host name, say) shows only as a daemon that never connects.
+#'
+#'   Errors: the profile must be set (`"daemons must be set to use this function"`) and not be
+#'   a sync profile.
+#'
+#' @seealso [daemons()], [daemon()], `vignette("remote", package = "mirai")`.
+#' @examples
+#' daemons(url = local_url())
+#' launch_local(2)
+#' mirai_map(1:2, function(x) x)[.flat]
+#' status()$connections
+#' launch_remote(2) # commands to run by hand
+#' daemons(0)
+#'
+#' \dontrun{
+#' daemons(url = host_url(port = 5555))
+#' launch_remote(2, remote = ssh_config(c("ssh://node1", "ssh://node2")))
+#' }
 launch_local <- function(n = 1L, ..., .compute = NULL) {
   prof <- .launch_profile(.compute)
   k <- .check_count(n)
@@ -198,6 +265,7 @@ launch_local <- function(n = 1L, ..., .compute = NULL) {
   n
 }
 
+#' @rdname launch_local
 launch_remote <- function(n = 1L, remote = remote_config(), ..., .compute = NULL) {
   if (inherits(n, "miraiCluster")) {
     .compute <- attr(n, "id")
@@ -254,6 +322,36 @@ print.miraiLaunchCmd <- function(x, ...) {
   invisible(x)
 }
 
+#' A generic launch configuration
+#'
+#' `remote_config()` describes how to run a launch command through any program, such as a
+#' scheduler's `srun` or a container runner, for [launch_remote()] and `daemons(remote = )`.
+#'
+#' @param command the program to run, for example `"srun"`; `NULL` to launch nothing (the
+#'   commands are only returned).
+#' @param args a character vector of arguments for `command`, in which the element `"."` is
+#'   replaced by the launch command; or a list of such vectors, one per daemon (for example one
+#'   per machine).
+#' @param rscript how to call Rscript on the other side: a path, or `Rscript` with settings such
+#'   as `"R_LIBS=/opt/rlib Rscript"` or extra flags.
+#' @param quote `TRUE` to shell-quote the launch command where it replaces `"."` (needed when
+#'   `command` hands it to another shell, as `ssh` and `sbatch --wrap` do); `FALSE` to insert it
+#'   as it is.
+#'
+#' @return A launch configuration: `list(command, args, rscript, quote, tunnel = FALSE)`.
+#'
+#' @details The command runs in the background through `/bin/sh` and is not waited for. `args`
+#'   and `rscript` are shell text, inserted as given. Each vector in `args` must contain `"."`,
+#'   or an error is raised at once. With a list of k vectors, `launch_remote()` launches k
+#'   daemons (`n` must then be 1 or k).
+#'
+#' @seealso [ssh_config()], [cluster_config()], [http_config()], [launch_remote()].
+#' @examples
+#' str(remote_config())
+#' # Slurm's srun, one daemon per call
+#' str(remote_config(command = "srun", args = c("--mem 512", "-n 1", ".")))
+#' # two machines, through a command of your own
+#' str(remote_config("my-launcher", args = list(c("-h", "node1", "."), c("-h", "node2", "."))))
 remote_config <- function(command = NULL, args = c("", "."), rscript = "Rscript", quote = FALSE) {
   for (a in if (is.list(args) && length(args)) args else list(args))
     "." %in% a || stop("`.` must be an element of the character vector(s) supplied to `args`", call. = FALSE)
@@ -266,6 +364,44 @@ remote_config <- function(command = NULL, args = c("", "."), rscript = "Rscript"
 # TRUE for one non-NA string.
 .is_string <- function(x) is.character(x) && length(x) == 1L && !is.na(x)
 
+#' Launch configuration for SSH
+#'
+#' `ssh_config()` describes how to start daemons on other machines over SSH, for
+#' [launch_remote()] and `daemons(remote = )`.
+#'
+#' @param remotes a character vector of `ssh://[user@]host[:port]` URLs, one per machine (the port
+#'   defaults to 22).
+#' @param tunnel `TRUE` to have daemons dial back through the SSH connection (a reverse tunnel),
+#'   for machines that cannot reach the host directly; the profile's URL must then be
+#'   `tcp://127.0.0.1:<port>` ([local_url()] with `tcp = TRUE`).
+#' @param timeout the SSH connection timeout, in seconds.
+#' @param command the ssh program, `"ssh"` or a full path.
+#' @param rscript how to call Rscript on the remote machines, for example
+#'   `"R_LIBS=/opt/rlib Rscript"` when mirai is installed in a library that the remote shell does
+#'   not know about.
+#'
+#' @return A launch configuration (a list), with one argument vector per remote.
+#'
+#' @details Each daemon is started as `ssh -o ConnectTimeout=<timeout> -fTp <port> <host>
+#'   '<launch command>'`. SSH authentication must work without a password prompt (keys or an
+#'   agent). With `tunnel = TRUE`, `-R <port>:127.0.0.1:<port>` is added so that the daemon's
+#'   `127.0.0.1:<port>` on the remote side leads to the host. Without TLS, anyone who can reach a
+#'   `tcp://` port can join as a daemon: prefer `tls+tcp://` URLs or the tunnel on open networks.
+#'
+#' @seealso [remote_config()], [cluster_config()], [launch_remote()], [host_url()].
+#' @examples
+#' cfg <- ssh_config(c("ssh://10.75.32.90:222", "ssh://user@node2"), timeout = 5)
+#' cfg$args
+#' str(ssh_config("ssh://node1", tunnel = TRUE, rscript = "R_LIBS=/opt/rlib Rscript"))
+#'
+#' \dontrun{
+#' # one daemon on each of two machines, over TLS
+#' daemons(url = host_url(tls = TRUE, port = 5555),
+#'         remote = ssh_config(c("ssh://node1", "ssh://node2")))
+#' # through reverse tunnels: the daemons dial 127.0.0.1:5555 on their side
+#' daemons(n = 2, url = local_url(tcp = TRUE, port = 5555),
+#'         remote = ssh_config("ssh://node1", tunnel = TRUE))
+#' }
 ssh_config <- function(remotes, tunnel = FALSE, timeout = 10, command = "ssh", rscript = "Rscript") {
   is.character(remotes) && length(remotes) || stop("`remotes` must be a character vector of ssh://[user@]host[:port] URLs")
   is.numeric(timeout) && length(timeout) == 1L && !is.na(timeout) && timeout >= 0 ||
@@ -289,6 +425,37 @@ ssh_config <- function(remotes, tunnel = FALSE, timeout = 10, command = "ssh", r
   list(command = command, args = args, rscript = rscript, quote = TRUE, tunnel = isTRUE(tunnel))
 }
 
+#' Launch configuration for HPC schedulers
+#'
+#' `cluster_config()` describes how to start daemons as jobs of a cluster scheduler: Slurm
+#' (`sbatch`), SGE and Torque/PBS (`qsub`) or LSF (`bsub`), for [launch_remote()] and
+#' `daemons(remote = )`.
+#'
+#' @param command the submit command: `"sbatch"`, `"qsub"` or `"bsub"`.
+#' @param options the job script's preamble as one string, one line per directive or shell
+#'   command, such as `"#SBATCH --mem=4G\nmodule load R"`. Leading spaces and tabs are removed
+#'   from each line; no shebang line is needed.
+#' @param rscript how to call Rscript in the job, a path or `Rscript` with settings.
+#'
+#' @return A launch configuration (a list) that feeds a job script to `command` through a
+#'   here-document.
+#'
+#' @details One job is submitted per daemon, each a script made of `options` followed by the
+#'   launch command. For many daemons, prefer one submission of a job array (`n = 1` with, for
+#'   Slurm, `#SBATCH --array=1-100` in `options`). Jobs start when the scheduler allows: the
+#'   profile simply queues tasks until the daemons connect.
+#'
+#' @seealso [remote_config()], [ssh_config()], [launch_remote()].
+#' @examples
+#' cfg <- cluster_config(options = "#SBATCH --job-name=mirai
+#'                                  #SBATCH --mem=4G
+#'                                  module load R")
+#' cat(cfg$args[1L])
+#' str(cluster_config("qsub", options = "#$ -l mem_free=4G"))
+#'
+#' \dontrun{
+#' daemons(n = 4, url = host_url(), remote = cfg)
+#' }
 cluster_config <- function(command = "sbatch", options = "", rscript = "Rscript") {
   is.character(command) && length(command) && !is.na(command[[1L]]) && nzchar(command[[1L]]) ||
     stop("`command` must be the scheduler's submit command, e.g. \"sbatch\"")

@@ -2,10 +2,106 @@
 
 # The collection options. Only their use inside `[` and collect_mirai() is part of the API: `[`
 # reads the option names unevaluated, and collect_mirai() takes them by name.
+#' Options for collecting a mirai map
+#'
+#' `.flat`, `.progress` and `.stop` are written inside the brackets when a [mirai_map()] is
+#' collected, `x[.flat]`, `x[.progress, .stop]`, or given by name to [collect_mirai()], to change
+#' how the results are gathered.
+#'
+#' @format Each is a character string naming the option; only its use in `x[...]` and
+#'   [collect_mirai()] counts.
+#'
+#' @details
+#' - `.flat` returns the results as a vector rather than a list (`unlist(recursive = FALSE)`,
+#'   names kept; classes such as Date are dropped), provided they all have the type of the
+#'   first. An error value, or a result of another type, cancels the rest of the map and raises
+#'   an error that gives the index.
+#' - `.progress` shows a progress bar as results arrive: a 'cli' bar when the cli package is
+#'   installed, else a text counter on standard error.
+#' - `.stop` stops at the first error value, in index order: the rest of the map is cancelled
+#'   ([stop_mirai()]) and an error is raised that gives the index (and name) of the element and
+#'   its error message.
+#'
+#' Results are always collected in index order, and options combine in any order, for example
+#' `x[.stop, .progress]`. They are looked up by name rather than evaluated, so
+#' `mirai::mirai_map(...)[.flat]` works without attaching the package. Anything else inside the
+#' brackets, such as a number, is ignored: `[` never subsets a `mirai_map` (use `[[`).
+#'
+#' @seealso [mirai_map()], [collect_mirai()].
+#' @examples
+#' daemons(sync = TRUE)
+#' mp <- mirai_map(1:3, function(x) x * 10)
+#' mp[.flat]
+#' mirai_map(1:3, function(x) x * 10)[.progress, .flat]
+#' tryCatch(
+#'   mirai_map(list(1, "a", 3), function(x) x + 1)[.stop],
+#'   error = function(e) cat(conditionMessage(e), "\n")
+#' )
+#' daemons(0)
 .flat <- ".flat"
+#' @rdname dot-flat
+#' @format NULL
 .progress <- ".progress"
+#' @rdname dot-flat
+#' @format NULL
 .stop <- ".stop"
 
+#' Map a function over a list or the rows of a data frame, in parallel
+#'
+#' `mirai_map()` applies `.f` to each element of a vector or list, or to each row of a data
+#' frame or matrix, sending one task per element or row to the daemons of a profile. It returns
+#' at once; the results are collected with `[]`.
+#'
+#' @param .x a vector or list, a data frame, or a matrix (any object with `dim`).
+#' @param .f a function. It receives each element (or row) as its first argument(s); see Details.
+#' @param ... objects placed in each daemon's global environment, all named or a single
+#'   environment, as in [mirai()]: helper functions that `.f` calls go here.
+#' @param .args a named list of further arguments passed to `.f`, the same for every element.
+#' @param .promise (requires the promises package) a function to attach to each element as its
+#'   `onFulfilled` handler with [promises::then()], or a list of two functions: `onFulfilled`
+#'   and `onRejected`.
+#' @inheritParams mirai
+#'
+#' @return A `mirai_map`, invisibly: a list of mirai, one per element or row, named as `.x` is.
+#'   It prints as `< mirai map [k/n] >`, with `k` of the `n` tasks resolved. `x[]` waits for them
+#'   all and returns the list of values; see [.flat] for the options `.flat`, `.progress` and
+#'   `.stop`.
+#'
+#' @details
+#' **What `.f` receives.**
+#' - Vector or list: `.f(<element>, <.args>)`, each element as the first argument (so a Date or
+#'   factor keeps its class). Results are named by `names(.x)`.
+#' - Data frame: one task per row, the row's columns matched to the arguments of `.f` **by
+#'   name**: `do.call(.f, c(<row as a list>, .args))`. Results are named by the row names if
+#'   they are character.
+#' - Matrix: one task per row, `as.list(.x[i, ])`, matched by column name if there are column
+#'   names, by position otherwise. To map over columns, map over `as.list(df)` or `t(mat)`.
+#'
+#' Each element remains its own mirai, with its own value, error value and cancellation, even
+#' when many short elements are sent to a daemon together to save round trips (which this
+#' implementation does for maps much larger than the number of daemons).
+#'
+#' Daemons must be set on the profile (a sync profile counts); otherwise an error says how to
+#' set them. With a `seed` on the profile each element receives its own random-number stream,
+#' in element order, so results are reproducible whatever the number of daemons. Code run by
+#' `.f` cannot start local daemons itself (`daemons(n)`): that is an error.
+#'
+#' @seealso [.flat] (collection options), [collect_mirai()], [mirai()], [everywhere()].
+#' @examples
+#' daemons(2)
+#' # a vector: one task per element, results named as the input
+#' mp <- mirai_map(c(a = 1, b = 2, c = 3), function(x, p) x^p, .args = list(p = 2))
+#' mp[]
+#' # as a vector
+#' mirai_map(1:3, sqrt)[.flat]
+#' # a data frame: one task per row, columns matched to the arguments by name
+#' df <- data.frame(y = c(10, 20, 30), x = 1:3)
+#' mirai_map(df, function(x, y) x + y)[.flat]
+#' # a matrix: one task per row
+#' mirai_map(matrix(1:4, 2), function(a, b) a * b)[.flat]
+#' # helpers for `.f` go in `...`
+#' mirai_map(1:2, function(x) twice(x), twice = function(z) 2 * z)[.flat]
+#' daemons(0)
 mirai_map <- function(.x, .f, ..., .args = list(), .promise = NULL, .compute = NULL) {
   require_daemons(.compute = .compute, call = environment())
   is.function(.f) || stop(sprintf("`.f` must be of type function, not %s", typeof(.f)))
@@ -112,6 +208,33 @@ print.mirai_map <- function(x, ...) {
   .collect(x, ops[ops %in% c(".flat", ".progress", ".stop")], list())
 }
 
+#' Collect the values of mirai
+#'
+#' `collect_mirai()` waits for a mirai, or for every mirai in a list, and returns the values
+#' themselves.
+#'
+#' @param x a mirai, or a list of mirai such as a [mirai_map()].
+#' @param options for a list, collection options: a character vector drawn from `".flat"`,
+#'   `".progress"` and `".stop"`, or a named list whose names are options, for example
+#'   `list(.stop = TRUE, .progress = "my bar")`; see [.flat]. A character value for `.progress`
+#'   names the 'cli' progress bar, and a list is passed on to [cli::cli_progress_bar()].
+#'
+#' @return The value of a mirai; for a list, a list of the values with the names of `x` (or a
+#'   vector with `.flat`).
+#'
+#' @details The wait can be interrupted by the user. `collect_mirai(x)` is the same as `x[]`, and
+#'   `collect_mirai(x, c(".stop", ".progress"))` the same as `x[.stop, .progress]`. An unknown
+#'   option is an error.
+#'
+#' @seealso [call_mirai()], which returns the mirai rather than the values; [.flat].
+#' @examples
+#' daemons(1)
+#' m <- mirai(Sys.Date())
+#' collect_mirai(m)
+#' mp <- mirai_map(1:3, function(x) x + 0.5)
+#' collect_mirai(mp, ".flat")
+#' collect_mirai(list(mirai(1), mirai("b")))
+#' daemons(0)
 collect_mirai <- function(x, options = NULL) {
   if (!is.list(x) || !length(options)) {
     if (is_mirai(x)) return(x[])

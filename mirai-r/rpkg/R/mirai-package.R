@@ -5,6 +5,40 @@
 # `.Call` routines of docs/r-bridge.md (registered as R symbols, e.g. `mirai_submit`).
 
 # The namespace: parent of mirai environments, so their `data` binding finds package internals.
+#' mirai: minimalist async evaluation for R
+#'
+#' mirai evaluates R expressions asynchronously, in other R processes on this machine or across
+#' the network, and returns at once with a *mirai*, a value that resolves when the evaluation is
+#' done. This implementation keeps the R API of mirai 2.7 and runs its transport, dispatcher and
+#' completion notification in a Rust engine linked into the package.
+#'
+#' @details
+#' **Tasks.** [mirai()] sends one expression; [mirai_map()] maps a function over a list or the
+#' rows of a data frame; [everywhere()] runs set-up code on every daemon. Wait with `m[]`,
+#' [call_mirai()], [collect_mirai()] or [race_mirai()]; check with [unresolved()]; cancel with
+#' [stop_mirai()]. Failures come back as error values ([is_error_value()]).
+#'
+#' **Daemons.** [daemons()] sets up a compute profile of persistent daemons, local or remote, with
+#' a first-in first-out dispatcher by default; [status()] and [info()] show its state.
+#' [launch_local()] and [launch_remote()] add daemons through launch configurations for SSH
+#' ([ssh_config()]), HPC schedulers ([cluster_config()]), HTTP APIs ([http_config()]) or any
+#' command ([remote_config()]), over TLS if wanted.
+#'
+#' **Integrations.** mirai are promises for the promises package and Shiny (`ExtendedTask`), a
+#' cluster backend for the parallel package ([make_cluster()]), and serialization hooks carry
+#' torch, Arrow or Polars objects ([serial_config()]).
+#'
+#' **Beyond mirai 2.7**, opt-in: `daemons(retry = )` sends a task again when its daemon is lost
+#' ([mirai_attempts()]), and `daemons(repair = TRUE)` keeps a local pool at strength.
+#'
+#' The vignettes cover each topic: `vignette(package = "mirai")`.
+#'
+#' @docType package
+#' @name mirai-package
+#' @aliases NULL mirai-package
+#' @usage NULL
+#' @format NULL
+#' @keywords package
 .ns <- environment()
 
 # Profile registry: name -> profile environment, or NULL once reset. A reset profile keeps its

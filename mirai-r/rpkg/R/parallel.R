@@ -1,5 +1,42 @@
 # The 'parallel' cluster backend: make_cluster(), stop_cluster() and the node methods.
 
+#' A 'parallel' cluster of daemons
+#'
+#' `make_cluster()` creates a cluster for the parallel package's functions ([parallel::parLapply()],
+#' [parallel::clusterEvalQ()], ..., and foreach through doParallel) whose nodes are mirai
+#' daemons. `stop_cluster()` stops it. In R 4.5 and later,
+#' `parallel::makeCluster(type = "MIRAI")` calls `make_cluster()`.
+#'
+#' @param n the number of nodes. With `url` and no `remote` it defaults to 1; with `remote`, it is
+#'   taken from the configuration (one node per argument vector).
+#' @param url `NULL` for local nodes, or the URL at which to listen for nodes started elsewhere.
+#' @param remote a launch configuration from [ssh_config()], [cluster_config()] or
+#'   [remote_config()], used with `url` to start the nodes.
+#' @param ... further arguments for [daemons()], such as `seed` or `output = TRUE`.
+#' @param cl a cluster made by `make_cluster()`.
+#'
+#' @return `make_cluster()`: a cluster, invisibly: a list of `n` nodes of class
+#'   `c("miraiCluster", "cluster")`. `stop_cluster()`: `NULL`, invisibly.
+#'
+#' @details Each cluster is a hidden compute profile of its own (without dispatcher and without
+#'   cleanup, as the parallel package expects), with an ID such as `` `0` ``; [status()] accepts
+#'   the cluster. With `url` and no `remote`, the shell commands that start the nodes are printed
+#'   for deployment by hand. A node whose daemon is lost gives the error value 19, which the
+#'   parallel functions report as an error. [parallel::stopCluster()] works too; after that, using
+#'   the cluster is an error (`"cluster is no longer active"`).
+#'
+#' @seealso [daemons()], `vignette("parallel", package = "mirai")`.
+#' @examples
+#' cl <- make_cluster(2)
+#' cl
+#' parallel::parLapply(cl, 1:3, function(x) x^2)
+#' parallel::clusterSetRNGStream(cl, 123)
+#' unlist(parallel::clusterEvalQ(cl, runif(1)))
+#' stop_cluster(cl)
+#'
+#' # nodes to start by hand
+#' cl <- make_cluster(2, url = local_url())
+#' stop_cluster(cl)
 make_cluster <- function(n, url = NULL, remote = NULL, ...) {
   id <- sprintf("`%d`", length(names(..)))
   if (is.null(url)) {
@@ -25,6 +62,7 @@ make_cluster <- function(n, url = NULL, remote = NULL, ...) {
   structure(cl, class = c("miraiCluster", "cluster"), id = id)
 }
 
+#' @rdname make_cluster
 stop_cluster <- function(cl) {
   # No cluster given: the default profile. Anything else is refused rather than taken as that.
   if (missing(cl)) {

@@ -1,7 +1,23 @@
 //! Unit tests of the host runtime, driving hand-written daemons over real connections so that
 //! every frame the host sends can be checked.
 
-use super::*;
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitStatus;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use mirai_proto::{flags, Frame, Init, PROTOCOL_VERSION};
+use mirai_trace::Span;
+
+use crate::body::TaskBody;
+use crate::deferred::Deferred;
+use crate::handle::{run_callback, Slot};
+use crate::supervise::{backoff, crashed};
+use crate::sync::lock;
+use crate::*;
 use mirai_proto::{Hello, Task, TaskResult};
 use mirai_transport::{Connection, Options};
 use std::sync::atomic::AtomicUsize;
@@ -1105,11 +1121,7 @@ fn repair_follows_a_killed_daemon_even_while_a_thread_waits() {
         .unwrap();
     let waiter = std::thread::spawn(move || blocker.wait(Some(Duration::from_secs(3))));
     std::thread::sleep(Duration::from_millis(50));
-    // SAFETY: signalling a child process this test started.
-    assert_eq!(
-        unsafe { libc::kill(pids[0] as libc::pid_t, libc::SIGKILL) },
-        0
-    );
+    assert!(sigkill(pids[0]), "killing daemon pid {}", pids[0]);
     assert!(eventually(|| h.relaunches() == 1));
     assert!(eventually(|| {
         let now = h.launched_pids();
@@ -1123,10 +1135,22 @@ fn repair_follows_a_killed_daemon_even_while_a_thread_waits() {
     let left = h.launched_pids();
     h.reset();
     for p in left {
-        // SAFETY: signalling a child process this test started.
-        unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
+        sigkill(p);
     }
 }
+
+/// Sends SIGKILL to a process this test started, with the `kill` utility (safe code: no
+/// `libc` in this crate). True if it was sent.
+fn sigkill(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Linux's numbers of the signals these tests name (`signal(7)`).
+const SIGKILL: i32 = 9;
+const SIGSEGV: i32 = 11;
 
 fn eventually(mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + LONG;
@@ -1160,8 +1184,8 @@ fn only_signals_and_unplanned_codes_are_crashes() {
     for code in [4, 9, 64, 66, 255] {
         assert!(crashed(ExitStatus::from_raw(code << 8)), "exit {code}");
     }
-    assert!(crashed(ExitStatus::from_raw(libc::SIGKILL)));
-    assert!(crashed(ExitStatus::from_raw(libc::SIGSEGV)));
+    assert!(crashed(ExitStatus::from_raw(SIGKILL)));
+    assert!(crashed(ExitStatus::from_raw(SIGSEGV)));
 }
 
 #[test]

@@ -14,6 +14,8 @@ use crate::body::TaskBody;
 use crate::deferred::{Deferred, HostTrace};
 use crate::handle::{Outcome, Slot, TaskHandle};
 use crate::state::Notes;
+#[cfg(doc)]
+use crate::HostConfig;
 use crate::{Host, HostError, SubmitOptions};
 
 /// Process-wide task ids: unique and increasing across every host of the process.

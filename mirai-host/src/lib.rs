@@ -9,6 +9,11 @@
 //! Also here: L'Ecuyer-CMRG stream generation identical to R's `parallel::nextRNGStream`
 //! ([`rng`]), and the launcher that starts local daemon processes ([`launch`]).
 //!
+//! The protocol itself (hello admission and time-outs, frame validation, init bundles, the
+//! scheduler's events and actions) is a state machine with no sockets, threads or clocks,
+//! [`session::Session`]; the threaded runtime (the dispatcher thread, waiting threads that
+//! take the poll role, the submit path) drives it under the state lock and does the I/O.
+//!
 //! This crate is not the R API: profiles by name, ephemeral and sync modes and launch command
 //! strings for R live in the R package and its bridge, which drive a `Host` per profile.
 //!

@@ -1,0 +1,481 @@
+//! The session's rules, one test each, driven with no sockets, threads or clocks: time is an
+//! instant the test moves by hand.
+
+use std::time::{Duration, Instant};
+
+use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskResult, PROTOCOL_VERSION};
+use mirai_sched::{Config as SchedConfig, ErrorCode, Mode, TaskKind, TaskSpec};
+use mirai_transport::DisconnectReason;
+
+use super::{Output, Session, SessionConfig};
+use crate::Outcome;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const STREAM: [i32; 7] = [10407, 1, 2, 3, 4, 5, 6];
+
+type Out = Output<Vec<u8>>;
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        sched: SchedConfig {
+            mode: Mode::Dispatcher,
+            memory_limit: None,
+            pipeline: None,
+        },
+        max_frame: 1 << 16,
+        max_pending: 4,
+        hello_timeout: TIMEOUT,
+        stream: Some(STREAM),
+        serial: b"serial-config".to_vec(),
+    }
+}
+
+fn session() -> Session<Vec<u8>> {
+    Session::new(config())
+}
+
+fn outputs(s: &mut Session<Vec<u8>>) -> Vec<Out> {
+    let out: Vec<Out> = std::iter::from_fn(|| s.poll_output()).collect();
+    s.check_invariants();
+    out
+}
+
+fn hello(pid: u32) -> Vec<u8> {
+    encode(&Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        pid,
+    }))
+}
+
+fn result(id: u64, last: bool, payload: &[u8]) -> Vec<u8> {
+    encode(&Frame::Result(TaskResult {
+        id,
+        status: Status::Ok,
+        last,
+        payload: payload.to_vec(),
+    }))
+}
+
+/// The reason of the single output, which must be a drop of `peer`.
+fn dropped(out: &[Out], peer: u64) -> String {
+    match out {
+        [Output::Drop { peer: p, reason }] if *p == peer => reason.clone(),
+        other => panic!("expected one drop of peer {peer}, got {other:?}"),
+    }
+}
+
+/// A session with daemon `peer` (pid 100 + peer) past its handshake.
+fn joined(s: &mut Session<Vec<u8>>, peer: u64, now: Instant) {
+    s.connected(peer, now);
+    s.message(peer, &hello(100 + peer as u32), now);
+    let out = outputs(s);
+    assert!(
+        matches!(out[..], [Output::Joined { .. }, Output::Init { .. }]),
+        "{out:?}"
+    );
+}
+
+fn submit(s: &mut Session<Vec<u8>>, id: u64, deadline: Option<Instant>) {
+    let spec = TaskSpec {
+        kind: TaskKind::Normal,
+        deadline,
+        retries: 0,
+    };
+    s.sched_mut().submit_with(id, b"body".to_vec(), 4, spec);
+}
+
+#[test]
+fn a_hello_is_accepted_and_answered_with_the_init_bundle() {
+    let mut s = session();
+    let now = Instant::now();
+    s.connected(1, now);
+    assert_eq!(s.pending_hellos(), 1);
+    assert!(outputs(&mut s).is_empty());
+    s.message(1, &hello(4242), now);
+    let out = outputs(&mut s);
+    assert_eq!(out[0], Output::Joined { peer: 1, pid: 4242 });
+    let Output::Init { peer: 1, frame } = &out[1] else {
+        panic!("expected an init, got {out:?}");
+    };
+    // The first daemon gets the base stream advanced once, and the serial config.
+    assert_eq!(
+        mirai_proto::decode(frame, usize::MAX).unwrap(),
+        Frame::Init(Init {
+            stream: Some(crate::rng::advance(STREAM, 1)),
+            serial: b"serial-config".to_vec(),
+        })
+    );
+    assert_eq!(out.len(), 2);
+    assert_eq!(s.pending_hellos(), 0);
+    assert_eq!(s.sched().ready_daemons(), 1);
+    assert_eq!(s.daemon_pids().collect::<Vec<_>>(), [4242]);
+    // The second daemon's stream is the next one.
+    s.connected(2, now);
+    s.message(2, &hello(7), now);
+    let out = outputs(&mut s);
+    let Output::Init { frame, .. } = &out[1] else {
+        panic!("expected an init, got {out:?}");
+    };
+    let Ok(Frame::Init(init)) = mirai_proto::decode(frame, usize::MAX) else {
+        panic!("init frame decodes");
+    };
+    assert_eq!(init.stream, Some(crate::rng::advance(STREAM, 2)));
+}
+
+#[test]
+fn a_hello_of_another_protocol_version_is_refused() {
+    let mut s = session();
+    let now = Instant::now();
+    s.connected(1, now);
+    let bad = encode(&Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION.wrapping_add(1),
+        pid: 1,
+    }));
+    s.message(1, &bad, now);
+    let why = dropped(&outputs(&mut s), 1);
+    assert!(why.contains("protocol version"), "{why}");
+    assert!(why.contains("before saying hello"), "{why}");
+    assert_eq!(s.pending_hellos(), 0, "a dropped peer no longer counts");
+    assert_eq!(s.sched().ready_daemons(), 0);
+}
+
+#[test]
+fn a_frame_of_another_version_byte_is_refused() {
+    let mut s = session();
+    let now = Instant::now();
+    s.connected(1, now);
+    let mut b = hello(1);
+    b[mirai_proto::MAGIC.len()] = PROTOCOL_VERSION.wrapping_add(1);
+    s.message(1, &b, now);
+    let why = dropped(&outputs(&mut s), 1);
+    assert!(why.contains("unsupported protocol version"), "{why}");
+}
+
+#[test]
+fn an_oversized_frame_drops_its_peer() {
+    let mut s = Session::<Vec<u8>>::new(SessionConfig {
+        max_frame: 64,
+        ..config()
+    });
+    let now = Instant::now();
+    joined(&mut s, 1, now);
+    s.message(1, &result(1, false, &[7u8; 100]), now);
+    let why = dropped(&outputs(&mut s), 1);
+    assert!(why.contains("exceeds the maximum of 64 bytes"), "{why}");
+    assert!(why.starts_with("daemon 1 sent"), "{why}");
+}
+
+#[test]
+fn garbage_drops_its_peer_without_quoting_it() {
+    let now = Instant::now();
+    // A frame whose body holds a text string where a number belongs: CBOR error messages
+    // quote such values.
+    let mut quoted = mirai_proto::MAGIC.to_vec();
+    quoted.push(PROTOCOL_VERSION);
+    quoted.extend_from_slice(&[0xa1, 0x66]);
+    quoted.extend_from_slice(b"Result");
+    quoted.extend_from_slice(&[0xa1, 0x62]);
+    quoted.extend_from_slice(b"id");
+    quoted.push(0x6e);
+    quoted.extend_from_slice(b"secret-payload");
+    for bytes in [
+        b"GET / HTTP/1.1 secret-payload".to_vec(),
+        quoted,
+        vec![0u8; 2],
+        {
+            let mut b = result(1, false, b"x");
+            b.extend_from_slice(b"secret-payload");
+            b
+        },
+    ] {
+        for before_hello in [true, false] {
+            let mut s = session();
+            if before_hello {
+                s.connected(1, now);
+            } else {
+                joined(&mut s, 1, now);
+            }
+            s.message(1, &bytes, now);
+            let why = dropped(&outputs(&mut s), 1);
+            assert!(!why.contains("secret"), "{why}");
+            assert!(!why.contains("HTTP"), "{why}");
+            if before_hello {
+                assert!(
+                    why.contains(&format!("a message of {} bytes", bytes.len())),
+                    "{why}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_silent_connection_is_dropped_when_its_hello_is_overdue() {
+    let mut s = session();
+    let t0 = Instant::now();
+    s.connected(1, t0);
+    s.connected(2, t0 + Duration::from_secs(1));
+    assert_eq!(s.next_timer(), Some(t0 + TIMEOUT));
+    s.tick(t0 + TIMEOUT - Duration::from_millis(1));
+    assert!(outputs(&mut s).is_empty(), "not overdue yet");
+    // Peer 2 says hello in time; peer 1 does not.
+    s.message(2, &hello(2), t0 + Duration::from_secs(2));
+    outputs(&mut s);
+    s.tick(t0 + TIMEOUT);
+    let why = dropped(&outputs(&mut s), 1);
+    assert_eq!(
+        why,
+        format!("dropping connection 1: no hello within {TIMEOUT:?}")
+    );
+    assert_eq!(s.pending_hellos(), 0);
+    // Peer 2's deadline passes without effect: it said hello.
+    s.tick(t0 + TIMEOUT + Duration::from_secs(1));
+    assert!(outputs(&mut s).is_empty());
+    assert_eq!(s.next_timer(), None);
+    // The dropped peer's disconnection is quiet: no daemon left.
+    s.disconnected(1, &DisconnectReason::Local, t0 + TIMEOUT);
+    assert_eq!(outputs(&mut s), [Output::Left { peer: 1, pid: None }]);
+}
+
+#[test]
+fn connections_beyond_the_pending_cap_are_dropped_at_once() {
+    let mut s = session();
+    let now = Instant::now();
+    for p in 1..=4 {
+        s.connected(p, now);
+    }
+    assert!(outputs(&mut s).is_empty());
+    s.connected(5, now);
+    let why = dropped(&outputs(&mut s), 5);
+    assert!(why.contains("4 connections are already waiting"), "{why}");
+    assert_eq!(s.pending_hellos(), 4);
+    // What the dropped peer sends is ignored; a hello frees a place.
+    s.message(5, &hello(5), now);
+    assert!(outputs(&mut s).is_empty());
+    s.message(1, &hello(1), now);
+    assert_eq!(outputs(&mut s).len(), 2);
+    s.connected(6, now);
+    assert!(outputs(&mut s).is_empty(), "admitted: a place was free");
+    assert_eq!(s.pending_hellos(), 4);
+    // So does a disconnection before hello.
+    s.disconnected(2, &DisconnectReason::Closed, now);
+    assert_eq!(outputs(&mut s), [Output::Left { peer: 2, pid: None }]);
+    assert_eq!(s.pending_hellos(), 3);
+}
+
+#[test]
+fn a_second_hello_drops_the_daemon() {
+    let mut s = session();
+    let now = Instant::now();
+    joined(&mut s, 1, now);
+    s.message(1, &hello(101), now);
+    let why = dropped(&outputs(&mut s), 1);
+    assert_eq!(why, "daemon 1 sent a second hello; disconnecting it");
+    // Nothing more from it counts, and its disconnection still reports the daemon gone.
+    s.message(1, &hello(101), now);
+    s.message(1, b"garbage", now);
+    assert!(outputs(&mut s).is_empty());
+    s.disconnected(1, &DisconnectReason::Local, now);
+    assert_eq!(
+        outputs(&mut s),
+        [Output::Left {
+            peer: 1,
+            pid: Some(101)
+        }]
+    );
+}
+
+#[test]
+fn results_and_give_backs_before_hello_are_refused() {
+    for frame in [result(1, false, b""), encode(&Frame::Withdrawn { id: 1 })] {
+        let mut s = session();
+        let now = Instant::now();
+        s.connected(1, now);
+        s.message(1, &frame, now);
+        let why = dropped(&outputs(&mut s), 1);
+        assert!(why.ends_with("before saying hello"), "{why}");
+    }
+}
+
+#[test]
+fn frames_only_a_host_sends_drop_the_daemon() {
+    let frames = [
+        Frame::Task(Task {
+            id: 1,
+            flags: 0,
+            payload: vec![],
+            trace: None,
+        }),
+        Frame::Cancel { id: 1 },
+        Frame::Withdraw { id: 1 },
+        Frame::Ack,
+        Frame::Exit,
+        Frame::Init(Init {
+            stream: None,
+            serial: vec![],
+        }),
+    ];
+    for f in frames {
+        let mut s = session();
+        let now = Instant::now();
+        joined(&mut s, 1, now);
+        s.message(1, &encode(&f), now);
+        let why = dropped(&outputs(&mut s), 1);
+        assert_eq!(
+            why,
+            format!(
+                "daemon 1 sent an unexpected {} frame; disconnecting it",
+                f.kind()
+            )
+        );
+    }
+}
+
+#[test]
+fn a_message_from_an_unknown_peer_drops_it() {
+    let mut s = session();
+    s.message(9, &hello(9), Instant::now());
+    let why = dropped(&outputs(&mut s), 9);
+    assert!(why.contains("unknown peer 9"), "{why}");
+}
+
+#[test]
+fn a_task_goes_to_an_idle_daemon_and_its_result_resolves_it() {
+    let mut s = session();
+    let now = Instant::now();
+    joined(&mut s, 1, now);
+    submit(&mut s, 7, None);
+    assert_eq!(
+        outputs(&mut s),
+        [Output::Task {
+            peer: 1,
+            task: 7,
+            body: b"body".to_vec(),
+            attempts: Some(1)
+        }]
+    );
+    s.message(1, &result(7, false, b"answer"), now);
+    assert_eq!(
+        outputs(&mut s),
+        [Output::Resolve {
+            task: 7,
+            outcome: Outcome::Value {
+                status: Status::Ok,
+                payload: b"answer".to_vec()
+            }
+        }]
+    );
+}
+
+#[test]
+fn a_result_for_an_unknown_task_is_discarded() {
+    let mut s = session();
+    let now = Instant::now();
+    joined(&mut s, 1, now);
+    s.message(1, &result(12345, false, b"stray"), now);
+    assert!(outputs(&mut s).is_empty(), "neither resolved nor dropped");
+    // The daemon is still served.
+    submit(&mut s, 1, None);
+    assert!(matches!(
+        outputs(&mut s)[..],
+        [Output::Task { task: 1, .. }]
+    ));
+}
+
+#[test]
+fn a_last_result_is_acknowledged() {
+    let mut s = session();
+    let now = Instant::now();
+    joined(&mut s, 1, now);
+    submit(&mut s, 1, None);
+    outputs(&mut s);
+    s.message(1, &result(1, true, b"v"), now);
+    let out = outputs(&mut s);
+    assert!(matches!(out[0], Output::Resolve { task: 1, .. }), "{out:?}");
+    assert_eq!(
+        out[1],
+        Output::Send {
+            peer: 1,
+            frame: encode(&Frame::Ack)
+        }
+    );
+}
+
+#[test]
+fn a_lost_daemon_fails_its_task_with_19() {
+    let mut s = session();
+    let now = Instant::now();
+    joined(&mut s, 1, now);
+    submit(&mut s, 1, None);
+    outputs(&mut s);
+    s.disconnected(1, &DisconnectReason::Closed, now);
+    assert_eq!(
+        outputs(&mut s),
+        [
+            Output::Left {
+                peer: 1,
+                pid: Some(101)
+            },
+            Output::Resolve {
+                task: 1,
+                outcome: Outcome::Error(ErrorCode::ConnectionReset)
+            }
+        ]
+    );
+    assert_eq!(s.daemon_pids().count(), 0);
+}
+
+#[test]
+fn a_task_deadline_is_a_timer_and_times_the_task_out() {
+    let mut s = session();
+    let t0 = Instant::now();
+    joined(&mut s, 1, t0);
+    let deadline = t0 + Duration::from_secs(1);
+    submit(&mut s, 1, Some(deadline));
+    outputs(&mut s);
+    // The hello deadline passed without effect; the task's is the next timer.
+    assert_eq!(s.next_timer(), Some(deadline));
+    s.tick(deadline);
+    let out = outputs(&mut s);
+    assert!(
+        out.contains(&Output::Resolve {
+            task: 1,
+            outcome: Outcome::Error(ErrorCode::TimedOut)
+        }),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&Output::Send {
+            peer: 1,
+            frame: encode(&Frame::Cancel { id: 1 })
+        }),
+        "the daemon is asked to stop: {out:?}"
+    );
+}
+
+#[test]
+fn exit_all_asks_each_daemon_to_exit() {
+    let mut s = session();
+    let now = Instant::now();
+    joined(&mut s, 1, now);
+    joined(&mut s, 2, now);
+    s.sched_mut().exit_all();
+    let mut peers: Vec<u64> = outputs(&mut s)
+        .into_iter()
+        .map(|o| match o {
+            Output::Exit { peer } => peer,
+            other => panic!("expected exits, got {other:?}"),
+        })
+        .collect();
+    peers.sort_unstable();
+    assert_eq!(peers, [1, 2]);
+}
+
+#[test]
+fn a_give_back_of_a_task_not_held_is_ignored() {
+    let mut s = session();
+    let now = Instant::now();
+    joined(&mut s, 1, now);
+    s.message(1, &encode(&Frame::Withdrawn { id: 3 }), now);
+    assert!(outputs(&mut s).is_empty());
+}

@@ -188,7 +188,9 @@ impl FailureStatus {
 /// no limits).
 ///
 /// Durations travel as whole milliseconds: [`DaemonArgs::to_args`] drops any finer part.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Default` has an empty URL: for launchers that keep the options apart and set the URL of
+/// each daemon they start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct DaemonArgs {
     /// The host URL to dial.
@@ -265,6 +267,12 @@ impl DaemonArgs {
             walltime: None,
             maxtasks: None,
         }
+    }
+
+    /// Sets the URL to dial.
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
     }
 
     /// Sets `--backend`.

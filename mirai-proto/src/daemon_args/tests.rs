@@ -33,6 +33,10 @@ fn every_option_renders_in_order_and_parses_back() {
     );
     assert_eq!(DaemonArgs::parse(&line), Ok(args));
     assert_eq!(DaemonArgs::new("abstract://x").to_args(), ["abstract://x"]);
+    assert_eq!(
+        DaemonArgs::default().with_url("abstract://x"),
+        DaemonArgs::new("abstract://x")
+    );
 }
 
 #[test]

@@ -21,6 +21,8 @@
 //! # Ok::<(), mirai_daemon::DaemonError>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use mirai_transport::Connection;
@@ -35,38 +37,13 @@ use session::{Session, Step};
 
 pub use builtin::BuiltinEvaluator;
 pub use cli::cli_main;
-pub use mirai_proto::{Init, Status, Task, TaskId};
+pub use mirai_proto::daemon_args::{AutoExit, DaemonArgs, ExitCode, FailureStatus};
+pub use mirai_proto::{ErrorCode, Init, Status, Task, TaskId};
 pub use mirai_transport::Options as TransportOptions;
-
-/// What the daemon does when its connection to the host drops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AutoExit {
-    /// `autoexit = TRUE`: exit at once when idle; when busy, allow 200 ms of grace, then
-    /// terminate the process (SIGTERM to itself), even mid-task.
-    #[default]
-    Exit,
-    /// `autoexit = NA`: finish the current task, then return [`ExitCode::Disconnected`].
-    Finish,
-    /// `autoexit = FALSE`: keep running and redial the same URL until a host appears.
-    Stay,
-}
-
-/// Why the loop ended: the codes `daemon()` returns in R.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i32)]
-pub enum ExitCode {
-    /// 0: the connection ended.
-    Disconnected = 0,
-    /// 1: no task arrived within `idletime`.
-    Idletime = 1,
-    /// 2: `walltime` elapsed.
-    Walltime = 2,
-    /// 3: `maxtasks` tasks were evaluated.
-    Maxtasks = 3,
-}
 
 /// How a daemon connects and when it stops.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DaemonConfig {
     /// The URL to dial.
     pub url: String,
@@ -100,6 +77,25 @@ impl DaemonConfig {
             walltime: None,
             maxtasks: None,
         }
+    }
+
+    /// The configuration a command line asks for ([`DaemonArgs`], as the `mirai-daemon`
+    /// binary reads it); what it leaves unset keeps the defaults of [`DaemonConfig::new`].
+    pub fn from_args(args: &DaemonArgs) -> Self {
+        use mirai_proto::daemon_args::Backend;
+        let mut c = DaemonConfig::new(args.url.clone());
+        if let Some(b) = args.backend {
+            c.transport.backend = match b {
+                Backend::Native => mirai_transport::Backend::Native,
+                Backend::Nng => mirai_transport::Backend::Nng,
+            };
+        }
+        c.asyncdial = args.asyncdial;
+        c.autoexit = args.autoexit.unwrap_or_default();
+        c.idletime = args.idletime;
+        c.walltime = args.walltime;
+        c.maxtasks = args.maxtasks;
+        c
     }
 }
 
@@ -270,6 +266,7 @@ impl<'a> EvalControl<'a> {
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DaemonError {
     /// The synchronous first dial failed.
     #[error("{code} | {text}")]
@@ -297,6 +294,14 @@ impl DaemonError {
     pub(crate) fn dial(source: mirai_transport::Error) -> Self {
         let (code, text) = source.code();
         DaemonError::Dial { code, text, source }
+    }
+
+    /// The NNG-style code of a failed dial ([`DaemonError::Dial`]); `None` for the others.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            DaemonError::Dial { code, .. } => Some(ErrorCode::from_code(*code)),
+            _ => None,
+        }
     }
 }
 

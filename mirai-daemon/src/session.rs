@@ -24,17 +24,19 @@
 //! task the host sent just before it saw the notice is thus answered instead of being lost
 //! with the connection.
 //!
-//! Error texts never quote the host's bytes: a task payload must not end up in a log.
+//! Error texts never quote the host's bytes (a task payload must not end up in a log): a
+//! [`mirai_proto::DecodeError`] carries none, so it is logged as it is.
 
 use std::collections::VecDeque;
 
-use mirai_proto::{DecodeError, Frame, Init, Task, TaskId};
+use mirai_proto::{Frame, Init, Task, TaskId};
 
 /// The task id of a leave notice (defined with the frames, in `mirai-proto`).
 pub use mirai_proto::LEAVE_NOTICE_ID;
 
 /// Where the daemon is in its conversation with the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Phase {
     /// Hello sent; the init bundle is expected.
     Handshake,
@@ -50,6 +52,7 @@ pub enum Phase {
 
 /// What a frame from the host asks of the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Step {
     /// The handshake is complete: hand this bundle to the evaluator. The phase is now `Idle`.
     Init(Init),
@@ -88,15 +91,6 @@ pub struct Session {
     acked: bool,
     /// Tasks arriving while idle wait in `pending` instead of starting (see [`Session::hold`]).
     held: bool,
-}
-
-/// Describes a decode failure without quoting the bytes (a CBOR error message can quote the
-/// values it choked on, which may be parts of a payload).
-pub fn describe(e: &DecodeError) -> String {
-    match e {
-        DecodeError::Malformed(_) => "malformed frame body".to_string(),
-        other => other.to_string(),
-    }
 }
 
 impl Session {
@@ -168,7 +162,7 @@ impl Session {
                 let why = format!(
                     "undecodable frame of {} bytes from the host ({})",
                     bytes.len(),
-                    describe(&e)
+                    e
                 );
                 return match self.phase {
                     Phase::Handshake => {

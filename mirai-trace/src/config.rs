@@ -26,6 +26,7 @@ pub struct Settings {
 
 /// What the environment asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Tracing is off; the text says why (for a debug log line, or a warning when the
     /// configuration asked for something this build cannot do).

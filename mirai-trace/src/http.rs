@@ -22,6 +22,7 @@ const MAX_HEAD: usize = 64 << 10;
 
 /// Why an HTTP exchange failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HttpFailure {
     /// The URL cannot be used by this client.
     #[error("cannot send to '{url}': {why}")]

@@ -32,6 +32,8 @@
 //! This crate knows nothing of hosts or daemons beyond those names and attributes: the engine
 //! crates (`mirai-host`, `mirai-daemon`) decide when each span starts and ends.
 
+#![forbid(unsafe_code)]
+
 #[cfg(feature = "collector")]
 pub mod collector;
 pub mod config;
@@ -56,7 +58,7 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 
 pub use config::{Decision, Settings};
-pub use mirai_proto::Status;
+pub use mirai_proto::{ErrorCode, Status};
 
 /// The instrumentation scope of every span.
 pub const TRACER_NAME: &str = "org.r-lib.mirai";
@@ -377,6 +379,17 @@ impl Span {
             Status::Ok => {}
             Status::Error => self.set_error("miraiError"),
             Status::Interrupted => self.set_error("miraiInterrupt"),
+            // A status newer than this code: an error all the same, named as it is.
+            other => self.set_error(format!("{other:?}")),
+        }
+    }
+
+    /// Sets an error status for a task that resolved to an error value (no daemon answered
+    /// it, it was cancelled, it timed out): described `errorValue <code> | <text>`, e.g.
+    /// `errorValue 19 | Connection reset`.
+    pub fn set_error_code(&mut self, code: ErrorCode) {
+        if self.inner.is_some() {
+            self.set_error(format!("errorValue {code}"));
         }
     }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use mirai_trace::collector::{codes, Collector};
-use mirai_trace::{Decision, Settings, Status, TraceParent};
+use mirai_trace::{Decision, ErrorCode, Settings, Status, TraceParent};
 
 #[test]
 fn spans_arrive_as_otlp_with_their_tree_links_and_statuses() {
@@ -47,6 +47,9 @@ fn spans_arrive_as_otlp_with_their_tree_links_and_statuses() {
     bad.end();
     ok.set_outcome(Status::Ok);
     ok.end();
+    let mut lost = mirai_trace::mirai(44, Some(map_cx), Some(set_cx));
+    lost.set_error_code(ErrorCode::CONNECTION_RESET);
+    lost.end();
     mirai_trace::daemon_connect(url, 7, Some(set_cx), SystemTime::now()).end();
     let reset = mirai_trace::daemons_reset(url, true, "gpu", Some(set_cx));
     mirai_trace::daemon_disconnect(url, 7, reset.context(), Some(set_cx), SystemTime::now()).end();
@@ -55,7 +58,7 @@ fn spans_arrive_as_otlp_with_their_tree_links_and_statuses() {
 
     // flush() returns once the batch was exported: no waiting needed, but be lenient.
     assert!(
-        collector.wait_for(Duration::from_secs(30), |s| s.len() >= 9),
+        collector.wait_for(Duration::from_secs(30), |s| s.len() >= 10),
         "got {:?}",
         collector.spans()
     );
@@ -65,7 +68,7 @@ fn spans_arrive_as_otlp_with_their_tree_links_and_statuses() {
         collector.rejected()
     );
     let spans = collector.spans();
-    assert_eq!(spans.len(), 9, "{spans:#?}");
+    assert_eq!(spans.len(), 10, "{spans:#?}");
     let one = |name: &str| {
         let v: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
         assert_eq!(v.len(), 1, "one {name}: {spans:#?}");
@@ -98,7 +101,7 @@ fn spans_arrive_as_otlp_with_their_tree_links_and_statuses() {
     let map = one("mirai_map");
     assert_eq!(map.links, vec![(tid(set_cx), sid(set_cx))]);
     let mirais: Vec<_> = spans.iter().filter(|s| s.name == "mirai").collect();
-    assert_eq!(mirais.len(), 2);
+    assert_eq!(mirais.len(), 3);
     for m in &mirais {
         assert_eq!(m.kind, codes::CLIENT);
         assert_eq!(
@@ -120,6 +123,14 @@ fn spans_arrive_as_otlp_with_their_tree_links_and_statuses() {
         .find(|m| m.attributes["mirai.id"] == "41")
         .unwrap();
     assert_eq!(fine.status_code, codes::UNSET);
+    let lost = mirais
+        .iter()
+        .find(|m| m.attributes["mirai.id"] == "44")
+        .unwrap();
+    assert_eq!(
+        (lost.status_code, lost.status_message.as_str()),
+        (codes::ERROR, "errorValue 19 | Connection reset")
+    );
 
     let evals: Vec<_> = spans.iter().filter(|s| s.name == "daemon eval").collect();
     assert_eq!(evals.len(), 2);

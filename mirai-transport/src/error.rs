@@ -1,5 +1,7 @@
 use std::io;
 
+use mirai_proto::ErrorCode;
+
 /// What went wrong with a URL, a listener or a connection.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -88,91 +90,62 @@ impl Error {
         )
     }
 
-    /// The NNG-style error code and text that mirai's R API reports for this error
-    /// (for example `6`, `"Connection refused"`), as `"<code> | <text>"` is built from them.
+    /// The NNG-style error code that mirai's R API reports for this error (for example
+    /// [`ErrorCode::CONNECTION_REFUSED`], printed `6 | Connection refused`).
     ///
     /// TLS failures use NNG's own codes: a refused certificate (either side) is
     /// `27 | Peer could not be authenticated` (NNG_EPEERAUTH), any other TLS failure
     /// `26 | Cryptographic error` (NNG_ECRYPTO), a handshake timeout `5 | Timed out`, and
     /// unusable credentials `3 | Invalid argument`.
-    pub fn code(&self) -> (i32, &'static str) {
+    pub fn error_code(&self) -> ErrorCode {
         use crate::tls::TlsErrorKind;
         match self {
             Error::Tls {
                 kind: TlsErrorKind::PeerAuth,
                 ..
-            } => (27, "Peer could not be authenticated"),
+            } => ErrorCode::PEER_AUTH,
             Error::Tls {
                 kind: TlsErrorKind::Protocol,
                 ..
-            } => (26, "Cryptographic error"),
+            } => ErrorCode::CRYPTO,
             Error::Tls {
                 kind: TlsErrorKind::Timeout,
                 ..
-            } => (5, "Timed out"),
-            Error::TlsConfig(_) => (3, "Invalid argument"),
+            } => ErrorCode::TIMED_OUT,
+            Error::TlsConfig(_) => ErrorCode::INVALID_ARGUMENT,
             Error::Connect { source, .. } => match source.kind() {
                 io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => {
-                    (6, "Connection refused")
+                    ErrorCode::CONNECTION_REFUSED
                 }
-                io::ErrorKind::TimedOut => (5, "Timed out"),
-                io::ErrorKind::PermissionDenied => (16, "Permission denied"),
-                _ => (6, "Connection refused"),
+                io::ErrorKind::TimedOut => ErrorCode::TIMED_OUT,
+                io::ErrorKind::PermissionDenied => ErrorCode::PERMISSION_DENIED,
+                _ => ErrorCode::CONNECTION_REFUSED,
             },
-            Error::Closed => (7, "Object closed"),
-            Error::InvalidUrl { .. } => (3, "Invalid argument"),
+            Error::Closed => ErrorCode::OBJECT_CLOSED,
+            Error::InvalidUrl { .. } => ErrorCode::INVALID_ARGUMENT,
             Error::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
-                (10, "Address in use")
+                ErrorCode::ADDRESS_IN_USE
             }
-            Error::Bind { .. } => (15, "Address invalid"),
-            Error::MessageTooLarge { .. } => (17, "Message too large"),
-            Error::UnknownPeer(_) => (7, "Object closed"),
-            Error::BackendUnavailable(_) | Error::UnsupportedScheme(_) => (9, "Not supported"),
-            Error::Io(e) if e.kind() == io::ErrorKind::ConnectionReset => (19, "Connection reset"),
-            Error::Io(_) | Error::Nng(_) => (19, "Connection reset"),
+            Error::Bind { .. } => ErrorCode::ADDRESS_INVALID,
+            Error::MessageTooLarge { .. } => ErrorCode::MESSAGE_TOO_LARGE,
+            Error::UnknownPeer(_) => ErrorCode::OBJECT_CLOSED,
+            Error::BackendUnavailable(_) | Error::UnsupportedScheme(_) => ErrorCode::NOT_SUPPORTED,
+            Error::Io(_) | Error::Nng(_) => ErrorCode::CONNECTION_RESET,
         }
+    }
+
+    /// [`Error::error_code`] as the integer and its text (for example `6`,
+    /// `"Connection refused"`), from which `"<code> | <text>"` is built.
+    pub fn code(&self) -> (i32, &'static str) {
+        let code = self.error_code();
+        // Every code above is a named one, so the fallback is never used.
+        (code.code(), code.known_text().unwrap_or("Unknown error"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// NNG's `nng_strerror` texts by code (nng.h `nng_errno_enum`, 1-based), as mirai's R
-    /// package prints them.
-    const NNG_TEXT: [&str; 31] = [
-        "Interrupted",
-        "Out of memory",
-        "Invalid argument",
-        "Resource busy",
-        "Timed out",
-        "Connection refused",
-        "Object closed",
-        "Try again",
-        "Not supported",
-        "Address in use",
-        "Incorrect state",
-        "Entry not found",
-        "Protocol error",
-        "Destination unreachable",
-        "Address invalid",
-        "Permission denied",
-        "Message too large",
-        "Connection aborted",
-        "Connection reset",
-        "Operation canceled",
-        "Out of files",
-        "Out of space",
-        "Resource already exists",
-        "Read only resource",
-        "Write only resource",
-        "Cryptographic error",
-        "Peer could not be authenticated",
-        "Option requires argument",
-        "Ambiguous option",
-        "Incorrect type",
-        "Connection shutdown",
-    ];
 
     #[test]
     fn codes_match_nng_texts() {
@@ -227,9 +200,13 @@ mod tests {
             },
             Error::TlsConfig("x".into()),
         ];
-        for e in all {
+        let want = [6, 5, 16, 7, 3, 10, 15, 17, 7, 9, 9, 19, 19, 27, 26, 5, 3];
+        assert_eq!(all.len(), want.len());
+        for (e, want) in all.iter().zip(want) {
             let (code, text) = e.code();
-            assert_eq!(NNG_TEXT[(code - 1) as usize], text, "{e:?}");
+            assert_eq!(code, want, "{e:?}");
+            assert_eq!(e.error_code(), ErrorCode::from_code(want), "{e:?}");
+            assert_eq!(ErrorCode::from_code(code).known_text(), Some(text), "{e:?}");
         }
     }
 }

@@ -72,6 +72,7 @@ mod url;
 use std::time::Duration;
 
 pub use error::Error;
+pub use sys::{terminate_self, HangupWatch, WatchEnd};
 pub use tls::TlsConfig;
 pub use url::{Scheme, Url};
 

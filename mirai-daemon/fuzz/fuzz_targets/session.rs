@@ -161,6 +161,8 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 Step::Reply(other) => panic!("unexpected reply {other:?}"),
+                // A step added to the session after this target was written.
+                other => panic!("unhandled step {other:?}"),
             }
             if let Step::Lost(why) | Step::Fatal(why) = &step {
                 // Nothing of the host's bytes may be quoted in the reason: no run of 16

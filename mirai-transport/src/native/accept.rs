@@ -68,6 +68,10 @@ impl NativeListener {
                 log::warn!("cannot watch an accepted connection on {}: {e}", self.url);
                 continue;
             }
+            if !self.ws_path.is_empty() {
+                self.add_ws_peer(p, id, Stream::Plain(fd));
+                continue;
+            }
             self.add_peer(id, Stream::Plain(fd));
             events.push(Event::Connected(id));
         }

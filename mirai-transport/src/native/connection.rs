@@ -3,6 +3,8 @@
 use super::framing::{reserve_for, with_message, GROW_MIN, HEADER};
 use super::stream::Stream;
 use super::tls_stream::{as_tls_error, TlsStream};
+use super::ws::WsDecoder;
+use super::ws_dial::{self, WsIn};
 use super::{closed_or_io, lock, SCRATCH};
 use crate::sys;
 use crate::tls::{self, Side, TlsConfigCause, TlsConfigError, TlsErrorKind, WELCOME};
@@ -19,6 +21,8 @@ pub(super) struct Reader {
     pub(super) start: usize,
     pub(super) end: usize,
     pub(super) eof: bool,
+    /// `ws://`: the WebSocket decoder and the messages it has produced.
+    pub(super) ws: Option<Box<WsIn>>,
 }
 
 impl Reader {
@@ -58,8 +62,11 @@ pub(crate) struct NativeConnection {
     pub(super) url: String,
     pub(super) max_message: usize,
     pub(super) reader: Mutex<Reader>,
-    pub(super) writer: Mutex<()>,
+    /// Orders writes; over `ws://`, holds the buffer frames are masked in.
+    pub(super) writer: Mutex<Vec<u8>>,
     pub(super) closed: AtomicBool,
+    /// A `ws://` connection.
+    pub(super) ws: bool,
 }
 
 /// Dialer side of a TLS connection on a connected socket: runs the handshake, then waits for
@@ -192,6 +199,9 @@ impl NativeConnection {
             ),
             _ => None,
         };
+        if matches!(url.scheme, Scheme::Wss { .. }) {
+            return Err(Error::UnsupportedScheme("wss".into()));
+        }
         let fd: OwnedFd = match &url.scheme {
             Scheme::Ipc(path) => std::os::unix::net::UnixStream::connect(path)
                 .map_err(connect_err)?
@@ -204,7 +214,10 @@ impl NativeConnection {
                     .map_err(connect_err)?
                     .into()
             }
-            Scheme::Tcp { host, port } | Scheme::TlsTcp { host, port } => {
+            Scheme::Tcp { host, port }
+            | Scheme::TlsTcp { host, port }
+            | Scheme::Ws { host, port, .. }
+            | Scheme::Wss { host, port, .. } => {
                 if url.is_wildcard_host() {
                     return Err(Error::InvalidUrl {
                         url: text,
@@ -229,22 +242,44 @@ impl NativeConnection {
             }
             _ => Stream::Plain(fd),
         };
+        let mut reader = Reader {
+            buf: vec![0u8; SCRATCH].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+            ws: None,
+        };
+        if let Scheme::Ws { host, port, path } = &url.scheme {
+            let host_port = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            ws_dial::upgrade(stream.fd(), url, &host_port, path, &mut reader)?;
+            reader.ws = Some(Box::new(WsIn {
+                dec: WsDecoder::new(false, None),
+                pending: Default::default(),
+                closed: false,
+            }));
+        }
         Ok(NativeConnection {
             stream,
             url: text,
             max_message: opts.max_message,
-            reader: Mutex::new(Reader {
-                buf: vec![0u8; SCRATCH].into_boxed_slice(),
-                start: 0,
-                end: 0,
-                eof: false,
-            }),
-            writer: Mutex::new(()),
+            reader: Mutex::new(reader),
+            writer: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            ws: matches!(url.scheme, Scheme::Ws { .. }),
         })
     }
 
     pub(crate) fn send(&self, parts: &[&[u8]]) -> Result<(), Error> {
+        if self.ws {
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
+            return self.send_ws(parts);
+        }
         let _w = lock(&self.writer);
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -272,6 +307,9 @@ impl NativeConnection {
         let mut r = lock(&self.reader);
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
+        }
+        if self.ws {
+            return self.recv_ws(&mut r, timeout);
         }
         if r.start == r.end {
             if r.eof {

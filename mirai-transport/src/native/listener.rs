@@ -3,6 +3,8 @@ use super::framing::{with_message, Frame};
 use super::handshake::Handshake;
 use super::out_queue::OutQueue;
 use super::stream::Stream;
+use super::ws::{self, WsDecoder};
+use super::ws_peer::WsRx;
 use super::{lock, EV_OUT, SCRATCH, TOKEN_HANDSHAKE, TOKEN_LISTEN, TOKEN_WAKE};
 use crate::sys::{self, Epoll, EpollEvent, EventFd, RawAddr};
 use crate::tls::{TlsConfigCause, TlsConfigError};
@@ -26,6 +28,8 @@ pub(super) struct Peer {
     /// Reassembly of the message arriving. Only the polling thread takes this lock, so it is
     /// never contended; it lets the peer live in one table shared with senders.
     pub(super) rx: Mutex<Frame>,
+    /// WebSocket peers (`ws://`): their receive state instead of `rx`.
+    pub(super) ws: Option<Mutex<WsRx>>,
 }
 
 /// State only the polling thread touches.
@@ -35,6 +39,8 @@ pub(super) struct Poller {
     pub(super) next_handshake: u64,
     /// The listening socket is unwatched because too many handshakes are pending.
     pub(super) accept_paused: bool,
+    /// WebSocket peers still upgrading, with their deadlines.
+    pub(super) ws_pending: Vec<(PeerId, Instant)>,
     pub(super) scratch: Box<[u8]>,
     /// Decrypted bytes on their way from rustls to a frame.
     pub(super) plain: Box<[u8]>,
@@ -63,6 +69,8 @@ pub(crate) struct NativeListener {
     pub(super) woken: AtomicBool,
     pub(super) listen_fd: OwnedFd,
     pub(super) tcp: bool,
+    /// `ws://`: the HTTP path peers must ask for (empty for other schemes).
+    pub(super) ws_path: String,
     pub(super) socket_file: Option<SocketFile>,
     pub(super) max_message: usize,
     /// [`Options::max_first_message`].
@@ -151,6 +159,11 @@ impl NativeListener {
             }
             _ => None,
         };
+        let ws_path = match &url.scheme {
+            Scheme::Ws { path, .. } => path.clone(),
+            Scheme::Wss { .. } => return Err(Error::UnsupportedScheme("wss".into())),
+            _ => String::new(),
+        };
         let mut socket_file = None;
         let mut bound_url = url.clone();
         let (listen_fd, tcp) = match &url.scheme {
@@ -181,7 +194,10 @@ impl NativeListener {
                     false,
                 )
             }
-            Scheme::Tcp { host, port } | Scheme::TlsTcp { host, port } => {
+            Scheme::Tcp { host, port }
+            | Scheme::TlsTcp { host, port }
+            | Scheme::Ws { host, port, .. }
+            | Scheme::Wss { host, port, .. } => {
                 let addrs = resolve(url, host, *port).map_err(bind_err)?;
                 let mut last = None;
                 let mut bound = None;
@@ -219,6 +235,7 @@ impl NativeListener {
             woken: AtomicBool::new(false),
             listen_fd,
             tcp,
+            ws_path,
             socket_file,
             max_message: opts.max_message,
             max_first_message: opts.max_first_message,
@@ -229,6 +246,7 @@ impl NativeListener {
                 handshakes: HashMap::new(),
                 next_handshake: 0,
                 accept_paused: false,
+                ws_pending: Vec::new(),
                 scratch: vec![0u8; SCRATCH].into_boxed_slice(),
                 plain: if tls.is_some() {
                     vec![0u8; SCRATCH].into_boxed_slice()
@@ -253,12 +271,34 @@ impl NativeListener {
             stream,
             out: Mutex::new(OutQueue::default()),
             rx: Mutex::new(Frame::new(self.max_first_message)),
+            ws: None,
         });
         self.peers
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, Arc::clone(&peer));
         peer
+    }
+
+    /// Records a newly accepted WebSocket peer, upgrading (reported `Connected` once
+    /// upgraded).
+    pub(super) fn add_ws_peer(&self, p: &mut Poller, id: PeerId, stream: Stream) {
+        let deadline = Instant::now() + crate::tls::DEFAULT_HANDSHAKE_TIMEOUT;
+        let peer = Arc::new(Peer {
+            id,
+            stream,
+            out: Mutex::new(OutQueue::default()),
+            rx: Mutex::new(Frame::new(None)),
+            ws: Some(Mutex::new(WsRx {
+                upgrade: Some(Vec::new()),
+                dec: WsDecoder::new(true, self.max_first_message),
+            })),
+        });
+        self.peers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, peer);
+        p.ws_pending.push((id, deadline));
     }
 
     pub(super) fn peer(&self, id: PeerId) -> Option<Arc<Peer>> {
@@ -281,11 +321,18 @@ impl NativeListener {
         loop {
             self.process_local_closes(p, events);
             self.expire_handshakes(p);
+            self.expire_ws_upgrades(p, events);
             let wait = if events.len() > before {
                 0
             } else {
                 // Wake for the first handshake deadline too.
-                let until = match (deadline, p.handshakes.values().map(|h| h.deadline).min()) {
+                let first = p
+                    .handshakes
+                    .values()
+                    .map(|h| h.deadline)
+                    .chain(p.ws_pending.iter().map(|w| w.1))
+                    .min();
+                let until = match (deadline, first) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
@@ -330,6 +377,9 @@ impl NativeListener {
 
     pub(crate) fn send(&self, id: PeerId, parts: &[&[u8]]) -> Result<(), Error> {
         let peer = self.peer(id).ok_or(Error::UnknownPeer(id))?;
+        if peer.ws.is_some() {
+            return ws::with_server_message(parts, |iov, total| self.send_iov(&peer, iov, total));
+        }
         with_message(parts, |iov, total| self.send_iov(&peer, iov, total))
     }
 

@@ -31,6 +31,9 @@ mod out_queue;
 mod peer_io;
 mod stream;
 mod tls_stream;
+mod ws;
+mod ws_dial;
+mod ws_peer;
 
 pub(crate) use connection::NativeConnection;
 pub(crate) use listener::NativeListener;

@@ -139,6 +139,10 @@ impl NativeListener {
         let Some(peer) = self.peer(id) else {
             return;
         };
+        if peer.ws.is_some() {
+            self.read_ws_peer(p, peer, ready, events);
+            return;
+        }
         if matches!(peer.stream, Stream::Tls(_)) {
             self.read_tls_peer(p, id, ready, events);
             return;
@@ -259,7 +263,11 @@ impl NativeListener {
         // Shut down now, even if a sender still holds the Arc (the fd closes when it drops).
         peer.stream.shutdown();
         log::debug!("peer {} of {} disconnected: {reason:?}", peer.id, self.url);
-        events.push(Event::Disconnected(id, reason));
+        // A WebSocket connection that never upgraded was never reported connected.
+        let announced = peer.ws.as_ref().is_none_or(|w| lock(w).upgrade.is_none());
+        if announced {
+            events.push(Event::Disconnected(id, reason));
+        }
     }
 
     /// `send` of one message, `iov` (length prefix first) of `total` bytes.

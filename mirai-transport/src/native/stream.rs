@@ -54,7 +54,10 @@ impl Stream {
         nonblocking: bool,
     ) -> io::Result<usize> {
         match self {
-            Stream::Plain(fd) => sys::send_vectored(fd.as_raw_fd(), bufs, nonblocking),
+            // At most IOV_MAX (1024) iovecs per call: callers loop until all is written.
+            Stream::Plain(fd) => {
+                sys::send_vectored(fd.as_raw_fd(), &bufs[..bufs.len().min(1024)], nonblocking)
+            }
             Stream::Tls(_) => Err(io::Error::other("plain write on a TLS stream")),
         }
     }

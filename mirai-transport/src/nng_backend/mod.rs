@@ -72,6 +72,11 @@ fn nng_error(e: nng::Error) -> Error {
 fn nng_url(url: &Url) -> Result<String, Error> {
     match &url.scheme {
         Scheme::TlsTcp { .. } => Err(Error::UnsupportedScheme("tls+tcp".into())),
+        // NNG's wss needs its TLS engine (not built into Debian's libnng): refused, as tls+tcp.
+        Scheme::Wss { .. } => Err(Error::UnsupportedScheme("wss".into())),
+        Scheme::Ws { port, path, .. } if url.is_wildcard_host() => {
+            Ok(format!("ws://0.0.0.0:{port}{path}"))
+        }
         // NNG wants an address for "every interface"; match the native backend (IPv4 any).
         Scheme::Tcp { port, .. } if url.is_wildcard_host() => Ok(format!("tcp://0.0.0.0:{port}")),
         _ => Ok(url.to_string()),
@@ -211,7 +216,10 @@ impl NngListener {
         }
         .map_err(nng_error)?;
         let ipc_mode = matches!(url.scheme, Scheme::Ipc(_)).then_some(0o600);
-        let want_port = matches!(url.scheme, Scheme::Tcp { port: 0, .. });
+        let want_port = matches!(
+            url.scheme,
+            Scheme::Tcp { port: 0, .. } | Scheme::Ws { port: 0, .. }
+        );
         let port = socket
             .listen(&target, ipc_mode, want_port)
             .map_err(bind_err)?;

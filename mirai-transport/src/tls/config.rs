@@ -11,7 +11,7 @@ use rustls::{ClientConfig, ServerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// TLS settings for listeners and/or dialers: see the [module docs](self).
+/// TLS settings for listeners and/or dialers: see the [module docs](crate::tls).
 ///
 /// Cheap to clone (the parsed configuration is shared). Its `Debug` output shows no key.
 #[derive(Clone)]

@@ -25,7 +25,7 @@
 //! **What a refused peer sees.** The listener refuses a peer whose handshake fails (plaintext
 //! bytes, unknown CA, expired or missing client certificate, ...) with a `log::warn!` naming the
 //! peer's address and the reason, and sends the TLS alert that says why; the dialer's
-//! [`crate::Connection::dial`] then fails with [`Error::Tls`] whose text names the cause. To make
+//! [`crate::Connection::dial`] then fails with [`crate::Error::Tls`] whose text names the cause. To make
 //! that possible in TLS 1.3 (where a client finishes its handshake before the server has checked
 //! its certificate), the listener's first application bytes are the 8-byte greeting
 //! `miraiTLS`, sent only once the peer is accepted, and `dial` returns only after receiving it.

@@ -1,8 +1,12 @@
 //! WebSocket peers of a native listener (`ws://`): the upgrade, bounded in size and time, then
 //! frames decoded into messages, pings answered, a close answered and reported.
 use super::listener::{NativeListener, Peer, Poller};
+use super::stream::Stream;
+use super::tls_stream::{tls_ingest, IngestError};
 use super::ws::{self, WsDecoder, WsEvent};
 use super::{io_reason, lock, READ_BUDGET};
+use crate::sys;
+use crate::tls::{self, Side};
 use crate::{DisconnectReason, Event, PeerId};
 use std::io::{self, IoSlice};
 use std::sync::Arc;
@@ -24,80 +28,140 @@ impl NativeListener {
         ready: u32,
         events: &mut Vec<Event>,
     ) {
-        let Some(ws_rx) = &peer.ws else { return };
-        let id = peer.id;
         let hangup = ready & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
         let mut budget = READ_BUDGET;
-        let mut replies: Vec<Vec<u8>> = Vec::new();
-        let mut rx = lock(ws_rx);
+        let mut scratch = std::mem::take(&mut p.scratch);
         let outcome: Option<DisconnectReason> = loop {
             if budget == 0 {
                 break None;
             }
-            let n = match peer.stream.read(&mut p.scratch) {
-                Ok(0) => {
-                    break Some(if rx.dec.mid_message() {
-                        DisconnectReason::Protocol(rx.dec.describe_truncation())
-                    } else {
-                        DisconnectReason::Closed
-                    })
+            // Raw bytes (ciphertext over wss): the TLS layer, if any, is applied in `ws_input`.
+            match sys::read(peer.stream.fd(), &mut scratch) {
+                Ok(0) => break Some(self.ws_ended(&peer)),
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    if let Err(reason) = self.ws_input(p, &peer, &scratch[..n], events) {
+                        break Some(reason);
+                    }
+                    if n < scratch.len() && !hangup {
+                        break None;
+                    }
                 }
-                Ok(n) => n,
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => break None,
                     io::ErrorKind::Interrupted => continue,
                     _ => break Some(io_reason(e)),
                 },
-            };
-            budget = budget.saturating_sub(n);
-            let mut data = &p.scratch[..n];
-            if let Some(buf) = rx.upgrade.as_mut() {
-                buf.extend_from_slice(data);
-                match ws::parse_request(buf, &self.ws_path) {
-                    Ok(None) => {
-                        if n < p.scratch.len() && !hangup {
-                            break None;
-                        }
-                        continue;
-                    }
-                    Err(reason) => {
-                        self.ws_refuse(&peer, &reason);
-                        break Some(DisconnectReason::Protocol(reason));
-                    }
-                    Ok(Some(up)) => {
-                        let had = buf.len() - n;
-                        rx.upgrade = None;
-                        self.send_raw(&peer, up.response.as_bytes());
-                        log::debug!("WebSocket peer {id} upgraded on {}", self.url);
-                        events.push(Event::Connected(id));
-                        data = &p.scratch[up.consumed.saturating_sub(had).min(n)..n];
-                    }
-                }
-            }
-            let mut closed = false;
-            let res = rx.dec.feed(data, self.max_message, |e| match e {
-                WsEvent::Message(m) => events.push(Event::Message(id, m)),
-                WsEvent::Reply(r) => replies.push(r),
-                WsEvent::Closed => closed = true,
-            });
-            for r in replies.drain(..) {
-                self.send_raw(&peer, &r);
-            }
-            if let Err(reason) = res {
-                log::warn!("WebSocket peer {id} on {} dropped: {reason}", self.url);
-                break Some(DisconnectReason::Protocol(reason));
-            }
-            if closed {
-                break Some(DisconnectReason::Closed);
-            }
-            if n < p.scratch.len() && !hangup {
-                break None;
             }
         };
-        drop(rx);
+        p.scratch = scratch;
         if let Some(reason) = outcome {
-            self.remove_peer(p, id, reason, events);
+            self.remove_peer(p, peer.id, reason, events);
         }
+    }
+
+    /// Why a WebSocket peer whose socket ended is gone.
+    fn ws_ended(&self, peer: &Peer) -> DisconnectReason {
+        match &peer.ws {
+            Some(w) if lock(w).dec.mid_message() => {
+                DisconnectReason::Protocol(lock(w).dec.describe_truncation())
+            }
+            _ => DisconnectReason::Closed,
+        }
+    }
+
+    /// Handles bytes read from a WebSocket peer's socket: decrypts them over wss, then feeds
+    /// the upgrade or the frame decoder. Errs with the reason to drop the peer.
+    pub(super) fn ws_input(
+        &self,
+        p: &mut Poller,
+        peer: &Peer,
+        raw: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), DisconnectReason> {
+        let Stream::Tls(t) = &peer.stream else {
+            return self.ws_plain(peer, raw, events);
+        };
+        let mut plain = Vec::new();
+        let mut conn = lock(&t.conn);
+        let res = tls_ingest(&mut conn, raw, &mut p.plain, |d| {
+            plain.extend_from_slice(d);
+            Ok(())
+        });
+        let wants_write = conn.wants_write();
+        drop(conn);
+        if wants_write {
+            self.flush_peer(peer.id);
+        }
+        let ended = match res {
+            Ok(ended) => ended,
+            Err(IngestError::Tls(e)) => {
+                let (reason, _) = tls::describe(&e, Side::Listener);
+                log::warn!("TLS peer {} ({}) dropped: {reason}", peer.id, t.peer);
+                return Err(DisconnectReason::Protocol(format!("TLS: {reason}")));
+            }
+            Err(IngestError::Frame(reason)) => return Err(DisconnectReason::Protocol(reason)),
+        };
+        self.ws_plain(peer, &plain, events)?;
+        if ended {
+            return Err(self.ws_ended(peer));
+        }
+        Ok(())
+    }
+
+    /// Feeds plaintext from a WebSocket peer to its upgrade or its frame decoder.
+    fn ws_plain(
+        &self,
+        peer: &Peer,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), DisconnectReason> {
+        let Some(ws_rx) = &peer.ws else { return Ok(()) };
+        let mut data = data;
+        let id = peer.id;
+        let mut tail = Vec::new();
+        let mut rx = lock(ws_rx);
+        if let Some(buf) = rx.upgrade.as_mut() {
+            let had = buf.len();
+            buf.extend_from_slice(data);
+            match ws::parse_request(buf, &self.ws_path) {
+                Ok(None) => return Ok(()),
+                Err(reason) => {
+                    drop(rx);
+                    self.ws_refuse(peer, &reason);
+                    return Err(DisconnectReason::Protocol(reason));
+                }
+                Ok(Some(up)) => {
+                    tail.extend_from_slice(
+                        &data[up.consumed.saturating_sub(had).min(data.len())..],
+                    );
+                    rx.upgrade = None;
+                    self.send_raw(peer, up.response.as_bytes());
+                    log::debug!("WebSocket peer {id} upgraded on {}", self.url);
+                    events.push(Event::Connected(id));
+                    data = &tail;
+                }
+            }
+        }
+        let mut closed = false;
+        let mut replies: Vec<Vec<u8>> = Vec::new();
+        let res = rx.dec.feed(data, self.max_message, |e| match e {
+            WsEvent::Message(m) => events.push(Event::Message(id, m)),
+            WsEvent::Reply(r) => replies.push(r),
+            WsEvent::Closed => closed = true,
+        });
+        drop(rx);
+        for r in replies {
+            self.send_raw(peer, &r);
+        }
+        if let Err(reason) = res {
+            log::warn!("WebSocket peer {id} on {} dropped: {reason}", self.url);
+            return Err(DisconnectReason::Protocol(reason));
+        }
+        if closed {
+            return Err(DisconnectReason::Closed);
+        }
+        Ok(())
     }
 
     /// Logs a refused upgrade and answers it with `400 Bad Request` (best effort).

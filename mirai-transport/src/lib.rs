@@ -30,8 +30,13 @@
 //! buffer growth rules below apply to ws messages as to tcp ones; the bound is checked at each
 //! frame header against the message's size so far. The NNG backend serves `ws://` with NNG's
 //! own transport (there, two listeners of one process at port 0 and the same path collide:
-//! NNG keys its HTTP servers by the URL as written). `wss://` parses but is not served yet: both backends refuse it with
-//! [`Error::UnsupportedScheme`].
+//! NNG keys its HTTP servers by the URL as written).
+//!
+//! `wss://host:port/path` is the same WebSocket protocol inside TLS, served by the native
+//! backend with [`Options::tls`] exactly as `tls+tcp://` (zero-config credentials, client
+//! certificates, refusals before `Connected`); the upgrade's 101 response takes the place of
+//! the `tls+tcp://` greeting. The NNG backend refuses `wss://` with
+//! [`Error::UnsupportedScheme`], for the same reason as `tls+tcp://`.
 //!
 //! Two backends keep the same contract (checked by one conformance suite, `tests/conformance.rs`):
 //! - [`Backend::Native`] (default): std sockets driven by one `epoll` set; a send writes straight

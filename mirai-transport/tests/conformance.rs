@@ -33,6 +33,9 @@ enum Mode {
     Ws,
     /// NNG backend, TCP URLs as `ws://` (each listener at a path of its own).
     NngWs,
+    /// Native backend, TCP URLs as `wss://` (each listener at a path of its own), zero-config
+    /// credentials as in `Tls`.
+    Wss,
 }
 
 impl Mode {
@@ -40,7 +43,7 @@ impl Mode {
         matches!(self, Mode::Nng | Mode::NngWs)
     }
     fn ws(self) -> bool {
-        matches!(self, Mode::Ws | Mode::NngWs)
+        matches!(self, Mode::Ws | Mode::NngWs | Mode::Wss)
     }
 }
 
@@ -71,7 +74,7 @@ fn opts(mode: Mode) -> Options {
             backend: Backend::Nng,
             ..Options::default()
         },
-        Mode::Tls => Options {
+        Mode::Tls | Mode::Wss => Options {
             tls: Some(tls_config()),
             ..Options::default()
         },
@@ -83,6 +86,7 @@ fn tcp(mode: Mode, rest: &str) -> String {
     match mode {
         Mode::Tls => format!("tls+tcp://{rest}"),
         Mode::Ws | Mode::NngWs => format!("ws://{rest}"),
+        Mode::Wss => format!("wss://{rest}"),
         _ => format!("tcp://{rest}"),
     }
 }
@@ -533,7 +537,7 @@ fn first_message_bound(b: Mode) {
     match (b, hub.next()) {
         (Mode::Nng | Mode::NngWs, Event::Message(i, m)) => assert!(i == id2 && m == first),
         (
-            Mode::Native | Mode::Tls | Mode::Ws,
+            Mode::Native | Mode::Tls | Mode::Ws | Mode::Wss,
             Event::Disconnected(i, DisconnectReason::Protocol(t)),
         ) => {
             assert_eq!(i, id2);
@@ -878,7 +882,7 @@ fn tls_scheme_needs_support_and_configuration(b: Mode) {
                 assert!(!e.is_retryable());
             }
         }
-        Mode::Tls => {
+        Mode::Tls | Mode::Wss => {
             // Each side needs its own part: a dialer-only config cannot listen, and the other
             // way round.
             let z = zero_config_for(&["127.0.0.1"]).unwrap();
@@ -941,6 +945,9 @@ macro_rules! conformance {
         }
         mod ws {
             $( #[test] fn $name() { super::$name(super::Mode::Ws) } )*
+        }
+        mod wss {
+            $( #[test] fn $name() { super::$name(super::Mode::Wss) } )*
         }
         #[cfg(feature = "nng")]
         mod nng_ws {

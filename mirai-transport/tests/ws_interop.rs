@@ -137,11 +137,58 @@ fn native_dialer_refused_by_wrong_path() {
 }
 
 #[test]
-fn wss_is_refused_for_now() {
-    for o in [native(), nng()] {
+fn nng_refuses_wss() {
+    for url in ["wss://127.0.0.1:0/", "wss://127.0.0.1:5555/"] {
         assert!(matches!(
-            Listener::bind("wss://127.0.0.1:0/", &o),
+            Listener::bind(url, &nng()),
+            Err(mirai_transport::Error::UnsupportedScheme(_))
+        ));
+        assert!(matches!(
+            Connection::dial(url, &nng()),
             Err(mirai_transport::Error::UnsupportedScheme(_))
         ));
     }
+}
+
+#[test]
+fn wss_exchanges_and_refuses_a_dialer_without_the_client_certificate() {
+    use mirai_transport::tls::{zero_config, TlsErrorKind};
+    use mirai_transport::{Error, TlsConfig};
+    let z = zero_config("127.0.0.1").unwrap();
+    let server = Options {
+        tls: Some(z.server_config().unwrap()),
+        ..native()
+    };
+    let l = Listener::bind("wss://127.0.0.1:0/secure", &server).unwrap();
+    assert!(l.url().starts_with("wss://127.0.0.1:") && l.url().ends_with("/secure"));
+    let good = Options {
+        tls: Some(z.client_config().unwrap()),
+        ..native()
+    };
+    let mut ev = Vec::new();
+    let (c, id) = dial(&l, &good, &mut ev);
+    c.send(&pattern(300_000, 3)).unwrap();
+    match next(&l, &mut ev) {
+        Event::Message(from, m) => assert!(from == id && m == pattern(300_000, 3)),
+        other => panic!("expected a message, got {other:?}"),
+    }
+    l.send(id, b"secret").unwrap();
+    assert_eq!(recv(&c), b"secret");
+    // No client identity: refused during the handshake, never reported.
+    let anonymous = Options {
+        tls: Some(TlsConfig::client(&z.ca_cert).unwrap()),
+        ..native()
+    };
+    let url = l.url().to_string();
+    let t = std::thread::spawn(move || Connection::dial(&url, &anonymous).err());
+    while !t.is_finished() {
+        l.poll(&mut ev, Some(Duration::from_millis(50))).unwrap();
+    }
+    match t.join().unwrap() {
+        Some(Error::Tls { kind, reason, .. }) => {
+            assert_eq!(kind, TlsErrorKind::PeerAuth, "{reason}");
+        }
+        other => panic!("expected a TLS refusal, got {other:?}"),
+    }
+    assert!(ev.is_empty(), "a refused peer is never reported: {ev:?}");
 }

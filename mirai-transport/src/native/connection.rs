@@ -77,6 +77,7 @@ pub(super) fn tls_dial(
     host: &str,
     url: &str,
     config: Arc<rustls::ClientConfig>,
+    welcome: bool,
 ) -> Result<TlsStream, Error> {
     let tls_err = |reason: String, kind: TlsErrorKind| Error::Tls {
         url: url.to_string(),
@@ -147,7 +148,11 @@ pub(super) fn tls_dial(
         }
     }
     // TLS 1.3 ends the client's handshake before the listener has checked its certificate:
-    // the greeting (or an alert saying why not) settles it.
+    // the greeting (or an alert saying why not) settles it. Over wss the upgrade's response
+    // plays that part.
+    if !welcome {
+        return Ok(t);
+    }
     let during = "before accepting this peer";
     let mut got = [0u8; WELCOME.len()];
     let mut have = 0;
@@ -183,7 +188,7 @@ impl NativeConnection {
         };
         // Checked before touching the network: a missing configuration is not worth retrying.
         let tls_client = match &url.scheme {
-            Scheme::TlsTcp { .. } => Some(
+            Scheme::TlsTcp { .. } | Scheme::Wss { .. } => Some(
                 opts.tls
                     .as_ref()
                     .and_then(|t| t.client.clone())
@@ -199,9 +204,6 @@ impl NativeConnection {
             ),
             _ => None,
         };
-        if matches!(url.scheme, Scheme::Wss { .. }) {
-            return Err(Error::UnsupportedScheme("wss".into()));
-        }
         let fd: OwnedFd = match &url.scheme {
             Scheme::Ipc(path) => std::os::unix::net::UnixStream::connect(path)
                 .map_err(connect_err)?
@@ -238,7 +240,10 @@ impl NativeConnection {
         };
         let stream = match (tls_client, &url.scheme) {
             (Some(config), Scheme::TlsTcp { host, .. }) => {
-                Stream::Tls(Box::new(tls_dial(fd, host, &text, config)?))
+                Stream::Tls(Box::new(tls_dial(fd, host, &text, config, true)?))
+            }
+            (Some(config), Scheme::Wss { host, .. }) => {
+                Stream::Tls(Box::new(tls_dial(fd, host, &text, config, false)?))
             }
             _ => Stream::Plain(fd),
         };
@@ -249,13 +254,13 @@ impl NativeConnection {
             eof: false,
             ws: None,
         };
-        if let Scheme::Ws { host, port, path } = &url.scheme {
+        if let Scheme::Ws { host, port, path } | Scheme::Wss { host, port, path } = &url.scheme {
             let host_port = if host.contains(':') {
                 format!("[{host}]:{port}")
             } else {
                 format!("{host}:{port}")
             };
-            ws_dial::upgrade(stream.fd(), url, &host_port, path, &mut reader)?;
+            ws_dial::upgrade(&stream, url, &host_port, path, &mut reader)?;
             reader.ws = Some(Box::new(WsIn {
                 dec: WsDecoder::new(false, None),
                 pending: Default::default(),
@@ -269,7 +274,7 @@ impl NativeConnection {
             reader: Mutex::new(reader),
             writer: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
-            ws: matches!(url.scheme, Scheme::Ws { .. }),
+            ws: matches!(url.scheme, Scheme::Ws { .. } | Scheme::Wss { .. }),
         })
     }
 

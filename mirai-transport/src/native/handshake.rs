@@ -217,7 +217,24 @@ impl NativeListener {
         } = hs;
         // Messages are queued in rustls whatever their size: `send` must never block or refuse.
         conn.set_buffer_limit(None);
-        // The greeting goes first, so it precedes anything sent after `Connected`.
+        // The greeting goes first, so it precedes anything sent after `Connected`. Over wss the
+        // upgrade's response says "accepted" instead.
+        if !self.ws_path.is_empty() {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = self.epoll.modify(fd.as_raw_fd(), EV_IN, id) {
+                log::warn!(
+                    "cannot watch the connection from {addr} on {}: {e}",
+                    self.url
+                );
+                return;
+            }
+            let stream = Stream::Tls(Box::new(TlsStream::new(fd, conn, addr)));
+            let peer = self.add_ws_peer(p, id, stream);
+            if let Err(reason) = self.ws_input(p, &peer, rest, events) {
+                self.remove_peer(p, id, reason, events);
+            }
+            return;
+        }
         if let Err(e) = conn.writer().write_all(WELCOME) {
             log::warn!("TLS session with {addr} on {} failed: {e}", self.url);
             return;

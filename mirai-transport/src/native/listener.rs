@@ -132,7 +132,7 @@ impl NativeListener {
             source,
         };
         let tls = match &url.scheme {
-            Scheme::TlsTcp { .. } => {
+            Scheme::TlsTcp { .. } | Scheme::Wss { .. } => {
                 let t = opts
                     .tls
                     .as_ref()
@@ -160,8 +160,7 @@ impl NativeListener {
             _ => None,
         };
         let ws_path = match &url.scheme {
-            Scheme::Ws { path, .. } => path.clone(),
-            Scheme::Wss { .. } => return Err(Error::UnsupportedScheme("wss".into())),
+            Scheme::Ws { path, .. } | Scheme::Wss { path, .. } => path.clone(),
             _ => String::new(),
         };
         let mut socket_file = None;
@@ -282,7 +281,7 @@ impl NativeListener {
 
     /// Records a newly accepted WebSocket peer, upgrading (reported `Connected` once
     /// upgraded).
-    pub(super) fn add_ws_peer(&self, p: &mut Poller, id: PeerId, stream: Stream) {
+    pub(super) fn add_ws_peer(&self, p: &mut Poller, id: PeerId, stream: Stream) -> Arc<Peer> {
         let deadline = Instant::now() + crate::tls::DEFAULT_HANDSHAKE_TIMEOUT;
         let peer = Arc::new(Peer {
             id,
@@ -297,8 +296,9 @@ impl NativeListener {
         self.peers
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, peer);
+            .insert(id, Arc::clone(&peer));
         p.ws_pending.push((id, deadline));
+        peer
     }
 
     pub(super) fn peer(&self, id: PeerId) -> Option<Arc<Peer>> {

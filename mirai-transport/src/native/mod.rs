@@ -21,7 +21,9 @@
 //! Files: [`framing`] (length-prefix encode/decode, pure), [`stream`] (plain or TLS socket),
 //! [`tls_stream`] (rustls glue), [`out_queue`] (what a socket cannot take yet), [`listener`]
 //! (the hub and its event loop), [`accept`], [`handshake`] (pending TLS connections),
-//! [`peer_io`] (reading from and writing to accepted peers), [`connection`] (the dialer).
+//! [`peer_io`] (reading from and writing to accepted peers), [`connection`] (the dialer),
+//! [`ws`] (WebSocket codec and upgrade, pure), [`ws_peer`] and [`ws_dial`] (`ws://` and
+//! `wss://` at the listener and the dialer).
 mod accept;
 mod connection;
 mod framing;

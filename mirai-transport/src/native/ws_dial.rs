@@ -1,14 +1,15 @@
 //! The WebSocket side of the native dialer (`ws://`): the upgrade request, masked frames out,
 //! frames in (pings answered, a close answered and reported as the end).
 use super::connection::{NativeConnection, Reader};
-use super::stream::write_all_fd;
+use super::stream::{write_all_fd, Stream};
+use super::tls_stream::as_tls_error;
 use super::ws::{self, WsDecoder, WsEvent};
 use super::{closed_or_io, lock};
 use crate::sys;
+use crate::tls::{self, Side};
 use crate::{Error, Url};
 use std::collections::VecDeque;
-use std::io;
-use std::os::fd::RawFd;
+use std::io::{self, IoSlice};
 use std::time::{Duration, Instant};
 
 /// Receive state of a WebSocket dialer, kept in its [`Reader`].
@@ -27,14 +28,25 @@ fn protocol(reason: String) -> Error {
 /// Sends the upgrade request for `path` and reads the listener's answer into `r` (what
 /// follows it stays buffered), within [`crate::tls::DIAL_HANDSHAKE_TIMEOUT`].
 pub(super) fn upgrade(
-    fd: RawFd,
+    stream: &Stream,
     url: &Url,
     host_port: &str,
     path: &str,
     r: &mut Reader,
 ) -> Result<(), Error> {
     let key = ws::new_key();
-    write_all_fd(fd, ws::client_request(host_port, path, &key).as_bytes()).map_err(closed_or_io)?;
+    let fail = |e: io::Error| match as_tls_error(&e) {
+        Some(te) => {
+            let (reason, kind) = tls::describe(te, Side::Dialer);
+            Error::Tls {
+                url: url.to_string(),
+                reason,
+                kind,
+            }
+        }
+        None => closed_or_io(e),
+    };
+    write_all(stream, ws::client_request(host_port, path, &key).as_bytes()).map_err(fail)?;
     let deadline = Instant::now() + crate::tls::DIAL_HANDSHAKE_TIMEOUT;
     loop {
         if let Some(len) =
@@ -47,18 +59,26 @@ pub(super) fn upgrade(
             return Ok(());
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut fds = [libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        if left.is_zero() || sys::poll(&mut fds, sys::timeout_ms(Some(left)))? == 0 {
+        if left.is_zero() || !wait_readable(stream, left).map_err(fail)? {
             return Err(Error::Connect {
                 url: url.to_string(),
                 source: io::Error::new(io::ErrorKind::TimedOut, "no WebSocket upgrade answer"),
             });
         }
-        let n = sys::read(fd, &mut r.buf[r.end..]).map_err(closed_or_io)?;
+        if r.end == r.buf.len() {
+            return Err(Error::Connect {
+                url: url.to_string(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "WebSocket upgrade answer too long",
+                ),
+            });
+        }
+        let n = match stream.read(&mut r.buf[r.end..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(fail(e)),
+        };
         if n == 0 {
             return Err(Error::Connect {
                 url: url.to_string(),
@@ -72,6 +92,29 @@ pub(super) fn upgrade(
     }
 }
 
+/// Writes all of `bytes` to a blocking stream, through TLS if it has it.
+fn write_all(stream: &Stream, bytes: &[u8]) -> io::Result<()> {
+    match stream {
+        Stream::Plain(_) => write_all_fd(stream.fd(), bytes),
+        Stream::Tls(t) => t.send_frame(&mut [IoSlice::new(bytes)]),
+    }
+}
+
+/// Waits up to `t` for input (decrypted input over TLS). Ok(false) on timeout.
+fn wait_readable(stream: &Stream, t: Duration) -> io::Result<bool> {
+    match stream {
+        Stream::Plain(_) => {
+            let mut fds = [libc::pollfd {
+                fd: stream.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            Ok(sys::poll(&mut fds, sys::timeout_ms(Some(t)))? > 0)
+        }
+        Stream::Tls(tls) => tls.wait_readable(t),
+    }
+}
+
 impl NativeConnection {
     /// Sends one message as masked frames of at most [`ws::FRAGMENT`] bytes.
     pub(super) fn send_ws(&self, parts: &[&[u8]]) -> Result<(), Error> {
@@ -80,9 +123,8 @@ impl NativeConnection {
     }
 
     fn write_ws_frames(&self, parts: &[&[u8]], buf: &mut Vec<u8>) -> Result<(), Error> {
-        let fd = self.stream.fd();
         ws::for_each_client_frame(parts, buf, |frame| {
-            write_all_fd(fd, frame).map_err(closed_or_io)
+            write_all(&self.stream, frame).map_err(|e| self.io_err(e))
         })
     }
 
@@ -127,7 +169,7 @@ impl NativeConnection {
                 *end = 0;
                 for f in replies {
                     // Best effort: a pong or the close reply.
-                    let _ = write_all_fd(self.stream.fd(), &f);
+                    let _ = write_all(&self.stream, &f);
                 }
                 if let Err(reason) = res {
                     log::warn!("WebSocket listener {} dropped: {reason}", self.url);
@@ -140,13 +182,8 @@ impl NativeConnection {
                 return Err(Error::Closed);
             }
             if let (Some(d), false) = (deadline, w.dec.mid_message()) {
-                let mut fds = [libc::pollfd {
-                    fd: self.stream.fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                }];
                 let left = d.saturating_duration_since(Instant::now());
-                if sys::poll(&mut fds, sys::timeout_ms(Some(left)))? == 0 {
+                if !wait_readable(&self.stream, left).map_err(|e| self.io_err(e))? {
                     return Ok(None);
                 }
             }

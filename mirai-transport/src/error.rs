@@ -65,8 +65,10 @@ pub enum Error {
     /// TLS credentials or settings are unusable: bad or missing PEM, wrong password for an
     /// encrypted key, a key that does not match its certificate, or no
     /// [`crate::Options::tls`] (of the right side) for a `tls+tcp://` URL.
+    /// The payload's [`crate::tls::TlsConfigError::cause`] says which; it derefs to the
+    /// message text, as the `String` this variant held before did.
     #[error("TLS configuration: {0}")]
-    TlsConfig(String),
+    TlsConfig(crate::tls::TlsConfigError),
     /// Any other I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

@@ -17,6 +17,27 @@
 //! refusals before `Connected`, logged reasons); NNG's own TLS would need a second, different
 //! one for no gain.
 //!
+//! `ws://host:port/path` (path optional, default `/`; port 0 resolved as for tcp) is WebSocket
+//! (RFC 6455) over TCP, wire-compatible with NNG's `ws` transport: the upgrade negotiates
+//! `Sec-WebSocket-Protocol: pair1.sp.nanomsg.org`, and each message is one binary WebSocket
+//! message whose payload is pair1's 4-byte header `00 00 00 01` followed by the message,
+//! sent in frames of at most 64 KiB (NNG refuses frames over 1 MiB). So a native listener
+//! serves NNG dialers and a native dialer talks to NNG listeners. A native listener answers
+//! pings, answers a close and reports the peer `Closed`, drops a peer that breaks the protocol
+//! (logging why), and reports a peer `Connected` only once its upgrade (at most 8 KiB of
+//! headers, within [`tls::DEFAULT_HANDSHAKE_TIMEOUT`], the path as bound) has succeeded; a
+//! refused upgrade gets `400 Bad Request` and no event. [`Options::max_first_message`] and the
+//! buffer growth rules below apply to ws messages as to tcp ones; the bound is checked at each
+//! frame header against the message's size so far. The NNG backend serves `ws://` with NNG's
+//! own transport (there, two listeners of one process at port 0 and the same path collide:
+//! NNG keys its HTTP servers by the URL as written).
+//!
+//! `wss://host:port/path` is the same WebSocket protocol inside TLS, served by the native
+//! backend with [`Options::tls`] exactly as `tls+tcp://` (zero-config credentials, client
+//! certificates, refusals before `Connected`); the upgrade's 101 response takes the place of
+//! the `tls+tcp://` greeting. The NNG backend refuses `wss://` with
+//! [`Error::UnsupportedScheme`], for the same reason as `tls+tcp://`.
+//!
 //! Two backends keep the same contract (checked by one conformance suite, `tests/conformance.rs`):
 //! - [`Backend::Native`] (default): std sockets driven by one `epoll` set; a send writes straight
 //!   from the calling thread and never blocks (what the socket cannot take is queued and flushed

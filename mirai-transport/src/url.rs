@@ -1,7 +1,8 @@
 //! Parsing and display of mirai URLs.
 //!
 //! Forms: `ipc:///absolute/path`, `ipc://relative/path`, `abstract://name`,
-//! `tcp://host:port` and `tls+tcp://host:port`, where `host` is an IPv4 address, a host name,
+//! `tcp://host:port`, `tls+tcp://host:port`, `ws://host:port/path` and `wss://host:port/path`
+//! (the path is optional, default `/`), where `host` is an IPv4 address, a host name,
 //! a bracketed IPv6 address (`[::1]`), or empty / `*` for every interface (listening only).
 use crate::Error;
 use std::path::PathBuf;
@@ -31,6 +32,24 @@ pub enum Scheme {
         /// Port.
         port: u16,
     },
+    /// `ws://host:port/path`: WebSocket over TCP.
+    Ws {
+        /// Host name or IP (IPv6 without brackets).
+        host: String,
+        /// Port; 0 asks for an ephemeral one when listening.
+        port: u16,
+        /// The HTTP path, starting with `/` (default `/`).
+        path: String,
+    },
+    /// `wss://host:port/path`: WebSocket over TLS (native backend).
+    Wss {
+        /// Host name or IP (IPv6 without brackets).
+        host: String,
+        /// Port; 0 asks for an ephemeral one when listening.
+        port: u16,
+        /// The HTTP path, starting with `/` (default `/`).
+        path: String,
+    },
 }
 
 impl Scheme {
@@ -41,6 +60,8 @@ impl Scheme {
             Scheme::Abstract(_) => "abstract",
             Scheme::Tcp { .. } => "tcp",
             Scheme::TlsTcp { .. } => "tls+tcp",
+            Scheme::Ws { .. } => "ws",
+            Scheme::Wss { .. } => "wss",
         }
     }
 }
@@ -65,6 +86,16 @@ impl Url {
                 host: host.clone(),
                 port: new_port,
             },
+            Scheme::Ws { host, path, .. } => Scheme::Ws {
+                host: host.clone(),
+                port: new_port,
+                path: path.clone(),
+            },
+            Scheme::Wss { host, path, .. } => Scheme::Wss {
+                host: host.clone(),
+                port: new_port,
+                path: path.clone(),
+            },
             other => other.clone(),
         };
         Url { scheme }
@@ -73,9 +104,10 @@ impl Url {
     /// True for an empty or `*` host: every interface (only meaningful when listening).
     pub fn is_wildcard_host(&self) -> bool {
         match &self.scheme {
-            Scheme::Tcp { host, .. } | Scheme::TlsTcp { host, .. } => {
-                host.is_empty() || host == "*"
-            }
+            Scheme::Tcp { host, .. }
+            | Scheme::TlsTcp { host, .. }
+            | Scheme::Ws { host, .. }
+            | Scheme::Wss { host, .. } => host.is_empty() || host == "*",
             _ => false,
         }
     }
@@ -143,13 +175,32 @@ fn parse_host_port(url: &str, rest: &str) -> Result<(String, u16), Error> {
     Ok((host.to_string(), port))
 }
 
+/// Splits `host:port/path` of a WebSocket URL.
+fn parse_ws(url: &str, rest: &str) -> Result<(String, u16, String), Error> {
+    let (addr, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if path.contains('?') || path.contains('#') || addr.contains('?') || addr.contains('#') {
+        return Err(invalid(url, "a WebSocket URL takes no query or fragment"));
+    }
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(invalid(
+            url,
+            "the path contains spaces or control characters",
+        ));
+    }
+    let (host, port) = parse_host_port(url, addr)?;
+    Ok((host, port, path.to_string()))
+}
+
 impl std::str::FromStr for Url {
     type Err = Error;
     fn from_str(s: &str) -> Result<Url, Error> {
         let (scheme, rest) = s.split_once("://").ok_or_else(|| {
             invalid(
                 s,
-                "missing scheme: expected ipc://, abstract://, tcp:// or tls+tcp://",
+                "missing scheme: expected ipc://, abstract://, tcp://, tls+tcp://, ws:// or wss://",
             )
         })?;
         let scheme = match scheme.to_ascii_lowercase().as_str() {
@@ -194,10 +245,20 @@ impl std::str::FromStr for Url {
                 let (host, port) = parse_host_port(s, rest)?;
                 Scheme::TlsTcp { host, port }
             }
+            "ws" => {
+                let (host, port, path) = parse_ws(s, rest)?;
+                Scheme::Ws { host, port, path }
+            }
+            "wss" => {
+                let (host, port, path) = parse_ws(s, rest)?;
+                Scheme::Wss { host, port, path }
+            }
             other => {
                 return Err(invalid(
                     s,
-                    format!("unknown scheme '{other}': expected ipc, abstract, tcp or tls+tcp"),
+                    format!(
+                        "unknown scheme '{other}': expected ipc, abstract, tcp, tls+tcp, ws or wss"
+                    ),
                 ))
             }
         };
@@ -227,6 +288,12 @@ impl std::fmt::Display for Url {
                 f.write_str("tls+tcp://")?;
                 fmt_host(f, host)?;
                 write!(f, ":{port}")
+            }
+            Scheme::Ws { host, port, path } | Scheme::Wss { host, port, path } => {
+                f.write_str(self.scheme.name())?;
+                f.write_str("://")?;
+                fmt_host(f, host)?;
+                write!(f, ":{port}{path}")
             }
         }
     }
@@ -320,6 +387,25 @@ mod tests {
             parse("tls+tcp://[fe80::1]:443").to_string(),
             "tls+tcp://[fe80::1]:443"
         );
+    }
+
+    #[test]
+    fn ws_forms() {
+        assert_eq!(
+            parse("ws://127.0.0.1:5555/path").scheme,
+            Scheme::Ws {
+                host: "127.0.0.1".into(),
+                port: 5555,
+                path: "/path".into()
+            }
+        );
+        assert_eq!(parse("ws://h:1").to_string(), "ws://h:1/");
+        assert_eq!(parse("wss://[::1]:0/a/b").to_string(), "wss://[::1]:0/a/b");
+        assert_eq!(parse("ws://h:0/x").with_port(7).to_string(), "ws://h:7/x");
+        assert!(parse("ws://:0/x").is_wildcard_host());
+        assert!(reason("ws://h:1/p?q").contains("query"));
+        assert!(reason("ws://h/p").contains("missing port"));
+        assert!(reason("ws://h:1/a b").contains("spaces"));
     }
 
     #[test]

@@ -29,6 +29,28 @@ enum Mode {
     Nng,
     /// Native backend, TCP URLs as `tls+tcp://`, zero-config credentials.
     Tls,
+    /// Native backend, TCP URLs as `ws://` (each listener at a path of its own).
+    Ws,
+    /// NNG backend, TCP URLs as `ws://` (each listener at a path of its own).
+    NngWs,
+    /// Native backend, TCP URLs as `wss://` (each listener at a path of its own), zero-config
+    /// credentials as in `Tls`.
+    Wss,
+}
+
+impl Mode {
+    fn nng(self) -> bool {
+        matches!(self, Mode::Nng | Mode::NngWs)
+    }
+    fn ws(self) -> bool {
+        matches!(self, Mode::Ws | Mode::NngWs | Mode::Wss)
+    }
+}
+
+/// The port of a URL `scheme://host:port[/path]`.
+fn port_of(url: &str) -> u16 {
+    let after = url.rsplit(':').next().unwrap();
+    after.split('/').next().unwrap().parse().unwrap()
 }
 
 /// One zero-config credential set for the whole test process, valid for every loopback name,
@@ -47,12 +69,12 @@ fn tls_config() -> TlsConfig {
 
 fn opts(mode: Mode) -> Options {
     match mode {
-        Mode::Native => Options::default(),
-        Mode::Nng => Options {
+        Mode::Native | Mode::Ws => Options::default(),
+        Mode::Nng | Mode::NngWs => Options {
             backend: Backend::Nng,
             ..Options::default()
         },
-        Mode::Tls => Options {
+        Mode::Tls | Mode::Wss => Options {
             tls: Some(tls_config()),
             ..Options::default()
         },
@@ -63,6 +85,8 @@ fn opts(mode: Mode) -> Options {
 fn tcp(mode: Mode, rest: &str) -> String {
     match mode {
         Mode::Tls => format!("tls+tcp://{rest}"),
+        Mode::Ws | Mode::NngWs => format!("ws://{rest}"),
+        Mode::Wss => format!("wss://{rest}"),
         _ => format!("tcp://{rest}"),
     }
 }
@@ -135,6 +159,10 @@ impl Hub {
     /// [`Hub::bind`] with options of the mode changed by the caller.
     fn bind_with(url: &str, mode: Mode, options: &Options) -> Hub {
         let url = match url.strip_prefix("tcp://") {
+            // A path of its own per listener: NNG finds its HTTP server for `ws://` by host
+            // and port as written, so two port-0 listeners of one process at the same path
+            // collide there ("Address in use").
+            Some(rest) if mode.ws() => format!("{}/{}", tcp(mode, rest), unique("ws")),
             Some(rest) => tcp(mode, rest),
             None => url.to_string(),
         };
@@ -255,7 +283,7 @@ fn messages_then_close_keep_order(b: Mode) {
     for i in 0..20u32 {
         c.send(&i.to_le_bytes()).unwrap();
     }
-    if b == Mode::Nng {
+    if b.nng() {
         // NNG may discard what is still in its queues when a socket closes; wait for delivery.
         for i in 0..20u32 {
             assert_eq!(hub.message(id), i.to_le_bytes());
@@ -507,8 +535,11 @@ fn first_message_bound(b: Mode) {
     let first = pattern(2048, 1);
     c2.send(&first).unwrap();
     match (b, hub.next()) {
-        (Mode::Nng, Event::Message(i, m)) => assert!(i == id2 && m == first),
-        (Mode::Native | Mode::Tls, Event::Disconnected(i, DisconnectReason::Protocol(t))) => {
+        (Mode::Nng | Mode::NngWs, Event::Message(i, m)) => assert!(i == id2 && m == first),
+        (
+            Mode::Native | Mode::Tls | Mode::Ws | Mode::Wss,
+            Event::Disconnected(i, DisconnectReason::Protocol(t)),
+        ) => {
             assert_eq!(i, id2);
             assert!(
                 t.contains("first message") && t.contains("2048") && t.contains("1024"),
@@ -604,7 +635,7 @@ fn dial_retry_gives_up(b: Mode) {
 fn tcp_port_zero_resolved(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     let url = hub.url();
-    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let port = port_of(&url);
     assert_ne!(port, 0, "{url}");
     assert!(url.starts_with(&tcp(b, "127.0.0.1:")), "{url}");
     let (c, id) = hub.dial(b);
@@ -831,7 +862,7 @@ fn tls_scheme_needs_support_and_configuration(b: Mode) {
     let bind = |o: &Options| Listener::bind("tls+tcp://127.0.0.1:0", o).err();
     let dial = |o: &Options| Connection::dial("tls+tcp://127.0.0.1:5555", o).err();
     match b {
-        Mode::Nng => {
+        Mode::Nng | Mode::NngWs => {
             let with_tls = Options {
                 tls: Some(tls_config()),
                 ..opts(b)
@@ -841,7 +872,7 @@ fn tls_scheme_needs_support_and_configuration(b: Mode) {
                 assert!(matches!(dial(&o), Some(Error::UnsupportedScheme(_))));
             }
         }
-        Mode::Native => {
+        Mode::Native | Mode::Ws => {
             for e in [bind(&opts(b)), dial(&opts(b))] {
                 let e = e.expect("refused without credentials");
                 assert!(matches!(e, Error::TlsConfig(_)), "{e:?}");
@@ -851,7 +882,7 @@ fn tls_scheme_needs_support_and_configuration(b: Mode) {
                 assert!(!e.is_retryable());
             }
         }
-        Mode::Tls => {
+        Mode::Tls | Mode::Wss => {
             // Each side needs its own part: a dialer-only config cannot listen, and the other
             // way round.
             let z = zero_config_for(&["127.0.0.1"]).unwrap();
@@ -911,6 +942,16 @@ macro_rules! conformance {
         }
         mod tls {
             $( #[test] fn $name() { super::$name(super::Mode::Tls) } )*
+        }
+        mod ws {
+            $( #[test] fn $name() { super::$name(super::Mode::Ws) } )*
+        }
+        mod wss {
+            $( #[test] fn $name() { super::$name(super::Mode::Wss) } )*
+        }
+        #[cfg(feature = "nng")]
+        mod nng_ws {
+            $( #[test] fn $name() { super::$name(super::Mode::NngWs) } )*
         }
     };
 }

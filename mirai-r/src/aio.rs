@@ -17,19 +17,23 @@
 //! every mirai, and the binding's function body is shared too (only the closure cell is per
 //! object, because its environment must be the mirai).
 
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
+
 use std::cell::Cell;
 use std::ffi::CStr;
 
-use libR_sys::*;
+use mirai_rapi::sys::*;
 
-use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
-use crate::guard::{entry, protect, Protector, RResult};
 use crate::handles::{
     cancel_task, is_keyed, is_task, keyed_handle, release_keyed, submit_keyed, take, task_attempts,
     task_resolved, wait_task, watch_keyed,
 };
 use crate::sexp::*;
 use crate::wait::Deadline;
+use mirai_rapi::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
+use mirai_rapi::guard::protect_raw as protect;
+use mirai_rapi::{RResult, Scope, Sexp};
 
 thread_local! {
     /// Ids given so far (process-wide, strictly increasing; main thread only).
@@ -324,12 +328,17 @@ unsafe fn wait_settle(m: SEXP) -> RResult<SEXP> {
 }
 
 /// `.Call` routine: serializes `data`, submits it to `host` and returns the new mirai.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_async(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe { new_keyed_mirai(host, data, timeout, hooks) })
+pub(crate) fn mirai_async<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    data: Sexp<'a>,
+    timeout: Sexp<'a>,
+    hooks: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, data, timeout, hooks) = (host.raw(), data.raw(), timeout.raw(), hooks.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe { legacy(s, || new_keyed_mirai(host, data, timeout, hooks)) }
 }
 
 /// A list whose every element has a non-empty name (an empty list counts).
@@ -400,266 +409,285 @@ unsafe fn capture(expr: SEXP, frame: SEXP, s: &Statics) -> Option<SEXP> {
 /// symbol, see [`capture`]). Returns the new mirai, or `NULL` when the call needs the R path:
 /// arguments that must be validated or converted there (unnamed `...`, an environment, a
 /// non-list `.args`), an unset profile (ephemeral), a sync profile, a memory gate or a seed.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_go(
-    expr: SEXP,
-    globals: SEXP,
-    args: SEXP,
-    timeout: SEXP,
-    compute: SEXP,
-    frame: SEXP,
-) -> SEXP {
-    entry(|| unsafe {
-        let s = statics()?;
-        let expr = if type_of(expr) == SEXPTYPE::SYMSXP {
-            if type_of(frame) != SEXPTYPE::ENVSXP {
+pub(crate) fn mirai_go<'a>(
+    s: &'a Scope,
+    expr: Sexp<'a>,
+    globals: Sexp<'a>,
+    args: Sexp<'a>,
+    timeout: Sexp<'a>,
+    compute: Sexp<'a>,
+    frame: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (expr, globals, args, timeout, compute, frame) = (
+        expr.raw(),
+        globals.raw(),
+        args.raw(),
+        timeout.raw(),
+        compute.raw(),
+        frame.raw(),
+    );
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let s = statics()?;
+            let expr = if type_of(expr) == SEXPTYPE::SYMSXP {
+                if type_of(frame) != SEXPTYPE::ENVSXP {
+                    return Ok(R_NilValue);
+                }
+                match capture(expr, frame, &s) {
+                    Some(e) => e,
+                    None => return Ok(R_NilValue),
+                }
+            } else {
+                expr
+            };
+            let globals = if is_null(globals) {
+                R_NilValue
+            } else {
+                globals
+            };
+            if !is_null(globals) && (type_of(globals) != SEXPTYPE::VECSXP || !all_named(globals)) {
                 return Ok(R_NilValue);
             }
-            match capture(expr, frame, &s) {
-                Some(e) => e,
-                None => return Ok(R_NilValue),
+            if !(is_null(args)
+                || (type_of(args) == SEXPTYPE::VECSXP && OBJECT(args) == 0 && all_named(args)))
+            {
+                return Ok(R_NilValue);
             }
-        } else {
-            expr
-        };
-        let globals = if is_null(globals) {
-            R_NilValue
-        } else {
-            globals
-        };
-        if !is_null(globals) && (type_of(globals) != SEXPTYPE::VECSXP || !all_named(globals)) {
-            return Ok(R_NilValue);
-        }
-        if !(is_null(args)
-            || (type_of(args) == SEXPTYPE::VECSXP && OBJECT(args) == 0 && all_named(args)))
-        {
-            return Ok(R_NilValue);
-        }
-        if !is_null(timeout) && !matches!(type_of(timeout), SEXPTYPE::REALSXP | SEXPTYPE::INTSXP) {
-            return Ok(R_NilValue);
-        }
-        let name = if is_null(compute) {
-            Rf_findVarInFrame(s.opts, s.s_default)
-        } else {
-            compute
-        };
-        if type_of(name) != SEXPTYPE::STRSXP
-            || Rf_xlength(name) != 1
-            || STRING_ELT(name, 0) == R_NaString
-        {
-            return Ok(R_NilValue);
-        }
-        let prof = Rf_findVarInFrame(s.registry, profile_symbol(STRING_ELT(name, 0)));
-        if type_of(prof) != SEXPTYPE::ENVSXP || flag(prof, s.s_sync) || flag(prof, s.s_gate) {
-            return Ok(R_NilValue);
-        }
-        let seed = Rf_findVarInFrame(prof, s.s_seed);
-        if seed != R_UnboundValue && !is_null(seed) {
-            return Ok(R_NilValue);
-        }
-        let host = Rf_findVarInFrame(prof, s.s_prof_host);
-        let mut hooks = Rf_findVarInFrame(prof, s.s_serial);
-        if hooks == R_UnboundValue {
-            hooks = R_NilValue;
-        }
-        let mut p = Protector::new();
-        let timeout = if is_null(timeout) {
-            R_NilValue
-        } else {
-            p.protect(Rf_coerceVector(timeout, SEXPTYPE::REALSXP))
-        };
-        // Positional and without empty parts: every queued task keeps its payload, so its size
-        // counts (docs/r-bridge.md).
-        let has_args = !is_null(args) && Rf_xlength(args) > 0;
-        let has_globals = !is_null(globals) && Rf_xlength(globals) > 0;
-        let n = if has_args {
-            3
-        } else if has_globals {
-            2
-        } else {
-            1
-        };
-        let data = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
-        SET_VECTOR_ELT(data, 0, expr);
-        if n > 1 {
-            SET_VECTOR_ELT(data, 1, globals);
-        }
-        if n > 2 {
-            SET_VECTOR_ELT(data, 2, args);
-        }
-        new_keyed_mirai(host, data, timeout, hooks)
-    })
+            if !is_null(timeout)
+                && !matches!(type_of(timeout), SEXPTYPE::REALSXP | SEXPTYPE::INTSXP)
+            {
+                return Ok(R_NilValue);
+            }
+            let name = if is_null(compute) {
+                Rf_findVarInFrame(s.opts, s.s_default)
+            } else {
+                compute
+            };
+            if type_of(name) != SEXPTYPE::STRSXP
+                || Rf_xlength(name) != 1
+                || STRING_ELT(name, 0) == R_NaString
+            {
+                return Ok(R_NilValue);
+            }
+            let prof = Rf_findVarInFrame(s.registry, profile_symbol(STRING_ELT(name, 0)));
+            if type_of(prof) != SEXPTYPE::ENVSXP || flag(prof, s.s_sync) || flag(prof, s.s_gate) {
+                return Ok(R_NilValue);
+            }
+            let seed = Rf_findVarInFrame(prof, s.s_seed);
+            if seed != R_UnboundValue && !is_null(seed) {
+                return Ok(R_NilValue);
+            }
+            let host = Rf_findVarInFrame(prof, s.s_prof_host);
+            let mut hooks = Rf_findVarInFrame(prof, s.s_serial);
+            if hooks == R_UnboundValue {
+                hooks = R_NilValue;
+            }
+            let mut p = Protector::new();
+            let timeout = if is_null(timeout) {
+                R_NilValue
+            } else {
+                p.protect(Rf_coerceVector(timeout, SEXPTYPE::REALSXP))
+            };
+            // Positional and without empty parts: every queued task keeps its payload, so its size
+            // counts (docs/r-bridge.md).
+            let has_args = !is_null(args) && Rf_xlength(args) > 0;
+            let has_globals = !is_null(globals) && Rf_xlength(globals) > 0;
+            let n = if has_args {
+                3
+            } else if has_globals {
+                2
+            } else {
+                1
+            };
+            let data = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
+            SET_VECTOR_ELT(data, 0, expr);
+            if n > 1 {
+                SET_VECTOR_ELT(data, 1, globals);
+            }
+            if n > 2 {
+                SET_VECTOR_ELT(data, 2, args);
+            }
+            new_keyed_mirai(host, data, timeout, hooks)
+        })
+    }
 }
 
 /// `.Call` routine: a new mirai around task handle `aio` (`NULL`: none, the caller sets
 /// `value`), with `hooks` for reading its result.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_wrap(aio: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_null(aio) && (!is_task(aio) || is_keyed(aio)) {
-            return Err("`aio` must be a mirai task handle or NULL".into());
-        }
-        new_mirai(aio, hooks, R_NilValue)
-    })
+pub(crate) fn mirai_wrap<'a>(s: &'a Scope, aio: Sexp<'a>, hooks: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let (aio, hooks) = (aio.raw(), hooks.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_null(aio) && (!is_task(aio) || is_keyed(aio)) {
+                return Err("`aio` must be a mirai task handle or NULL".into());
+            }
+            new_mirai(aio, hooks, R_NilValue)
+        })
+    }
 }
 
 /// `.Call` routine: the body of the `data` active binding; `frame` is the binding function's
 /// evaluation frame, whose parent is the mirai.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_data(frame: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if type_of(frame) != SEXPTYPE::ENVSXP {
-            return Err("`frame` must be an environment".into());
-        }
-        settle(ENCLOS(frame))
-    })
+pub(crate) fn mirai_data<'a>(s: &'a Scope, frame: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let frame = frame.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if type_of(frame) != SEXPTYPE::ENVSXP {
+                return Err("`frame` must be an environment".into());
+            }
+            settle(ENCLOS(frame))
+        })
+    }
 }
 
 /// `.Call` routine: `x[]` for a mirai: waits (interruptibly) and returns the value.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_value(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_mirai(x) {
-            return Err("`x` must be a mirai".into());
-        }
-        wait_settle(x)
-    })
+pub(crate) fn mirai_value<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_mirai(x) {
+                return Err("`x` must be a mirai".into());
+            }
+            wait_settle(x)
+        })
+    }
 }
 
 /// `.Call` routine: waits (interruptibly) for a mirai or every mirai in a list, in order, and
 /// settles them. With `values = TRUE` returns the list of values (other elements as they are;
 /// a single mirai gives its value), else `NULL`.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_collect(x: SEXP, values: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let values = arg_lgl(values, "values")?.unwrap_or(false);
-        if is_mirai(x) {
-            let v = wait_settle(x)?;
-            return Ok(if values { v } else { R_NilValue });
-        }
-        if type_of(x) != SEXPTYPE::VECSXP {
-            return Ok(if values { x } else { R_NilValue });
-        }
-        let n = Rf_xlength(x);
-        // Wait for all first: an interrupt then leaves every mirai as it was.
-        let forever = Deadline::after(None);
-        for i in 0..n {
-            let m = VECTOR_ELT(x, i);
-            if is_mirai(m) {
-                let aio = aio_of(m)?;
-                if is_task(aio) && !task_resolved(aio) {
-                    wait_task(aio, &forever)?;
+pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let (x, values) = (x.raw(), values.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let values = arg_lgl(values, "values")?.unwrap_or(false);
+            if is_mirai(x) {
+                let v = wait_settle(x)?;
+                return Ok(if values { v } else { R_NilValue });
+            }
+            if type_of(x) != SEXPTYPE::VECSXP {
+                return Ok(if values { x } else { R_NilValue });
+            }
+            let n = Rf_xlength(x);
+            // Wait for all first: an interrupt then leaves every mirai as it was.
+            let forever = Deadline::after(None);
+            for i in 0..n {
+                let m = VECTOR_ELT(x, i);
+                if is_mirai(m) {
+                    let aio = aio_of(m)?;
+                    if is_task(aio) && !task_resolved(aio) {
+                        wait_task(aio, &forever)?;
+                    }
                 }
             }
-        }
-        let mut p = Protector::new();
-        let out = if values {
-            p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n))
-        } else {
-            R_NilValue
-        };
-        for i in 0..n {
-            let m = VECTOR_ELT(x, i);
-            let v = if is_mirai(m) { settle(m)? } else { m };
-            if values {
-                SET_VECTOR_ELT(out, i, v);
+            let mut p = Protector::new();
+            let out = if values {
+                p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n))
+            } else {
+                R_NilValue
+            };
+            for i in 0..n {
+                let m = VECTOR_ELT(x, i);
+                let v = if is_mirai(m) { settle(m)? } else { m };
+                if values {
+                    SET_VECTOR_ELT(out, i, v);
+                }
             }
-        }
-        Ok(out)
-    })
+            Ok(out)
+        })
+    }
 }
 
 /// `.Call` routine: cancels mirai `x` (see `stop_mirai()`): TRUE if its profile's dispatcher
 /// still held the task. The mirai resolves to 20 unless it already resolved. An element of a
 /// chunk resolves to 20 alone; its chunk is cancelled once no element of it is waiting.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_stop(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_mirai(x) {
-            return Ok(lgl(false));
-        }
-        let s = statics()?;
-        let aio = aio_of(x)?;
-        if !is_task(aio) {
-            return Ok(lgl(false));
-        }
-        if local(x, s.s_idx).is_none() {
-            return Ok(lgl(cancel_task(aio)?));
-        }
-        crate::chunk::stop_element(x, aio)
-    })
+pub(crate) fn mirai_stop<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_mirai(x) {
+                return Ok(lgl(false));
+            }
+            let s = statics()?;
+            let aio = aio_of(x)?;
+            if !is_task(aio) {
+                return Ok(lgl(false));
+            }
+            if local(x, s.s_idx).is_none() {
+                return Ok(lgl(cancel_task(aio)?));
+            }
+            crate::chunk::stop_element(x, aio)
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): the task handle of mirai `x` (see [`aio_of`]), `NULL`
 /// once settled or for anything but a mirai.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_aio(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if is_mirai(x) {
-            aio_of(x)
-        } else {
-            Ok(R_NilValue)
-        }
-    })
+pub(crate) fn mirai_aio<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if is_mirai(x) {
+                aio_of(x)
+            } else {
+                Ok(R_NilValue)
+            }
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): TRUE while mirai `x` has a task that has not resolved
 /// (never waits, never consumes); FALSE for anything else.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_pending(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_mirai(x) {
-            return Ok(lgl(false));
-        }
-        let aio = aio_of(x)?;
-        Ok(lgl(is_task(aio) && !task_resolved(aio)))
-    })
+pub(crate) fn mirai_pending<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_mirai(x) {
+                return Ok(lgl(false));
+            }
+            let aio = aio_of(x)?;
+            Ok(lgl(is_task(aio) && !task_resolved(aio)))
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): how many times mirai `x`'s task was sent to a daemon:
 /// 1 normally, more when it was retried after losing its daemon (`daemons(retry = )`), 0 if
 /// it never left the queue.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_attempts_of(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_mirai(x) {
-            return Err("`x` must be a mirai".into());
-        }
-        let s = statics()?;
-        let aio = aio_of(x)?;
-        if is_task(aio) {
-            let n = task_attempts(aio)?;
-            return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));
-        }
-        Ok(local(x, s.s_attempts).unwrap_or_else(|| Rf_ScalarInteger(1)))
-    })
+pub(crate) fn mirai_attempts_of<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_mirai(x) {
+                return Err("`x` must be a mirai".into());
+            }
+            let s = statics()?;
+            let aio = aio_of(x)?;
+            if is_task(aio) {
+                let n = task_attempts(aio)?;
+                return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));
+            }
+            Ok(local(x, s.s_attempts).unwrap_or_else(|| Rf_ScalarInteger(1)))
+        })
+    }
 }
 
 /// Before mirai `m` lets go of its task handle `aio`: keeps the task's attempt count for

@@ -9,24 +9,27 @@
 //! unresolved mirai; see bench/NOTES.md). Only the mirai itself reaches its task: nothing R
 //! code can change (such as its attributes) names the entry.
 
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::raw::c_void;
 use std::rc::Rc;
 
-use libR_sys::*;
 use mirai::host::launch::Command;
 use mirai::host::trace::Span;
 use mirai::host::RepairPolicy;
 use mirai::sched::Mode;
 use mirai::transport::{Backend, Options as TransportOptions};
 use mirai::{Host, HostConfig, HostError, Outcome, SubmitOptions, TaskHandle};
+use mirai_rapi::sys::*;
 
-use crate::guard::{entry, interrupt_pending, quietly, Protector, RError, RResult};
 use crate::serial::{serialize, to_raw_vector, unserialize, Hooks};
 use crate::sexp::*;
 use crate::wait::{Deadline, SLICE};
+use mirai_rapi::{quietly, RError, RResult, Scope, Sexp};
 
 /// The engine of one compute profile, owned by a host handle.
 struct HostBox {
@@ -314,6 +317,13 @@ pub(crate) unsafe fn task_handle<'a>(x: SEXP, name: &str) -> RResult<&'a TaskHan
     Ok(&task_of(x, name)?.handle)
 }
 
+/// The engine handle of task handle `x` (for `mirai_later`), borrowed for as long as `x`.
+pub(crate) fn task_handle_of<'a>(x: Sexp<'a>, name: &str) -> RResult<&'a TaskHandle> {
+    // SAFETY: a routine argument on the main thread; the box outlives the borrow (see
+    // `task_of`), and only a shared reference is handed out.
+    unsafe { task_handle(x.raw(), name) }
+}
+
 /// The value cached by `mirai_take`, if any (kept as `list(value)` in the pointer's
 /// protected field, so the GC keeps it alive with the handle; keyed tasks cache nothing: their
 /// mirai keeps the value and forgets the task).
@@ -374,29 +384,37 @@ pub(crate) fn daemon_transport_options() -> TransportOptions {
 // ---- host routines ----------------------------------------------------------------------
 
 /// `.Call` routine (docs/r-bridge.md): starts a host (compute profile engine) listening at `url`.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_start(
-    url: SEXP,
-    dispatcher: SEXP,
-    memory: SEXP,
-    stream: SEXP,
-    serial: SEXP,
-    opts: SEXP,
-) -> SEXP {
-    // SAFETY (all routines): called by R through .Call on the main thread with valid SEXPs.
-    entry(|| unsafe {
-        // TLS credentials travel as an attribute of `url` (routines have a fixed arity).
-        let tls = Rf_getAttrib(url, Rf_install(c"tls".as_ptr()));
-        let tls = if is_null(tls) {
-            None
-        } else {
-            Some(crate::tls::server_config(tls)?)
-        };
-        host_start(url, dispatcher, memory, stream, serial, opts, tls)
-    })
+pub(crate) fn mirai_host_start<'a>(
+    s: &'a Scope,
+    url: Sexp<'a>,
+    dispatcher: Sexp<'a>,
+    memory: Sexp<'a>,
+    stream: Sexp<'a>,
+    serial: Sexp<'a>,
+    opts: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (url, dispatcher, memory, stream, serial, opts) = (
+        url.raw(),
+        dispatcher.raw(),
+        memory.raw(),
+        stream.raw(),
+        serial.raw(),
+        opts.raw(),
+    );
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            // TLS credentials travel as an attribute of `url` (routines have a fixed arity).
+            let tls = Rf_getAttrib(url, Rf_install(c"tls".as_ptr()));
+            let tls = if is_null(tls) {
+                None
+            } else {
+                Some(crate::tls::server_config(Sexp::from_raw(tls))?)
+            };
+            host_start(url, dispatcher, memory, stream, serial, opts, tls)
+        })
+    }
 }
 
 /// The largest `retry` count a profile takes: far beyond any use, and small enough that a
@@ -498,28 +516,32 @@ unsafe fn host_start(
 }
 
 /// `.Call` routine (docs/r-bridge.md): the URL daemons dial.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_url(host: SEXP) -> SEXP {
-    entry(|| unsafe { Ok(mk_string(host_of(host, "host")?.host.url())) })
+pub(crate) fn mirai_host_url<'a>(s: &'a Scope, host: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let host = host.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe { legacy(s, || Ok(mk_string(host_of(host, "host")?.host.url()))) }
 }
 
 /// `.Call` routine (docs/r-bridge.md): resets a host (optionally telling daemons to exit first).
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_reset(host: SEXP, exit: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        if arg_lgl(exit, "exit")?.unwrap_or(false) {
-            hb.host.exit_daemons();
-        }
-        hb.host.reset();
-        Ok(R_NilValue)
-    })
+pub(crate) fn mirai_host_reset<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    exit: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, exit) = (host.raw(), exit.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hb = host_of(host, "host")?;
+            if arg_lgl(exit, "exit")?.unwrap_or(false) {
+                hb.host.exit_daemons();
+            }
+            hb.host.reset();
+            Ok(R_NilValue)
+        })
+    }
 }
 
 fn saturating_i32(n: u64) -> i32 {
@@ -527,141 +549,164 @@ fn saturating_i32(n: u64) -> i32 {
 }
 
 /// `.Call` routine (docs/r-bridge.md): counters and memory of a host.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_status(host: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        let mut st = hb.host.status();
-        // Chunks count as their elements (the engine counts each chunk once).
-        let (queued, running) = hb.chunk_extras();
-        st.counters.awaiting += queued;
-        st.counters.executing += running;
-        st.counters.completed += hb.chunks_done.get();
-        let mut p = Protector::new();
-        let url = p.protect(mk_string(&st.url));
-        let c = &st.counters;
-        let counters = p.protect(Rf_allocVector(SEXPTYPE::INTSXP, 5));
-        let cv = std::slice::from_raw_parts_mut(INTEGER(counters), 5);
-        for (dst, v) in cv.iter_mut().zip([
-            c.connections,
-            c.cumulative,
-            c.awaiting,
-            c.executing,
-            c.completed,
-        ]) {
-            *dst = saturating_i32(v);
-        }
-        let memory = p.protect(Rf_allocVector(SEXPTYPE::REALSXP, 3));
-        let mv = std::slice::from_raw_parts_mut(REAL(memory), 3);
-        mv[0] = st.memory.used as f64;
-        mv[1] = st.memory.peak as f64;
-        mv[2] = st.memory.limit.map_or(R_NaReal, |l| l as f64);
-        Ok(named_list(&[
-            (c"url", url),
-            (c"counters", counters),
-            (c"memory", memory),
-        ]))
-    })
+pub(crate) fn mirai_host_status<'a>(s: &'a Scope, host: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let host = host.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hb = host_of(host, "host")?;
+            let mut st = hb.host.status();
+            // Chunks count as their elements (the engine counts each chunk once).
+            let (queued, running) = hb.chunk_extras();
+            st.counters.awaiting += queued;
+            st.counters.executing += running;
+            st.counters.completed += hb.chunks_done.get();
+            let mut p = Protector::new();
+            let url = p.protect(mk_string(&st.url));
+            let c = &st.counters;
+            let counters = p.protect(Rf_allocVector(SEXPTYPE::INTSXP, 5));
+            let cv = std::slice::from_raw_parts_mut(INTEGER(counters), 5);
+            for (dst, v) in cv.iter_mut().zip([
+                c.connections,
+                c.cumulative,
+                c.awaiting,
+                c.executing,
+                c.completed,
+            ]) {
+                *dst = saturating_i32(v);
+            }
+            let memory = p.protect(Rf_allocVector(SEXPTYPE::REALSXP, 3));
+            let mv = std::slice::from_raw_parts_mut(REAL(memory), 3);
+            mv[0] = st.memory.used as f64;
+            mv[1] = st.memory.peak as f64;
+            mv[2] = st.memory.limit.map_or(R_NaReal, |l| l as f64);
+            Ok(named_list(&[
+                (c"url", url),
+                (c"counters", counters),
+                (c"memory", memory),
+            ]))
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): waits, interruptibly, until `n` daemons completed the handshake.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_wait_connections(host: SEXP, n: SEXP, timeout: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        let n = arg_num(n, "n")?;
-        if n.is_nan() || n < 0.0 {
-            return Err("`n` must be a non-negative number".into());
-        }
-        let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
-        loop {
-            if hb.host.wait_connections(n as u64, dl.slice(SLICE)) {
-                return Ok(lgl(true));
+pub(crate) fn mirai_host_wait_connections<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    n: Sexp<'a>,
+    timeout: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, n, timeout) = (host.raw(), n.raw(), timeout.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hb = host_of(host, "host")?;
+            let n = arg_num(n, "n")?;
+            if n.is_nan() || n < 0.0 {
+                return Err("`n` must be a non-negative number".into());
             }
-            if dl.expired() {
-                return Ok(lgl(false));
+            let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
+            loop {
+                if hb.host.wait_connections(n as u64, dl.slice(SLICE)) {
+                    return Ok(lgl(true));
+                }
+                if dl.expired() {
+                    return Ok(lgl(false));
+                }
+                if interrupt_pending_raw() {
+                    return Err(RError::Interrupt);
+                }
             }
-            if interrupt_pending() {
-                return Err(RError::Interrupt);
-            }
-        }
-    })
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): starts one daemon process.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_launch(host: SEXP, program: SEXP, args: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        let mut command = Command::new(arg_string(program, "program")?);
-        command.args = arg_strings(args, "args")?;
-        hb.host.launch(&command, 1).map_err(host_error)?;
-        Ok(R_NilValue)
-    })
+pub(crate) fn mirai_host_launch<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    program: Sexp<'a>,
+    args: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, program, args) = (host.raw(), program.raw(), args.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hb = host_of(host, "host")?;
+            let mut command = Command::new(arg_string(program, "program")?);
+            command.args = arg_strings(args, "args")?;
+            hb.host.launch(&command, 1).map_err(host_error)?;
+            Ok(R_NilValue)
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): whether a task would be admitted under the memory budget now.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_admit(host: SEXP) -> SEXP {
-    entry(|| unsafe { Ok(lgl(host_of(host, "host")?.host.admit())) })
+pub(crate) fn mirai_host_admit<'a>(s: &'a Scope, host: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let host = host.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe { legacy(s, || Ok(lgl(host_of(host, "host")?.host.admit()))) }
 }
 
 /// `.Call` routine (docs/r-bridge.md): waits, interruptibly, until a task would be admitted.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_wait_admit(host: SEXP, timeout: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
-        loop {
-            if hb.host.wait_admit(dl.slice(SLICE)) {
-                return Ok(lgl(true));
+pub(crate) fn mirai_host_wait_admit<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    timeout: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, timeout) = (host.raw(), timeout.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hb = host_of(host, "host")?;
+            let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
+            loop {
+                if hb.host.wait_admit(dl.slice(SLICE)) {
+                    return Ok(lgl(true));
+                }
+                if dl.expired() {
+                    return Ok(lgl(false));
+                }
+                if interrupt_pending_raw() {
+                    return Err(RError::Interrupt);
+                }
             }
-            if dl.expired() {
-                return Ok(lgl(false));
-            }
-            if interrupt_pending() {
-                return Err(RError::Interrupt);
-            }
-        }
-    })
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): sends an exit instruction to every connected daemon.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_exit_daemons(host: SEXP) -> SEXP {
-    entry(|| unsafe {
-        host_of(host, "host")?.host.exit_daemons();
-        Ok(R_NilValue)
-    })
+pub(crate) fn mirai_host_exit_daemons<'a>(s: &'a Scope, host: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let host = host.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            host_of(host, "host")?.host.exit_daemons();
+            Ok(R_NilValue)
+        })
+    }
 }
 
 // ---- task routines ----------------------------------------------------------------------
 
 /// `.Call` routine (docs/r-bridge.md): serializes `data` and submits it as a task.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_submit(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe { submit(host, data, timeout, hooks) })
+pub(crate) fn mirai_submit<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    data: Sexp<'a>,
+    timeout: Sexp<'a>,
+    hooks: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, data, timeout, hooks) = (host.raw(), data.raw(), timeout.raw(), hooks.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe { legacy(s, || submit(host, data, timeout, hooks)) }
 }
 
 /// Serializes `data` and submits it to `host`: the new task handle (unprotected).
@@ -705,23 +750,28 @@ unsafe fn submit_handle(
 
 /// `.Call` routine (docs/r-bridge.md): opens (`open` TRUE) or ends the `mirai_map` span under
 /// which the tasks submitted meanwhile are traced. Nothing happens when tracing is off.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_host_map_span(host: SEXP, open: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        let open = arg_lgl(open, "open")?.unwrap_or(false);
-        let mut slot = hb.map_span.borrow_mut();
-        if let Some((mut span, tasks)) = slot.take() {
-            span.set_attribute("mirai.tasks", tasks);
-        }
-        if open && hb.host.tracing() {
-            *slot = Some((hb.host.map_span(None), 0));
-        }
-        Ok(R_NilValue)
-    })
+pub(crate) fn mirai_host_map_span<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    open: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, open) = (host.raw(), open.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hb = host_of(host, "host")?;
+            let open = arg_lgl(open, "open")?.unwrap_or(false);
+            let mut slot = hb.map_span.borrow_mut();
+            if let Some((mut span, tasks)) = slot.take() {
+                span.set_attribute("mirai.tasks", tasks);
+            }
+            if open && hb.host.tracing() {
+                *slot = Some((hb.host.map_span(None), 0));
+            }
+            Ok(R_NilValue)
+        })
+    }
 }
 
 /// How many times the task of handle `x` has been sent to a daemon (more than once only when
@@ -737,58 +787,71 @@ pub(crate) unsafe fn task_attempts(x: SEXP) -> RResult<u32> {
 const MAX_EVERYWHERE: u32 = 100_000;
 
 /// `.Call` routine (docs/r-bridge.md): submits an `everywhere()` round.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_everywhere(host: SEXP, data: SEXP, min: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        let hooks = Hooks::from_sexp(hooks, "hooks")?;
-        let min = arg_num(min, "min")?;
-        if min.is_nan() || min < 0.0 {
-            return Err("`min` must be a non-negative number".into());
-        }
-        // Each of the `min` tasks is built up front: a runaway value must be an error, not an
-        // allocation failure that aborts R.
-        if min > MAX_EVERYWHERE as f64 {
-            return Err(
-                format!("`min` must be at most {MAX_EVERYWHERE} (one task per daemon)").into(),
-            );
-        }
-        let payload = serialize(data, hooks.as_ref())?;
-        let handles = hb
-            .host
-            .everywhere(payload, min as usize)
-            .map_err(host_error)?;
-        let mut p = Protector::new();
-        let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, handles.len() as R_xlen_t));
-        for (i, h) in handles.into_iter().enumerate() {
-            SET_VECTOR_ELT(out, i as R_xlen_t, new_task(h, hb));
-        }
-        Ok(out)
-    })
+pub(crate) fn mirai_everywhere<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    data: Sexp<'a>,
+    min: Sexp<'a>,
+    hooks: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, data, min, hooks) = (host.raw(), data.raw(), min.raw(), hooks.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hb = host_of(host, "host")?;
+            let hooks = Hooks::from_sexp(hooks, "hooks")?;
+            let min = arg_num(min, "min")?;
+            if min.is_nan() || min < 0.0 {
+                return Err("`min` must be a non-negative number".into());
+            }
+            // Each of the `min` tasks is built up front: a runaway value must be an error, not an
+            // allocation failure that aborts R.
+            if min > MAX_EVERYWHERE as f64 {
+                return Err(format!(
+                    "`min` must be at most {MAX_EVERYWHERE} (one task per daemon)"
+                )
+                .into());
+            }
+            let payload = serialize(data, hooks.as_ref())?;
+            let handles = hb
+                .host
+                .everywhere(payload, min as usize)
+                .map_err(host_error)?;
+            let mut p = Protector::new();
+            let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, handles.len() as R_xlen_t));
+            for (i, h) in handles.into_iter().enumerate() {
+                SET_VECTOR_ELT(out, i as R_xlen_t, new_task(h, hb));
+            }
+            Ok(out)
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): whether a task has resolved (never waits, never consumes).
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_resolved(task: SEXP) -> SEXP {
-    entry(|| unsafe {
-        task_of(task, "task")?;
-        Ok(lgl(task_resolved(task)))
-    })
+pub(crate) fn mirai_resolved<'a>(s: &'a Scope, task: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let task = task.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            task_of(task, "task")?;
+            Ok(lgl(task_resolved(task)))
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): the value of a resolved task (cached), or `sentinel`.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> SEXP {
-    entry(|| unsafe { take(task, hooks, sentinel) })
+pub(crate) fn mirai_take<'a>(
+    s: &'a Scope,
+    task: Sexp<'a>,
+    hooks: Sexp<'a>,
+    sentinel: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (task, hooks, sentinel) = (task.raw(), hooks.raw(), sentinel.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe { legacy(s, || take(task, hooks, sentinel)) }
 }
 
 /// The value of a resolved task (cached in the handle), or `sentinel` (see `mirai_take`).
@@ -856,7 +919,7 @@ pub(crate) unsafe fn wait_task(x: SEXP, dl: &Deadline) -> RResult<bool> {
         if dl.expired() {
             return Ok(false);
         }
-        if interrupt_pending() {
+        if interrupt_pending_raw() {
             return Err(RError::Interrupt);
         }
     }
@@ -917,102 +980,119 @@ pub(crate) unsafe fn cancel_task(task: SEXP) -> RResult<bool> {
 
 /// `.Call` routine (docs/r-bridge.md): how many keyed tasks the bridge holds (mirai neither
 /// settled nor collected): for tests and for diagnosing leaks.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_keyed_tasks() -> SEXP {
-    entry(|| unsafe {
-        let n = KEYED.with(|t| t.borrow().len());
-        Ok(Rf_ScalarReal(n as f64))
-    })
+pub(crate) fn mirai_keyed_tasks<'a>(s: &'a Scope) -> RResult<Sexp<'a>> {
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let n = KEYED.with(|t| t.borrow().len());
+            Ok(Rf_ScalarReal(n as f64))
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): waits, interruptibly, until all tasks resolved or the timeout.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_wait(tasks: SEXP, timeout: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
-        for (_, x) in task_list(tasks) {
-            if !wait_task(x, &dl)? {
-                return Ok(lgl(false));
+pub(crate) fn mirai_wait<'a>(
+    s: &'a Scope,
+    tasks: Sexp<'a>,
+    timeout: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (tasks, timeout) = (tasks.raw(), timeout.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
+            for (_, x) in task_list(tasks) {
+                if !wait_task(x, &dl)? {
+                    return Ok(lgl(false));
+                }
             }
-        }
-        Ok(lgl(true))
-    })
+            Ok(lgl(true))
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): waits, interruptibly, for the first resolved task; its 1-based index.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_race(tasks: SEXP, timeout: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
-        let list = task_list(tasks);
-        let Some(&(_, first)) = list.first() else {
-            return Ok(Rf_ScalarInteger(0));
-        };
-        // Wait on the profile of the first task; others are noticed at each rescan (every
-        // slice, well within the 400 ms the spec asks for).
-        let host = task_of(first, "tasks")?.host.clone();
-        loop {
-            let seen = host.completions();
-            if let Some(&(i, _)) = list.iter().find(|&&(_, x)| task_resolved(x)) {
-                return Ok(Rf_ScalarInteger(i as i32 + 1));
-            }
-            if dl.expired() {
+pub(crate) fn mirai_race<'a>(
+    s: &'a Scope,
+    tasks: Sexp<'a>,
+    timeout: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (tasks, timeout) = (tasks.raw(), timeout.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
+            let list = task_list(tasks);
+            let Some(&(_, first)) = list.first() else {
                 return Ok(Rf_ScalarInteger(0));
+            };
+            // Wait on the profile of the first task; others are noticed at each rescan (every
+            // slice, well within the 400 ms the spec asks for).
+            let host = task_of(first, "tasks")?.host.clone();
+            loop {
+                let seen = host.completions();
+                if let Some(&(i, _)) = list.iter().find(|&&(_, x)| task_resolved(x)) {
+                    return Ok(Rf_ScalarInteger(i as i32 + 1));
+                }
+                if dl.expired() {
+                    return Ok(Rf_ScalarInteger(0));
+                }
+                host.wait_completion(seen, dl.slice(SLICE));
+                if interrupt_pending_raw() {
+                    return Err(RError::Interrupt);
+                }
             }
-            host.wait_completion(seen, dl.slice(SLICE));
-            if interrupt_pending() {
-                return Err(RError::Interrupt);
-            }
-        }
-    })
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): cancels a task.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_cancel(host: SEXP, task: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hb = host_of(host, "host")?;
-        let tb = task_of(task, "task")?;
-        Ok(lgl(hb.host.cancel(&tb.handle)))
-    })
+pub(crate) fn mirai_cancel<'a>(s: &'a Scope, host: Sexp<'a>, task: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let (host, task) = (host.raw(), task.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hb = host_of(host, "host")?;
+            let tb = task_of(task, "task")?;
+            Ok(lgl(hb.host.cancel(&tb.handle)))
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): serializes `x` with hooks.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_serialize(x: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let hooks = Hooks::from_sexp(hooks, "hooks")?;
-        let bytes = serialize(x, hooks.as_ref())?;
-        to_raw_vector(&bytes)
-    })
+pub(crate) fn mirai_serialize<'a>(s: &'a Scope, x: Sexp<'a>, hooks: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let (x, hooks) = (x.raw(), hooks.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let hooks = Hooks::from_sexp(hooks, "hooks")?;
+            let bytes = serialize(x, hooks.as_ref())?;
+            to_raw_vector(&bytes)
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): unserializes a raw vector with hooks.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_unserialize(raw: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if type_of(raw) != SEXPTYPE::RAWSXP {
-            return Err("`raw` must be a raw vector".into());
-        }
-        let hooks = Hooks::from_sexp(hooks, "hooks")?;
-        unserialize(raw_slice(raw), hooks.as_ref())
-    })
+pub(crate) fn mirai_unserialize<'a>(
+    s: &'a Scope,
+    raw: Sexp<'a>,
+    hooks: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (raw, hooks) = (raw.raw(), hooks.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if type_of(raw) != SEXPTYPE::RAWSXP {
+                return Err("`raw` must be a raw vector".into());
+            }
+            let hooks = Hooks::from_sexp(hooks, "hooks")?;
+            unserialize(raw_slice(raw), hooks.as_ref())
+        })
+    }
 }

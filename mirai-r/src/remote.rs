@@ -4,104 +4,43 @@
 //! The commands are built by `mirai_host::remote`, which quotes every part for the shell it
 //! passes through; these routines only convert R values (docs/r-bridge.md, "Launching").
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 
-use libR_sys::*;
 use mirai::host::remote::{self, DaemonArg, DaemonCall, Deploy};
 use mirai::transport::tls::zero_config;
-
-use crate::guard::{entry, Protector, RError, RResult};
-use crate::sexp::*;
+use mirai_rapi::{args, RError, RResult, Scope, Sexp};
 
 fn launch_err(e: remote::LaunchError) -> RError {
     RError::Msg(e.to_string())
 }
 
-/// The element of list `x` named `name`, or `R_NilValue`.
-unsafe fn list_get(x: SEXP, name: &str) -> SEXP {
-    if type_of(x) != SEXPTYPE::VECSXP {
-        return R_NilValue;
-    }
-    let names = Rf_getAttrib(x, R_NamesSymbol);
-    if type_of(names) != SEXPTYPE::STRSXP {
-        return R_NilValue;
-    }
-    for i in 0..Rf_xlength(x) {
-        if char_text(STRING_ELT(names, i)) == name {
-            return VECTOR_ELT(x, i);
-        }
-    }
-    R_NilValue
-}
-
-/// An integer vector (no `NA`), or `None` for `NULL`.
-unsafe fn arg_ints(x: SEXP, name: &str) -> RResult<Option<Vec<i32>>> {
-    match type_of(x) {
-        SEXPTYPE::NILSXP => Ok(None),
-        SEXPTYPE::INTSXP => {
-            let n = Rf_xlength(x) as usize;
-            let v = if n == 0 {
-                Vec::new()
-            } else {
-                std::slice::from_raw_parts(INTEGER(x), n).to_vec()
-            };
-            let na = R_NaInt;
-            if v.contains(&na) {
-                return Err(format!("`{name}` must not contain NA").into());
-            }
-            Ok(Some(v))
-        }
-        SEXPTYPE::REALSXP => {
-            let n = Rf_xlength(x) as usize;
-            let v = if n == 0 {
-                &[][..]
-            } else {
-                std::slice::from_raw_parts(REAL(x), n)
-            };
-            if !v
-                .iter()
-                .all(|d| d.is_finite() && d.fract() == 0.0 && d.abs() <= i32::MAX as f64)
-            {
-                return Err(format!("`{name}` must hold whole numbers").into());
-            }
-            Ok(Some(v.iter().map(|d| *d as i32).collect()))
-        }
-        _ => Err(format!("`{name}` must be an integer vector or NULL").into()),
-    }
-}
-
-unsafe fn strings_out(items: &[&str]) -> SEXP {
-    let mut p = Protector::new();
-    let out = p.protect(Rf_allocVector(SEXPTYPE::STRSXP, items.len() as R_xlen_t));
-    for (i, s) in items.iter().enumerate() {
-        SET_STRING_ELT(out, i as R_xlen_t, mk_char(s));
-    }
-    out
+/// The element of list `x` named `name`, or `NULL`.
+fn list_get<'a>(x: Sexp<'a>, name: &str) -> Sexp<'a> {
+    x.get(name).unwrap_or(Sexp::null())
 }
 
 /// `.Call(mirai_daemon_args, names, values)` → chr1: the daemon arguments `,name=value` in
 /// order, as stored in a profile (`nextget("dots")`). `values` are `as.character()` of logical
 /// or numeric values; names that are not syntactic are back-quoted.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_daemon_args(names: SEXP, values: SEXP) -> SEXP {
-    // SAFETY: called by R through .Call on the main thread with valid SEXPs.
-    entry(|| unsafe {
-        let names = arg_strings(names, "names")?;
-        let values = arg_strings(values, "values")?;
-        if names.len() != values.len() {
-            return Err("`names` and `values` must have the same length".into());
-        }
-        let args = names
-            .into_iter()
-            .zip(values)
-            .map(|(n, v)| DaemonArg::new(n, v))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(launch_err)?;
-        Ok(mk_string(&remote::render_args(&args).map_err(launch_err)?))
-    })
+pub(crate) fn mirai_daemon_args<'a>(
+    s: &'a Scope,
+    names: Sexp<'a>,
+    values: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let names = args::strings(names, "names")?;
+    let values = args::strings(values, "values")?;
+    if names.len() != values.len() {
+        return Err("`names` and `values` must have the same length".into());
+    }
+    let daemon_args = names
+        .into_iter()
+        .zip(values)
+        .map(|(n, v)| DaemonArg::new(n, v))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(launch_err)?;
+    Ok(s.string(&remote::render_args(&daemon_args).map_err(launch_err)?))
 }
 
 /// `.Call(mirai_launch_command, spec, rscript, deploy)` → chr4
@@ -114,66 +53,60 @@ pub unsafe extern "C" fn mirai_daemon_args(names: SEXP, values: SEXP) -> SEXP {
 ///   or NULL, tunnel = NULL or port)`: with `quote` `NULL` the line is the script `args[1]` +
 ///   command + `args[3]` (cluster_config; `command` is ignored), else `command` and `args`
 ///   joined by spaces, each `"."` replaced by the command (quoted if `quote`).
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_launch_command(spec: SEXP, rscript: SEXP, deploy: SEXP) -> SEXP {
-    // SAFETY: called by R through .Call on the main thread with valid SEXPs.
-    entry(|| unsafe {
-        let mut call = DaemonCall::new(arg_string(list_get(spec, "url"), "spec$url")?);
-        call.dispatcher = arg_lgl(list_get(spec, "dispatcher"), "spec$dispatcher")?.unwrap_or(true);
-        let dots = list_get(spec, "dots");
-        if !is_null(dots) {
-            call.args = remote::parse_args(&arg_string(dots, "spec$dots")?).map_err(launch_err)?;
-        }
-        call.tlscert = arg_strings(list_get(spec, "tlscert"), "spec$tlscert")?;
-        call.rs = arg_ints(list_get(spec, "rs"), "spec$rs")?;
-        let text = call.render().map_err(launch_err)?;
-        let command = remote::shell_command(&arg_string(rscript, "rscript")?, &text);
-        let line = if is_null(deploy) {
-            None
+pub(crate) fn mirai_launch_command<'a>(
+    s: &'a Scope,
+    spec: Sexp<'a>,
+    rscript: Sexp<'a>,
+    deploy: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let mut call = DaemonCall::new(args::string(list_get(spec, "url"), "spec$url")?);
+    call.dispatcher = args::lgl(list_get(spec, "dispatcher"), "spec$dispatcher")?.unwrap_or(true);
+    let dots = list_get(spec, "dots");
+    if !dots.is_null() {
+        call.args = remote::parse_args(&args::string(dots, "spec$dots")?).map_err(launch_err)?;
+    }
+    call.tlscert = args::strings(list_get(spec, "tlscert"), "spec$tlscert")?;
+    call.rs = args::ints(list_get(spec, "rs"), "spec$rs")?;
+    let text = call.render().map_err(launch_err)?;
+    let command = remote::shell_command(&args::string(rscript, "rscript")?, &text);
+    let line = if deploy.is_null() {
+        None
+    } else {
+        let dargs = args::strings(list_get(deploy, "args"), "remote$args")?;
+        let quote = list_get(deploy, "quote");
+        let d = if quote.is_null() {
+            if dargs.len() != 3 || dargs[1] != "." {
+                return Err(
+                    "a cluster launch needs `args` = c(<script before>, \".\", <script after>)"
+                        .into(),
+                );
+            }
+            Deploy::Script {
+                prefix: dargs[0].clone(),
+                suffix: dargs[2].clone(),
+            }
         } else {
-            let args = arg_strings(list_get(deploy, "args"), "remote$args")?;
-            let quote = list_get(deploy, "quote");
-            let d = if is_null(quote) {
-                if args.len() != 3 || args[1] != "." {
-                    return Err(
-                        "a cluster launch needs `args` = c(<script before>, \".\", <script after>)"
-                            .into(),
-                    );
-                }
-                Deploy::Script {
-                    prefix: args[0].clone(),
-                    suffix: args[2].clone(),
-                }
+            let tunnel = list_get(deploy, "tunnel");
+            let tunnel_port = if tunnel.is_null() {
+                None
             } else {
-                let tunnel = list_get(deploy, "tunnel");
-                let tunnel_port = if is_null(tunnel) {
-                    None
-                } else {
-                    let p = arg_num(tunnel, "tunnel")?;
-                    if !(p.is_finite() && p.fract() == 0.0 && (0.0..=65535.0).contains(&p)) {
-                        return Err(format!("cannot tunnel to port {p}").into());
-                    }
-                    Some(p as u16)
-                };
-                Deploy::Args {
-                    command: arg_string(list_get(deploy, "command"), "remote$command")?,
-                    args,
-                    quote: arg_lgl(quote, "remote$quote")?.unwrap_or(false),
-                    tunnel_port,
+                let p = args::num(tunnel, "tunnel")?;
+                if !(p.is_finite() && p.fract() == 0.0 && (0.0..=65535.0).contains(&p)) {
+                    return Err(format!("cannot tunnel to port {p}").into());
                 }
+                Some(p as u16)
             };
-            Some(d.line(&command).map_err(launch_err)?)
+            Deploy::Args {
+                command: args::string(list_get(deploy, "command"), "remote$command")?,
+                args: dargs,
+                quote: args::lgl(quote, "remote$quote")?.unwrap_or(false),
+                tunnel_port,
+            }
         };
-        let json = remote::json_escape(&text);
-        let out = strings_out(&[&command, &text, &json, line.as_deref().unwrap_or("")]);
-        if line.is_none() {
-            SET_STRING_ELT(out, 3, R_NaString);
-        }
-        Ok(out)
-    })
+        Some(d.line(&command).map_err(launch_err)?)
+    };
+    let json = remote::json_escape(&text);
+    Ok(s.strings_from(&[Some(&command), Some(&text), Some(&json), line.as_deref()]))
 }
 
 /// `.Call(mirai_tls_zero_config, cn)` → chr4 `c(server_cert, server_key, ca_cert,
@@ -181,22 +114,16 @@ pub unsafe extern "C" fn mirai_launch_command(spec: SEXP, rscript: SEXP, deploy:
 /// authentication. The host listens with `attr(url, "tls") = list(cert = c(server_cert,
 /// server_key), client_ca = ca_cert)`; daemons get `tlscert = c(ca_cert, client_identity)`
 /// (the identity is the client certificate followed by its key).
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_tls_zero_config(cn: SEXP) -> SEXP {
-    // SAFETY: called by R through .Call on the main thread with valid SEXPs.
-    entry(|| unsafe {
-        let cn = arg_string(cn, "cn")?;
-        let z = zero_config(&cn).map_err(|e| RError::Msg(e.to_string()))?;
-        Ok(strings_out(&[
-            &z.server_cert,
-            &z.server_key,
-            &z.ca_cert,
-            &z.client_identity_pem(),
-        ]))
-    })
+pub(crate) fn mirai_tls_zero_config<'a>(s: &'a Scope, cn: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let cn = args::string(cn, "cn")?;
+    let z = zero_config(&cn).map_err(|e| RError::Msg(e.to_string()))?;
+    let identity = z.client_identity_pem();
+    Ok(s.strings_from(&[
+        Some(&z.server_cert),
+        Some(&z.server_key),
+        Some(&z.ca_cert),
+        Some(&identity),
+    ]))
 }
 
 /// Writes the engine's log records to standard error (any thread may log: this never calls R).

@@ -25,11 +25,10 @@ use std::ffi::CStr;
 
 use mirai_rapi::sys::*;
 
-use crate::handles::{
-    cancel_task, is_keyed, is_task, keyed_handle, release_keyed, submit_keyed, take, task_attempts,
-    task_resolved, wait_task, watch_keyed,
-};
+use crate::handles::{is_task, task_resolved};
+use crate::keyed::{is_keyed, keyed_handle, release_keyed, submit_keyed, watch_keyed};
 use crate::sexp::*;
+use crate::task::{cancel_task, take, task_attempts, wait_task};
 use crate::wait::Deadline;
 use mirai_rapi::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
 use mirai_rapi::guard::protect_raw as protect;

@@ -19,8 +19,9 @@
 use mirai_rapi::sys::*;
 
 use crate::aio::{fields, keep_attempts, new_mirai};
-use crate::handles::{cancel_task, release_one, submit_chunk, task_dispatcher, task_resolved};
+use crate::handles::task_resolved;
 use crate::sexp::*;
+use crate::task::{cancel_task, release_one, submit_chunk, task_dispatcher};
 use mirai_rapi::{RResult, Scope, Sexp};
 
 /// `.Call` routine: submits the chunk `data` (whose `map` holds `n` elements) to `host` and

@@ -22,10 +22,13 @@ mod daemon;
 mod evaluate;
 mod fastser;
 mod handles;
+mod host;
+mod keyed;
 mod later;
 mod remote;
 mod serial;
 mod sexp;
+mod task;
 mod tls;
 mod wait;
 
@@ -37,29 +40,29 @@ use mirai_rapi::{CallMethod, Dll};
 /// of its signature.
 fn routines() -> Vec<CallMethod> {
     mirai_rapi::routines![
-        handles::mirai_host_start,
-        handles::mirai_host_map_span,
+        host::mirai_host_start,
+        host::mirai_host_map_span,
         aio::mirai_aio,
         aio::mirai_attempts_of,
-        handles::mirai_host_url,
-        handles::mirai_host_reset,
-        handles::mirai_host_status,
-        handles::mirai_host_wait_connections,
-        handles::mirai_host_launch,
-        handles::mirai_host_admit,
-        handles::mirai_host_wait_admit,
-        handles::mirai_host_exit_daemons,
-        handles::mirai_submit,
-        handles::mirai_everywhere,
+        host::mirai_host_url,
+        host::mirai_host_reset,
+        host::mirai_host_status,
+        host::mirai_host_wait_connections,
+        host::mirai_host_launch,
+        host::mirai_host_admit,
+        host::mirai_host_wait_admit,
+        host::mirai_host_exit_daemons,
+        task::mirai_submit,
+        task::mirai_everywhere,
         aio::mirai_pending,
-        handles::mirai_keyed_tasks,
-        handles::mirai_resolved,
-        handles::mirai_take,
-        handles::mirai_wait,
-        handles::mirai_race,
-        handles::mirai_cancel,
-        handles::mirai_serialize,
-        handles::mirai_unserialize,
+        keyed::mirai_keyed_tasks,
+        task::mirai_resolved,
+        task::mirai_take,
+        task::mirai_wait,
+        task::mirai_race,
+        task::mirai_cancel,
+        task::mirai_serialize,
+        task::mirai_unserialize,
         daemon::mirai_daemon_run,
         later::mirai_later,
         tls::mirai_tls_generate,

@@ -384,7 +384,12 @@ unsafe fn daemon_run(
 ) -> RResult<SEXP> {
     {
         let mut config = DaemonConfig::new(arg_string(url, "url")?);
-        config.transport = crate::handles::daemon_transport_options();
+        // The bridge's settings ride as attributes of `url` too (R options `mirai.transport`
+        // and `mirai.log`, see daemon.R).
+        let attr =
+            |name: &std::ffi::CStr| Sexp::from_raw(Rf_getAttrib(url, Rf_install(name.as_ptr())));
+        config.transport = crate::host::transport_options(attr(c"transport"), "transport")?;
+        crate::remote::set_log_level(attr(c"log"), "log")?;
         config.transport.tls = tls;
         config.asyncdial =
             arg_lgl(asyncdial, "asyncdial")?.ok_or("`asyncdial` must be TRUE or FALSE")?;

@@ -14,13 +14,12 @@ use std::os::raw::c_void;
 use std::rc::Rc;
 
 use mirai::host::trace::Span;
-use mirai::transport::{Backend, Options as TransportOptions};
 use mirai::{Host, HostError, Outcome, TaskHandle};
 use mirai_rapi::sys::*;
 
 use crate::keyed::keyed_box;
 use crate::sexp::*;
-use mirai_rapi::{quietly, RError, RResult, Sexp};
+use mirai_rapi::{quietly, RError, RResult, Scope, Sexp, Tag, R};
 
 /// The engine of one compute profile, owned by a host handle.
 pub(crate) struct HostBox {
@@ -34,6 +33,13 @@ pub(crate) struct HostBox {
     /// The `mirai_map` span open while `mirai_map()` submits its elements (tracing on only),
     /// with the number of tasks submitted under it: the parent of their `mirai` spans.
     pub(crate) map_span: RefCell<Option<(Span, i64)>>,
+}
+
+impl Drop for HostBox {
+    /// A collected (or, at R's exit, still set) profile is reset, so its daemons are told.
+    fn drop(&mut self) {
+        self.host.reset();
+    }
 }
 
 impl HostBox {
@@ -94,7 +100,6 @@ impl std::ops::Deref for HandleRef {
 }
 
 thread_local! {
-    static HOST_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
     static TASK_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
 }
 
@@ -108,32 +113,19 @@ pub(crate) unsafe fn tag(cell: &'static std::thread::LocalKey<Cell<SEXP>>, name:
     })
 }
 
-pub(crate) unsafe fn host_tag() -> SEXP {
-    tag(&HOST_TAG, c"mirai_host")
-}
+/// The tag of host handles (external pointers made by `mirai_rapi`, owning a [`HostBox`]).
+pub(crate) static HOST_TAG: Tag = Tag::new(c"mirai_host");
 
 pub(crate) unsafe fn task_tag() -> SEXP {
     tag(&TASK_TAG, c"mirai_task")
-}
-
-unsafe extern "C" fn host_finalizer(x: SEXP) {
-    let p = R_ExternalPtrAddr(x) as *mut HostBox;
-    if !p.is_null() {
-        R_ClearExternalPtr(x);
-        // SAFETY: `p` came from Box::into_raw in `new_host` and the pointer was just cleared,
-        // so this is the only release.
-        quietly(|| {
-            let b = Box::from_raw(p);
-            b.host.reset();
-        });
-    }
 }
 
 unsafe extern "C" fn task_finalizer(x: SEXP) {
     let p = R_ExternalPtrAddr(x) as *mut TaskBox;
     if !p.is_null() {
         R_ClearExternalPtr(x);
-        // SAFETY: as in host_finalizer.
+        // SAFETY: `p` came from Box::into_raw in `new_handle` and the pointer was just
+        // cleared, so this is the only release.
         quietly(|| drop(Box::from_raw(p)));
     }
 }
@@ -151,15 +143,15 @@ pub(crate) unsafe fn new_handle<T>(
     x
 }
 
-pub(crate) unsafe fn new_host(host: Host) -> SEXP {
-    // onexit: a profile still set when R quits is reset, so its daemons are told.
+pub(crate) fn new_host<'s>(s: &'s Scope, host: Host) -> Sexp<'s> {
     let hb = HostBox {
         host,
         chunks: RefCell::new(Vec::new()),
         chunks_done: Cell::new(0),
         map_span: RefCell::new(None),
     };
-    new_handle(hb, host_tag(), host_finalizer, true)
+    // onexit: a profile still set when R quits is reset, so its daemons are told.
+    s.extptr(hb, &HOST_TAG, true)
 }
 
 pub(crate) unsafe fn new_task(handle: TaskHandle, hb: &HostBox) -> SEXP {
@@ -187,11 +179,18 @@ pub(crate) unsafe fn is_task(x: SEXP) -> bool {
     is_handle(x, task_tag()) || keyed_box(x).is_some()
 }
 
+/// The engine of host handle `x`, borrowed for as long as `x`.
+pub(crate) fn host_ref<'a>(r: R, x: Sexp<'a>, name: &str) -> RResult<&'a HostBox> {
+    x.extptr_ref(&HOST_TAG, r)
+        .ok_or_else(|| format!("`{name}` is not a valid mirai host handle").into())
+}
+
+/// [`host_ref`] on a raw SEXP.
+///
+/// # Safety
+/// Main thread; `x` valid and alive for `'a`.
 pub(crate) unsafe fn host_of<'a>(x: SEXP, name: &str) -> RResult<&'a HostBox> {
-    if !is_handle(x, host_tag()) {
-        return Err(format!("`{name}` is not a valid mirai host handle").into());
-    }
-    Ok(&*(R_ExternalPtrAddr(x) as *const HostBox))
+    host_ref(R::assume(), Sexp::from_raw(x), name)
 }
 
 /// The task's box. Callers keep the reference only while they call no R code that could run
@@ -262,17 +261,4 @@ pub(crate) unsafe fn task_list(tasks: SEXP) -> Vec<(usize, SEXP)> {
 
 pub(crate) fn host_error(e: HostError) -> RError {
     RError::Msg(e.to_string())
-}
-
-/// Transport settings; `MIRAI_TRANSPORT=nng` selects the NNG backend (benchmarks, interop).
-pub(crate) fn transport_options() -> TransportOptions {
-    let mut o = TransportOptions::default();
-    if std::env::var("MIRAI_TRANSPORT").is_ok_and(|v| v.eq_ignore_ascii_case("nng")) {
-        o.backend = Backend::Nng;
-    }
-    o
-}
-
-pub(crate) fn daemon_transport_options() -> TransportOptions {
-    transport_options()
 }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mirai::host::remote::{self, DaemonArg, DaemonCall, Deploy};
 use mirai::transport::tls::zero_config;
@@ -128,20 +129,30 @@ pub(crate) fn mirai_tls_zero_config<'a>(s: &'a Scope, cn: Sexp<'a>) -> RResult<S
 
 /// Writes the engine's log records to standard error (any thread may log: this never calls R).
 ///
-/// What is shown is set by the environment variable `MIRAI_LOG` when the package is loaded:
-/// `off`, `error`, `warn`, `info`, `debug` or `trace`, for every mirai crate. Unset, only the
-/// transport's warnings are shown: refused TLS peers (with the reason), failed accepts.
+/// What is shown is set by the R option `mirai.log`, passed down when a host starts or a daemon
+/// runs ([`set_log_level`]): `off`, `error`, `warn`, `info`, `debug` or `trace`, for every mirai
+/// crate. Unset, only the transport's warnings are shown: refused TLS peers (with the reason),
+/// failed accepts.
 struct StderrLog {
-    /// Level for every `mirai*` target, from `MIRAI_LOG`; `None`: the default.
-    all: Option<log::LevelFilter>,
+    /// Level for every `mirai*` target: [`NO_LEVEL`] for the default, else a `LevelFilter` as
+    /// `usize`.
+    all: AtomicUsize,
 }
 
+/// [`StderrLog::all`] when `mirai.log` is not set.
+const NO_LEVEL: usize = usize::MAX;
+
 impl StderrLog {
+    fn level(&self) -> Option<log::LevelFilter> {
+        let l = self.all.load(Ordering::Relaxed);
+        log::LevelFilter::iter().find(|f| *f as usize == l)
+    }
+
     fn limit(&self, target: &str) -> log::LevelFilter {
         if !target.starts_with("mirai") {
             return log::LevelFilter::Off;
         }
-        match self.all {
+        match self.level() {
             Some(l) => l,
             None if target.starts_with("mirai_transport") => log::LevelFilter::Warn,
             None => log::LevelFilter::Off,
@@ -169,16 +180,35 @@ impl log::Log for StderrLog {
     fn flush(&self) {}
 }
 
-/// Installs [`StderrLog`] as the process's logger, unless one is installed already.
+static LOGGER: StderrLog = StderrLog {
+    all: AtomicUsize::new(NO_LEVEL),
+};
+
+/// Installs [`StderrLog`] as the process's logger (default level), unless one is installed
+/// already.
 pub(crate) fn install_logger() {
-    let all = std::env::var("MIRAI_LOG")
-        .ok()
-        .and_then(|v| v.trim().parse::<log::LevelFilter>().ok());
-    static LOGGER: std::sync::OnceLock<StderrLog> = std::sync::OnceLock::new();
-    let logger = LOGGER.get_or_init(|| StderrLog { all });
-    if log::set_logger(logger).is_ok() {
-        log::set_max_level(all.unwrap_or(log::LevelFilter::Warn));
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
     }
+}
+
+/// Sets the log level from the value of the `mirai.log` option: `NULL` leaves it as it is;
+/// otherwise one of `off`, `error`, `warn`, `info`, `debug`, `trace`.
+pub(crate) fn set_log_level(v: Sexp<'_>, name: &str) -> RResult<()> {
+    if v.is_null() {
+        return Ok(());
+    }
+    let level = args::string(v, name)?
+        .trim()
+        .parse::<log::LevelFilter>()
+        .map_err(|_| {
+            RError::Msg(format!(
+                "`{name}` must be one of \"off\", \"error\", \"warn\", \"info\", \"debug\", \"trace\""
+            ))
+        })?;
+    LOGGER.all.store(level as usize, Ordering::Relaxed);
+    log::set_max_level(level.max(log::LevelFilter::Warn));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -187,12 +217,14 @@ mod tests {
 
     #[test]
     fn log_filter_defaults_to_transport_warnings() {
-        let d = StderrLog { all: None };
+        let d = StderrLog {
+            all: AtomicUsize::new(NO_LEVEL),
+        };
         assert_eq!(d.limit("mirai_transport::native"), log::LevelFilter::Warn);
         assert_eq!(d.limit("mirai_host"), log::LevelFilter::Off);
         assert_eq!(d.limit("rustls::server"), log::LevelFilter::Off);
         let all = StderrLog {
-            all: Some(log::LevelFilter::Debug),
+            all: AtomicUsize::new(log::LevelFilter::Debug as usize),
         };
         assert_eq!(all.limit("mirai_host"), log::LevelFilter::Debug);
         assert_eq!(all.limit("mirai_transport::tls"), log::LevelFilter::Debug);

@@ -97,11 +97,6 @@ pub(crate) unsafe fn arg_string(x: SEXP, name: &str) -> RResult<String> {
     args::string(Sexp::from_raw(x), name)
 }
 
-/// [`args::strings`] on a raw SEXP.
-pub(crate) unsafe fn arg_strings(x: SEXP, name: &str) -> RResult<Vec<String>> {
-    args::strings(Sexp::from_raw(x), name)
-}
-
 /// [`args::lgl`] on a raw SEXP.
 pub(crate) unsafe fn arg_lgl(x: SEXP, name: &str) -> RResult<Option<bool>> {
     args::lgl(Sexp::from_raw(x), name)
@@ -112,19 +107,9 @@ pub(crate) unsafe fn arg_num(x: SEXP, name: &str) -> RResult<f64> {
     args::num(Sexp::from_raw(x), name)
 }
 
-/// [`args::raw`] on a raw SEXP.
-pub(crate) unsafe fn arg_raw<'a>(x: SEXP, name: &str) -> RResult<&'a [u8]> {
-    args::raw(Sexp::from_raw(x), name)
-}
-
 /// The bytes of a RAWSXP (valid while `x` is protected and unmodified).
 pub(crate) unsafe fn raw_slice<'a>(x: SEXP) -> &'a [u8] {
     Sexp::from_raw(x).bytes().unwrap_or(&[])
-}
-
-/// [`args::stream`] on a raw SEXP.
-pub(crate) unsafe fn arg_stream(x: SEXP, name: &str) -> RResult<Option<[i32; 7]>> {
-    args::stream(Sexp::from_raw(x), name)
 }
 
 /// [`args::function`] on a raw SEXP.

@@ -320,6 +320,12 @@ impl R {
         unsafe { Sexp::from_raw(R_BaseEnv) }
     }
 
+    /// `NA_real_`.
+    pub fn na_real(self) -> f64 {
+        // SAFETY: main thread; a plain read of R's constant.
+        unsafe { R_NaReal }
+    }
+
     /// `NA_character_` as a CHARSXP.
     pub fn na_string(self) -> Sexp<'static> {
         // SAFETY: main thread; permanent object.

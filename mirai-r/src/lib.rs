@@ -25,6 +25,7 @@ mod handles;
 mod host;
 mod keyed;
 mod later;
+mod rcall;
 mod remote;
 mod serial;
 mod sexp;

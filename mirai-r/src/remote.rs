@@ -1,19 +1,32 @@
 //! Launch commands and zero-config mutual TLS for remote daemons (spec §2.6, §3.11, §3.12), and
 //! the engine's log output.
 //!
-//! The commands are built by `mirai_host::remote`, which quotes every part for the shell it
-//! passes through; these routines only convert R values (docs/r-bridge.md, "Launching").
+//! The daemon's R call is rendered by `crate::rcall`, and the shell layers around it by
+//! `mirai_host::remote`, which quotes every part for the shell it passes through; these
+//! routines convert R values (docs/r-bridge.md, "Launching").
 
 #![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mirai::host::remote::{self, DaemonArg, DaemonCall, Deploy};
+use mirai::host::remote::{self, Deploy};
 use mirai::transport::tls::zero_config;
 use mirai_rapi::{args, RError, RResult, Scope, Sexp};
 
+use crate::rcall::{self, DaemonArg, DaemonCall};
+
 fn launch_err(e: remote::LaunchError) -> RError {
+    match e {
+        // In the words of the R argument that lacks it.
+        remote::LaunchError::NoPlaceholder => RError::Msg(
+            "`.` must be an element of the character vector(s) supplied to `args`".to_owned(),
+        ),
+        other => RError::Msg(other.to_string()),
+    }
+}
+
+fn call_err(e: rcall::RCallError) -> RError {
     RError::Msg(e.to_string())
 }
 
@@ -40,8 +53,8 @@ pub(crate) fn mirai_daemon_args<'a>(
         .zip(values)
         .map(|(n, v)| DaemonArg::new(n, v))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(launch_err)?;
-    Ok(s.string(&remote::render_args(&daemon_args).map_err(launch_err)?))
+        .map_err(call_err)?;
+    Ok(s.string(&rcall::render_args(&daemon_args).map_err(call_err)?))
 }
 
 /// `.Call(mirai_launch_command, spec, rscript, deploy)` → chr4
@@ -64,11 +77,11 @@ pub(crate) fn mirai_launch_command<'a>(
     call.dispatcher = args::lgl(list_get(spec, "dispatcher"), "spec$dispatcher")?.unwrap_or(true);
     let dots = list_get(spec, "dots");
     if !dots.is_null() {
-        call.args = remote::parse_args(&args::string(dots, "spec$dots")?).map_err(launch_err)?;
+        call.args = rcall::parse_args(&args::string(dots, "spec$dots")?).map_err(call_err)?;
     }
     call.tlscert = args::strings(list_get(spec, "tlscert"), "spec$tlscert")?;
     call.rs = args::ints(list_get(spec, "rs"), "spec$rs")?;
-    let text = call.render().map_err(launch_err)?;
+    let text = call.render().map_err(call_err)?;
     let command = remote::shell_command(&args::string(rscript, "rscript")?, &text);
     let line = if deploy.is_null() {
         None

@@ -21,6 +21,7 @@ mod chunk;
 mod daemon;
 mod evaluate;
 mod fastser;
+mod go;
 mod handles;
 mod host;
 mod keyed;
@@ -71,7 +72,7 @@ fn routines() -> Vec<CallMethod> {
         remote::mirai_launch_command,
         remote::mirai_tls_zero_config,
         aio::mirai_async,
-        aio::mirai_go,
+        go::mirai_go,
         aio::mirai_wrap,
         aio::mirai_data,
         aio::mirai_value,

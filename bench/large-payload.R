@@ -15,7 +15,8 @@
 # Default output: bench/results/large-payload.txt (written to stdout as well). The daemon is
 # local: `daemons(1)` over IPC (default), or with `tcp`, `daemons(url = local_url(tcp = TRUE))`
 # plus `launch_local(1)`, so that the payload crosses a TCP connection on 127.0.0.1.
-# `MIRAI_TRANSPORT=nng` selects the NNG transport backend instead of the native one.
+# The R option `mirai.transport = "nng"` (set before the script runs, e.g. from an R profile file)
+# selects the NNG transport backend instead of the native one.
 
 args <- commandArgs(TRUE)
 size <- if (length(args) >= 1L) as.numeric(args[1L]) else 3e9
@@ -50,7 +51,7 @@ meminfo_gb <- function(field) as.numeric(gsub("[^0-9]", "", grep(sprintf("^%s:",
 say("date: %s; R %s; mirai %s; %s; %d cores; MemTotal %.1f GiB; MemAvailable at start %.1f GiB",
     format(Sys.time(), "%Y-%m-%d %H:%M:%S"), getRversion(), utils::packageVersion("mirai"), R.version$platform,
     parallel::detectCores(), meminfo_gb("MemTotal"), meminfo_gb("MemAvailable"))
-say("transport: %s backend, over %s", if (nzchar(Sys.getenv("MIRAI_TRANSPORT"))) Sys.getenv("MIRAI_TRANSPORT") else "native (default)", link)
+say("transport: %s backend, over %s", getOption("mirai.transport", "native (default)"), link)
 
 if (identical(link, "tcp")) {
   daemons(url = local_url(tcp = TRUE))

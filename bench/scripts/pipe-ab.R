@@ -1,9 +1,9 @@
-# Pipelining on and off side by side (MIRAI_PIPELINE is read when a profile starts), with PSOCK
+# Pipelining on and off side by side (the option mirai.pipeline is read when a profile starts), with PSOCK
 # clusterApplyLB as the reference: 10,000 mirai(i, i = i) one by one over 2 daemons, 7 rounds.
 suppressPackageStartupMessages({library(mirai); library(parallel)})
 n <- 10000
-Sys.setenv(MIRAI_PIPELINE = "on"); daemons(2, .compute = "on")
-Sys.setenv(MIRAI_PIPELINE = "off"); daemons(2, .compute = "off")
+options(mirai.pipeline = TRUE); daemons(2, .compute = "on")
+options(mirai.pipeline = FALSE); daemons(2, .compute = "off")
 cl <- makePSOCKcluster(2)
 Sys.sleep(0.5)
 res <- list()

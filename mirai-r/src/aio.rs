@@ -17,19 +17,22 @@
 //! every mirai, and the binding's function body is shared too (only the closure cell is per
 //! object, because its environment must be the mirai).
 
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
+
 use std::cell::Cell;
 use std::ffi::CStr;
 
-use libR_sys::*;
+use mirai_rapi::sys::*;
 
-use crate::ffi::{PRENV, PRVALUE, SET_BODY, SET_CLOENV, SET_FORMALS};
-use crate::guard::{entry, protect, Protector, RResult};
-use crate::handles::{
-    cancel_task, is_keyed, is_task, keyed_handle, release_keyed, submit_keyed, take, task_attempts,
-    task_resolved, wait_task, watch_keyed,
-};
+use crate::handles::{is_task, task_resolved};
+use crate::keyed::{is_keyed, keyed_handle, release_keyed, submit_keyed, watch_keyed};
 use crate::sexp::*;
+use crate::task::{cancel_task, take, task_attempts, wait_task};
 use crate::wait::Deadline;
+use mirai_rapi::ffi::{SET_BODY, SET_CLOENV, SET_FORMALS};
+use mirai_rapi::guard::protect_raw as protect;
+use mirai_rapi::{RResult, Scope, Sexp};
 
 thread_local! {
     /// Ids given so far (process-wide, strictly increasing; main thread only).
@@ -42,31 +45,31 @@ thread_local! {
 
 /// R objects every mirai shares, made once and preserved for the life of the process.
 #[derive(Clone, Copy)]
-struct Statics {
-    class: SEXP,
-    body: SEXP,
-    ns: SEXP,
-    unresolved: SEXP,
-    s_aio: SEXP,
-    s_hooks: SEXP,
-    s_host: SEXP,
-    s_idx: SEXP,
-    s_data: SEXP,
-    s_value: SEXP,
-    s_id: SEXP,
-    s_attempts: SEXP,
+pub(crate) struct Statics {
+    pub(crate) class: SEXP,
+    pub(crate) body: SEXP,
+    pub(crate) ns: SEXP,
+    pub(crate) unresolved: SEXP,
+    pub(crate) s_aio: SEXP,
+    pub(crate) s_hooks: SEXP,
+    pub(crate) s_host: SEXP,
+    pub(crate) s_idx: SEXP,
+    pub(crate) s_data: SEXP,
+    pub(crate) s_value: SEXP,
+    pub(crate) s_id: SEXP,
+    pub(crate) s_attempts: SEXP,
     /// Names `mirai_go` looks up on every call: symbols made once, as `Rf_install` hashes and
     /// compares the name each time (~0.1 us each, seven per call).
-    s_expr: SEXP,
-    s_default: SEXP,
-    s_sync: SEXP,
-    s_gate: SEXP,
-    s_seed: SEXP,
-    s_prof_host: SEXP,
-    s_serial: SEXP,
+    pub(crate) s_expr: SEXP,
+    pub(crate) s_default: SEXP,
+    pub(crate) s_sync: SEXP,
+    pub(crate) s_gate: SEXP,
+    pub(crate) s_seed: SEXP,
+    pub(crate) s_prof_host: SEXP,
+    pub(crate) s_serial: SEXP,
     /// The profile registry `..` and the options `.opts` of the namespace.
-    registry: SEXP,
-    opts: SEXP,
+    pub(crate) registry: SEXP,
+    pub(crate) opts: SEXP,
 }
 
 unsafe fn sym(name: &CStr) -> SEXP {
@@ -74,7 +77,7 @@ unsafe fn sym(name: &CStr) -> SEXP {
 }
 
 /// The shared objects; made on first use (the namespace is loaded by then: R calls us from it).
-unsafe fn statics() -> RResult<Statics> {
+pub(crate) unsafe fn statics() -> RResult<Statics> {
     if let Some(s) = STATICS.with(Cell::get) {
         return Ok(s);
     }
@@ -146,7 +149,7 @@ unsafe fn ns_env(ns: SEXP, name: &CStr, p: &mut Protector) -> RResult<SEXP> {
 
 /// The symbol of profile name `name` (a CHARSXP): the last one is remembered, as R keeps one
 /// CHARSXP per string and almost every call names the same profile.
-unsafe fn profile_symbol(name: SEXP) -> SEXP {
+pub(crate) unsafe fn profile_symbol(name: SEXP) -> SEXP {
     if let Some((c, s)) = LAST_PROFILE.with(Cell::get) {
         if c == name {
             return s;
@@ -225,7 +228,12 @@ unsafe fn shell(s: &Statics) -> RResult<SEXP> {
 ///
 /// # Safety
 /// Main thread, valid SEXPs.
-unsafe fn new_keyed_mirai(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> RResult<SEXP> {
+pub(crate) unsafe fn new_keyed_mirai(
+    host: SEXP,
+    data: SEXP,
+    timeout: SEXP,
+    hooks: SEXP,
+) -> RResult<SEXP> {
     let s = statics()?;
     let mut p = Protector::new();
     let env = p.protect(shell(&s)?);
@@ -324,342 +332,193 @@ unsafe fn wait_settle(m: SEXP) -> RResult<SEXP> {
 }
 
 /// `.Call` routine: serializes `data`, submits it to `host` and returns the new mirai.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_async(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe { new_keyed_mirai(host, data, timeout, hooks) })
-}
-
-/// A list whose every element has a non-empty name (an empty list counts).
-unsafe fn all_named(x: SEXP) -> bool {
-    let n = Rf_xlength(x);
-    if n == 0 {
-        return true;
-    }
-    let names = Rf_getAttrib(x, R_NamesSymbol);
-    if type_of(names) != SEXPTYPE::STRSXP {
-        return false;
-    }
-    (0..n).all(|i| {
-        let c = STRING_ELT(names, i);
-        c != R_NaString && *R_CHAR(c) != 0
-    })
-}
-
-/// A logical field of a profile: TRUE only for `TRUE`.
-unsafe fn flag(prof: SEXP, name: SEXP) -> bool {
-    let v = Rf_findVarInFrame(prof, name);
-    type_of(v) == SEXPTYPE::LGLSXP && Rf_xlength(v) == 1 && *LOGICAL(v) == 1
-}
-
-/// The value a bare symbol `.expr` stands for when it is bound, as seen from the caller, to a
-/// language object (spec §2.1, `.capture` in mirai.R): `Some(expr)` with the value or the
-/// symbol itself, `None` when R must decide (an active binding or an unforced promise on the
-/// way, whose evaluation could run R code). `frame` is `mirai()`'s frame, whose `.expr`
-/// promise knows the caller's environment.
-unsafe fn capture(expr: SEXP, frame: SEXP, s: &Statics) -> Option<SEXP> {
-    if *R_CHAR(PRINTNAME(expr)) == 0 {
-        return Some(expr);
-    }
-    let prom = Rf_findVarInFrame(frame, s.s_expr);
-    if type_of(prom) != SEXPTYPE::PROMSXP {
-        return None;
-    }
-    let mut env = PRENV(prom);
-    if type_of(env) != SEXPTYPE::ENVSXP {
-        return None;
-    }
-    while env != R_EmptyEnv {
-        if R_existsVarInFrame(env, expr) != Rboolean::FALSE {
-            if R_BindingIsActive(expr, env) != Rboolean::FALSE {
-                return None;
-            }
-            let mut v = Rf_findVarInFrame(env, expr);
-            if type_of(v) == SEXPTYPE::PROMSXP {
-                if PRVALUE(v) == R_UnboundValue {
-                    return None;
-                }
-                v = PRVALUE(v);
-            }
-            let lang = matches!(
-                type_of(v),
-                SEXPTYPE::LANGSXP | SEXPTYPE::SYMSXP | SEXPTYPE::EXPRSXP
-            );
-            return Some(if lang { v } else { expr });
-        }
-        env = ENCLOS(env);
-    }
-    Some(expr)
-}
-
-/// `.Call` routine: the common case of `mirai()` in one call (see mirai.R). `expr` is the
-/// captured expression (`substitute(.expr)`), `globals` `list(...)` or `NULL`, `args` the
-/// value of `.args`, then `.timeout`, `.compute`, and `mirai()`'s own frame (for a bare
-/// symbol, see [`capture`]). Returns the new mirai, or `NULL` when the call needs the R path:
-/// arguments that must be validated or converted there (unnamed `...`, an environment, a
-/// non-list `.args`), an unset profile (ephemeral), a sync profile, a memory gate or a seed.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_go(
-    expr: SEXP,
-    globals: SEXP,
-    args: SEXP,
-    timeout: SEXP,
-    compute: SEXP,
-    frame: SEXP,
-) -> SEXP {
-    entry(|| unsafe {
-        let s = statics()?;
-        let expr = if type_of(expr) == SEXPTYPE::SYMSXP {
-            if type_of(frame) != SEXPTYPE::ENVSXP {
-                return Ok(R_NilValue);
-            }
-            match capture(expr, frame, &s) {
-                Some(e) => e,
-                None => return Ok(R_NilValue),
-            }
-        } else {
-            expr
-        };
-        let globals = if is_null(globals) {
-            R_NilValue
-        } else {
-            globals
-        };
-        if !is_null(globals) && (type_of(globals) != SEXPTYPE::VECSXP || !all_named(globals)) {
-            return Ok(R_NilValue);
-        }
-        if !(is_null(args)
-            || (type_of(args) == SEXPTYPE::VECSXP && OBJECT(args) == 0 && all_named(args)))
-        {
-            return Ok(R_NilValue);
-        }
-        if !is_null(timeout) && !matches!(type_of(timeout), SEXPTYPE::REALSXP | SEXPTYPE::INTSXP) {
-            return Ok(R_NilValue);
-        }
-        let name = if is_null(compute) {
-            Rf_findVarInFrame(s.opts, s.s_default)
-        } else {
-            compute
-        };
-        if type_of(name) != SEXPTYPE::STRSXP
-            || Rf_xlength(name) != 1
-            || STRING_ELT(name, 0) == R_NaString
-        {
-            return Ok(R_NilValue);
-        }
-        let prof = Rf_findVarInFrame(s.registry, profile_symbol(STRING_ELT(name, 0)));
-        if type_of(prof) != SEXPTYPE::ENVSXP || flag(prof, s.s_sync) || flag(prof, s.s_gate) {
-            return Ok(R_NilValue);
-        }
-        let seed = Rf_findVarInFrame(prof, s.s_seed);
-        if seed != R_UnboundValue && !is_null(seed) {
-            return Ok(R_NilValue);
-        }
-        let host = Rf_findVarInFrame(prof, s.s_prof_host);
-        let mut hooks = Rf_findVarInFrame(prof, s.s_serial);
-        if hooks == R_UnboundValue {
-            hooks = R_NilValue;
-        }
-        let mut p = Protector::new();
-        let timeout = if is_null(timeout) {
-            R_NilValue
-        } else {
-            p.protect(Rf_coerceVector(timeout, SEXPTYPE::REALSXP))
-        };
-        // Positional and without empty parts: every queued task keeps its payload, so its size
-        // counts (docs/r-bridge.md).
-        let has_args = !is_null(args) && Rf_xlength(args) > 0;
-        let has_globals = !is_null(globals) && Rf_xlength(globals) > 0;
-        let n = if has_args {
-            3
-        } else if has_globals {
-            2
-        } else {
-            1
-        };
-        let data = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
-        SET_VECTOR_ELT(data, 0, expr);
-        if n > 1 {
-            SET_VECTOR_ELT(data, 1, globals);
-        }
-        if n > 2 {
-            SET_VECTOR_ELT(data, 2, args);
-        }
-        new_keyed_mirai(host, data, timeout, hooks)
-    })
+pub(crate) fn mirai_async<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    data: Sexp<'a>,
+    timeout: Sexp<'a>,
+    hooks: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, data, timeout, hooks) = (host.raw(), data.raw(), timeout.raw(), hooks.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe { legacy(s, || new_keyed_mirai(host, data, timeout, hooks)) }
 }
 
 /// `.Call` routine: a new mirai around task handle `aio` (`NULL`: none, the caller sets
 /// `value`), with `hooks` for reading its result.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_wrap(aio: SEXP, hooks: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_null(aio) && (!is_task(aio) || is_keyed(aio)) {
-            return Err("`aio` must be a mirai task handle or NULL".into());
-        }
-        new_mirai(aio, hooks, R_NilValue)
-    })
+pub(crate) fn mirai_wrap<'a>(s: &'a Scope, aio: Sexp<'a>, hooks: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let (aio, hooks) = (aio.raw(), hooks.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_null(aio) && (!is_task(aio) || is_keyed(aio)) {
+                return Err("`aio` must be a mirai task handle or NULL".into());
+            }
+            new_mirai(aio, hooks, R_NilValue)
+        })
+    }
 }
 
 /// `.Call` routine: the body of the `data` active binding; `frame` is the binding function's
 /// evaluation frame, whose parent is the mirai.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_data(frame: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if type_of(frame) != SEXPTYPE::ENVSXP {
-            return Err("`frame` must be an environment".into());
-        }
-        settle(ENCLOS(frame))
-    })
+pub(crate) fn mirai_data<'a>(s: &'a Scope, frame: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let frame = frame.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if type_of(frame) != SEXPTYPE::ENVSXP {
+                return Err("`frame` must be an environment".into());
+            }
+            settle(ENCLOS(frame))
+        })
+    }
 }
 
 /// `.Call` routine: `x[]` for a mirai: waits (interruptibly) and returns the value.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_value(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_mirai(x) {
-            return Err("`x` must be a mirai".into());
-        }
-        wait_settle(x)
-    })
+pub(crate) fn mirai_value<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_mirai(x) {
+                return Err("`x` must be a mirai".into());
+            }
+            wait_settle(x)
+        })
+    }
 }
 
 /// `.Call` routine: waits (interruptibly) for a mirai or every mirai in a list, in order, and
 /// settles them. With `values = TRUE` returns the list of values (other elements as they are;
 /// a single mirai gives its value), else `NULL`.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_collect(x: SEXP, values: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let values = arg_lgl(values, "values")?.unwrap_or(false);
-        if is_mirai(x) {
-            let v = wait_settle(x)?;
-            return Ok(if values { v } else { R_NilValue });
-        }
-        if type_of(x) != SEXPTYPE::VECSXP {
-            return Ok(if values { x } else { R_NilValue });
-        }
-        let n = Rf_xlength(x);
-        // Wait for all first: an interrupt then leaves every mirai as it was.
-        let forever = Deadline::after(None);
-        for i in 0..n {
-            let m = VECTOR_ELT(x, i);
-            if is_mirai(m) {
-                let aio = aio_of(m)?;
-                if is_task(aio) && !task_resolved(aio) {
-                    wait_task(aio, &forever)?;
+pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let (x, values) = (x.raw(), values.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let values = arg_lgl(values, "values")?.unwrap_or(false);
+            if is_mirai(x) {
+                let v = wait_settle(x)?;
+                return Ok(if values { v } else { R_NilValue });
+            }
+            if type_of(x) != SEXPTYPE::VECSXP {
+                return Ok(if values { x } else { R_NilValue });
+            }
+            let n = Rf_xlength(x);
+            // Wait for all first: an interrupt then leaves every mirai as it was.
+            let forever = Deadline::after(None);
+            for i in 0..n {
+                let m = VECTOR_ELT(x, i);
+                if is_mirai(m) {
+                    let aio = aio_of(m)?;
+                    if is_task(aio) && !task_resolved(aio) {
+                        wait_task(aio, &forever)?;
+                    }
                 }
             }
-        }
-        let mut p = Protector::new();
-        let out = if values {
-            p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n))
-        } else {
-            R_NilValue
-        };
-        for i in 0..n {
-            let m = VECTOR_ELT(x, i);
-            let v = if is_mirai(m) { settle(m)? } else { m };
-            if values {
-                SET_VECTOR_ELT(out, i, v);
+            let mut p = Protector::new();
+            let out = if values {
+                p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n))
+            } else {
+                R_NilValue
+            };
+            for i in 0..n {
+                let m = VECTOR_ELT(x, i);
+                let v = if is_mirai(m) { settle(m)? } else { m };
+                if values {
+                    SET_VECTOR_ELT(out, i, v);
+                }
             }
-        }
-        Ok(out)
-    })
+            Ok(out)
+        })
+    }
 }
 
 /// `.Call` routine: cancels mirai `x` (see `stop_mirai()`): TRUE if its profile's dispatcher
 /// still held the task. The mirai resolves to 20 unless it already resolved. An element of a
 /// chunk resolves to 20 alone; its chunk is cancelled once no element of it is waiting.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_stop(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_mirai(x) {
-            return Ok(lgl(false));
-        }
-        let s = statics()?;
-        let aio = aio_of(x)?;
-        if !is_task(aio) {
-            return Ok(lgl(false));
-        }
-        if local(x, s.s_idx).is_none() {
-            return Ok(lgl(cancel_task(aio)?));
-        }
-        crate::chunk::stop_element(x, aio)
-    })
+pub(crate) fn mirai_stop<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_mirai(x) {
+                return Ok(lgl(false));
+            }
+            let s = statics()?;
+            let aio = aio_of(x)?;
+            if !is_task(aio) {
+                return Ok(lgl(false));
+            }
+            if local(x, s.s_idx).is_none() {
+                return Ok(lgl(cancel_task(aio)?));
+            }
+            crate::chunk::stop_element(x, aio)
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): the task handle of mirai `x` (see [`aio_of`]), `NULL`
 /// once settled or for anything but a mirai.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_aio(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if is_mirai(x) {
-            aio_of(x)
-        } else {
-            Ok(R_NilValue)
-        }
-    })
+pub(crate) fn mirai_aio<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if is_mirai(x) {
+                aio_of(x)
+            } else {
+                Ok(R_NilValue)
+            }
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): TRUE while mirai `x` has a task that has not resolved
 /// (never waits, never consumes); FALSE for anything else.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_pending(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_mirai(x) {
-            return Ok(lgl(false));
-        }
-        let aio = aio_of(x)?;
-        Ok(lgl(is_task(aio) && !task_resolved(aio)))
-    })
+pub(crate) fn mirai_pending<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_mirai(x) {
+                return Ok(lgl(false));
+            }
+            let aio = aio_of(x)?;
+            Ok(lgl(is_task(aio) && !task_resolved(aio)))
+        })
+    }
 }
 
 /// `.Call` routine (docs/r-bridge.md): how many times mirai `x`'s task was sent to a daemon:
 /// 1 normally, more when it was retried after losing its daemon (`daemons(retry = )`), 0 if
 /// it never left the queue.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_attempts_of(x: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if !is_mirai(x) {
-            return Err("`x` must be a mirai".into());
-        }
-        let s = statics()?;
-        let aio = aio_of(x)?;
-        if is_task(aio) {
-            let n = task_attempts(aio)?;
-            return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));
-        }
-        Ok(local(x, s.s_attempts).unwrap_or_else(|| Rf_ScalarInteger(1)))
-    })
+pub(crate) fn mirai_attempts_of<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let x = x.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if !is_mirai(x) {
+                return Err("`x` must be a mirai".into());
+            }
+            let s = statics()?;
+            let aio = aio_of(x)?;
+            if is_task(aio) {
+                let n = task_attempts(aio)?;
+                return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));
+            }
+            Ok(local(x, s.s_attempts).unwrap_or_else(|| Rf_ScalarInteger(1)))
+        })
+    }
 }
 
 /// Before mirai `m` lets go of its task handle `aio`: keeps the task's attempt count for

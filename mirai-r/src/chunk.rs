@@ -13,36 +13,47 @@
 //! therefore cancels every chunk exactly as it would cancel single tasks. A stopped element
 //! whose chunk goes on running may still be evaluated (cancellation is best effort, spec §2.1).
 
-use libR_sys::*;
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
+
+use mirai_rapi::sys::*;
 
 use crate::aio::{fields, keep_attempts, new_mirai};
-use crate::guard::{entry, Protector, RResult};
-use crate::handles::{cancel_task, release_one, submit_chunk, task_dispatcher, task_resolved};
+use crate::handles::task_resolved;
 use crate::sexp::*;
+use crate::task::{cancel_task, release_one, submit_chunk, task_dispatcher};
+use mirai_rapi::{RResult, Scope, Sexp};
 
 /// `.Call` routine: submits the chunk `data` (whose `map` holds `n` elements) to `host` and
 /// returns the list of its `n` element mirai.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: SEXP) -> SEXP {
-    entry(|| unsafe {
-        let n = arg_num(n, "n")?;
-        if !(n >= 1.0 && n <= i32::MAX as f64) {
-            return Err("`n` must be a positive count".into());
-        }
-        let n = n as usize;
-        let mut p = Protector::new();
-        let aio = p.protect(submit_chunk(host, data, hooks, n)?);
-        let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n as R_xlen_t));
-        for i in 0..n {
-            let mut q = Protector::new();
-            let idx = q.protect(Rf_ScalarInteger(i as i32 + 1));
-            SET_VECTOR_ELT(out, i as R_xlen_t, new_mirai(aio, hooks, idx)?);
-        }
-        Ok(out)
-    })
+pub(crate) fn mirai_submit_chunk<'a>(
+    s: &'a Scope,
+    host: Sexp<'a>,
+    data: Sexp<'a>,
+    hooks: Sexp<'a>,
+    n: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (host, data, hooks, n) = (host.raw(), data.raw(), hooks.raw(), n.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            let n = arg_num(n, "n")?;
+            if !(n >= 1.0 && n <= i32::MAX as f64) {
+                return Err("`n` must be a positive count".into());
+            }
+            let n = n as usize;
+            let mut p = Protector::new();
+            let aio = p.protect(submit_chunk(host, data, hooks, n)?);
+            let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n as R_xlen_t));
+            for i in 0..n {
+                let mut q = Protector::new();
+                let idx = q.protect(Rf_ScalarInteger(i as i32 + 1));
+                SET_VECTOR_ELT(out, i as R_xlen_t, new_mirai(aio, hooks, idx)?);
+            }
+            Ok(out)
+        })
+    }
 }
 
 /// `stop_mirai()` on element `x` of chunk `aio` (see the module docs).

@@ -9,26 +9,30 @@
 //! `R_interrupts_pending`, so R raises an ordinary interrupt in the evaluation, which the R
 //! code turns into a `miraiInterrupt`.
 
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
+
 use std::cell::Cell;
 use std::os::raw::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use libR_sys::*;
 use mirai::daemon::{
     self, AutoExit, DaemonConfig, DaemonError, EvalControl, Evaluation, Evaluator, Init, Status,
     Task,
 };
 use mirai::proto::flags;
+use mirai_rapi::sys::*;
 
-use crate::ffi::{
+use crate::serial::{serialize, unserialize, Hooks};
+use crate::sexp::*;
+use mirai_rapi::ffi::{
     addInputHandler, removeInputHandler, InputHandler, R_InputHandlers, R_PolledEvents,
     MIRAI_ACTIVITY,
 };
-use crate::guard::{entry, protect, Caught, Preserved, Protector, RError, RResult};
-use crate::serial::{serialize, unserialize, Hooks};
-use crate::sexp::*;
+use mirai_rapi::guard::protect_raw as protect;
+use mirai_rapi::{Caught, Preserved, RError, RResult, Scope, Sexp};
 
 /// Shortest interval between two cancel polls from `R_PolledEvents`, which R calls very often.
 const POLL_EVERY: Duration = Duration::from_millis(1);
@@ -252,7 +256,7 @@ impl Evaluator for REvaluator {
                     match Hooks::from_sexp(v, "the value of init()") {
                         Ok(hooks) => {
                             self.hooks = None;
-                            self.hooks_value = Some(Preserved::new(v));
+                            self.hooks_value = Some(preserve(v));
                             self.hooks = hooks;
                             return Ok(());
                         }
@@ -326,34 +330,44 @@ fn autoexit_mode(v: Option<bool>) -> AutoExit {
 }
 
 /// `.Call` routine (docs/r-bridge.md): runs the daemon loop on R's main thread.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn mirai_daemon_run(
-    url: SEXP,
-    asyncdial: SEXP,
-    autoexit: SEXP,
-    idletime: SEXP,
-    walltime: SEXP,
-    maxtasks: SEXP,
-    init: SEXP,
-    eval: SEXP,
-) -> SEXP {
-    // SAFETY: called by R through .Call on the main thread with valid SEXPs.
-    entry(|| unsafe {
-        // The CA chain travels as an attribute of `url` (routines have a fixed arity).
-        let tlscert = Rf_getAttrib(url, Rf_install(c"tlscert".as_ptr()));
-        let tls = if is_null(tlscert) {
-            None
-        } else {
-            Some(crate::tls::client_config(tlscert)?)
-        };
-        daemon_run(
-            url, asyncdial, autoexit, idletime, walltime, maxtasks, init, eval, tls,
-        )
-    })
+pub(crate) fn mirai_daemon_run<'a>(
+    s: &'a Scope,
+    url: Sexp<'a>,
+    asyncdial: Sexp<'a>,
+    autoexit: Sexp<'a>,
+    idletime: Sexp<'a>,
+    walltime: Sexp<'a>,
+    maxtasks: Sexp<'a>,
+    init: Sexp<'a>,
+    eval: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (url, asyncdial, autoexit, idletime, walltime, maxtasks, init, eval) = (
+        url.raw(),
+        asyncdial.raw(),
+        autoexit.raw(),
+        idletime.raw(),
+        walltime.raw(),
+        maxtasks.raw(),
+        init.raw(),
+        eval.raw(),
+    );
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            // The CA chain travels as an attribute of `url` (routines have a fixed arity).
+            let tlscert = Rf_getAttrib(url, Rf_install(c"tlscert".as_ptr()));
+            let tls = if is_null(tlscert) {
+                None
+            } else {
+                Some(crate::tls::client_config(Sexp::from_raw(tlscert))?)
+            };
+            daemon_run(
+                url, asyncdial, autoexit, idletime, walltime, maxtasks, init, eval, tls,
+            )
+        })
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -370,7 +384,12 @@ unsafe fn daemon_run(
 ) -> RResult<SEXP> {
     {
         let mut config = DaemonConfig::new(arg_string(url, "url")?);
-        config.transport = crate::handles::daemon_transport_options();
+        // The bridge's settings ride as attributes of `url` too (R options `mirai.transport`
+        // and `mirai.log`, see daemon.R).
+        let attr =
+            |name: &std::ffi::CStr| Sexp::from_raw(Rf_getAttrib(url, Rf_install(name.as_ptr())));
+        config.transport = crate::host::transport_options(attr(c"transport"), "transport")?;
+        crate::remote::set_log_level(attr(c"log"), "log")?;
         config.transport.tls = tls;
         config.asyncdial =
             arg_lgl(asyncdial, "asyncdial")?.ok_or("`asyncdial` must be TRUE or FALSE")?;

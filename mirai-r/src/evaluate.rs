@@ -27,17 +27,21 @@
 //! (the task's globals, typically) itself, leaving only search path and option changes, which
 //! are rare, to the R code.
 
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
+
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::os::raw::c_void;
 
-use libR_sys::*;
+use mirai_rapi::sys::*;
 
 use crate::daemon::{cancel_seen, evaluation_done};
-use crate::ffi::R_curErrorBuf;
-use crate::guard::{abort_call, entry, protect, Preserved, Protector, RResult};
 use crate::sexp::*;
+use mirai_rapi::ffi::R_curErrorBuf;
+use mirai_rapi::guard::{abort_call, protect_raw as protect};
+use mirai_rapi::{Preserved, RResult, Scope, Sexp};
 
 thread_local! {
     static SYMS: Cell<Option<Syms>> = const { Cell::new(None) };
@@ -370,71 +374,78 @@ unsafe fn eval_one(k: &Kit, s: &Syms, args: SEXP, expr: SEXP, x: Option<SEXP>) -
 /// `.Call` routine: evaluates task `data` (see the module docs). `base` (the cleanup baseline,
 /// or `NULL` for no cleanup) and `cleanup` (a function, or `NULL`) are used between the
 /// elements of a chunk. `ns` is the package namespace.
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_eval(data: SEXP, base: SEXP, cleanup: SEXP, ns: SEXP) -> SEXP {
-    entry(|| unsafe {
-        if type_of(data) != SEXPTYPE::VECSXP {
-            return Err("`data` must be a mirai task (a list)".into());
-        }
-        if type_of(ns) != SEXPTYPE::ENVSXP {
-            return Err("`ns` must be the package namespace".into());
-        }
-        let s = syms();
-        let k = kit(ns)?;
-        let globals = elt(data, s.globals);
-        let mut p = Protector::new();
-        let mut args = elt(data, s.args);
-        if !is_null(args) && type_of(args) != SEXPTYPE::VECSXP {
-            let call = p.protect(Rf_lang2(Rf_install(c"as.list".as_ptr()), args));
-            args = p.protect(protect(|| Rf_eval(call, R_BaseEnv))?);
-        }
-        let expr = elt(data, s.expr);
-        let map = elt(data, s.map);
-        if type_of(map) != SEXPTYPE::VECSXP {
-            assign_globals(globals)?;
-            let v = eval_one(&k, &s, args, expr, None);
-            evaluation_done();
-            return Ok(v);
-        }
-        let seeds = elt(data, s.seeds);
-        let n = Rf_xlength(map);
-        let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
-        let clean = !is_null(base) && Rf_isFunction(cleanup) != Rboolean::FALSE;
-        let clean_call = if clean {
-            p.protect(Rf_lang1(cleanup))
-        } else {
-            R_NilValue
-        };
-        for i in 0..n {
-            assign_globals(globals)?;
-            if type_of(seeds) == SEXPTYPE::VECSXP && i < Rf_xlength(seeds) {
-                let mut q = Protector::new();
-                let seed = q.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
-                SET_VECTOR_ELT(seed, 0, VECTOR_ELT(seeds, i));
-                let nm = q.protect(Rf_ScalarString(PRINTNAME(s.seed)));
-                Rf_setAttrib(seed, R_NamesSymbol, nm);
-                assign_globals(seed)?;
+pub(crate) fn mirai_eval<'a>(
+    s: &'a Scope,
+    data: Sexp<'a>,
+    base: Sexp<'a>,
+    cleanup: Sexp<'a>,
+    ns: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let (data, base, cleanup, ns) = (data.raw(), base.raw(), cleanup.raw(), ns.raw());
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe {
+        legacy(s, || {
+            if type_of(data) != SEXPTYPE::VECSXP {
+                return Err("`data` must be a mirai task (a list)".into());
             }
-            let v = eval_one(&k, &s, args, expr, Some(VECTOR_ELT(map, i)));
-            SET_VECTOR_ELT(out, i, v);
-            if cancel_seen() {
-                // The whole chunk was cancelled: its host has resolved it already.
-                for j in i + 1..n {
-                    SET_VECTOR_ELT(out, j, k.interrupt);
+            if type_of(ns) != SEXPTYPE::ENVSXP {
+                return Err("`ns` must be the package namespace".into());
+            }
+            let s = syms();
+            let k = kit(ns)?;
+            let globals = elt(data, s.globals);
+            let mut p = Protector::new();
+            let mut args = elt(data, s.args);
+            if !is_null(args) && type_of(args) != SEXPTYPE::VECSXP {
+                let call = p.protect(Rf_lang2(Rf_install(c"as.list".as_ptr()), args));
+                args = p.protect(protect(|| Rf_eval(call, R_BaseEnv))?);
+            }
+            let expr = elt(data, s.expr);
+            let map = elt(data, s.map);
+            if type_of(map) != SEXPTYPE::VECSXP {
+                assign_globals(globals)?;
+                let v = eval_one(&k, &s, args, expr, None);
+                evaluation_done();
+                return Ok(v);
+            }
+            let seeds = elt(data, s.seeds);
+            let n = Rf_xlength(map);
+            let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
+            let clean = !is_null(base) && Rf_isFunction(cleanup) != Rboolean::FALSE;
+            let clean_call = if clean {
+                p.protect(Rf_lang1(cleanup))
+            } else {
+                R_NilValue
+            };
+            for i in 0..n {
+                assign_globals(globals)?;
+                if type_of(seeds) == SEXPTYPE::VECSXP && i < Rf_xlength(seeds) {
+                    let mut q = Protector::new();
+                    let seed = q.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
+                    SET_VECTOR_ELT(seed, 0, VECTOR_ELT(seeds, i));
+                    let nm = q.protect(Rf_ScalarString(PRINTNAME(s.seed)));
+                    Rf_setAttrib(seed, R_NamesSymbol, nm);
+                    assign_globals(seed)?;
                 }
-                break;
+                let v = eval_one(&k, &s, args, expr, Some(VECTOR_ELT(map, i)));
+                SET_VECTOR_ELT(out, i, v);
+                if cancel_seen() {
+                    // The whole chunk was cancelled: its host has resolved it already.
+                    for j in i + 1..n {
+                        SET_VECTOR_ELT(out, j, k.interrupt);
+                    }
+                    break;
+                }
+                if clean && i + 1 < n && self::clean(base) {
+                    // The cleanup guards itself (errors and interrupts are its own business).
+                    let _ = protect(|| Rf_eval(clean_call, R_GlobalEnv));
+                }
             }
-            if clean && i + 1 < n && self::clean(base) {
-                // The cleanup guards itself (errors and interrupts are its own business).
-                let _ = protect(|| Rf_eval(clean_call, R_GlobalEnv));
-            }
-        }
-        evaluation_done();
-        Ok(out)
-    })
+            evaluation_done();
+            Ok(out)
+        })
+    }
 }
 
 /// Whether the global environment's names, the search path or the options differ from the
@@ -555,22 +566,20 @@ unsafe fn options_changed(opts: SEXP) -> bool {
 }
 
 /// `.Call` routine: TRUE when the state differs from cleanup baseline `base` (module docs).
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_dirty(base: SEXP) -> SEXP {
-    entry(|| unsafe { Ok(lgl(dirty(base))) })
+pub(crate) fn mirai_dirty<'a>(s: &'a Scope, base: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let base = base.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe { legacy(s, || Ok(lgl(dirty(base)))) }
 }
 
 /// `.Call` routine: removes the global variables not in cleanup baseline `base`; TRUE when the
 /// search path or the options still differ from it (then `.cleanup()` has work to do).
-///
-/// # Safety
-/// Called by R through `.Call` on its main thread, with valid SEXP arguments.
-#[no_mangle]
-pub unsafe extern "C" fn mirai_clean(base: SEXP) -> SEXP {
-    entry(|| unsafe { Ok(lgl(clean(base))) })
+pub(crate) fn mirai_clean<'a>(s: &'a Scope, base: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let base = base.raw();
+    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
+    // live arguments; the body's raw calls keep the rules of `legacy`.
+    unsafe { legacy(s, || Ok(lgl(clean(base)))) }
 }
 
 #[cfg(test)]

@@ -17,13 +17,17 @@
 //! from another R version or encoding) makes the fast path give up, and R's own
 //! implementation does the whole job: the result is the same, only slower.
 
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use libR_sys::*;
+use mirai_rapi::sys::*;
 
-use crate::ffi::{LEVELS, SETLEVELS};
-use crate::guard::{protect, Protector};
+use crate::sexp::Protector;
+use mirai_rapi::ffi::{LEVELS, SETLEVELS};
+use mirai_rapi::guard::protect_raw as protect;
 
 // Item codes of R's serialization format (serialize.c).
 const REFSXP: i32 = 255;

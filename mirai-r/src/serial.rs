@@ -25,14 +25,19 @@
 //! `sfunc` once and read back as one object (R calls the hook at every occurrence; the bridge
 //! remembers the objects it has seen).
 
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
+
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::os::raw::{c_int, c_void};
 
-use libR_sys::*;
+use mirai_rapi::sys::*;
 
-use crate::guard::{protect, Preserved, Protector, RError, RResult};
 use crate::sexp::{char_text, is_null, mk_raw, raw_slice, type_of};
+use crate::sexp::{preserve, Protector};
+use mirai_rapi::guard::protect_raw as protect;
+use mirai_rapi::{Preserved, RError, RResult};
 
 /// First bytes of a payload that carries hook blobs.
 pub(crate) const HOOKED_MAGIC: [u8; 4] = *b"MRH\x01";
@@ -243,7 +248,7 @@ unsafe extern "C" fn out_hook(x: SEXP, data: SEXP) -> SEXP {
         Ok(v) if type_of(v) == SEXPTYPE::RAWSXP => {
             Rf_protect(v);
             let k = (*st).blobs.len();
-            (*st).blobs.push(Preserved::new(v));
+            (*st).blobs.push(preserve(v));
             Rf_unprotect(1);
             let name = Rf_protect(Rf_allocVector(SEXPTYPE::STRSXP, 2));
             SET_STRING_ELT(name, 0, STRING_ELT(hooks.classes, i));
@@ -255,7 +260,7 @@ unsafe extern "C" fn out_hook(x: SEXP, data: SEXP) -> SEXP {
                 Rf_mkCharLen(d.as_ptr() as *const _, d.len() as c_int),
             );
             // `x` stays alive (R's reference table holds it) for as long as the address is used.
-            (*st).seen.insert(x as usize, Preserved::new(name));
+            (*st).seen.insert(x as usize, preserve(name));
             Rf_unprotect(1);
             name
         }
@@ -475,7 +480,7 @@ unsafe extern "C" fn in_hook(name: SEXP, data: SEXP) -> SEXP {
     match r {
         Ok(v) => {
             Rf_protect(v);
-            (*st).restored.insert(k, Preserved::new(v));
+            (*st).restored.insert(k, preserve(v));
             Rf_unprotect(1);
             v
         }

@@ -1,15 +1,76 @@
-//! Small helpers over the R C API: argument checking and value construction.
+//! mirai's values and limits over the R API, and the raw shims still used by modules not yet
+//! ported to `mirai_rapi`'s safe API.
 //!
-//! All functions here are `unsafe`: they must run on R's main thread with valid SEXPs. Values
-//! they return are unprotected unless stated otherwise.
+//! The `unsafe` functions here must run on R's main thread with valid SEXPs. Values they return
+//! are unprotected unless stated otherwise.
+
+// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
+#![allow(unsafe_code)]
 
 use std::ffi::CStr;
 use std::os::raw::c_char;
 use std::time::Duration;
 
-use libR_sys::*;
+use mirai_rapi::sys::*;
+use mirai_rapi::{args, Preserved, RResult, Scope, Sexp, R};
 
-use crate::guard::{Protector, RResult};
+/// Runs a routine body written against the raw API; its raw result becomes a `Sexp` of the
+/// call (returned to R with nothing allocated in between).
+///
+/// # Safety
+/// `f` keeps the raw API's rules: main thread, valid and protected SEXPs, jumps confined.
+pub(crate) unsafe fn legacy<'a>(
+    _s: &'a Scope,
+    f: impl FnOnce() -> RResult<SEXP>,
+) -> RResult<Sexp<'a>> {
+    f().map(|v| Sexp::from_raw(v))
+}
+
+/// Counts `PROTECT`s and unprotects them when dropped (the raw API's [`Scope`]).
+pub(crate) struct Protector(i32);
+
+impl Protector {
+    pub(crate) fn new() -> Self {
+        Protector(0)
+    }
+
+    /// Protects `x` until this protector is dropped.
+    ///
+    /// # Safety
+    /// `x` must be a valid SEXP; main thread only; protectors must be dropped in reverse
+    /// order of creation (they are stack values, so this holds).
+    pub(crate) unsafe fn protect(&mut self, x: SEXP) -> SEXP {
+        Rf_protect(x);
+        self.0 += 1;
+        x
+    }
+}
+
+impl Drop for Protector {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            // SAFETY: exactly the PROTECTs made through this protector. Jumps that would have
+            // reset the protect stack under it never cross it.
+            unsafe { Rf_unprotect(self.0) }
+        }
+    }
+}
+
+/// Preserves `x` (the raw API's [`Preserved::new`]).
+///
+/// # Safety
+/// Main thread; `x` valid.
+pub(crate) unsafe fn preserve(x: SEXP) -> Preserved {
+    Preserved::new(R::assume(), Sexp::from_raw(x))
+}
+
+/// [`mirai_rapi::interrupt_pending`] without a token.
+///
+/// # Safety
+/// Main thread.
+pub(crate) unsafe fn interrupt_pending_raw() -> bool {
+    mirai_rapi::interrupt_pending(R::assume())
+}
 
 /// `TYPEOF(x)`.
 pub(crate) unsafe fn type_of(x: SEXP) -> SEXPTYPE {
@@ -23,139 +84,37 @@ pub(crate) unsafe fn is_null(x: SEXP) -> bool {
 
 /// `inherits(x, what)` for one class name.
 pub(crate) unsafe fn inherits(x: SEXP, what: &CStr) -> bool {
-    Rf_inherits(x, what.as_ptr()) != Rboolean::FALSE
+    Sexp::from_raw(x).inherits(what)
 }
 
 /// The UTF-8 text of a CHARSXP (lossy for invalid bytes).
 pub(crate) unsafe fn char_text(c: SEXP) -> String {
-    CStr::from_ptr(Rf_translateCharUTF8(c))
-        .to_string_lossy()
-        .into_owned()
+    Sexp::from_raw(c).char_text().unwrap_or_default()
 }
 
-/// A character(1), not `NA`.
+/// [`args::string`] on a raw SEXP.
 pub(crate) unsafe fn arg_string(x: SEXP, name: &str) -> RResult<String> {
-    if type_of(x) != SEXPTYPE::STRSXP || Rf_xlength(x) != 1 || STRING_ELT(x, 0) == R_NaString {
-        return Err(format!("`{name}` must be a single non-NA character string").into());
-    }
-    Ok(char_text(STRING_ELT(x, 0)))
+    args::string(Sexp::from_raw(x), name)
 }
 
-/// A character vector (no `NA`s).
-pub(crate) unsafe fn arg_strings(x: SEXP, name: &str) -> RResult<Vec<String>> {
-    if is_null(x) {
-        return Ok(Vec::new());
-    }
-    if type_of(x) != SEXPTYPE::STRSXP {
-        return Err(format!("`{name}` must be a character vector").into());
-    }
-    let n = Rf_xlength(x);
-    let mut out = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let c = STRING_ELT(x, i);
-        if c == R_NaString {
-            return Err(format!("`{name}` must not contain NA").into());
-        }
-        out.push(char_text(c));
-    }
-    Ok(out)
-}
-
-/// A logical(1) (or numeric(1)): `Some(bool)`, or `None` for `NA`.
+/// [`args::lgl`] on a raw SEXP.
 pub(crate) unsafe fn arg_lgl(x: SEXP, name: &str) -> RResult<Option<bool>> {
-    if Rf_xlength(x) == 1 {
-        match type_of(x) {
-            SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP => {
-                let v = *int_or_lgl_ptr(x);
-                return Ok(if v == R_NaInt { None } else { Some(v != 0) });
-            }
-            SEXPTYPE::REALSXP => {
-                let v = *REAL(x);
-                return Ok(if v.is_nan() { None } else { Some(v != 0.0) });
-            }
-            _ => {}
-        }
-    }
-    Err(format!("`{name}` must be a single logical value").into())
+    args::lgl(Sexp::from_raw(x), name)
 }
 
-unsafe fn int_or_lgl_ptr(x: SEXP) -> *const i32 {
-    if type_of(x) == SEXPTYPE::LGLSXP {
-        LOGICAL(x)
-    } else {
-        INTEGER(x)
-    }
-}
-
-/// A numeric(1) (integer or double); `NA` becomes NaN.
+/// [`args::num`] on a raw SEXP.
 pub(crate) unsafe fn arg_num(x: SEXP, name: &str) -> RResult<f64> {
-    if Rf_xlength(x) == 1 {
-        match type_of(x) {
-            SEXPTYPE::REALSXP => return Ok(*REAL(x)),
-            SEXPTYPE::INTSXP | SEXPTYPE::LGLSXP => {
-                let v = *int_or_lgl_ptr(x);
-                return Ok(if v == R_NaInt { f64::NAN } else { f64::from(v) });
-            }
-            _ => {}
-        }
-    }
-    Err(format!("`{name}` must be a single number").into())
-}
-
-/// A raw vector's bytes (`NULL` is empty).
-pub(crate) unsafe fn arg_raw<'a>(x: SEXP, name: &str) -> RResult<&'a [u8]> {
-    match type_of(x) {
-        SEXPTYPE::NILSXP => Ok(&[]),
-        SEXPTYPE::RAWSXP => Ok(raw_slice(x)),
-        _ => Err(format!("`{name}` must be a raw vector or NULL").into()),
-    }
+    args::num(Sexp::from_raw(x), name)
 }
 
 /// The bytes of a RAWSXP (valid while `x` is protected and unmodified).
 pub(crate) unsafe fn raw_slice<'a>(x: SEXP) -> &'a [u8] {
-    let n = Rf_xlength(x) as usize;
-    if n == 0 {
-        &[]
-    } else {
-        std::slice::from_raw_parts(RAW(x), n)
-    }
+    Sexp::from_raw(x).bytes().unwrap_or(&[])
 }
 
-/// A 7-integer L'Ecuyer stream, or `None` for `NULL`.
-pub(crate) unsafe fn arg_stream(x: SEXP, name: &str) -> RResult<Option<[i32; 7]>> {
-    if is_null(x) {
-        return Ok(None);
-    }
-    let mut out = [0i32; 7];
-    if Rf_xlength(x) == 7 {
-        match type_of(x) {
-            SEXPTYPE::INTSXP => {
-                out.copy_from_slice(std::slice::from_raw_parts(INTEGER(x), 7));
-                return Ok(Some(out));
-            }
-            SEXPTYPE::REALSXP => {
-                let v = std::slice::from_raw_parts(REAL(x), 7);
-                if v.iter()
-                    .all(|d| d.is_finite() && d.fract() == 0.0 && d.abs() <= i32::MAX as f64)
-                {
-                    for (o, d) in out.iter_mut().zip(v) {
-                        *o = *d as i32;
-                    }
-                    return Ok(Some(out));
-                }
-            }
-            _ => {}
-        }
-    }
-    Err(format!("`{name}` must be NULL or an integer vector of length 7").into())
-}
-
-/// A closure or other function.
+/// [`args::function`] on a raw SEXP.
 pub(crate) unsafe fn arg_function(x: SEXP, name: &str) -> RResult<SEXP> {
-    if Rf_isFunction(x) == Rboolean::FALSE {
-        return Err(format!("`{name}` must be a function").into());
-    }
-    Ok(x)
+    args::function(Sexp::from_raw(x), name).map(|f| f.raw())
 }
 
 /// Milliseconds as given to a waiting routine: negative, `NA` or infinite means "forever"
@@ -294,20 +253,7 @@ pub(crate) unsafe fn mirai_error(msg: &str) -> SEXP {
 
 /// The message of a condition object (its `message` element), or a description of it.
 pub(crate) unsafe fn condition_message(cond: SEXP) -> String {
-    if type_of(cond) == SEXPTYPE::VECSXP {
-        let names = Rf_getAttrib(cond, R_NamesSymbol);
-        if type_of(names) == SEXPTYPE::STRSXP {
-            for i in 0..Rf_xlength(names) {
-                if char_text(STRING_ELT(names, i)) == "message" {
-                    let m = VECTOR_ELT(cond, i);
-                    if type_of(m) == SEXPTYPE::STRSXP && Rf_xlength(m) >= 1 {
-                        return char_text(STRING_ELT(m, 0));
-                    }
-                }
-            }
-        }
-    }
-    "an R condition without a message".to_owned()
+    Sexp::from_raw(cond).condition_message()
 }
 
 /// A named list from `(name, value)` pairs.

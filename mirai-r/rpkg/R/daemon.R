@@ -171,8 +171,25 @@ daemon <- function(url, dispatcher = TRUE, ..., asyncdial = FALSE, autoexit = TR
   }
   url <- as.character(url)[1L]
   if (length(tlscert)) attr(url, "tlscert") <- .read_pem(tlscert)
+  attr(url, "transport") <- getOption("mirai.transport")
+  attr(url, "log") <- getOption("mirai.log")
   invisible(.Call(mirai_daemon_run, url, isTRUE(asyncdial), autoexit, as.double(idletime),
                   as.double(walltime), as.double(maxtasks), init, evaluate))
+}
+
+# The bridge's settings from R options, for `mirai_host_start` (docs/r-bridge.md, "Options").
+.bridge_opts <- function()
+  list(transport = getOption("mirai.transport"), pipeline = getOption("mirai.pipeline"),
+       log = getOption("mirai.log"))
+
+# `call` preceded by the options a daemon started on this machine must share with its host (an
+# R process does not inherit them): the transport backend, and the log level.
+.child_call <- function(call) {
+  o <- Filter(Negate(is.null), list(mirai.transport = getOption("mirai.transport"),
+                                    mirai.log = getOption("mirai.log")))
+  if (!length(o)) return(call)
+  vals <- vapply(o, function(v) deparse(as.character(v)[1L]), "")
+  sprintf("options(%s);%s", paste(names(o), vals, sep = "=", collapse = ","), call)
 }
 
 # Single-task entry point of ephemeral mirai: output discarded, no cleanup, exits after one task.

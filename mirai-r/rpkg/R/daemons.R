@@ -258,7 +258,7 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   host <- tryCatch(
     .Call(mirai_host_start, url, disp, limit, if (disp) prof$stream,
           if (!is.null(hooks)) serialize(hooks, NULL, version = 3L),
-          list(compute = prof$compute, retry = prof$retry, repair = prof$repair)),
+          c(list(compute = prof$compute, retry = prof$retry, repair = prof$repair), .bridge_opts())),
     error = function(e) stop(simpleError(conditionMessage(e), call))
   )
   prof$url <- .Call(mirai_host_url, host)

@@ -213,7 +213,7 @@ host_url <- function(tls = FALSE, port = 0) {
 .daemon_call <- function(prof, dots) .launch_cmd(prof, dots)[2L]
 
 .launch_local1 <- function(prof, dots) {
-  .Call(mirai_host_launch, prof$host, .rscript(), c("-e", .daemon_call(prof, dots)))
+  .Call(mirai_host_launch, prof$host, .rscript(), c("-e", .child_call(.daemon_call(prof, dots))))
 }
 
 #' Launch daemons

@@ -88,9 +88,9 @@
 
 # A one-off daemon process per mirai, on its own host.
 .ephemeral <- function(data, timeout) {
-  host <- .Call(mirai_host_start, local_url(), FALSE, NA_real_, NULL, NULL, NULL)
+  host <- .Call(mirai_host_start, local_url(), FALSE, NA_real_, NULL, NULL, .bridge_opts())
   url <- .Call(mirai_host_url, host)
-  .Call(mirai_host_launch, host, .rscript(), c("-e", sprintf("mirai:::.daemon(\"%s\")", url)))
+  .Call(mirai_host_launch, host, .rscript(), c("-e", .child_call(sprintf("mirai:::.daemon(\"%s\")", url))))
   .mk_mirai(.Call(mirai_submit, host, data, timeout, NULL), NULL, host)
 }
 

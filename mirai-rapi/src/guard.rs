@@ -1,19 +1,19 @@
 //! Keeping R's non-local exits and Rust's unwinding apart.
 //!
 //! R reports errors and interrupts by `longjmp`, which must never skip a Rust frame that owns
-//! something with a destructor; Rust panics must never unwind into R's C frames. Every `.Call`
-//! routine therefore has this shape:
+//! something with a destructor; Rust panics must never unwind into R's C frames. Hence:
 //!
-//! 1. [`entry`] runs the routine's body (a closure returning [`RResult`]) under
-//!    `catch_unwind`, so a panic becomes an [`RError`].
-//! 2. Inside the body, every R call that may jump (evaluating user code, `R_Serialize` and
-//!    `R_Unserialize`) goes through [`protect`], which runs it under `R_ToplevelExec` with a
-//!    C-level calling error handler: errors are captured as condition objects and interrupts
-//!    as [`Caught::Jump`], and the jump ends inside `R_ToplevelExec`, never in Rust code that owns
-//!    anything. The only Rust frames a jump crosses are the small trampolines below, which own
-//!    nothing (plain old frames).
-//! 3. When the body returns an error, [`entry`] first drops everything the body owned, copies
-//!    the message into a fixed stack buffer, and only then raises the R error or interrupt.
+//! 1. Every routine and callback runs under [`crate::routine`]'s trampolines: its body runs
+//!    under `catch_unwind`, so a panic becomes an [`RError`].
+//! 2. Inside the body, every R call that may jump (evaluating R code, R's serializer) runs
+//!    through [`protect_raw`] (or the safe [`crate::Scope::eval`] built on it), under
+//!    `R_ToplevelExec` with a C-level calling error handler: errors are captured as condition
+//!    objects and interrupts as [`Caught::Jump`], and the jump ends inside `R_ToplevelExec`,
+//!    never in Rust code that owns anything. The only Rust frames a jump crosses are the small
+//!    trampolines below, which own nothing (plain old frames).
+//! 3. When the body returns an error, the trampoline first drops everything the body owned
+//!    (its scope included), copies the message into a fixed stack buffer, and only then raises
+//!    the R error or interrupt.
 
 use std::cell::Cell;
 use std::os::raw::{c_char, c_void};
@@ -21,11 +21,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use libR_sys::*;
 
+use crate::token::R;
+
 /// Room for an error message raised to R (R's own message buffer has the same size).
 const MSG_CAP: usize = 8192;
 
-/// Why a routine failed; raised to R by [`entry`] once the routine's Rust values are dropped.
-pub(crate) enum RError {
+/// Why a routine failed; raised to R once the routine's Rust values are dropped.
+pub enum RError {
     /// An R error with this message and no call.
     Msg(String),
     /// A condition caught from R code, signalled again as it was (`stop(cond)`).
@@ -35,7 +37,7 @@ pub(crate) enum RError {
 }
 
 /// The result type of routine bodies.
-pub(crate) type RResult<T> = Result<T, RError>;
+pub type RResult<T> = Result<T, RError>;
 
 impl From<String> for RError {
     fn from(s: String) -> Self {
@@ -59,46 +61,50 @@ impl From<Caught> for RError {
 }
 
 impl RError {
-    /// A text for contexts that can only carry a string (the daemon's init error).
-    pub(crate) fn message(&self) -> String {
+    /// A text for contexts that can only carry a string.
+    pub fn message(&self) -> String {
         match self {
             RError::Msg(m) => m.clone(),
-            // SAFETY: the condition is preserved, and this runs on R's main thread (RError is
-            // not Send because it may hold a SEXP).
-            RError::Cond(c) => unsafe { crate::sexp::condition_message(c.get()) },
+            RError::Cond(c) => c.sexp().condition_message(),
             RError::Interrupt => "interrupted".to_owned(),
         }
     }
 }
 
-/// An R object kept alive with `R_PreserveObject` until dropped.
-pub(crate) struct Preserved(SEXP);
+/// An R object kept alive with `R_PreserveObject` (R's precious list) until dropped: for
+/// objects that outlive a routine call. Not `Send`: it is released on R's main thread.
+pub struct Preserved(SEXP);
 
 impl Preserved {
     /// Preserves `x`.
-    ///
-    /// # Safety
-    /// `x` must be a valid SEXP; main thread only.
-    pub(crate) unsafe fn new(x: SEXP) -> Self {
-        R_PreserveObject(x);
-        Preserved(x)
+    pub fn new(_r: R, x: crate::Sexp<'_>) -> Self {
+        // SAFETY: `x` is a live object (a `Sexp` is valid for its lifetime) and the token
+        // proves we are on R's main thread.
+        unsafe { R_PreserveObject(x.raw()) };
+        Preserved(x.raw())
     }
 
     /// Takes over an object already preserved with `R_PreserveObject` (released when dropped).
     ///
     /// # Safety
     /// `x` must have been preserved once for this value; main thread only.
-    pub(crate) unsafe fn adopt(x: SEXP) -> Self {
+    pub unsafe fn adopt(x: SEXP) -> Self {
         Preserved(x)
     }
 
-    /// The object.
-    pub(crate) fn get(&self) -> SEXP {
+    /// The object, valid while this value lives.
+    pub fn sexp(&self) -> crate::Sexp<'_> {
+        // SAFETY: preserved objects stay alive until released in `drop`.
+        unsafe { crate::Sexp::from_raw(self.0) }
+    }
+
+    /// The raw object (for code not ported to the safe API).
+    pub fn get(&self) -> SEXP {
         self.0
     }
 
     /// Gives up ownership without releasing: the caller must `R_ReleaseObject` it.
-    fn into_raw(self) -> SEXP {
+    pub(crate) fn into_raw(self) -> SEXP {
         let x = self.0;
         std::mem::forget(self);
         x
@@ -107,44 +113,14 @@ impl Preserved {
 
 impl Drop for Preserved {
     fn drop(&mut self) {
-        // SAFETY: preserved in `new`, released once here; Preserved is !Send (holds a raw
-        // pointer), so this runs on R's main thread.
+        // SAFETY: preserved in `new` (or before `adopt`), released once here; Preserved is
+        // !Send (holds a raw pointer), so this runs on R's main thread.
         unsafe { R_ReleaseObject(self.0) }
     }
 }
 
-/// Counts `PROTECT`s and unprotects them when dropped.
-pub(crate) struct Protector(i32);
-
-impl Protector {
-    pub(crate) fn new() -> Self {
-        Protector(0)
-    }
-
-    /// Protects `x` until this protector is dropped.
-    ///
-    /// # Safety
-    /// `x` must be a valid SEXP; main thread only; protectors must be dropped in reverse
-    /// order of creation (they are stack values, so this holds).
-    pub(crate) unsafe fn protect(&mut self, x: SEXP) -> SEXP {
-        Rf_protect(x);
-        self.0 += 1;
-        x
-    }
-}
-
-impl Drop for Protector {
-    fn drop(&mut self) {
-        if self.0 > 0 {
-            // SAFETY: exactly the PROTECTs made through this protector. Jumps that would have
-            // reset the protect stack under it never cross it (see module docs).
-            unsafe { Rf_unprotect(self.0) }
-        }
-    }
-}
-
 /// How protected R code ended abnormally.
-pub(crate) enum Caught {
+pub enum Caught {
     /// It signalled an error: the condition object.
     Error(Preserved),
     /// It jumped out otherwise: an interrupt (or a restart such as `abort`).
@@ -157,9 +133,13 @@ thread_local! {
 }
 
 /// `invokeRestart("abort")` (preserved): jumps, silently, to the innermost top-level context.
-pub(crate) unsafe fn abort_call() -> SEXP {
+///
+/// # Safety
+/// Main thread only.
+pub unsafe fn abort_call() -> SEXP {
     ABORT_CALL.with(|c| {
         if c.get().is_null() {
+            // SAFETY (whole block): main thread; the call is protected until preserved.
             let call = Rf_protect(Rf_lang2(
                 Rf_install(c"invokeRestart".as_ptr()),
                 Rf_mkString(c"abort".as_ptr()),
@@ -180,21 +160,24 @@ struct Ctx<F> {
 
 // The three trampolines below may be skipped by a longjmp; they own nothing.
 unsafe extern "C" fn body_tramp<F: FnMut() -> SEXP>(data: *mut c_void) -> SEXP {
+    // SAFETY: `data` is the `Ctx<F>` of `protect_raw`, alive for the whole R_ToplevelExec.
     let ctx = data as *mut Ctx<F>;
     ((*ctx).f)()
 }
 
 unsafe extern "C" fn error_tramp<F>(cond: SEXP, data: *mut c_void) -> SEXP {
+    // SAFETY: as in body_tramp; `cond` is the live condition R passes to its handler.
     let ctx = data as *mut Ctx<F>;
     R_PreserveObject(cond);
     (*ctx).cond = cond;
     // The abort restart always exists and jumps, silently, to the innermost top-level
-    // context: the R_ToplevelExec in `protect`. Without it R would print the error first.
+    // context: the R_ToplevelExec in `protect_raw`. Without it R would print the error first.
     Rf_eval(abort_call(), R_BaseEnv);
     R_NilValue
 }
 
 unsafe extern "C" fn top_tramp<F: FnMut() -> SEXP>(data: *mut c_void) {
+    // SAFETY: as in body_tramp.
     let ctx = data as *mut Ctx<F>;
     (*ctx).result =
         R_withCallingErrorHandler(Some(body_tramp::<F>), data, Some(error_tramp::<F>), data);
@@ -208,7 +191,7 @@ unsafe extern "C" fn top_tramp<F: FnMut() -> SEXP>(data: *mut c_void) {
 ///
 /// # Safety
 /// Main thread only; `f` must uphold the rule above.
-pub(crate) unsafe fn protect<F: FnMut() -> SEXP>(f: F) -> Result<SEXP, Caught> {
+pub unsafe fn protect_raw<F: FnMut() -> SEXP>(f: F) -> Result<SEXP, Caught> {
     abort_call();
     let mut ctx = Ctx {
         f,
@@ -227,15 +210,15 @@ pub(crate) unsafe fn protect<F: FnMut() -> SEXP>(f: F) -> Result<SEXP, Caught> {
 }
 
 /// True when the user has pressed Ctrl-C (or sent SIGINT) and R may act on it now.
-pub(crate) fn interrupt_pending() -> bool {
-    // SAFETY: plain reads of R globals, on the main thread (only .Call routines use this).
+pub fn interrupt_pending(_r: R) -> bool {
+    // SAFETY: plain reads of R globals, on the main thread (the token says so).
     unsafe { R_interrupts_pending != 0 && R_interrupts_suspended == Rboolean::FALSE }
 }
 
 /// What remains of an RError once every Rust value is gone: plain data (the message lives
 /// in a stack buffer on purpose: nothing may need freeing when R jumps).
 #[allow(clippy::large_enum_variant)]
-enum Pending {
+pub(crate) enum Pending {
     Msg([u8; MSG_CAP]),
     Cond(SEXP),
     Interrupt,
@@ -255,7 +238,7 @@ fn message_buffer(msg: &str) -> [u8; MSG_CAP] {
     buf
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     let what = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -267,7 +250,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl Pending {
-    fn from_error(e: RError) -> Pending {
+    pub(crate) fn from_error(e: RError) -> Pending {
         match e {
             RError::Msg(m) => Pending::Msg(message_buffer(&m)),
             RError::Cond(c) => Pending::Cond(c.into_raw()),
@@ -275,8 +258,11 @@ impl Pending {
         }
     }
 
-    /// Raises to R. Only plain data is alive in this frame and in `entry`'s.
-    unsafe fn raise(self) -> ! {
+    /// Raises to R. Only plain data may be alive in this frame and its callers' up to R.
+    ///
+    /// # Safety
+    /// Main thread, inside a `.Call`; no Rust frame between here and R owns anything.
+    pub(crate) unsafe fn raise(self) -> ! {
         match self {
             Pending::Msg(buf) => {
                 Rf_errorcall(R_NilValue, c"%s".as_ptr(), buf.as_ptr() as *const c_char)
@@ -301,23 +287,21 @@ impl Pending {
     }
 }
 
-/// Runs a routine body, turning its error (or panic) into an R error or interrupt raised after
-/// every value the body owned has been dropped.
-pub(crate) fn entry<F: FnOnce() -> RResult<SEXP>>(f: F) -> SEXP {
-    let pending = match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(value)) => return value,
-        Ok(Err(e)) => Pending::from_error(e),
-        Err(payload) => Pending::from_error(RError::Msg(panic_text(&*payload))),
-    };
-    // SAFETY: `pending` is plain data (a message buffer, or a SEXP preserved until raise
-    // protects it); nothing in this frame needs dropping, so R's longjmp may skip it. We are
-    // on R's main thread inside a .Call.
-    unsafe { pending.raise() }
+/// Runs `f` for callbacks that cannot raise (finalizers, event-loop callbacks): a panic is
+/// dropped rather than unwound into R.
+pub fn quietly<F: FnOnce()>(f: F) {
+    let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
-/// Like [`entry`] for finalizers and callbacks that cannot raise: a panic or error is dropped.
-pub(crate) fn quietly<F: FnOnce()>(f: F) {
-    let _ = catch_unwind(AssertUnwindSafe(f));
+/// Runs a routine body under `catch_unwind`: its value, or what to raise (a large error on
+/// purpose: the message buffer lives on the stack, so nothing needs freeing when R jumps).
+#[allow(clippy::result_large_err)]
+pub(crate) fn run_body<F: FnOnce() -> RResult<SEXP>>(f: F) -> Result<SEXP, Pending> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Pending::from_error(e)),
+        Err(payload) => Err(Pending::from_error(RError::Msg(panic_text(&*payload)))),
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@
 use std::os::raw::{c_int, c_void};
 
 /// An input handler's callback: called from R's event loop when its descriptor is readable.
-pub(crate) type InputHandlerProc = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+pub type InputHandlerProc = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
 /// R's `InputHandler` (layout as in `R_ext/eventloop.h`, unchanged since R 2.x).
 #[repr(C)]
-pub(crate) struct InputHandler {
+pub struct InputHandler {
     pub activity: c_int,
     pub file_descriptor: c_int,
     pub handler: InputHandlerProc,
@@ -21,24 +21,21 @@ pub(crate) struct InputHandler {
 }
 
 /// `activity` value for handlers added by packages (`XActivity` is 1, `StdinActivity` 2).
-pub(crate) const MIRAI_ACTIVITY: c_int = 8;
+pub const MIRAI_ACTIVITY: c_int = 8;
 
 extern "C" {
     /// The head of R's list of input handlers.
-    pub(crate) static mut R_InputHandlers: *mut InputHandler;
+    pub static mut R_InputHandlers: *mut InputHandler;
     /// Called by R whenever it processes events (`R_CheckUserInterrupt`, `Sys.sleep`, ...).
-    pub(crate) static mut R_PolledEvents: Option<unsafe extern "C" fn()>;
+    pub static mut R_PolledEvents: Option<unsafe extern "C" fn()>;
 
-    pub(crate) fn addInputHandler(
+    pub fn addInputHandler(
         handlers: *mut InputHandler,
         fd: c_int,
         handler: InputHandlerProc,
         activity: c_int,
     ) -> *mut InputHandler;
-    pub(crate) fn removeInputHandler(
-        handlers: *mut *mut InputHandler,
-        it: *mut InputHandler,
-    ) -> c_int;
+    pub fn removeInputHandler(handlers: *mut *mut InputHandler, it: *mut InputHandler) -> c_int;
 }
 
 // Closure construction and R's error buffer: exported by libR.so and declared in Rinternals.h,
@@ -46,15 +43,15 @@ extern "C" {
 // allows the same lint for its own declarations).
 #[allow(improper_ctypes)]
 extern "C" {
-    pub(crate) fn SET_FORMALS(x: libR_sys::SEXP, v: libR_sys::SEXP);
-    pub(crate) fn SET_BODY(x: libR_sys::SEXP, v: libR_sys::SEXP);
-    pub(crate) fn SET_CLOENV(x: libR_sys::SEXP, v: libR_sys::SEXP);
+    pub fn SET_FORMALS(x: libR_sys::SEXP, v: libR_sys::SEXP);
+    pub fn SET_BODY(x: libR_sys::SEXP, v: libR_sys::SEXP);
+    pub fn SET_CLOENV(x: libR_sys::SEXP, v: libR_sys::SEXP);
     /// The general-purpose bits of an object's header (`LEVELS` in R's serialization).
-    pub(crate) fn LEVELS(x: libR_sys::SEXP) -> std::os::raw::c_int;
-    pub(crate) fn SETLEVELS(x: libR_sys::SEXP, v: std::os::raw::c_int);
+    pub fn LEVELS(x: libR_sys::SEXP) -> std::os::raw::c_int;
+    pub fn SETLEVELS(x: libR_sys::SEXP, v: std::os::raw::c_int);
     /// A promise's environment (`NULL` once forced) and value (`R_UnboundValue` until forced).
-    pub(crate) fn PRENV(x: libR_sys::SEXP) -> libR_sys::SEXP;
-    pub(crate) fn PRVALUE(x: libR_sys::SEXP) -> libR_sys::SEXP;
+    pub fn PRENV(x: libR_sys::SEXP) -> libR_sys::SEXP;
+    pub fn PRVALUE(x: libR_sys::SEXP) -> libR_sys::SEXP;
     /// The text of R's last error message (what `geterrmessage()` returns).
-    pub(crate) fn R_curErrorBuf() -> *const std::os::raw::c_char;
+    pub fn R_curErrorBuf() -> *const std::os::raw::c_char;
 }

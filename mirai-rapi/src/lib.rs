@@ -1,0 +1,51 @@
+//! A small safe layer over R's C API, for the R bridges of the mirai engine (the `mirai` R
+//! package's `mirai-r`, and others built the same way).
+//!
+//! What it is for: writing `.Call` routines in safe Rust.
+//! - [`Sexp`]: an R object borrowed for a lifetime in which it is known to be alive; reads
+//!   (type, length, elements, attributes, bindings) are safe methods.
+//! - [`Scope`]: protection from R's collector, balanced by construction: each call from R gets
+//!   a root scope, nested scopes borrow their parent, and what a scope makes or protects
+//!   borrows the scope. [`Preserved`] keeps an object across calls (R's precious list).
+//! - [`R`]: the main-thread token; only this crate's trampolines make one.
+//! - [`args`]: typed extraction of arguments, with fixed error texts.
+//! - [`RError`] / [`RResult`]: errors are raised to R only at the outer level, after every
+//!   Rust value of the routine is dropped; R code is evaluated with its errors and interrupts
+//!   confined ([`Scope::eval`]). See [`guard`].
+//! - [`routines!`] and [`register`]: each routine's `extern "C"` wrapper and registration entry,
+//!   with its arity taken from the function's signature.
+//! - [`Tag`] and [`Scope::extptr`]: external pointers owning a Rust value, read back by type.
+//! - [`Later`]: the `later` package's C interface.
+//!
+//! What it is not: it knows nothing of mirai (no R-level semantics, classes or error values of
+//! the package), and it does not try to cover R's API; [`sys`] is the raw layer for code not
+//! yet written against the safe API (every use of it is `unsafe`).
+//!
+//! Soundness rests on two rules the types cannot express fully: an object reached through
+//! another (a list element, an attribute, a binding) is valid while its container is and is not
+//! modified; and a value returned by a routine is handed to R with no R allocation after its
+//! scope ends (the trampolines do this).
+
+pub mod args;
+pub mod extptr;
+pub mod ffi;
+pub mod guard;
+pub mod later;
+pub mod routine;
+pub mod scope;
+pub mod sexp;
+pub mod token;
+
+pub use extptr::Tag;
+pub use guard::{interrupt_pending, quietly, Caught, Preserved, RError, RResult};
+pub use later::{eprint, Later, LaterJob};
+pub use routine::{register, CallMethod, Dll, Routine};
+pub use scope::Scope;
+pub use sexp::{Kind, Sexp};
+pub use token::R;
+
+/// R's C API as bound by `libR-sys`, plus the declarations it lacks ([`ffi`]): the raw layer.
+pub mod sys {
+    pub use crate::ffi::*;
+    pub use libR_sys::*;
+}

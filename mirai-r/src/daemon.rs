@@ -92,6 +92,9 @@ impl CancelWatch {
         }
         ACTIVE.with(|a| a.set(&mut *w as *mut Watch));
         R_PolledEvents = Some(polled_events);
+        // A cancel that came in the same read as its task waits in the connection's buffer,
+        // where it never makes the descriptor readable: look for it once before R starts.
+        poll(&mut *w);
         CancelWatch { w }
     }
 }

@@ -101,3 +101,18 @@ test_that("the memory gate of mirai() can be interrupted and then submits nothin
   expect_identical(info()[["awaiting"]], 1L)
   expect_identical(big[], 1)
 })
+
+test_that("a cancel that reaches a new daemon together with its task stops it before it runs", {
+  # A daemon that has just connected reads its first task and the cancel sent right after it
+  # in one go; the cancel must not wait in the buffer while the task runs to its end. That
+  # happens only in some starts (1 in 5 in a stand-alone loop before the fix), hence 5 rounds.
+  for (i in 1:5) {
+    daemons(1)
+    m <- mirai({ Sys.sleep(600); "ran" })
+    expect_true(stop_mirai(m))
+    expect_identical(unclass(m$data), 20L)
+    # Were the cancel lost, the daemon would stay busy and this would time out (5).
+    expect_identical(mirai(1, .timeout = 20000)[], 1)
+    daemons(0)
+  }
+})

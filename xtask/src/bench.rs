@@ -15,8 +15,11 @@
 //! library to install the package into and measure; default `<workspace>/target/R`), `--scale
 //! LIST` (daemon counts, default `100,300,1000`).
 //!
-//! The per-layer micro-benchmarks (`xtask/benches/layers.rs`, divan: `mirai-proto` encode and
-//! decode of 16 B and 1 MiB payloads, `mirai-sched` dispatch operations per second) run first in
+//! The measuring programs live in the `mirai-bench` crate (`bench/`): its binary `mirai-bench`
+//! (built here with `cargo build --release -p mirai-bench`), its R scripts (`bench/r-bench.R`,
+//! `bench/report.R`) and its per-layer micro-benchmarks (`bench/benches/layers.rs`, divan:
+//! `mirai-proto` encode and decode of 16 B and 1 MiB payloads, `mirai-sched` dispatch operations
+//! per second), which run first in
 //! a full run; their table goes to `bench/results/layers.txt`.
 
 use std::path::{Path, PathBuf};
@@ -78,7 +81,7 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
         "-p",
         "mirai-daemon",
         "-p",
-        "xtask",
+        "mirai-bench",
         "--bin",
         "mirai-daemon",
         "--bin",
@@ -105,7 +108,7 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
         println!("== per layer: mirai-proto and mirai-sched (divan) ==");
         let out = Command::new(&cargo)
             .current_dir(&root)
-            .args(["bench", "--quiet", "-p", "xtask", "--bench", "layers"])
+            .args(["bench", "--quiet", "-p", "mirai-bench", "--bench", "layers"])
             .output()
             .map_err(|e| format!("cannot run cargo bench: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -167,7 +170,7 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
             ("5", "500", "10000", "500", "100000")
         };
         run(Command::new("Rscript")
-            .arg(root.join("xtask").join("bench").join("r-bench.R"))
+            .arg(root.join("bench").join("r-bench.R"))
             .env("R_LIBS", &lib)
             .env("MIRAI_BENCH_CSV", results.join("r.csv"))
             .env("MIRAI_BENCH_ROUNDS", rounds)
@@ -182,7 +185,7 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
     std::fs::write(results.join("machine.txt"), format!("{machine}\n"))
         .map_err(|e| format!("cannot write machine.txt: {e}"))?;
     run(Command::new("Rscript")
-        .arg(root.join("xtask").join("bench").join("report.R"))
+        .arg(root.join("bench").join("report.R"))
         .arg(&results)
         .arg(&machine))?;
     println!("machine: {machine}");

@@ -4,10 +4,12 @@
 //! - `install-r [--lib DIR]`: builds the Rust engine and installs the R package (module `r`);
 //! - `test-r [--lib DIR] [--timeout SECS]`: installs, then runs the package's testthat suite
 //!   against the installed package (module `r`);
+//! - `build-r`: R source tarballs of the packages in `target/pkg/` (module `pkg`);
 //! - `bench [--quick] [--no-r] [--no-scale] [--lib DIR] [--scale LIST]`: engine, scale and R
 //!   benchmarks in one run, merged into one table and a plot (module `bench`).
 
 mod bench;
+mod pkg;
 mod r;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +27,9 @@ commands:
   test-r [--lib DIR] [--timeout SECS]    install-r, then run mirai-r/rpkg/tests/testthat against
                                          the installed package; ends with `N passed, M failed`
                                          and fails if any test failed (timeout default 1800 s)
+  build-r                                R source tarball of the package, with the Rust
+                                         sources and their vendored crates, installable
+                                         offline: target/pkg/mirai_<version>.tar.gz
   bench [--quick] [--no-r] [--no-scale] [--lib DIR] [--scale LIST]
                                          measure the engine (vs a raw socket floor; with
                                          tracing off, disabled and on), one host
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "install-r" => r::install_command(rest),
         "test-r" => r::test_command(rest),
+        "build-r" => pkg::command(rest),
         "bench" => bench::command(rest),
         "help" | "-h" | "--help" => {
             println!("{HELP}");

@@ -1,4 +1,4 @@
-//! Per-layer micro-benchmarks (divan): `cargo bench -p xtask --bench layers`.
+//! Per-layer micro-benchmarks (divan): `cargo bench -p mirai-bench --bench layers`.
 //!
 //! - `proto`: encoding and decoding a task frame and a result frame with 16-byte and 1 MiB
 //!   payloads (what every task costs in `mirai-proto`, on each side);

@@ -13,6 +13,30 @@
 //!   machines can be used and tested against NNG now. The project's epoll transport can drive
 //!   the same machines later.
 //!
+//! Driving a machine without any I/O (a rep answering one request):
+//!
+//! ```
+//! use std::time::Instant;
+//! use mirai_sp::sm::{new_machine, ContextId, PipeId};
+//! use mirai_sp::Protocol;
+//!
+//! let now = Instant::now();
+//! let mut rep = new_machine(Protocol::Rep0);
+//! rep.add_pipe(PipeId(7), now);
+//! // A request as it arrives from a req peer: id 0x80000001, then the body.
+//! rep.handle_message(PipeId(7), vec![0x80, 0, 0, 1, b'h', b'i'], now);
+//! let req = rep.recv(ContextId::SOCKET, now).unwrap();
+//! assert_eq!(req.body, b"hi");
+//! rep.send(ContextId::SOCKET, b"yo".to_vec(), None, now).unwrap();
+//! let out = rep.poll_transmit().unwrap();
+//! assert_eq!((out.pipe, out.msg), (PipeId(7), vec![0x80, 0, 0, 1, b'y', b'o']));
+//! ```
+//!
+//! On the wire (observed against libnng 1.5.2, see `tests/wire.rs`): protocol ids pair0
+//! 0x10, pair1 0x11, pub 0x20, sub 0x21, req 0x30, rep 0x31, push 0x50, pull 0x51, surveyor
+//! 0x62, respondent 0x63, bus 0x70; pair1 prefixes a 4-byte hop count (1), req and surveyor a
+//! 4-byte id with the high bit set that rep and respondent echo; the others send bare bodies.
+//!
 //! What it is not: it does not speak R (the R bridge lives elsewhere), and it has no TLS,
 //! websocket, `inproc://` or `abstract://` transport yet; those will come through
 //! `mirai-transport`. Raw (device) mode sockets are not implemented.

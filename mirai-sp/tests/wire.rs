@@ -156,3 +156,16 @@ fn close_wakes_a_blocked_receiver() {
     ours.close().unwrap();
     assert_eq!(t.join().unwrap(), 7);
 }
+
+#[test]
+fn closed_context_reports_closed_and_bus_has_none() {
+    let req = Socket::new(Protocol::Req0).unwrap();
+    let c = req.context().unwrap();
+    assert_eq!(c.recv(Some(SHORT)).unwrap_err().code(), 11);
+    c.close().unwrap();
+    assert_eq!(c.recv(Some(SHORT)).unwrap_err().code(), 7);
+    assert_eq!(c.send(b"x", Some(SHORT)).unwrap_err().code(), 7);
+    assert_eq!(c.close().unwrap_err().code(), 7);
+    let bus = Socket::new(Protocol::Bus0).unwrap();
+    assert_eq!(bus.context().unwrap_err().code(), 9);
+}

@@ -417,6 +417,7 @@ impl Context {
         let ctx = self.id;
         self.shared
             .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), None, now))
+            .map_err(ctx_closed)
     }
 
     /// Receives on this context.
@@ -425,6 +426,7 @@ impl Context {
         self.shared
             .blocking(timeout, |m, now| m.recv(ctx, now))
             .map(|r| r.body)
+            .map_err(ctx_closed)
     }
 
     /// Sets a protocol option for this context only.
@@ -450,6 +452,14 @@ impl Context {
             .map_err(|_| Error::Closed)?;
         self.shared.cv.notify_all();
         Ok(())
+    }
+}
+
+/// A context the machine no longer knows has been closed.
+fn ctx_closed(e: Error) -> Error {
+    match e {
+        Error::NotFound => Error::Closed,
+        e => e,
     }
 }
 

@@ -1,0 +1,104 @@
+//! Listeners (an accept thread per listener, a thread per accepted connection) and dialers
+//! (a thread that runs its connection and reconnects after it ends).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::pipe;
+use super::stream::{Addr, Bound, Stream};
+use super::Shared;
+
+/// A running listener's stop switch.
+#[derive(Debug)]
+pub(super) struct ListenerHandle {
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) local: Addr,
+}
+
+impl ListenerHandle {
+    /// Stops accepting: sets the flag, wakes the blocked accept, removes an ipc file.
+    pub(super) fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // The accept loop only notices the flag after an accept returns.
+        let wake = match &self.local {
+            Addr::Tcp(h, p) if h == "0.0.0.0" => Addr::Tcp("127.0.0.1".into(), *p),
+            Addr::Tcp(h, p) if h == "::" => Addr::Tcp("::1".into(), *p),
+            a => a.clone(),
+        };
+        let _woken = Stream::connect(&wake);
+        if let Addr::Ipc(path) = &self.local {
+            let _gone = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub(super) fn spawn_listener(
+    shared: &Arc<Shared>,
+    bound: Bound,
+    stop: Arc<AtomicBool>,
+    framing: crate::frame::Framing,
+) -> std::io::Result<()> {
+    let sh = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("sp-accept".into())
+        .spawn(move || loop {
+            let conn = bound.accept();
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(stream) = conn else {
+                // Transient accept errors (e.g. out of files): back off briefly.
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            let sh2 = Arc::clone(&sh);
+            let spawned = std::thread::Builder::new()
+                .name("sp-pipe".into())
+                .spawn(move || drop(pipe::run(&sh2, stream, framing)));
+            if spawned.is_err() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })?;
+    Ok(())
+}
+
+/// Runs a dialer: `first` is an already connected stream (synchronous dial) or `None`.
+pub(super) fn spawn_dialer(
+    shared: &Arc<Shared>,
+    addr: Addr,
+    first: Option<Stream>,
+) -> std::io::Result<()> {
+    let sh = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("sp-dial".into())
+        .spawn(move || {
+            let framing = addr.framing();
+            let mut next = first;
+            loop {
+                if sh.lock().closed {
+                    return;
+                }
+                let stream = match next.take() {
+                    Some(s) => Some(s),
+                    None => Stream::connect(&addr).ok(),
+                };
+                if let Some(s) = stream {
+                    drop(pipe::run(&sh, s, framing));
+                }
+                // Wait out the reconnect interval, waking early if the socket closes.
+                let mut g = sh.lock();
+                let until = std::time::Instant::now() + g.reconnect;
+                loop {
+                    if g.closed {
+                        return;
+                    }
+                    let now = std::time::Instant::now();
+                    if now >= until {
+                        break;
+                    }
+                    g = sh.wait(g, Some(until - now));
+                }
+            }
+        })?;
+    Ok(())
+}

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust workspace (each crate and the cross-layer tests), then the R
+# Runs every test: formatting and lints, the Rust workspace (each crate and the cross-layer tests), then the R
 # package's testthat suite against the installed package, then the R source tarball: built,
 # installed alone with no network, and its quick start run (scripts/test-tarball.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo xtask test-r

@@ -7,14 +7,17 @@ command -v Rscript >/dev/null 2>&1 || need+=(r-base-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libnng-dev >/dev/null 2>&1 || need+=(libnng-dev)
 # shiny, jsonlite, foreach and doParallel: the ecosystem tests (Shiny app, parallel backend);
-# future: a peer measured side by side by `cargo xtask bench`.
-for p in testthat cli later promises shiny jsonlite foreach doParallel future; do
+# future: a peer measured side by side by `cargo xtask bench`; knitr, rmarkdown (with pandoc):
+# the vignettes, built by `cargo xtask build-r`; roxygen2: help pages (man/ is committed);
+# pkgdown: the documentation site (scripts/test-site.sh); rlang, withr, httpuv: used by tests.
+for p in testthat cli later promises shiny jsonlite foreach doParallel future knitr rmarkdown roxygen2 pkgdown rlang withr httpuv; do
   if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e "quit(status = !requireNamespace('$p', quietly = TRUE))" >/dev/null 2>&1; then
     need+=("r-cran-${p,,}")
   fi
 done
 # Headless Chromium drives the Shiny test app.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pandoc >/dev/null 2>&1 || need+=(pandoc)
 # The remote-launch tests start real services on 127.0.0.1 (scripts/services): an OpenSSH server,
 # a single-node Slurm with munge; they also use openssl (test PKI), curl (http_config), python3
 # (the test's HTTP server), unshare and ip (an isolated network namespace for SSH tunnels), ps.

@@ -19,6 +19,9 @@ use crate::sync::{lock, wait_on};
 use crate::{Host, SubmitOptions};
 
 /// How a task ended.
+///
+/// Exhaustive on purpose: a task ends with a reply or an error code, and every caller must
+/// handle both (an error that is not a reply is an [`ErrorCode`], which is open-ended).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The daemon answered.

@@ -25,7 +25,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use mirai_proto::{DecodeError, Frame, Init, RngStream, PROTOCOL_VERSION};
+use mirai_proto::{Frame, Init, RngStream, PROTOCOL_VERSION};
 use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler};
 use mirai_transport::{DisconnectReason, PeerId};
 
@@ -37,6 +37,7 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// How a session is set up.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// The scheduler's configuration.
     pub sched: SchedConfig,
@@ -56,6 +57,7 @@ pub struct SessionConfig {
 
 /// Something the runtime must do, in this order ([`Session::poll_output`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Output<B> {
     /// Send this encoded init frame to a daemon that just said hello.
     Init {
@@ -148,15 +150,6 @@ pub struct Session<B> {
     hello_deadlines: VecDeque<(Instant, PeerId)>,
     /// Outputs that did not come from the scheduler's queue, served before it.
     out: VecDeque<Output<B>>,
-}
-
-/// Describes a decode failure without quoting any of the peer's bytes beyond the header (a
-/// CBOR error message may quote values).
-pub fn describe(e: &DecodeError) -> String {
-    match e {
-        DecodeError::Malformed(_) => "malformed frame body".to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// Describes why a connection ended, for the log. The transport's texts give lengths and
@@ -359,7 +352,8 @@ impl<B> Session<B> {
                 None
             }
             Ok(other) => Some(format!("an unexpected {} frame", other.kind())),
-            Err(e) => Some(describe(&e)),
+            // The error's text carries sizes and kinds, never the peer's bytes.
+            Err(e) => Some(e.to_string()),
         };
         if let Some(reason) = violation {
             let reason = match self.peers.get(&p) {
@@ -418,51 +412,58 @@ impl<B> Session<B> {
         if let Some(o) = self.out.pop_front() {
             return Some(o);
         }
-        let action = self.sched.poll_action()?;
-        Some(match action {
-            Action::Init { daemon, ordinal } => {
-                let init = Init {
-                    stream: self.stream.map(|s| rng::advance(s, ordinal)),
-                    serial: self.serial.clone(),
-                };
-                Output::Init {
-                    peer: daemon,
-                    frame: mirai_proto::encode(&Frame::Init(init)),
+        loop {
+            let action = self.sched.poll_action()?;
+            return Some(match action {
+                Action::Init { daemon, ordinal } => {
+                    let init = Init {
+                        stream: self.stream.map(|s| rng::advance(s, ordinal)),
+                        serial: self.serial.clone(),
+                    };
+                    Output::Init {
+                        peer: daemon,
+                        frame: mirai_proto::encode(&Frame::Init(init)),
+                    }
                 }
-            }
-            Action::Dispatch {
-                daemon,
-                task,
-                payload,
-            } => Output::Task {
-                peer: daemon,
-                task,
-                body: payload,
-                // The scheduler's count: a pipelined task given back unstarted does not count
-                // an attempt.
-                attempts: self.sched.attempts(task),
-            },
-            Action::Cancel { daemon, task } => Output::Send {
-                peer: daemon,
-                frame: mirai_proto::encode(&Frame::Cancel { id: task }),
-            },
-            Action::Withdraw { daemon, task } => {
-                log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
-                Output::Send {
+                Action::Dispatch {
+                    daemon,
+                    task,
+                    payload,
+                } => Output::Task {
                     peer: daemon,
-                    frame: mirai_proto::encode(&Frame::Withdraw { id: task }),
+                    task,
+                    body: payload,
+                    // The scheduler's count: a pipelined task given back unstarted does not count
+                    // an attempt.
+                    attempts: self.sched.attempts(task),
+                },
+                Action::Cancel { daemon, task } => Output::Send {
+                    peer: daemon,
+                    frame: mirai_proto::encode(&Frame::Cancel { id: task }),
+                },
+                Action::Withdraw { daemon, task } => {
+                    log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
+                    Output::Send {
+                        peer: daemon,
+                        frame: mirai_proto::encode(&Frame::Withdraw { id: task }),
+                    }
                 }
-            }
-            Action::Ack { daemon } => Output::Send {
-                peer: daemon,
-                frame: mirai_proto::encode(&Frame::Ack),
-            },
-            Action::Exit { daemon } => Output::Exit { peer: daemon },
-            Action::Fail { task, code } => Output::Resolve {
-                task,
-                outcome: Outcome::Error(code),
-            },
-        })
+                Action::Ack { daemon } => Output::Send {
+                    peer: daemon,
+                    frame: mirai_proto::encode(&Frame::Ack),
+                },
+                Action::Exit { daemon } => Output::Exit { peer: daemon },
+                Action::Fail { task, code } => Output::Resolve {
+                    task,
+                    outcome: Outcome::Error(code),
+                },
+                // An action of a newer scheduler that this host does not carry out.
+                _ => {
+                    log::warn!("mirai host: ignoring an unknown scheduler action");
+                    continue;
+                }
+            });
+        }
     }
 
     /// Checks the session's own invariants; for tests and the fuzzer. Panics if one is broken.

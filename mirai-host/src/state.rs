@@ -201,7 +201,7 @@ impl Shared {
                 self.resolve(
                     &mut st,
                     id,
-                    Outcome::Error(ErrorCode::ConnectionReset),
+                    Outcome::Error(ErrorCode::CONNECTION_RESET),
                     d,
                     &mut notes,
                 );

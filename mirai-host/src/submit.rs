@@ -133,11 +133,10 @@ impl Host {
             for (i, t) in tasks.into_iter().enumerate() {
                 let slot = Slot::new(t.span);
                 st.slots.insert(t.id, slot.clone());
-                let spec = TaskSpec {
-                    kind: kind(i),
-                    deadline,
-                    retries,
-                };
+                let spec = TaskSpec::new()
+                    .with_kind(kind(i))
+                    .with_deadline(deadline)
+                    .with_retries(retries);
                 st.session
                     .sched_mut()
                     .submit_with(t.id, t.frame, t.payload_len, spec);
@@ -184,7 +183,7 @@ impl Host {
             shared.resolve(
                 &mut st,
                 handle.id,
-                Outcome::Error(ErrorCode::Canceled),
+                Outcome::Error(ErrorCode::CANCELED),
                 &mut d,
                 &mut notes,
             );

@@ -19,7 +19,7 @@
 //!   of several idle daemons, the one idle longest gets it, which spreads work evenly;
 //! - cancelling a queued task removes it; cancelling an executing one asks its daemon to
 //!   interrupt it and the daemon stays busy until it answers;
-//! - a busy daemon that disconnects fails its task with [`ErrorCode::ConnectionReset`] (19),
+//! - a busy daemon that disconnects fails its task with [`ErrorCode::CONNECTION_RESET`] (19),
 //!   unless the task was submitted with retries left ([`Scheduler::submit_with`]): then it goes
 //!   back into the queue ahead of every task waiting there (see [`TaskSpec::retries`]);
 //! - everywhere rounds ([`TaskKind::Everywhere`]) reach each daemon at most once;
@@ -88,8 +88,9 @@ mod timeout;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-pub use action::{Action, Delivery, ErrorCode};
+pub use action::{Action, Delivery};
 pub use config::{Config, Mode, TaskKind, TaskSpec, PIPELINE_MIN_SAMPLES};
+pub use mirai_proto::ErrorCode;
 pub use status::{Counters, Memory};
 
 use daemon::Daemon;

@@ -78,7 +78,7 @@ impl<P> Scheduler<P> {
     /// scheduler took it back; false (and nothing changes) if the daemon did not hold it as a
     /// task, in direct mode, or after [`Scheduler::reset`]. (Only a pipelined task can come
     /// back unstarted and be dispatched again; any other task a daemon gives back is one it
-    /// was told to cancel while leaving, or is failed with [`crate::ErrorCode::ConnectionReset`]:
+    /// was told to cancel while leaving, or is failed with [`crate::ErrorCode::CONNECTION_RESET`]:
     /// it was not kept.)
     pub fn withdrawn(&mut self, daemon: DaemonId, task: TaskId) -> bool {
         if self.mode == Mode::Direct || self.closed {

@@ -111,11 +111,11 @@ impl<P> Task<P> {
 
 impl<P> Scheduler<P> {
     /// Adds a task at the back of the queue, with `bytes` counted against the budget while it
-    /// waits, and an optional deadline after which it fails with [`ErrorCode::TimedOut`].
+    /// waits, and an optional deadline after which it fails with [`ErrorCode::TIMED_OUT`].
     ///
     /// A task that can go to a daemon at once (empty queue and an eligible daemon) is
     /// dispatched straight away and its bytes are never counted. After [`Scheduler::reset`] the
-    /// task fails at once with [`ErrorCode::ObjectClosed`]. Task ids must be unique: a
+    /// task fails at once with [`ErrorCode::OBJECT_CLOSED`]. Task ids must be unique: a
     /// submission reusing the id of a task still held is a caller bug and is ignored (it
     /// panics in debug builds).
     pub fn submit(
@@ -148,7 +148,7 @@ impl<P> Scheduler<P> {
         if self.closed {
             self.actions.push_back(Action::Fail {
                 task,
-                code: ErrorCode::ObjectClosed,
+                code: ErrorCode::OBJECT_CLOSED,
             });
             return;
         }
@@ -236,7 +236,7 @@ impl<P> Scheduler<P> {
                 self.deadlines.forget(&t);
                 self.actions.push_back(Action::Fail {
                     task,
-                    code: ErrorCode::ConnectionReset,
+                    code: ErrorCode::CONNECTION_RESET,
                 });
             }
         }
@@ -260,7 +260,7 @@ impl<P> Scheduler<P> {
             }
             self.actions.push_back(Action::Fail {
                 task,
-                code: ErrorCode::ConnectionReset,
+                code: ErrorCode::CONNECTION_RESET,
             });
             return;
         }

@@ -294,11 +294,12 @@ impl Harness {
 
     fn with_pipeline(mode: Mode, limit: Option<u64>, pipeline: Option<u64>) -> Self {
         Harness {
-            s: Scheduler::new(Config {
-                mode,
-                memory_limit: limit,
-                pipeline: pipeline.map(Duration::from_millis),
-            }),
+            s: Scheduler::new(
+                Config::new()
+                    .with_mode(mode)
+                    .with_memory_limit(limit)
+                    .with_pipeline(pipeline.map(Duration::from_millis)),
+            ),
             m: Model::new(mode, limit, pipeline),
             t0: Instant::now(),
         }
@@ -393,11 +394,7 @@ impl Harness {
                 if retries == 0 && t % 2 == 0 {
                     self.s.submit(t, t, bytes, TaskKind::Normal, at);
                 } else {
-                    let spec = TaskSpec {
-                        deadline: at,
-                        retries,
-                        ..TaskSpec::default()
-                    };
+                    let spec = TaskSpec::new().with_deadline(at).with_retries(retries);
                     self.s.submit_with(t, t, bytes, spec);
                 }
             }
@@ -665,6 +662,7 @@ impl Harness {
                             assert_eq!(self.m.ring.pop_front(), Some(daemon), "not round-robin");
                             self.m.ring.push_back(daemon);
                         }
+                        _ => unreachable!("a mode or action the model does not know"),
                     }
                     let mt = self.m.tasks.get_mut(&task).expect("known");
                     mt.state = TState::Sent(daemon);
@@ -724,21 +722,21 @@ impl Harness {
                     let t = &self.m.tasks[&task];
                     assert_eq!(t.ends, 0, "fail for resolved task {task}");
                     let ok = match (code, ctx) {
-                        (ErrorCode::TimedOut, Ctx::Advance(now)) => {
+                        (ErrorCode::TIMED_OUT, Ctx::Advance(now)) => {
                             t.deadline.is_some_and(|d| d <= now) && t.state != TState::Gone
                         }
-                        (ErrorCode::ConnectionReset, Ctx::Disconnect(d)) => {
+                        (ErrorCode::CONNECTION_RESET, Ctx::Disconnect(d)) => {
                             t.state == TState::Sent(d) && self.m.lost.contains(&task)
                         }
-                        (ErrorCode::ConnectionReset, Ctx::Reset) => match t.state {
+                        (ErrorCode::CONNECTION_RESET, Ctx::Reset) => match t.state {
                             TState::Sent(_) => true,
                             TState::Queued => self.m.mode == Mode::Dispatcher || t.sent_once,
                             TState::Gone => false,
                         },
-                        (ErrorCode::ObjectClosed, Ctx::Reset) => {
+                        (ErrorCode::OBJECT_CLOSED, Ctx::Reset) => {
                             self.m.mode == Mode::Direct && t.state == TState::Queued && !t.sent_once
                         }
-                        (ErrorCode::ObjectClosed, Ctx::Submit(s)) => self.m.closed && s == task,
+                        (ErrorCode::OBJECT_CLOSED, Ctx::Submit(s)) => self.m.closed && s == task,
                         _ => false,
                     };
                     assert!(ok, "fail {task} with {code:?} not allowed here");
@@ -757,11 +755,12 @@ impl Harness {
                         assert!(prev < key, "fails out of order");
                     }
                     last_fail = Some(key);
-                    if !(code == ErrorCode::TimedOut && matches!(t.state, TState::Sent(_))) {
+                    if !(code == ErrorCode::TIMED_OUT && matches!(t.state, TState::Sent(_))) {
                         self.m.tasks.get_mut(&task).expect("known").state = TState::Gone;
                     }
                     self.m.end(task);
                 }
+                _ => unreachable!("a mode or action the model does not know"),
             }
         }
         assert_eq!(expect_init, None, "missing init");
@@ -845,6 +844,7 @@ impl Harness {
                         "direct-mode task waits while a daemon is in the ring"
                     );
                 }
+                _ => unreachable!("a mode or action the model does not know"),
             }
         }
         // Take-back: no daemon idle for want of a pipelined task that could be asked back.
@@ -892,6 +892,7 @@ impl Harness {
             Mode::Dispatcher if m.left => 0,
             Mode::Dispatcher => m.held.len().min(1) as u64,
             Mode::Direct => m.held.len() as u64,
+            _ => unreachable!("a mode or action the model does not know"),
         };
         let held: u64 = self.m.daemons.values().map(|m| m.held.len() as u64).sum();
         let executing: u64 = self.m.daemons.values().map(running).sum();
@@ -899,6 +900,7 @@ impl Harness {
         let connections = match self.m.mode {
             Mode::Dispatcher => self.m.daemons.values().filter(|m| m.hello).count() as u64,
             Mode::Direct => self.m.daemons.len() as u64,
+            _ => unreachable!("a mode or action the model does not know"),
         };
         assert_eq!(c.connections, connections, "connections");
         assert_eq!(c.cumulative, self.m.cumulative, "cumulative");

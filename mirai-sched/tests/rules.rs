@@ -13,11 +13,11 @@ fn dispatcher() -> Scheduler<&'static str> {
 }
 
 fn direct() -> Scheduler<&'static str> {
-    Scheduler::new(Config {
-        mode: Mode::Direct,
-        memory_limit: None,
-        ..Config::default()
-    })
+    Scheduler::new(
+        Config::new()
+            .with_mode(Mode::Direct)
+            .with_memory_limit(None),
+    )
 }
 
 fn actions(s: &mut Scheduler<&'static str>) -> Vec<A> {
@@ -230,7 +230,7 @@ fn busy_daemon_disconnect_fails_its_task_with_19_and_queue_waits() {
     );
     s.disconnected(1);
     // No retry: task 1 fails, task 3 stays queued (daemon 2 is busy).
-    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::ConnectionReset)]);
+    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::CONNECTION_RESET)]);
     assert_eq!(s.counters(), counters(1, 2, 1, 1, 1));
     // A late reply for the lost task is discarded.
     assert_eq!(s.result(1, 1, false), Delivery::Discard);
@@ -304,7 +304,7 @@ fn timeout_of_queued_and_executing_tasks() {
     assert_eq!(actions(&mut s), vec![]);
     // The queued task times out: removed, bytes released, no cancel; 3 still waits on 1.
     s.handle_timeout(at(100));
-    assert_eq!(actions(&mut s), vec![fail(2, ErrorCode::TimedOut)]);
+    assert_eq!(actions(&mut s), vec![fail(2, ErrorCode::TIMED_OUT)]);
     assert_eq!(s.memory().used, 10);
     assert_eq!(s.poll_timeout(), Some(at(300)));
     assert_eq!(s.counters(), counters(1, 1, 1, 1, 1));
@@ -313,7 +313,7 @@ fn timeout_of_queued_and_executing_tasks() {
     assert_eq!(
         actions(&mut s),
         vec![
-            fail(1, ErrorCode::TimedOut),
+            fail(1, ErrorCode::TIMED_OUT),
             Action::Cancel { daemon: 1, task: 1 }
         ]
     );
@@ -491,11 +491,11 @@ fn consecutive_everywhere_rounds_each_reach_every_daemon() {
 
 #[test]
 fn memory_budget_counts_queued_bytes_only() {
-    let mut s: Scheduler<&str> = Scheduler::new(Config {
-        mode: Mode::Dispatcher,
-        memory_limit: Some(100),
-        ..Config::default()
-    });
+    let mut s: Scheduler<&str> = Scheduler::new(
+        Config::new()
+            .with_mode(Mode::Dispatcher)
+            .with_memory_limit(Some(100)),
+    );
     join(&mut s, 1);
     actions(&mut s);
     assert!(s.admit());
@@ -555,9 +555,9 @@ fn reset_fails_held_tasks_in_fifo_order_and_is_harmless_afterwards() {
     assert_eq!(
         actions(&mut s),
         vec![
-            fail(1, ErrorCode::ConnectionReset),
-            fail(3, ErrorCode::ConnectionReset),
-            fail(5, ErrorCode::ConnectionReset)
+            fail(1, ErrorCode::CONNECTION_RESET),
+            fail(3, ErrorCode::CONNECTION_RESET),
+            fail(5, ErrorCode::CONNECTION_RESET)
         ]
     );
     assert_eq!(s.counters(), counters(2, 2, 0, 0, 5));
@@ -568,7 +568,7 @@ fn reset_fails_held_tasks_in_fifo_order_and_is_harmless_afterwards() {
     assert_eq!(s.result(1, 1, false), Delivery::Discard);
     assert!(!s.cancel(3));
     submit(&mut s, 6, "f");
-    assert_eq!(actions(&mut s), vec![fail(6, ErrorCode::ObjectClosed)]);
+    assert_eq!(actions(&mut s), vec![fail(6, ErrorCode::OBJECT_CLOSED)]);
     join(&mut s, 3);
     s.handle_timeout(Instant::now());
     assert_eq!(actions(&mut s), vec![]);
@@ -639,7 +639,7 @@ fn direct_mode_round_robin_queueing_at_busy_daemons() {
     assert_eq!(s.counters(), counters(3, 2, 0, 3, 2));
     // Daemon 1 disconnects holding task 5; daemon 2 keeps its tasks.
     s.disconnected(1);
-    assert_eq!(actions(&mut s), vec![fail(5, ErrorCode::ConnectionReset)]);
+    assert_eq!(actions(&mut s), vec![fail(5, ErrorCode::CONNECTION_RESET)]);
     submit(&mut s, 6, "f");
     assert_eq!(actions(&mut s), vec![dispatch(2, 6, "f")]);
     assert_eq!(s.counters(), counters(2, 2, 0, 3, 3));
@@ -684,8 +684,8 @@ fn direct_mode_tasks_wait_for_a_daemon_then_go_round_robin() {
     assert_eq!(
         actions(&mut s),
         vec![
-            fail(2, ErrorCode::ConnectionReset),
-            fail(3, ErrorCode::ConnectionReset)
+            fail(2, ErrorCode::CONNECTION_RESET),
+            fail(3, ErrorCode::CONNECTION_RESET)
         ]
     );
 }
@@ -697,7 +697,7 @@ fn direct_mode_timeout_only_fails_and_later_reply_is_discarded() {
     s.submit(1, "a", 1, TaskKind::Normal, Some(t0));
     s.handle_timeout(t0);
     // Never sent: removed and failed.
-    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::TimedOut)]);
+    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::TIMED_OUT)]);
     join(&mut s, 1);
     assert_eq!(
         actions(&mut s),
@@ -711,7 +711,7 @@ fn direct_mode_timeout_only_fails_and_later_reply_is_discarded() {
     s.handle_timeout(t0);
     assert_eq!(
         actions(&mut s),
-        vec![fail(2, ErrorCode::TimedOut)],
+        vec![fail(2, ErrorCode::TIMED_OUT)],
         "no Cancel in direct mode"
     );
     assert_eq!(s.counters().executing, 1);
@@ -735,18 +735,18 @@ fn direct_mode_reset_codes() {
     assert_eq!(
         actions(&mut s),
         vec![
-            fail(2, ErrorCode::ConnectionReset),
-            fail(3, ErrorCode::ObjectClosed),
-            fail(4, ErrorCode::ObjectClosed)
+            fail(2, ErrorCode::CONNECTION_RESET),
+            fail(3, ErrorCode::OBJECT_CLOSED),
+            fail(4, ErrorCode::OBJECT_CLOSED)
         ]
     );
     // No daemon ever connected.
     let mut s = direct();
     submit(&mut s, 1, "a");
     s.reset();
-    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::ObjectClosed)]);
+    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::OBJECT_CLOSED)]);
     submit(&mut s, 2, "b");
-    assert_eq!(actions(&mut s), vec![fail(2, ErrorCode::ObjectClosed)]);
+    assert_eq!(actions(&mut s), vec![fail(2, ErrorCode::OBJECT_CLOSED)]);
 }
 
 #[test]
@@ -761,20 +761,17 @@ fn debug_shows_a_summary() {
 }
 
 fn submit_retry(s: &mut Scheduler<&'static str>, t: u64, p: &'static str, retries: u32) {
-    let spec = TaskSpec {
-        retries,
-        ..TaskSpec::default()
-    };
+    let spec = TaskSpec::new().with_retries(retries);
     s.submit_with(t, p, 10, spec);
 }
 
 #[test]
 fn a_retried_task_goes_back_to_the_head_of_the_queue() {
-    let mut s = Scheduler::new(Config {
-        mode: Mode::Dispatcher,
-        memory_limit: Some(1000),
-        ..Config::default()
-    });
+    let mut s = Scheduler::new(
+        Config::new()
+            .with_mode(Mode::Dispatcher)
+            .with_memory_limit(Some(1000)),
+    );
     join(&mut s, 10);
     join(&mut s, 11);
     submit_retry(&mut s, 1, "a", 2);
@@ -801,7 +798,7 @@ fn a_retried_task_goes_back_to_the_head_of_the_queue() {
     assert_eq!(s.attempts(1), Some(3));
     // Budget spent: the third loss fails it with 19.
     s.disconnected(12);
-    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::ConnectionReset)]);
+    assert_eq!(actions(&mut s), vec![fail(1, ErrorCode::CONNECTION_RESET)]);
     assert_eq!(s.attempts(1), None);
     join(&mut s, 13);
     assert_eq!(actions(&mut s)[1..], [dispatch(13, 3, "c")]);
@@ -840,17 +837,13 @@ fn cancelled_timed_out_and_everywhere_tasks_are_not_retried() {
     }
     actions(&mut s);
     submit_retry(&mut s, 1, "a", 5);
-    let spec = TaskSpec {
-        deadline: Some(t0 + Duration::from_millis(5)),
-        retries: 5,
-        ..TaskSpec::default()
-    };
+    let spec = TaskSpec::new()
+        .with_deadline(Some(t0 + Duration::from_millis(5)))
+        .with_retries(5);
     s.submit_with(2, "b", 10, spec);
-    let spec = TaskSpec {
-        kind: TaskKind::Everywhere { closes_round: true },
-        retries: 5,
-        ..TaskSpec::default()
-    };
+    let spec = TaskSpec::new()
+        .with_kind(TaskKind::Everywhere { closes_round: true })
+        .with_retries(5);
     s.submit_with(3, "c", 10, spec);
     actions(&mut s);
     assert!(s.cancel(1));
@@ -862,7 +855,7 @@ fn cancelled_timed_out_and_everywhere_tasks_are_not_retried() {
                 daemon: 10,
                 task: 1
             },
-            fail(2, ErrorCode::TimedOut),
+            fail(2, ErrorCode::TIMED_OUT),
             Action::Cancel {
                 daemon: 11,
                 task: 2
@@ -873,7 +866,7 @@ fn cancelled_timed_out_and_everywhere_tasks_are_not_retried() {
     s.disconnected(11);
     assert_eq!(actions(&mut s), vec![], "already resolved: nothing more");
     s.disconnected(12);
-    assert_eq!(actions(&mut s), vec![fail(3, ErrorCode::ConnectionReset)]);
+    assert_eq!(actions(&mut s), vec![fail(3, ErrorCode::CONNECTION_RESET)]);
     assert_eq!(s.counters(), counters(0, 3, 0, 0, 3));
 }
 
@@ -890,8 +883,8 @@ fn reset_fails_a_retried_task_waiting_again() {
     assert_eq!(
         actions(&mut s),
         vec![
-            fail(1, ErrorCode::ConnectionReset),
-            fail(2, ErrorCode::ObjectClosed)
+            fail(1, ErrorCode::CONNECTION_RESET),
+            fail(2, ErrorCode::OBJECT_CLOSED)
         ]
     );
 }
@@ -979,10 +972,7 @@ fn direct_mode_leave_notice_keeps_tasks_already_sent() {
 const THRESHOLD: Duration = Duration::from_millis(1);
 
 fn piped() -> Scheduler<&'static str> {
-    Scheduler::new(Config {
-        pipeline: Some(THRESHOLD),
-        ..Config::default()
-    })
+    Scheduler::new(Config::new().with_pipeline(Some(THRESHOLD)))
 }
 
 fn put(s: &mut Scheduler<&'static str>, t: u64, p: &'static str) {
@@ -1188,8 +1178,8 @@ fn a_daemon_leaving_or_lost_with_a_pipelined_task() {
     assert_eq!(
         actions(&mut s),
         vec![
-            fail(10, ErrorCode::ConnectionReset),
-            fail(11, ErrorCode::ConnectionReset)
+            fail(10, ErrorCode::CONNECTION_RESET),
+            fail(11, ErrorCode::CONNECTION_RESET)
         ]
     );
     assert_eq!(s.counters(), counters(0, 1, 0, 0, 5));

@@ -10,10 +10,7 @@ use mirai_sched::{Action, Config, Delivery, Scheduler, TaskKind};
 /// first (as a caller stopping a whole batch does) with half of them queued, an everywhere
 /// round over the whole pool in the middle, then the daemons answer until everything is done.
 fn run(daemons: u64, tasks: u64) {
-    let mut s: Scheduler<u64> = Scheduler::new(Config {
-        memory_limit: Some(u64::MAX),
-        ..Config::default()
-    });
+    let mut s: Scheduler<u64> = Scheduler::new(Config::new().with_memory_limit(Some(u64::MAX)));
     for d in 0..daemons {
         s.connected(d);
         s.hello(d);

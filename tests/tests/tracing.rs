@@ -87,10 +87,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     // A bridge's own map: map_span, and its context as each element's parent.
     let bridge_map = host.map_span(None);
     let parent = bridge_map.context().expect("recording");
-    let opts = SubmitOptions {
-        parent: Some(parent),
-        ..SubmitOptions::default()
-    };
+    let opts = SubmitOptions::new().with_parent(Some(parent));
     let elements: Vec<_> = (0..2)
         .map(|_| {
             host.submit(b"echo:e".to_vec(), opts.clone())
@@ -104,10 +101,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     let child = host
         .submit(
             b"echo:x".to_vec(),
-            SubmitOptions {
-                parent: Some(outer),
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new().with_parent(Some(outer)),
         )
         .unwrap();
     // A traceparent carried verbatim: no mirai span, the evaluation is its child.
@@ -115,10 +109,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     let carried = host
         .submit(
             b"echo:v".to_vec(),
-            SubmitOptions {
-                trace: Some(verbatim.into()),
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new().with_trace(Some(verbatim.into())),
         )
         .unwrap();
     // A parent that was not sampled: the task's span is not recorded, and neither is its
@@ -128,10 +119,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     let dropped = host
         .submit(
             b"echo:d".to_vec(),
-            SubmitOptions {
-                parent: Some(unsampled),
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new().with_parent(Some(unsampled)),
         )
         .unwrap();
     for h in mapped
@@ -152,7 +140,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     assert!(host.cancel(&long));
     assert_eq!(
         long.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
     host.reset();
 
@@ -331,13 +319,7 @@ fn task_frames_carry_the_mirai_span_as_traceparent_unless_one_is_given() {
     // Under a parent that was not sampled, the traceparent says so.
     let unsampled = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
     let h3 = host
-        .submit(
-            b"p".to_vec(),
-            SubmitOptions {
-                parent: unsampled,
-                ..SubmitOptions::default()
-            },
-        )
+        .submit(b"p".to_vec(), SubmitOptions::new().with_parent(unsampled))
         .unwrap();
     let task = next_task(&conn);
     let sent3 = TraceParent::parse(task.trace.as_deref().expect("a traceparent")).unwrap();
@@ -350,10 +332,7 @@ fn task_frames_carry_the_mirai_span_as_traceparent_unless_one_is_given() {
     let h2 = host
         .submit(
             b"p".to_vec(),
-            SubmitOptions {
-                trace: Some(given.into()),
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new().with_trace(Some(given.into())),
         )
         .unwrap();
     let task = next_task(&conn);

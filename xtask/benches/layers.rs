@@ -80,11 +80,11 @@ mod proto {
 
 /// A dispatcher-mode scheduler with `n` daemons that completed the handshake.
 fn scheduler(n: u64) -> Scheduler<()> {
-    let mut s = Scheduler::new(Config {
-        mode: Mode::Dispatcher,
-        memory_limit: None,
-        ..Config::default()
-    });
+    let mut s = Scheduler::new(
+        Config::new()
+            .with_mode(Mode::Dispatcher)
+            .with_memory_limit(None),
+    );
     for d in 0..n {
         s.connected(d);
         s.hello(d);

@@ -109,11 +109,7 @@ fuzz_target!(|data: &[u8]| {
         Mode::Direct
     };
     let mut s: Session<u64> = Session::new(SessionConfig {
-        sched: SchedConfig {
-            mode,
-            memory_limit: (conf & 2 != 0).then_some(64),
-            pipeline: (conf & 4 != 0).then_some(Duration::from_millis(1)),
-        },
+        sched: SchedConfig::new().with_mode(mode).with_memory_limit((conf & 2 != 0).then_some(64)).with_pipeline((conf & 4 != 0).then_some(Duration::from_millis(1))),
         max_frame: MAX_FRAME,
         max_pending: MAX_PENDING,
         hello_timeout: HELLO_TIMEOUT,
@@ -181,11 +177,7 @@ fuzz_target!(|data: &[u8]| {
             }
             7 => {
                 tasks += 1;
-                let spec = TaskSpec {
-                    kind: TaskKind::Normal,
-                    deadline: (arg & 1 != 0).then(|| now + Duration::from_millis(u64::from(arg))),
-                    retries: u32::from(arg >> 6),
-                };
+                let spec = TaskSpec::new().with_kind(TaskKind::Normal).with_deadline((arg & 1 != 0).then(|| now + Duration::from_millis(u64::from(arg)))).with_retries(u32::from(arg >> 6));
                 s.set_time(now);
                 s.sched_mut()
                     .submit_with(tasks, tasks, u64::from(arg % 32), spec);

@@ -17,11 +17,10 @@ type Out = Output<Vec<u8>>;
 
 fn config() -> SessionConfig {
     SessionConfig {
-        sched: SchedConfig {
-            mode: Mode::Dispatcher,
-            memory_limit: None,
-            pipeline: None,
-        },
+        sched: SchedConfig::new()
+            .with_mode(Mode::Dispatcher)
+            .with_memory_limit(None)
+            .with_pipeline(None),
         max_frame: 1 << 16,
         max_pending: 4,
         hello_timeout: TIMEOUT,
@@ -76,11 +75,10 @@ fn joined(s: &mut Session<Vec<u8>>, peer: u64, now: Instant) {
 }
 
 fn submit(s: &mut Session<Vec<u8>>, id: u64, deadline: Option<Instant>) {
-    let spec = TaskSpec {
-        kind: TaskKind::Normal,
-        deadline,
-        retries: 0,
-    };
+    let spec = TaskSpec::new()
+        .with_kind(TaskKind::Normal)
+        .with_deadline(deadline)
+        .with_retries(0);
     s.sched_mut().submit_with(id, b"body".to_vec(), 4, spec);
 }
 
@@ -418,7 +416,7 @@ fn a_lost_daemon_fails_its_task_with_19() {
             },
             Output::Resolve {
                 task: 1,
-                outcome: Outcome::Error(ErrorCode::ConnectionReset)
+                outcome: Outcome::Error(ErrorCode::CONNECTION_RESET)
             }
         ]
     );
@@ -440,7 +438,7 @@ fn a_task_deadline_is_a_timer_and_times_the_task_out() {
     assert!(
         out.contains(&Output::Resolve {
             task: 1,
-            outcome: Outcome::Error(ErrorCode::TimedOut)
+            outcome: Outcome::Error(ErrorCode::TIMED_OUT)
         }),
         "{out:?}"
     );

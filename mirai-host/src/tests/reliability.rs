@@ -57,7 +57,7 @@ fn retries_run_out_and_then_the_task_fails_with_19() {
     }
     assert_eq!(
         t.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     assert_eq!(t.attempts(), 2);
     assert_eq!(h.status().counters.completed, 1);
@@ -78,7 +78,7 @@ fn the_profile_default_applies_unless_the_task_says_otherwise() {
     b.conn.close();
     assert_eq!(
         opts_out.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     assert!(!inherits.is_resolved());
     let (c, _) = Fake::join(&h);
@@ -103,7 +103,7 @@ fn the_profile_default_applies_unless_the_task_says_otherwise() {
     d.conn.close();
     assert_eq!(
         e[0].wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
 }
 
@@ -123,7 +123,7 @@ fn a_cancelled_task_is_not_retried() {
     );
     assert_eq!(
         t.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
 }
 

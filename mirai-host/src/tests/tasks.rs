@@ -146,7 +146,7 @@ fn queued_task_cancelled_is_never_sent() {
     assert!(h.cancel(&t));
     assert_eq!(
         t.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
     assert!(!h.cancel(&t), "a second cancel finds nothing");
     let (d, _) = Fake::join(&h);
@@ -170,7 +170,7 @@ fn executing_task_cancel_signals_the_daemon_and_discards_its_reply() {
     assert!(h.cancel(&t));
     assert_eq!(
         t.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
     assert_eq!(d.recv(), Frame::Cancel { id: sent.id });
     // The daemon stays busy until it answers; the next task waits for that.
@@ -201,7 +201,7 @@ fn timeout_resolves_with_5() {
     let t = h.submit(b"late".to_vec(), opts).unwrap();
     assert_eq!(
         t.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::TimedOut))
+        Some(Outcome::Error(ErrorCode::TIMED_OUT))
     );
     assert_eq!(h.status().counters.awaiting, 0);
 }

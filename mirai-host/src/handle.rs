@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use mirai_proto::Status;
-use mirai_sched::ErrorCode;
+use mirai_sched::{ErrorCode, TaskId};
 use mirai_trace::Span;
 
 use crate::deferred::{set_span_outcome, Deferred};
@@ -139,7 +139,7 @@ pub(crate) fn run_callback(f: Box<dyn FnOnce() + Send>) {
 /// A submitted task. Resolves exactly once. A `Future` whose output is the [`Outcome`], and
 /// waitable from any thread.
 pub struct TaskHandle {
-    pub(crate) id: u64,
+    pub(crate) id: TaskId,
     pub(crate) slot: Arc<Slot>,
     /// The host, so that a waiting thread can drive the listener itself.
     pub(crate) host: Weak<Shared>,
@@ -156,7 +156,7 @@ impl std::fmt::Debug for TaskHandle {
 
 impl TaskHandle {
     /// The task's id (unique and increasing within the process).
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> TaskId {
         self.id
     }
 

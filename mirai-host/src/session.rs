@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use mirai_proto::{Frame, Init, RngStream, PROTOCOL_VERSION};
-use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler};
+use mirai_sched::{Action, Config as SchedConfig, DaemonId, Delivery, Scheduler, TaskId};
 use mirai_transport::{DisconnectReason, PeerId};
 
 use crate::{rng, Outcome};
@@ -71,7 +71,7 @@ pub enum Output<B> {
         /// The daemon.
         peer: PeerId,
         /// The task's id.
-        task: u64,
+        task: TaskId,
         /// The task, as handed to the scheduler.
         body: B,
         /// Dispatches of the task so far, this one included, when the scheduler keeps count
@@ -94,7 +94,7 @@ pub enum Output<B> {
     /// Resolve this task's handle: nothing more will come for it.
     Resolve {
         /// The task.
-        task: u64,
+        task: TaskId,
         /// The daemon's answer, or the error code saying why none will come.
         outcome: Outcome,
     },
@@ -250,7 +250,7 @@ impl<B> Session<B> {
         if let Some(at) = now.checked_add(self.hello_timeout) {
             self.hello_deadlines.push_back((at, p));
         }
-        self.sched.connected(p);
+        self.sched.connected(DaemonId(p));
     }
 
     /// A connection ended (after every message from it).
@@ -281,7 +281,7 @@ impl<B> Session<B> {
             }
             None => None,
         };
-        self.sched.disconnected(p);
+        self.sched.disconnected(DaemonId(p));
         self.out.push_back(Output::Left { peer: p, pid });
     }
 
@@ -308,7 +308,7 @@ impl<B> Session<B> {
                 log::debug!("mirai host: daemon {p} (pid {}) said hello", h.pid);
                 peer.hello = Some(h.pid);
                 self.pending -= 1;
-                self.sched.hello(p);
+                self.sched.hello(DaemonId(p));
                 self.out.push_back(Output::Joined {
                     peer: p,
                     pid: h.pid,
@@ -320,7 +320,7 @@ impl<B> Session<B> {
                 Some("a withdrawn frame".to_string())
             }
             Ok(Frame::Withdrawn { id }) => {
-                if self.sched.withdrawn(p, id) {
+                if self.sched.withdrawn(DaemonId(p), id) {
                     log::debug!("mirai host: daemon {p} gave back task {id} unstarted");
                 } else {
                     log::debug!("mirai host: ignored give-back of task {id} from daemon {p}");
@@ -328,7 +328,7 @@ impl<B> Session<B> {
                 None
             }
             Ok(Frame::Result(r)) => {
-                match self.sched.result(p, r.id, r.last) {
+                match self.sched.result(DaemonId(p), r.id, r.last) {
                     Delivery::Deliver => {
                         let outcome = Outcome::Value {
                             status: r.status,
@@ -421,7 +421,7 @@ impl<B> Session<B> {
                         serial: self.serial.clone(),
                     };
                     Output::Init {
-                        peer: daemon,
+                        peer: daemon.get(),
                         frame: mirai_proto::encode(&Frame::Init(init)),
                     }
                 }
@@ -430,7 +430,7 @@ impl<B> Session<B> {
                     task,
                     payload,
                 } => Output::Task {
-                    peer: daemon,
+                    peer: daemon.get(),
                     task,
                     body: payload,
                     // The scheduler's count: a pipelined task given back unstarted does not count
@@ -438,21 +438,21 @@ impl<B> Session<B> {
                     attempts: self.sched.attempts(task),
                 },
                 Action::Cancel { daemon, task } => Output::Send {
-                    peer: daemon,
+                    peer: daemon.get(),
                     frame: mirai_proto::encode(&Frame::Cancel { id: task }),
                 },
                 Action::Withdraw { daemon, task } => {
                     log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
                     Output::Send {
-                        peer: daemon,
+                        peer: daemon.get(),
                         frame: mirai_proto::encode(&Frame::Withdraw { id: task }),
                     }
                 }
                 Action::Ack { daemon } => Output::Send {
-                    peer: daemon,
+                    peer: daemon.get(),
                     frame: mirai_proto::encode(&Frame::Ack),
                 },
-                Action::Exit { daemon } => Output::Exit { peer: daemon },
+                Action::Exit { daemon } => Output::Exit { peer: daemon.get() },
                 Action::Fail { task, code } => Output::Resolve {
                     task,
                     outcome: Outcome::Error(code),

@@ -83,7 +83,7 @@ impl<P> Task<P> {
             piped: false,
             state: TaskState::Queued,
             payload: Some(payload),
-            daemon: 0,
+            daemon: DaemonId(0),
         }
     }
 
@@ -300,6 +300,7 @@ impl<P: Clone> Scheduler<P> {
 mod tests {
     use super::*;
     use crate::Config;
+    use crate::TaskId as T;
 
     /// A host holds one task record per queued task (design.md, memory per unresolved task):
     /// with a 16-byte payload handle (`Arc<[u8]>`, what mirai-host uses) it stays 56 bytes.
@@ -322,12 +323,12 @@ mod tests {
             u64::MAX / 4,
         ];
         for (i, &b) in sizes.iter().enumerate() {
-            s.submit(i as u64 + 1, "p", b, TaskKind::Normal, None);
+            s.submit(T(i as u64 + 1), "p", b, TaskKind::Normal, None);
         }
         assert_eq!(s.memory().used, sizes.iter().sum::<u64>());
         for (i, &b) in sizes.iter().enumerate() {
             let before = s.memory().used;
-            assert!(s.cancel(i as u64 + 1));
+            assert!(s.cancel(T(i as u64 + 1)));
             assert_eq!(before - s.memory().used, b, "size {b}");
         }
         assert_eq!(s.memory().used, 0);

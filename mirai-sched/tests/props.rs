@@ -14,7 +14,10 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use mirai_sched::{Action, Config, Delivery, ErrorCode, Mode, Scheduler, TaskKind, TaskSpec};
+use mirai_sched::{
+    Action, Config, DaemonId as D, Delivery, ErrorCode, Mode, Scheduler, TaskId as T, TaskKind,
+    TaskSpec,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -336,7 +339,7 @@ impl Harness {
                 let d = self.m.next_daemon;
                 self.m.next_daemon += 1;
                 self.m.daemons.insert(d, MDaemon::default());
-                self.s.connected(d);
+                self.s.connected(D(d));
             }
             Op::Hello(i) => {
                 let fresh: Vec<u64> = self
@@ -356,7 +359,7 @@ impl Harness {
                     self.m.ring.push_back(d);
                     expect_init = Some(d);
                 }
-                self.s.hello(d);
+                self.s.hello(D(d));
             }
             Op::Disconnect(i) => {
                 let all: Vec<u64> = self.m.daemons.keys().copied().collect();
@@ -377,7 +380,7 @@ impl Harness {
                         self.m.lost.push(t);
                     }
                 }
-                self.s.disconnected(d);
+                self.s.disconnected(D(d));
             }
             Op::Submit {
                 bytes,
@@ -392,10 +395,10 @@ impl Harness {
                 ctx = Ctx::Submit(t);
                 let at = deadline.map(|d| self.t0 + Duration::from_millis(self.m.now + d));
                 if retries == 0 && t % 2 == 0 {
-                    self.s.submit(t, t, bytes, TaskKind::Normal, at);
+                    self.s.submit(T(t), t, bytes, TaskKind::Normal, at);
                 } else {
                     let spec = TaskSpec::new().with_deadline(at).with_retries(retries);
-                    self.s.submit_with(t, t, bytes, spec);
+                    self.s.submit_with(T(t), t, bytes, spec);
                 }
             }
             Op::Everywhere { k, deadline } => {
@@ -413,7 +416,7 @@ impl Harness {
                     ctx = Ctx::Submit(t);
                     let at = deadline.map(|d| self.t0 + Duration::from_millis(self.m.now + d));
                     self.s.submit(
-                        t,
+                        T(t),
                         t,
                         7,
                         TaskKind::Everywhere {
@@ -439,7 +442,7 @@ impl Harness {
                     }
                     _ => false,
                 };
-                let got = self.s.cancel(t);
+                let got = self.s.cancel(T(t));
                 assert_eq!(got, expected, "cancel({t})");
                 if got {
                     self.m.end(t);
@@ -477,7 +480,7 @@ impl Harness {
                 } else {
                     Delivery::Discard
                 };
-                let got = self.s.result(d, t, last);
+                let got = self.s.result(D(d), T(t), last);
                 assert_eq!(got, expected, "result({d}, {t})");
                 if got == Delivery::Deliver {
                     self.m.end(t);
@@ -500,7 +503,7 @@ impl Harness {
                         m.hello && !m.left && (self.m.mode == Mode::Direct || m.held.is_empty())
                     });
                 assert_eq!(
-                    self.s.result(d, t, last),
+                    self.s.result(D(d), T(t), last),
                     Delivery::Discard,
                     "bogus result({d}, {t})"
                 );
@@ -533,7 +536,11 @@ impl Harness {
                     .collect();
                 let t = piped[pos % piped.len()];
                 let expected = !self.m.closed && self.m.mode == Mode::Dispatcher;
-                assert_eq!(self.s.withdrawn(d, t), expected, "withdrawn({d}, {t})");
+                assert_eq!(
+                    self.s.withdrawn(D(d), T(t)),
+                    expected,
+                    "withdrawn({d}, {t})"
+                );
                 if expected {
                     self.m.unhold(d, t, false);
                     self.m.withdrawn += 1;
@@ -552,7 +559,7 @@ impl Harness {
                     return;
                 };
                 let before = (self.s.counters(), self.s.memory());
-                assert!(!self.s.withdrawn(d, t), "bogus withdrawn({d}, {t})");
+                assert!(!self.s.withdrawn(D(d), T(t)), "bogus withdrawn({d}, {t})");
                 assert_eq!((self.s.counters(), self.s.memory()), before);
             }
             Op::Advance(ms) => {
@@ -611,6 +618,7 @@ impl Harness {
         while let Some(a) = self.s.poll_action() {
             match a {
                 Action::Init { daemon, ordinal } => {
+                    let daemon = daemon.get();
                     assert_eq!(expect_init.take(), Some(daemon), "unexpected init");
                     assert_eq!(ordinal, self.m.cumulative);
                 }
@@ -619,6 +627,7 @@ impl Harness {
                     task,
                     payload,
                 } => {
+                    let (daemon, task) = (daemon.get(), task.get());
                     assert_eq!(payload, task);
                     assert!(expect_init.is_none(), "dispatch before init");
                     assert!(!self.m.closed, "dispatch after reset");
@@ -673,7 +682,7 @@ impl Harness {
                         self.m.daemons.get_mut(&daemon).expect("known").since = Some(self.m.now);
                     }
                     assert_eq!(
-                        self.s.attempts(task),
+                        self.s.attempts(T(task)),
                         Some(mt.attempts),
                         "attempts of {task}"
                     );
@@ -685,6 +694,7 @@ impl Harness {
                         .push_back(task);
                 }
                 Action::Cancel { daemon, task } => {
+                    let (daemon, task) = (daemon.get(), task.get());
                     let t = self.m.tasks.get_mut(&task).expect("known");
                     assert_eq!(self.m.mode, Mode::Dispatcher);
                     assert_eq!(
@@ -702,6 +712,7 @@ impl Harness {
                     }
                 }
                 Action::Withdraw { daemon, task } => {
+                    let (daemon, task) = (daemon.get(), task.get());
                     assert!(self.m.pipeline.is_some(), "withdraw without pipelining");
                     let m = &self.m.daemons[&daemon];
                     let t = &self.m.tasks[&task];
@@ -715,10 +726,12 @@ impl Harness {
                     self.m.daemons.get_mut(&daemon).expect("known").withdraw = Some(task);
                 }
                 Action::Ack { daemon } => {
+                    let daemon = daemon.get();
                     assert_eq!(expect_ack.take(), Some(daemon), "unexpected ack")
                 }
-                Action::Exit { daemon } => exits.push(daemon),
+                Action::Exit { daemon } => exits.push(daemon.get()),
                 Action::Fail { task, code } => {
+                    let task = task.get();
                     let t = &self.m.tasks[&task];
                     assert_eq!(t.ends, 0, "fail for resolved task {task}");
                     let ok = match (code, ctx) {

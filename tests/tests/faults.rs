@@ -239,7 +239,7 @@ fn raw_daemon(host: &Host) -> TcpStream {
     s
 }
 
-fn half_a_result(s: &mut TcpStream, id: u64) {
+fn half_a_result(s: &mut TcpStream, id: mirai::proto::TaskId) {
     use std::io::Write;
     let r = encode(&Frame::Result(TaskResult {
         id,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mirai::host::{ErrorCode, Status};
-use mirai::proto::{encode, Frame, Hello, TaskResult, MAGIC, PROTOCOL_VERSION};
+use mirai::proto::{encode, Frame, Hello, TaskId, TaskResult, MAGIC, PROTOCOL_VERSION};
 use mirai::transport::Backend;
 use mirai::{Host, HostConfig, Outcome, SubmitOptions};
 
@@ -319,7 +319,7 @@ fn payloads_never_appear_in_the_log() {
     );
     let _init = read_msg(&mut raw);
     let mut broken = encode(&Frame::Result(TaskResult {
-        id: 1,
+        id: TaskId(1),
         status: Status::Ok,
         last: false,
         payload: secret("x"),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskResult, PROTOCOL_VERSION};
+use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskId, TaskResult, PROTOCOL_VERSION};
 use mirai_sched::{Config as SchedConfig, ErrorCode, Mode, TaskKind, TaskSpec};
 use mirai_transport::DisconnectReason;
 
@@ -48,7 +48,7 @@ fn hello(pid: u32) -> Vec<u8> {
 
 fn result(id: u64, last: bool, payload: &[u8]) -> Vec<u8> {
     encode(&Frame::Result(TaskResult {
-        id,
+        id: TaskId(id),
         status: Status::Ok,
         last,
         payload: payload.to_vec(),
@@ -79,7 +79,8 @@ fn submit(s: &mut Session<Vec<u8>>, id: u64, deadline: Option<Instant>) {
         .with_kind(TaskKind::Normal)
         .with_deadline(deadline)
         .with_retries(0);
-    s.sched_mut().submit_with(id, b"body".to_vec(), 4, spec);
+    s.sched_mut()
+        .submit_with(TaskId(id), b"body".to_vec(), 4, spec);
 }
 
 #[test]
@@ -285,7 +286,10 @@ fn a_second_hello_drops_the_daemon() {
 
 #[test]
 fn results_and_give_backs_before_hello_are_refused() {
-    for frame in [result(1, false, b""), encode(&Frame::Withdrawn { id: 1 })] {
+    for frame in [
+        result(1, false, b""),
+        encode(&Frame::Withdrawn { id: TaskId(1) }),
+    ] {
         let mut s = session();
         let now = Instant::now();
         s.connected(1, now);
@@ -299,13 +303,13 @@ fn results_and_give_backs_before_hello_are_refused() {
 fn frames_only_a_host_sends_drop_the_daemon() {
     let frames = [
         Frame::Task(Task {
-            id: 1,
+            id: TaskId(1),
             flags: 0,
             payload: vec![],
             trace: None,
         }),
-        Frame::Cancel { id: 1 },
-        Frame::Withdraw { id: 1 },
+        Frame::Cancel { id: TaskId(1) },
+        Frame::Withdraw { id: TaskId(1) },
         Frame::Ack,
         Frame::Exit,
         Frame::Init(Init {
@@ -347,7 +351,7 @@ fn a_task_goes_to_an_idle_daemon_and_its_result_resolves_it() {
         outputs(&mut s),
         [Output::Task {
             peer: 1,
-            task: 7,
+            task: TaskId(7),
             body: b"body".to_vec(),
             attempts: Some(1)
         }]
@@ -356,7 +360,7 @@ fn a_task_goes_to_an_idle_daemon_and_its_result_resolves_it() {
     assert_eq!(
         outputs(&mut s),
         [Output::Resolve {
-            task: 7,
+            task: TaskId(7),
             outcome: Outcome::Value {
                 status: Status::Ok,
                 payload: b"answer".to_vec()
@@ -376,7 +380,10 @@ fn a_result_for_an_unknown_task_is_discarded() {
     submit(&mut s, 1, None);
     assert!(matches!(
         outputs(&mut s)[..],
-        [Output::Task { task: 1, .. }]
+        [Output::Task {
+            task: TaskId(1),
+            ..
+        }]
     ));
 }
 
@@ -389,7 +396,16 @@ fn a_last_result_is_acknowledged() {
     outputs(&mut s);
     s.message(1, &result(1, true, b"v"), now);
     let out = outputs(&mut s);
-    assert!(matches!(out[0], Output::Resolve { task: 1, .. }), "{out:?}");
+    assert!(
+        matches!(
+            out[0],
+            Output::Resolve {
+                task: TaskId(1),
+                ..
+            }
+        ),
+        "{out:?}"
+    );
     assert_eq!(
         out[1],
         Output::Send {
@@ -415,7 +431,7 @@ fn a_lost_daemon_fails_its_task_with_19() {
                 pid: Some(101)
             },
             Output::Resolve {
-                task: 1,
+                task: TaskId(1),
                 outcome: Outcome::Error(ErrorCode::CONNECTION_RESET)
             }
         ]
@@ -437,7 +453,7 @@ fn a_task_deadline_is_a_timer_and_times_the_task_out() {
     let out = outputs(&mut s);
     assert!(
         out.contains(&Output::Resolve {
-            task: 1,
+            task: TaskId(1),
             outcome: Outcome::Error(ErrorCode::TIMED_OUT)
         }),
         "{out:?}"
@@ -445,7 +461,7 @@ fn a_task_deadline_is_a_timer_and_times_the_task_out() {
     assert!(
         out.contains(&Output::Send {
             peer: 1,
-            frame: encode(&Frame::Cancel { id: 1 })
+            frame: encode(&Frame::Cancel { id: TaskId(1) })
         }),
         "the daemon is asked to stop: {out:?}"
     );
@@ -474,6 +490,6 @@ fn a_give_back_of_a_task_not_held_is_ignored() {
     let mut s = session();
     let now = Instant::now();
     joined(&mut s, 1, now);
-    s.message(1, &encode(&Frame::Withdrawn { id: 3 }), now);
+    s.message(1, &encode(&Frame::Withdrawn { id: TaskId(3) }), now);
     assert!(outputs(&mut s).is_empty());
 }

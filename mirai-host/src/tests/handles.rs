@@ -41,7 +41,7 @@ impl std::task::Wake for CountWake {
 /// A handle on a bare slot (no host), to check the slot's own bookkeeping.
 fn bare_handle() -> TaskHandle {
     TaskHandle {
-        id: 1,
+        id: TaskId(1),
         slot: Slot::new(Span::none()),
         host: Weak::new(),
     }

@@ -23,7 +23,7 @@ fn garbage_and_protocol_violations_drop_only_that_peer() {
 
     let early = Fake::dial(&h);
     early.send(&Frame::Result(TaskResult {
-        id: 1,
+        id: TaskId(1),
         status: Status::Ok,
         last: false,
         payload: vec![],
@@ -39,7 +39,7 @@ fn garbage_and_protocol_violations_drop_only_that_peer() {
 
     let (wrong_kind, _) = Fake::join(&h);
     wrong_kind.send(&Frame::Task(Task {
-        id: 1,
+        id: TaskId(1),
         flags: 0,
         payload: vec![],
         trace: None,

@@ -72,10 +72,14 @@ fn a_task_body_sends_the_bytes_encode_gives() {
             "one exact-size allocation"
         );
         for id in [1, 300, u64::MAX] {
-            let parts =
-                mirai_proto::task_frame_parts(id, body.flags(), body.payload().len(), body.trace());
+            let parts = mirai_proto::task_frame_parts(
+                TaskId(id),
+                body.flags(),
+                body.payload().len(),
+                body.trace(),
+            );
             let want = mirai_proto::encode(&Frame::Task(Task {
-                id,
+                id: TaskId(id),
                 flags,
                 payload: payload.clone(),
                 trace: trace.map(String::from),

@@ -55,6 +55,57 @@ pub struct SessionConfig {
     pub serial: Vec<u8>,
 }
 
+impl SessionConfig {
+    /// A session over a scheduler set up by `sched`: frames up to
+    /// [`mirai_proto::DEFAULT_MAX_FRAME`], the host's default hello timeout and cap on
+    /// pending connections, no RNG stream, an empty serialization config.
+    pub fn new(sched: SchedConfig) -> Self {
+        SessionConfig {
+            sched,
+            max_frame: mirai_proto::DEFAULT_MAX_FRAME,
+            max_pending: crate::DEFAULT_MAX_PENDING,
+            hello_timeout: crate::DEFAULT_HELLO_TIMEOUT,
+            stream: None,
+            serial: Vec::new(),
+        }
+    }
+
+    /// Sets [`SessionConfig::max_frame`].
+    #[must_use]
+    pub fn with_max_frame(mut self, max_frame: usize) -> Self {
+        self.max_frame = max_frame;
+        self
+    }
+
+    /// Sets [`SessionConfig::max_pending`].
+    #[must_use]
+    pub fn with_max_pending(mut self, max_pending: usize) -> Self {
+        self.max_pending = max_pending;
+        self
+    }
+
+    /// Sets [`SessionConfig::hello_timeout`].
+    #[must_use]
+    pub fn with_hello_timeout(mut self, hello_timeout: Duration) -> Self {
+        self.hello_timeout = hello_timeout;
+        self
+    }
+
+    /// Sets [`SessionConfig::stream`] (`None`: no stream).
+    #[must_use]
+    pub fn with_stream(mut self, stream: Option<RngStream>) -> Self {
+        self.stream = stream;
+        self
+    }
+
+    /// Sets [`SessionConfig::serial`].
+    #[must_use]
+    pub fn with_serial(mut self, serial: Vec<u8>) -> Self {
+        self.serial = serial;
+        self
+    }
+}
+
 /// Something the runtime must do, in this order ([`Session::poll_output`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -108,17 +108,19 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Mode::Direct
     };
-    let mut s: Session<u64> = Session::new(SessionConfig {
-        sched: SchedConfig::new()
-            .with_mode(mode)
-            .with_memory_limit((conf & 2 != 0).then_some(64))
-            .with_pipeline((conf & 4 != 0).then_some(Duration::from_millis(1))),
-        max_frame: MAX_FRAME,
-        max_pending: MAX_PENDING,
-        hello_timeout: HELLO_TIMEOUT,
-        stream: (conf & 8 != 0).then_some([10407, 1, 2, 3, 4, 5, 6]),
-        serial: vec![conf],
-    });
+    let mut s: Session<u64> = Session::new(
+        SessionConfig::new(
+            SchedConfig::new()
+                .with_mode(mode)
+                .with_memory_limit((conf & 2 != 0).then_some(64))
+                .with_pipeline((conf & 4 != 0).then_some(Duration::from_millis(1))),
+        )
+        .with_max_frame(MAX_FRAME)
+        .with_max_pending(MAX_PENDING)
+        .with_hello_timeout(HELLO_TIMEOUT)
+        .with_stream((conf & 8 != 0).then_some([10407, 1, 2, 3, 4, 5, 6]))
+        .with_serial(vec![conf]),
+    );
     let t0 = Instant::now();
     let mut now = t0;
     let mut next_peer = 1u64;

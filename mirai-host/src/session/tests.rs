@@ -15,6 +15,32 @@ const STREAM: [i32; 7] = [10407, 1, 2, 3, 4, 5, 6];
 
 type Out = Output<Vec<u8>>;
 
+#[test]
+fn session_config_builder_sets_each_field() {
+    let c = SessionConfig::new(SchedConfig::new().with_mode(Mode::Direct));
+    assert_eq!(c.sched.mode, Mode::Direct);
+    assert_eq!(
+        (c.max_frame, c.max_pending, c.hello_timeout),
+        (
+            mirai_proto::DEFAULT_MAX_FRAME,
+            crate::DEFAULT_MAX_PENDING,
+            crate::DEFAULT_HELLO_TIMEOUT
+        )
+    );
+    assert_eq!((c.stream, c.serial.len()), (None, 0));
+    let c = c
+        .with_max_frame(64)
+        .with_max_pending(2)
+        .with_hello_timeout(TIMEOUT)
+        .with_stream(Some(STREAM))
+        .with_serial(b"s".to_vec());
+    assert_eq!(
+        (c.max_frame, c.max_pending, c.hello_timeout),
+        (64, 2, TIMEOUT)
+    );
+    assert_eq!((c.stream, c.serial), (Some(STREAM), b"s".to_vec()));
+}
+
 fn config() -> SessionConfig {
     SessionConfig {
         sched: SchedConfig::new()

@@ -185,7 +185,7 @@ pub(crate) fn crashed(status: ExitStatus) -> bool {
 
 /// The exit status for the log, with the cause when it is one of the daemon's
 /// [`FailureStatus`]es (`exit status: 64 (dial failed)`).
-fn exit_text(status: ExitStatus) -> String {
+pub(crate) fn exit_text(status: ExitStatus) -> String {
     let cause = match status.code().and_then(FailureStatus::from_code) {
         Some(FailureStatus::Dial) => "dial failed",
         Some(FailureStatus::Usage) => "invalid command line",

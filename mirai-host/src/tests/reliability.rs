@@ -292,3 +292,15 @@ fn only_signals_and_unplanned_codes_are_crashes() {
     assert!(crashed(ExitStatus::from_raw(SIGKILL)));
     assert!(crashed(ExitStatus::from_raw(SIGSEGV)));
 }
+
+#[test]
+fn the_exit_log_names_the_daemon_failure() {
+    use std::os::unix::process::ExitStatusExt;
+    let text = |code: i32| crate::supervise::exit_text(ExitStatus::from_raw(code << 8));
+    assert!(text(64).ends_with("(dial failed)"), "{}", text(64));
+    assert!(text(65).ends_with("(invalid command line)"), "{}", text(65));
+    assert!(text(68).ends_with("(transport failure)"), "{}", text(68));
+    // Other codes and signals are shown as they are.
+    assert_eq!(text(9), ExitStatus::from_raw(9 << 8).to_string());
+    assert_eq!(text(1), ExitStatus::from_raw(1 << 8).to_string());
+}

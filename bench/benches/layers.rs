@@ -8,7 +8,7 @@
 use mirai::proto::{
     decode, encode, encode_into, Frame, Status, Task, TaskResult, DEFAULT_MAX_FRAME,
 };
-use mirai::sched::{Action, Config, Mode, Scheduler, TaskKind};
+use mirai::sched::{Action, Config, DaemonId, Mode, Scheduler, TaskId, TaskKind};
 
 fn main() {
     divan::main();
@@ -18,7 +18,7 @@ const SIZES: [usize; 2] = [16, 1 << 20];
 
 fn task_frame(n: usize) -> Frame {
     Frame::Task(Task {
-        id: 42,
+        id: TaskId(42),
         flags: 0,
         payload: vec![7u8; n],
         trace: None,
@@ -27,7 +27,7 @@ fn task_frame(n: usize) -> Frame {
 
 fn result_frame(n: usize) -> Frame {
     Frame::Result(TaskResult {
-        id: 42,
+        id: TaskId(42),
         status: Status::Ok,
         last: false,
         payload: vec![7u8; n],
@@ -80,14 +80,14 @@ mod proto {
 
 /// A dispatcher-mode scheduler with `n` daemons that completed the handshake.
 fn scheduler(n: u64) -> Scheduler<()> {
-    let mut s = Scheduler::new(Config {
-        mode: Mode::Dispatcher,
-        memory_limit: None,
-        ..Config::default()
-    });
+    let mut s = Scheduler::new(
+        Config::new()
+            .with_mode(Mode::Dispatcher)
+            .with_memory_limit(None),
+    );
     for d in 0..n {
-        s.connected(d);
-        s.hello(d);
+        s.connected(DaemonId(d));
+        s.hello(DaemonId(d));
     }
     while s.poll_action().is_some() {}
     s
@@ -106,7 +106,7 @@ mod sched {
         b.counter(divan::counter::ItemsCount::new(1usize))
             .bench_local(|| {
                 id += 1;
-                s.submit(id, (), 16, TaskKind::Normal, None);
+                s.submit(TaskId(id), (), 16, TaskKind::Normal, None);
                 let mut to = None;
                 while let Some(a) = s.poll_action() {
                     if let Action::Dispatch { daemon, task, .. } = a {
@@ -129,7 +129,7 @@ mod sched {
                 let mut s = scheduler(2);
                 let mut running = Vec::new();
                 for id in 1..=10_000u64 {
-                    s.submit(id, (), 16, TaskKind::Normal, None);
+                    s.submit(TaskId(id), (), 16, TaskKind::Normal, None);
                     while let Some(a) = s.poll_action() {
                         if let Action::Dispatch { daemon, task, .. } = a {
                             running.push((daemon, task));

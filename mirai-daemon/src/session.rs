@@ -349,7 +349,7 @@ mod tests {
 
     fn task(id: u64) -> Vec<u8> {
         encode(&Frame::Task(Task {
-            id,
+            id: TaskId(id),
             flags: 0,
             payload: b"secret-payload".to_vec(),
             trace: None,
@@ -374,7 +374,7 @@ mod tests {
         for bad in [
             task(1),
             encode(&Frame::Ack),
-            encode(&Frame::Cancel { id: 1 }),
+            encode(&Frame::Cancel { id: TaskId(1) }),
         ] {
             let mut s = Session::new(1 << 20);
             assert!(matches!(s.on_frame(&bad), Step::Fatal(_)));
@@ -389,33 +389,33 @@ mod tests {
     #[test]
     fn tasks_arriving_during_an_evaluation_wait_in_order_and_a_cancel_drops_one_unstarted() {
         let mut s = ready();
-        assert!(matches!(s.on_frame(&task(1)), Step::Start(t) if t.id == 1));
-        assert_eq!(s.phase(), Phase::Evaluating(1));
+        assert!(matches!(s.on_frame(&task(1)), Step::Start(t) if t.id == TaskId(1)));
+        assert_eq!(s.phase(), Phase::Evaluating(TaskId(1)));
         assert_eq!(s.on_frame(&task(2)), Step::Continue);
         assert_eq!(s.on_frame(&task(3)), Step::Continue);
         assert_eq!(s.on_frame(&task(4)), Step::Continue);
         // A cancel of a waiting task: it never starts, and the host is told so.
         assert_eq!(
-            s.on_frame(&encode(&Frame::Cancel { id: 3 })),
-            Step::Reply(Frame::Withdrawn { id: 3 })
+            s.on_frame(&encode(&Frame::Cancel { id: TaskId(3) })),
+            Step::Reply(Frame::Withdrawn { id: TaskId(3) })
         );
         assert_eq!(s.pending(), 2);
         assert_eq!(
-            s.on_frame(&encode(&Frame::Cancel { id: 99 })),
+            s.on_frame(&encode(&Frame::Cancel { id: TaskId(99) })),
             Step::Continue
         );
         assert!(!s.cancelled());
         assert_eq!(
-            s.on_frame(&encode(&Frame::Cancel { id: 1 })),
+            s.on_frame(&encode(&Frame::Cancel { id: TaskId(1) })),
             Step::Continue
         );
         assert!(s.cancelled());
         s.check_invariants();
         assert_eq!(s.finish(false), Vec::<TaskId>::new());
-        assert_eq!(s.next_pending().map(|t| t.id), Some(2));
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(2)));
         assert!(!s.cancelled());
         s.finish(false);
-        assert_eq!(s.next_pending().map(|t| t.id), Some(4));
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(4)));
         assert!(!s.cancelled());
         s.finish(false);
         assert_eq!(s.next_pending(), None);
@@ -429,18 +429,18 @@ mod tests {
         assert_eq!(s.on_frame(&task(2)), Step::Continue);
         // The task being evaluated is not given back: its result follows.
         assert_eq!(
-            s.on_frame(&encode(&Frame::Withdraw { id: 1 })),
+            s.on_frame(&encode(&Frame::Withdraw { id: TaskId(1) })),
             Step::Continue
         );
         assert!(!s.cancelled(), "a withdraw is not a cancel");
         assert_eq!(
-            s.on_frame(&encode(&Frame::Withdraw { id: 2 })),
-            Step::Reply(Frame::Withdrawn { id: 2 })
+            s.on_frame(&encode(&Frame::Withdraw { id: TaskId(2) })),
+            Step::Reply(Frame::Withdrawn { id: TaskId(2) })
         );
         assert_eq!(s.pending(), 0);
         // Asked twice, or for an unknown task: nothing to give back.
         assert_eq!(
-            s.on_frame(&encode(&Frame::Withdraw { id: 2 })),
+            s.on_frame(&encode(&Frame::Withdraw { id: TaskId(2) })),
             Step::Continue
         );
         s.finish(false);
@@ -449,16 +449,16 @@ mod tests {
         assert!(matches!(s.on_frame(&task(3)), Step::Start(_)));
         assert_eq!(s.on_frame(&task(4)), Step::Continue);
         s.finish(false);
-        assert_eq!(s.next_pending().map(|t| t.id), Some(4));
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(4)));
         assert_eq!(
-            s.on_frame(&encode(&Frame::Withdraw { id: 4 })),
+            s.on_frame(&encode(&Frame::Withdraw { id: TaskId(4) })),
             Step::Continue
         );
         s.check_invariants();
         // During the handshake a withdraw is a protocol error like any other frame.
         let mut h = Session::new(1 << 20);
         assert!(matches!(
-            h.on_frame(&encode(&Frame::Withdraw { id: 1 })),
+            h.on_frame(&encode(&Frame::Withdraw { id: TaskId(1) })),
             Step::Fatal(_)
         ));
     }
@@ -468,12 +468,16 @@ mod tests {
         let mut s = ready();
         assert!(matches!(s.on_frame(&task(1)), Step::Start(_)));
         assert_eq!(s.on_frame(&task(2)), Step::Continue);
-        assert_eq!(s.finish(true), vec![2], "the pipelined task is handed back");
+        assert_eq!(
+            s.finish(true),
+            vec![TaskId(2)],
+            "the pipelined task is handed back"
+        );
         assert_eq!(s.phase(), Phase::AwaitingAck);
         assert_eq!(s.next_pending(), None);
         assert_eq!(
             s.on_frame(&task(3)),
-            Step::Reply(Frame::Withdrawn { id: 3 }),
+            Step::Reply(Frame::Withdrawn { id: TaskId(3) }),
             "a task crossing the last result is given back"
         );
         assert_eq!(s.next_pending(), None);
@@ -487,8 +491,8 @@ mod tests {
         s.leave();
         assert_eq!(s.on_frame(&task(1)), Step::Continue);
         assert_eq!(
-            s.on_frame(&encode(&Frame::Cancel { id: 1 })),
-            Step::Reply(Frame::Withdrawn { id: 1 })
+            s.on_frame(&encode(&Frame::Cancel { id: TaskId(1) })),
+            Step::Reply(Frame::Withdrawn { id: TaskId(1) })
         );
         assert_eq!(s.next_pending(), None);
         s.check_invariants();
@@ -501,12 +505,12 @@ mod tests {
         s.on_frame(&task(2));
         assert_eq!(
             s.finish(true),
-            vec![2],
+            vec![TaskId(2)],
             "the early task is reported as not evaluated"
         );
         assert_eq!(
             s.on_frame(&task(3)),
-            Step::Reply(Frame::Withdrawn { id: 3 })
+            Step::Reply(Frame::Withdrawn { id: TaskId(3) })
         );
         assert_eq!(s.next_pending(), None);
         assert_eq!(s.on_frame(&encode(&Frame::Ack)), Step::Acked);
@@ -518,14 +522,14 @@ mod tests {
         assert!(s.leave());
         assert_eq!(s.phase(), Phase::Leaving);
         assert_eq!(s.on_frame(&task(1)), Step::Continue);
-        assert_eq!(s.next_pending().map(|t| t.id), Some(1));
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(1)));
         assert_eq!(s.on_frame(&task(2)), Step::Continue);
         // The ack arrives during the evaluation of task 1, after task 2.
         assert_eq!(s.on_frame(&encode(&Frame::Ack)), Step::Continue);
         assert!(s.acked());
         s.finish(true);
         assert_eq!(s.phase(), Phase::Leaving);
-        assert_eq!(s.next_pending().map(|t| t.id), Some(2));
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(2)));
         s.finish(true);
         assert_eq!(s.next_pending(), None);
         s.check_invariants();
@@ -561,7 +565,7 @@ mod tests {
             "unexpected kinds are ignored"
         );
         let result = encode(&Frame::Result(TaskResult {
-            id: 1,
+            id: TaskId(1),
             status: Status::Ok,
             last: false,
             payload: vec![],

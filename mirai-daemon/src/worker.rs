@@ -268,7 +268,7 @@ impl<'c> Worker<'c> {
         task: Task,
     ) -> (Evaluation, bool, bool) {
         let mut span = if self.tracing {
-            mirai_trace::daemon_eval(task.id, task.trace.as_deref())
+            mirai_trace::daemon_eval(task.id.get(), task.trace.as_deref())
         } else {
             mirai_trace::Span::none()
         };

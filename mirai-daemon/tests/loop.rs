@@ -10,7 +10,7 @@ use mirai_daemon::{
     AutoExit, BuiltinEvaluator, DaemonConfig, DaemonError, EchoEvaluator, EvalControl, Evaluation,
     Evaluator, ExitCode, Init, Status, Task,
 };
-use mirai_proto::Frame;
+use mirai_proto::{Frame, TaskId};
 
 fn config(url: &str) -> DaemonConfig {
     DaemonConfig::new(url)
@@ -29,7 +29,7 @@ fn echo_round_trip() {
     ] {
         host.task(id, &payload);
         let r = host.result();
-        assert_eq!((r.id, r.status, r.last), (id, Status::Ok, false));
+        assert_eq!((r.id.get(), r.status, r.last), (id, Status::Ok, false));
         assert_eq!(r.payload, payload);
     }
     host.send(&Frame::Exit);
@@ -116,7 +116,7 @@ fn builtin_actions() {
         host.task(i as u64, payload);
         let r = host.result();
         assert_eq!(
-            (r.id, r.status),
+            (r.id.get(), r.status),
             (i as u64, *status),
             "payload {:?}",
             payload
@@ -141,13 +141,13 @@ fn cancel_interrupts_a_sleeping_task_and_the_daemon_keeps_serving() {
     host.cancel(1);
     let r = host.result();
     assert_eq!(
-        (r.id, r.status, r.payload.as_slice()),
+        (r.id.get(), r.status, r.payload.as_slice()),
         (1, Status::Interrupted, &b"interrupted"[..])
     );
     host.task(2, b"echo:still here");
     let r = host.result();
     assert_eq!(
-        (r.id, r.status, r.payload.as_slice()),
+        (r.id.get(), r.status, r.payload.as_slice()),
         (2, Status::Ok, &b"still here"[..])
     );
     host.send(&Frame::Exit);
@@ -162,7 +162,7 @@ fn cancel_interrupts_a_cpu_bound_task() {
     host.task(1, b"spin:60000");
     host.cancel(1);
     let r = host.result();
-    assert_eq!((r.id, r.status), (1, Status::Interrupted));
+    assert_eq!((r.id.get(), r.status), (1, Status::Interrupted));
     host.send(&Frame::Exit);
     assert_eq!(join(d).unwrap(), ExitCode::Disconnected);
 }
@@ -177,7 +177,7 @@ fn a_cancel_for_another_task_does_not_interrupt() {
     host.cancel(0);
     let r = host.result();
     assert_eq!(
-        (r.id, r.status, r.payload.as_slice()),
+        (r.id.get(), r.status, r.payload.as_slice()),
         (1, Status::Ok, &b"slept"[..])
     );
     host.send(&Frame::Exit);
@@ -196,7 +196,7 @@ fn cancel_after_the_result_is_ignored() {
     host.task(2, b"sleep:50");
     let r = host.result();
     assert_eq!(
-        (r.id, r.status, r.payload.as_slice()),
+        (r.id.get(), r.status, r.payload.as_slice()),
         (2, Status::Ok, &b"slept"[..])
     );
     host.send(&Frame::Exit);
@@ -227,11 +227,11 @@ fn a_thousand_cancels_never_kill_the_daemon() {
     }
     for i in 10..60u64 {
         let r = host.result();
-        assert_eq!((r.id, r.status), (i, Status::Interrupted));
+        assert_eq!((r.id.get(), r.status), (i, Status::Interrupted));
     }
     host.task(100, b"echo:alive");
     let r = host.result();
-    assert_eq!((r.id, r.payload.as_slice()), (100, &b"alive"[..]));
+    assert_eq!((r.id.get(), r.payload.as_slice()), (100, &b"alive"[..]));
     assert!(!d.is_finished());
     host.send(&Frame::Exit);
     assert_eq!(join(d).unwrap(), ExitCode::Disconnected);
@@ -248,10 +248,10 @@ fn tasks_sent_back_to_back_are_all_answered_in_order() {
     for i in 1..200u64 {
         host.task(i, format!("echo:{i}").as_bytes());
     }
-    assert_eq!(host.result().id, 0);
+    assert_eq!(host.result().id, TaskId(0));
     for i in 1..200u64 {
         let r = host.result();
-        assert_eq!((r.id, r.status), (i, Status::Ok));
+        assert_eq!((r.id.get(), r.status), (i, Status::Ok));
         assert_eq!(r.payload, i.to_string().into_bytes());
     }
     host.send(&Frame::Exit);
@@ -268,12 +268,12 @@ fn a_cancel_for_a_queued_task_drops_it_unstarted_and_says_so() {
     host.task(3, b"echo:three");
     host.cancel(2);
     // Read while task 1 sleeps (the evaluator polls): given back at once.
-    assert_eq!(host.recv(), Frame::Withdrawn { id: 2 });
+    assert_eq!(host.recv(), Frame::Withdrawn { id: TaskId(2) });
     let r = host.result();
-    assert_eq!((r.id, r.status), (1, Status::Ok));
+    assert_eq!((r.id.get(), r.status), (1, Status::Ok));
     let r = host.result();
     assert_eq!(
-        (r.id, r.status, r.payload.as_slice()),
+        (r.id.get(), r.status, r.payload.as_slice()),
         (3, Status::Ok, &b"three"[..])
     );
     assert!(
@@ -292,17 +292,17 @@ fn a_withdrawn_pipelined_task_is_given_back_and_a_started_one_completes() {
     // A polling evaluation: the withdraw is answered while it runs.
     host.task(1, b"sleep:300");
     host.task(2, b"echo:two");
-    host.send(&Frame::Withdraw { id: 2 });
-    assert_eq!(host.recv(), Frame::Withdrawn { id: 2 });
-    assert_eq!(host.result().id, 1);
+    host.send(&Frame::Withdraw { id: TaskId(2) });
+    assert_eq!(host.recv(), Frame::Withdrawn { id: TaskId(2) });
+    assert_eq!(host.result().id, TaskId(1));
     // A withdraw of the task being evaluated is ignored: it completes.
     host.task(3, b"sleep:500");
     // Sent once the task has surely started (a withdraw read before it starts gives it back).
     std::thread::sleep(Duration::from_millis(150));
-    host.send(&Frame::Withdraw { id: 3 });
+    host.send(&Frame::Withdraw { id: TaskId(3) });
     let r = host.result();
     assert_eq!(
-        (r.id, r.status, r.payload.as_slice()),
+        (r.id.get(), r.status, r.payload.as_slice()),
         (3, Status::Ok, &b"slept"[..])
     );
     // An evaluation that never reads the connection: the withdraw is read before the next
@@ -310,18 +310,18 @@ fn a_withdrawn_pipelined_task_is_given_back_and_a_started_one_completes() {
     // starts, the give-back comes first: either order keeps the contract.)
     host.task(4, b"block:300");
     host.task(5, b"echo:five");
-    host.send(&Frame::Withdraw { id: 5 });
+    host.send(&Frame::Withdraw { id: TaskId(5) });
     let (mut result, mut withdrawn) = (None, false);
     for _ in 0..2 {
         match host.recv() {
             Frame::Result(r) => result = Some(r),
-            Frame::Withdrawn { id: 5 } => withdrawn = true,
+            Frame::Withdrawn { id: TaskId(5) } => withdrawn = true,
             other => panic!("expected task 4's result or task 5 given back, got {other:?}"),
         }
     }
     let r = result.expect("task 4 answered");
     assert_eq!(
-        (r.id, r.payload.as_slice(), withdrawn),
+        (r.id.get(), r.payload.as_slice(), withdrawn),
         (4, &b"blocked"[..], true)
     );
     assert!(
@@ -342,11 +342,11 @@ fn after_its_last_result_a_daemon_gives_back_what_it_holds_and_what_crosses() {
     host.task(1, b"sleep:200");
     host.task(2, b"echo:two");
     let r = host.result();
-    assert_eq!((r.id, r.last), (1, true));
-    assert_eq!(host.recv(), Frame::Withdrawn { id: 2 });
+    assert_eq!((r.id.get(), r.last), (1, true));
+    assert_eq!(host.recv(), Frame::Withdrawn { id: TaskId(2) });
     // Sent before the host saw the last result.
     host.task(3, b"echo:three");
-    assert_eq!(host.recv(), Frame::Withdrawn { id: 3 });
+    assert_eq!(host.recv(), Frame::Withdrawn { id: TaskId(3) });
     host.send(&Frame::Ack);
     assert_eq!(join(d).unwrap(), ExitCode::Maxtasks);
 }
@@ -362,7 +362,7 @@ fn maxtasks_marks_the_last_result_and_waits_for_ack() {
     assert!(!host.result().last);
     host.task(2, b"echo:2");
     let r = host.result();
-    assert_eq!((r.id, r.last), (2, true));
+    assert_eq!((r.id.get(), r.last), (2, true));
     // Without an ack the daemon stays.
     assert!(host.try_recv(Duration::from_millis(300)).is_none());
     assert!(
@@ -416,7 +416,7 @@ fn a_task_finishing_after_walltime_is_the_last() {
     // nothing more (rather than the daemon leaving while the host dispatches).
     host.task(2, b"sleep:1500");
     let r = host.result();
-    assert_eq!((r.id, r.last), (2, true));
+    assert_eq!((r.id.get(), r.last), (2, true));
     host.send(&Frame::Ack);
     assert_eq!(join(d).unwrap(), ExitCode::Walltime);
 }
@@ -434,11 +434,14 @@ fn a_task_crossing_the_leave_notice_is_served() {
     host.task(8, b"echo:too");
     let r = host.result();
     assert_eq!(
-        (r.id, r.last, r.payload.as_slice()),
+        (r.id.get(), r.last, r.payload.as_slice()),
         (7, true, &b"crossed"[..])
     );
     let r = host.result();
-    assert_eq!((r.id, r.last, r.payload.as_slice()), (8, true, &b"too"[..]));
+    assert_eq!(
+        (r.id.get(), r.last, r.payload.as_slice()),
+        (8, true, &b"too"[..])
+    );
     host.send(&Frame::Ack);
     assert_eq!(join(d).unwrap(), ExitCode::Idletime);
     host.expect_disconnect();
@@ -564,7 +567,7 @@ fn autoexit_false_redials_the_same_url() {
     });
     host.task(1, b"second");
     let r = host.result();
-    assert_eq!((r.id, r.payload.as_slice()), (1, &b"second"[..]));
+    assert_eq!((r.id.get(), r.payload.as_slice()), (1, &b"second"[..]));
     assert_eq!(
         *inits.lock().unwrap(),
         vec![
@@ -709,7 +712,7 @@ fn eval_control_reports_task_id_and_descriptor() {
     host.handshake();
     host.task(42, b"");
     let r = host.result();
-    assert_eq!(r.id, 42);
+    assert_eq!(r.id, TaskId(42));
     let fd: i32 = String::from_utf8(r.payload).unwrap().parse().unwrap();
     assert!(fd >= 0, "the native backend has a descriptor");
     host.send(&Frame::Exit);

@@ -30,7 +30,7 @@ fn tasks_and_cancels_over_nng() {
     host.task(1, b"echo:over nng");
     let r = host.result();
     assert_eq!(
-        (r.id, r.status, r.payload.as_slice()),
+        (r.id.get(), r.status, r.payload.as_slice()),
         (1, Status::Ok, &b"over nng"[..])
     );
     host.task(2, b"sleep:60000");
@@ -41,7 +41,7 @@ fn tasks_and_cancels_over_nng() {
     for i in 3..200u64 {
         host.task(i, format!("echo:{i}").as_bytes());
         let r = host.result();
-        assert_eq!((r.id, r.payload), (i, i.to_string().into_bytes()));
+        assert_eq!((r.id.get(), r.payload), (i, i.to_string().into_bytes()));
     }
     host.task(200, b"sleep:60000");
     host.cancel(200);

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use mirai_proto::TaskId;
 use mirai_transport::{Listener, PeerId};
 
 /// A task as the host keeps it until sent: what its frame needs beyond the task id, in one
@@ -72,7 +73,7 @@ impl TaskBody {
         &self,
         listener: &Listener,
         peer: PeerId,
-        id: u64,
+        id: TaskId,
     ) -> Result<(), mirai_transport::Error> {
         let payload = self.payload();
         let parts = mirai_proto::task_frame_parts(id, self.flags(), payload.len(), self.trace());

@@ -14,6 +14,7 @@ use crate::{Host, TaskHandle};
 
 /// How a host is set up.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HostConfig {
     /// The URL to listen at (port 0 picks one; see [`Host::url`]).
     pub url: String,
@@ -102,6 +103,7 @@ impl HostConfig {
 /// relaunches happen in any minute, so that a daemon that cannot start never becomes a fork
 /// loop. Relaunches are logged and counted ([`Host::relaunches`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RepairPolicy {
     /// Delay before relaunching a daemon after a first crash.
     pub backoff: Duration,
@@ -111,6 +113,36 @@ pub struct RepairPolicy {
     pub stable: Duration,
     /// At most this many relaunches in any 60 seconds; further ones wait their turn.
     pub max_per_minute: u32,
+}
+
+impl RepairPolicy {
+    /// Sets [`RepairPolicy::backoff`].
+    #[must_use]
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets [`RepairPolicy::max_backoff`].
+    #[must_use]
+    pub fn with_max_backoff(mut self, max_backoff: Duration) -> Self {
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// Sets [`RepairPolicy::stable`].
+    #[must_use]
+    pub fn with_stable(mut self, stable: Duration) -> Self {
+        self.stable = stable;
+        self
+    }
+
+    /// Sets [`RepairPolicy::max_per_minute`].
+    #[must_use]
+    pub fn with_max_per_minute(mut self, max_per_minute: u32) -> Self {
+        self.max_per_minute = max_per_minute;
+        self
+    }
 }
 
 impl Default for RepairPolicy {
@@ -127,6 +159,7 @@ impl Default for RepairPolicy {
 
 /// Per-task options.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct SubmitOptions {
     /// Resolve with error 5 after this long (dispatcher mode also cancels the task).
     pub timeout: Option<Duration>,
@@ -145,4 +178,41 @@ pub struct SubmitOptions {
     /// [`TaskHandle::attempts`] counts its dispatches. Use it only for tasks that are safe to
     /// run twice: the lost daemon may have done part of the work.
     pub retries: Option<u32>,
+}
+
+impl SubmitOptions {
+    /// No timeout, no caller traceparent or span parent, the profile's retry budget: the same
+    /// as [`SubmitOptions::default`].
+    #[must_use]
+    pub fn new() -> Self {
+        SubmitOptions::default()
+    }
+
+    /// Sets [`SubmitOptions::timeout`] (`None`: none).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`SubmitOptions::trace`] (`None`: the host traces the task itself).
+    #[must_use]
+    pub fn with_trace(mut self, trace: Option<String>) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// Sets [`SubmitOptions::parent`] (`None`: no parent span).
+    #[must_use]
+    pub fn with_parent(mut self, parent: Option<TraceParent>) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// Sets [`SubmitOptions::retries`] (`None`: the profile's default).
+    #[must_use]
+    pub fn with_retries(mut self, retries: Option<u32>) -> Self {
+        self.retries = retries;
+        self
+    }
 }

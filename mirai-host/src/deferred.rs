@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::SystemTime;
 
-use mirai_sched::ErrorCode;
 use mirai_trace::{Span, TraceParent};
 
 use crate::handle::{run_callback, Outcome};
@@ -82,14 +81,6 @@ impl HostTrace {
 pub(crate) fn set_span_outcome(span: &mut Span, outcome: &Outcome) {
     match outcome {
         Outcome::Value { status, .. } => span.set_outcome(*status),
-        Outcome::Error(code) => {
-            let text = match code {
-                ErrorCode::TimedOut => "Timed out",
-                ErrorCode::ObjectClosed => "Object closed",
-                ErrorCode::ConnectionReset => "Connection reset",
-                ErrorCode::Canceled => "Operation canceled",
-            };
-            span.set_error(format!("errorValue {} | {text}", *code as u8));
-        }
+        Outcome::Error(code) => span.set_error_code(*code),
     }
 }

@@ -2,6 +2,7 @@
 
 /// Why a host could not start or take a task.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HostError {
     /// Listening failed.
     #[error(transparent)]

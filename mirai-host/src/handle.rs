@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use mirai_proto::Status;
-use mirai_sched::ErrorCode;
+use mirai_sched::{ErrorCode, TaskId};
 use mirai_trace::Span;
 
 use crate::deferred::{set_span_outcome, Deferred};
@@ -19,6 +19,9 @@ use crate::sync::{lock, wait_on};
 use crate::{Host, SubmitOptions};
 
 /// How a task ended.
+///
+/// Exhaustive on purpose: a task ends with a reply or an error code, and every caller must
+/// handle both (an error that is not a reply is an [`ErrorCode`], which is open-ended).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The daemon answered.
@@ -136,7 +139,7 @@ pub(crate) fn run_callback(f: Box<dyn FnOnce() + Send>) {
 /// A submitted task. Resolves exactly once. A `Future` whose output is the [`Outcome`], and
 /// waitable from any thread.
 pub struct TaskHandle {
-    pub(crate) id: u64,
+    pub(crate) id: TaskId,
     pub(crate) slot: Arc<Slot>,
     /// The host, so that a waiting thread can drive the listener itself.
     pub(crate) host: Weak<Shared>,
@@ -153,7 +156,7 @@ impl std::fmt::Debug for TaskHandle {
 
 impl TaskHandle {
     /// The task's id (unique and increasing within the process).
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> TaskId {
         self.id
     }
 

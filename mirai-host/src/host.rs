@@ -163,11 +163,10 @@ impl Host {
             .pipeline
             .filter(|_| config.transport.backend != Backend::Nng);
         let session = Session::new(SessionConfig {
-            sched: SchedConfig {
-                mode: config.mode,
-                memory_limit: config.memory_limit,
-                pipeline,
-            },
+            sched: SchedConfig::new()
+                .with_mode(config.mode)
+                .with_memory_limit(config.memory_limit)
+                .with_pipeline(pipeline),
             max_frame: config.transport.max_message,
             max_pending: config.max_pending,
             hello_timeout: config.hello_timeout,

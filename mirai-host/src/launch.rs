@@ -7,9 +7,8 @@
 //! the R package builds its own `Rscript -e 'mirai::daemon(...)'` commands.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use mirai_transport::Backend;
+pub use mirai_proto::daemon_args::{AutoExit, Backend, DaemonArgs};
 
 /// A program and arguments to start a daemon with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,64 +53,21 @@ impl Command {
     }
 }
 
-/// What a daemon does when its host goes away (the `mirai-daemon --autoexit` argument).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AutoExit {
-    /// `true`: exit at once (after a short grace when busy). The default.
-    #[default]
-    Exit,
-    /// `na`: finish the current task, then exit.
-    Finish,
-    /// `false`: stay and redial.
-    Stay,
+/// The daemon backend `--backend` names for a transport backend (the daemon's command line
+/// is defined in `mirai-proto`, which does not depend on the transport).
+pub fn daemon_backend(backend: mirai_transport::Backend) -> Backend {
+    match backend {
+        mirai_transport::Backend::Native => Backend::Native,
+        mirai_transport::Backend::Nng => Backend::Nng,
+    }
 }
 
-/// Arguments of the `mirai-daemon` binary beyond its URL; `None`/`false` leaves the daemon's
-/// default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DaemonArgs {
-    /// Transport backend (`--backend native|nng`).
-    pub backend: Option<Backend>,
-    /// Retry the first dial until the host listens (`--asyncdial`).
-    pub asyncdial: bool,
-    /// `--autoexit true|na|false`.
-    pub autoexit: Option<AutoExit>,
-    /// Exit (code 1) after this long without a task (`--idletime MS`).
-    pub idletime: Option<Duration>,
-    /// Exit (code 2) once this long has passed (`--walltime MS`).
-    pub walltime: Option<Duration>,
-    /// Exit (code 3) after this many tasks (`--maxtasks N`).
-    pub maxtasks: Option<u64>,
-}
-
-/// The command line of the `mirai-daemon` binary at `program`, dialing `url`.
+/// The command line of the `mirai-daemon` binary at `program`, dialing `url` with the options
+/// of `args` (whose own URL is ignored): rendered by [`DaemonArgs::to_args`], the same
+/// definition the daemon parses.
 pub fn daemon_command(program: impl Into<PathBuf>, url: &str, args: &DaemonArgs) -> Command {
-    let mut c = Command::new(program).arg(url);
-    if let Some(b) = args.backend {
-        c = c.arg("--backend").arg(match b {
-            Backend::Native => "native",
-            Backend::Nng => "nng",
-        });
-    }
-    if args.asyncdial {
-        c = c.arg("--asyncdial");
-    }
-    if let Some(a) = args.autoexit {
-        c = c.arg("--autoexit").arg(match a {
-            AutoExit::Exit => "true",
-            AutoExit::Finish => "na",
-            AutoExit::Stay => "false",
-        });
-    }
-    if let Some(t) = args.idletime {
-        c = c.arg("--idletime").arg(t.as_millis().to_string());
-    }
-    if let Some(t) = args.walltime {
-        c = c.arg("--walltime").arg(t.as_millis().to_string());
-    }
-    if let Some(n) = args.maxtasks {
-        c = c.arg("--maxtasks").arg(n.to_string());
-    }
+    let mut c = Command::new(program);
+    c.args = args.clone().with_url(url).to_args();
     c
 }
 
@@ -166,17 +122,17 @@ pub fn local_daemon_command(url: &str, args: &DaemonArgs) -> Result<Command, cra
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn daemon_command_renders_every_option() {
-        let args = DaemonArgs {
-            backend: Some(Backend::Nng),
-            asyncdial: true,
-            autoexit: Some(AutoExit::Finish),
-            idletime: Some(Duration::from_millis(1500)),
-            walltime: Some(Duration::from_secs(2)),
-            maxtasks: Some(10),
-        };
+        let args = DaemonArgs::default()
+            .with_backend(daemon_backend(mirai_transport::Backend::Nng))
+            .with_asyncdial(true)
+            .with_autoexit(AutoExit::Finish)
+            .with_idletime(Duration::from_millis(1500))
+            .with_walltime(Duration::from_secs(2))
+            .with_maxtasks(10);
         let c = daemon_command("/bin/d", "tcp://127.0.0.1:5555", &args);
         assert_eq!(c.program, PathBuf::from("/bin/d"));
         assert_eq!(
@@ -198,6 +154,13 @@ mod tests {
         );
         let plain = daemon_command("d", "abstract://x", &DaemonArgs::default());
         assert_eq!(plain.args, ["abstract://x"]);
+        assert_eq!(
+            daemon_backend(mirai_transport::Backend::Native),
+            Backend::Native
+        );
+        // The daemon reads back what the host renders.
+        let parsed = DaemonArgs::parse(c.args).unwrap();
+        assert_eq!(parsed, args.with_url("tcp://127.0.0.1:5555"));
     }
 
     #[test]

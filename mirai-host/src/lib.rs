@@ -111,7 +111,7 @@ pub use config::{
 pub use error::HostError;
 pub use handle::{Outcome, TaskHandle};
 pub use host::{Host, HostStatus};
-pub use mirai_proto::{RngStream, Status};
+pub use mirai_proto::{RngStream, Status, TaskId};
 pub use mirai_sched::{Counters, ErrorCode, Memory, Mode};
 /// OpenTelemetry spans (see the crate docs, "Tracing").
 pub use mirai_trace as trace;

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use mirai_proto::TaskId;
 use mirai_transport::{Listener, PeerId};
 
 use crate::body::TaskBody;
@@ -23,7 +24,7 @@ pub(crate) struct Outbox {
 /// A frame waiting in the [`Outbox`].
 pub(crate) enum Outgoing {
     /// Task `.0`, whose body is shared with the scheduler (which may keep it for a retry).
-    Task(u64, TaskBody),
+    Task(TaskId, TaskBody),
     /// Any other frame, encoded.
     Frame(Vec<u8>),
 }

@@ -25,8 +25,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use mirai_proto::{DecodeError, Frame, Init, RngStream, PROTOCOL_VERSION};
-use mirai_sched::{Action, Config as SchedConfig, Delivery, Scheduler};
+use mirai_proto::{Frame, Init, RngStream, PROTOCOL_VERSION};
+use mirai_sched::{Action, Config as SchedConfig, DaemonId, Delivery, Scheduler, TaskId};
 use mirai_transport::{DisconnectReason, PeerId};
 
 use crate::{rng, Outcome};
@@ -37,6 +37,7 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// How a session is set up.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// The scheduler's configuration.
     pub sched: SchedConfig,
@@ -54,8 +55,60 @@ pub struct SessionConfig {
     pub serial: Vec<u8>,
 }
 
+impl SessionConfig {
+    /// A session over a scheduler set up by `sched`: frames up to
+    /// [`mirai_proto::DEFAULT_MAX_FRAME`], the host's default hello timeout and cap on
+    /// pending connections, no RNG stream, an empty serialization config.
+    pub fn new(sched: SchedConfig) -> Self {
+        SessionConfig {
+            sched,
+            max_frame: mirai_proto::DEFAULT_MAX_FRAME,
+            max_pending: crate::DEFAULT_MAX_PENDING,
+            hello_timeout: crate::DEFAULT_HELLO_TIMEOUT,
+            stream: None,
+            serial: Vec::new(),
+        }
+    }
+
+    /// Sets [`SessionConfig::max_frame`].
+    #[must_use]
+    pub fn with_max_frame(mut self, max_frame: usize) -> Self {
+        self.max_frame = max_frame;
+        self
+    }
+
+    /// Sets [`SessionConfig::max_pending`].
+    #[must_use]
+    pub fn with_max_pending(mut self, max_pending: usize) -> Self {
+        self.max_pending = max_pending;
+        self
+    }
+
+    /// Sets [`SessionConfig::hello_timeout`].
+    #[must_use]
+    pub fn with_hello_timeout(mut self, hello_timeout: Duration) -> Self {
+        self.hello_timeout = hello_timeout;
+        self
+    }
+
+    /// Sets [`SessionConfig::stream`] (`None`: no stream).
+    #[must_use]
+    pub fn with_stream(mut self, stream: Option<RngStream>) -> Self {
+        self.stream = stream;
+        self
+    }
+
+    /// Sets [`SessionConfig::serial`].
+    #[must_use]
+    pub fn with_serial(mut self, serial: Vec<u8>) -> Self {
+        self.serial = serial;
+        self
+    }
+}
+
 /// Something the runtime must do, in this order ([`Session::poll_output`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Output<B> {
     /// Send this encoded init frame to a daemon that just said hello.
     Init {
@@ -69,7 +122,7 @@ pub enum Output<B> {
         /// The daemon.
         peer: PeerId,
         /// The task's id.
-        task: u64,
+        task: TaskId,
         /// The task, as handed to the scheduler.
         body: B,
         /// Dispatches of the task so far, this one included, when the scheduler keeps count
@@ -92,7 +145,7 @@ pub enum Output<B> {
     /// Resolve this task's handle: nothing more will come for it.
     Resolve {
         /// The task.
-        task: u64,
+        task: TaskId,
         /// The daemon's answer, or the error code saying why none will come.
         outcome: Outcome,
     },
@@ -148,15 +201,6 @@ pub struct Session<B> {
     hello_deadlines: VecDeque<(Instant, PeerId)>,
     /// Outputs that did not come from the scheduler's queue, served before it.
     out: VecDeque<Output<B>>,
-}
-
-/// Describes a decode failure without quoting any of the peer's bytes beyond the header (a
-/// CBOR error message may quote values).
-pub fn describe(e: &DecodeError) -> String {
-    match e {
-        DecodeError::Malformed(_) => "malformed frame body".to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// Describes why a connection ended, for the log. The transport's texts give lengths and
@@ -257,7 +301,7 @@ impl<B> Session<B> {
         if let Some(at) = now.checked_add(self.hello_timeout) {
             self.hello_deadlines.push_back((at, p));
         }
-        self.sched.connected(p);
+        self.sched.connected(DaemonId(p));
     }
 
     /// A connection ended (after every message from it).
@@ -288,7 +332,7 @@ impl<B> Session<B> {
             }
             None => None,
         };
-        self.sched.disconnected(p);
+        self.sched.disconnected(DaemonId(p));
         self.out.push_back(Output::Left { peer: p, pid });
     }
 
@@ -315,7 +359,7 @@ impl<B> Session<B> {
                 log::debug!("mirai host: daemon {p} (pid {}) said hello", h.pid);
                 peer.hello = Some(h.pid);
                 self.pending -= 1;
-                self.sched.hello(p);
+                self.sched.hello(DaemonId(p));
                 self.out.push_back(Output::Joined {
                     peer: p,
                     pid: h.pid,
@@ -327,7 +371,7 @@ impl<B> Session<B> {
                 Some("a withdrawn frame".to_string())
             }
             Ok(Frame::Withdrawn { id }) => {
-                if self.sched.withdrawn(p, id) {
+                if self.sched.withdrawn(DaemonId(p), id) {
                     log::debug!("mirai host: daemon {p} gave back task {id} unstarted");
                 } else {
                     log::debug!("mirai host: ignored give-back of task {id} from daemon {p}");
@@ -335,7 +379,7 @@ impl<B> Session<B> {
                 None
             }
             Ok(Frame::Result(r)) => {
-                match self.sched.result(p, r.id, r.last) {
+                match self.sched.result(DaemonId(p), r.id, r.last) {
                     Delivery::Deliver => {
                         let outcome = Outcome::Value {
                             status: r.status,
@@ -359,7 +403,8 @@ impl<B> Session<B> {
                 None
             }
             Ok(other) => Some(format!("an unexpected {} frame", other.kind())),
-            Err(e) => Some(describe(&e)),
+            // The error's text carries sizes and kinds, never the peer's bytes.
+            Err(e) => Some(e.to_string()),
         };
         if let Some(reason) = violation {
             let reason = match self.peers.get(&p) {
@@ -418,51 +463,58 @@ impl<B> Session<B> {
         if let Some(o) = self.out.pop_front() {
             return Some(o);
         }
-        let action = self.sched.poll_action()?;
-        Some(match action {
-            Action::Init { daemon, ordinal } => {
-                let init = Init {
-                    stream: self.stream.map(|s| rng::advance(s, ordinal)),
-                    serial: self.serial.clone(),
-                };
-                Output::Init {
-                    peer: daemon,
-                    frame: mirai_proto::encode(&Frame::Init(init)),
+        loop {
+            let action = self.sched.poll_action()?;
+            return Some(match action {
+                Action::Init { daemon, ordinal } => {
+                    let init = Init {
+                        stream: self.stream.map(|s| rng::advance(s, ordinal)),
+                        serial: self.serial.clone(),
+                    };
+                    Output::Init {
+                        peer: daemon.get(),
+                        frame: mirai_proto::encode(&Frame::Init(init)),
+                    }
                 }
-            }
-            Action::Dispatch {
-                daemon,
-                task,
-                payload,
-            } => Output::Task {
-                peer: daemon,
-                task,
-                body: payload,
-                // The scheduler's count: a pipelined task given back unstarted does not count
-                // an attempt.
-                attempts: self.sched.attempts(task),
-            },
-            Action::Cancel { daemon, task } => Output::Send {
-                peer: daemon,
-                frame: mirai_proto::encode(&Frame::Cancel { id: task }),
-            },
-            Action::Withdraw { daemon, task } => {
-                log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
-                Output::Send {
-                    peer: daemon,
-                    frame: mirai_proto::encode(&Frame::Withdraw { id: task }),
+                Action::Dispatch {
+                    daemon,
+                    task,
+                    payload,
+                } => Output::Task {
+                    peer: daemon.get(),
+                    task,
+                    body: payload,
+                    // The scheduler's count: a pipelined task given back unstarted does not count
+                    // an attempt.
+                    attempts: self.sched.attempts(task),
+                },
+                Action::Cancel { daemon, task } => Output::Send {
+                    peer: daemon.get(),
+                    frame: mirai_proto::encode(&Frame::Cancel { id: task }),
+                },
+                Action::Withdraw { daemon, task } => {
+                    log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
+                    Output::Send {
+                        peer: daemon.get(),
+                        frame: mirai_proto::encode(&Frame::Withdraw { id: task }),
+                    }
                 }
-            }
-            Action::Ack { daemon } => Output::Send {
-                peer: daemon,
-                frame: mirai_proto::encode(&Frame::Ack),
-            },
-            Action::Exit { daemon } => Output::Exit { peer: daemon },
-            Action::Fail { task, code } => Output::Resolve {
-                task,
-                outcome: Outcome::Error(code),
-            },
-        })
+                Action::Ack { daemon } => Output::Send {
+                    peer: daemon.get(),
+                    frame: mirai_proto::encode(&Frame::Ack),
+                },
+                Action::Exit { daemon } => Output::Exit { peer: daemon.get() },
+                Action::Fail { task, code } => Output::Resolve {
+                    task,
+                    outcome: Outcome::Error(code),
+                },
+                // An action of a newer scheduler that this host does not carry out.
+                _ => {
+                    log::warn!("mirai host: ignoring an unknown scheduler action");
+                    continue;
+                }
+            });
+        }
     }
 
     /// Checks the session's own invariants; for tests and the fuzzer. Panics if one is broken.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use mirai_sched::{ErrorCode, Mode};
+use mirai_sched::{ErrorCode, Mode, TaskId};
 use mirai_transport::{Listener, PeerId};
 
 use crate::body::TaskBody;
@@ -25,7 +25,7 @@ use crate::RepairPolicy;
 pub(crate) struct State {
     /// The protocol and the scheduler.
     pub(crate) session: Session<TaskBody>,
-    pub(crate) slots: HashMap<u64, Arc<Slot>>,
+    pub(crate) slots: HashMap<TaskId, Arc<Slot>>,
     /// `None` once reset: dropping the last reference closes the sockets.
     pub(crate) listener: Option<Arc<Listener>>,
     pub(crate) closed: bool,
@@ -85,7 +85,7 @@ impl Shared {
     pub(crate) fn resolve(
         &self,
         st: &mut State,
-        id: u64,
+        id: TaskId,
         outcome: Outcome,
         d: &mut Deferred,
         notes: &mut Notes,
@@ -196,12 +196,12 @@ impl Shared {
             self.carry_out(&mut st, d, &mut notes, None);
             // Anything the scheduler did not account for still resolves: nothing can answer
             // it any more.
-            let rest: Vec<u64> = st.slots.keys().copied().collect();
+            let rest: Vec<TaskId> = st.slots.keys().copied().collect();
             for id in rest {
                 self.resolve(
                     &mut st,
                     id,
-                    Outcome::Error(ErrorCode::ConnectionReset),
+                    Outcome::Error(ErrorCode::CONNECTION_RESET),
                     d,
                     &mut notes,
                 );

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mirai_proto::flags;
-use mirai_sched::{ErrorCode, TaskKind, TaskSpec};
+use mirai_sched::{ErrorCode, TaskId, TaskKind, TaskSpec};
 use mirai_trace::{Span, TraceParent};
 
 use crate::body::TaskBody;
@@ -93,7 +93,7 @@ impl Host {
         drop(payload);
         let tasks: Vec<EncodedTask> = (0..k)
             .map(|_| EncodedTask {
-                id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
+                id: TaskId(NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed)),
                 frame: body.clone(),
                 payload_len,
                 span: Span::none(),
@@ -133,11 +133,10 @@ impl Host {
             for (i, t) in tasks.into_iter().enumerate() {
                 let slot = Slot::new(t.span);
                 st.slots.insert(t.id, slot.clone());
-                let spec = TaskSpec {
-                    kind: kind(i),
-                    deadline,
-                    retries,
-                };
+                let spec = TaskSpec::new()
+                    .with_kind(kind(i))
+                    .with_deadline(deadline)
+                    .with_retries(retries);
                 st.session
                     .sched_mut()
                     .submit_with(t.id, t.frame, t.payload_len, spec);
@@ -184,7 +183,7 @@ impl Host {
             shared.resolve(
                 &mut st,
                 handle.id,
-                Outcome::Error(ErrorCode::Canceled),
+                Outcome::Error(ErrorCode::CANCELED),
                 &mut d,
                 &mut notes,
             );
@@ -198,7 +197,7 @@ impl Host {
 
 /// A task made ready outside the lock.
 pub(crate) struct EncodedTask {
-    pub(crate) id: u64,
+    pub(crate) id: TaskId,
     pub(crate) frame: TaskBody,
     pub(crate) payload_len: u64,
     /// Its `mirai` span (empty when not tracing).
@@ -207,7 +206,7 @@ pub(crate) struct EncodedTask {
 
 pub(crate) fn encode_task(payload: Vec<u8>, flags: u8, trace: Option<String>) -> EncodedTask {
     let id = NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed);
-    encode_task_with(id, payload, flags, trace, Span::none())
+    encode_task_with(TaskId(id), payload, flags, trace, Span::none())
 }
 
 /// A task with its `mirai` span, whose traceparent goes in the frame.
@@ -219,11 +218,11 @@ pub(crate) fn traced_task(
     let id = NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed);
     let span = mirai_trace::mirai(id, parent, t.set);
     let trace = span.context().map(|c| c.to_string());
-    encode_task_with(id, payload, 0, trace, span)
+    encode_task_with(TaskId(id), payload, 0, trace, span)
 }
 
 pub(crate) fn encode_task_with(
-    id: u64,
+    id: TaskId,
     payload: Vec<u8>,
     flags: u8,
     trace: Option<String>,

@@ -8,6 +8,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mirai_proto::daemon_args::{ExitCode, FailureStatus};
+
 use crate::launch;
 use crate::state::Shared;
 use crate::sync::lock;
@@ -58,7 +60,10 @@ impl Shared {
             let policy = match &self.repair {
                 Some(p) if crashed(status) && !stopping => p,
                 _ => {
-                    log::debug!("mirai host: daemon pid {pid} exited ({status})");
+                    log::debug!(
+                        "mirai host: daemon pid {pid} exited ({})",
+                        exit_text(status)
+                    );
                     continue;
                 }
             };
@@ -69,7 +74,8 @@ impl Shared {
             };
             let delay = backoff(policy, crashes);
             log::warn!(
-                "mirai host: daemon pid {pid} crashed ({status}); relaunching it in {delay:?}"
+                "mirai host: daemon pid {pid} crashed ({}); relaunching it in {delay:?}",
+                exit_text(status)
             );
             rl.due.push_back(Due {
                 at: now + delay,
@@ -171,10 +177,25 @@ pub(crate) struct Relaunch {
     pub(crate) capped: bool,
 }
 
-/// A crash, as opposed to a planned exit: a signal, or a non-zero code other than the limit
-/// codes 1/2/3 (idletime, walltime, maxtasks).
+/// A crash, as opposed to a planned exit: a signal, or a code that is not one of the daemon's
+/// [`ExitCode`]s (0: disconnected; 1/2/3: idletime, walltime, maxtasks).
 pub(crate) fn crashed(status: ExitStatus) -> bool {
-    status.signal().is_some() || !matches!(status.code(), Some(0..=3))
+    status.signal().is_some() || status.code().and_then(ExitCode::from_code).is_none()
+}
+
+/// The exit status for the log, with the cause when it is one of the daemon's
+/// [`FailureStatus`]es (`exit status: 64 (dial failed)`).
+pub(crate) fn exit_text(status: ExitStatus) -> String {
+    let cause = match status.code().and_then(FailureStatus::from_code) {
+        Some(FailureStatus::Dial) => "dial failed",
+        Some(FailureStatus::Usage) => "invalid command line",
+        Some(FailureStatus::Protocol) => "the host broke the protocol",
+        Some(FailureStatus::Init) => "initialisation failed",
+        Some(FailureStatus::Transport) => "transport failure",
+        Some(_) => "daemon failure",
+        None => return status.to_string(),
+    };
+    format!("{status} ({cause})")
 }
 
 /// The delay before relaunching after `crashes` crashes in a row (1 for the first).

@@ -57,7 +57,9 @@ pub fn decode(bytes: &[u8], max: usize) -> Result<Frame, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{flags, BodyError, Hello, Init, Status, Task, TaskResult, DEFAULT_MAX_FRAME};
+    use crate::{
+        flags, BodyError, Hello, Init, Status, Task, TaskId, TaskResult, DEFAULT_MAX_FRAME,
+    };
     use serde::Serialize;
 
     fn samples() -> Vec<Frame> {
@@ -75,20 +77,22 @@ mod tests {
                 serial: vec![],
             }),
             Frame::Task(Task {
-                id: 1,
+                id: TaskId(1),
                 flags: flags::EVERYWHERE,
                 payload: vec![0; 16],
                 trace: None,
             }),
             Frame::Result(TaskResult {
-                id: u64::MAX,
+                id: TaskId(u64::MAX),
                 status: Status::Error,
                 last: true,
                 payload: vec![9; 3],
             }),
-            Frame::Cancel { id: 3 },
-            Frame::Withdraw { id: 4 },
-            Frame::Withdrawn { id: u64::MAX },
+            Frame::Cancel { id: TaskId(3) },
+            Frame::Withdraw { id: TaskId(4) },
+            Frame::Withdrawn {
+                id: TaskId(u64::MAX),
+            },
             Frame::Ack,
             Frame::Exit,
         ]
@@ -110,7 +114,7 @@ mod tests {
             Err(DecodeError::UnknownVersion { got: 9 })
         );
         let big = encode(&Frame::Task(Task {
-            id: 1,
+            id: TaskId(1),
             flags: 0,
             payload: vec![0; 100],
             trace: None,
@@ -127,7 +131,7 @@ mod tests {
         b.push(0);
         assert_eq!(decode(&b, 100), Err(DecodeError::TrailingBytes(1)));
         let t = encode(&Frame::Task(Task {
-            id: 1,
+            id: TaskId(1),
             flags: 0,
             payload: vec![7; 40],
             trace: None,
@@ -212,7 +216,7 @@ mod tests {
         assert_eq!(cause(&framed(&missing)), BodyError::MissingField);
         // A result whose status is "Maybe".
         let mut status = encode(&Frame::Result(TaskResult {
-            id: 1,
+            id: TaskId(1),
             status: Status::Ok,
             last: false,
             payload: vec![],

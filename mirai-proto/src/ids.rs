@@ -2,8 +2,7 @@
 //!
 //! Both are plain `u64`s underneath, and a [`TaskId`] encodes on the wire exactly as its
 //! integer does (serde transparent), so switching a `u64` field to it changes no frame's bytes.
-//! The crate's frames still use the integer alias [`crate::TaskId`]; the other crates move to
-//! these types one at a time.
+//! The frames carry [`TaskId`] (re-exported as [`crate::TaskId`]).
 
 use std::fmt;
 
@@ -67,7 +66,7 @@ id! {
 
 impl TaskId {
     /// The id of a leave notice (see the crate docs), [`crate::LEAVE_NOTICE_ID`].
-    pub const LEAVE_NOTICE: TaskId = TaskId(crate::LEAVE_NOTICE_ID);
+    pub const LEAVE_NOTICE: TaskId = TaskId(0);
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@
 //! a panic.
 //!
 //! ```
-//! use mirai_proto::{decode, encode, Frame, Task, DEFAULT_MAX_FRAME};
-//! let frame = Frame::Task(Task { id: 7, flags: 0, payload: b"hello".to_vec(), trace: None });
+//! use mirai_proto::{decode, encode, Frame, Task, TaskId, DEFAULT_MAX_FRAME};
+//! let frame = Frame::Task(Task { id: TaskId(7), flags: 0, payload: b"hello".to_vec(), trace: None });
 //! let bytes = encode(&frame);
 //! assert_eq!(decode(&bytes, DEFAULT_MAX_FRAME).unwrap(), frame);
 //! ```
@@ -71,10 +71,10 @@ pub const HEADER_LEN: usize = 4;
 /// Default largest frame accepted by [`decode`]: 16 GiB, so that multi-gigabyte payloads work.
 pub const DEFAULT_MAX_FRAME: usize = 16 << 30;
 
-/// Identifies a task for its whole life, host and daemon side (the integer form of
-/// [`ids::TaskId`], which other crates are moving to).
-pub type TaskId = u64;
+/// Identifies a task for its whole life, host and daemon side: the frames carry this newtype,
+/// which encodes as its integer.
+pub use ids::TaskId;
 
 /// The task id of a *leave notice* (see the crate docs): a `last` result for no task, sent by
 /// a daemon leaving on an idle limit. Real task ids start at 1.
-pub const LEAVE_NOTICE_ID: TaskId = 0;
+pub const LEAVE_NOTICE_ID: TaskId = TaskId::LEAVE_NOTICE;

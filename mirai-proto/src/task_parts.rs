@@ -19,9 +19,9 @@ const TASK_SUFFIX_MAX: usize = 6 + 9;
 /// frame (whose CBOR keys and tags cost about 40 bytes per task). Built on the stack.
 ///
 /// ```
-/// use mirai_proto::{encode, task_frame_parts, Frame, Task};
-/// let parts = task_frame_parts(7, 0, 5, Some("tp"));
-/// let frame = Frame::Task(Task { id: 7, flags: 0, payload: b"hello".to_vec(), trace: Some("tp".into()) });
+/// use mirai_proto::{encode, task_frame_parts, Frame, Task, TaskId};
+/// let parts = task_frame_parts(TaskId(7), 0, 5, Some("tp"));
+/// let frame = Frame::Task(Task { id: TaskId(7), flags: 0, payload: b"hello".to_vec(), trace: Some("tp".into()) });
 /// assert_eq!(parts.slices(b"hello").concat(), encode(&frame));
 /// assert_eq!(parts.len(), encode(&frame).len());
 /// ```
@@ -126,7 +126,7 @@ pub fn task_frame_parts(
     cbor_head(&mut prefix, &mut at, MAP, 4);
     cbor_head(&mut prefix, &mut at, TEXT, 2);
     put(&mut prefix, &mut at, b"id");
-    cbor_head(&mut prefix, &mut at, UINT, id);
+    cbor_head(&mut prefix, &mut at, UINT, id.get());
     cbor_head(&mut prefix, &mut at, TEXT, 5);
     put(&mut prefix, &mut at, b"flags");
     cbor_head(&mut prefix, &mut at, UINT, u64::from(flags));
@@ -183,6 +183,7 @@ mod tests {
         for n in [0, 1, 23, 24, 255, 256, 65_535, 65_536] {
             let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
             for (k, &id) in ids.iter().enumerate() {
+                let id = TaskId(id);
                 let flags = [0u8, 1, 23, 24, 255][k % 5];
                 for trace in traces {
                     let frame = Frame::Task(Task {

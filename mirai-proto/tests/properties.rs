@@ -27,22 +27,22 @@ fn frame() -> impl Strategy<Value = Frame> {
             prop::option::of(".{0,60}")
         )
             .prop_map(|(id, flags, payload, trace)| Frame::Task(Task {
-                id,
+                id: TaskId(id),
                 flags,
                 payload,
                 trace
             })),
         (any::<u64>(), status(), any::<bool>(), bytes()).prop_map(|(id, status, last, payload)| {
             Frame::Result(TaskResult {
-                id,
+                id: TaskId(id),
                 status,
                 last,
                 payload,
             })
         }),
-        any::<u64>().prop_map(|id| Frame::Cancel { id }),
-        any::<u64>().prop_map(|id| Frame::Withdraw { id }),
-        any::<u64>().prop_map(|id| Frame::Withdrawn { id }),
+        any::<u64>().prop_map(|id| Frame::Cancel { id: TaskId(id) }),
+        any::<u64>().prop_map(|id| Frame::Withdraw { id: TaskId(id) }),
+        any::<u64>().prop_map(|id| Frame::Withdrawn { id: TaskId(id) }),
         Just(Frame::Ack),
         Just(Frame::Exit),
     ]
@@ -59,6 +59,7 @@ proptest! {
 
     #[test]
     fn task_frame_parts_are_the_same_bytes(id in any::<u64>(), flags in any::<u8>(), payload in bytes(), trace in prop::option::of(".{0,80}")) {
+        let id = TaskId(id);
         let parts = task_frame_parts(id, flags, payload.len(), trace.as_deref());
         let joined = parts.slices(&payload).concat();
         prop_assert_eq!(parts.len(), joined.len());
@@ -101,7 +102,7 @@ proptest! {
 #[test]
 fn a_one_mebibyte_payload_round_trips() {
     let f = Frame::Task(Task {
-        id: 1,
+        id: TaskId(1),
         flags: 0,
         payload: vec![0xab; 1 << 20],
         trace: None,

@@ -61,11 +61,9 @@ pub(crate) unsafe fn submit_handle(
     hb.host
         .submit(
             payload,
-            SubmitOptions {
-                timeout,
-                parent,
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new()
+                .with_timeout(timeout)
+                .with_parent(parent),
         )
         .map_err(host_error)
 }
@@ -177,7 +175,7 @@ pub(crate) unsafe fn take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> RResult<SE
     };
     // No reference into the box is held while R code (hooks) runs.
     let value = match &outcome {
-        Outcome::Error(code) => Ok(error_value(*code as i32)),
+        Outcome::Error(code) => Ok(error_value(code.code())),
         Outcome::Value { payload, .. } => unserialize(payload, hooks.as_ref()),
     };
     let value = match value {

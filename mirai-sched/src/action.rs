@@ -1,28 +1,16 @@
 //! What comes out of the scheduler: the [`Action`]s the caller carries out, the
-//! [`ErrorCode`]s tasks fail with, and the [`Delivery`] verdict on a result.
+//! [`ErrorCode`]s tasks fail with (`mirai_proto`'s, so one table serves every layer:
+//! [`ErrorCode::TIMED_OUT`], [`ErrorCode::OBJECT_CLOSED`], [`ErrorCode::CONNECTION_RESET`],
+//! [`ErrorCode::CANCELED`]), and the [`Delivery`] verdict on a result.
 
-use crate::{DaemonId, TaskId};
+use crate::{DaemonId, ErrorCode, TaskId};
 
 #[cfg(doc)]
 use crate::Scheduler;
 
-/// The error codes the scheduler resolves tasks with. The values are the engine's error
-/// numbers, which the host reports to its callers unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ErrorCode {
-    /// 5: the task's deadline passed.
-    TimedOut = 5,
-    /// 7: the task was never sent and its profile closed.
-    ObjectClosed = 7,
-    /// 19: the daemon evaluating (or holding) the task went away, or the profile was reset.
-    ConnectionReset = 19,
-    /// 20: the task was cancelled.
-    Canceled = 20,
-}
-
 /// Something the caller must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action<P> {
     /// Send the init bundle to a daemon that said hello. `ordinal` counts hellos over the
     /// scheduler's life (1 for the first), which picks the daemon's RNG stream.
@@ -77,6 +65,8 @@ pub enum Action<P> {
 }
 
 /// What to do with a result that came back from a daemon.
+///
+/// Exhaustive on purpose: a yes-or-no verdict, which the caller must act on either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// Resolve the task's handle with it.

@@ -8,6 +8,7 @@ use crate::{ErrorCode, Scheduler};
 
 /// How tasks reach daemons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Mode {
     /// FIFO queue, dispatch to idle daemons only, cancellation, memory budget.
     #[default]
@@ -21,6 +22,7 @@ pub enum Mode {
 /// Scheduler settings. Build one with [`Config::new`] and the `with_*` methods (or
 /// [`Config::default`], which is the same).
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Config {
     /// See [`Mode`].
     pub mode: Mode,
@@ -79,6 +81,7 @@ pub const PIPELINE_MIN_SAMPLES: u32 = 2;
 
 /// What kind of task is submitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TaskKind {
     /// An ordinary task.
     Normal,
@@ -98,13 +101,14 @@ pub enum TaskKind {
 /// Per-task settings of [`Scheduler::submit_with`]. Build one with [`TaskSpec::new`] and the
 /// `with_*` methods (or [`TaskSpec::default`], which is the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskSpec {
     /// Ordinary task or part of an everywhere round.
     pub kind: TaskKind,
-    /// After this instant the task fails with [`ErrorCode::TimedOut`].
+    /// After this instant the task fails with [`ErrorCode::TIMED_OUT`].
     pub deadline: Option<Instant>,
     /// How many times the task may be sent again after the daemon evaluating it disconnected
-    /// (0: never; it then fails with [`ErrorCode::ConnectionReset`] as with
+    /// (0: never; it then fails with [`ErrorCode::CONNECTION_RESET`] as with
     /// [`Scheduler::submit`]).
     ///
     /// A retried task goes back to the *head* of the queue, not its back: it was dispatched in

@@ -109,7 +109,7 @@ impl<P> Scheduler<P> {
     }
 
     /// The daemon's connection closed. Its task, if any (all of them in direct mode, in the
-    /// order they were sent), fails with [`ErrorCode::ConnectionReset`] unless already
+    /// order they were sent), fails with [`ErrorCode::CONNECTION_RESET`] unless already
     /// cancelled or timed out, or unless it has retries left ([`TaskSpec::retries`]): then it
     /// is queued again, ahead of every waiting task, and dispatched to the next free daemon.
     /// Queued tasks wait for other daemons.

@@ -19,7 +19,7 @@
 //!   of several idle daemons, the one idle longest gets it, which spreads work evenly;
 //! - cancelling a queued task removes it; cancelling an executing one asks its daemon to
 //!   interrupt it and the daemon stays busy until it answers;
-//! - a busy daemon that disconnects fails its task with [`ErrorCode::ConnectionReset`] (19),
+//! - a busy daemon that disconnects fails its task with [`ErrorCode::CONNECTION_RESET`] (19),
 //!   unless the task was submitted with retries left ([`Scheduler::submit_with`]): then it goes
 //!   back into the queue ahead of every task waiting there (see [`TaskSpec::retries`]);
 //! - everywhere rounds ([`TaskKind::Everywhere`]) reach each daemon at most once;
@@ -60,13 +60,14 @@
 //! | `lazy` | the lazily compacted deque every ordering above is kept in |
 //!
 //! ```
-//! use mirai_sched::{Action, Config, Scheduler, TaskKind};
+//! use mirai_sched::{Action, Config, DaemonId, Scheduler, TaskId, TaskKind};
 //! let mut s: Scheduler<&str> = Scheduler::new(Config::default());
-//! s.submit(1, "work", 4, TaskKind::Normal, None);
-//! s.connected(10);
-//! s.hello(10);
-//! assert!(matches!(s.poll_action(), Some(Action::Init { daemon: 10, ordinal: 1 })));
-//! assert!(matches!(s.poll_action(), Some(Action::Dispatch { daemon: 10, task: 1, payload: "work" })));
+//! let (d, t) = (DaemonId(10), TaskId(1));
+//! s.submit(t, "work", 4, TaskKind::Normal, None);
+//! s.connected(d);
+//! s.hello(d);
+//! assert_eq!(s.poll_action(), Some(Action::Init { daemon: d, ordinal: 1 }));
+//! assert_eq!(s.poll_action(), Some(Action::Dispatch { daemon: d, task: t, payload: "work" }));
 //! ```
 
 #![forbid(unsafe_code)]
@@ -88,8 +89,9 @@ mod timeout;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-pub use action::{Action, Delivery, ErrorCode};
+pub use action::{Action, Delivery};
 pub use config::{Config, Mode, TaskKind, TaskSpec, PIPELINE_MIN_SAMPLES};
+pub use mirai_proto::ErrorCode;
 pub use status::{Counters, Memory};
 
 use daemon::Daemon;
@@ -100,10 +102,10 @@ use rounds::Rounds;
 use task::Task;
 use timeout::Deadlines;
 
-/// A daemon, named by the caller (the host uses transport peer ids).
-pub type DaemonId = u64;
-/// A task, named by the caller; ids are unique for the scheduler's life.
-pub type TaskId = u64;
+/// A daemon, named by the caller (the host uses transport peer ids); and a task, named by the
+/// caller, unique for the scheduler's life. `mirai_proto`'s newtypes, so that one cannot be
+/// passed for the other.
+pub use mirai_proto::ids::{DaemonId, TaskId};
 
 /// The dispatcher state machine. See the crate docs.
 ///

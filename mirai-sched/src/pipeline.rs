@@ -78,7 +78,7 @@ impl<P> Scheduler<P> {
     /// scheduler took it back; false (and nothing changes) if the daemon did not hold it as a
     /// task, in direct mode, or after [`Scheduler::reset`]. (Only a pipelined task can come
     /// back unstarted and be dispatched again; any other task a daemon gives back is one it
-    /// was told to cancel while leaving, or is failed with [`crate::ErrorCode::ConnectionReset`]:
+    /// was told to cancel while leaving, or is failed with [`crate::ErrorCode::CONNECTION_RESET`]:
     /// it was not kept.)
     pub fn withdrawn(&mut self, daemon: DaemonId, task: TaskId) -> bool {
         if self.mode == Mode::Direct || self.closed {
@@ -249,6 +249,7 @@ mod tests {
     use super::*;
     use crate::lazy::SLACK;
     use crate::{Config, TaskKind, TaskSpec};
+    use crate::{DaemonId as D, TaskId as T};
 
     /// The internal candidate lists stay bounded by the daemons, however many tasks pass: a
     /// daemon offered for pipelining at every task it takes while idle once made
@@ -262,8 +263,8 @@ mod tests {
         });
         let t0 = Instant::now();
         s.set_time(t0);
-        s.connected(1);
-        s.hello(1);
+        s.connected(D(1));
+        s.hello(D(1));
         let spec = TaskSpec {
             kind: TaskKind::Normal,
             deadline: None,
@@ -271,15 +272,15 @@ mod tests {
         };
         for i in 0..10_000u64 {
             if i == 5_000 {
-                s.connected(2);
-                s.hello(2);
+                s.connected(D(2));
+                s.hello(D(2));
             }
             s.set_time(t0 + Duration::from_micros(10 * i));
             // One at a time on one daemon, then two at a time now and then on two daemons
             // (pipelining and take-back).
-            s.submit_with(2 * i + 1, 0, 1, spec);
+            s.submit_with(T(2 * i + 1), 0, 1, spec);
             if i >= 5_000 && i % 7 == 0 {
-                s.submit_with(2 * i + 2, 0, 1, spec);
+                s.submit_with(T(2 * i + 2), 0, 1, spec);
             }
             let mut sent = Vec::new();
             while let Some(a) = s.poll_action() {

@@ -17,7 +17,7 @@ impl<P> Scheduler<P> {
     }
 
     /// Closes the scheduler: every task still held fails, in submission order
-    /// ([`ErrorCode::ConnectionReset`]; [`ErrorCode::ObjectClosed`] in direct mode for tasks
+    /// ([`ErrorCode::CONNECTION_RESET`]; [`ErrorCode::OBJECT_CLOSED`] in direct mode for tasks
     /// never sent), and the queue empties. Tasks already cancelled or timed out get nothing
     /// more. Afterwards submissions fail at once with `ObjectClosed`, results are discarded,
     /// cancel returns false and nothing is dispatched; connections are still tracked so
@@ -32,9 +32,9 @@ impl<P> Scheduler<P> {
             let code = match t.state {
                 // "Never sent": a retried task waiting again was sent, and lost.
                 TaskState::Queued if self.mode == Mode::Direct && t.attempts == 0 => {
-                    ErrorCode::ObjectClosed
+                    ErrorCode::OBJECT_CLOSED
                 }
-                TaskState::Queued | TaskState::Running => ErrorCode::ConnectionReset,
+                TaskState::Queued | TaskState::Running => ErrorCode::CONNECTION_RESET,
                 TaskState::Abandoned => continue,
             };
             held.push((t.seq, id, code));

@@ -83,7 +83,7 @@ impl<P> Task<P> {
             piped: false,
             state: TaskState::Queued,
             payload: Some(payload),
-            daemon: 0,
+            daemon: DaemonId(0),
         }
     }
 
@@ -111,11 +111,11 @@ impl<P> Task<P> {
 
 impl<P> Scheduler<P> {
     /// Adds a task at the back of the queue, with `bytes` counted against the budget while it
-    /// waits, and an optional deadline after which it fails with [`ErrorCode::TimedOut`].
+    /// waits, and an optional deadline after which it fails with [`ErrorCode::TIMED_OUT`].
     ///
     /// A task that can go to a daemon at once (empty queue and an eligible daemon) is
     /// dispatched straight away and its bytes are never counted. After [`Scheduler::reset`] the
-    /// task fails at once with [`ErrorCode::ObjectClosed`]. Task ids must be unique: a
+    /// task fails at once with [`ErrorCode::OBJECT_CLOSED`]. Task ids must be unique: a
     /// submission reusing the id of a task still held is a caller bug and is ignored (it
     /// panics in debug builds).
     pub fn submit(
@@ -148,7 +148,7 @@ impl<P> Scheduler<P> {
         if self.closed {
             self.actions.push_back(Action::Fail {
                 task,
-                code: ErrorCode::ObjectClosed,
+                code: ErrorCode::OBJECT_CLOSED,
             });
             return;
         }
@@ -236,7 +236,7 @@ impl<P> Scheduler<P> {
                 self.deadlines.forget(&t);
                 self.actions.push_back(Action::Fail {
                     task,
-                    code: ErrorCode::ConnectionReset,
+                    code: ErrorCode::CONNECTION_RESET,
                 });
             }
         }
@@ -260,7 +260,7 @@ impl<P> Scheduler<P> {
             }
             self.actions.push_back(Action::Fail {
                 task,
-                code: ErrorCode::ConnectionReset,
+                code: ErrorCode::CONNECTION_RESET,
             });
             return;
         }
@@ -300,6 +300,7 @@ impl<P: Clone> Scheduler<P> {
 mod tests {
     use super::*;
     use crate::Config;
+    use crate::TaskId as T;
 
     /// A host holds one task record per queued task (design.md, memory per unresolved task):
     /// with a 16-byte payload handle (`Arc<[u8]>`, what mirai-host uses) it stays 56 bytes.
@@ -322,12 +323,12 @@ mod tests {
             u64::MAX / 4,
         ];
         for (i, &b) in sizes.iter().enumerate() {
-            s.submit(i as u64 + 1, "p", b, TaskKind::Normal, None);
+            s.submit(T(i as u64 + 1), "p", b, TaskKind::Normal, None);
         }
         assert_eq!(s.memory().used, sizes.iter().sum::<u64>());
         for (i, &b) in sizes.iter().enumerate() {
             let before = s.memory().used;
-            assert!(s.cancel(i as u64 + 1));
+            assert!(s.cancel(T(i as u64 + 1)));
             assert_eq!(before - s.memory().used, b, "size {b}");
         }
         assert_eq!(s.memory().used, 0);

@@ -1,5 +1,5 @@
 //! Time: the instants the caller hands in ([`Scheduler::set_time`]), and task deadlines, which
-//! fail their tasks with [`ErrorCode::TimedOut`] when [`Scheduler::handle_timeout`] passes them.
+//! fail their tasks with [`ErrorCode::TIMED_OUT`] when [`Scheduler::handle_timeout`] passes them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -55,7 +55,7 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// Fails every task whose deadline is at or before `now` with [`ErrorCode::TimedOut`], in
+    /// Fails every task whose deadline is at or before `now` with [`ErrorCode::TIMED_OUT`], in
     /// deadline order. A queued task is removed (in direct mode too: it is never sent). An
     /// executing one is, in dispatcher mode, also cancelled as [`Scheduler::cancel`] would
     /// (`Fail` then `Cancel`); in direct mode only its reply is discarded later.
@@ -70,7 +70,7 @@ impl<P> Scheduler<P> {
                     self.remove_queued(task);
                     self.actions.push_back(Action::Fail {
                         task,
-                        code: ErrorCode::TimedOut,
+                        code: ErrorCode::TIMED_OUT,
                     });
                 }
                 TaskState::Abandoned => continue,
@@ -79,7 +79,7 @@ impl<P> Scheduler<P> {
                     let daemon = t.daemon;
                     self.actions.push_back(Action::Fail {
                         task,
-                        code: ErrorCode::TimedOut,
+                        code: ErrorCode::TIMED_OUT,
                     });
                     if self.mode == Mode::Dispatcher {
                         self.actions.push_back(Action::Cancel { daemon, task });

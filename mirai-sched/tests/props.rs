@@ -14,7 +14,10 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use mirai_sched::{Action, Config, Delivery, ErrorCode, Mode, Scheduler, TaskKind, TaskSpec};
+use mirai_sched::{
+    Action, Config, DaemonId as D, Delivery, ErrorCode, Mode, Scheduler, TaskId as T, TaskKind,
+    TaskSpec,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -294,11 +297,12 @@ impl Harness {
 
     fn with_pipeline(mode: Mode, limit: Option<u64>, pipeline: Option<u64>) -> Self {
         Harness {
-            s: Scheduler::new(Config {
-                mode,
-                memory_limit: limit,
-                pipeline: pipeline.map(Duration::from_millis),
-            }),
+            s: Scheduler::new(
+                Config::new()
+                    .with_mode(mode)
+                    .with_memory_limit(limit)
+                    .with_pipeline(pipeline.map(Duration::from_millis)),
+            ),
             m: Model::new(mode, limit, pipeline),
             t0: Instant::now(),
         }
@@ -335,7 +339,7 @@ impl Harness {
                 let d = self.m.next_daemon;
                 self.m.next_daemon += 1;
                 self.m.daemons.insert(d, MDaemon::default());
-                self.s.connected(d);
+                self.s.connected(D(d));
             }
             Op::Hello(i) => {
                 let fresh: Vec<u64> = self
@@ -355,7 +359,7 @@ impl Harness {
                     self.m.ring.push_back(d);
                     expect_init = Some(d);
                 }
-                self.s.hello(d);
+                self.s.hello(D(d));
             }
             Op::Disconnect(i) => {
                 let all: Vec<u64> = self.m.daemons.keys().copied().collect();
@@ -376,7 +380,7 @@ impl Harness {
                         self.m.lost.push(t);
                     }
                 }
-                self.s.disconnected(d);
+                self.s.disconnected(D(d));
             }
             Op::Submit {
                 bytes,
@@ -391,14 +395,10 @@ impl Harness {
                 ctx = Ctx::Submit(t);
                 let at = deadline.map(|d| self.t0 + Duration::from_millis(self.m.now + d));
                 if retries == 0 && t % 2 == 0 {
-                    self.s.submit(t, t, bytes, TaskKind::Normal, at);
+                    self.s.submit(T(t), t, bytes, TaskKind::Normal, at);
                 } else {
-                    let spec = TaskSpec {
-                        deadline: at,
-                        retries,
-                        ..TaskSpec::default()
-                    };
-                    self.s.submit_with(t, t, bytes, spec);
+                    let spec = TaskSpec::new().with_deadline(at).with_retries(retries);
+                    self.s.submit_with(T(t), t, bytes, spec);
                 }
             }
             Op::Everywhere { k, deadline } => {
@@ -416,7 +416,7 @@ impl Harness {
                     ctx = Ctx::Submit(t);
                     let at = deadline.map(|d| self.t0 + Duration::from_millis(self.m.now + d));
                     self.s.submit(
-                        t,
+                        T(t),
                         t,
                         7,
                         TaskKind::Everywhere {
@@ -442,7 +442,7 @@ impl Harness {
                     }
                     _ => false,
                 };
-                let got = self.s.cancel(t);
+                let got = self.s.cancel(T(t));
                 assert_eq!(got, expected, "cancel({t})");
                 if got {
                     self.m.end(t);
@@ -480,7 +480,7 @@ impl Harness {
                 } else {
                     Delivery::Discard
                 };
-                let got = self.s.result(d, t, last);
+                let got = self.s.result(D(d), T(t), last);
                 assert_eq!(got, expected, "result({d}, {t})");
                 if got == Delivery::Deliver {
                     self.m.end(t);
@@ -503,7 +503,7 @@ impl Harness {
                         m.hello && !m.left && (self.m.mode == Mode::Direct || m.held.is_empty())
                     });
                 assert_eq!(
-                    self.s.result(d, t, last),
+                    self.s.result(D(d), T(t), last),
                     Delivery::Discard,
                     "bogus result({d}, {t})"
                 );
@@ -536,7 +536,11 @@ impl Harness {
                     .collect();
                 let t = piped[pos % piped.len()];
                 let expected = !self.m.closed && self.m.mode == Mode::Dispatcher;
-                assert_eq!(self.s.withdrawn(d, t), expected, "withdrawn({d}, {t})");
+                assert_eq!(
+                    self.s.withdrawn(D(d), T(t)),
+                    expected,
+                    "withdrawn({d}, {t})"
+                );
                 if expected {
                     self.m.unhold(d, t, false);
                     self.m.withdrawn += 1;
@@ -555,7 +559,7 @@ impl Harness {
                     return;
                 };
                 let before = (self.s.counters(), self.s.memory());
-                assert!(!self.s.withdrawn(d, t), "bogus withdrawn({d}, {t})");
+                assert!(!self.s.withdrawn(D(d), T(t)), "bogus withdrawn({d}, {t})");
                 assert_eq!((self.s.counters(), self.s.memory()), before);
             }
             Op::Advance(ms) => {
@@ -614,6 +618,7 @@ impl Harness {
         while let Some(a) = self.s.poll_action() {
             match a {
                 Action::Init { daemon, ordinal } => {
+                    let daemon = daemon.get();
                     assert_eq!(expect_init.take(), Some(daemon), "unexpected init");
                     assert_eq!(ordinal, self.m.cumulative);
                 }
@@ -622,6 +627,7 @@ impl Harness {
                     task,
                     payload,
                 } => {
+                    let (daemon, task) = (daemon.get(), task.get());
                     assert_eq!(payload, task);
                     assert!(expect_init.is_none(), "dispatch before init");
                     assert!(!self.m.closed, "dispatch after reset");
@@ -665,6 +671,7 @@ impl Harness {
                             assert_eq!(self.m.ring.pop_front(), Some(daemon), "not round-robin");
                             self.m.ring.push_back(daemon);
                         }
+                        _ => unreachable!("a mode or action the model does not know"),
                     }
                     let mt = self.m.tasks.get_mut(&task).expect("known");
                     mt.state = TState::Sent(daemon);
@@ -675,7 +682,7 @@ impl Harness {
                         self.m.daemons.get_mut(&daemon).expect("known").since = Some(self.m.now);
                     }
                     assert_eq!(
-                        self.s.attempts(task),
+                        self.s.attempts(T(task)),
                         Some(mt.attempts),
                         "attempts of {task}"
                     );
@@ -687,6 +694,7 @@ impl Harness {
                         .push_back(task);
                 }
                 Action::Cancel { daemon, task } => {
+                    let (daemon, task) = (daemon.get(), task.get());
                     let t = self.m.tasks.get_mut(&task).expect("known");
                     assert_eq!(self.m.mode, Mode::Dispatcher);
                     assert_eq!(
@@ -704,6 +712,7 @@ impl Harness {
                     }
                 }
                 Action::Withdraw { daemon, task } => {
+                    let (daemon, task) = (daemon.get(), task.get());
                     assert!(self.m.pipeline.is_some(), "withdraw without pipelining");
                     let m = &self.m.daemons[&daemon];
                     let t = &self.m.tasks[&task];
@@ -717,28 +726,30 @@ impl Harness {
                     self.m.daemons.get_mut(&daemon).expect("known").withdraw = Some(task);
                 }
                 Action::Ack { daemon } => {
+                    let daemon = daemon.get();
                     assert_eq!(expect_ack.take(), Some(daemon), "unexpected ack")
                 }
-                Action::Exit { daemon } => exits.push(daemon),
+                Action::Exit { daemon } => exits.push(daemon.get()),
                 Action::Fail { task, code } => {
+                    let task = task.get();
                     let t = &self.m.tasks[&task];
                     assert_eq!(t.ends, 0, "fail for resolved task {task}");
                     let ok = match (code, ctx) {
-                        (ErrorCode::TimedOut, Ctx::Advance(now)) => {
+                        (ErrorCode::TIMED_OUT, Ctx::Advance(now)) => {
                             t.deadline.is_some_and(|d| d <= now) && t.state != TState::Gone
                         }
-                        (ErrorCode::ConnectionReset, Ctx::Disconnect(d)) => {
+                        (ErrorCode::CONNECTION_RESET, Ctx::Disconnect(d)) => {
                             t.state == TState::Sent(d) && self.m.lost.contains(&task)
                         }
-                        (ErrorCode::ConnectionReset, Ctx::Reset) => match t.state {
+                        (ErrorCode::CONNECTION_RESET, Ctx::Reset) => match t.state {
                             TState::Sent(_) => true,
                             TState::Queued => self.m.mode == Mode::Dispatcher || t.sent_once,
                             TState::Gone => false,
                         },
-                        (ErrorCode::ObjectClosed, Ctx::Reset) => {
+                        (ErrorCode::OBJECT_CLOSED, Ctx::Reset) => {
                             self.m.mode == Mode::Direct && t.state == TState::Queued && !t.sent_once
                         }
-                        (ErrorCode::ObjectClosed, Ctx::Submit(s)) => self.m.closed && s == task,
+                        (ErrorCode::OBJECT_CLOSED, Ctx::Submit(s)) => self.m.closed && s == task,
                         _ => false,
                     };
                     assert!(ok, "fail {task} with {code:?} not allowed here");
@@ -757,11 +768,12 @@ impl Harness {
                         assert!(prev < key, "fails out of order");
                     }
                     last_fail = Some(key);
-                    if !(code == ErrorCode::TimedOut && matches!(t.state, TState::Sent(_))) {
+                    if !(code == ErrorCode::TIMED_OUT && matches!(t.state, TState::Sent(_))) {
                         self.m.tasks.get_mut(&task).expect("known").state = TState::Gone;
                     }
                     self.m.end(task);
                 }
+                _ => unreachable!("a mode or action the model does not know"),
             }
         }
         assert_eq!(expect_init, None, "missing init");
@@ -845,6 +857,7 @@ impl Harness {
                         "direct-mode task waits while a daemon is in the ring"
                     );
                 }
+                _ => unreachable!("a mode or action the model does not know"),
             }
         }
         // Take-back: no daemon idle for want of a pipelined task that could be asked back.
@@ -892,6 +905,7 @@ impl Harness {
             Mode::Dispatcher if m.left => 0,
             Mode::Dispatcher => m.held.len().min(1) as u64,
             Mode::Direct => m.held.len() as u64,
+            _ => unreachable!("a mode or action the model does not know"),
         };
         let held: u64 = self.m.daemons.values().map(|m| m.held.len() as u64).sum();
         let executing: u64 = self.m.daemons.values().map(running).sum();
@@ -899,6 +913,7 @@ impl Harness {
         let connections = match self.m.mode {
             Mode::Dispatcher => self.m.daemons.values().filter(|m| m.hello).count() as u64,
             Mode::Direct => self.m.daemons.len() as u64,
+            _ => unreachable!("a mode or action the model does not know"),
         };
         assert_eq!(c.connections, connections, "connections");
         assert_eq!(c.cumulative, self.m.cumulative, "cumulative");

@@ -4,19 +4,16 @@
 
 use std::collections::VecDeque;
 
-use mirai_sched::{Action, Config, Delivery, Scheduler, TaskKind};
+use mirai_sched::{Action, Config, DaemonId as D, Delivery, Scheduler, TaskId as T, TaskKind};
 
 /// `daemons` daemons, `tasks` tasks submitted up front, every third cancelled from last to
 /// first (as a caller stopping a whole batch does) with half of them queued, an everywhere
 /// round over the whole pool in the middle, then the daemons answer until everything is done.
 fn run(daemons: u64, tasks: u64) {
-    let mut s: Scheduler<u64> = Scheduler::new(Config {
-        memory_limit: Some(u64::MAX),
-        ..Config::default()
-    });
+    let mut s: Scheduler<u64> = Scheduler::new(Config::new().with_memory_limit(Some(u64::MAX)));
     for d in 0..daemons {
-        s.connected(d);
-        s.hello(d);
+        s.connected(D(d));
+        s.hello(D(d));
     }
     let round_at = tasks / 2;
     let mut next = 0;
@@ -24,7 +21,7 @@ fn run(daemons: u64, tasks: u64) {
         if next == round_at {
             for i in 0..daemons {
                 s.submit(
-                    next,
+                    T(next),
                     next,
                     8,
                     TaskKind::Everywhere {
@@ -35,14 +32,14 @@ fn run(daemons: u64, tasks: u64) {
                 next += 1;
             }
         } else {
-            s.submit(next, next, 8, TaskKind::Normal, None);
+            s.submit(T(next), next, 8, TaskKind::Normal, None);
             next += 1;
         }
     }
     let total = next;
     let mut cancelled = 0;
     for t in (0..total).rev().filter(|t| t % 3 == 0 && *t < round_at) {
-        assert!(s.cancel(t));
+        assert!(s.cancel(T(t)));
         cancelled += 1;
     }
     // The first `daemons` tasks went out at once: cancelling those leaves them executing.
@@ -63,10 +60,10 @@ fn run(daemons: u64, tasks: u64) {
                     task,
                     payload,
                 } => {
-                    assert_eq!(task, payload);
+                    assert_eq!(task, T(payload));
                     assert!(last_dispatched < Some(task), "FIFO");
                     last_dispatched = Some(task);
-                    inbox.push_back((daemon, task));
+                    inbox.push_back((daemon.get(), task.get()));
                 }
                 Action::Init { .. } | Action::Cancel { .. } => {}
                 other => panic!("unexpected {other:?}"),
@@ -75,7 +72,7 @@ fn run(daemons: u64, tasks: u64) {
         let Some((d, t)) = inbox.pop_front() else {
             break;
         };
-        match s.result(d, t, false) {
+        match s.result(D(d), T(t), false) {
             Delivery::Deliver => delivered += 1,
             Delivery::Discard => discarded += 1,
         }

@@ -25,7 +25,7 @@ fn cancelled_queued_task_is_never_sent() {
     assert!(host.cancel(&queued));
     assert_eq!(
         queued.try_take(),
-        Some(Outcome::Error(ErrorCode::Canceled)),
+        Some(Outcome::Error(ErrorCode::CANCELED)),
         "resolved at once"
     );
     let c = host.status().counters;
@@ -55,7 +55,7 @@ fn cancel_running(backend: Backend) {
     assert!(host.cancel(&long));
     assert_eq!(
         long.try_take(),
-        Some(Outcome::Error(ErrorCode::Canceled)),
+        Some(Outcome::Error(ErrorCode::CANCELED)),
         "resolved at once"
     );
     assert!(!host.cancel(&long), "already cancelled");
@@ -81,26 +81,22 @@ fn timeout_resolves_5_and_cancels_at_the_daemon() {
     let host = host();
     launch(&host, 1, &args(Backend::Native), 1);
     let first = pid(submit(&host, "pid:").wait(Some(LONG)));
-    let opts = SubmitOptions {
-        timeout: Some(Duration::from_millis(200)),
-        trace: None,
-        ..SubmitOptions::default()
-    };
+    let opts = SubmitOptions::new()
+        .with_timeout(Some(Duration::from_millis(200)))
+        .with_trace(None);
     let t = host.submit(b"sleep:600000".to_vec(), opts.clone()).unwrap();
     assert_eq!(
         t.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::TimedOut))
+        Some(Outcome::Error(ErrorCode::TIMED_OUT))
     );
     assert_eq!(pid(submit(&host, "pid:").wait(Some(LONG))), first);
     // A task that finishes in time is unaffected by its timeout.
     let quick = host
         .submit(
             b"echo:quick".to_vec(),
-            SubmitOptions {
-                timeout: Some(LONG),
-                trace: None,
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new()
+                .with_timeout(Some(LONG))
+                .with_trace(None),
         )
         .unwrap();
     assert_eq!(ok(quick.wait(Some(LONG))), b"quick");
@@ -109,15 +105,13 @@ fn timeout_resolves_5_and_cancels_at_the_daemon() {
 #[test]
 fn queued_task_times_out_without_daemons() {
     let host = host();
-    let opts = SubmitOptions {
-        timeout: Some(Duration::from_millis(100)),
-        trace: None,
-        ..SubmitOptions::default()
-    };
+    let opts = SubmitOptions::new()
+        .with_timeout(Some(Duration::from_millis(100)))
+        .with_trace(None);
     let t = host.submit(b"echo:x".to_vec(), opts).unwrap();
     assert_eq!(
         t.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::TimedOut))
+        Some(Outcome::Error(ErrorCode::TIMED_OUT))
     );
     let c = host.status().counters;
     assert_eq!((c.awaiting, c.completed), (0, 1));

@@ -81,10 +81,7 @@ fn chaos_soak_every_task_resolves_exactly_once() {
         let handles: Vec<(usize, TaskHandle)> = (next..end)
             .map(|i| {
                 let retries = if i % 3 == 0 { RETRIES } else { 0 };
-                let opts = SubmitOptions {
-                    retries: Some(retries),
-                    ..SubmitOptions::default()
-                };
+                let opts = SubmitOptions::new().with_retries(Some(retries));
                 (
                     i,
                     host.submit(format!("echo:{i}").into_bytes(), opts)
@@ -114,7 +111,7 @@ fn chaos_soak_every_task_resolves_exactly_once() {
                     );
                     values += 1;
                 }
-                Some(Outcome::Error(ErrorCode::ConnectionReset)) => {
+                Some(Outcome::Error(ErrorCode::CONNECTION_RESET)) => {
                     assert_eq!(
                         h.attempts(),
                         retries + 1,

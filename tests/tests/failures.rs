@@ -45,7 +45,7 @@ fn killed_mid_task(backend: Backend) {
     assert!(wait_exit(&mut victim, LONG).is_some());
     assert_eq!(
         doomed.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
 
     let after: Vec<_> = (0..20).map(|_| submit(&host, "pid:")).collect();
@@ -79,7 +79,7 @@ fn dropping_the_host_makes_daemons_exit() {
     drop(host);
     assert_eq!(
         busy.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     let mut clean = 0;
     for c in &mut children {

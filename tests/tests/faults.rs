@@ -20,10 +20,7 @@ fn submit(host: &Host, p: &str) -> TaskHandle {
 }
 
 fn submit_retrying(host: &Host, p: &str, retries: u32) -> TaskHandle {
-    let opts = SubmitOptions {
-        retries: Some(retries),
-        ..SubmitOptions::default()
-    };
+    let opts = SubmitOptions::new().with_retries(Some(retries));
     host.submit(p.as_bytes().to_vec(), opts).unwrap()
 }
 
@@ -62,7 +59,7 @@ fn sigkill_mid_task_resolves_19_and_a_relaunched_daemon_picks_up_work() {
     signal(victim.id(), libc::SIGKILL);
     assert_eq!(
         doomed.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     let took = killed_at.elapsed();
     println!("SIGKILL -> error 19 in {took:?}");
@@ -147,10 +144,7 @@ fn a_retried_task_survives_sigkill_of_its_daemon() {
 #[test]
 fn repair_keeps_three_daemons_after_a_sigkill() {
     let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.repair = Some(RepairPolicy {
-        backoff: Duration::from_millis(50),
-        ..RepairPolicy::default()
-    });
+    config.repair = Some(RepairPolicy::default().with_backoff(Duration::from_millis(50)));
     let host = Host::start(config).unwrap();
     launch(&host, 3, &args(NATIVE), 3);
     let pids = host.launched_pids();
@@ -245,7 +239,7 @@ fn raw_daemon(host: &Host) -> TcpStream {
     s
 }
 
-fn half_a_result(s: &mut TcpStream, id: u64) {
+fn half_a_result(s: &mut TcpStream, id: mirai::proto::TaskId) {
     use std::io::Write;
     let r = encode(&Frame::Result(TaskResult {
         id,
@@ -281,7 +275,7 @@ fn a_connection_cut_mid_frame_fails_its_task_only() {
     half_a_result(&mut raw, t.id);
     assert_eq!(
         plain.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
 
     let mut raw = raw_daemon(&host);
@@ -325,12 +319,12 @@ fn reset_with_tasks_queued_and_executing_resolves_all_with_19() {
     for h in &all {
         assert_eq!(
             h.wait(Some(Duration::ZERO)),
-            Some(Outcome::Error(ErrorCode::ConnectionReset))
+            Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
         );
     }
     assert_eq!(
         waiter.join().unwrap(),
-        Some(Outcome::Error(ErrorCode::ConnectionReset)),
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET)),
         "a blocked wait ends too"
     );
     // Busy daemons see their host go and leave (autoexit); nothing is relaunched.
@@ -360,7 +354,7 @@ fn a_thousand_cancels_of_running_tasks_never_kill_the_daemon() {
             std::thread::sleep(Duration::from_micros(100));
         }
         assert!(host.cancel(&t), "task {i} still held");
-        assert_eq!(t.try_take(), Some(Outcome::Error(ErrorCode::Canceled)));
+        assert_eq!(t.try_take(), Some(Outcome::Error(ErrorCode::CANCELED)));
     }
     assert_eq!(
         pid(submit(&host, "pid:").wait(Some(LONG))),
@@ -442,10 +436,7 @@ fn limit_exits_lose_nothing(
 
 #[test]
 fn maxtasks_exits_with_a_queue_lose_no_task() {
-    let limits = DaemonArgs {
-        maxtasks: Some(5),
-        ..args(NATIVE)
-    };
+    let limits = args(NATIVE).with_maxtasks(5);
     limit_exits_lose_nothing(
         limits,
         100,
@@ -457,10 +448,7 @@ fn maxtasks_exits_with_a_queue_lose_no_task() {
 
 #[test]
 fn walltime_exits_with_a_queue_lose_no_task() {
-    let limits = DaemonArgs {
-        walltime: Some(Duration::from_millis(250)),
-        ..args(NATIVE)
-    };
+    let limits = args(NATIVE).with_walltime(Duration::from_millis(250));
     limit_exits_lose_nothing(
         limits,
         40,
@@ -474,10 +462,7 @@ fn walltime_exits_with_a_queue_lose_no_task() {
 fn idle_exits_racing_new_tasks_lose_no_task() {
     // Tasks arrive about as often as the daemons' idle time runs out, so that some reach a
     // daemon just as it decides to leave: the leave notice makes it answer them.
-    let limits = DaemonArgs {
-        idletime: Some(Duration::from_millis(30)),
-        ..args(NATIVE)
-    };
+    let limits = args(NATIVE).with_idletime(Duration::from_millis(30));
     limit_exits_lose_nothing(
         limits,
         60,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mirai::host::{ErrorCode, Status};
-use mirai::proto::{encode, Frame, Hello, TaskResult, MAGIC, PROTOCOL_VERSION};
+use mirai::proto::{encode, Frame, Hello, TaskId, TaskResult, MAGIC, PROTOCOL_VERSION};
 use mirai::transport::Backend;
 use mirai::{Host, HostConfig, Outcome, SubmitOptions};
 
@@ -286,14 +286,11 @@ fn payloads_never_appear_in_the_log() {
     ));
     // Timed out and cancelled while queued, and cancelled while running.
     let busy: Vec<_> = (0..2).map(|_| submit(b"sleep:300".to_vec())).collect();
-    let opts = SubmitOptions {
-        timeout: Some(Duration::from_millis(50)),
-        ..SubmitOptions::default()
-    };
+    let opts = SubmitOptions::new().with_timeout(Some(Duration::from_millis(50)));
     let t = host.submit(secret("echo"), opts).unwrap();
     assert_eq!(
         t.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::TimedOut))
+        Some(Outcome::Error(ErrorCode::TIMED_OUT))
     );
     let c = submit(secret("echo"));
     assert!(host.cancel(&c));
@@ -305,13 +302,7 @@ fn payloads_never_appear_in_the_log() {
     // A daemon killed while one task runs and a retryable one waits or runs.
     let busy = submit(b"sleep:400".to_vec());
     let retried = host
-        .submit(
-            secret("echo"),
-            SubmitOptions {
-                retries: Some(1),
-                ..SubmitOptions::default()
-            },
-        )
+        .submit(secret("echo"), SubmitOptions::new().with_retries(Some(1)))
         .unwrap();
     signal(victim.id(), libc::SIGKILL);
     assert!(wait_exit(&mut victim, LONG).is_some());
@@ -328,7 +319,7 @@ fn payloads_never_appear_in_the_log() {
     );
     let _init = read_msg(&mut raw);
     let mut broken = encode(&Frame::Result(TaskResult {
-        id: 1,
+        id: TaskId(1),
         status: Status::Ok,
         last: false,
         payload: secret("x"),

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use mirai::host::launch::DaemonArgs;
 use mirai::host::ErrorCode;
 use mirai::transport::Backend;
 use mirai::{Host, HostConfig, Outcome, SubmitOptions, TaskHandle};
@@ -96,7 +95,7 @@ fn a_task_pipelined_behind_a_long_one_is_taken_back_by_a_free_daemon() {
     // The daemon that was free is the only one that can take a task now.
     assert_eq!(pid(submit(&host, "pid:").wait(Some(LONG))), ran_on);
     assert!(host.cancel(&long));
-    assert_eq!(long.try_take(), Some(Outcome::Error(ErrorCode::Canceled)));
+    assert_eq!(long.try_take(), Some(Outcome::Error(ErrorCode::CANCELED)));
     assert!(eventually(LONG, || host.status().counters.executing == 0));
     let c = host.status().counters;
     assert_eq!((c.awaiting, c.executing, c.completed), (0, 0, 12));
@@ -120,7 +119,7 @@ fn cancelled_or_timed_out_pipelined_tasks_resolve_and_never_run() {
     assert!(host.cancel(&cancelled));
     assert_eq!(
         cancelled.try_take(),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
     assert_eq!(ok(first.wait(Some(LONG))), b"slept");
     // The daemon gave the cancelled task back unstarted: it is free for the next one.
@@ -129,15 +128,12 @@ fn cancelled_or_timed_out_pipelined_tasks_resolve_and_never_run() {
     // The half-second task weighs on the daemon's average: short tasks bring it down again.
     warm_up(&host, 4);
     let first = submit(&host, "sleep:500");
-    let opts = SubmitOptions {
-        timeout: Some(Duration::from_millis(100)),
-        ..SubmitOptions::default()
-    };
+    let opts = SubmitOptions::new().with_timeout(Some(Duration::from_millis(100)));
     let timed_out = host.submit(b"block:600000".to_vec(), opts).unwrap();
     assert_eq!(host.status().pipelined, 1, "pipelined");
     assert_eq!(
         timed_out.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::TimedOut))
+        Some(Outcome::Error(ErrorCode::TIMED_OUT))
     );
     assert_eq!(ok(first.wait(Some(LONG))), b"slept");
     assert!(daemon.contains(&pid(submit(&host, "pid:").wait(Some(LONG)))));
@@ -158,10 +154,7 @@ fn ten_thousand_tasks_resolve_once_with_a_daemon_killed_mid_run() {
     assert!(host.wait_connections(2, LONG));
     let mut handles = Vec::with_capacity(N);
     for i in 0..N {
-        let opts = SubmitOptions {
-            retries: Some((i % 2) as u32),
-            ..SubmitOptions::default()
-        };
+        let opts = SubmitOptions::new().with_retries(Some((i % 2) as u32));
         handles.push(host.submit(format!("echo:{i}").into_bytes(), opts).unwrap());
     }
     let fired: Arc<Vec<AtomicU8>> = Arc::new((0..N).map(|_| AtomicU8::new(0)).collect());
@@ -179,7 +172,7 @@ fn ten_thousand_tasks_resolve_once_with_a_daemon_killed_mid_run() {
     let mut reset = Vec::new();
     for (i, h) in handles.iter().enumerate() {
         match h.wait(Some(LONG)) {
-            Some(Outcome::Error(ErrorCode::ConnectionReset)) => reset.push(i),
+            Some(Outcome::Error(ErrorCode::CONNECTION_RESET)) => reset.push(i),
             other => assert_eq!(ok(other), format!("{i}").into_bytes(), "task {i}"),
         }
     }
@@ -219,10 +212,7 @@ fn maxtasks_daemons_with_pipelining_lose_nothing() {
     const N: usize = 300;
     let host = piped_host(Duration::from_millis(200));
     let url = host.url().to_string();
-    let a = DaemonArgs {
-        maxtasks: Some(3),
-        ..args(NATIVE)
-    };
+    let a = args(NATIVE).with_maxtasks(3);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Two slots, each relaunching its daemon as soon as it exits.
     let slots: Vec<_> = (0..2)
@@ -276,7 +266,7 @@ fn maxtasks_daemons_with_pipelining_lose_nothing() {
     for h in extra {
         assert!(matches!(
             h.wait(Some(LONG)),
-            Some(Outcome::Value { .. }) | Some(Outcome::Error(ErrorCode::ConnectionReset))
+            Some(Outcome::Value { .. }) | Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
         ));
     }
 }

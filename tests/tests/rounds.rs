@@ -5,7 +5,6 @@ mod common;
 use std::collections::{HashMap, HashSet};
 
 use common::*;
-use mirai::host::launch::DaemonArgs;
 use mirai::host::Mode;
 use mirai::transport::Backend;
 use mirai::{Host, SubmitOptions};
@@ -86,10 +85,7 @@ fn direct_mode_is_round_robin() {
 #[test]
 fn maxtasks_daemons_leave_and_queued_tasks_finish_on_a_relaunched_daemon() {
     let host = host();
-    let limited = DaemonArgs {
-        maxtasks: Some(3),
-        ..args(Backend::Native)
-    };
+    let limited = args(Backend::Native).with_maxtasks(3);
     let mut children: Vec<_> = (0..2).map(|_| spawn(host.url(), &limited)).collect();
     assert!(host.wait_connections(2, LONG));
     let hs = host.map((0..10).map(|_| b"pid:".to_vec())).unwrap();

@@ -56,7 +56,7 @@ fn ten_thousand_tasks(backend: mirai::transport::Backend) {
         "callbacks ran exactly once"
     );
 
-    let ids: Vec<u64> = handles.iter().map(|h| h.id()).collect();
+    let ids: Vec<u64> = handles.iter().map(|h| h.id().get()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "task ids increase");
     let c = host.status().counters;
     assert_eq!(

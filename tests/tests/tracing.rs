@@ -87,10 +87,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     // A bridge's own map: map_span, and its context as each element's parent.
     let bridge_map = host.map_span(None);
     let parent = bridge_map.context().expect("recording");
-    let opts = SubmitOptions {
-        parent: Some(parent),
-        ..SubmitOptions::default()
-    };
+    let opts = SubmitOptions::new().with_parent(Some(parent));
     let elements: Vec<_> = (0..2)
         .map(|_| {
             host.submit(b"echo:e".to_vec(), opts.clone())
@@ -104,10 +101,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     let child = host
         .submit(
             b"echo:x".to_vec(),
-            SubmitOptions {
-                parent: Some(outer),
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new().with_parent(Some(outer)),
         )
         .unwrap();
     // A traceparent carried verbatim: no mirai span, the evaluation is its child.
@@ -115,10 +109,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     let carried = host
         .submit(
             b"echo:v".to_vec(),
-            SubmitOptions {
-                trace: Some(verbatim.into()),
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new().with_trace(Some(verbatim.into())),
         )
         .unwrap();
     // A parent that was not sampled: the task's span is not recorded, and neither is its
@@ -128,10 +119,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     let dropped = host
         .submit(
             b"echo:d".to_vec(),
-            SubmitOptions {
-                parent: Some(unsampled),
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new().with_parent(Some(unsampled)),
         )
         .unwrap();
     for h in mapped
@@ -152,7 +140,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     assert!(host.cancel(&long));
     assert_eq!(
         long.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
     host.reset();
 
@@ -160,10 +148,10 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
         .iter()
         .chain(&elements)
         .chain([&child, &carried, &long])
-        .map(|h| h.id())
+        .map(|h| h.id().get())
         .collect();
     // Every task has a mirai span but the one whose caller gave the traceparent.
-    let has_mirai = |id: u64| id != carried.id();
+    let has_mirai = |id: u64| id != carried.id().get();
     let arrived = c.wait_for(LONG, |s| {
         ids.iter().all(|&id| {
             eval_span(s, id).is_some() && (!has_mirai(id) || mirai_span(s, id).is_some())
@@ -208,7 +196,7 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
             s.name == "mirai_map" && s.span_id == m.parent_span_id
         })
     };
-    let maps = map_of(mapped[0].id());
+    let maps = map_of(mapped[0].id().get());
     assert_eq!(maps.len(), 1, "{all:#?}");
     let map = maps[0];
     assert_eq!(
@@ -221,9 +209,9 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
         Some("3")
     );
     for h in &mapped {
-        under(map, h.id());
+        under(map, h.id().get());
     }
-    let failed = mirai_span(&all, mapped[2].id()).unwrap();
+    let failed = mirai_span(&all, mapped[2].id().get()).unwrap();
     assert_eq!(
         (failed.status_code, failed.status_message.as_str()),
         (codes::ERROR, "miraiError")
@@ -240,34 +228,37 @@ fn maps_parents_cancels_and_verbatim_traceparents() {
     assert_eq!(bridge.len(), 1);
     assert_eq!(bridge[0].trace_id, parent.trace_id());
     for h in &elements {
-        under(bridge[0], h.id());
+        under(bridge[0], h.id().get());
     }
 
     // A caller's parent
-    let m = mirai_span(&all, child.id()).unwrap();
+    let m = mirai_span(&all, child.id().get()).unwrap();
     assert_eq!(
         (m.trace_id.as_str(), m.parent_span_id.as_str()),
         ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
     );
 
     // Verbatim traceparent: no mirai span; the evaluation is the caller's span's child.
-    assert!(mirai_span(&all, carried.id()).is_none());
-    let e = eval_span(&all, carried.id()).unwrap();
+    assert!(mirai_span(&all, carried.id().get()).is_none());
+    let e = eval_span(&all, carried.id().get()).unwrap();
     assert_eq!(
         (e.trace_id.as_str(), e.parent_span_id.as_str()),
         ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
     );
 
     // Not sampled: nothing recorded on either side (the daemon exported everything else).
-    assert!(mirai_span(&all, dropped.id()).is_none() && eval_span(&all, dropped.id()).is_none());
+    assert!(
+        mirai_span(&all, dropped.id().get()).is_none()
+            && eval_span(&all, dropped.id().get()).is_none()
+    );
 
     // Cancel
-    let m = mirai_span(&all, long.id()).unwrap();
+    let m = mirai_span(&all, long.id().get()).unwrap();
     assert_eq!(
         (m.status_code, m.status_message.as_str()),
         (codes::ERROR, "errorValue 20 | Operation canceled")
     );
-    let e = eval_span(&all, long.id()).unwrap();
+    let e = eval_span(&all, long.id().get()).unwrap();
     assert_eq!(
         (e.parent_span_id.as_str(), e.status_code),
         (m.span_id.as_str(), codes::ERROR)
@@ -300,7 +291,7 @@ fn next_task(conn: &Connection) -> mirai::proto::Task {
     }
 }
 
-fn answer(conn: &Connection, id: u64) {
+fn answer(conn: &Connection, id: mirai::proto::TaskId) {
     let r = Frame::Result(TaskResult {
         id,
         status: Status::Ok,
@@ -331,13 +322,7 @@ fn task_frames_carry_the_mirai_span_as_traceparent_unless_one_is_given() {
     // Under a parent that was not sampled, the traceparent says so.
     let unsampled = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
     let h3 = host
-        .submit(
-            b"p".to_vec(),
-            SubmitOptions {
-                parent: unsampled,
-                ..SubmitOptions::default()
-            },
-        )
+        .submit(b"p".to_vec(), SubmitOptions::new().with_parent(unsampled))
         .unwrap();
     let task = next_task(&conn);
     let sent3 = TraceParent::parse(task.trace.as_deref().expect("a traceparent")).unwrap();
@@ -350,10 +335,7 @@ fn task_frames_carry_the_mirai_span_as_traceparent_unless_one_is_given() {
     let h2 = host
         .submit(
             b"p".to_vec(),
-            SubmitOptions {
-                trace: Some(given.into()),
-                ..SubmitOptions::default()
-            },
+            SubmitOptions::new().with_trace(Some(given.into())),
         )
         .unwrap();
     let task = next_task(&conn);
@@ -366,7 +348,7 @@ fn task_frames_carry_the_mirai_span_as_traceparent_unless_one_is_given() {
     assert!(h2.wait(Some(LONG)).is_some());
     host.reset();
 
-    let id = h.id();
+    let id = h.id().get();
     assert!(
         c.wait_for(LONG, |s| mirai_span(s, id).is_some()),
         "the mirai span arrives"
@@ -378,7 +360,7 @@ fn task_frames_carry_the_mirai_span_as_traceparent_unless_one_is_given() {
         (sent.trace_id(), sent.span_id())
     );
     assert!(
-        mirai_span(&all, h2.id()).is_none(),
+        mirai_span(&all, h2.id().get()).is_none(),
         "no mirai span for a task traced by its caller"
     );
     // The fake daemon's connect and disconnect, by the pid it said hello with (the reset

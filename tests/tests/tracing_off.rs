@@ -74,18 +74,12 @@ fn no_exporter_thread_no_traceparent_and_no_spans() {
     );
     let parent = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     assert_eq!(
-        task(SubmitOptions {
-            parent,
-            ..SubmitOptions::default()
-        }),
+        task(SubmitOptions::new().with_parent(parent)),
         None,
         "a parent alone adds none"
     );
     let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string();
-    let opts = SubmitOptions {
-        trace: Some(given.clone()),
-        ..SubmitOptions::default()
-    };
+    let opts = SubmitOptions::new().with_trace(Some(given.clone()));
     assert_eq!(
         task(opts),
         Some(given),

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use libfuzzer_sys::fuzz_target;
 use mirai_daemon::session::{Phase, Session, Step};
-use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskResult, PROTOCOL_VERSION};
+use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskId, TaskResult, PROTOCOL_VERSION};
 
 struct Input<'a>(&'a [u8]);
 
@@ -33,7 +33,7 @@ impl Input<'_> {
 }
 
 fn structured(kind: u8, arg: u8) -> Frame {
-    let id = u64::from(arg % 8);
+    let id = TaskId(u64::from(arg % 8));
     match kind % 8 {
         0 | 1 => Frame::Task(Task {
             id,
@@ -72,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     let mut s = Session::new(1 << 16);
     // Ids of the tasks waiting in the session, in arrival order (a model of it).
-    let mut waiting: VecDeque<u64> = VecDeque::new();
+    let mut waiting: VecDeque<TaskId> = VecDeque::new();
     let mut exited = false;
     let mut leaving = false;
     while let Some(op) = input.byte() {

@@ -115,7 +115,7 @@ impl FakeHost {
 
     pub fn task(&self, id: u64, payload: &[u8]) {
         self.send(&Frame::Task(Task {
-            id,
+            id: mirai_daemon::TaskId(id),
             flags: 0,
             payload: payload.to_vec(),
             trace: None,
@@ -123,7 +123,9 @@ impl FakeHost {
     }
 
     pub fn cancel(&self, id: u64) {
-        self.send(&Frame::Cancel { id });
+        self.send(&Frame::Cancel {
+            id: mirai_daemon::TaskId(id),
+        });
     }
 
     /// The next frame from the daemon; panics if it disconnects or stays silent.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use mirai_host::session::{Output, Session, SessionConfig};
 use mirai_host::Outcome;
-use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskResult, PROTOCOL_VERSION};
+use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskId, TaskResult, PROTOCOL_VERSION};
 use mirai_sched::{Config as SchedConfig, Mode, TaskKind, TaskSpec};
 use mirai_transport::DisconnectReason;
 
@@ -48,10 +48,10 @@ impl Input<'_> {
 /// A frame a daemon (or a confused peer) might send, from two bytes.
 fn structured(kind: u8, arg: u8, tasks: u64) -> Frame {
     // Ids mostly of submitted tasks, sometimes unknown ones.
-    let id = match tasks {
+    let id = TaskId(match tasks {
         0 => u64::from(arg),
         n => 1 + u64::from(arg) % (n + 1),
-    };
+    });
     match kind % 8 {
         0 | 1 => Frame::Hello(Hello {
             protocol: if arg % 5 == 4 {
@@ -108,26 +108,27 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Mode::Direct
     };
-    let mut s: Session<u64> = Session::new(SessionConfig {
-        sched: SchedConfig {
-            mode,
-            memory_limit: (conf & 2 != 0).then_some(64),
-            pipeline: (conf & 4 != 0).then_some(Duration::from_millis(1)),
-        },
-        max_frame: MAX_FRAME,
-        max_pending: MAX_PENDING,
-        hello_timeout: HELLO_TIMEOUT,
-        stream: (conf & 8 != 0).then_some([10407, 1, 2, 3, 4, 5, 6]),
-        serial: vec![conf],
-    });
+    let mut s: Session<u64> = Session::new(
+        SessionConfig::new(
+            SchedConfig::new()
+                .with_mode(mode)
+                .with_memory_limit((conf & 2 != 0).then_some(64))
+                .with_pipeline((conf & 4 != 0).then_some(Duration::from_millis(1))),
+        )
+        .with_max_frame(MAX_FRAME)
+        .with_max_pending(MAX_PENDING)
+        .with_hello_timeout(HELLO_TIMEOUT)
+        .with_stream((conf & 8 != 0).then_some([10407, 1, 2, 3, 4, 5, 6]))
+        .with_serial(vec![conf]),
+    );
     let t0 = Instant::now();
     let mut now = t0;
     let mut next_peer = 1u64;
     let mut peers: HashMap<u64, Model> = HashMap::new();
     let mut tasks = 0u64;
-    let mut resolved: HashSet<u64> = HashSet::new();
+    let mut resolved: HashSet<TaskId> = HashSet::new();
     // Which daemon each task was last sent to.
-    let mut sent: HashMap<u64, u64> = HashMap::new();
+    let mut sent: HashMap<TaskId, u64> = HashMap::new();
     while !input.0.is_empty() {
         let op = input.byte();
         let arg = input.byte();
@@ -181,19 +182,20 @@ fuzz_target!(|data: &[u8]| {
             }
             7 => {
                 tasks += 1;
-                let spec = TaskSpec {
-                    kind: TaskKind::Normal,
-                    deadline: (arg & 1 != 0).then(|| now + Duration::from_millis(u64::from(arg))),
-                    retries: u32::from(arg >> 6),
-                };
+                let spec = TaskSpec::new()
+                    .with_kind(TaskKind::Normal)
+                    .with_deadline(
+                        (arg & 1 != 0).then(|| now + Duration::from_millis(u64::from(arg))),
+                    )
+                    .with_retries(u32::from(arg >> 6));
                 s.set_time(now);
                 s.sched_mut()
-                    .submit_with(tasks, tasks, u64::from(arg % 32), spec);
+                    .submit_with(TaskId(tasks), tasks, u64::from(arg % 32), spec);
             }
             _ => match arg % 8 {
                 0 => s.sched_mut().exit_all(),
                 _ if tasks > 0 => {
-                    let id = 1 + u64::from(arg) % tasks;
+                    let id = TaskId(1 + u64::from(arg) % tasks);
                     // The runtime resolves a task the scheduler let go of itself (and
                     // ignores a second resolution of one it did not).
                     if s.sched_mut().cancel(id) {
@@ -229,8 +231,11 @@ fuzz_target!(|data: &[u8]| {
                 Output::Task {
                     peer, task, body, ..
                 } => {
-                    assert_eq!(task, body, "the body travels with its task");
-                    assert!(!resolved.contains(&task), "task {task} sent after resolving");
+                    assert_eq!(task.get(), body, "the body travels with its task");
+                    assert!(
+                        !resolved.contains(&task),
+                        "task {task} sent after resolving"
+                    );
                     let m = peers.get(&peer).expect("a task to a connected peer");
                     assert!(m.joined, "a task to a peer that never said hello");
                     sent.insert(task, peer);
@@ -246,7 +251,10 @@ fuzz_target!(|data: &[u8]| {
                     assert!(peers.contains_key(&peer), "an exit to a peer gone");
                 }
                 Output::Resolve { task, outcome } => {
-                    assert!((1..=tasks).contains(&task), "resolved unknown task {task}");
+                    assert!(
+                        (1..=tasks).contains(&task.get()),
+                        "resolved unknown task {task}"
+                    );
                     assert!(resolved.insert(task), "task {task} resolved twice");
                     if let Outcome::Value { .. } = outcome {
                         let (p, _) = message.as_ref().expect("a value comes from a message");
@@ -271,11 +279,14 @@ fuzz_target!(|data: &[u8]| {
                     drops.push(peer);
                 }
                 Output::Left { .. } => {}
+                _ => {}
             }
         }
         // A broken message from a peer still in good standing drops it, and only it.
         if let (Some((p, _)), Some(Err(_))) = (&message, &decoded) {
-            let good = peers.get(p).is_some_and(|m| !m.dropped || drops.contains(p));
+            let good = peers
+                .get(p)
+                .is_some_and(|m| !m.dropped || drops.contains(p));
             if good {
                 assert_eq!(drops, [*p], "an undecodable message must drop its peer");
             }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskResult, PROTOCOL_VERSION};
+use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskId, TaskResult, PROTOCOL_VERSION};
 use mirai_sched::{Config as SchedConfig, ErrorCode, Mode, TaskKind, TaskSpec};
 use mirai_transport::DisconnectReason;
 
@@ -15,13 +15,38 @@ const STREAM: [i32; 7] = [10407, 1, 2, 3, 4, 5, 6];
 
 type Out = Output<Vec<u8>>;
 
+#[test]
+fn session_config_builder_sets_each_field() {
+    let c = SessionConfig::new(SchedConfig::new().with_mode(Mode::Direct));
+    assert_eq!(c.sched.mode, Mode::Direct);
+    assert_eq!(
+        (c.max_frame, c.max_pending, c.hello_timeout),
+        (
+            mirai_proto::DEFAULT_MAX_FRAME,
+            crate::DEFAULT_MAX_PENDING,
+            crate::DEFAULT_HELLO_TIMEOUT
+        )
+    );
+    assert_eq!((c.stream, c.serial.len()), (None, 0));
+    let c = c
+        .with_max_frame(64)
+        .with_max_pending(2)
+        .with_hello_timeout(TIMEOUT)
+        .with_stream(Some(STREAM))
+        .with_serial(b"s".to_vec());
+    assert_eq!(
+        (c.max_frame, c.max_pending, c.hello_timeout),
+        (64, 2, TIMEOUT)
+    );
+    assert_eq!((c.stream, c.serial), (Some(STREAM), b"s".to_vec()));
+}
+
 fn config() -> SessionConfig {
     SessionConfig {
-        sched: SchedConfig {
-            mode: Mode::Dispatcher,
-            memory_limit: None,
-            pipeline: None,
-        },
+        sched: SchedConfig::new()
+            .with_mode(Mode::Dispatcher)
+            .with_memory_limit(None)
+            .with_pipeline(None),
         max_frame: 1 << 16,
         max_pending: 4,
         hello_timeout: TIMEOUT,
@@ -49,7 +74,7 @@ fn hello(pid: u32) -> Vec<u8> {
 
 fn result(id: u64, last: bool, payload: &[u8]) -> Vec<u8> {
     encode(&Frame::Result(TaskResult {
-        id,
+        id: TaskId(id),
         status: Status::Ok,
         last,
         payload: payload.to_vec(),
@@ -76,12 +101,12 @@ fn joined(s: &mut Session<Vec<u8>>, peer: u64, now: Instant) {
 }
 
 fn submit(s: &mut Session<Vec<u8>>, id: u64, deadline: Option<Instant>) {
-    let spec = TaskSpec {
-        kind: TaskKind::Normal,
-        deadline,
-        retries: 0,
-    };
-    s.sched_mut().submit_with(id, b"body".to_vec(), 4, spec);
+    let spec = TaskSpec::new()
+        .with_kind(TaskKind::Normal)
+        .with_deadline(deadline)
+        .with_retries(0);
+    s.sched_mut()
+        .submit_with(TaskId(id), b"body".to_vec(), 4, spec);
 }
 
 #[test]
@@ -287,7 +312,10 @@ fn a_second_hello_drops_the_daemon() {
 
 #[test]
 fn results_and_give_backs_before_hello_are_refused() {
-    for frame in [result(1, false, b""), encode(&Frame::Withdrawn { id: 1 })] {
+    for frame in [
+        result(1, false, b""),
+        encode(&Frame::Withdrawn { id: TaskId(1) }),
+    ] {
         let mut s = session();
         let now = Instant::now();
         s.connected(1, now);
@@ -301,13 +329,13 @@ fn results_and_give_backs_before_hello_are_refused() {
 fn frames_only_a_host_sends_drop_the_daemon() {
     let frames = [
         Frame::Task(Task {
-            id: 1,
+            id: TaskId(1),
             flags: 0,
             payload: vec![],
             trace: None,
         }),
-        Frame::Cancel { id: 1 },
-        Frame::Withdraw { id: 1 },
+        Frame::Cancel { id: TaskId(1) },
+        Frame::Withdraw { id: TaskId(1) },
         Frame::Ack,
         Frame::Exit,
         Frame::Init(Init {
@@ -349,7 +377,7 @@ fn a_task_goes_to_an_idle_daemon_and_its_result_resolves_it() {
         outputs(&mut s),
         [Output::Task {
             peer: 1,
-            task: 7,
+            task: TaskId(7),
             body: b"body".to_vec(),
             attempts: Some(1)
         }]
@@ -358,7 +386,7 @@ fn a_task_goes_to_an_idle_daemon_and_its_result_resolves_it() {
     assert_eq!(
         outputs(&mut s),
         [Output::Resolve {
-            task: 7,
+            task: TaskId(7),
             outcome: Outcome::Value {
                 status: Status::Ok,
                 payload: b"answer".to_vec()
@@ -378,7 +406,10 @@ fn a_result_for_an_unknown_task_is_discarded() {
     submit(&mut s, 1, None);
     assert!(matches!(
         outputs(&mut s)[..],
-        [Output::Task { task: 1, .. }]
+        [Output::Task {
+            task: TaskId(1),
+            ..
+        }]
     ));
 }
 
@@ -391,7 +422,16 @@ fn a_last_result_is_acknowledged() {
     outputs(&mut s);
     s.message(1, &result(1, true, b"v"), now);
     let out = outputs(&mut s);
-    assert!(matches!(out[0], Output::Resolve { task: 1, .. }), "{out:?}");
+    assert!(
+        matches!(
+            out[0],
+            Output::Resolve {
+                task: TaskId(1),
+                ..
+            }
+        ),
+        "{out:?}"
+    );
     assert_eq!(
         out[1],
         Output::Send {
@@ -417,8 +457,8 @@ fn a_lost_daemon_fails_its_task_with_19() {
                 pid: Some(101)
             },
             Output::Resolve {
-                task: 1,
-                outcome: Outcome::Error(ErrorCode::ConnectionReset)
+                task: TaskId(1),
+                outcome: Outcome::Error(ErrorCode::CONNECTION_RESET)
             }
         ]
     );
@@ -439,15 +479,15 @@ fn a_task_deadline_is_a_timer_and_times_the_task_out() {
     let out = outputs(&mut s);
     assert!(
         out.contains(&Output::Resolve {
-            task: 1,
-            outcome: Outcome::Error(ErrorCode::TimedOut)
+            task: TaskId(1),
+            outcome: Outcome::Error(ErrorCode::TIMED_OUT)
         }),
         "{out:?}"
     );
     assert!(
         out.contains(&Output::Send {
             peer: 1,
-            frame: encode(&Frame::Cancel { id: 1 })
+            frame: encode(&Frame::Cancel { id: TaskId(1) })
         }),
         "the daemon is asked to stop: {out:?}"
     );
@@ -476,6 +516,6 @@ fn a_give_back_of_a_task_not_held_is_ignored() {
     let mut s = session();
     let now = Instant::now();
     joined(&mut s, 1, now);
-    s.message(1, &encode(&Frame::Withdrawn { id: 3 }), now);
+    s.message(1, &encode(&Frame::Withdrawn { id: TaskId(3) }), now);
     assert!(outputs(&mut s).is_empty());
 }

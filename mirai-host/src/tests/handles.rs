@@ -41,7 +41,7 @@ impl std::task::Wake for CountWake {
 /// A handle on a bare slot (no host), to check the slot's own bookkeeping.
 fn bare_handle() -> TaskHandle {
     TaskHandle {
-        id: 1,
+        id: TaskId(1),
         slot: Slot::new(Span::none()),
         host: Weak::new(),
     }
@@ -70,7 +70,7 @@ fn slot_extras_are_boxed_only_when_used_and_freed_at_resolution() {
     t.on_complete(Box::new(|| {}));
     assert!(lock(&t.slot.inner).extra.is_some());
     let mut d = Deferred::default();
-    assert!(t.slot.complete(Outcome::Error(ErrorCode::Canceled), &mut d));
+    assert!(t.slot.complete(Outcome::Error(ErrorCode::CANCELED), &mut d));
     assert!(
         lock(&t.slot.inner).extra.is_none(),
         "extras go at resolution"
@@ -105,7 +105,7 @@ fn slot_callbacks_and_wakers_fire_once_before_or_after_resolution() {
     assert_eq!(woken.0.load(Ordering::SeqCst), 1);
     // A second resolution is refused and fires nothing.
     let mut d = Deferred::default();
-    assert!(!t.slot.complete(Outcome::Error(ErrorCode::Canceled), &mut d));
+    assert!(!t.slot.complete(Outcome::Error(ErrorCode::CANCELED), &mut d));
     assert_eq!(run_deferred(d), 0);
     // Registered after resolution: runs at once, once.
     let f = fired.clone();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use mirai_proto::{flags, Frame, Init, PROTOCOL_VERSION};
+use mirai_proto::{flags, Frame, Init, TaskId, PROTOCOL_VERSION};
 use mirai_trace::Span;
 
 use crate::body::TaskBody;

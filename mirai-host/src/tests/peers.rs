@@ -23,7 +23,7 @@ fn garbage_and_protocol_violations_drop_only_that_peer() {
 
     let early = Fake::dial(&h);
     early.send(&Frame::Result(TaskResult {
-        id: 1,
+        id: TaskId(1),
         status: Status::Ok,
         last: false,
         payload: vec![],
@@ -39,7 +39,7 @@ fn garbage_and_protocol_violations_drop_only_that_peer() {
 
     let (wrong_kind, _) = Fake::join(&h);
     wrong_kind.send(&Frame::Task(Task {
-        id: 1,
+        id: TaskId(1),
         flags: 0,
         payload: vec![],
         trace: None,
@@ -63,7 +63,7 @@ fn busy_daemon_lost_fails_its_task_with_19_and_queued_tasks_wait() {
     drop(d);
     assert_eq!(
         a.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     assert!(!b.is_resolved());
     let (d2, _) = Fake::join(&h);
@@ -83,11 +83,11 @@ fn reset_resolves_everything_and_closes_connections() {
     h.reset();
     assert_eq!(
         running.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     assert_eq!(
         queued.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     assert!(d.closed_within(LONG));
     assert!(matches!(
@@ -115,7 +115,7 @@ fn dropping_the_last_clone_resets() {
     drop(h2);
     assert_eq!(
         t.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     assert!(d.closed_within(LONG));
 }

@@ -57,7 +57,7 @@ fn retries_run_out_and_then_the_task_fails_with_19() {
     }
     assert_eq!(
         t.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     assert_eq!(t.attempts(), 2);
     assert_eq!(h.status().counters.completed, 1);
@@ -78,7 +78,7 @@ fn the_profile_default_applies_unless_the_task_says_otherwise() {
     b.conn.close();
     assert_eq!(
         opts_out.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
     assert!(!inherits.is_resolved());
     let (c, _) = Fake::join(&h);
@@ -103,7 +103,7 @@ fn the_profile_default_applies_unless_the_task_says_otherwise() {
     d.conn.close();
     assert_eq!(
         e[0].wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::ConnectionReset))
+        Some(Outcome::Error(ErrorCode::CONNECTION_RESET))
     );
 }
 
@@ -123,7 +123,7 @@ fn a_cancelled_task_is_not_retried() {
     );
     assert_eq!(
         t.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
 }
 
@@ -291,4 +291,16 @@ fn only_signals_and_unplanned_codes_are_crashes() {
     }
     assert!(crashed(ExitStatus::from_raw(SIGKILL)));
     assert!(crashed(ExitStatus::from_raw(SIGSEGV)));
+}
+
+#[test]
+fn the_exit_log_names_the_daemon_failure() {
+    use std::os::unix::process::ExitStatusExt;
+    let text = |code: i32| crate::supervise::exit_text(ExitStatus::from_raw(code << 8));
+    assert!(text(64).ends_with("(dial failed)"), "{}", text(64));
+    assert!(text(65).ends_with("(invalid command line)"), "{}", text(65));
+    assert!(text(68).ends_with("(transport failure)"), "{}", text(68));
+    // Other codes and signals are shown as they are.
+    assert_eq!(text(9), ExitStatus::from_raw(9 << 8).to_string());
+    assert_eq!(text(1), ExitStatus::from_raw(1 << 8).to_string());
 }

@@ -72,10 +72,14 @@ fn a_task_body_sends_the_bytes_encode_gives() {
             "one exact-size allocation"
         );
         for id in [1, 300, u64::MAX] {
-            let parts =
-                mirai_proto::task_frame_parts(id, body.flags(), body.payload().len(), body.trace());
+            let parts = mirai_proto::task_frame_parts(
+                TaskId(id),
+                body.flags(),
+                body.payload().len(),
+                body.trace(),
+            );
             let want = mirai_proto::encode(&Frame::Task(Task {
-                id,
+                id: TaskId(id),
                 flags,
                 payload: payload.clone(),
                 trace: trace.map(String::from),
@@ -146,7 +150,7 @@ fn queued_task_cancelled_is_never_sent() {
     assert!(h.cancel(&t));
     assert_eq!(
         t.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
     assert!(!h.cancel(&t), "a second cancel finds nothing");
     let (d, _) = Fake::join(&h);
@@ -170,7 +174,7 @@ fn executing_task_cancel_signals_the_daemon_and_discards_its_reply() {
     assert!(h.cancel(&t));
     assert_eq!(
         t.wait(Some(Duration::ZERO)),
-        Some(Outcome::Error(ErrorCode::Canceled))
+        Some(Outcome::Error(ErrorCode::CANCELED))
     );
     assert_eq!(d.recv(), Frame::Cancel { id: sent.id });
     // The daemon stays busy until it answers; the next task waits for that.
@@ -201,7 +205,7 @@ fn timeout_resolves_with_5() {
     let t = h.submit(b"late".to_vec(), opts).unwrap();
     assert_eq!(
         t.wait(Some(LONG)),
-        Some(Outcome::Error(ErrorCode::TimedOut))
+        Some(Outcome::Error(ErrorCode::TIMED_OUT))
     );
     assert_eq!(h.status().counters.awaiting, 0);
 }

@@ -6,7 +6,7 @@ pub mod spans;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use mirai::host::launch::{daemon_command, DaemonArgs};
+use mirai::host::launch::{daemon_backend, daemon_command, DaemonArgs};
 use mirai::transport::{Backend, Listener, Options};
 use mirai::{Host, HostConfig, Outcome};
 
@@ -53,10 +53,7 @@ pub fn host() -> Host {
 }
 
 pub fn args(backend: Backend) -> DaemonArgs {
-    DaemonArgs {
-        backend: Some(backend),
-        ..DaemonArgs::default()
-    }
+    DaemonArgs::default().with_backend(daemon_backend(backend))
 }
 
 /// Launches `n` test daemons through the host and waits until `total` are connected.

@@ -113,7 +113,7 @@ pub fn run_workload(compute: &str) -> Workload {
         url,
         port,
         compute: compute.to_string(),
-        ids: handles.iter().map(|h| h.id()).collect(),
+        ids: handles.iter().map(|h| h.id().get()).collect(),
         pids,
     }
 }

@@ -120,7 +120,7 @@ impl Queue {
 
     /// True if a new task would be admitted under the budget.
     pub(crate) fn admit(&self) -> bool {
-        self.limit.map_or(true, |l| self.used < l)
+        self.limit.is_none_or(|l| self.used < l)
     }
 
     pub(crate) fn memory(&self) -> Memory {

@@ -85,7 +85,7 @@ impl Rounds {
     /// A task of round `r` went to `daemon`: opens the round if it is not open (closing any
     /// other), notes the daemon, and counts the task out of the queue.
     fn dispatched(&mut self, r: u64, daemon: DaemonId, idle: &mut LazyDeque<(DaemonId, u64)>) {
-        if self.open.as_ref().map_or(true, |o| o.id != r) {
+        if self.open.as_ref().is_none_or(|o| o.id != r) {
             self.close(idle);
             self.open = Some(OpenRound {
                 id: r,

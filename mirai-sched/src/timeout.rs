@@ -50,7 +50,7 @@ impl<P> Scheduler<P> {
     /// the events it dates (a result, a submission); a time earlier than one already given is
     /// ignored.
     pub fn set_time(&mut self, now: Instant) {
-        if self.now.map_or(true, |t| now > t) {
+        if self.now.is_none_or(|t| now > t) {
             self.now = Some(now);
         }
     }

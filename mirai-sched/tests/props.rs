@@ -938,7 +938,7 @@ impl Harness {
         assert_eq!(mem.limit, self.m.limit);
         assert_eq!(
             self.s.admit(),
-            self.m.limit.map_or(true, |l| used < l),
+            self.m.limit.is_none_or(|l| used < l),
             "admit"
         );
         // The timer matches the earliest deadline of a task whose handle is still pending.

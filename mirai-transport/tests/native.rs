@@ -448,17 +448,12 @@ fn raw_fd_becomes_readable_when_a_message_arrives() {
         revents: 0,
     };
     // SAFETY: one valid pollfd.
-    assert_eq!(
-        unsafe { libc::poll(&mut pfd, 1, 0) },
-        0,
-        "nothing to read yet"
-    );
+    let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
+    assert_eq!(ready, 0, "nothing to read yet");
     hub.l.send(id, b"ding").unwrap();
     // SAFETY: one valid pollfd.
-    assert_eq!(
-        unsafe { libc::poll(&mut pfd, 1, LONG.as_millis() as i32) },
-        1
-    );
+    let ready = unsafe { libc::poll(&mut pfd, 1, LONG.as_millis() as i32) };
+    assert_eq!(ready, 1);
     assert_eq!(c.try_recv().unwrap().unwrap(), b"ding");
 }
 

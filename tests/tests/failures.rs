@@ -38,10 +38,8 @@ fn killed_mid_task(backend: Backend) {
     let before: Vec<_> = (0..20).map(|_| submit(&host, "pid:")).collect();
 
     // SAFETY: signalling a child process this test started.
-    assert_eq!(
-        unsafe { libc::kill(victim.id() as libc::pid_t, libc::SIGKILL) },
-        0
-    );
+    let rc = unsafe { libc::kill(victim.id() as libc::pid_t, libc::SIGKILL) };
+    assert_eq!(rc, 0);
     assert!(wait_exit(&mut victim, LONG).is_some());
     assert_eq!(
         doomed.wait(Some(LONG)),

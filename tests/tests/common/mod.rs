@@ -132,11 +132,8 @@ pub fn alive(pid: u32) -> bool {
 /// Sends `sig` to a process this test started; panics if it cannot.
 pub fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill takes no pointers; the pid is a child process of this test.
-    assert_eq!(
-        unsafe { libc::kill(pid as libc::pid_t, sig) },
-        0,
-        "kill({pid}, {sig})"
-    );
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
 /// This process's resident set size in bytes (from /proc/self/statm).

@@ -73,11 +73,6 @@ pub(crate) struct TaskBox {
     /// The outcome once taken from the handle and not yet turned into an R value (boxed: it is
     /// rarely there, and every waiting task has a box).
     pub(crate) outcome: Option<Box<Outcome>>,
-    /// For a keyed task: the weak reference on its mirai whose finalizer drops the task if
-    /// the mirai is collected unsettled (`R_NilValue` otherwise). Alive while this entry
-    /// exists: R keeps a weak reference until its finalizer has run, and the finalizer removes
-    /// the entry.
-    pub(crate) weak: SEXP,
 }
 
 /// A task's engine handle: owned, or shared with its host's chunk book (chunks only, so that
@@ -163,7 +158,6 @@ pub(crate) unsafe fn new_task_ref(handle: HandleRef, hb: &HostBox) -> SEXP {
         handle,
         host: hb.host.clone(),
         outcome: None,
-        weak: R_NilValue,
     };
     new_handle(tb, task_tag(), task_finalizer, false)
 }
@@ -176,7 +170,7 @@ pub(crate) unsafe fn is_handle(x: SEXP, tag: SEXP) -> bool {
 
 /// Is `x` a task handle: a task external pointer, or a mirai with a keyed task?
 pub(crate) unsafe fn is_task(x: SEXP) -> bool {
-    is_handle(x, task_tag()) || keyed_box(x).is_some()
+    is_handle(x, task_tag()) || keyed_box(Sexp::from_raw(x)).is_some()
 }
 
 /// The engine of host handle `x`, borrowed for as long as `x`.
@@ -199,10 +193,10 @@ pub(crate) unsafe fn task_of<'a>(x: SEXP, name: &str) -> RResult<&'a mut TaskBox
     if is_handle(x, task_tag()) {
         return Ok(&mut *(R_ExternalPtrAddr(x) as *mut TaskBox));
     }
-    match keyed_box(x) {
+    match keyed_box(Sexp::from_raw(x)) {
         // SAFETY: the box is owned by the table and stays put until its mirai settles or is
         // collected, neither of which happens while a routine works on the task.
-        Some(b) => Ok(&mut *b),
+        Some(b) => Ok(&mut *b.as_ptr()),
         None => Err(format!("`{name}` is not a valid mirai task handle").into()),
     }
 }
@@ -243,6 +237,13 @@ pub(crate) unsafe fn task_resolved(x: SEXP) -> bool {
         Ok(tb) => tb.outcome.is_some() || tb.handle.is_resolved(),
         Err(_) => false,
     }
+}
+
+/// [`task_resolved`] on a borrowed object.
+#[inline]
+pub(crate) fn task_resolved_of(x: Sexp<'_>) -> bool {
+    // SAFETY: main thread (a Sexp exists only there), a live object.
+    unsafe { task_resolved(x.raw()) }
 }
 
 /// The task handles in `tasks`: one handle, or the handles of a list (others skipped).

@@ -70,6 +70,17 @@ pub(crate) unsafe fn submit_handle(
         .map_err(host_error)
 }
 
+/// [`submit_handle`] on borrowed objects.
+pub(crate) fn submit_handle_of(
+    hb: &HostBox,
+    data: Sexp<'_>,
+    timeout: Sexp<'_>,
+    hooks: Sexp<'_>,
+) -> RResult<TaskHandle> {
+    // SAFETY: main thread (a Sexp exists only there), live objects.
+    unsafe { submit_handle(hb, data.raw(), timeout.raw(), hooks.raw()) }
+}
+
 /// How many times the task of handle `x` has been sent to a daemon (more than once only when
 /// it was retried after losing its daemon; 0 while queued).
 ///
@@ -239,6 +250,37 @@ pub(crate) unsafe fn submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: usize)
     }
     chunks.push((shared, n.saturating_sub(1) as u64));
     Ok(task)
+}
+
+/// [`submit_chunk`] on borrowed objects: the task handle, protected by `s`.
+pub(crate) fn submit_chunk_in<'s>(
+    s: &'s Scope,
+    host: Sexp<'_>,
+    data: Sexp<'_>,
+    hooks: Sexp<'_>,
+    n: usize,
+) -> RResult<Sexp<'s>> {
+    // SAFETY: main thread (a Sexp exists only there), live objects; the new handle is
+    // protected at once.
+    unsafe { Ok(s.protect_raw(submit_chunk(host.raw(), data.raw(), hooks.raw(), n)?)) }
+}
+
+/// [`release_one`] on a borrowed handle.
+pub(crate) fn release_one_of(task: Sexp<'_>) -> RResult<usize> {
+    // SAFETY: main thread, a live object; no R code runs while the box is borrowed.
+    unsafe { release_one(task.raw()) }
+}
+
+/// [`task_dispatcher`] on a borrowed handle.
+pub(crate) fn task_dispatcher_of(task: Sexp<'_>) -> RResult<bool> {
+    // SAFETY: as for `release_one_of`.
+    unsafe { task_dispatcher(task.raw()) }
+}
+
+/// [`cancel_task`] on a borrowed handle.
+pub(crate) fn cancel_task_of(task: Sexp<'_>) -> RResult<bool> {
+    // SAFETY: as for `release_one_of`.
+    unsafe { cancel_task(task.raw()) }
 }
 
 /// One element of chunk task `task` was stopped: the number of elements still live.

@@ -25,7 +25,6 @@ use std::ffi::CStr;
 
 use mirai_rapi::sys::*;
 
-use crate::handles::{is_task, task_resolved};
 use crate::keyed::{is_keyed, keyed_handle, release_keyed, submit_keyed, watch_keyed};
 use crate::sexp::*;
 use crate::task::{cancel_task, take, task_attempts, wait_task};

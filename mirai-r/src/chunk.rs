@@ -50,7 +50,7 @@ pub(crate) fn mirai_submit_chunk<'a>(
 /// mirai whose `.aio` is the task handle `aio`.
 pub(crate) fn stop_element<'s>(s: &'s Scope, x: Sexp<'_>, aio: Sexp<'_>) -> RResult<Sexp<'s>> {
     let r = s.r();
-    if task_resolved_of(aio) {
+    if task_resolved_of(r, aio) {
         // Its value has arrived: left untouched, as for any resolved mirai.
         return Ok(r.lgl(false));
     }

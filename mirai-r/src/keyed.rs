@@ -8,7 +8,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::ptr::NonNull;
+use std::rc::Rc;
 
 use mirai_rapi::{Kind, RResult, Scope, Sexp, Watch, WeakMap, WeakTable, R};
 
@@ -32,9 +32,8 @@ impl WeakTable for Keyed {
     }
 }
 
-/// The box of the keyed task of `x`, if `x` is a mirai with one: valid until the mirai settles
-/// or is collected.
-pub(crate) fn keyed_box(x: Sexp<'_>) -> Option<NonNull<TaskBox>> {
+/// The box of the keyed task of `x`, if `x` is a mirai with one.
+pub(crate) fn keyed_box(x: Sexp<'_>) -> Option<Rc<TaskBox>> {
     if x.kind() != Kind::ENVSXP {
         return None;
     }
@@ -59,12 +58,7 @@ pub(crate) fn submit_keyed(
 ) -> RResult<()> {
     let hb = host_ref(r, host, "host")?;
     let handle = submit_handle_of(hb, data, timeout, hooks)?;
-    let tb = TaskBox {
-        handle: HandleRef::Own(handle),
-        host: hb.host.clone(),
-        outcome: None,
-    };
-    Keyed::insert(watch, tb);
+    Keyed::insert(watch, TaskBox::new(HandleRef::Own(handle), hb.host.clone()));
     Ok(())
 }
 

@@ -14,6 +14,48 @@ use std::time::Duration;
 use mirai_rapi::sys::*;
 use mirai_rapi::{args, Preserved, RResult, Scope, Sexp, R};
 
+use crate::handles::{cached_of, host_ref, is_task_ref, task_list_of, task_ref, task_resolved_of};
+use crate::handles::{HostBox, TaskRef};
+
+/// [`task_ref`] on a raw SEXP.
+///
+/// # Safety
+/// Main thread; `x` valid and alive for `'a`.
+pub(crate) unsafe fn task_of<'a>(x: SEXP, name: &str) -> RResult<TaskRef<'a>> {
+    task_ref(R::assume(), Sexp::from_raw(x), name)
+}
+
+/// [`is_task_ref`] on a raw SEXP.
+pub(crate) unsafe fn is_task(x: SEXP) -> bool {
+    is_task_ref(R::assume(), Sexp::from_raw(x))
+}
+
+/// [`task_resolved_of`] on a raw SEXP.
+pub(crate) unsafe fn task_resolved(x: SEXP) -> bool {
+    task_resolved_of(R::assume(), Sexp::from_raw(x))
+}
+
+/// [`task_list_of`] on a raw SEXP.
+pub(crate) unsafe fn task_list(x: SEXP) -> Vec<(usize, SEXP)> {
+    task_list_of(R::assume(), Sexp::from_raw(x))
+        .into_iter()
+        .map(|(i, t)| (i, t.raw()))
+        .collect()
+}
+
+/// [`cached_of`] on a raw SEXP.
+pub(crate) unsafe fn cached(x: SEXP) -> Option<SEXP> {
+    cached_of(Sexp::from_raw(x)).map(|v| v.raw())
+}
+
+/// [`host_ref`] on a raw SEXP.
+///
+/// # Safety
+/// Main thread; `x` valid and alive for `'a`.
+pub(crate) unsafe fn host_of<'a>(x: SEXP, name: &str) -> RResult<&'a HostBox> {
+    host_ref(R::assume(), Sexp::from_raw(x), name)
+}
+
 /// Runs a routine body written against the raw API; its raw result becomes a `Sexp` of the
 /// call (returned to R with nothing allocated in between).
 ///

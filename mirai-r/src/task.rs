@@ -3,6 +3,7 @@
 // Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use mirai::sched::Mode;
@@ -28,16 +29,22 @@ pub(crate) fn mirai_submit<'a>(
     let (host, data, timeout, hooks) = (host.raw(), data.raw(), timeout.raw(), hooks.raw());
     // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
     // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe { legacy(s, || submit(host, data, timeout, hooks)) }
+    unsafe { submit(s, host, data, timeout, hooks) }
 }
 
-/// Serializes `data` and submits it to `host`: the new task handle (unprotected).
+/// Serializes `data` and submits it to `host`: the new task handle, protected by `s`.
 ///
 /// # Safety
 /// Main thread, valid SEXPs.
-pub(crate) unsafe fn submit(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> RResult<SEXP> {
+pub(crate) unsafe fn submit<'s>(
+    s: &'s Scope,
+    host: SEXP,
+    data: SEXP,
+    timeout: SEXP,
+    hooks: SEXP,
+) -> RResult<Sexp<'s>> {
     let hb = host_of(host, "host")?;
-    Ok(new_task(submit_handle(hb, data, timeout, hooks)?, hb))
+    Ok(new_task(s, submit_handle(hb, data, timeout, hooks)?, hb))
 }
 
 pub(crate) unsafe fn submit_handle(
@@ -128,7 +135,8 @@ pub(crate) fn mirai_everywhere<'a>(
             let mut p = Protector::new();
             let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, handles.len() as R_xlen_t));
             for (i, h) in handles.into_iter().enumerate() {
-                SET_VECTOR_ELT(out, i as R_xlen_t, new_task(h, hb));
+                let q = s.child();
+                SET_VECTOR_ELT(out, i as R_xlen_t, new_task(&q, h, hb).raw());
             }
             Ok(out)
         })
@@ -170,19 +178,14 @@ pub(crate) unsafe fn take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> RResult<SE
     if let Some(v) = cached(task) {
         return Ok(v);
     }
-    let outcome = match tb
-        .outcome
-        .take()
-        .map(|b| *b)
-        .or_else(|| tb.handle.try_take())
-    {
+    let outcome = match tb.take_outcome() {
         Some(o) => o,
         None => return Ok(sentinel),
     };
     let hooks = match Hooks::from_sexp(hooks, "hooks") {
         Ok(h) => h,
         Err(e) => {
-            task_of(task, "task")?.outcome = Some(Box::new(outcome));
+            tb.set_outcome(outcome);
             return Err(e);
         }
     };
@@ -195,11 +198,12 @@ pub(crate) unsafe fn take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> RResult<SE
         Ok(v) => v,
         Err(e) => {
             // Keep the outcome so that a later call can try again.
-            task_of(task, "task")?.outcome = Some(Box::new(outcome));
+            tb.set_outcome(outcome);
             return Err(e);
         }
     };
     drop(outcome);
+    drop(tb);
     if type_of(task) != SEXPTYPE::EXTPTRSXP {
         return Ok(value);
     }
@@ -220,7 +224,7 @@ pub(crate) unsafe fn wait_task(x: SEXP, dl: &Deadline) -> RResult<bool> {
     while !task_resolved(x) {
         let got = task_of(x, "tasks")?.handle.wait(Some(dl.slice(SLICE)));
         if let Some(o) = got {
-            task_of(x, "tasks")?.outcome = Some(Box::new(o));
+            task_of(x, "tasks")?.set_outcome(o);
             break;
         }
         if dl.expired() {
@@ -233,15 +237,18 @@ pub(crate) unsafe fn wait_task(x: SEXP, dl: &Deadline) -> RResult<bool> {
     Ok(true)
 }
 
-/// Submits a chunk of `n` `mirai_map()` elements (see `crate::chunk`): the task handle.
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: usize) -> RResult<SEXP> {
-    let hb = host_of(host, "host")?;
-    let shared = Rc::new(submit_handle(hb, data, R_NilValue, hooks)?);
-    let mut p = Protector::new();
-    let task = p.protect(new_task_ref(HandleRef::Shared(Rc::clone(&shared), n), hb));
+/// Submits a chunk of `n` `mirai_map()` elements (see `crate::chunk`): the task handle,
+/// protected by `s`.
+pub(crate) fn submit_chunk_in<'s>(
+    s: &'s Scope,
+    host: Sexp<'_>,
+    data: Sexp<'_>,
+    hooks: Sexp<'_>,
+    n: usize,
+) -> RResult<Sexp<'s>> {
+    let hb = host_ref(s.r(), host, "host")?;
+    let shared = Rc::new(submit_handle_of(hb, data, Sexp::null(), hooks)?);
+    let task = new_task_ref(s, HandleRef::Shared(Rc::clone(&shared), Cell::new(n)), hb);
     let mut chunks = hb.chunks.borrow_mut();
     if chunks.len() >= 256 && chunks.len().is_power_of_two() {
         drop(chunks);
@@ -252,22 +259,9 @@ pub(crate) unsafe fn submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: usize)
     Ok(task)
 }
 
-/// [`submit_chunk`] on borrowed objects: the task handle, protected by `s`.
-pub(crate) fn submit_chunk_in<'s>(
-    s: &'s Scope,
-    host: Sexp<'_>,
-    data: Sexp<'_>,
-    hooks: Sexp<'_>,
-    n: usize,
-) -> RResult<Sexp<'s>> {
-    // SAFETY: main thread (a Sexp exists only there), live objects; the new handle is
-    // protected at once.
-    unsafe { Ok(s.protect_raw(submit_chunk(host.raw(), data.raw(), hooks.raw(), n)?)) }
-}
-
 /// [`release_one`] on a borrowed handle.
 pub(crate) fn release_one_of(task: Sexp<'_>) -> RResult<usize> {
-    // SAFETY: main thread, a live object; no R code runs while the box is borrowed.
+    // SAFETY: main thread (a Sexp exists only there), a live object.
     unsafe { release_one(task.raw()) }
 }
 
@@ -288,10 +282,10 @@ pub(crate) fn cancel_task_of(task: Sexp<'_>) -> RResult<bool> {
 /// # Safety
 /// Main thread, valid SEXPs.
 pub(crate) unsafe fn release_one(task: SEXP) -> RResult<usize> {
-    match &mut task_of(task, "task")?.handle {
+    match &task_of(task, "task")?.handle {
         HandleRef::Shared(_, live) => {
-            *live = live.saturating_sub(1);
-            Ok(*live)
+            live.set(live.get().saturating_sub(1));
+            Ok(live.get())
         }
         HandleRef::Own(_) => Ok(0),
     }

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::ptr::NonNull;
+use std::rc::Rc;
 
 use libR_sys::*;
 
@@ -20,7 +20,7 @@ use crate::token::R;
 
 struct Entry<T> {
     weak: SEXP,
-    value: Box<T>,
+    value: Rc<T>,
 }
 
 /// The storage of a [`WeakTable`]: put one in a `thread_local!` (R objects are main-thread
@@ -98,21 +98,16 @@ pub trait WeakTable: Sized + 'static {
     fn insert(watch: Watch<'_, Self>, value: Self::Value) {
         let entry = Entry {
             weak: watch.weak,
-            value: Box::new(value),
+            value: Rc::new(value),
         };
         let old = Self::with(|m| m.map.borrow_mut().insert(watch.key, entry));
         drop(old);
     }
 
-    /// The value under `key`, as a pointer valid until its entry is removed (the key is
-    /// collected or released): the box never moves while the table grows.
-    fn get(key: Sexp<'_>) -> Option<NonNull<Self::Value>> {
-        Self::with(|m| {
-            m.map
-                .borrow_mut()
-                .get_mut(&key.addr())
-                .map(|e| NonNull::from(&mut *e.value))
-        })
+    /// The value under `key`, shared: it stays alive while used even if its entry goes
+    /// meanwhile.
+    fn get(key: Sexp<'_>) -> Option<Rc<Self::Value>> {
+        Self::with(|m| m.map.borrow().get(&key.addr()).map(|e| Rc::clone(&e.value)))
     }
 
     /// Whether `key` has an entry.

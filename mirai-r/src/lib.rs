@@ -26,6 +26,7 @@ mod handles;
 mod host;
 mod keyed;
 mod later;
+mod payload;
 mod rcall;
 mod remote;
 mod serial;

@@ -287,15 +287,24 @@ pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
 ///
 /// # Safety
 /// Main thread; `m` a mirai.
-pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
+pub(crate) unsafe fn settle(sc: &Scope, m: SEXP) -> RResult<SEXP> {
     let s = statics()?;
     let aio = aio_of(m)?;
     if !is_task(aio) {
         return Ok(local(m, s.s_value.raw()).unwrap_or(R_NilValue));
     }
     let hooks = local(m, s.s_hooks.raw()).unwrap_or(R_NilValue);
+    // Unprotected when this returns, like everything protected here (the value is reachable
+    // from `m` by then).
+    let q = sc.child();
     let mut p = Protector::new();
-    let mut v = p.protect(take(aio, hooks, s.unresolved.raw())?);
+    let mut v = take(
+        &q,
+        Sexp::from_raw(aio),
+        Sexp::from_raw(hooks),
+        Sexp::from_raw(s.unresolved.raw()),
+    )?
+    .raw();
     if v == s.unresolved.raw() {
         return Ok(v);
     }
@@ -341,12 +350,12 @@ unsafe fn is_timeout(v: SEXP) -> bool {
 }
 
 /// Waits (interruptibly, forever) for mirai `m`, then settles it.
-unsafe fn wait_settle(m: SEXP) -> RResult<SEXP> {
+unsafe fn wait_settle(sc: &Scope, m: SEXP) -> RResult<SEXP> {
     let aio = aio_of(m)?;
     if is_task(aio) && !task_resolved(aio) {
-        wait_task(aio, &Deadline::after(None))?;
+        wait_task(R::assume(), Sexp::from_raw(aio), &Deadline::after(None))?;
     }
-    settle(m)
+    settle(sc, m)
 }
 
 /// `.Call` routine: serializes `data`, submits it to `host` and returns the new mirai.
@@ -387,7 +396,7 @@ pub(crate) fn mirai_data<'a>(s: &'a Scope, frame: Sexp<'a>) -> RResult<Sexp<'a>>
             if type_of(frame) != SEXPTYPE::ENVSXP {
                 return Err("`frame` must be an environment".into());
             }
-            settle(ENCLOS(frame))
+            settle(s, ENCLOS(frame))
         })
     }
 }
@@ -402,7 +411,7 @@ pub(crate) fn mirai_value<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
             if !is_mirai(x) {
                 return Err("`x` must be a mirai".into());
             }
-            wait_settle(x)
+            wait_settle(s, x)
         })
     }
 }
@@ -418,7 +427,7 @@ pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> 
         legacy(s, || {
             let values = arg_lgl(values, "values")?.unwrap_or(false);
             if is_mirai(x) {
-                let v = wait_settle(x)?;
+                let v = wait_settle(s, x)?;
                 return Ok(if values { v } else { R_NilValue });
             }
             if type_of(x) != SEXPTYPE::VECSXP {
@@ -432,7 +441,7 @@ pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> 
                 if is_mirai(m) {
                     let aio = aio_of(m)?;
                     if is_task(aio) && !task_resolved(aio) {
-                        wait_task(aio, &forever)?;
+                        wait_task(R::assume(), Sexp::from_raw(aio), &forever)?;
                     }
                 }
             }
@@ -444,7 +453,7 @@ pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> 
             };
             for i in 0..n {
                 let m = VECTOR_ELT(x, i);
-                let v = if is_mirai(m) { settle(m)? } else { m };
+                let v = if is_mirai(m) { settle(s, m)? } else { m };
                 if values {
                     SET_VECTOR_ELT(out, i, v);
                 }
@@ -472,7 +481,7 @@ pub(crate) fn mirai_stop<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
                 return Ok(lgl(false));
             }
             if local(x, st.s_idx.raw()).is_none() {
-                return Ok(lgl(cancel_task(aio)?));
+                return Ok(lgl(cancel_task(R::assume(), Sexp::from_raw(aio))?));
             }
             crate::chunk::stop_element(s, Sexp::from_raw(x), Sexp::from_raw(aio)).map(|v| v.raw())
         })
@@ -528,7 +537,7 @@ pub(crate) fn mirai_attempts_of<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'
             let s = statics()?;
             let aio = aio_of(x)?;
             if is_task(aio) {
-                let n = task_attempts(aio)?;
+                let n = task_attempts(R::assume(), Sexp::from_raw(aio))?;
                 return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));
             }
             Ok(local(x, s.s_attempts.raw()).unwrap_or_else(|| Rf_ScalarInteger(1)))
@@ -543,7 +552,7 @@ pub(crate) fn mirai_attempts_of<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'
 /// # Safety
 /// Main thread; `m` a mirai, `aio` its task handle.
 pub(crate) unsafe fn keep_attempts(m: SEXP, aio: SEXP) -> RResult<()> {
-    let attempts = task_attempts(aio)?;
+    let attempts = task_attempts(R::assume(), Sexp::from_raw(aio))?;
     if attempts != 1 {
         let mut p = Protector::new();
         let a = p.protect(Rf_ScalarInteger(attempts.min(i32::MAX as u32) as i32));

@@ -19,7 +19,7 @@ use mirai_rapi::{args, RResult, Scope, Sexp};
 
 use crate::aio::fields::{keep_attempts_of, new_mirai_in, syms};
 use crate::handles::task_resolved_of;
-use crate::task::{cancel_task_of, release_one_of, submit_chunk_in, task_dispatcher_of};
+use crate::task::{cancel_task, release_one, submit_chunk_in, task_dispatcher};
 use crate::values::error_value;
 
 /// `.Call` routine: submits the chunk `data` (whose `map` holds `n` elements) to `host` and
@@ -58,9 +58,9 @@ pub(crate) fn stop_element<'s>(s: &'s Scope, x: Sexp<'_>, aio: Sexp<'_>) -> RRes
     x.define(s_value, error_value(s, 20));
     keep_attempts_of(x, aio)?;
     x.define(s_aio, Sexp::null());
-    let dispatcher = task_dispatcher_of(aio)?;
-    if release_one_of(aio)? == 0 {
-        cancel_task_of(aio)?;
+    let dispatcher = task_dispatcher(r, aio)?;
+    if release_one(r, aio)? == 0 {
+        cancel_task(r, aio)?;
     }
     Ok(r.lgl(dispatcher))
 }

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use mirai_rapi::{Kind, RResult, Scope, Sexp, Watch, WeakMap, WeakTable, R};
 
 use crate::handles::{host_ref, HandleRef, TaskBox};
-use crate::task::submit_handle_of;
+use crate::task::submit_handle;
 
 thread_local! {
     /// Keyed tasks by their mirai (main thread only). An entry goes when its mirai settles or
@@ -57,7 +57,7 @@ pub(crate) fn submit_keyed(
     watch: Watch<'_, Keyed>,
 ) -> RResult<()> {
     let hb = host_ref(r, host, "host")?;
-    let handle = submit_handle_of(hb, data, timeout, hooks)?;
+    let handle = submit_handle(hb, data, timeout, hooks)?;
     Keyed::insert(watch, TaskBox::new(HandleRef::Own(handle), hb.host.clone()));
     Ok(())
 }

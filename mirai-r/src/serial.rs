@@ -29,6 +29,7 @@
 #![allow(unsafe_code)]
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::os::raw::{c_int, c_void};
 
@@ -37,7 +38,7 @@ use mirai_rapi::sys::*;
 use crate::sexp::{char_text, is_null, mk_raw, raw_slice, type_of};
 use crate::sexp::{preserve, Protector};
 use mirai_rapi::guard::protect_raw as protect;
-use mirai_rapi::{Preserved, RError, RResult};
+use mirai_rapi::{Preserved, RError, RResult, Scope, Sexp};
 
 use crate::payload::{append_trailer, decimal, parse_decimal, split_payload, HOOKED_MAGIC};
 
@@ -451,6 +452,47 @@ pub(crate) unsafe fn unserialize(bytes: &[u8], hooks: Option<&Hooks>) -> RResult
         return Err(f);
     }
     Ok(r?)
+}
+
+/// `serial_config()` hooks read from an R object alive for `'a` (see [`Hooks::from_sexp`]).
+pub(crate) struct HooksOf<'a>(Option<Hooks>, PhantomData<Sexp<'a>>);
+
+impl<'a> HooksOf<'a> {
+    /// Reads and validates `x` (`NULL`: no hooks).
+    pub(crate) fn new(x: Sexp<'a>, name: &str) -> RResult<HooksOf<'a>> {
+        // SAFETY: main thread (a Sexp exists only there); `x` is alive for `'a`, as long as
+        // the result.
+        let h = unsafe { Hooks::from_sexp(x.raw(), name) }?;
+        Ok(HooksOf(h, PhantomData))
+    }
+
+    /// The hooks, if any.
+    pub(crate) fn get(&self) -> Option<&Hooks> {
+        self.0.as_ref()
+    }
+}
+
+/// [`serialize`] of a borrowed object.
+pub(crate) fn serialize_of(x: Sexp<'_>, hooks: &HooksOf<'_>) -> RResult<Vec<u8>> {
+    // SAFETY: main thread, a live object; the hooks' objects are alive (HooksOf's lifetime).
+    unsafe { serialize(x.raw(), hooks.get()) }
+}
+
+/// [`unserialize`], the value protected by `s`.
+pub(crate) fn unserialize_in<'s>(
+    s: &'s Scope,
+    bytes: &[u8],
+    hooks: &HooksOf<'_>,
+) -> RResult<Sexp<'s>> {
+    // SAFETY: main thread (a scope exists only there); the hooks' objects are alive; the
+    // value is protected at once.
+    unsafe { Ok(s.protect_raw(unserialize(bytes, hooks.get())?)) }
+}
+
+/// [`to_raw_vector`], protected by `s`.
+pub(crate) fn to_raw_in<'s>(s: &'s Scope, bytes: &[u8]) -> RResult<Sexp<'s>> {
+    // SAFETY: main thread; the vector is protected at once.
+    unsafe { Ok(s.protect_raw(to_raw_vector(bytes)?)) }
 }
 
 /// `mk_raw` under `protect`, for buffers large enough that R might fail to allocate them.

@@ -14,16 +14,7 @@ use std::time::Duration;
 use mirai_rapi::sys::*;
 use mirai_rapi::{args, Preserved, RResult, Scope, Sexp, R};
 
-use crate::handles::{cached_of, host_ref, is_task_ref, task_list_of, task_ref, task_resolved_of};
-use crate::handles::{HostBox, TaskRef};
-
-/// [`task_ref`] on a raw SEXP.
-///
-/// # Safety
-/// Main thread; `x` valid and alive for `'a`.
-pub(crate) unsafe fn task_of<'a>(x: SEXP, name: &str) -> RResult<TaskRef<'a>> {
-    task_ref(R::assume(), Sexp::from_raw(x), name)
-}
+use crate::handles::{is_task_ref, task_resolved_of};
 
 /// [`is_task_ref`] on a raw SEXP.
 pub(crate) unsafe fn is_task(x: SEXP) -> bool {
@@ -33,27 +24,6 @@ pub(crate) unsafe fn is_task(x: SEXP) -> bool {
 /// [`task_resolved_of`] on a raw SEXP.
 pub(crate) unsafe fn task_resolved(x: SEXP) -> bool {
     task_resolved_of(R::assume(), Sexp::from_raw(x))
-}
-
-/// [`task_list_of`] on a raw SEXP.
-pub(crate) unsafe fn task_list(x: SEXP) -> Vec<(usize, SEXP)> {
-    task_list_of(R::assume(), Sexp::from_raw(x))
-        .into_iter()
-        .map(|(i, t)| (i, t.raw()))
-        .collect()
-}
-
-/// [`cached_of`] on a raw SEXP.
-pub(crate) unsafe fn cached(x: SEXP) -> Option<SEXP> {
-    cached_of(Sexp::from_raw(x)).map(|v| v.raw())
-}
-
-/// [`host_ref`] on a raw SEXP.
-///
-/// # Safety
-/// Main thread; `x` valid and alive for `'a`.
-pub(crate) unsafe fn host_of<'a>(x: SEXP, name: &str) -> RResult<&'a HostBox> {
-    host_ref(R::assume(), Sexp::from_raw(x), name)
 }
 
 /// Runs a routine body written against the raw API; its raw result becomes a `Sexp` of the
@@ -104,14 +74,6 @@ impl Drop for Protector {
 /// Main thread; `x` valid.
 pub(crate) unsafe fn preserve(x: SEXP) -> Preserved {
     Preserved::new(R::assume(), Sexp::from_raw(x))
-}
-
-/// [`mirai_rapi::interrupt_pending`] without a token.
-///
-/// # Safety
-/// Main thread.
-pub(crate) unsafe fn interrupt_pending_raw() -> bool {
-    mirai_rapi::interrupt_pending(R::assume())
 }
 
 /// `TYPEOF(x)`.
@@ -254,14 +216,6 @@ pub(crate) unsafe fn set_class(x: SEXP, classes: &[&CStr]) {
 /// Sets attribute `name` on `x`.
 pub(crate) unsafe fn set_attr(x: SEXP, name: &CStr, value: SEXP) {
     Rf_setAttrib(x, Rf_install(name.as_ptr()), value);
-}
-
-/// `structure(code, class = c("errorValue", "try-error"))`.
-pub(crate) unsafe fn error_value(code: i32) -> SEXP {
-    let mut p = Protector::new();
-    let v = p.protect(Rf_ScalarInteger(code));
-    set_class(v, &[c"errorValue", c"try-error"]);
-    v
 }
 
 /// A `miraiInterrupt`: `""` with class `c("miraiInterrupt", "errorValue", "try-error")`.

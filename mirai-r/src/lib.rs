@@ -17,6 +17,7 @@
 #![deny(unsafe_code)]
 
 mod aio;
+mod cancel;
 mod chunk;
 mod daemon;
 mod evaluate;

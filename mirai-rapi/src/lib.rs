@@ -16,6 +16,7 @@
 //!   with its arity taken from the function's signature.
 //! - [`Tag`] and [`Scope::extptr`]: external pointers owning a Rust value, read back by type.
 //! - [`Later`]: the `later` package's C interface.
+//! - [`with_event_watch`]: R's event loop (an input handler, `R_PolledEvents`) for one call.
 //! - [`WeakTable`]: tables keyed by R objects, whose entries go when their key is collected.
 //! - [`package_init!`]: the package's exported init function.
 //!
@@ -30,6 +31,7 @@
 
 pub mod args;
 pub mod env;
+pub mod events;
 pub mod extptr;
 pub mod ffi;
 pub mod guard;
@@ -41,6 +43,7 @@ pub mod token;
 pub mod weak;
 
 pub use env::Binding;
+pub use events::{clear_interrupt, request_interrupt, with_event_watch, EventWatch};
 pub use extptr::Tag;
 pub use guard::{interrupt_pending, quietly, Caught, Preserved, RError, RResult};
 pub use later::{eprint, Later, LaterJob};

@@ -38,7 +38,7 @@ use mirai_rapi::sys::*;
 use crate::sexp::{char_text, is_null, mk_raw, raw_slice, type_of};
 use crate::sexp::{preserve, Protector};
 use mirai_rapi::guard::protect_raw as protect;
-use mirai_rapi::{Preserved, RError, RResult, Scope, Sexp};
+use mirai_rapi::{Preserved, RError, RResult, Scope, Sexp, R};
 
 use crate::payload::{append_trailer, decimal, parse_decimal, split_payload, HOOKED_MAGIC};
 
@@ -466,9 +466,41 @@ impl<'a> HooksOf<'a> {
         Ok(HooksOf(h, PhantomData))
     }
 
+    /// No hooks.
+    pub(crate) fn none() -> HooksOf<'a> {
+        HooksOf(None, PhantomData)
+    }
+
     /// The hooks, if any.
     pub(crate) fn get(&self) -> Option<&Hooks> {
         self.0.as_ref()
+    }
+}
+
+/// `serial_config()` hooks owning the object they were read from (preserved), for hooks that
+/// outlive a routine call (a daemon's, from its `init()`).
+pub(crate) struct OwnedHooks {
+    /// Borrows from `_value` (declared first, so dropped first).
+    hooks: HooksOf<'static>,
+    _value: Preserved,
+}
+
+impl OwnedHooks {
+    /// Reads and validates `x` and preserves it.
+    pub(crate) fn new(r: R, x: Sexp<'_>, name: &str) -> RResult<OwnedHooks> {
+        let value = Preserved::new(r, x);
+        // SAFETY: main thread (token); the object stays alive while `value`, stored alongside,
+        // is, and the hooks are only handed out borrowed from `self`.
+        let hooks = unsafe { Hooks::from_sexp(value.get(), name) }?;
+        Ok(OwnedHooks {
+            hooks: HooksOf(hooks, PhantomData),
+            _value: value,
+        })
+    }
+
+    /// The hooks.
+    pub(crate) fn get(&self) -> &HooksOf<'_> {
+        &self.hooks
     }
 }
 

@@ -44,11 +44,17 @@ thread_local! {
     static ACTIVE: Cell<*mut Active> = const { Cell::new(ptr::null_mut()) };
 }
 
+/// # Safety
+/// `data` is the `&mut W` of the running [`with_event_watch`], not otherwise borrowed now.
 unsafe fn call_polled<W: EventWatch>(data: *mut c_void, r: R) {
+    // SAFETY: see the function's contract.
     (*(data as *mut W)).polled(r)
 }
 
+/// # Safety
+/// As for [`call_polled`].
 unsafe fn call_input<W: EventWatch>(data: *mut c_void, r: R) -> bool {
+    // SAFETY: see the function's contract.
     (*(data as *mut W)).input_ready(r)
 }
 
@@ -101,14 +107,21 @@ pub fn with_event_watch<W: EventWatch, T>(
 }
 
 /// Removes the input handler of `a`, if it has one.
+///
+/// # Safety
+/// Main thread; `a` is an installed (or being uninstalled) watch.
 unsafe fn remove_handler(a: *mut Active) {
+    // SAFETY: see the function's contract; R unlinks and frees its handler record.
     if !(*a).handler.is_null() {
         removeInputHandler(ptr::addr_of_mut!(R_InputHandlers), (*a).handler);
         (*a).handler = ptr::null_mut();
     }
 }
 
+/// `R_PolledEvents` while a watch is installed (R calls it on the main thread).
 unsafe extern "C" fn polled_events() {
+    // SAFETY: a non-null ACTIVE is the watch whose frame is running `body` (it is reset
+    // before that frame returns), so it is alive; `prev` is the hook R had before ours.
     let a = ACTIVE.with(Cell::get);
     if a.is_null() {
         return;
@@ -131,6 +144,7 @@ unsafe extern "C" fn polled_events() {
     (*a).busy = false;
 }
 
+/// Our input handler's callback (R calls it on the main thread when the descriptor is readable).
 unsafe extern "C" fn input_ready(_user_data: *mut c_void) {
     // SAFETY: as in `polled_events`.
     let a = ACTIVE.with(Cell::get);

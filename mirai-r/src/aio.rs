@@ -25,14 +25,13 @@ use std::ffi::CStr;
 
 use mirai_rapi::sys::*;
 
-use crate::handles::{is_task, task_resolved};
 use crate::keyed::{is_keyed, keyed_handle, release_keyed, submit_keyed, watch_keyed};
 use crate::sexp::*;
 use crate::task::{cancel_task, take, task_attempts, wait_task};
 use crate::wait::Deadline;
 use mirai_rapi::ffi::{SET_BODY, SET_CLOENV, SET_FORMALS};
 use mirai_rapi::guard::protect_raw as protect;
-use mirai_rapi::{RResult, Scope, Sexp};
+use mirai_rapi::{RResult, Scope, Sexp, R};
 
 thread_local! {
     /// Ids given so far (process-wide, strictly increasing; main thread only).
@@ -46,30 +45,30 @@ thread_local! {
 /// R objects every mirai shares, made once and preserved for the life of the process.
 #[derive(Clone, Copy)]
 pub(crate) struct Statics {
-    pub(crate) class: SEXP,
-    pub(crate) body: SEXP,
-    pub(crate) ns: SEXP,
-    pub(crate) unresolved: SEXP,
-    pub(crate) s_aio: SEXP,
-    pub(crate) s_hooks: SEXP,
-    pub(crate) s_host: SEXP,
-    pub(crate) s_idx: SEXP,
-    pub(crate) s_data: SEXP,
-    pub(crate) s_value: SEXP,
-    pub(crate) s_id: SEXP,
-    pub(crate) s_attempts: SEXP,
+    pub(crate) class: Sexp<'static>,
+    pub(crate) body: Sexp<'static>,
+    pub(crate) ns: Sexp<'static>,
+    pub(crate) unresolved: Sexp<'static>,
+    pub(crate) s_aio: Sexp<'static>,
+    pub(crate) s_hooks: Sexp<'static>,
+    pub(crate) s_host: Sexp<'static>,
+    pub(crate) s_idx: Sexp<'static>,
+    pub(crate) s_data: Sexp<'static>,
+    pub(crate) s_value: Sexp<'static>,
+    pub(crate) s_id: Sexp<'static>,
+    pub(crate) s_attempts: Sexp<'static>,
     /// Names `mirai_go` looks up on every call: symbols made once, as `Rf_install` hashes and
     /// compares the name each time (~0.1 us each, seven per call).
-    pub(crate) s_expr: SEXP,
-    pub(crate) s_default: SEXP,
-    pub(crate) s_sync: SEXP,
-    pub(crate) s_gate: SEXP,
-    pub(crate) s_seed: SEXP,
-    pub(crate) s_prof_host: SEXP,
-    pub(crate) s_serial: SEXP,
+    pub(crate) s_expr: Sexp<'static>,
+    pub(crate) s_default: Sexp<'static>,
+    pub(crate) s_sync: Sexp<'static>,
+    pub(crate) s_gate: Sexp<'static>,
+    pub(crate) s_seed: Sexp<'static>,
+    pub(crate) s_prof_host: Sexp<'static>,
+    pub(crate) s_serial: Sexp<'static>,
     /// The profile registry `..` and the options `.opts` of the namespace.
-    pub(crate) registry: SEXP,
-    pub(crate) opts: SEXP,
+    pub(crate) registry: Sexp<'static>,
+    pub(crate) opts: Sexp<'static>,
 }
 
 unsafe fn sym(name: &CStr) -> SEXP {
@@ -104,27 +103,27 @@ pub(crate) unsafe fn statics() -> RResult<Statics> {
     R_PreserveObject(body);
     R_PreserveObject(ns);
     let s = Statics {
-        class,
-        body,
-        ns,
-        unresolved,
-        s_aio: sym(c".aio"),
-        s_hooks: sym(c".hooks"),
-        s_host: sym(c".host"),
-        s_idx: sym(c".idx"),
-        s_data: sym(c"data"),
-        s_value: sym(c"value"),
-        s_id: sym(c"id"),
-        s_attempts: sym(c".attempts"),
-        s_expr: sym(c".expr"),
-        s_default: sym(c"default"),
-        s_sync: sym(c"sync"),
-        s_gate: sym(c"gate"),
-        s_seed: sym(c"seed"),
-        s_prof_host: sym(c"host"),
-        s_serial: sym(c"serial"),
-        registry,
-        opts,
+        class: Sexp::from_raw(class),
+        body: Sexp::from_raw(body),
+        ns: Sexp::from_raw(ns),
+        unresolved: Sexp::from_raw(unresolved),
+        s_aio: Sexp::from_raw(sym(c".aio")),
+        s_hooks: Sexp::from_raw(sym(c".hooks")),
+        s_host: Sexp::from_raw(sym(c".host")),
+        s_idx: Sexp::from_raw(sym(c".idx")),
+        s_data: Sexp::from_raw(sym(c"data")),
+        s_value: Sexp::from_raw(sym(c"value")),
+        s_id: Sexp::from_raw(sym(c"id")),
+        s_attempts: Sexp::from_raw(sym(c".attempts")),
+        s_expr: Sexp::from_raw(sym(c".expr")),
+        s_default: Sexp::from_raw(sym(c"default")),
+        s_sync: Sexp::from_raw(sym(c"sync")),
+        s_gate: Sexp::from_raw(sym(c"gate")),
+        s_seed: Sexp::from_raw(sym(c"seed")),
+        s_prof_host: Sexp::from_raw(sym(c"host")),
+        s_serial: Sexp::from_raw(sym(c"serial")),
+        registry: Sexp::from_raw(registry),
+        opts: Sexp::from_raw(opts),
     };
     STATICS.with(|c| c.set(Some(s)));
     Ok(s)
@@ -198,13 +197,13 @@ pub(crate) unsafe fn new_mirai(aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEX
     let mut p = Protector::new();
     let env = p.protect(shell(&s)?);
     if !is_null(aio) {
-        Rf_defineVar(s.s_aio, aio, env);
+        Rf_defineVar(s.s_aio.raw(), aio, env);
     }
     if !is_null(hooks) {
-        Rf_defineVar(s.s_hooks, hooks, env);
+        Rf_defineVar(s.s_hooks.raw(), hooks, env);
     }
     if !is_null(idx) {
-        Rf_defineVar(s.s_idx, idx, env);
+        Rf_defineVar(s.s_idx.raw(), idx, env);
     }
     Ok(env)
 }
@@ -212,38 +211,57 @@ pub(crate) unsafe fn new_mirai(aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEX
 /// A new mirai with its `id`, class and `data` binding, and nothing else. Unprotected.
 unsafe fn shell(s: &Statics) -> RResult<SEXP> {
     let mut p = Protector::new();
-    let env = p.protect(R_NewEnv(s.ns, 0, 4));
+    let env = p.protect(R_NewEnv(s.ns.raw(), 0, 4));
     let id = p.protect(Rf_ScalarInteger(next_id()));
-    Rf_setAttrib(env, s.s_id, id);
-    Rf_setAttrib(env, R_ClassSymbol, s.class);
+    Rf_setAttrib(env, s.s_id.raw(), id);
+    Rf_setAttrib(env, R_ClassSymbol, s.class.raw());
     let f = p.protect(Rf_allocSExp(SEXPTYPE::CLOSXP));
     SET_FORMALS(f, R_NilValue);
-    SET_BODY(f, s.body);
+    SET_BODY(f, s.body.raw());
     SET_CLOENV(f, env);
-    R_MakeActiveBinding(s.s_data, f, env);
+    R_MakeActiveBinding(s.s_data.raw(), f, env);
     Ok(env)
 }
 
-/// Submits `data` to `host` and returns the new keyed mirai of the task. Unprotected.
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn new_keyed_mirai(
-    host: SEXP,
-    data: SEXP,
-    timeout: SEXP,
-    hooks: SEXP,
-) -> RResult<SEXP> {
-    let s = statics()?;
-    let mut p = Protector::new();
-    let env = p.protect(shell(&s)?);
-    if !is_null(hooks) {
-        Rf_defineVar(s.s_hooks, hooks, env);
-    }
+/// Submits `data` to `host` and returns the new keyed mirai of the task, protected by `sc`
+/// (the one protection it needs).
+pub(crate) fn new_keyed_mirai<'s>(
+    sc: &'s Scope,
+    host: Sexp<'_>,
+    data: Sexp<'_>,
+    timeout: Sexp<'_>,
+    hooks: Sexp<'_>,
+) -> RResult<Sexp<'s>> {
+    let r = sc.r();
+    // SAFETY: main thread (a scope exists only there), live objects; the new mirai is
+    // protected at once, by `sc`.
+    let env = unsafe {
+        let s = statics()?;
+        let env = sc.protect_raw(shell(&s)?);
+        if !hooks.is_null() {
+            Rf_defineVar(s.s_hooks.raw(), hooks.raw(), env.raw());
+        }
+        env
+    };
     // Linked into R's list of weak references at once, so protected by R from here on.
-    let weak = watch_keyed(env);
-    submit_keyed(host, data, timeout, hooks, env, weak)?;
+    let watch = watch_keyed(env);
+    submit_keyed(r, host, data, timeout, hooks, watch)?;
     Ok(env)
+}
+
+/// The shared objects (see [`statics`]).
+pub(crate) fn statics_of(_r: R) -> RResult<Statics> {
+    // SAFETY: main thread (token).
+    unsafe { statics() }
+}
+
+/// [`profile_symbol`] of a CHARSXP (`None` for anything else).
+pub(crate) fn profile_symbol_of(name: Sexp<'_>) -> Option<Sexp<'static>> {
+    if name.kind() != SEXPTYPE::CHARSXP {
+        return None;
+    }
+    // SAFETY: main thread (a Sexp exists only there), a CHARSXP; symbols are permanent.
+    Some(unsafe { Sexp::from_raw(profile_symbol(name.raw())) })
 }
 
 /// The task handle of mirai `m`: its `.aio` binding, or `m` itself while its keyed task is in
@@ -253,7 +271,7 @@ pub(crate) unsafe fn new_keyed_mirai(
 /// Main thread; `m` a mirai.
 pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
     let s = statics()?;
-    if let Some(aio) = local(m, s.s_aio) {
+    if let Some(aio) = local(m, s.s_aio.raw()) {
         // Only an external pointer: a keyed handle (another mirai) is reached through itself.
         return Ok(if type_of(aio) == SEXPTYPE::EXTPTRSXP {
             aio
@@ -261,7 +279,7 @@ pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
             R_NilValue
         });
     }
-    Ok(keyed_handle(m).unwrap_or(R_NilValue))
+    Ok(keyed_handle(Sexp::from_raw(m)).map_or(R_NilValue, |h| h.raw()))
 }
 
 /// The value of mirai `m` if it has resolved (settling it: see the module docs), otherwise
@@ -269,32 +287,41 @@ pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
 ///
 /// # Safety
 /// Main thread; `m` a mirai.
-pub(crate) unsafe fn settle(m: SEXP) -> RResult<SEXP> {
+pub(crate) unsafe fn settle(sc: &Scope, m: SEXP) -> RResult<SEXP> {
     let s = statics()?;
     let aio = aio_of(m)?;
     if !is_task(aio) {
-        return Ok(local(m, s.s_value).unwrap_or(R_NilValue));
+        return Ok(local(m, s.s_value.raw()).unwrap_or(R_NilValue));
     }
-    let hooks = local(m, s.s_hooks).unwrap_or(R_NilValue);
+    let hooks = local(m, s.s_hooks.raw()).unwrap_or(R_NilValue);
+    // Unprotected when this returns, like everything protected here (the value is reachable
+    // from `m` by then).
+    let q = sc.child();
     let mut p = Protector::new();
-    let mut v = p.protect(take(aio, hooks, s.unresolved)?);
-    if v == s.unresolved {
+    let mut v = take(
+        &q,
+        Sexp::from_raw(aio),
+        Sexp::from_raw(hooks),
+        Sexp::from_raw(s.unresolved.raw()),
+    )?
+    .raw();
+    if v == s.unresolved.raw() {
         return Ok(v);
     }
-    if let Some(idx) = local(m, s.s_idx) {
+    if let Some(idx) = local(m, s.s_idx.raw()) {
         v = p.protect(chunk_element(v, idx));
     }
     // The value first: a keyed task's outcome is not cached elsewhere once taken.
-    Rf_defineVar(s.s_value, v, m);
+    Rf_defineVar(s.s_value.raw(), v, m);
     keep_attempts(m, aio)?;
     // A task handle is an external pointer, or the mirai itself when keyed.
     if type_of(aio) == SEXPTYPE::ENVSXP {
-        release_keyed(aio);
+        release_keyed(R::assume(), Sexp::from_raw(aio));
     } else {
-        Rf_defineVar(s.s_aio, R_NilValue, m);
+        Rf_defineVar(s.s_aio.raw(), R_NilValue, m);
     }
-    if local(m, s.s_host).is_some_and(|h| !is_null(h)) && !is_timeout(v) {
-        Rf_defineVar(s.s_host, R_NilValue, m);
+    if local(m, s.s_host.raw()).is_some_and(|h| !is_null(h)) && !is_timeout(v) {
+        Rf_defineVar(s.s_host.raw(), R_NilValue, m);
     }
     Ok(v)
 }
@@ -323,12 +350,12 @@ unsafe fn is_timeout(v: SEXP) -> bool {
 }
 
 /// Waits (interruptibly, forever) for mirai `m`, then settles it.
-unsafe fn wait_settle(m: SEXP) -> RResult<SEXP> {
+unsafe fn wait_settle(sc: &Scope, m: SEXP) -> RResult<SEXP> {
     let aio = aio_of(m)?;
     if is_task(aio) && !task_resolved(aio) {
-        wait_task(aio, &Deadline::after(None))?;
+        wait_task(R::assume(), Sexp::from_raw(aio), &Deadline::after(None))?;
     }
-    settle(m)
+    settle(sc, m)
 }
 
 /// `.Call` routine: serializes `data`, submits it to `host` and returns the new mirai.
@@ -339,10 +366,7 @@ pub(crate) fn mirai_async<'a>(
     timeout: Sexp<'a>,
     hooks: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (host, data, timeout, hooks) = (host.raw(), data.raw(), timeout.raw(), hooks.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe { legacy(s, || new_keyed_mirai(host, data, timeout, hooks)) }
+    new_keyed_mirai(s, host, data, timeout, hooks)
 }
 
 /// `.Call` routine: a new mirai around task handle `aio` (`NULL`: none, the caller sets
@@ -353,7 +377,7 @@ pub(crate) fn mirai_wrap<'a>(s: &'a Scope, aio: Sexp<'a>, hooks: Sexp<'a>) -> RR
     // live arguments; the body's raw calls keep the rules of `legacy`.
     unsafe {
         legacy(s, || {
-            if !is_null(aio) && (!is_task(aio) || is_keyed(aio)) {
+            if !is_null(aio) && (!is_task(aio) || is_keyed(Sexp::from_raw(aio))) {
                 return Err("`aio` must be a mirai task handle or NULL".into());
             }
             new_mirai(aio, hooks, R_NilValue)
@@ -372,7 +396,7 @@ pub(crate) fn mirai_data<'a>(s: &'a Scope, frame: Sexp<'a>) -> RResult<Sexp<'a>>
             if type_of(frame) != SEXPTYPE::ENVSXP {
                 return Err("`frame` must be an environment".into());
             }
-            settle(ENCLOS(frame))
+            settle(s, ENCLOS(frame))
         })
     }
 }
@@ -387,7 +411,7 @@ pub(crate) fn mirai_value<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
             if !is_mirai(x) {
                 return Err("`x` must be a mirai".into());
             }
-            wait_settle(x)
+            wait_settle(s, x)
         })
     }
 }
@@ -403,7 +427,7 @@ pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> 
         legacy(s, || {
             let values = arg_lgl(values, "values")?.unwrap_or(false);
             if is_mirai(x) {
-                let v = wait_settle(x)?;
+                let v = wait_settle(s, x)?;
                 return Ok(if values { v } else { R_NilValue });
             }
             if type_of(x) != SEXPTYPE::VECSXP {
@@ -417,7 +441,7 @@ pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> 
                 if is_mirai(m) {
                     let aio = aio_of(m)?;
                     if is_task(aio) && !task_resolved(aio) {
-                        wait_task(aio, &forever)?;
+                        wait_task(R::assume(), Sexp::from_raw(aio), &forever)?;
                     }
                 }
             }
@@ -429,7 +453,7 @@ pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> 
             };
             for i in 0..n {
                 let m = VECTOR_ELT(x, i);
-                let v = if is_mirai(m) { settle(m)? } else { m };
+                let v = if is_mirai(m) { settle(s, m)? } else { m };
                 if values {
                     SET_VECTOR_ELT(out, i, v);
                 }
@@ -451,15 +475,15 @@ pub(crate) fn mirai_stop<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
             if !is_mirai(x) {
                 return Ok(lgl(false));
             }
-            let s = statics()?;
+            let st = statics()?;
             let aio = aio_of(x)?;
             if !is_task(aio) {
                 return Ok(lgl(false));
             }
-            if local(x, s.s_idx).is_none() {
-                return Ok(lgl(cancel_task(aio)?));
+            if local(x, st.s_idx.raw()).is_none() {
+                return Ok(lgl(cancel_task(R::assume(), Sexp::from_raw(aio))?));
             }
-            crate::chunk::stop_element(x, aio)
+            crate::chunk::stop_element(s, Sexp::from_raw(x), Sexp::from_raw(aio)).map(|v| v.raw())
         })
     }
 }
@@ -513,10 +537,10 @@ pub(crate) fn mirai_attempts_of<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'
             let s = statics()?;
             let aio = aio_of(x)?;
             if is_task(aio) {
-                let n = task_attempts(aio)?;
+                let n = task_attempts(R::assume(), Sexp::from_raw(aio))?;
                 return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));
             }
-            Ok(local(x, s.s_attempts).unwrap_or_else(|| Rf_ScalarInteger(1)))
+            Ok(local(x, s.s_attempts.raw()).unwrap_or_else(|| Rf_ScalarInteger(1)))
         })
     }
 }
@@ -528,11 +552,11 @@ pub(crate) fn mirai_attempts_of<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'
 /// # Safety
 /// Main thread; `m` a mirai, `aio` its task handle.
 pub(crate) unsafe fn keep_attempts(m: SEXP, aio: SEXP) -> RResult<()> {
-    let attempts = task_attempts(aio)?;
+    let attempts = task_attempts(R::assume(), Sexp::from_raw(aio))?;
     if attempts != 1 {
         let mut p = Protector::new();
         let a = p.protect(Rf_ScalarInteger(attempts.min(i32::MAX as u32) as i32));
-        Rf_defineVar(statics()?.s_attempts, a, m);
+        Rf_defineVar(statics()?.s_attempts.raw(), a, m);
     }
     Ok(())
 }
@@ -542,8 +566,29 @@ pub(crate) mod fields {
     use super::*;
 
     /// The symbols `.aio`, `.idx` and `value`.
-    pub(crate) unsafe fn syms() -> RResult<(SEXP, SEXP, SEXP)> {
-        let s = statics()?;
-        Ok((s.s_aio, s.s_idx, s.s_value))
+    pub(crate) fn syms(_r: R) -> RResult<(Sexp<'static>, Sexp<'static>, Sexp<'static>)> {
+        // SAFETY: main thread (token); symbols are permanent.
+        unsafe {
+            let s = statics()?;
+            Ok((s.s_aio, s.s_idx, s.s_value))
+        }
+    }
+
+    /// [`new_mirai`] on borrowed objects, protected by `s`.
+    pub(crate) fn new_mirai_in<'s>(
+        s: &'s Scope,
+        aio: Sexp<'_>,
+        hooks: Sexp<'_>,
+        idx: Sexp<'_>,
+    ) -> RResult<Sexp<'s>> {
+        // SAFETY: main thread (a scope exists only there), live objects; the new mirai is
+        // protected at once.
+        unsafe { Ok(s.protect_raw(new_mirai(aio.raw(), hooks.raw(), idx.raw())?)) }
+    }
+
+    /// [`keep_attempts`] on borrowed objects.
+    pub(crate) fn keep_attempts_of(m: Sexp<'_>, aio: Sexp<'_>) -> RResult<()> {
+        // SAFETY: main thread, live objects: `m` a mirai, `aio` its task handle.
+        unsafe { keep_attempts(m.raw(), aio.raw()) }
     }
 }

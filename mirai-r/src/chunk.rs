@@ -13,16 +13,14 @@
 //! therefore cancels every chunk exactly as it would cancel single tasks. A stopped element
 //! whose chunk goes on running may still be evaluated (cancellation is best effort, spec §2.1).
 
-// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
-#![allow(unsafe_code)]
+#![forbid(unsafe_code)]
 
-use mirai_rapi::sys::*;
+use mirai_rapi::{args, RResult, Scope, Sexp};
 
-use crate::aio::{fields, keep_attempts, new_mirai};
-use crate::handles::task_resolved;
-use crate::sexp::*;
-use crate::task::{cancel_task, release_one, submit_chunk, task_dispatcher};
-use mirai_rapi::{RResult, Scope, Sexp};
+use crate::aio::fields::{keep_attempts_of, new_mirai_in, syms};
+use crate::handles::task_resolved_of;
+use crate::task::{cancel_task, release_one, submit_chunk_in, task_dispatcher};
+use crate::values::error_value;
 
 /// `.Call` routine: submits the chunk `data` (whose `map` holds `n` elements) to `host` and
 /// returns the list of its `n` element mirai.
@@ -33,47 +31,36 @@ pub(crate) fn mirai_submit_chunk<'a>(
     hooks: Sexp<'a>,
     n: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (host, data, hooks, n) = (host.raw(), data.raw(), hooks.raw(), n.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            let n = arg_num(n, "n")?;
-            if !(n >= 1.0 && n <= i32::MAX as f64) {
-                return Err("`n` must be a positive count".into());
-            }
-            let n = n as usize;
-            let mut p = Protector::new();
-            let aio = p.protect(submit_chunk(host, data, hooks, n)?);
-            let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n as R_xlen_t));
-            for i in 0..n {
-                let mut q = Protector::new();
-                let idx = q.protect(Rf_ScalarInteger(i as i32 + 1));
-                SET_VECTOR_ELT(out, i as R_xlen_t, new_mirai(aio, hooks, idx)?);
-            }
-            Ok(out)
-        })
+    let n = args::num(n, "n")?;
+    if !(n >= 1.0 && n <= i32::MAX as f64) {
+        return Err("`n` must be a positive count".into());
     }
+    let n = n as usize;
+    let aio = submit_chunk_in(s, host, data, hooks, n)?;
+    let out = s.list(n);
+    for i in 0..n {
+        let q = s.child();
+        let idx = q.int(i as i32 + 1);
+        out.set_list_elt(i, new_mirai_in(&q, aio, hooks, idx)?);
+    }
+    Ok(out)
 }
 
-/// `stop_mirai()` on element `x` of chunk `aio` (see the module docs).
-///
-/// # Safety
-/// Main thread; `x` a chunk element mirai whose `.aio` is the task handle `aio`.
-pub(crate) unsafe fn stop_element(x: SEXP, aio: SEXP) -> RResult<SEXP> {
-    if task_resolved(aio) {
+/// `stop_mirai()` on element `x` of chunk `aio` (see the module docs); `x` is a chunk element
+/// mirai whose `.aio` is the task handle `aio`.
+pub(crate) fn stop_element<'s>(s: &'s Scope, x: Sexp<'_>, aio: Sexp<'_>) -> RResult<Sexp<'s>> {
+    let r = s.r();
+    if task_resolved_of(r, aio) {
         // Its value has arrived: left untouched, as for any resolved mirai.
-        return Ok(lgl(false));
+        return Ok(r.lgl(false));
     }
-    let (s_aio, _, s_value) = fields::syms()?;
-    let mut p = Protector::new();
-    let v = p.protect(error_value(20));
-    Rf_defineVar(s_value, v, x);
-    keep_attempts(x, aio)?;
-    Rf_defineVar(s_aio, R_NilValue, x);
-    let dispatcher = task_dispatcher(aio)?;
-    if release_one(aio)? == 0 {
-        cancel_task(aio)?;
+    let (s_aio, _, s_value) = syms(r)?;
+    x.define(s_value, error_value(s, 20));
+    keep_attempts_of(x, aio)?;
+    x.define(s_aio, Sexp::null());
+    let dispatcher = task_dispatcher(r, aio)?;
+    if release_one(r, aio)? == 0 {
+        cancel_task(r, aio)?;
     }
-    Ok(lgl(dispatcher))
+    Ok(r.lgl(dispatcher))
 }

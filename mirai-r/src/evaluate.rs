@@ -37,7 +37,7 @@ use std::os::raw::c_void;
 
 use mirai_rapi::sys::*;
 
-use crate::daemon::{cancel_seen, evaluation_done};
+use crate::cancel::{cancel_seen, evaluation_done};
 use crate::sexp::*;
 use mirai_rapi::ffi::R_curErrorBuf;
 use mirai_rapi::guard::{abort_call, protect_raw as protect};

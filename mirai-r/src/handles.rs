@@ -5,21 +5,16 @@
 //! `mirai()`, *keyed* (see `crate::keyed`). The routines on them are in `crate::host` and
 //! `crate::task`.
 
-// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
-#![allow(unsafe_code)]
+#![forbid(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
-use std::ffi::CStr;
-use std::os::raw::c_void;
 use std::rc::Rc;
 
 use mirai::host::trace::Span;
 use mirai::{Host, HostError, Outcome, TaskHandle};
-use mirai_rapi::sys::*;
 
 use crate::keyed::keyed_box;
-use crate::sexp::*;
-use mirai_rapi::{quietly, RError, RResult, Scope, Sexp, Tag, R};
+use mirai_rapi::{Kind, RError, RResult, Scope, Sexp, Tag, R};
 
 /// The engine of one compute profile, owned by a host handle.
 pub(crate) struct HostBox {
@@ -65,19 +60,46 @@ impl HostBox {
     }
 }
 
-/// One submitted task, owned by a task handle.
+/// One submitted task, owned by a task handle (an external pointer, or the keyed table).
 pub(crate) struct TaskBox {
     pub(crate) handle: HandleRef,
     /// The profile's engine, for `mirai_race` (which is given only tasks).
     pub(crate) host: Host,
     /// The outcome once taken from the handle and not yet turned into an R value (boxed: it is
     /// rarely there, and every waiting task has a box).
-    pub(crate) outcome: Option<Box<Outcome>>,
-    /// For a keyed task: the weak reference on its mirai whose finalizer drops the task if
-    /// the mirai is collected unsettled (`R_NilValue` otherwise). Alive while this entry
-    /// exists: R keeps a weak reference until its finalizer has run, and the finalizer removes
-    /// the entry.
-    pub(crate) weak: SEXP,
+    outcome: Cell<Option<Box<Outcome>>>,
+}
+
+impl TaskBox {
+    /// A box for `handle` on `host`'s engine, without an outcome yet.
+    pub(crate) fn new(handle: HandleRef, host: Host) -> TaskBox {
+        TaskBox {
+            handle,
+            host,
+            outcome: Cell::new(None),
+        }
+    }
+
+    /// Keeps an outcome taken from the handle.
+    pub(crate) fn set_outcome(&self, o: Outcome) {
+        self.outcome.set(Some(Box::new(o)));
+    }
+
+    /// The kept outcome, or the handle's if it has resolved.
+    pub(crate) fn take_outcome(&self) -> Option<Outcome> {
+        self.outcome
+            .take()
+            .map(|b| *b)
+            .or_else(|| self.handle.try_take())
+    }
+
+    /// Whether the task has resolved (its outcome taken from the handle or not).
+    pub(crate) fn is_resolved(&self) -> bool {
+        let o = self.outcome.take();
+        let kept = o.is_some();
+        self.outcome.set(o);
+        kept || self.handle.is_resolved()
+    }
 }
 
 /// A task's engine handle: owned, or shared with its host's chunk book (chunks only, so that
@@ -85,7 +107,7 @@ pub(crate) struct TaskBox {
 /// stopped.
 pub(crate) enum HandleRef {
     Own(TaskHandle),
-    Shared(Rc<TaskHandle>, usize),
+    Shared(Rc<TaskHandle>, Cell<usize>),
 }
 
 impl std::ops::Deref for HandleRef {
@@ -99,49 +121,29 @@ impl std::ops::Deref for HandleRef {
     }
 }
 
-thread_local! {
-    static TASK_TAG: Cell<SEXP> = const { Cell::new(std::ptr::null_mut()) };
+/// A task's box as reached from its handle: borrowed from an external pointer, or shared with
+/// the keyed table (so that it outlives its entry if the mirai settles meanwhile).
+pub(crate) enum TaskRef<'a> {
+    Ptr(&'a TaskBox),
+    Keyed(Rc<TaskBox>),
 }
 
-pub(crate) unsafe fn tag(cell: &'static std::thread::LocalKey<Cell<SEXP>>, name: &CStr) -> SEXP {
-    cell.with(|c| {
-        if c.get().is_null() {
-            // Symbols are never collected.
-            c.set(Rf_install(name.as_ptr()));
+impl std::ops::Deref for TaskRef<'_> {
+    type Target = TaskBox;
+
+    fn deref(&self) -> &TaskBox {
+        match self {
+            TaskRef::Ptr(b) => b,
+            TaskRef::Keyed(b) => b,
         }
-        c.get()
-    })
-}
-
-/// The tag of host handles (external pointers made by `mirai_rapi`, owning a [`HostBox`]).
-pub(crate) static HOST_TAG: Tag = Tag::new(c"mirai_host");
-
-pub(crate) unsafe fn task_tag() -> SEXP {
-    tag(&TASK_TAG, c"mirai_task")
-}
-
-unsafe extern "C" fn task_finalizer(x: SEXP) {
-    let p = R_ExternalPtrAddr(x) as *mut TaskBox;
-    if !p.is_null() {
-        R_ClearExternalPtr(x);
-        // SAFETY: `p` came from Box::into_raw in `new_handle` and the pointer was just
-        // cleared, so this is the only release.
-        quietly(|| drop(Box::from_raw(p)));
     }
 }
 
-pub(crate) unsafe fn new_handle<T>(
-    value: T,
-    tag: SEXP,
-    fin: unsafe extern "C" fn(SEXP),
-    onexit: bool,
-) -> SEXP {
-    let p = Box::into_raw(Box::new(value));
-    let mut pr = Protector::new();
-    let x = pr.protect(R_MakeExternalPtr(p as *mut c_void, tag, R_NilValue));
-    R_RegisterCFinalizerEx(x, Some(fin), Rboolean::from(onexit));
-    x
-}
+/// The tag of host handles (external pointers owning a [`HostBox`]).
+pub(crate) static HOST_TAG: Tag = Tag::new(c"mirai_host");
+
+/// The tag of task handles (external pointers owning a [`TaskBox`]).
+pub(crate) static TASK_TAG: Tag = Tag::new(c"mirai_task");
 
 pub(crate) fn new_host<'s>(s: &'s Scope, host: Host) -> Sexp<'s> {
     let hb = HostBox {
@@ -154,29 +156,19 @@ pub(crate) fn new_host<'s>(s: &'s Scope, host: Host) -> Sexp<'s> {
     s.extptr(hb, &HOST_TAG, true)
 }
 
-pub(crate) unsafe fn new_task(handle: TaskHandle, hb: &HostBox) -> SEXP {
-    new_task_ref(HandleRef::Own(handle), hb)
+/// A new task handle (an external pointer) for `handle`, protected by `s`.
+pub(crate) fn new_task<'s>(s: &'s Scope, handle: TaskHandle, hb: &HostBox) -> Sexp<'s> {
+    new_task_ref(s, HandleRef::Own(handle), hb)
 }
 
-pub(crate) unsafe fn new_task_ref(handle: HandleRef, hb: &HostBox) -> SEXP {
-    let tb = TaskBox {
-        handle,
-        host: hb.host.clone(),
-        outcome: None,
-        weak: R_NilValue,
-    };
-    new_handle(tb, task_tag(), task_finalizer, false)
-}
-
-pub(crate) unsafe fn is_handle(x: SEXP, tag: SEXP) -> bool {
-    type_of(x) == SEXPTYPE::EXTPTRSXP
-        && R_ExternalPtrTag(x) == tag
-        && !R_ExternalPtrAddr(x).is_null()
+/// [`new_task`] for a handle that may be shared.
+pub(crate) fn new_task_ref<'s>(s: &'s Scope, handle: HandleRef, hb: &HostBox) -> Sexp<'s> {
+    s.extptr(TaskBox::new(handle, hb.host.clone()), &TASK_TAG, false)
 }
 
 /// Is `x` a task handle: a task external pointer, or a mirai with a keyed task?
-pub(crate) unsafe fn is_task(x: SEXP) -> bool {
-    is_handle(x, task_tag()) || keyed_box(x).is_some()
+pub(crate) fn is_task_ref(r: R, x: Sexp<'_>) -> bool {
+    x.extptr_ref::<TaskBox>(&TASK_TAG, r).is_some() || keyed_box(x).is_some()
 }
 
 /// The engine of host handle `x`, borrowed for as long as `x`.
@@ -185,77 +177,54 @@ pub(crate) fn host_ref<'a>(r: R, x: Sexp<'a>, name: &str) -> RResult<&'a HostBox
         .ok_or_else(|| format!("`{name}` is not a valid mirai host handle").into())
 }
 
-/// [`host_ref`] on a raw SEXP.
-///
-/// # Safety
-/// Main thread; `x` valid and alive for `'a`.
-pub(crate) unsafe fn host_of<'a>(x: SEXP, name: &str) -> RResult<&'a HostBox> {
-    host_ref(R::assume(), Sexp::from_raw(x), name)
-}
-
-/// The task's box. Callers keep the reference only while they call no R code that could run
-/// other routines on the same task (or, for a keyed task, settle or collect its mirai).
-pub(crate) unsafe fn task_of<'a>(x: SEXP, name: &str) -> RResult<&'a mut TaskBox> {
-    if is_handle(x, task_tag()) {
-        return Ok(&mut *(R_ExternalPtrAddr(x) as *mut TaskBox));
+/// The task's box.
+pub(crate) fn task_ref<'a>(r: R, x: Sexp<'a>, name: &str) -> RResult<TaskRef<'a>> {
+    if let Some(b) = x.extptr_ref::<TaskBox>(&TASK_TAG, r) {
+        return Ok(TaskRef::Ptr(b));
     }
     match keyed_box(x) {
-        // SAFETY: the box is owned by the table and stays put until its mirai settles or is
-        // collected, neither of which happens while a routine works on the task.
-        Some(b) => Ok(&mut *b),
+        Some(b) => Ok(TaskRef::Keyed(b)),
         None => Err(format!("`{name}` is not a valid mirai task handle").into()),
     }
 }
 
-/// The engine handle of a task handle (for `mirai_later`).
-pub(crate) unsafe fn task_handle<'a>(x: SEXP, name: &str) -> RResult<&'a TaskHandle> {
-    Ok(&task_of(x, name)?.handle)
-}
-
-/// The engine handle of task handle `x` (for `mirai_later`), borrowed for as long as `x`.
-pub(crate) fn task_handle_of<'a>(x: Sexp<'a>, name: &str) -> RResult<&'a TaskHandle> {
-    // SAFETY: a routine argument on the main thread; the box outlives the borrow (see
-    // `task_of`), and only a shared reference is handed out.
-    unsafe { task_handle(x.raw(), name) }
+/// The engine handle of task handle `x` (for `mirai_later`): its task's box.
+pub(crate) fn task_handle_of<'a>(r: R, x: Sexp<'a>, name: &str) -> RResult<TaskRef<'a>> {
+    task_ref(r, x, name)
 }
 
 /// The value cached by `mirai_take`, if any (kept as `list(value)` in the pointer's
 /// protected field, so the GC keeps it alive with the handle; keyed tasks cache nothing: their
 /// mirai keeps the value and forgets the task).
-pub(crate) unsafe fn cached(x: SEXP) -> Option<SEXP> {
-    if type_of(x) != SEXPTYPE::EXTPTRSXP {
+pub(crate) fn cached_of(x: Sexp<'_>) -> Option<Sexp<'_>> {
+    if x.kind() != Kind::EXTPTRSXP {
         return None;
     }
-    let prot = R_ExternalPtrProtected(x);
-    if is_null(prot) {
-        None
-    } else {
-        Some(VECTOR_ELT(prot, 0))
-    }
+    x.extptr_protected().list_elt(0)
 }
 
 /// Whether a task handle has resolved (taken or not); false for anything else.
-pub(crate) unsafe fn task_resolved(x: SEXP) -> bool {
-    if cached(x).is_some() {
+pub(crate) fn task_resolved_of(r: R, x: Sexp<'_>) -> bool {
+    if cached_of(x).is_some() {
         return true;
     }
-    match task_of(x, "task") {
-        Ok(tb) => tb.outcome.is_some() || tb.handle.is_resolved(),
+    match task_ref(r, x, "task") {
+        Ok(tb) => tb.is_resolved(),
         Err(_) => false,
     }
 }
 
 /// The task handles in `tasks`: one handle, or the handles of a list (others skipped).
-pub(crate) unsafe fn task_list(tasks: SEXP) -> Vec<(usize, SEXP)> {
-    if is_task(tasks) {
+pub(crate) fn task_list_of(r: R, tasks: Sexp<'_>) -> Vec<(usize, Sexp<'_>)> {
+    if is_task_ref(r, tasks) {
         return vec![(0, tasks)];
     }
-    if type_of(tasks) != SEXPTYPE::VECSXP {
+    if tasks.kind() != Kind::VECSXP {
         return Vec::new();
     }
-    (0..Rf_xlength(tasks))
-        .map(|i| (i as usize, VECTOR_ELT(tasks, i)))
-        .filter(|&(_, x)| is_task(x))
+    (0..tasks.len())
+        .filter_map(|i| tasks.list_elt(i).map(|x| (i, x)))
+        .filter(|&(_, x)| is_task_ref(r, x))
         .collect()
 }
 

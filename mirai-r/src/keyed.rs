@@ -6,126 +6,82 @@
 //! mirai itself reaches its task: nothing R code can change (such as its attributes) names
 //! the entry.
 
-// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
-#![allow(unsafe_code)]
+#![forbid(unsafe_code)]
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::rc::Rc;
 
-use mirai_rapi::sys::*;
+use mirai_rapi::{Kind, RResult, Scope, Sexp, Watch, WeakMap, WeakTable, R};
 
-use crate::sexp::*;
-use mirai_rapi::{quietly, RResult, Scope, Sexp};
-
-use crate::handles::*;
+use crate::handles::{host_ref, HandleRef, TaskBox};
 use crate::task::submit_handle;
 
 thread_local! {
-    /// Keyed tasks by their mirai's address (main thread only). Boxed so that a `&mut TaskBox`
-    /// handed out by `task_of` stays valid while the table grows. The table is borrowed only
-    /// for a lookup, an insertion or a removal, and never while R code can run, so a finalizer
-    /// (which R runs only from inside its API) always finds it free. An entry goes when its
-    /// mirai settles or is collected, so an address is never reused while in the table.
-    static KEYED: RefCell<HashMap<usize, Box<TaskBox>>> = RefCell::new(HashMap::new());
-}
-/// The table key of `x` if it could be a keyed handle: an environment's address.
-unsafe fn key_of(x: SEXP) -> Option<usize> {
-    (type_of(x) == SEXPTYPE::ENVSXP).then_some(x as usize)
+    /// Keyed tasks by their mirai (main thread only). An entry goes when its mirai settles or
+    /// is collected, so an address is never reused while in the table.
+    static KEYED: WeakMap<TaskBox> = WeakMap::new();
 }
 
-/// The box of the keyed task of `x`, if `x` is a mirai with one.
-pub(crate) unsafe fn keyed_box(x: SEXP) -> Option<*mut TaskBox> {
-    let key = key_of(x)?;
-    KEYED.with(|t| {
-        t.borrow_mut()
-            .get_mut(&key)
-            .map(|b| &mut **b as *mut TaskBox)
-    })
-}
+/// The table of keyed tasks.
+pub(crate) struct Keyed;
 
-/// Submits `data` to `host` as the keyed task of mirai `m`, whose weak reference (from
-/// [`watch_keyed`]) is `weak` (see the module docs).
-///
-/// # Safety
-/// Main thread, valid SEXPs; `m` a new mirai without a task.
-pub(crate) unsafe fn submit_keyed(
-    host: SEXP,
-    data: SEXP,
-    timeout: SEXP,
-    hooks: SEXP,
-    m: SEXP,
-    weak: SEXP,
-) -> RResult<()> {
-    let hb = host_of(host, "host")?;
-    let handle = submit_handle(hb, data, timeout, hooks)?;
-    let tb = TaskBox {
-        handle: HandleRef::Own(handle),
-        host: hb.host.clone(),
-        outcome: None,
-        weak,
-    };
-    KEYED.with(|t| t.borrow_mut().insert(m as usize, Box::new(tb)));
-    Ok(())
-}
+impl WeakTable for Keyed {
+    type Value = TaskBox;
 
-/// Drops the keyed task of mirai `m` once `m` has settled. Its weak reference's finalizer does it,
-/// run now: that also frees the weak reference, so that the mirai's environment, when it dies,
-/// is not kept for one more collection to be finalized (which made every mirai cost ~2 us
-/// more at the next collection; bench/NOTES.md).
-///
-/// # Safety
-/// Main thread.
-pub(crate) unsafe fn release_keyed(m: SEXP) {
-    let weak = KEYED.with(|t| t.borrow().get(&(m as usize)).map(|b| b.weak));
-    if let Some(w) = weak {
-        R_RunWeakRefFinalizer(w);
+    fn with<X>(f: impl FnOnce(&WeakMap<TaskBox>) -> X) -> X {
+        KEYED.with(f)
     }
 }
 
-/// Drops the keyed task under `key` (its mirai settled, or was collected). The box is dropped
-/// after the table is released.
-fn forget_keyed(key: usize) {
-    let gone = KEYED.with(|t| t.borrow_mut().remove(&key));
-    drop(gone);
-}
-
-/// Finalizer of a keyed mirai (run by R when the mirai is collected, or by `release_keyed`
-/// when it settles): drops its task.
-unsafe extern "C" fn keyed_finalizer(m: SEXP) {
-    quietly(|| forget_keyed(m as usize));
+/// The box of the keyed task of `x`, if `x` is a mirai with one.
+pub(crate) fn keyed_box(x: Sexp<'_>) -> Option<Rc<TaskBox>> {
+    if x.kind() != Kind::ENVSXP {
+        return None;
+    }
+    Keyed::get(x)
 }
 
 /// Registers the finalizer of keyed mirai `m` (before its task is submitted, so that a failed
-/// registration leaves no task behind): the weak reference, for [`submit_keyed`].
-///
-/// # Safety
-/// Main thread; `m` a mirai environment.
-pub(crate) unsafe fn watch_keyed(m: SEXP) -> SEXP {
-    R_MakeWeakRefC(m, R_NilValue, Some(keyed_finalizer), Rboolean::FALSE)
+/// registration leaves no task behind), for [`submit_keyed`].
+pub(crate) fn watch_keyed(m: Sexp<'_>) -> Watch<'_, Keyed> {
+    Keyed::watch(m)
 }
 
-/// The handle of mirai `m`'s keyed task, if it has one: `m` itself.
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn keyed_handle(m: SEXP) -> Option<SEXP> {
-    keyed_box(m).map(|_| m)
+/// Submits `data` to `host` as the keyed task of the mirai `watch` was made for (see the
+/// module docs).
+pub(crate) fn submit_keyed(
+    r: R,
+    host: Sexp<'_>,
+    data: Sexp<'_>,
+    timeout: Sexp<'_>,
+    hooks: Sexp<'_>,
+    watch: Watch<'_, Keyed>,
+) -> RResult<()> {
+    let hb = host_ref(r, host, "host")?;
+    let handle = submit_handle(hb, data, timeout, hooks)?;
+    Keyed::insert(watch, TaskBox::new(HandleRef::Own(handle), hb.host.clone()));
+    Ok(())
+}
+
+/// Drops the keyed task of mirai `m` once `m` has settled. Its weak reference's finalizer is run
+/// now: that also frees the weak reference, so that the mirai's environment, when it dies, is
+/// not kept for one more collection to be finalized (which made every mirai cost ~2 us more at
+/// the next collection; bench/NOTES.md).
+pub(crate) fn release_keyed(r: R, m: Sexp<'_>) {
+    Keyed::release(r, m);
 }
 
 /// Is `x` a keyed handle (a mirai with a keyed task) rather than an external pointer?
-pub(crate) unsafe fn is_keyed(x: SEXP) -> bool {
-    keyed_box(x).is_some()
+pub(crate) fn is_keyed(x: Sexp<'_>) -> bool {
+    x.kind() == Kind::ENVSXP && Keyed::contains(x)
+}
+
+/// The handle of mirai `m`'s keyed task, if it has one: `m` itself.
+pub(crate) fn keyed_handle(m: Sexp<'_>) -> Option<Sexp<'_>> {
+    is_keyed(m).then_some(m)
 }
 
 /// `.Call` routine (docs/r-bridge.md): how many keyed tasks the bridge holds (mirai neither
 /// settled nor collected): for tests and for diagnosing leaks.
 pub(crate) fn mirai_keyed_tasks<'a>(s: &'a Scope) -> RResult<Sexp<'a>> {
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            let n = KEYED.with(|t| t.borrow().len());
-            Ok(Rf_ScalarReal(n as f64))
-        })
-    }
+    Ok(s.real(Keyed::len() as f64))
 }

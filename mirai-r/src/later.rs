@@ -24,7 +24,7 @@ pub(crate) fn mirai_later<'a>(
     fun: Sexp<'a>,
     loop_id: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let handle = task_handle_of(task, "task")?;
+    let handle = task_handle_of(s.r(), task, "task")?;
     let fun = args::function(fun, "fun")?;
     let loop_id = args::num(loop_id, "loop_id")?;
     if !loop_id.is_finite() {
@@ -36,6 +36,8 @@ pub(crate) fn mirai_later<'a>(
     })?;
     let job = LaterJob::new(s.r(), fun, report);
     let loop_id = loop_id as i32;
-    handle.on_complete(Box::new(move || later.schedule(job, loop_id)));
+    handle
+        .handle
+        .on_complete(Box::new(move || later.schedule(job, loop_id)));
     Ok(Sexp::null())
 }

@@ -17,6 +17,7 @@
 #![deny(unsafe_code)]
 
 mod aio;
+mod cancel;
 mod chunk;
 mod daemon;
 mod evaluate;
@@ -26,17 +27,17 @@ mod handles;
 mod host;
 mod keyed;
 mod later;
+mod payload;
 mod rcall;
 mod remote;
 mod serial;
 mod sexp;
 mod task;
 mod tls;
+mod values;
 mod wait;
 
-use std::os::raw::c_int;
-
-use mirai_rapi::{CallMethod, Dll};
+use mirai_rapi::CallMethod;
 
 /// The routines (docs/r-bridge.md): each registered under its function's name, with the arity
 /// of its signature.
@@ -85,16 +86,16 @@ fn routines() -> Vec<CallMethod> {
     ]
 }
 
-/// Registers the `.Call` routines; called by `R_init_mirai` (`rpkg/src/init.c`) when R loads
-/// `mirai.so`. The one exported symbol of the crate, hence the one `unsafe_code` allowance
-/// (`no_mangle`); its body is safe.
-#[allow(unsafe_code)]
-#[no_mangle]
-pub extern "C" fn mirai_rust_init(dll: Dll) -> c_int {
+/// The routine table, after the process-wide set-up (the engine's logger).
+fn setup() -> Vec<CallMethod> {
     remote::install_logger();
-    mirai_rapi::register(dll, &routines());
-    0
+    routines()
 }
+
+// `mirai_rust_init(DllInfo*)`: registers the `.Call` routines; called by `R_init_mirai`
+// (`rpkg/src/init.c`) when R loads `mirai.so`. The crate's one exported symbol, defined by
+// mirai-rapi so that this crate needs no `no_mangle`.
+mirai_rapi::package_init!(mirai_rust_init, setup);
 
 #[cfg(test)]
 mod tests {

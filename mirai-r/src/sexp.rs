@@ -14,6 +14,18 @@ use std::time::Duration;
 use mirai_rapi::sys::*;
 use mirai_rapi::{args, Preserved, RResult, Scope, Sexp, R};
 
+use crate::handles::{is_task_ref, task_resolved_of};
+
+/// [`is_task_ref`] on a raw SEXP.
+pub(crate) unsafe fn is_task(x: SEXP) -> bool {
+    is_task_ref(R::assume(), Sexp::from_raw(x))
+}
+
+/// [`task_resolved_of`] on a raw SEXP.
+pub(crate) unsafe fn task_resolved(x: SEXP) -> bool {
+    task_resolved_of(R::assume(), Sexp::from_raw(x))
+}
+
 /// Runs a routine body written against the raw API; its raw result becomes a `Sexp` of the
 /// call (returned to R with nothing allocated in between).
 ///
@@ -64,14 +76,6 @@ pub(crate) unsafe fn preserve(x: SEXP) -> Preserved {
     Preserved::new(R::assume(), Sexp::from_raw(x))
 }
 
-/// [`mirai_rapi::interrupt_pending`] without a token.
-///
-/// # Safety
-/// Main thread.
-pub(crate) unsafe fn interrupt_pending_raw() -> bool {
-    mirai_rapi::interrupt_pending(R::assume())
-}
-
 /// `TYPEOF(x)`.
 pub(crate) unsafe fn type_of(x: SEXP) -> SEXPTYPE {
     TYPEOF(x)
@@ -92,29 +96,14 @@ pub(crate) unsafe fn char_text(c: SEXP) -> String {
     Sexp::from_raw(c).char_text().unwrap_or_default()
 }
 
-/// [`args::string`] on a raw SEXP.
-pub(crate) unsafe fn arg_string(x: SEXP, name: &str) -> RResult<String> {
-    args::string(Sexp::from_raw(x), name)
-}
-
 /// [`args::lgl`] on a raw SEXP.
 pub(crate) unsafe fn arg_lgl(x: SEXP, name: &str) -> RResult<Option<bool>> {
     args::lgl(Sexp::from_raw(x), name)
 }
 
-/// [`args::num`] on a raw SEXP.
-pub(crate) unsafe fn arg_num(x: SEXP, name: &str) -> RResult<f64> {
-    args::num(Sexp::from_raw(x), name)
-}
-
 /// The bytes of a RAWSXP (valid while `x` is protected and unmodified).
 pub(crate) unsafe fn raw_slice<'a>(x: SEXP) -> &'a [u8] {
     Sexp::from_raw(x).bytes().unwrap_or(&[])
-}
-
-/// [`args::function`] on a raw SEXP.
-pub(crate) unsafe fn arg_function(x: SEXP, name: &str) -> RResult<SEXP> {
-    args::function(Sexp::from_raw(x), name).map(|f| f.raw())
 }
 
 /// Milliseconds as given to a waiting routine: negative, `NA` or infinite means "forever"
@@ -212,22 +201,6 @@ pub(crate) unsafe fn set_class(x: SEXP, classes: &[&CStr]) {
 /// Sets attribute `name` on `x`.
 pub(crate) unsafe fn set_attr(x: SEXP, name: &CStr, value: SEXP) {
     Rf_setAttrib(x, Rf_install(name.as_ptr()), value);
-}
-
-/// `structure(code, class = c("errorValue", "try-error"))`.
-pub(crate) unsafe fn error_value(code: i32) -> SEXP {
-    let mut p = Protector::new();
-    let v = p.protect(Rf_ScalarInteger(code));
-    set_class(v, &[c"errorValue", c"try-error"]);
-    v
-}
-
-/// A `miraiInterrupt`: `""` with class `c("miraiInterrupt", "errorValue", "try-error")`.
-pub(crate) unsafe fn mirai_interrupt() -> SEXP {
-    let mut p = Protector::new();
-    let v = p.protect(mk_string(""));
-    set_class(v, &[c"miraiInterrupt", c"errorValue", c"try-error"]);
-    v
 }
 
 /// A minimal `miraiError` for failures outside the evaluation (the payload could not be

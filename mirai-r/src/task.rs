@@ -1,20 +1,20 @@
 //! The task routines: submitting, waiting on, taking, cancelling tasks, and serialization.
 
-// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
-#![allow(unsafe_code)]
+#![forbid(unsafe_code)]
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use mirai::sched::Mode;
 use mirai::{Outcome, SubmitOptions, TaskHandle};
-use mirai_rapi::sys::*;
-
-use crate::serial::{serialize, to_raw_vector, unserialize, Hooks};
-use crate::sexp::*;
-use crate::wait::{Deadline, SLICE};
-use mirai_rapi::{RError, RResult, Scope, Sexp};
+use mirai_rapi::{args, interrupt_pending, Kind, RError, RResult, Scope, Sexp, R};
 
 use crate::handles::*;
+use crate::serial::{serialize_of, to_raw_in, unserialize_in, HooksOf};
+use crate::sexp::{limit_ms, wait_timeout};
+use crate::values::error_value;
+use crate::wait::{Deadline, SLICE};
+
 // ---- task routines ----------------------------------------------------------------------
 
 /// `.Call` routine (docs/r-bridge.md): serializes `data` and submits it as a task.
@@ -25,34 +25,25 @@ pub(crate) fn mirai_submit<'a>(
     timeout: Sexp<'a>,
     hooks: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (host, data, timeout, hooks) = (host.raw(), data.raw(), timeout.raw(), hooks.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe { legacy(s, || submit(host, data, timeout, hooks)) }
+    let hb = host_ref(s.r(), host, "host")?;
+    Ok(new_task(s, submit_handle(hb, data, timeout, hooks)?, hb))
 }
 
-/// Serializes `data` and submits it to `host`: the new task handle (unprotected).
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn submit(host: SEXP, data: SEXP, timeout: SEXP, hooks: SEXP) -> RResult<SEXP> {
-    let hb = host_of(host, "host")?;
-    Ok(new_task(submit_handle(hb, data, timeout, hooks)?, hb))
-}
-
-pub(crate) unsafe fn submit_handle(
+/// Serializes `data` with `hooks` and submits it to `hb`'s engine (`timeout` in milliseconds
+/// or `NULL`).
+pub(crate) fn submit_handle(
     hb: &HostBox,
-    data: SEXP,
-    timeout: SEXP,
-    hooks: SEXP,
+    data: Sexp<'_>,
+    timeout: Sexp<'_>,
+    hooks: Sexp<'_>,
 ) -> RResult<TaskHandle> {
-    let hooks = Hooks::from_sexp(hooks, "hooks")?;
-    let timeout = if is_null(timeout) {
+    let hooks = HooksOf::new(hooks, "hooks")?;
+    let timeout = if timeout.is_null() {
         None
     } else {
-        limit_ms(arg_num(timeout, "timeout")?, "timeout")?
+        limit_ms(args::num(timeout, "timeout")?, "timeout")?
     };
-    let payload = serialize(data, hooks.as_ref())?;
+    let payload = serialize_of(data, &hooks)?;
     let mut parent = None;
     if let Some((span, tasks)) = hb.map_span.borrow_mut().as_mut() {
         parent = span.context();
@@ -70,11 +61,8 @@ pub(crate) unsafe fn submit_handle(
 
 /// How many times the task of handle `x` has been sent to a daemon (more than once only when
 /// it was retried after losing its daemon; 0 while queued).
-///
-/// # Safety
-/// Main thread; `x` a task handle.
-pub(crate) unsafe fn task_attempts(x: SEXP) -> RResult<u32> {
-    Ok(task_of(x, "task")?.handle.attempts())
+pub(crate) fn task_attempts(r: R, x: Sexp<'_>) -> RResult<u32> {
+    Ok(task_ref(r, x, "task")?.handle.attempts())
 }
 
 /// The largest `everywhere()` round `mirai_everywhere` builds.
@@ -88,51 +76,35 @@ pub(crate) fn mirai_everywhere<'a>(
     min: Sexp<'a>,
     hooks: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (host, data, min, hooks) = (host.raw(), data.raw(), min.raw(), hooks.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            let hb = host_of(host, "host")?;
-            let hooks = Hooks::from_sexp(hooks, "hooks")?;
-            let min = arg_num(min, "min")?;
-            if min.is_nan() || min < 0.0 {
-                return Err("`min` must be a non-negative number".into());
-            }
-            // Each of the `min` tasks is built up front: a runaway value must be an error, not an
-            // allocation failure that aborts R.
-            if min > MAX_EVERYWHERE as f64 {
-                return Err(format!(
-                    "`min` must be at most {MAX_EVERYWHERE} (one task per daemon)"
-                )
-                .into());
-            }
-            let payload = serialize(data, hooks.as_ref())?;
-            let handles = hb
-                .host
-                .everywhere(payload, min as usize)
-                .map_err(host_error)?;
-            let mut p = Protector::new();
-            let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, handles.len() as R_xlen_t));
-            for (i, h) in handles.into_iter().enumerate() {
-                SET_VECTOR_ELT(out, i as R_xlen_t, new_task(h, hb));
-            }
-            Ok(out)
-        })
+    let hb = host_ref(s.r(), host, "host")?;
+    let hooks = HooksOf::new(hooks, "hooks")?;
+    let min = args::num(min, "min")?;
+    if min.is_nan() || min < 0.0 {
+        return Err("`min` must be a non-negative number".into());
     }
+    // Each of the `min` tasks is built up front: a runaway value must be an error, not an
+    // allocation failure that aborts R.
+    if min > MAX_EVERYWHERE as f64 {
+        return Err(format!("`min` must be at most {MAX_EVERYWHERE} (one task per daemon)").into());
+    }
+    let payload = serialize_of(data, &hooks)?;
+    let handles = hb
+        .host
+        .everywhere(payload, min as usize)
+        .map_err(host_error)?;
+    let out = s.list(handles.len());
+    for (i, h) in handles.into_iter().enumerate() {
+        let q = s.child();
+        out.set_list_elt(i, new_task(&q, h, hb));
+    }
+    Ok(out)
 }
 
 /// `.Call` routine (docs/r-bridge.md): whether a task has resolved (never waits, never consumes).
 pub(crate) fn mirai_resolved<'a>(s: &'a Scope, task: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let task = task.raw();
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            task_of(task, "task")?;
-            Ok(lgl(task_resolved(task)))
-        })
-    }
+    let r = s.r();
+    task_ref(r, task, "task")?;
+    Ok(r.lgl(task_resolved_of(r, task)))
 }
 
 /// `.Call` routine (docs/r-bridge.md): the value of a resolved task (cached), or `sentinel`.
@@ -142,93 +114,85 @@ pub(crate) fn mirai_take<'a>(
     hooks: Sexp<'a>,
     sentinel: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (task, hooks, sentinel) = (task.raw(), hooks.raw(), sentinel.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe { legacy(s, || take(task, hooks, sentinel)) }
+    take(s, task, hooks, sentinel)
 }
 
-/// The value of a resolved task (cached in the handle), or `sentinel` (see `mirai_take`).
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn take(task: SEXP, hooks: SEXP, sentinel: SEXP) -> RResult<SEXP> {
-    let tb = task_of(task, "task")?;
-    if let Some(v) = cached(task) {
-        return Ok(v);
+/// The value of a resolved task (cached in the handle, and protected by `s` unless it is
+/// `sentinel`), or `sentinel` (see `mirai_take`).
+pub(crate) fn take<'s>(
+    s: &'s Scope,
+    task: Sexp<'_>,
+    hooks: Sexp<'_>,
+    sentinel: Sexp<'s>,
+) -> RResult<Sexp<'s>> {
+    let tb = task_ref(s.r(), task, "task")?;
+    if let Some(v) = cached_of(task) {
+        return Ok(s.protect(v));
     }
-    let outcome = match tb
-        .outcome
-        .take()
-        .map(|b| *b)
-        .or_else(|| tb.handle.try_take())
-    {
-        Some(o) => o,
-        None => return Ok(sentinel),
+    let Some(outcome) = tb.take_outcome() else {
+        return Ok(sentinel);
     };
-    let hooks = match Hooks::from_sexp(hooks, "hooks") {
+    let hooks = match HooksOf::new(hooks, "hooks") {
         Ok(h) => h,
         Err(e) => {
-            task_of(task, "task")?.outcome = Some(Box::new(outcome));
+            tb.set_outcome(outcome);
             return Err(e);
         }
     };
-    // No reference into the box is held while R code (hooks) runs.
     let value = match &outcome {
-        Outcome::Error(code) => Ok(error_value(code.code())),
-        Outcome::Value { payload, .. } => unserialize(payload, hooks.as_ref()),
+        Outcome::Error(code) => Ok(error_value(s, code.code())),
+        Outcome::Value { payload, .. } => unserialize_in(s, payload, &hooks),
     };
     let value = match value {
         Ok(v) => v,
         Err(e) => {
             // Keep the outcome so that a later call can try again.
-            task_of(task, "task")?.outcome = Some(Box::new(outcome));
+            tb.set_outcome(outcome);
             return Err(e);
         }
     };
     drop(outcome);
-    if type_of(task) != SEXPTYPE::EXTPTRSXP {
+    drop(tb);
+    if task.kind() != Kind::EXTPTRSXP {
         return Ok(value);
     }
-    let mut p = Protector::new();
-    p.protect(value);
-    let cell = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
-    SET_VECTOR_ELT(cell, 0, value);
-    R_SetExternalPtrProtected(task, cell);
+    let cell = s.list(1);
+    cell.set_list_elt(0, value);
+    task.set_extptr_protected(cell);
     Ok(value)
 }
 
 /// Waits, interruptibly, until task handle `x` resolves or the deadline passes: true if
 /// resolved. `x` must be a task handle.
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn wait_task(x: SEXP, dl: &Deadline) -> RResult<bool> {
-    while !task_resolved(x) {
-        let got = task_of(x, "tasks")?.handle.wait(Some(dl.slice(SLICE)));
-        if let Some(o) = got {
-            task_of(x, "tasks")?.outcome = Some(Box::new(o));
+pub(crate) fn wait_task(r: R, x: Sexp<'_>, dl: &Deadline) -> RResult<bool> {
+    while !task_resolved_of(r, x) {
+        let tb = task_ref(r, x, "tasks")?;
+        if let Some(o) = tb.handle.wait(Some(dl.slice(SLICE))) {
+            tb.set_outcome(o);
             break;
         }
         if dl.expired() {
             return Ok(false);
         }
-        if interrupt_pending_raw() {
+        if interrupt_pending(r) {
             return Err(RError::Interrupt);
         }
     }
     Ok(true)
 }
 
-/// Submits a chunk of `n` `mirai_map()` elements (see `crate::chunk`): the task handle.
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: usize) -> RResult<SEXP> {
-    let hb = host_of(host, "host")?;
-    let shared = Rc::new(submit_handle(hb, data, R_NilValue, hooks)?);
-    let mut p = Protector::new();
-    let task = p.protect(new_task_ref(HandleRef::Shared(Rc::clone(&shared), n), hb));
+/// Submits a chunk of `n` `mirai_map()` elements (see `crate::chunk`): the task handle,
+/// protected by `s`.
+pub(crate) fn submit_chunk_in<'s>(
+    s: &'s Scope,
+    host: Sexp<'_>,
+    data: Sexp<'_>,
+    hooks: Sexp<'_>,
+    n: usize,
+) -> RResult<Sexp<'s>> {
+    let hb = host_ref(s.r(), host, "host")?;
+    let shared = Rc::new(submit_handle(hb, data, Sexp::null(), hooks)?);
+    let task = new_task_ref(s, HandleRef::Shared(Rc::clone(&shared), Cell::new(n)), hb);
     let mut chunks = hb.chunks.borrow_mut();
     if chunks.len() >= 256 && chunks.len().is_power_of_two() {
         drop(chunks);
@@ -240,34 +204,25 @@ pub(crate) unsafe fn submit_chunk(host: SEXP, data: SEXP, hooks: SEXP, n: usize)
 }
 
 /// One element of chunk task `task` was stopped: the number of elements still live.
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn release_one(task: SEXP) -> RResult<usize> {
-    match &mut task_of(task, "task")?.handle {
+pub(crate) fn release_one(r: R, task: Sexp<'_>) -> RResult<usize> {
+    match &task_ref(r, task, "task")?.handle {
         HandleRef::Shared(_, live) => {
-            *live = live.saturating_sub(1);
-            Ok(*live)
+            live.set(live.get().saturating_sub(1));
+            Ok(live.get())
         }
         HandleRef::Own(_) => Ok(0),
     }
 }
 
 /// Whether the profile of task handle `task` has a dispatcher.
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn task_dispatcher(task: SEXP) -> RResult<bool> {
-    Ok(task_of(task, "task")?.host.mode() == Mode::Dispatcher)
+pub(crate) fn task_dispatcher(r: R, task: Sexp<'_>) -> RResult<bool> {
+    Ok(task_ref(r, task, "task")?.host.mode() == Mode::Dispatcher)
 }
 
 /// Cancels the task of handle `task` on its own host: the task resolves at once with 20
 /// unless already resolved. True if the profile has a dispatcher and it still held the task.
-///
-/// # Safety
-/// Main thread, valid SEXPs.
-pub(crate) unsafe fn cancel_task(task: SEXP) -> RResult<bool> {
-    let tb = task_of(task, "task")?;
+pub(crate) fn cancel_task(r: R, task: Sexp<'_>) -> RResult<bool> {
+    let tb = task_ref(r, task, "task")?;
     let held = tb.host.cancel(&tb.handle);
     Ok(tb.host.mode() == Mode::Dispatcher && held)
 }
@@ -278,20 +233,14 @@ pub(crate) fn mirai_wait<'a>(
     tasks: Sexp<'a>,
     timeout: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (tasks, timeout) = (tasks.raw(), timeout.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
-            for (_, x) in task_list(tasks) {
-                if !wait_task(x, &dl)? {
-                    return Ok(lgl(false));
-                }
-            }
-            Ok(lgl(true))
-        })
+    let r = s.r();
+    let dl = Deadline::after(wait_timeout(args::num(timeout, "timeout")?));
+    for (_, x) in task_list_of(r, tasks) {
+        if !wait_task(r, x, &dl)? {
+            return Ok(r.lgl(false));
+        }
     }
+    Ok(r.lgl(true))
 }
 
 /// `.Call` routine (docs/r-bridge.md): waits, interruptibly, for the first resolved task; its 1-based index.
@@ -300,62 +249,43 @@ pub(crate) fn mirai_race<'a>(
     tasks: Sexp<'a>,
     timeout: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (tasks, timeout) = (tasks.raw(), timeout.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            let dl = Deadline::after(wait_timeout(arg_num(timeout, "timeout")?));
-            let list = task_list(tasks);
-            let Some(&(_, first)) = list.first() else {
-                return Ok(Rf_ScalarInteger(0));
-            };
-            // Wait on the profile of the first task; others are noticed at each rescan (every
-            // slice, well within the 400 ms the spec asks for).
-            let host = task_of(first, "tasks")?.host.clone();
-            loop {
-                let seen = host.completions();
-                if let Some(&(i, _)) = list.iter().find(|&&(_, x)| task_resolved(x)) {
-                    return Ok(Rf_ScalarInteger(i as i32 + 1));
-                }
-                if dl.expired() {
-                    return Ok(Rf_ScalarInteger(0));
-                }
-                host.wait_completion(seen, dl.slice(SLICE));
-                if interrupt_pending_raw() {
-                    return Err(RError::Interrupt);
-                }
-            }
-        })
+    let r = s.r();
+    let dl = Deadline::after(wait_timeout(args::num(timeout, "timeout")?));
+    let list = task_list_of(r, tasks);
+    let Some(&(_, first)) = list.first() else {
+        return Ok(s.int(0));
+    };
+    // Wait on the profile of the first task; others are noticed at each rescan (every
+    // slice, well within the 400 ms the spec asks for).
+    let host = task_ref(r, first, "tasks")?.host.clone();
+    loop {
+        let seen = host.completions();
+        if let Some(&(i, _)) = list.iter().find(|&&(_, x)| task_resolved_of(r, x)) {
+            return Ok(s.int(i as i32 + 1));
+        }
+        if dl.expired() {
+            return Ok(s.int(0));
+        }
+        host.wait_completion(seen, dl.slice(SLICE));
+        if interrupt_pending(r) {
+            return Err(RError::Interrupt);
+        }
     }
 }
 
 /// `.Call` routine (docs/r-bridge.md): cancels a task.
 pub(crate) fn mirai_cancel<'a>(s: &'a Scope, host: Sexp<'a>, task: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let (host, task) = (host.raw(), task.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            let hb = host_of(host, "host")?;
-            let tb = task_of(task, "task")?;
-            Ok(lgl(hb.host.cancel(&tb.handle)))
-        })
-    }
+    let r = s.r();
+    let hb = host_ref(r, host, "host")?;
+    let tb = task_ref(r, task, "task")?;
+    Ok(r.lgl(hb.host.cancel(&tb.handle)))
 }
 
 /// `.Call` routine (docs/r-bridge.md): serializes `x` with hooks.
 pub(crate) fn mirai_serialize<'a>(s: &'a Scope, x: Sexp<'a>, hooks: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let (x, hooks) = (x.raw(), hooks.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            let hooks = Hooks::from_sexp(hooks, "hooks")?;
-            let bytes = serialize(x, hooks.as_ref())?;
-            to_raw_vector(&bytes)
-        })
-    }
+    let hooks = HooksOf::new(hooks, "hooks")?;
+    let bytes = serialize_of(x, &hooks)?;
+    to_raw_in(s, &bytes)
 }
 
 /// `.Call` routine (docs/r-bridge.md): unserializes a raw vector with hooks.
@@ -364,16 +294,9 @@ pub(crate) fn mirai_unserialize<'a>(
     raw: Sexp<'a>,
     hooks: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (raw, hooks) = (raw.raw(), hooks.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            if type_of(raw) != SEXPTYPE::RAWSXP {
-                return Err("`raw` must be a raw vector".into());
-            }
-            let hooks = Hooks::from_sexp(hooks, "hooks")?;
-            unserialize(raw_slice(raw), hooks.as_ref())
-        })
-    }
+    let Some(bytes) = raw.bytes() else {
+        return Err("`raw` must be a raw vector".into());
+    };
+    let hooks = HooksOf::new(hooks, "hooks")?;
+    unserialize_in(s, bytes, &hooks)
 }

@@ -16,6 +16,9 @@
 //!   with its arity taken from the function's signature.
 //! - [`Tag`] and [`Scope::extptr`]: external pointers owning a Rust value, read back by type.
 //! - [`Later`]: the `later` package's C interface.
+//! - [`with_event_watch`]: R's event loop (an input handler, `R_PolledEvents`) for one call.
+//! - [`WeakTable`]: tables keyed by R objects, whose entries go when their key is collected.
+//! - [`package_init!`]: the package's exported init function.
 //!
 //! What it is not: it knows nothing of mirai (no R-level semantics, classes or error values of
 //! the package), and it does not try to cover R's API; [`sys`] is the raw layer for code not
@@ -27,6 +30,8 @@
 //! scope ends (the trampolines do this).
 
 pub mod args;
+pub mod env;
+pub mod events;
 pub mod extptr;
 pub mod ffi;
 pub mod guard;
@@ -35,7 +40,10 @@ pub mod routine;
 pub mod scope;
 pub mod sexp;
 pub mod token;
+pub mod weak;
 
+pub use env::Binding;
+pub use events::{clear_interrupt, request_interrupt, with_event_watch, EventWatch};
 pub use extptr::Tag;
 pub use guard::{interrupt_pending, quietly, Caught, Preserved, RError, RResult};
 pub use later::{eprint, Later, LaterJob};
@@ -43,6 +51,7 @@ pub use routine::{register, CallMethod, Dll, Routine};
 pub use scope::Scope;
 pub use sexp::{Kind, Sexp};
 pub use token::R;
+pub use weak::{Watch, WeakMap, WeakTable};
 
 /// R's C API as bound by `libR-sys`, plus the declarations it lacks ([`ffi`]): the raw layer.
 pub mod sys {

@@ -188,6 +188,39 @@ macro_rules! routines {
     };
 }
 
+/// Runs a package's init function: `setup` (which returns the routine table) under
+/// [`crate::quietly`]-style panic containment, then [`register`]. What [`package_init!`]
+/// expands to; 0 on success, 1 if `setup` panicked (nothing is registered then).
+pub fn init(dll: Dll, setup: fn() -> Vec<CallMethod>) -> c_int {
+    match std::panic::catch_unwind(setup) {
+        Ok(table) => {
+            register(dll, &table);
+            0
+        }
+        Err(_) => 1,
+    }
+}
+
+/// Defines the package's exported init function `$name(DllInfo*) -> int`, called from the
+/// package's `R_init_<pkg>` in C: it runs `$setup` (a `fn() -> Vec<CallMethod>`, typically
+/// some process set-up and then [`routines!`](crate::routines)) and registers the routines
+/// it returns. The export (`#[no_mangle]`) is written here so that the bridge crate itself
+/// can forbid `unsafe_code`.
+///
+/// ```ignore
+/// mirai_rapi::package_init!(mirai_rust_init, routines);
+/// ```
+#[macro_export]
+macro_rules! package_init {
+    ($name:ident, $setup:path) => {
+        /// The package's init function (see `mirai_rapi::package_init!`).
+        #[no_mangle]
+        pub extern "C" fn $name(dll: $crate::Dll) -> ::std::os::raw::c_int {
+            $crate::routine::init(dll, $setup)
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@
 mod aio;
 mod cancel;
 mod chunk;
+mod codes;
 mod daemon;
 mod evaluate;
 mod fastser;
@@ -83,6 +84,7 @@ fn routines() -> Vec<CallMethod> {
         evaluate::mirai_eval,
         evaluate::mirai_dirty,
         evaluate::mirai_clean,
+        codes::mirai_error_text,
     ]
 }
 
@@ -104,7 +106,7 @@ mod tests {
     #[test]
     fn routine_table_is_complete_and_documented() {
         let t = routines();
-        assert_eq!(t.len(), 40);
+        assert_eq!(t.len(), 41);
         let names: Vec<String> = t.iter().map(|r| r.name().to_owned()).collect();
         let doc = include_str!("../../docs/r-bridge.md");
         for n in &names {

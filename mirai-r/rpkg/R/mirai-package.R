@@ -115,23 +115,12 @@
   file.path(R.home("bin"), if (.Platform$OS.type == "windows") "Rscript.exe" else "Rscript")
 }
 
-# NNG error texts, used for integer error values and `"<code> | <text>"` messages.
-.nng_text <- c(
-  "Interrupted", "Out of memory", "Invalid argument", "Resource busy", "Timed out",
-  "Connection refused", "Object closed", "Try again", "Not supported", "Address in use",
-  "Incorrect state", "Entry not found", "Protocol error", "Destination unreachable",
-  "Address invalid", "Permission denied", "Message too large", "Connection aborted",
-  "Connection reset", "Operation canceled", "Out of files", "Out of space",
-  "Resource already exists", "Read only resource", "Write only resource", "Cryptographic error",
-  "Peer could not be authenticated", "Option requires argument", "Ambiguous option",
-  "Incorrect type", "Connection shutdown"
-)
-
+# `"<code> | <text>"` for integer error values and messages, from the engine's one table of
+# error codes; what is not a code reads as NA.
 .code_text <- function(code) {
   # Only the first element counts; anything that is not a code reads as NA.
   code <- tryCatch(suppressWarnings(as.integer(code[[1L]])[1L]), error = function(e) NA_integer_)
-  text <- if (!is.na(code) && code >= 1L && code <= length(.nng_text)) .nng_text[code] else "Unknown error"
-  sprintf("%d | %s", code, text)
+  if (is.na(code)) "NA | Unknown error" else .Call(mirai_error_text, code)
 }
 
 .error_value <- function(code) structure(as.integer(code), class = c("errorValue", "try-error"))

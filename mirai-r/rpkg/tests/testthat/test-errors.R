@@ -80,3 +80,13 @@ test_that("integer error values and the unresolved sentinel print as specified",
   expect_false(is_error_value(1L))
   expect_false(is_mirai_error("Error"))
 })
+
+test_that("error texts come from the engine's one table of codes, NNG's words included", {
+  ev <- function(code) capture.output(print(mirai:::.error_value(code)))
+  expect_identical(ev(20L), "'errorValue' int 20 | Operation canceled")
+  expect_identical(ev(31L), "'errorValue' int 31 | Connection shutdown")
+  expect_identical(ev(0L), "'errorValue' int 0 | Hunky dory")
+  expect_identical(ev(1000L), "'errorValue' int 1000 | Internal error detected")
+  expect_identical(ev(32L), "'errorValue' int 32 | Unknown error #32")
+  expect_identical(ev(NA), "'errorValue' int NA | Unknown error")
+})

@@ -301,7 +301,7 @@ impl<B> Session<B> {
         if let Some(at) = now.checked_add(self.hello_timeout) {
             self.hello_deadlines.push_back((at, p));
         }
-        self.sched.connected(DaemonId(p));
+        self.sched.connected(daemon_of(p));
     }
 
     /// A connection ended (after every message from it).
@@ -332,7 +332,7 @@ impl<B> Session<B> {
             }
             None => None,
         };
-        self.sched.disconnected(DaemonId(p));
+        self.sched.disconnected(daemon_of(p));
         self.out.push_back(Output::Left { peer: p, pid });
     }
 
@@ -359,7 +359,7 @@ impl<B> Session<B> {
                 log::debug!("mirai host: daemon {p} (pid {}) said hello", h.pid);
                 peer.hello = Some(h.pid);
                 self.pending -= 1;
-                self.sched.hello(DaemonId(p));
+                self.sched.hello(daemon_of(p));
                 self.out.push_back(Output::Joined {
                     peer: p,
                     pid: h.pid,
@@ -371,7 +371,7 @@ impl<B> Session<B> {
                 Some("a withdrawn frame".to_string())
             }
             Ok(Frame::Withdrawn { id }) => {
-                if self.sched.withdrawn(DaemonId(p), id) {
+                if self.sched.withdrawn(daemon_of(p), id) {
                     log::debug!("mirai host: daemon {p} gave back task {id} unstarted");
                 } else {
                     log::debug!("mirai host: ignored give-back of task {id} from daemon {p}");
@@ -379,7 +379,7 @@ impl<B> Session<B> {
                 None
             }
             Ok(Frame::Result(r)) => {
-                match self.sched.result(DaemonId(p), r.id, r.last) {
+                match self.sched.result(daemon_of(p), r.id, r.last) {
                     Delivery::Deliver => {
                         let outcome = Outcome::Value {
                             status: r.status,
@@ -472,7 +472,7 @@ impl<B> Session<B> {
                         serial: self.serial.clone(),
                     };
                     Output::Init {
-                        peer: daemon.get(),
+                        peer: peer_of(daemon),
                         frame: mirai_proto::encode(&Frame::Init(init)),
                     }
                 }
@@ -481,7 +481,7 @@ impl<B> Session<B> {
                     task,
                     payload,
                 } => Output::Task {
-                    peer: daemon.get(),
+                    peer: peer_of(daemon),
                     task,
                     body: payload,
                     // The scheduler's count: a pipelined task given back unstarted does not count
@@ -489,21 +489,23 @@ impl<B> Session<B> {
                     attempts: self.sched.attempts(task),
                 },
                 Action::Cancel { daemon, task } => Output::Send {
-                    peer: daemon.get(),
+                    peer: peer_of(daemon),
                     frame: mirai_proto::encode(&Frame::Cancel { id: task }),
                 },
                 Action::Withdraw { daemon, task } => {
                     log::trace!("mirai host: asking daemon {daemon} to give back task {task}");
                     Output::Send {
-                        peer: daemon.get(),
+                        peer: peer_of(daemon),
                         frame: mirai_proto::encode(&Frame::Withdraw { id: task }),
                     }
                 }
                 Action::Ack { daemon } => Output::Send {
-                    peer: daemon.get(),
+                    peer: peer_of(daemon),
                     frame: mirai_proto::encode(&Frame::Ack),
                 },
-                Action::Exit { daemon } => Output::Exit { peer: daemon.get() },
+                Action::Exit { daemon } => Output::Exit {
+                    peer: peer_of(daemon),
+                },
                 Action::Fail { task, code } => Output::Resolve {
                     task,
                     outcome: Outcome::Error(code),
@@ -546,6 +548,17 @@ impl<B> Session<B> {
             }
         }
     }
+}
+
+/// The scheduler knows a connected daemon by its listener peer id: one number, two types, so
+/// that neither can be passed where the other is meant.
+fn daemon_of(p: PeerId) -> DaemonId {
+    DaemonId(p.get())
+}
+
+/// The listener peer of a scheduler daemon (see [`daemon_of`]).
+fn peer_of(d: DaemonId) -> PeerId {
+    PeerId(d.get())
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub enum Error {
     },
     /// The peer id names no connected peer.
     #[error("no connected peer with id {0}")]
-    UnknownPeer(u64),
+    UnknownPeer(crate::PeerId),
     /// This build was made without the backend asked for.
     #[error("the {0} backend is not built into this library")]
     BackendUnavailable(&'static str),
@@ -180,7 +180,7 @@ mod tests {
                 source: io(io::ErrorKind::Other),
             },
             Error::MessageTooLarge { len: 2, max: 1 },
-            Error::UnknownPeer(1),
+            Error::UnknownPeer(crate::PeerId(1)),
             Error::BackendUnavailable("nng"),
             Error::UnsupportedScheme("tls+tcp".into()),
             Error::Io(io(io::ErrorKind::ConnectionReset)),

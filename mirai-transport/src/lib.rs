@@ -99,7 +99,21 @@ pub use url::{Scheme, Url};
 
 /// Identifies one connected peer of a [`Listener`] for as long as it stays connected.
 /// Ids are never reused within one listener.
-pub type PeerId = u64;
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u64);
+
+impl PeerId {
+    /// The id as a number (for logs and for layers that key their own records by it).
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Which implementation carries the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

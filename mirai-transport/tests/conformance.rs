@@ -555,8 +555,8 @@ fn first_message_bound(b: Mode) {
 fn send_to_unknown_peer(b: Mode) {
     let mut hub = Hub::bind("tcp://127.0.0.1:0", b);
     assert!(matches!(
-        hub.l.send(424242, b"x"),
-        Err(Error::UnknownPeer(424242))
+        hub.l.send(mirai_transport::PeerId(424242), b"x"),
+        Err(Error::UnknownPeer(mirai_transport::PeerId(424242)))
     ));
     let (c, id) = hub.dial(b);
     c.close();

@@ -18,7 +18,7 @@ use mirai_host::session::{Output, Session, SessionConfig};
 use mirai_host::Outcome;
 use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskId, TaskResult, PROTOCOL_VERSION};
 use mirai_sched::{Config as SchedConfig, Mode, TaskKind, TaskSpec};
-use mirai_transport::DisconnectReason;
+use mirai_transport::{DisconnectReason, PeerId};
 
 const MAX_FRAME: usize = 1 << 12;
 const MAX_PENDING: usize = 3;
@@ -124,32 +124,32 @@ fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
     let mut now = t0;
     let mut next_peer = 1u64;
-    let mut peers: HashMap<u64, Model> = HashMap::new();
+    let mut peers: HashMap<PeerId, Model> = HashMap::new();
     let mut tasks = 0u64;
     let mut resolved: HashSet<TaskId> = HashSet::new();
     // Which daemon each task was last sent to.
-    let mut sent: HashMap<TaskId, u64> = HashMap::new();
+    let mut sent: HashMap<TaskId, PeerId> = HashMap::new();
     while !input.0.is_empty() {
         let op = input.byte();
         let arg = input.byte();
-        let live: Vec<u64> = {
-            let mut v: Vec<u64> = peers.keys().copied().collect();
+        let live: Vec<PeerId> = {
+            let mut v: Vec<PeerId> = peers.keys().copied().collect();
             v.sort_unstable();
             v
         };
-        let pick = |a: u8| -> u64 {
+        let pick = |a: u8| -> PeerId {
             if live.is_empty() || a == 255 {
                 // A peer the session never saw.
-                1000 + u64::from(a)
+                PeerId(1000 + u64::from(a))
             } else {
                 live[usize::from(a) % live.len()]
             }
         };
         // The message sent this step, if any, and its peer.
-        let mut message: Option<(u64, Vec<u8>)> = None;
+        let mut message: Option<(PeerId, Vec<u8>)> = None;
         match op % 9 {
             0 => {
-                let p = next_peer;
+                let p = PeerId(next_peer);
                 next_peer += 1;
                 peers.insert(p, Model::default());
                 s.connected(p, now);

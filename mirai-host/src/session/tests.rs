@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use mirai_proto::{encode, Frame, Hello, Init, Status, Task, TaskId, TaskResult, PROTOCOL_VERSION};
 use mirai_sched::{Config as SchedConfig, ErrorCode, Mode, TaskKind, TaskSpec};
-use mirai_transport::DisconnectReason;
+use mirai_transport::{DisconnectReason, PeerId};
 
 use super::{Output, Session, SessionConfig};
 use crate::Outcome;
@@ -84,15 +84,15 @@ fn result(id: u64, last: bool, payload: &[u8]) -> Vec<u8> {
 /// The reason of the single output, which must be a drop of `peer`.
 fn dropped(out: &[Out], peer: u64) -> String {
     match out {
-        [Output::Drop { peer: p, reason }] if *p == peer => reason.clone(),
+        [Output::Drop { peer: p, reason }] if *p == PeerId(peer) => reason.clone(),
         other => panic!("expected one drop of peer {peer}, got {other:?}"),
     }
 }
 
 /// A session with daemon `peer` (pid 100 + peer) past its handshake.
 fn joined(s: &mut Session<Vec<u8>>, peer: u64, now: Instant) {
-    s.connected(peer, now);
-    s.message(peer, &hello(100 + peer as u32), now);
+    s.connected(PeerId(peer), now);
+    s.message(PeerId(peer), &hello(100 + peer as u32), now);
     let out = outputs(s);
     assert!(
         matches!(out[..], [Output::Joined { .. }, Output::Init { .. }]),
@@ -113,13 +113,23 @@ fn submit(s: &mut Session<Vec<u8>>, id: u64, deadline: Option<Instant>) {
 fn a_hello_is_accepted_and_answered_with_the_init_bundle() {
     let mut s = session();
     let now = Instant::now();
-    s.connected(1, now);
+    s.connected(PeerId(1), now);
     assert_eq!(s.pending_hellos(), 1);
     assert!(outputs(&mut s).is_empty());
-    s.message(1, &hello(4242), now);
+    s.message(PeerId(1), &hello(4242), now);
     let out = outputs(&mut s);
-    assert_eq!(out[0], Output::Joined { peer: 1, pid: 4242 });
-    let Output::Init { peer: 1, frame } = &out[1] else {
+    assert_eq!(
+        out[0],
+        Output::Joined {
+            peer: PeerId(1),
+            pid: 4242
+        }
+    );
+    let Output::Init {
+        peer: PeerId(1),
+        frame,
+    } = &out[1]
+    else {
         panic!("expected an init, got {out:?}");
     };
     // The first daemon gets the base stream advanced once, and the serial config.
@@ -135,8 +145,8 @@ fn a_hello_is_accepted_and_answered_with_the_init_bundle() {
     assert_eq!(s.sched().ready_daemons(), 1);
     assert_eq!(s.daemon_pids().collect::<Vec<_>>(), [4242]);
     // The second daemon's stream is the next one.
-    s.connected(2, now);
-    s.message(2, &hello(7), now);
+    s.connected(PeerId(2), now);
+    s.message(PeerId(2), &hello(7), now);
     let out = outputs(&mut s);
     let Output::Init { frame, .. } = &out[1] else {
         panic!("expected an init, got {out:?}");
@@ -151,12 +161,12 @@ fn a_hello_is_accepted_and_answered_with_the_init_bundle() {
 fn a_hello_of_another_protocol_version_is_refused() {
     let mut s = session();
     let now = Instant::now();
-    s.connected(1, now);
+    s.connected(PeerId(1), now);
     let bad = encode(&Frame::Hello(Hello {
         protocol: PROTOCOL_VERSION.wrapping_add(1),
         pid: 1,
     }));
-    s.message(1, &bad, now);
+    s.message(PeerId(1), &bad, now);
     let why = dropped(&outputs(&mut s), 1);
     assert!(why.contains("protocol version"), "{why}");
     assert!(why.contains("before saying hello"), "{why}");
@@ -168,10 +178,10 @@ fn a_hello_of_another_protocol_version_is_refused() {
 fn a_frame_of_another_version_byte_is_refused() {
     let mut s = session();
     let now = Instant::now();
-    s.connected(1, now);
+    s.connected(PeerId(1), now);
     let mut b = hello(1);
     b[mirai_proto::MAGIC.len()] = PROTOCOL_VERSION.wrapping_add(1);
-    s.message(1, &b, now);
+    s.message(PeerId(1), &b, now);
     let why = dropped(&outputs(&mut s), 1);
     assert!(why.contains("unsupported protocol version"), "{why}");
 }
@@ -184,7 +194,7 @@ fn an_oversized_frame_drops_its_peer() {
     });
     let now = Instant::now();
     joined(&mut s, 1, now);
-    s.message(1, &result(1, false, &[7u8; 100]), now);
+    s.message(PeerId(1), &result(1, false, &[7u8; 100]), now);
     let why = dropped(&outputs(&mut s), 1);
     assert!(why.contains("exceeds the maximum of 64 bytes"), "{why}");
     assert!(why.starts_with("daemon 1 sent"), "{why}");
@@ -216,11 +226,11 @@ fn garbage_drops_its_peer_without_quoting_it() {
         for before_hello in [true, false] {
             let mut s = session();
             if before_hello {
-                s.connected(1, now);
+                s.connected(PeerId(1), now);
             } else {
                 joined(&mut s, 1, now);
             }
-            s.message(1, &bytes, now);
+            s.message(PeerId(1), &bytes, now);
             let why = dropped(&outputs(&mut s), 1);
             assert!(!why.contains("secret"), "{why}");
             assert!(!why.contains("HTTP"), "{why}");
@@ -238,13 +248,13 @@ fn garbage_drops_its_peer_without_quoting_it() {
 fn a_silent_connection_is_dropped_when_its_hello_is_overdue() {
     let mut s = session();
     let t0 = Instant::now();
-    s.connected(1, t0);
-    s.connected(2, t0 + Duration::from_secs(1));
+    s.connected(PeerId(1), t0);
+    s.connected(PeerId(2), t0 + Duration::from_secs(1));
     assert_eq!(s.next_timer(), Some(t0 + TIMEOUT));
     s.tick(t0 + TIMEOUT - Duration::from_millis(1));
     assert!(outputs(&mut s).is_empty(), "not overdue yet");
     // Peer 2 says hello in time; peer 1 does not.
-    s.message(2, &hello(2), t0 + Duration::from_secs(2));
+    s.message(PeerId(2), &hello(2), t0 + Duration::from_secs(2));
     outputs(&mut s);
     s.tick(t0 + TIMEOUT);
     let why = dropped(&outputs(&mut s), 1);
@@ -258,8 +268,14 @@ fn a_silent_connection_is_dropped_when_its_hello_is_overdue() {
     assert!(outputs(&mut s).is_empty());
     assert_eq!(s.next_timer(), None);
     // The dropped peer's disconnection is quiet: no daemon left.
-    s.disconnected(1, &DisconnectReason::Local, t0 + TIMEOUT);
-    assert_eq!(outputs(&mut s), [Output::Left { peer: 1, pid: None }]);
+    s.disconnected(PeerId(1), &DisconnectReason::Local, t0 + TIMEOUT);
+    assert_eq!(
+        outputs(&mut s),
+        [Output::Left {
+            peer: PeerId(1),
+            pid: None
+        }]
+    );
 }
 
 #[test]
@@ -267,24 +283,30 @@ fn connections_beyond_the_pending_cap_are_dropped_at_once() {
     let mut s = session();
     let now = Instant::now();
     for p in 1..=4 {
-        s.connected(p, now);
+        s.connected(PeerId(p), now);
     }
     assert!(outputs(&mut s).is_empty());
-    s.connected(5, now);
+    s.connected(PeerId(5), now);
     let why = dropped(&outputs(&mut s), 5);
     assert!(why.contains("4 connections are already waiting"), "{why}");
     assert_eq!(s.pending_hellos(), 4);
     // What the dropped peer sends is ignored; a hello frees a place.
-    s.message(5, &hello(5), now);
+    s.message(PeerId(5), &hello(5), now);
     assert!(outputs(&mut s).is_empty());
-    s.message(1, &hello(1), now);
+    s.message(PeerId(1), &hello(1), now);
     assert_eq!(outputs(&mut s).len(), 2);
-    s.connected(6, now);
+    s.connected(PeerId(6), now);
     assert!(outputs(&mut s).is_empty(), "admitted: a place was free");
     assert_eq!(s.pending_hellos(), 4);
     // So does a disconnection before hello.
-    s.disconnected(2, &DisconnectReason::Closed, now);
-    assert_eq!(outputs(&mut s), [Output::Left { peer: 2, pid: None }]);
+    s.disconnected(PeerId(2), &DisconnectReason::Closed, now);
+    assert_eq!(
+        outputs(&mut s),
+        [Output::Left {
+            peer: PeerId(2),
+            pid: None
+        }]
+    );
     assert_eq!(s.pending_hellos(), 3);
 }
 
@@ -293,18 +315,18 @@ fn a_second_hello_drops_the_daemon() {
     let mut s = session();
     let now = Instant::now();
     joined(&mut s, 1, now);
-    s.message(1, &hello(101), now);
+    s.message(PeerId(1), &hello(101), now);
     let why = dropped(&outputs(&mut s), 1);
     assert_eq!(why, "daemon 1 sent a second hello; disconnecting it");
     // Nothing more from it counts, and its disconnection still reports the daemon gone.
-    s.message(1, &hello(101), now);
-    s.message(1, b"garbage", now);
+    s.message(PeerId(1), &hello(101), now);
+    s.message(PeerId(1), b"garbage", now);
     assert!(outputs(&mut s).is_empty());
-    s.disconnected(1, &DisconnectReason::Local, now);
+    s.disconnected(PeerId(1), &DisconnectReason::Local, now);
     assert_eq!(
         outputs(&mut s),
         [Output::Left {
-            peer: 1,
+            peer: PeerId(1),
             pid: Some(101)
         }]
     );
@@ -318,8 +340,8 @@ fn results_and_give_backs_before_hello_are_refused() {
     ] {
         let mut s = session();
         let now = Instant::now();
-        s.connected(1, now);
-        s.message(1, &frame, now);
+        s.connected(PeerId(1), now);
+        s.message(PeerId(1), &frame, now);
         let why = dropped(&outputs(&mut s), 1);
         assert!(why.ends_with("before saying hello"), "{why}");
     }
@@ -347,7 +369,7 @@ fn frames_only_a_host_sends_drop_the_daemon() {
         let mut s = session();
         let now = Instant::now();
         joined(&mut s, 1, now);
-        s.message(1, &encode(&f), now);
+        s.message(PeerId(1), &encode(&f), now);
         let why = dropped(&outputs(&mut s), 1);
         assert_eq!(
             why,
@@ -362,7 +384,7 @@ fn frames_only_a_host_sends_drop_the_daemon() {
 #[test]
 fn a_message_from_an_unknown_peer_drops_it() {
     let mut s = session();
-    s.message(9, &hello(9), Instant::now());
+    s.message(PeerId(9), &hello(9), Instant::now());
     let why = dropped(&outputs(&mut s), 9);
     assert!(why.contains("unknown peer 9"), "{why}");
 }
@@ -376,13 +398,13 @@ fn a_task_goes_to_an_idle_daemon_and_its_result_resolves_it() {
     assert_eq!(
         outputs(&mut s),
         [Output::Task {
-            peer: 1,
+            peer: PeerId(1),
             task: TaskId(7),
             body: b"body".to_vec(),
             attempts: Some(1)
         }]
     );
-    s.message(1, &result(7, false, b"answer"), now);
+    s.message(PeerId(1), &result(7, false, b"answer"), now);
     assert_eq!(
         outputs(&mut s),
         [Output::Resolve {
@@ -400,7 +422,7 @@ fn a_result_for_an_unknown_task_is_discarded() {
     let mut s = session();
     let now = Instant::now();
     joined(&mut s, 1, now);
-    s.message(1, &result(12345, false, b"stray"), now);
+    s.message(PeerId(1), &result(12345, false, b"stray"), now);
     assert!(outputs(&mut s).is_empty(), "neither resolved nor dropped");
     // The daemon is still served.
     submit(&mut s, 1, None);
@@ -420,7 +442,7 @@ fn a_last_result_is_acknowledged() {
     joined(&mut s, 1, now);
     submit(&mut s, 1, None);
     outputs(&mut s);
-    s.message(1, &result(1, true, b"v"), now);
+    s.message(PeerId(1), &result(1, true, b"v"), now);
     let out = outputs(&mut s);
     assert!(
         matches!(
@@ -435,7 +457,7 @@ fn a_last_result_is_acknowledged() {
     assert_eq!(
         out[1],
         Output::Send {
-            peer: 1,
+            peer: PeerId(1),
             frame: encode(&Frame::Ack)
         }
     );
@@ -448,12 +470,12 @@ fn a_lost_daemon_fails_its_task_with_19() {
     joined(&mut s, 1, now);
     submit(&mut s, 1, None);
     outputs(&mut s);
-    s.disconnected(1, &DisconnectReason::Closed, now);
+    s.disconnected(PeerId(1), &DisconnectReason::Closed, now);
     assert_eq!(
         outputs(&mut s),
         [
             Output::Left {
-                peer: 1,
+                peer: PeerId(1),
                 pid: Some(101)
             },
             Output::Resolve {
@@ -486,7 +508,7 @@ fn a_task_deadline_is_a_timer_and_times_the_task_out() {
     );
     assert!(
         out.contains(&Output::Send {
-            peer: 1,
+            peer: PeerId(1),
             frame: encode(&Frame::Cancel { id: TaskId(1) })
         }),
         "the daemon is asked to stop: {out:?}"
@@ -503,7 +525,7 @@ fn exit_all_asks_each_daemon_to_exit() {
     let mut peers: Vec<u64> = outputs(&mut s)
         .into_iter()
         .map(|o| match o {
-            Output::Exit { peer } => peer,
+            Output::Exit { peer } => peer.get(),
             other => panic!("expected exits, got {other:?}"),
         })
         .collect();
@@ -516,6 +538,6 @@ fn a_give_back_of_a_task_not_held_is_ignored() {
     let mut s = session();
     let now = Instant::now();
     joined(&mut s, 1, now);
-    s.message(1, &encode(&Frame::Withdrawn { id: TaskId(3) }), now);
+    s.message(PeerId(1), &encode(&Frame::Withdrawn { id: TaskId(3) }), now);
     assert!(outputs(&mut s).is_empty());
 }

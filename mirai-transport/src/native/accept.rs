@@ -4,6 +4,7 @@ use super::listener::{NativeListener, Poller};
 use super::stream::Stream;
 use super::{EV_IN, TOKEN_LISTEN};
 use crate::sys;
+use crate::PeerId;
 use crate::{Error, Event};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -63,8 +64,8 @@ impl NativeListener {
                 self.start_handshake(p, tls, fd);
                 continue;
             }
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = self.epoll.add(fd.as_raw_fd(), EV_IN, id) {
+            let id = PeerId(self.next_id.fetch_add(1, Ordering::Relaxed));
+            if let Err(e) = self.epoll.add(fd.as_raw_fd(), EV_IN, id.get()) {
                 log::warn!("cannot watch an accepted connection on {}: {e}", self.url);
                 continue;
             }

@@ -7,6 +7,7 @@ use super::{lock, EV_IN, EV_OUT, READ_BUDGET, TOKEN_HANDSHAKE, TOKEN_LISTEN};
 use crate::sys;
 use crate::tls::{self, Side, WELCOME};
 use crate::Event;
+use crate::PeerId;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
@@ -220,8 +221,8 @@ impl NativeListener {
         // The greeting goes first, so it precedes anything sent after `Connected`. Over wss the
         // upgrade's response says "accepted" instead.
         if !self.ws_path.is_empty() {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = self.epoll.modify(fd.as_raw_fd(), EV_IN, id) {
+            let id = PeerId(self.next_id.fetch_add(1, Ordering::Relaxed));
+            if let Err(e) = self.epoll.modify(fd.as_raw_fd(), EV_IN, id.get()) {
                 log::warn!(
                     "cannot watch the connection from {addr} on {}: {e}",
                     self.url
@@ -239,8 +240,8 @@ impl NativeListener {
             log::warn!("TLS session with {addr} on {} failed: {e}", self.url);
             return;
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.epoll.modify(fd.as_raw_fd(), EV_IN, id) {
+        let id = PeerId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        if let Err(e) = self.epoll.modify(fd.as_raw_fd(), EV_IN, id.get()) {
             log::warn!(
                 "cannot watch the connection from {addr} on {}: {e}",
                 self.url

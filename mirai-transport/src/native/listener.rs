@@ -345,7 +345,8 @@ impl NativeListener {
                     TOKEN_WAKE => self.wake.drain(),
                     TOKEN_LISTEN => self.accept_all(p, events)?,
                     token if token >= TOKEN_HANDSHAKE => self.drive_handshake(p, token, events),
-                    id => {
+                    token => {
+                        let id = PeerId(token);
                         if ev.events & EV_OUT != 0 {
                             self.flush_peer(id);
                         }

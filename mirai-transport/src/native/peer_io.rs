@@ -90,7 +90,7 @@ impl NativeListener {
                     // Watch EPOLLOUT exactly while rustls holds output the socket refused.
                     if all_out == out.waiting_out {
                         let ev = if all_out { EV_IN } else { EV_IN | EV_OUT };
-                        match self.epoll.modify(fd, ev, id) {
+                        match self.epoll.modify(fd, ev, id.get()) {
                             Ok(()) => out.waiting_out = !all_out,
                             Err(e) => log::debug!("epoll modify failed for peer {id}: {e}"),
                         }
@@ -100,7 +100,7 @@ impl NativeListener {
                     log::debug!("write to peer {id} failed: {e}");
                     out.broken = true;
                     if out.waiting_out {
-                        let _ = self.epoll.modify(fd, EV_IN, id);
+                        let _ = self.epoll.modify(fd, EV_IN, id.get());
                         out.waiting_out = false;
                     }
                     peer.stream.shutdown();
@@ -110,7 +110,7 @@ impl NativeListener {
         }
         match out.flush(&peer.stream) {
             Ok(true) => {
-                if let Err(e) = self.epoll.modify(peer.stream.fd(), EV_IN, id) {
+                if let Err(e) = self.epoll.modify(peer.stream.fd(), EV_IN, id.get()) {
                     log::debug!("epoll modify failed for peer {id}: {e}");
                 }
             }
@@ -122,7 +122,7 @@ impl NativeListener {
                 out.broken = true;
                 out.chunks.clear();
                 out.offset = 0;
-                let _ = self.epoll.modify(peer.stream.fd(), EV_IN, id);
+                let _ = self.epoll.modify(peer.stream.fd(), EV_IN, id.get());
                 peer.stream.shutdown();
             }
         }
@@ -316,7 +316,10 @@ impl NativeListener {
         }
         if written < total {
             out.push_rest(iov);
-            if let Err(e) = self.epoll.modify(peer.stream.fd(), EV_IN | EV_OUT, id) {
+            if let Err(e) = self
+                .epoll
+                .modify(peer.stream.fd(), EV_IN | EV_OUT, id.get())
+            {
                 // Cannot happen while the peer is registered (we hold its queue lock, and
                 // removal unregisters under it); if it does, fail the peer rather than stall.
                 log::warn!("cannot watch peer {id} for writability: {e}");
@@ -365,7 +368,7 @@ impl NativeListener {
             Ok(true) => {}
             Ok(false) => {
                 if !out.waiting_out {
-                    match self.epoll.modify(fd, EV_IN | EV_OUT, id) {
+                    match self.epoll.modify(fd, EV_IN | EV_OUT, id.get()) {
                         Ok(()) => out.waiting_out = true,
                         Err(e) => {
                             // As for plain sockets: fail the peer rather than stall.

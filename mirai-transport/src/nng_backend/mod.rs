@@ -129,7 +129,7 @@ impl HubShared {
         match ev {
             nng::ffi::NNG_PIPE_EV_ADD_PRE => {
                 let id = st.next_id;
-                st.next_id += 1;
+                st.next_id.0 += 1;
                 st.ids.insert(pipe, id);
                 st.live.insert(id, pipe);
                 st.pipes.insert(id, pipe);
@@ -195,7 +195,7 @@ impl NngListener {
         // Created before the socket so that, on an early return, the socket drops first.
         let shared = Arc::new(HubShared {
             state: Mutex::new(HubState {
-                next_id: 1,
+                next_id: PeerId(1),
                 ..HubState::default()
             }),
             notify: EventFd::new()?,

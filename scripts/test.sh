@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the Rust workspace (each crate and the cross-layer tests), then the R
-# package's testthat suite against the installed package, then the R source tarball: built,
+# package's testthat suite against the installed package, its pkgdown site opened in headless
+# Chromium (scripts/test-site.sh), then the R source tarball: built,
 # installed alone with no network, and its quick start run (scripts/test-tarball.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +11,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo xtask test-r
+# The documentation site, from the package test-r just installed into target/R.
+SKIP_INSTALL=1 bash scripts/test-site.sh
 bash scripts/test-tarball.sh

@@ -18,6 +18,7 @@
 //! - [`Later`]: the `later` package's C interface.
 //! - [`with_event_watch`]: R's event loop (an input handler, `R_PolledEvents`) for one call.
 //! - [`WeakTable`]: tables keyed by R objects, whose entries go when their key is collected.
+//! - [`abi`]: Aio handles and condition variables shared between packages.
 //! - [`package_init!`]: the package's exported init function.
 //!
 //! What it is not: it knows nothing of mirai (no R-level semantics, classes or error values of
@@ -29,6 +30,7 @@
 //! modified; and a value returned by a routine is handed to R with no R allocation after its
 //! scope ends (the trampolines do this).
 
+pub mod abi;
 pub mod args;
 pub mod env;
 pub mod events;
@@ -42,6 +44,7 @@ pub mod sexp;
 pub mod token;
 pub mod weak;
 
+pub use abi::{AioHeader, AioOps, AioVtable, ForeignAio, ForeignCv, SharedCv};
 pub use env::Binding;
 pub use events::{clear_interrupt, request_interrupt, with_event_watch, EventWatch};
 pub use extptr::Tag;

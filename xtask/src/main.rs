@@ -22,7 +22,7 @@ const HELP: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  install-r [--lib DIR]                  build the Rust engine and install the R package `mirai`
+  install-r [--lib DIR]                  build the Rust engine and install the R packages nanonext and mirai
                                          into DIR (default: <workspace>/target/R)
   test-r [--lib DIR] [--timeout SECS]    install-r, then run mirai-r/rpkg/tests/testthat against
                                          the installed package; ends with `N passed, M failed`

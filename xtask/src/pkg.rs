@@ -27,11 +27,18 @@ struct RPackage {
 }
 
 /// The packages `build-r` builds; one line per package.
-const PACKAGES: &[RPackage] = &[RPackage {
-    dir: "mirai-r/rpkg",
-    rust_crate: "mirai-r",
-    no_default_features: &["mirai-transport"],
-}];
+const PACKAGES: &[RPackage] = &[
+    RPackage {
+        dir: "nanonext-r/rpkg",
+        rust_crate: "nanonext-r",
+        no_default_features: &["mirai-transport"],
+    },
+    RPackage {
+        dir: "mirai-r/rpkg",
+        rust_crate: "mirai-r",
+        no_default_features: &["mirai-transport"],
+    },
+];
 
 /// The release profile of the package build: what a user's install compiles, once, on at most
 /// two jobs. No debug info (a smaller library), no cross-crate LTO (minutes less to build).
@@ -503,21 +510,22 @@ mod tests {
     #[test]
     fn description_fields_and_the_rust_version_agree() {
         let root = workspace_root();
-        let desc = read(&root.join(PACKAGES[0].dir).join("DESCRIPTION")).unwrap();
-        assert_eq!(
-            description_field(&desc, "Package").as_deref(),
-            Some("mirai")
-        );
         let manifest = read(&root.join("Cargo.toml")).unwrap();
         let rust_version = manifest
             .lines()
             .find_map(|l| l.strip_prefix("rust-version = \""))
             .and_then(|v| v.strip_suffix('"'))
             .unwrap();
-        let sysreq = description_field(&desc, "SystemRequirements").unwrap();
-        assert!(
-            sysreq.contains(&format!("rustc >= {rust_version}")),
-            "SystemRequirements '{sysreq}' must name rustc >= {rust_version} (rust-version)"
-        );
+        for (p, name) in PACKAGES.iter().zip(["nanonext", "mirai"]) {
+            let desc = read(&root.join(p.dir).join("DESCRIPTION")).unwrap();
+            assert_eq!(description_field(&desc, "Package").as_deref(), Some(name));
+            // The configure script finds the crate by the package's name.
+            assert_eq!(p.rust_crate, format!("{name}-r"));
+            let sysreq = description_field(&desc, "SystemRequirements").unwrap();
+            assert!(
+                sysreq.contains(&format!("rustc >= {rust_version}")),
+                "SystemRequirements '{sysreq}' must name rustc >= {rust_version} (rust-version)"
+            );
+        }
     }
 }

@@ -1,7 +1,9 @@
-//! Building, installing and testing the R package `mirai` (sources in `mirai-r/rpkg`).
+//! Building, installing and testing the R packages `nanonext` and `mirai` (sources in
+//! `nanonext-r/rpkg` and `mirai-r/rpkg`).
 //!
-//! `R CMD INSTALL` runs the package's `src/Makevars`, which builds the `mirai-r` static library
-//! with cargo (release profile) in this workspace and links it into `mirai.so`.
+//! `R CMD INSTALL` runs each package's `src/Makevars`, which builds its static library (crate
+//! `nanonext-r`, `mirai-r`) with cargo (release profile) in this workspace and links it into the
+//! package's shared object.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -59,26 +61,36 @@ fn parse_options(args: &[String], root: &Path) -> Result<Options> {
     Ok(opts)
 }
 
+/// The packages, in installation order (mirai imports nanonext): name and source directory.
+pub(crate) const PACKAGES: &[(&str, &str)] =
+    &[("nanonext", "nanonext-r/rpkg"), ("mirai", "mirai-r/rpkg")];
+
 /// `cargo xtask install-r [--lib DIR]`.
 pub(crate) fn install_command(args: &[String]) -> Result<ExitCode> {
     let root = workspace_root();
     let opts = parse_options(args, &root)?;
     install(&root, &opts.lib)?;
-    println!("mirai installed into {}", opts.lib.display());
+    println!("nanonext and mirai installed into {}", opts.lib.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Builds the engine and installs the package into `lib`.
+/// Builds the engine and installs the packages into `lib`.
 pub(crate) fn install(root: &Path, lib: &Path) -> Result<()> {
     std::fs::create_dir_all(lib)
         .map_err(|e| format!("cannot create library directory {}: {e}", lib.display()))?;
-    let pkg = root.join("mirai-r").join("rpkg");
+    for (_, dir) in PACKAGES {
+        install_one(root, &root.join(dir), lib)?;
+    }
+    Ok(())
+}
+
+fn install_one(root: &Path, pkg: &Path, lib: &Path) -> Result<()> {
     let mut library = OsString::from("--library=");
     library.push(lib);
     let mut cmd = Command::new("R");
     cmd.args(["CMD", "INSTALL", "--no-multiarch"])
         .arg(library)
-        .arg(&pkg);
+        .arg(pkg);
     cmd.env("MIRAI_WORKSPACE", root);
     // The cargo that runs us (set by `cargo run`) builds the engine too.
     if let Some(cargo) = std::env::var_os("CARGO") {
@@ -93,13 +105,13 @@ pub(crate) fn install(root: &Path, lib: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The R program that runs the suite and writes `passed failed skipped` (counted per test, i.e.
+/// The R program that runs a package's suite and writes `passed failed skipped` (counted per test, i.e.
 /// per `test_that()` block) to the file named by `MIRAI_TEST_COUNTS`.
 const RUNNER: &str = r#"
 options(testthat.progress.max_fails = 1000000L, warn = 1)
 res <- testthat::test_dir(
   Sys.getenv("MIRAI_TEST_DIR"),
-  package = "mirai",
+  package = Sys.getenv("MIRAI_TEST_PACKAGE"),
   load_package = "installed",
   # One line per file (no spinner frames in logs), failures in full.
   reporter = testthat::ProgressReporter$new(show_praise = FALSE, update_interval = 1e9),
@@ -145,18 +157,31 @@ fn summary_line(c: &Counts) -> String {
     line
 }
 
-/// `cargo xtask test-r [--lib DIR] [--timeout SECS]`.
+/// `cargo xtask test-r [--lib DIR] [--timeout SECS]`: installs, then runs each package's suite
+/// (the timeout bounds each); fails if any test of either fails.
 pub(crate) fn test_command(args: &[String]) -> Result<ExitCode> {
     let root = workspace_root();
     let opts = parse_options(args, &root)?;
     install(&root, &opts.lib)?;
-    let test_dir = root
-        .join("mirai-r")
-        .join("rpkg")
-        .join("tests")
-        .join("testthat");
+    let mut ok = true;
+    for (name, dir) in PACKAGES {
+        let test_dir = root.join(dir).join("tests").join("testthat");
+        println!("{name}: running {}", test_dir.display());
+        let counts = run_suite(name, &test_dir, &opts)?;
+        println!("{name}: {}", summary_line(&counts.0));
+        ok &= counts.0.failed == 0 && counts.1;
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs one package's testthat suite: its counts, and whether Rscript exited cleanly.
+fn run_suite(name: &str, test_dir: &Path, opts: &Options) -> Result<(Counts, bool)> {
     let counts_file =
-        std::env::temp_dir().join(format!("mirai-test-counts-{}", std::process::id()));
+        std::env::temp_dir().join(format!("mirai-test-counts-{name}-{}", std::process::id()));
     let _ = std::fs::remove_file(&counts_file);
     let mut r_libs = OsString::from(opts.lib.as_os_str());
     if let Some(prev) = std::env::var_os("R_LIBS").filter(|p| !p.is_empty()) {
@@ -167,7 +192,8 @@ pub(crate) fn test_command(args: &[String]) -> Result<ExitCode> {
         .args(["--no-save", "--no-restore", "-e", RUNNER])
         .env("R_LIBS", r_libs)
         .env("NOT_CRAN", "true")
-        .env("MIRAI_TEST_DIR", &test_dir)
+        .env("MIRAI_TEST_PACKAGE", name)
+        .env("MIRAI_TEST_DIR", test_dir)
         .env("MIRAI_TEST_COUNTS", &counts_file)
         .spawn()
         .map_err(|e| format!("cannot run Rscript: {e}"))?;
@@ -180,26 +206,22 @@ pub(crate) fn test_command(args: &[String]) -> Result<ExitCode> {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!(
-                "the R test suite did not finish within {} s",
+                "the {name} test suite did not finish within {} s",
                 opts.timeout.as_secs()
             )
             .into());
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let text = std::fs::read_to_string(&counts_file)
-        .map_err(|_| format!("the R test runner ended ({status}) without reporting results"))?;
+    let text = std::fs::read_to_string(&counts_file).map_err(|_| {
+        format!("the {name} test runner ended ({status}) without reporting results")
+    })?;
     let _ = std::fs::remove_file(&counts_file);
     let counts = parse_counts(&text)?;
     if !status.success() {
-        eprintln!("xtask test-r: Rscript exited with {status}");
+        eprintln!("xtask test-r: Rscript ({name}) exited with {status}");
     }
-    println!("{}", summary_line(&counts));
-    Ok(if counts.failed == 0 && status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok((counts, status.success()))
 }
 
 #[cfg(test)]

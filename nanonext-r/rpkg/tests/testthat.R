@@ -1,0 +1,4 @@
+library(testthat)
+library(nanonext)
+
+test_check("nanonext")

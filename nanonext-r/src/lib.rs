@@ -1,0 +1,45 @@
+//! The R bridge of nanonext: the `.Call` routines of the R package `nanonext`, on the safe R
+//! layer (`mirai_rapi`) and the engine's protocol crates.
+//!
+//! This crate is built as a static library and linked into the package's `nanonext.so` (see
+//! `rpkg/src/Makevars`); `R_init_nanonext` (in `rpkg/src/init.c`) calls
+//! [`nanonext_rust_init`], which registers every routine. The R API the package offers is the
+//! contract `shared/spec/nanonext-api.md`; the R code lives in `rpkg/R`.
+//!
+//! What it is not: mirai (whose objects it reads only through `mirai_rapi::abi`), nor the
+//! protocols themselves (`mirai-sp`).
+
+#![forbid(unsafe_code)]
+
+mod cv;
+mod cvr;
+
+use mirai_rapi::CallMethod;
+
+/// The routines: each registered under its function's name, with the arity of its signature.
+fn routines() -> Vec<CallMethod> {
+    mirai_rapi::routines![
+        cvr::nano_cv,
+        cvr::nano_cv_value,
+        cvr::nano_cv_signal,
+        cvr::nano_cv_until,
+        cvr::nano_cv_reset,
+    ]
+}
+
+// `nanonext_rust_init(DllInfo*)`: registers the `.Call` routines; called by `R_init_nanonext`.
+mirai_rapi::package_init!(nanonext_rust_init, routines);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routine_names_are_unique() {
+        let mut names: Vec<String> = routines().iter().map(|r| r.name().to_owned()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
+}

@@ -54,7 +54,6 @@ impl NanoAio {
         h.aio_value::<NanoAio>(&NANO_AIO, r)
     }
 
-    #[allow(dead_code)] // Used by the socket code (crate::sock).
     /// The completion slot.
     pub(crate) fn slot(&self) -> &Arc<AioSlot> {
         &self.slot

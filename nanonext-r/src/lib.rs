@@ -16,6 +16,7 @@ mod aioq;
 mod codes;
 mod cv;
 mod cvr;
+mod keep;
 mod slot;
 mod tlsr;
 mod url;
@@ -55,6 +56,7 @@ fn routines() -> Vec<CallMethod> {
         aio::nano_aio_init,
         aio::nano_aio_get,
         aio::nano_timer_aio,
+        keep::nano_keep,
     ]
 }
 

@@ -152,7 +152,7 @@ impl TlsStream {
     fn read_plain(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut input = lock(&self.0.input);
         loop {
-            let (feed_failed, wants_write) = {
+            let (fed, feed_failed, wants_write) = {
                 let mut c = lock(&self.0.conn);
                 match c.reader().read(buf) {
                     Ok(n) => return Ok(n),
@@ -170,9 +170,9 @@ impl TlsStream {
                     let n = c.read_tls(&mut src)?;
                     *start += n;
                     let r = c.process_new_packets().err();
-                    (r, c.wants_write())
+                    (true, r, c.wants_write())
                 } else {
-                    (None, false)
+                    (false, None, false)
                 }
             };
             if wants_write {
@@ -181,7 +181,8 @@ impl TlsStream {
             if let Some(e) = feed_failed {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
-            if input.start == input.end {
+            // New records may hold plaintext: look before blocking on the socket.
+            if !fed {
                 let Input { tcp, buf: raw, .. } = &mut *input;
                 let n = tcp.read(raw)?;
                 if n == 0 {

@@ -1,4 +1,5 @@
-//! A small blocking driver: std tcp/unix sockets and threads around one protocol machine.
+//! A small blocking driver: std sockets (tcp, unix, TLS, WebSocket) and threads around one
+//! protocol machine.
 //!
 //! All state sits behind one mutex; every thread (pipe readers and writers, the timer, callers
 //! of send/recv) changes it through the machine, flushes the machine's transmits into the

@@ -41,11 +41,6 @@ use crate::values::mirai_error;
 /// The symbols an evaluation uses (permanent), looked up once.
 #[derive(Clone, Copy)]
 struct Syms {
-    globals: Sexp<'static>,
-    args: Sexp<'static>,
-    expr: Sexp<'static>,
-    map: Sexp<'static>,
-    seeds: Sexp<'static>,
     x: Sexp<'static>,
     expr_var: Sexp<'static>,
     mirai_var: Sexp<'static>,
@@ -53,6 +48,8 @@ struct Syms {
     name: Sexp<'static>,
     as_list: Sexp<'static>,
     list2env: Sexp<'static>,
+    /// The CHARSXPs of `expr`, `globals`, `args`, `map`, `seeds` (addresses: R caches them).
+    part_names: [usize; 5],
 }
 
 thread_local! {
@@ -65,11 +62,6 @@ fn syms(r: R) -> Syms {
         return s;
     }
     let s = Syms {
-        globals: r.sym(c"globals"),
-        args: r.sym(c"args"),
-        expr: r.sym(c"expr"),
-        map: r.sym(c"map"),
-        seeds: r.sym(c"seeds"),
         x: r.sym(c".x"),
         expr_var: r.sym(c"._expr_."),
         mirai_var: r.sym(c"._mirai_."),
@@ -77,6 +69,8 @@ fn syms(r: R) -> Syms {
         name: r.sym(c"name"),
         as_list: r.sym(c"as.list"),
         list2env: r.sym(c"list2env"),
+        part_names: [c"expr", c"globals", c"args", c"map", c"seeds"]
+            .map(|n| r.sym(n).printname().map_or(0, |c| c.addr())),
     };
     SYMS.with(|c| c.set(Some(s)));
     s
@@ -103,27 +97,53 @@ fn ns_get(s: &Scope<'_>, ns: Sexp<'_>, name: &CStr) -> RResult<Preserved> {
     Ok(Preserved::new(r, v))
 }
 
-/// Element `name` of list `x` (`NULL` if absent). A payload without names is positional:
-/// `list(expr, globals, args)`, trailing parts left out.
-fn elt<'a>(x: Sexp<'a>, name: Sexp<'_>, s: &Syms) -> Sexp<'a> {
-    let Some(names) = x.names() else {
-        let at = if name == s.expr {
-            0
-        } else if name == s.globals {
-            1
-        } else if name == s.args {
-            2
-        } else {
-            return Sexp::null();
-        };
-        return x.list_elt(at).unwrap_or(Sexp::null());
+/// The parts of a task payload (`NULL` when absent).
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    expr: Sexp<'a>,
+    globals: Sexp<'a>,
+    args: Sexp<'a>,
+    map: Sexp<'a>,
+    seeds: Sexp<'a>,
+}
+
+/// The parts of payload `x`, a list, read in one pass: by name (the first of each), or, for a
+/// payload without names, by position: `list(expr, globals, args)`, trailing parts left out.
+fn parts<'a>(x: Sexp<'a>, sy: &Syms) -> Parts<'a> {
+    let mut p = Parts {
+        expr: Sexp::null(),
+        globals: Sexp::null(),
+        args: Sexp::null(),
+        map: Sexp::null(),
+        seeds: Sexp::null(),
     };
-    let want = name.printname().map(|c| c.addr());
-    names
-        .str_elts()
-        .position(|c| Some(c.addr()) == want)
-        .and_then(|i| x.list_elt(i))
-        .unwrap_or(Sexp::null())
+    let Some(names) = x.names() else {
+        let mut it = x.list_elts();
+        for slot in [&mut p.expr, &mut p.globals, &mut p.args] {
+            match it.next() {
+                Some(v) => *slot = v,
+                None => break,
+            }
+        }
+        return p;
+    };
+    let mut found = [false; 5];
+    for (c, v) in names.str_elts().zip(x.list_elts()) {
+        let Some(k) = sy.part_names.iter().position(|&n| n == c.addr()) else {
+            continue;
+        };
+        if !found[k] {
+            found[k] = true;
+            *[
+                &mut p.expr,
+                &mut p.globals,
+                &mut p.args,
+                &mut p.map,
+                &mut p.seeds,
+            ][k] = v;
+        }
+    }
+    p
 }
 
 /// The symbols of the usable names of list `vals` (as `list2env()` takes them: `NA` and `""`
@@ -138,7 +158,7 @@ fn named_values<'a>(r: R, vals: Sexp<'a>) -> impl Iterator<Item = (Sexp<'static>
         .into_iter()
         .flat_map(|n| n.str_elts())
         .zip(vals.list_elts())
-        .filter(|(nm, _)| !nm.is_na_string() && nm.char_bytes().is_some_and(|b| !b.is_empty()))
+        .filter(|(nm, _)| !nm.is_empty() && !nm.is_na_string())
         .filter_map(move |(nm, v)| Some((r.install_char(nm)?, v)))
 }
 
@@ -161,9 +181,8 @@ fn assign_globals(s: &Scope<'_>, vals: Sexp<'_>) -> RResult<()> {
     let r = s.r();
     let g = r.global_env();
     let careful = g.env_is_locked()
-        || named_values(r, vals).any(|(sym, _)| {
-            matches!(g.frame_binding(sym), Some(Binding::Active)) || g.binding_is_locked(sym)
-        });
+        || named_values(r, vals)
+            .any(|(sym, _)| g.binding_flags(sym).is_some_and(|f| f.locked || f.active));
     if !careful {
         assign_all(r, vals, g);
         return Ok(());
@@ -297,21 +316,19 @@ pub(crate) fn mirai_eval<'a>(
     let r = s.r();
     let sy = syms(r);
     let k = kit(s, ns)?;
-    let globals = elt(data, sy.globals, &sy);
-    let mut args = elt(data, sy.args, &sy);
+    let p = parts(data, &sy);
+    let (globals, expr, map, seeds) = (p.globals, p.expr, p.map, p.seeds);
+    let mut args = p.args;
     if !args.is_null() && args.kind() != Kind::VECSXP {
         let call = s.lang(sy.as_list, &[args]);
         args = s.eval(call, r.base_env())?;
     }
-    let expr = elt(data, sy.expr, &sy);
-    let map = elt(data, sy.map, &sy);
     if map.kind() != Kind::VECSXP {
         assign_globals(s, globals)?;
         let v = eval_one(s, k, &sy, args, expr, None);
         evaluation_done();
         return Ok(v);
     }
-    let seeds = elt(data, sy.seeds, &sy);
     let n = map.len();
     let out = s.list(n);
     let clean = !base.is_null() && cleanup.is_function();

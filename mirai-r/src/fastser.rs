@@ -500,7 +500,9 @@ impl<'d> Reader<'d> {
             }
             if flags & HAS_TAG_BIT != 0 {
                 let q = s.child();
-                cell.set_tag(self.item(&q, depth + 1)?);
+                if !cell.set_tag(self.item(&q, depth + 1)?) {
+                    return Err(GiveUp);
+                }
             }
             {
                 let q = s.child();
@@ -516,8 +518,11 @@ impl<'d> Reader<'d> {
                 }
                 _ => {
                     self.pos = save;
+                    // A dotted end (anything but `NULL`) is left to R's reader.
                     let q = s.child();
-                    cell.set_cdr(self.item(&q, depth + 1)?);
+                    if !cell.set_cdr(self.item(&q, depth + 1)?) {
+                        return Err(GiveUp);
+                    }
                     return Ok(head);
                 }
             }
@@ -538,4 +543,15 @@ pub(crate) fn read<'s>(s: &'s Scope<'_>, data: &[u8]) -> Option<Sexp<'s>> {
     };
     let v = rd.item(s, 0).ok()?;
     (rd.pos == data.len()).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_markers_are_rs_and_distinct() {
+        let codes: Vec<i32> = Special::ALL.iter().map(|&w| special_code(w)).collect();
+        assert_eq!(codes, [254, 242, 241, 253, 252, 251, 247]);
+    }
 }

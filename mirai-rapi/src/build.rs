@@ -164,20 +164,28 @@ impl<'a> Sexp<'a> {
         }
     }
 
-    /// Sets the CDR of pairlist cell or call `self` (ignored for anything else).
-    pub fn set_cdr(self, v: Sexp<'_>) {
-        if self.cell().is_some() {
-            // SAFETY: as for `set_car`.
-            unsafe { SETCDR(self.raw(), v.raw()) };
+    /// Sets the CDR of pairlist cell or call `self` to `v`, a pairlist, call or `NULL`. False
+    /// (nothing done) for anything else: R's own code walks CDRs expecting cells.
+    pub fn set_cdr(self, v: Sexp<'_>) -> bool {
+        if self.cell().is_none()
+            || !matches!(v.kind(), Kind::LISTSXP | Kind::LANGSXP | Kind::NILSXP)
+        {
+            return false;
         }
+        // SAFETY: as for `set_car`.
+        unsafe { SETCDR(self.raw(), v.raw()) };
+        true
     }
 
-    /// Sets the tag of pairlist cell or call `self` (ignored for anything else).
-    pub fn set_tag(self, v: Sexp<'_>) {
-        if self.cell().is_some() {
-            // SAFETY: as for `set_car`.
-            unsafe { SET_TAG(self.raw(), v.raw()) };
+    /// Sets the tag of pairlist cell or call `self` to `v`, a symbol or `NULL`. False (nothing
+    /// done) for anything else: R reads tags as symbols.
+    pub fn set_tag(self, v: Sexp<'_>) -> bool {
+        if self.cell().is_none() || !matches!(v.kind(), Kind::SYMSXP | Kind::NILSXP) {
+            return false;
         }
+        // SAFETY: as for `set_car`.
+        unsafe { SET_TAG(self.raw(), v.raw()) };
+        true
     }
 
     /// Replaces the attributes of a vector, pairlist cell or call by pairlist `attrib` (or

@@ -6,6 +6,15 @@ use libR_sys::*;
 use crate::scope::Scope;
 use crate::sexp::{Kind, Sexp};
 
+/// What [`Sexp::binding_flags`] tells of a binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BindingFlags {
+    /// Locked: assigning to it is an error.
+    pub locked: bool,
+    /// Active: reading or assigning it calls R code.
+    pub active: bool,
+}
+
 impl<'p> Scope<'p> {
     /// A new environment enclosed by `parent`, hashed if `hash`, with room for about `size`
     /// bindings; `None` if `parent` is not an environment.
@@ -45,17 +54,22 @@ impl<'a> Sexp<'a> {
             && unsafe { R_EnvironmentIsLocked(self.raw()) } != Rboolean::FALSE
     }
 
-    /// True if environment `self` has a binding for symbol `sym` in its own frame and it is
-    /// locked.
-    pub fn binding_is_locked(self, sym: Sexp<'_>) -> bool {
+    /// What the binding of symbol `sym` in environment `self`'s own frame is, without reading
+    /// it; `None` if there is none (or `self` is not an environment, `sym` not a symbol).
+    pub fn binding_flags(self, sym: Sexp<'_>) -> Option<BindingFlags> {
         if self.kind() != Kind::ENVSXP || sym.kind() != Kind::SYMSXP {
-            return false;
+            return None;
         }
-        // SAFETY: checked types; R_BindingIsLocked is asked only for an existing binding (it
-        // errors otherwise); both are reads.
+        // SAFETY: checked types; R_BindingIsLocked and R_BindingIsActive are asked only for an
+        // existing binding (they error otherwise); all three are reads.
         unsafe {
-            R_existsVarInFrame(self.raw(), sym.raw()) != Rboolean::FALSE
-                && R_BindingIsLocked(sym.raw(), self.raw()) != Rboolean::FALSE
+            if R_existsVarInFrame(self.raw(), sym.raw()) == Rboolean::FALSE {
+                return None;
+            }
+            Some(BindingFlags {
+                locked: R_BindingIsLocked(sym.raw(), self.raw()) != Rboolean::FALSE,
+                active: R_BindingIsActive(sym.raw(), self.raw()) != Rboolean::FALSE,
+            })
         }
     }
 

@@ -59,6 +59,7 @@ pub use build::Encoding;
 pub use env::Binding;
 pub use events::{clear_interrupt, request_interrupt, with_event_watch, EventWatch};
 pub use extptr::Tag;
+pub use frame::BindingFlags;
 pub use guard::{interrupt_pending, quietly, Caught, Preserved, RError, RResult};
 pub use later::{eprint, Later, LaterJob};
 pub use node::{Header, Special};

@@ -224,3 +224,15 @@ impl R {
         unsafe { Sexp::from_raw(R_BlankScalarString) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_special_is_listed_once() {
+        for (i, a) in Special::ALL.iter().enumerate() {
+            assert!(Special::ALL[i + 1..].iter().all(|b| b != a), "{a:?} twice");
+        }
+    }
+}

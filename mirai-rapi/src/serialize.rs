@@ -20,7 +20,7 @@ use libR_sys::*;
 
 use crate::guard::{panic_text, protect_raw, RError, RResult};
 use crate::scope::Scope;
-use crate::sexp::Sexp;
+use crate::sexp::{Kind, Sexp};
 
 /// A writing-side persistent-reference hook: the persistent name of the reference object
 /// (a character vector, protected by the scope or otherwise alive), or `NULL`.
@@ -35,7 +35,7 @@ pub type InHook<'h> = dyn for<'s> FnMut(&'s Scope<'s>, Sexp<'s>) -> Sexp<'s> + '
 pub enum ReadFailure {
     /// The bytes ended before the serialization did.
     Truncated,
-    /// R's reader failed (an R error or interrupt), or a hook panicked.
+    /// R's reader failed (an R error or interrupt), or a hook failure.
     Error(RError),
 }
 
@@ -54,7 +54,8 @@ impl From<ReadFailure> for RError {
 struct Out<'b, 'h, 'k> {
     buf: &'b mut Vec<u8>,
     hook: Option<&'k mut OutHook<'h>>,
-    panicked: Option<String>,
+    /// A panic in the hook, or a value R cannot write: the error to return.
+    failure: Option<String>,
 }
 
 // Stream callbacks: called by R_Serialize on the main thread with the stream set up in
@@ -74,13 +75,16 @@ unsafe extern "C" fn out_bytes(stream: R_outpstream_t, buf: *mut c_void, n: c_in
     }
 }
 
+const NOT_A_NAME: &str =
+    "a persistent-reference hook returned neither NULL nor a non-empty character vector";
+
 /// R's writing-side hook. A jump out of the user's hook (R out of memory in an allocation)
 /// lands in the `protect_raw` around R_Serialize.
 unsafe extern "C" fn out_hook(x: SEXP, data: SEXP) -> SEXP {
     // SAFETY: `data` is the external pointer made in `serialize`, holding its live `Out`; R
     // passes a live object, alive (in its reference table) for the whole serialization.
     let st = &mut *(R_ExternalPtrAddr(data) as *mut Out<'_, '_, '_>);
-    if st.panicked.is_some() {
+    if st.failure.is_some() {
         return R_BlankScalarString;
     }
     let Some(hook) = st.hook.as_mut() else {
@@ -88,14 +92,36 @@ unsafe extern "C" fn out_hook(x: SEXP, data: SEXP) -> SEXP {
     };
     let scope = Scope::root();
     let x = Sexp::from_raw(x);
-    match catch_unwind(AssertUnwindSafe(|| hook(&scope, x).raw())) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        let v = hook(&scope, x);
+        let name = v.kind() == Kind::STRSXP && !v.is_empty();
+        (name || v.is_null()).then_some(v.raw())
+    })) {
         // Unprotected when the scope drops; R protects it at once, allocating nothing first.
-        Ok(v) => v,
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            st.failure = Some(NOT_A_NAME.to_owned());
+            R_BlankScalarString
+        }
         Err(p) => {
-            st.panicked = Some(panic_text(&*p));
+            st.failure = Some(panic_text(&*p));
             R_BlankScalarString
         }
     }
+}
+
+/// What R passes to a hook as its data: an external pointer to the stream's state (no tag,
+/// no finalizer), protected by `scope`; `NULL` without a hook.
+///
+/// # Safety
+/// Main thread; the pointer is only used by the hooks while `st` is alive.
+unsafe fn hook_data<T>(scope: &Scope<'_>, st: *mut T, hooked: bool) -> SEXP {
+    if !hooked {
+        return R_NilValue;
+    }
+    scope
+        .protect_raw(R_MakeExternalPtr(st as *mut c_void, R_NilValue, R_NilValue))
+        .raw()
 }
 
 /// Serializes `x` with R's serializer (native binary format, version 3), appending to `buf`;
@@ -106,26 +132,15 @@ pub fn serialize(x: Sexp<'_>, buf: &mut Vec<u8>, hook: Option<&mut OutHook<'_>>)
     let mut st = Out {
         buf,
         hook,
-        panicked: None,
+        failure: None,
     };
     let stp: *mut Out<'_, '_, '_> = &mut st;
-    // SAFETY: main thread (a Sexp exists only there). The external pointer (no finalizer, not kept by R past the
-    // call) and the stream point to `st`, which outlives R_Serialize; the callbacks above are
-    // the stream's. R_Serialize's jumps are confined by protect_raw, whose closure owns
+    // SAFETY: main thread (a Sexp exists only there). The hook's data and the stream point to
+    // `st`, which outlives R_Serialize; the callbacks above are the stream's. R_Serialize's jumps are confined by protect_raw, whose closure owns
     // nothing; the scope is dropped only after R is done with the stream.
     let r = unsafe {
         let scope = Scope::root();
-        let hookdata = if hooked {
-            scope
-                .protect_raw(R_MakeExternalPtr(
-                    stp as *mut c_void,
-                    R_NilValue,
-                    R_NilValue,
-                ))
-                .raw()
-        } else {
-            R_NilValue
-        };
+        let hookdata = hook_data(&scope, stp, hooked);
         let mut stream = MaybeUninit::<R_outpstream_st>::zeroed();
         R_InitOutPStream(
             stream.as_mut_ptr(),
@@ -146,7 +161,7 @@ pub fn serialize(x: Sexp<'_>, buf: &mut Vec<u8>, hook: Option<&mut OutHook<'_>>)
         drop(scope);
         r
     };
-    if let Some(p) = st.panicked.take() {
+    if let Some(p) = st.failure.take() {
         return Err(RError::Msg(p));
     }
     r?;
@@ -159,7 +174,7 @@ struct In<'d, 'h, 'k> {
     pos: usize,
     truncated: bool,
     hook: Option<&'k mut InHook<'h>>,
-    panicked: Option<String>,
+    failure: Option<String>,
 }
 
 /// Ends R's reader: the bytes ran out.
@@ -206,7 +221,7 @@ unsafe extern "C" fn in_hook(name: SEXP, data: SEXP) -> SEXP {
     // SAFETY: `data` is the external pointer made in `unserialize`, holding its live `In`; R
     // passes the name it just read, protected.
     let st = &mut *(R_ExternalPtrAddr(data) as *mut In<'_, '_, '_>);
-    if st.panicked.is_some() {
+    if st.failure.is_some() {
         return R_NilValue;
     }
     let Some(hook) = st.hook.as_mut() else {
@@ -218,7 +233,7 @@ unsafe extern "C" fn in_hook(name: SEXP, data: SEXP) -> SEXP {
         // As in `out_hook`: R protects the value before it allocates.
         Ok(v) => v,
         Err(p) => {
-            st.panicked = Some(panic_text(&*p));
+            st.failure = Some(panic_text(&*p));
             R_NilValue
         }
     }
@@ -238,7 +253,7 @@ pub fn unserialize<'s>(
         pos: 0,
         truncated: false,
         hook,
-        panicked: None,
+        failure: None,
     };
     let stp: *mut In<'_, '_, '_> = &mut st;
     // SAFETY: main thread (a scope exists). As in `serialize`: the pointer and the stream
@@ -246,16 +261,7 @@ pub fn unserialize<'s>(
     // value is protected at once after it returns.
     let r = unsafe {
         let q = s.child();
-        let hookdata = if hooked {
-            q.protect_raw(R_MakeExternalPtr(
-                stp as *mut c_void,
-                R_NilValue,
-                R_NilValue,
-            ))
-            .raw()
-        } else {
-            R_NilValue
-        };
+        let hookdata = hook_data(&q, stp, hooked);
         let mut stream = MaybeUninit::<R_inpstream_st>::zeroed();
         R_InitInPStream(
             stream.as_mut_ptr(),
@@ -272,11 +278,28 @@ pub fn unserialize<'s>(
         drop(q);
         r.map(|v| s.protect_raw(v))
     };
-    if let Some(p) = st.panicked.take() {
+    if let Some(p) = st.failure.take() {
         return Err(ReadFailure::Error(RError::Msg(p)));
     }
     if st.truncated {
         return Err(ReadFailure::Truncated);
     }
     r.map_err(|c| ReadFailure::Error(c.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_reads_as_an_error_message() {
+        match RError::from(ReadFailure::Truncated) {
+            RError::Msg(m) => assert!(m.contains("truncated")),
+            _ => panic!("not a message"),
+        }
+        match RError::from(ReadFailure::Error(RError::Msg("x".into()))) {
+            RError::Msg(m) => assert_eq!(m, "x"),
+            _ => panic!("not the inner error"),
+        }
+    }
 }

@@ -403,7 +403,8 @@ pub(crate) fn unserialize_in<'s>(
     unserialize(s, bytes, hooks.get())
 }
 
-/// A raw vector holding `bytes`, protected by `s`.
+/// A raw vector holding `bytes`, protected by `s` (R's allocation failure, for a large buffer,
+/// is an error returned).
 pub(crate) fn to_raw_in<'s>(s: &'s Scope, bytes: &[u8]) -> RResult<Sexp<'s>> {
-    Ok(s.raw(bytes))
+    Ok(s.try_raw(bytes)?)
 }

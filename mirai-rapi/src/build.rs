@@ -7,6 +7,7 @@ use std::os::raw::c_char;
 use libR_sys::*;
 
 use crate::ffi::SETLEVELS;
+use crate::guard::{protect_raw, Caught};
 use crate::scope::Scope;
 use crate::sexp::{Kind, Sexp};
 use crate::token::R;
@@ -59,20 +60,54 @@ unsafe fn mk_char_raw(bytes: &[u8], enc: Encoding) -> Option<SEXP> {
     Some(Rf_mkCharLenCE(bytes.as_ptr() as *const c_char, n, enc.ce()))
 }
 
+/// Vectors of more bytes than this are allocated with R's errors confined: a size read from
+/// data should fail as a value, not as a jump (smaller ones can only fail when R is out of
+/// memory anyway).
+const CONFINE_ABOVE: usize = 1 << 20;
+
 impl<'p> Scope<'p> {
+    /// A new vector of `kind` and `len` elements of `size` bytes, protected; `None` if R
+    /// could not allocate one of more than `CONFINE_ABOVE` bytes.
+    ///
+    /// # Safety
+    /// `kind` is a vector type whose elements R initialises or the caller writes at once.
+    unsafe fn alloc_vector(&self, kind: Kind, len: usize, size: usize) -> Option<Sexp<'_>> {
+        let n = R_xlen_t::try_from(len).ok()?;
+        if len.saturating_mul(size) <= CONFINE_ABOVE {
+            return Some(self.protect_raw(Rf_allocVector(kind, n)));
+        }
+        // The closure owns nothing; the fresh vector is protected before anything else runs.
+        let v = protect_raw(|| Rf_allocVector(kind, n)).ok()?;
+        Some(self.protect_raw(v))
+    }
+
+    /// A raw vector holding a copy of `bytes`, allocated with R's errors confined (for buffers
+    /// large enough that R may fail to allocate them): the allocation's error as caught.
+    pub fn try_raw(&self, bytes: &[u8]) -> Result<Sexp<'_>, Caught> {
+        let n = R_xlen_t::try_from(bytes.len()).unwrap_or(R_xlen_t::MAX);
+        // SAFETY: main thread; the closure owns nothing and only allocates; the vector is
+        // protected at once and its bytes.len() bytes written once.
+        unsafe {
+            let v = self.protect_raw(protect_raw(|| Rf_allocVector(Kind::RAWSXP, n))?);
+            if !bytes.is_empty() {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), RAW(v.raw()), bytes.len());
+            }
+            Ok(v)
+        }
+    }
+
     /// A logical, integer, double, complex or raw vector of `n` elements whose data is
     /// `bytes` (in memory order); `None` for another `kind` or if `bytes` is not exactly `n`
-    /// elements long.
+    /// elements long (or R could not allocate more than 1 MiB).
     pub fn vector_from_bytes(&self, kind: Kind, n: usize, bytes: &[u8]) -> Option<Sexp<'_>> {
-        if n.checked_mul(elt_size(kind)?)? != bytes.len() {
+        let size = elt_size(kind)?;
+        if n.checked_mul(size)? != bytes.len() {
             return None;
         }
-        let len = R_xlen_t::try_from(n).ok()?;
-        // SAFETY: main thread; the fresh vector is protected at once, then its data (exactly
-        // bytes.len() bytes, of a type every bit pattern is valid for) written once. A failed
-        // allocation is an R error that unwinds to the trampoline's R frame (out of memory).
+        // SAFETY: main thread; an atomic vector, whose data (exactly bytes.len() bytes, of a
+        // type every bit pattern is valid for) is written once at once.
         unsafe {
-            let v = self.protect_raw(Rf_allocVector(kind, len));
+            let v = self.alloc_vector(kind, n, size)?;
             if !bytes.is_empty() {
                 std::ptr::copy_nonoverlapping(
                     bytes.as_ptr(),
@@ -85,14 +120,13 @@ impl<'p> Scope<'p> {
     }
 
     /// A character vector, list or expression vector of `n` elements (`""` for strings,
-    /// `NULL` for lists), or `None` for another kind.
+    /// `NULL` for lists), or `None` for another kind (or if R could not allocate a large one).
     pub fn vector(&self, kind: Kind, n: usize) -> Option<Sexp<'_>> {
         if !matches!(kind, Kind::STRSXP | Kind::VECSXP | Kind::EXPRSXP) {
             return None;
         }
-        let len = R_xlen_t::try_from(n).ok()?;
-        // SAFETY: main thread; R initialises the elements of these types; protected at once.
-        Some(unsafe { self.protect_raw(Rf_allocVector(kind, len)) })
+        // SAFETY: main thread; R initialises the elements of these types.
+        unsafe { self.alloc_vector(kind, n, std::mem::size_of::<SEXP>()) }
     }
 
     /// A CHARSXP of `bytes` declared in `enc`; `None` if R cannot hold them (a NUL byte, or

@@ -90,6 +90,42 @@ fn nng_max(opts: &Options) -> usize {
     opts.max_message.clamp(1, NNG_MAX_MESSAGE)
 }
 
+/// Sleeps in `poll(2)` until NNG's receive-ready fd `recv_fd` is readable, `notify` rings or
+/// `deadline` passes. Returns false, without sleeping, if the deadline has passed already.
+fn wait_ready(recv_fd: RawFd, notify: &EventFd, deadline: Option<Instant>) -> Result<bool, Error> {
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    if left == Some(Duration::ZERO) {
+        return Ok(false);
+    }
+    let mut fds = [
+        libc::pollfd {
+            fd: recv_fd,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: notify.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    sys::poll(&mut fds, sys::timeout_ms(left))?;
+    Ok(true)
+}
+
+/// NNG's refusal of an address to listen or dial at as our error; `io` wraps any other cause
+/// with the URL as given ([`Error::Bind`] or [`Error::Connect`]).
+fn endpoint_error(url: &Url, e: nng::Error, io: fn(String, io::Error) -> Error) -> Error {
+    match e {
+        nng::Error::NotSupported => Error::UnsupportedScheme(url.scheme.name().to_string()),
+        nng::Error::AddressInvalid => Error::InvalidUrl {
+            url: url.to_string(),
+            reason: "NNG rejects this address".into(),
+        },
+        e => io(url.to_string(), io_error(e)),
+    }
+}
+
 fn new_socket(opts: &Options) -> Result<Socket, Error> {
     let socket = Socket::new(Protocol::Pair1).map_err(nng_error)?;
     socket
@@ -180,18 +216,7 @@ pub(crate) struct NngListener {
 impl NngListener {
     pub(crate) fn bind(url: &Url, opts: &Options) -> Result<Self, Error> {
         let target = nng_url(url)?;
-        let given = url.to_string();
-        let bind_err = |e: nng::Error| match e {
-            nng::Error::NotSupported => Error::UnsupportedScheme(url.scheme.name().to_string()),
-            nng::Error::AddressInvalid => Error::InvalidUrl {
-                url: given.clone(),
-                reason: "NNG rejects this address".into(),
-            },
-            e => Error::Bind {
-                url: given.clone(),
-                source: io_error(e),
-            },
-        };
+        let bind_err = |e| endpoint_error(url, e, |url, source| Error::Bind { url, source });
         // Created before the socket so that, on an early return, the socket drops first.
         let shared = Arc::new(HubShared {
             state: Mutex::new(HubState {
@@ -300,23 +325,9 @@ impl NngListener {
             if self.woken.swap(false, Ordering::AcqRel) || events.len() > before {
                 return Ok(());
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left == Some(Duration::ZERO) {
+            if !wait_ready(self.recv_fd, &self.shared.notify, deadline)? {
                 return Ok(());
             }
-            let mut fds = [
-                libc::pollfd {
-                    fd: self.recv_fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.shared.notify.raw(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            sys::poll(&mut fds, sys::timeout_ms(left))?;
         }
     }
 
@@ -404,18 +415,7 @@ impl NngConnection {
                 _ => {}
             })
             .map_err(nng_error)?;
-        let given = url.to_string();
-        let dial_err = |e: nng::Error| match e {
-            nng::Error::NotSupported => Error::UnsupportedScheme(url.scheme.name().to_string()),
-            nng::Error::AddressInvalid => Error::InvalidUrl {
-                url: given.clone(),
-                reason: "NNG rejects this address".into(),
-            },
-            e => Error::Connect {
-                url: given.clone(),
-                source: io_error(e),
-            },
-        };
+        let dial_err = |e| endpoint_error(url, e, |url, source| Error::Connect { url, source });
         let builder = nng::DialerBuilder::new(&socket, &target).map_err(dial_err)?;
         // A connection that has gone stays gone: push NNG's automatic redial out of reach
         // (set on the dialer itself: it does not take the socket's setting), so the hub never
@@ -483,23 +483,9 @@ impl NngConnection {
             if remote_gone {
                 return Err(Error::Closed);
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left == Some(Duration::ZERO) {
+            if !wait_ready(self.recv_fd, &self.shared.notify, deadline)? {
                 return Ok(None);
             }
-            let mut fds = [
-                libc::pollfd {
-                    fd: self.recv_fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.shared.notify.raw(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            sys::poll(&mut fds, sys::timeout_ms(left))?;
         }
     }
 

@@ -93,6 +93,9 @@ pub mod remote;
 pub mod rng;
 pub mod session;
 mod submit;
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod test_support;
 
 // The threaded runtime that drives the session.
 mod body;

@@ -313,35 +313,7 @@ impl DaemonCall {
 mod tests {
     use super::*;
     use mirai::host::remote::{shell_command, Deploy};
-    use std::process::Stdio;
-
-    /// Runs `line` with `/bin/sh -c` and returns its standard output.
-    fn sh(line: &str) -> Vec<u8> {
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(line)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run /bin/sh");
-        assert!(
-            out.status.success(),
-            "sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    /// A fake `Rscript` that prints each of its arguments followed by a NUL byte.
-    const PRINT_ARGS: &str = "printf '%s\\0'";
-
-    fn nul_split(out: &[u8]) -> Vec<String> {
-        let mut v: Vec<String> = out
-            .split(|b| *b == 0)
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect();
-        assert_eq!(v.pop().as_deref(), Some(""), "output must end with NUL");
-        v
-    }
+    use mirai_host::test_support::{nul_split, sh, PRINT_ARGS};
 
     #[test]
     fn r_string_escapes_only_what_r_needs() {

@@ -202,11 +202,10 @@ impl Engine {
             backend,
             daemons
         );
-        let mut cfg = HostConfig::new(url);
-        cfg.transport = TransportOptions {
+        let cfg = HostConfig::new(url).with_transport(TransportOptions {
             backend,
             ..TransportOptions::default()
-        };
+        });
         let host = Host::start(cfg).map_err(|e| format!("{backend:?} host: {e}"))?;
         let backend_arg = match backend {
             Backend::Native => "native",

@@ -75,9 +75,9 @@ pub(super) fn scale(args: &[String]) -> Result<(), String> {
     for &n in &counts {
         let before = rss();
         let url = format!("abstract://mirai-bench-scale-{}-{n}", std::process::id());
-        let mut cfg = HostConfig::new(url);
-        cfg.max_pending = cfg.max_pending.max(n + 16);
-        cfg.hello_timeout = Duration::from_secs(120);
+        let cfg = HostConfig::new(url)
+            .with_max_pending(mirai::host::DEFAULT_MAX_PENDING.max(n + 16))
+            .with_hello_timeout(Duration::from_secs(120));
         let host = Host::start(cfg).map_err(|e| format!("host: {e}"))?;
         let cmd = launch::Command::new(&daemon).arg(host.url());
         let t0 = Instant::now();

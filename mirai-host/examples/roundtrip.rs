@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("abstract://mirai-roundtrip-{}", std::process::id());
     let mut config = HostConfig::new(url);
     if std::env::var("MIRAI_PIPELINE").is_ok_and(|v| v == "off") {
-        config.pipeline = None;
+        config = config.with_pipeline(None);
     }
     let host = Host::start(config)?;
     host.launch(

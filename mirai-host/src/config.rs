@@ -4,15 +4,17 @@
 use std::time::Duration;
 
 use mirai_proto::RngStream;
-use mirai_sched::Mode;
-
+use mirai_sched::{Config as SchedConfig, Mode};
 use mirai_trace::TraceParent;
+use mirai_transport::Backend;
 
+use crate::session::SessionConfig;
 use crate::TransportOptions;
 #[cfg(doc)]
-use crate::{Host, TaskHandle};
+use crate::{session::Session, Host, TaskHandle};
 
-/// How a host is set up.
+/// How a host is set up: [`HostConfig::new`], then its `with_*` methods. The protocol's part
+/// becomes the sans-IO session's [`SessionConfig`] in one place, [`HostConfig::session_config`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct HostConfig {
@@ -73,7 +75,22 @@ pub const DEFAULT_MAX_PENDING: usize = 1024;
 
 impl HostConfig {
     /// Dispatcher mode at `url`, no budget, no streams, no serialization config, no retries,
-    /// no repair, default hello timeout and pending-connection cap.
+    /// no repair, default hello timeout and pending-connection cap; each set with the `with_*`
+    /// methods:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mirai_host::{HostConfig, Mode, RepairPolicy};
+    ///
+    /// let config = HostConfig::new("tcp://127.0.0.1:0")
+    ///     .with_mode(Mode::Dispatcher)
+    ///     .with_memory_limit(Some(64 << 20))
+    ///     .with_retries(1)
+    ///     .with_repair(Some(RepairPolicy::default()))
+    ///     .with_hello_timeout(Duration::from_secs(30))
+    ///     .with_compute("gpu");
+    /// assert_eq!((config.retries, config.compute.as_str()), (1, "gpu"));
+    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         HostConfig {
             url: url.into(),
@@ -89,6 +106,113 @@ impl HostConfig {
             compute: "default".to_string(),
             pipeline: DEFAULT_PIPELINE,
         }
+    }
+
+    /// Sets [`HostConfig::url`].
+    #[must_use]
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Sets [`HostConfig::transport`].
+    #[must_use]
+    pub fn with_transport(mut self, transport: TransportOptions) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Sets [`HostConfig::mode`].
+    #[must_use]
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets [`HostConfig::memory_limit`] (`None`: no budget).
+    #[must_use]
+    pub fn with_memory_limit(mut self, memory_limit: Option<u64>) -> Self {
+        self.memory_limit = memory_limit;
+        self
+    }
+
+    /// Sets [`HostConfig::stream`] (`None`: no streams).
+    #[must_use]
+    pub fn with_stream(mut self, stream: Option<RngStream>) -> Self {
+        self.stream = stream;
+        self
+    }
+
+    /// Sets [`HostConfig::serial`].
+    #[must_use]
+    pub fn with_serial(mut self, serial: Vec<u8>) -> Self {
+        self.serial = serial;
+        self
+    }
+
+    /// Sets [`HostConfig::retries`].
+    #[must_use]
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets [`HostConfig::repair`] (`None`: no repair).
+    #[must_use]
+    pub fn with_repair(mut self, repair: Option<RepairPolicy>) -> Self {
+        self.repair = repair;
+        self
+    }
+
+    /// Sets [`HostConfig::hello_timeout`].
+    #[must_use]
+    pub fn with_hello_timeout(mut self, hello_timeout: Duration) -> Self {
+        self.hello_timeout = hello_timeout;
+        self
+    }
+
+    /// Sets [`HostConfig::max_pending`].
+    #[must_use]
+    pub fn with_max_pending(mut self, max_pending: usize) -> Self {
+        self.max_pending = max_pending;
+        self
+    }
+
+    /// Sets [`HostConfig::compute`].
+    #[must_use]
+    pub fn with_compute(mut self, compute: impl Into<String>) -> Self {
+        self.compute = compute.into();
+        self
+    }
+
+    /// Sets [`HostConfig::pipeline`] (`None`: no pipelining).
+    #[must_use]
+    pub fn with_pipeline(mut self, pipeline: Option<Duration>) -> Self {
+        self.pipeline = pipeline;
+        self
+    }
+
+    /// The configuration of the sans-IO [`Session`] that [`Host::start`] drives: the
+    /// scheduler's mode, budget and pipelining, the hello rules, the streams and the
+    /// serialization config, with frames bounded by the transport's `max_message`. The one
+    /// place where a host's settings become the session's. Pipelining is left off over the
+    /// NNG backend: its polyamorous pair drops messages beyond two queued for a peer (see
+    /// `mirai_transport`), so a second task plus its cancel or withdraw could be lost there.
+    pub fn session_config(&self) -> SessionConfig {
+        let pipeline = self
+            .pipeline
+            .filter(|_| self.transport.backend != Backend::Nng);
+        SessionConfig::new(
+            SchedConfig::new()
+                .with_mode(self.mode)
+                .with_memory_limit(self.memory_limit)
+                .with_pipeline(pipeline),
+        )
+        .with_max_frame(self.transport.max_message)
+        .with_max_pending(self.max_pending)
+        .with_hello_timeout(self.hello_timeout)
+        .with_stream(self.stream)
+        .with_serial(self.serial.clone())
     }
 }
 
@@ -214,5 +338,89 @@ impl SubmitOptions {
     pub fn with_retries(mut self, retries: Option<u32>) -> Self {
         self.retries = retries;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: RngStream = [10407, 1, 2, 3, 4, 5, 6];
+
+    #[test]
+    fn host_config_builder_sets_each_field() {
+        let d = HostConfig::new("tcp://127.0.0.1:0");
+        assert_eq!(
+            (d.url.as_str(), d.mode),
+            ("tcp://127.0.0.1:0", Mode::Dispatcher)
+        );
+        assert_eq!((d.memory_limit, d.stream, d.serial.len()), (None, None, 0));
+        assert_eq!(
+            (d.retries, d.repair.is_none(), d.pipeline),
+            (0, true, DEFAULT_PIPELINE)
+        );
+        assert_eq!(
+            (d.hello_timeout, d.max_pending, d.compute.as_str()),
+            (DEFAULT_HELLO_TIMEOUT, DEFAULT_MAX_PENDING, "default")
+        );
+        let transport = TransportOptions {
+            max_message: 4096,
+            ..TransportOptions::default()
+        };
+        let c = d
+            .with_url("ipc:///tmp/x")
+            .with_transport(transport)
+            .with_mode(Mode::Direct)
+            .with_memory_limit(Some(7))
+            .with_stream(Some(STREAM))
+            .with_serial(b"s".to_vec())
+            .with_retries(2)
+            .with_repair(Some(RepairPolicy::default()))
+            .with_hello_timeout(Duration::from_secs(3))
+            .with_max_pending(5)
+            .with_compute("gpu")
+            .with_pipeline(None);
+        assert_eq!((c.url.as_str(), c.mode), ("ipc:///tmp/x", Mode::Direct));
+        assert_eq!(c.transport.max_message, 4096);
+        assert_eq!((c.memory_limit, c.stream), (Some(7), Some(STREAM)));
+        assert_eq!((c.serial.as_slice(), c.retries), (&b"s"[..], 2));
+        assert_eq!(c.repair, Some(RepairPolicy::default()));
+        assert_eq!(
+            (
+                c.hello_timeout,
+                c.max_pending,
+                c.compute.as_str(),
+                c.pipeline
+            ),
+            (Duration::from_secs(3), 5, "gpu", None)
+        );
+    }
+
+    #[test]
+    fn the_session_config_comes_from_the_host_config() {
+        let c = HostConfig::new("tcp://127.0.0.1:0")
+            .with_transport(TransportOptions {
+                max_message: 4096,
+                ..TransportOptions::default()
+            })
+            .with_memory_limit(Some(7))
+            .with_stream(Some(STREAM))
+            .with_serial(b"s".to_vec())
+            .with_hello_timeout(Duration::from_secs(3))
+            .with_max_pending(5);
+        let s = c.session_config();
+        assert_eq!(
+            (s.sched.mode, s.sched.memory_limit, s.sched.pipeline),
+            (Mode::Dispatcher, Some(7), DEFAULT_PIPELINE)
+        );
+        assert_eq!((s.max_frame, s.max_pending), (4096, 5));
+        assert_eq!(s.hello_timeout, Duration::from_secs(3));
+        assert_eq!((s.stream, s.serial), (Some(STREAM), b"s".to_vec()));
+        // No pipelining over NNG's pair protocol, whatever the host config says.
+        let nng = c.with_transport(TransportOptions {
+            backend: Backend::Nng,
+            ..TransportOptions::default()
+        });
+        assert_eq!(nng.session_config().sched.pipeline, None);
     }
 }

@@ -9,15 +9,15 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant, SystemTime};
 
 use mirai_proto::Frame;
-use mirai_sched::{Config as SchedConfig, Counters, Memory, Mode};
+use mirai_sched::{Counters, Memory, Mode};
 use mirai_trace::Span;
-use mirai_transport::{Backend, Listener};
+use mirai_transport::Listener;
 
 use crate::deferred::{Deferred, HostTrace};
 use crate::dispatcher::dispatcher;
 use crate::outbox::Outbox;
 use crate::poll::PollRole;
-use crate::session::{Session, SessionConfig};
+use crate::session::Session;
 use crate::state::{Notes, Shared, State};
 use crate::supervise::{spawn_reaper, Launched, Relaunch};
 use crate::sync::{lock, wait_state};
@@ -157,22 +157,7 @@ impl Host {
                 set: set_span.context(),
             })
         });
-        // NNG's polyamorous pair drops messages beyond two queued for a peer (see
-        // mirai-transport): a second task plus its cancel or withdraw could be lost there.
-        let pipeline = config
-            .pipeline
-            .filter(|_| config.transport.backend != Backend::Nng);
-        let session = Session::new(SessionConfig {
-            sched: SchedConfig::new()
-                .with_mode(config.mode)
-                .with_memory_limit(config.memory_limit)
-                .with_pipeline(pipeline),
-            max_frame: config.transport.max_message,
-            max_pending: config.max_pending,
-            hello_timeout: config.hello_timeout,
-            stream: config.stream,
-            serial: config.serial,
-        });
+        let session = Session::new(config.session_config());
         let shared = Arc::new(Shared {
             url: listener.url().to_string(),
             retries: config.retries,

@@ -35,7 +35,8 @@ use crate::{rng, Outcome};
 /// [`Session::check_invariants`]).
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// How a session is set up.
+/// How a session is set up. A [`crate::Host`] derives it from its [`crate::HostConfig`]
+/// ([`crate::HostConfig::session_config`]).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SessionConfig {

@@ -143,8 +143,9 @@ fn a_retried_task_survives_sigkill_of_its_daemon() {
 
 #[test]
 fn repair_keeps_three_daemons_after_a_sigkill() {
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.repair = Some(RepairPolicy::default().with_backoff(Duration::from_millis(50)));
+    let config = HostConfig::new("tcp://127.0.0.1:0").with_repair(Some(
+        RepairPolicy::default().with_backoff(Duration::from_millis(50)),
+    ));
     let host = Host::start(config).unwrap();
     launch(&host, 3, &args(NATIVE), 3);
     let pids = host.launched_pids();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use mirai::host::{ErrorCode, Status};
 use mirai::proto::{encode, Frame, Hello, TaskId, TaskResult, MAGIC, PROTOCOL_VERSION};
-use mirai::transport::Backend;
+use mirai::transport::{Backend, Options};
 use mirai::{Host, HostConfig, Outcome, SubmitOptions};
 
 /// Every log record of this process, as text.
@@ -87,8 +87,8 @@ const SECRET: &str = "TOPSECRETPAYLOADMARKER";
 #[test]
 fn garbage_of_every_kind_is_dropped_with_a_reason_and_the_daemons_keep_serving() {
     capture();
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.hello_timeout = Duration::from_millis(500);
+    let config =
+        HostConfig::new("tcp://127.0.0.1:0").with_hello_timeout(Duration::from_millis(500));
     let host = Host::start(config).unwrap();
     launch(&host, 2, &args(Backend::Native), 2);
     let before = rss_bytes();
@@ -195,8 +195,10 @@ fn garbage_of_every_kind_is_dropped_with_a_reason_and_the_daemons_keep_serving()
 #[test]
 fn a_4_gb_length_prefix_over_the_limit_is_dropped_at_once() {
     capture();
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.transport.max_message = 1 << 30;
+    let config = HostConfig::new("tcp://127.0.0.1:0").with_transport(Options {
+        max_message: 1 << 30,
+        ..Options::default()
+    });
     let host = Host::start(config).unwrap();
     launch(&host, 1, &args(Backend::Native), 1);
     let started = Instant::now();
@@ -214,9 +216,9 @@ fn a_4_gb_length_prefix_over_the_limit_is_dropped_at_once() {
 #[test]
 fn a_flood_of_half_open_connections_stays_bounded_and_the_host_serves_on() {
     capture();
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.max_pending = 100;
-    config.hello_timeout = Duration::from_secs(1);
+    let config = HostConfig::new("tcp://127.0.0.1:0")
+        .with_max_pending(100)
+        .with_hello_timeout(Duration::from_secs(1));
     let host = Host::start(config).unwrap();
     launch(&host, 2, &args(Backend::Native), 2);
     serves(&host, 2);

@@ -19,8 +19,7 @@ const NATIVE: Backend = Backend::Native;
 
 /// A host that pipelines to daemons whose tasks take under `threshold`.
 fn piped_host(threshold: Duration) -> Host {
-    let mut c: HostConfig = config(NATIVE);
-    c.pipeline = Some(threshold);
+    let c: HostConfig = config(NATIVE).with_pipeline(Some(threshold));
     Host::start(c).expect("host starts")
 }
 
@@ -41,9 +40,8 @@ fn warm_up(host: &Host, rounds: usize) -> HashSet<u32> {
 fn pipelining_is_on_by_default_and_can_be_turned_off() {
     assert!(HostConfig::new("tcp://127.0.0.1:0").pipeline.is_some());
     for pipeline in [true, false] {
-        let mut c = config(NATIVE);
         // A wide threshold, so that a slow test machine still counts these tasks as short.
-        c.pipeline = pipeline.then_some(Duration::from_millis(100));
+        let c = config(NATIVE).with_pipeline(pipeline.then_some(Duration::from_millis(100)));
         let host = Host::start(c).unwrap();
         launch(&host, 1, &args(NATIVE), 1);
         warm_up(&host, 4);
@@ -309,12 +307,11 @@ fn throughput_with_and_without_pipelining() {
     let mut rows = Vec::new();
     for round in 0..5 {
         for pipeline in [false, true] {
-            let mut c = config(NATIVE);
-            c.pipeline = if pipeline {
+            let c = config(NATIVE).with_pipeline(if pipeline {
                 mirai::host::DEFAULT_PIPELINE
             } else {
                 None
-            };
+            });
             let host = Host::start(c).unwrap();
             launch(&host, 2, &args(NATIVE), 2);
             warm_up(&host, 10);

@@ -31,8 +31,7 @@ impl Evaluator for Reporter {
 #[test]
 fn kth_daemon_gets_next_rng_stream_applied_k_times() {
     let base = rng::seed_stream(123);
-    let mut cfg = HostConfig::new("tcp://127.0.0.1:0");
-    cfg.stream = Some(base);
+    let cfg = HostConfig::new("tcp://127.0.0.1:0").with_stream(Some(base));
     let host = Host::start(cfg).unwrap();
     let daemons: Vec<_> = (0..3)
         .map(|_| {

@@ -60,8 +60,7 @@ fn everywhere_min_waits_for_daemons_still_connecting() {
 
 #[test]
 fn direct_mode_is_round_robin() {
-    let mut cfg = config(Backend::Native);
-    cfg.mode = Mode::Direct;
+    let cfg = config(Backend::Native).with_mode(Mode::Direct);
     let host = Host::start(cfg).unwrap();
     // `launch` returns once `wait_connections` sees 3 daemons. In direct mode that must mean
     // 3 handshakes, not 3 open connections: a daemon joins the ring only after its hello, and

@@ -70,8 +70,7 @@ fn eval_span(spans: &[ReceivedSpan], id: u64) -> Option<&ReceivedSpan> {
 #[test]
 fn maps_parents_cancels_and_verbatim_traceparents() {
     let c = collector();
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.compute = "maps".into();
+    let config = HostConfig::new("tcp://127.0.0.1:0").with_compute("maps");
     let host = Host::start(config).expect("host");
     host.launch(
         &daemon_command(daemon_bin(), host.url(), &DaemonArgs::default()),

@@ -122,8 +122,8 @@ fn dropping_the_last_clone_resets() {
 
 #[test]
 fn a_silent_connection_is_dropped_after_the_hello_timeout() {
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.hello_timeout = Duration::from_millis(300);
+    let config =
+        HostConfig::new("tcp://127.0.0.1:0").with_hello_timeout(Duration::from_millis(300));
     let h = Host::start(config).unwrap();
     let silent = Fake::dial(&h);
     let (good, _) = Fake::join(&h);
@@ -146,8 +146,7 @@ fn a_silent_connection_is_dropped_after_the_hello_timeout() {
 
 #[test]
 fn connections_beyond_the_pending_cap_are_dropped_at_once() {
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.max_pending = 2;
+    let config = HostConfig::new("tcp://127.0.0.1:0").with_max_pending(2);
     let h = Host::start(config).unwrap();
     let p1 = Fake::dial(&h);
     let p2 = Fake::dial(&h);

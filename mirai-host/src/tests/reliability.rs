@@ -65,8 +65,7 @@ fn retries_run_out_and_then_the_task_fails_with_19() {
 
 #[test]
 fn the_profile_default_applies_unless_the_task_says_otherwise() {
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.retries = 1;
+    let config = HostConfig::new("tcp://127.0.0.1:0").with_retries(1);
     let h = Host::start(config).unwrap();
     let (a, _) = Fake::join(&h);
     let (b, _) = Fake::join(&h);
@@ -165,8 +164,7 @@ fn quick_repair(max_per_minute: u32) -> RepairPolicy {
 
 #[test]
 fn repair_relaunches_crashes_only_and_caps_the_rate() {
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.repair = Some(quick_repair(3));
+    let config = HostConfig::new("tcp://127.0.0.1:0").with_repair(Some(quick_repair(3)));
     let h = Host::start(config).unwrap();
     let dir = std::env::temp_dir().join(format!("mirai-host-repair-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -213,8 +211,7 @@ fn repair_relaunches_crashes_only_and_caps_the_rate() {
 
 #[test]
 fn repair_follows_a_killed_daemon_even_while_a_thread_waits() {
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.repair = Some(quick_repair(10));
+    let config = HostConfig::new("tcp://127.0.0.1:0").with_repair(Some(quick_repair(10)));
     let h = Host::start(config).unwrap();
     h.launch(&launch::Command::new("/bin/sleep").arg("600"), 2)
         .unwrap();

@@ -46,8 +46,7 @@ fn task_round_trip_and_counters() {
 #[test]
 fn mode_is_as_configured() {
     assert_eq!(host().mode(), Mode::Dispatcher);
-    let mut c = HostConfig::new("tcp://127.0.0.1:0");
-    c.mode = Mode::Direct;
+    let c = HostConfig::new("tcp://127.0.0.1:0").with_mode(Mode::Direct);
     assert_eq!(Host::start(c).expect("host starts").mode(), Mode::Direct);
 }
 
@@ -129,9 +128,9 @@ fn task_ids_increase_across_hosts() {
 #[test]
 fn init_carries_the_kth_stream_and_the_serial_config() {
     let base = rng::seed_stream(42);
-    let mut cfg = HostConfig::new("tcp://127.0.0.1:0");
-    cfg.stream = Some(base);
-    cfg.serial = vec![1, 2, 3];
+    let cfg = HostConfig::new("tcp://127.0.0.1:0")
+        .with_stream(Some(base))
+        .with_serial(vec![1, 2, 3]);
     let h = Host::start(cfg).unwrap();
     let (_d1, i1) = Fake::join(&h);
     let (_d2, i2) = Fake::join(&h);
@@ -277,8 +276,7 @@ fn map_submits_in_order() {
 
 #[test]
 fn memory_gate_waits_for_bytes_to_leave_the_queue() {
-    let mut cfg = HostConfig::new("tcp://127.0.0.1:0");
-    cfg.memory_limit = Some(10);
+    let cfg = HostConfig::new("tcp://127.0.0.1:0").with_memory_limit(Some(10));
     let h = Host::start(cfg).unwrap();
     assert!(h.admit());
     let big = h.submit(vec![0; 20], SubmitOptions::default()).unwrap();

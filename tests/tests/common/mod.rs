@@ -43,9 +43,10 @@ pub fn backends() -> Vec<Backend> {
 }
 
 pub fn config(backend: Backend) -> HostConfig {
-    let mut c = HostConfig::new("tcp://127.0.0.1:0");
-    c.transport.backend = backend;
-    c
+    HostConfig::new("tcp://127.0.0.1:0").with_transport(Options {
+        backend,
+        ..Options::default()
+    })
 }
 
 pub fn host() -> Host {

@@ -74,8 +74,7 @@ pub struct Workload {
 
 /// A host with 2 echo daemons, 3 tasks of which the second fails, then a reset.
 pub fn run_workload(compute: &str) -> Workload {
-    let mut config = HostConfig::new("tcp://127.0.0.1:0");
-    config.compute = compute.to_string();
+    let config = HostConfig::new("tcp://127.0.0.1:0").with_compute(compute);
     let host = Host::start(config).expect("host starts");
     assert!(host.tracing(), "tracing is on");
     host.launch(

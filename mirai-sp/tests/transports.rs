@@ -285,3 +285,48 @@ fn dialers_reconnect_after_the_listener_returns() {
         assert_eq!(second.recv(Some(WAIT)).unwrap(), b"again", "{url}");
     }
 }
+
+#[test]
+fn ws_listeners_share_a_port_by_path() {
+    let a = Socket::new(Protocol::Pair0).unwrap();
+    let b = Socket::new(Protocol::Pair0).unwrap();
+    let url_a = a.listen("ws://127.0.0.1:0/a").unwrap();
+    let port = url_a
+        .trim_start_matches("ws://127.0.0.1:")
+        .trim_end_matches("/a")
+        .to_string();
+    let url_b = b.listen(&format!("ws://127.0.0.1:{port}/b")).unwrap();
+    assert_eq!(url_b, format!("ws://127.0.0.1:{port}/b"));
+    // The same path twice, or wss on a ws port, is taken.
+    let c = Socket::new(Protocol::Pair0).unwrap();
+    assert_eq!(c.listen(&url_b).unwrap_err().code(), 10);
+    let (l, _) = tls_pair();
+    let wss = format!("wss://127.0.0.1:{port}/c");
+    assert_eq!(c.listen_with(&wss, &l).unwrap_err().code(), 10);
+    let (da, db) = (
+        Socket::new(Protocol::Pair0).unwrap(),
+        Socket::new(Protocol::Pair0).unwrap(),
+    );
+    da.dial(&url_a).unwrap();
+    db.dial(&url_b).unwrap();
+    da.send(b"to a", Some(WAIT)).unwrap();
+    db.send(b"to b", Some(WAIT)).unwrap();
+    assert_eq!(a.recv(Some(WAIT)).unwrap(), b"to a");
+    assert_eq!(b.recv(Some(WAIT)).unwrap(), b"to b");
+    // Closing one listener leaves the other path served; the closed one is refused.
+    a.close().unwrap();
+    let late = Socket::new(Protocol::Pair0).unwrap();
+    assert_eq!(late.dial(&url_a).unwrap_err().code(), 6);
+    late.dial(&url_b).unwrap();
+    // Closing the last frees the port.
+    b.close().unwrap();
+    let tcp = Socket::new(Protocol::Pair0).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while tcp.listen(&format!("tcp://127.0.0.1:{port}")).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port {port} still held"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

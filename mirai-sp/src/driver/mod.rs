@@ -13,6 +13,7 @@ mod stream;
 mod tls;
 mod url;
 mod ws;
+mod ws_server;
 mod ws_upgrade;
 
 use std::collections::HashMap;

@@ -330,3 +330,42 @@ fn ws_listeners_share_a_port_by_path() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn big_messages_both_ways_at_once() {
+    let (l, d) = tls_pair();
+    let (l2, d2) = tls_pair();
+    for (url, lo, do_) in [
+        ("tls+tcp://127.0.0.1:0".to_string(), l, d),
+        ("wss://127.0.0.1:0/both".to_string(), l2, d2),
+        (
+            "ws://127.0.0.1:0/both".to_string(),
+            TransportOptions::new(),
+            TransportOptions::new(),
+        ),
+    ] {
+        let a = std::sync::Arc::new(Socket::new(Protocol::Pair1).unwrap());
+        let b = std::sync::Arc::new(Socket::new(Protocol::Pair1).unwrap());
+        link(&a, &b, &url, &lo, &do_);
+        // Both sides write 8 MiB while the other also writes: neither may wedge.
+        let senders: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|s| {
+                let s = std::sync::Arc::clone(s);
+                std::thread::spawn(move || {
+                    for _ in 0..8 {
+                        s.send(&big(), Some(WAIT)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for s in [&a, &b] {
+            for _ in 0..8 {
+                assert_eq!(s.recv(Some(WAIT)).unwrap(), big(), "{url}");
+            }
+        }
+        for t in senders {
+            t.join().unwrap();
+        }
+    }
+}

@@ -369,3 +369,41 @@ fn big_messages_both_ways_at_once() {
         }
     }
 }
+
+#[test]
+fn closed_listeners_free_their_address_at_once() {
+    let (l, _) = tls_pair();
+    let port = |u: &str| {
+        let tail = u.rsplit_once(':').unwrap().1;
+        tail.split('/').next().unwrap().to_string()
+    };
+    for (url, opts) in [
+        (
+            format!("abstract://{}", name("again")),
+            TransportOptions::new(),
+        ),
+        (format!("ipc://{}", sock_path()), TransportOptions::new()),
+        (
+            format!("inproc://{}", name("again")),
+            TransportOptions::new(),
+        ),
+        ("tcp://127.0.0.1:0".to_string(), TransportOptions::new()),
+        ("tls+tcp://127.0.0.1:0".to_string(), l.clone()),
+        (
+            "ws://127.0.0.1:0/again".to_string(),
+            TransportOptions::new(),
+        ),
+        ("wss://127.0.0.1:0/again".to_string(), l.clone()),
+    ] {
+        let first = Socket::new(Protocol::Pair0).unwrap();
+        let bound = first.listen_with(&url, &opts).unwrap();
+        first.close().unwrap();
+        let second = Socket::new(Protocol::Pair0).unwrap();
+        let again = second
+            .listen_with(&bound, &opts)
+            .unwrap_or_else(|e| panic!("{bound} after close: {e}"));
+        if bound.contains("127.0.0.1") {
+            assert_eq!(port(&again), port(&bound));
+        }
+    }
+}

@@ -34,6 +34,8 @@ struct Server {
     tls: Option<Arc<rustls::ServerConfig>>,
     routes: Mutex<HashMap<String, Sender<Upgrading>>>,
     stop: AtomicBool,
+    /// Disconnects once the accept thread has closed the listening socket.
+    done: Mutex<Option<Receiver<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -87,15 +89,21 @@ pub(crate) fn serve(
         (None, None) => return Err(Error::AddressInvalid("no address to bind".into())),
     };
     let addr = l.local_addr()?;
+    let (done_tx, done) = mpsc::channel::<()>();
     let server = Arc::new(Server {
         tls,
         routes: Mutex::new(HashMap::from([(path.to_string(), tx)])),
         stop: AtomicBool::new(false),
+        done: Mutex::new(Some(done)),
     });
     let sv = Arc::clone(&server);
     std::thread::Builder::new()
         .name("sp-ws-http".into())
-        .spawn(move || accept_loop(&l, &sv))?;
+        .spawn(move || {
+            accept_loop(&l, &sv);
+            drop(l);
+            drop(done_tx);
+        })?;
     all.insert(addr, server);
     Ok((addr, rx))
 }
@@ -103,7 +111,7 @@ pub(crate) fn serve(
 /// Stops serving `path` at `addr`; the last path closes the server.
 pub(crate) fn release(addr: SocketAddr, path: &str) {
     let mut all = servers();
-    let Some(server) = all.get(&addr) else {
+    let Some(server) = all.get(&addr).cloned() else {
         return;
     };
     let empty = {
@@ -125,6 +133,10 @@ pub(crate) fn release(addr: SocketAddr, path: &str) {
             a => a,
         };
         let _woken = TcpStream::connect(wake);
+        // Let the port go before returning, so it can be listened on again at once.
+        if let Some(done) = lock(&server.done).take() {
+            let _ended = done.recv_timeout(Duration::from_secs(2));
+        }
     }
 }
 

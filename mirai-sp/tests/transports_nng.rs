@@ -218,9 +218,23 @@ fn nng_refuses_what_we_refuse() {
     let ours = Socket::new(Protocol::Rep0).unwrap();
     let url = ours.listen("ws://127.0.0.1:0/right").unwrap();
     let theirs = nng_socket(nng::Protocol::Req0);
-    assert!(theirs.dial(&url.replace("/right", "/wrong")).is_err());
+    // NNG reports them as its own listener's: refused (6) and protocol error (13).
+    let wrong = theirs.dial(&url.replace("/right", "/wrong"));
+    assert!(
+        matches!(wrong, Err(nng::Error::ConnectionRefused)),
+        "{wrong:?}"
+    );
     let sub = nng_socket(nng::Protocol::Sub0);
-    assert!(sub.dial(&url).is_err());
+    let other = sub.dial(&url);
+    assert!(matches!(other, Err(nng::Error::Protocol)), "{other:?}");
+    // Our dialer against NNG's ws listener: the same codes.
+    let nng_rep = nng_socket(nng::Protocol::Rep0);
+    let nng_ws = nng_listen(&nng_rep, T::Ws, &Creds::new());
+    let req = Socket::new(Protocol::Req0).unwrap();
+    let elsewhere = nng_ws.replace("/sp", "/nowhere");
+    assert_eq!(req.dial(&elsewhere).unwrap_err().code(), 6);
+    let publ = Socket::new(Protocol::Pub0).unwrap();
+    assert_eq!(publ.dial(&nng_ws).unwrap_err().code(), 13);
     theirs.dial(&url).unwrap();
     // A TLS dialer trusting another CA cannot reach our TLS listener, and ours cannot reach
     // NNG's: 27 on our side.

@@ -18,6 +18,7 @@ mod cv;
 mod cvr;
 mod keep;
 mod slot;
+mod timer;
 mod tlsr;
 mod url;
 mod utils;
@@ -55,7 +56,7 @@ fn routines() -> Vec<CallMethod> {
         tlsr::nano_write_cert,
         aio::nano_aio_init,
         aio::nano_aio_get,
-        aio::nano_timer_aio,
+        timer::nano_timer_aio,
         keep::nano_keep,
     ]
 }

@@ -26,11 +26,12 @@
 #' @param cv a `conditionVariable` signalled on completion, or `NULL`.
 #' @param error an NNG error code to complete with instead (0: none).
 #' @param send make a sendAio.
+#' @param interrupt interrupt R when the Aio completes successfully (as `recv_aio(cv = substitute())`).
 #' @return a `recvAio` or `sendAio`.
 #' @keywords internal
 #' @noRd
-.timer_aio <- function(ms, value = NULL, cv = NULL, error = 0L, send = FALSE)
-  .Call(nano_timer_aio, ms, serialize(value, NULL), cv, error, send)
+.timer_aio <- function(ms, value = NULL, cv = NULL, error = 0L, send = FALSE, interrupt = FALSE)
+  .Call(nano_timer_aio, ms, serialize(value, NULL), cv, error, send, interrupt)
 
 #' @export
 print.recvAio <- function(x, ...) {

@@ -221,6 +221,18 @@ impl TlsConfig {
     pub fn has_client_identity(&self) -> bool {
         self.client_identity
     }
+
+    /// The listener part as a rustls configuration, for transports outside this crate (the
+    /// SP driver's `tls+tcp://` and `wss://`). `None` without a server part.
+    pub fn rustls_server_config(&self) -> Option<Arc<ServerConfig>> {
+        self.server.clone()
+    }
+
+    /// The dialer part as a rustls configuration (see [`TlsConfig::rustls_server_config`]).
+    /// `None` without a client part.
+    pub fn rustls_client_config(&self) -> Option<Arc<ClientConfig>> {
+        self.client.clone()
+    }
 }
 
 impl TlsConfig {

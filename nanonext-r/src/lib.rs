@@ -57,6 +57,8 @@ fn routines() -> Vec<CallMethod> {
         aio::nano_aio_init,
         aio::nano_aio_get,
         timer::nano_timer_aio,
+        timer::nano_foreign_timer,
+        timer::nano_foreign_get,
         keep::nano_keep,
     ]
 }

@@ -14,6 +14,12 @@
 //!    raised on that read and on every later one, the message is kept), or `AioKind::Send` for
 //!    a sendAio (value `0L`). Set further attributes (a request's `id`) on the result.
 //! 3. Completion with an error gives the value `errorValue(code)` whatever the kind.
+//! 4. An operation that cannot even start: `new_failed_aio(s, code, send, class)` (plain
+//!    `value` and `data`/`result` bindings, no handle).
+//!
+//! `cv` is signalled once per completion, after the outcome is stored; `interrupt = true`
+//! raises `SIGINT` on a successful completion (`recv_aio(cv = substitute())`, spec §2.5).
+//! `.keep()` (promises) registers its callback through `AioSlot::on_complete`.
 //!
 //! After observation `value` holds the value and `aio` is rebound: receives to the pipe id
 //! (`0L` on error), sends to `NULL` (`0L` on error). The handle (and the message) is then

@@ -35,6 +35,7 @@ fn routines() -> Vec<CallMethod> {
         cvr::nano_cv_reset,
         cvr::nano_cv_wait,
         cvr::nano_cv_forward,
+        cvr::nano_cv_pipe_event,
         aioq::nano_unresolved,
         aioq::nano_unresolved2,
         aioq::nano_call_aio,

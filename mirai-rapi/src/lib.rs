@@ -19,6 +19,8 @@
 //! - [`with_event_watch`]: R's event loop (an input handler, `R_PolledEvents`) for one call.
 //! - [`WeakTable`]: tables keyed by R objects, whose entries go when their key is collected.
 //! - [`abi`]: Aio handles and condition variables shared between packages.
+//! - [`objects`]: environments as objects (no enclosure, closures, active bindings), R's RNG.
+//! - [`os`]: signals to the own process and the host's IPv4 interfaces.
 //! - [`package_init!`]: the package's exported init function.
 //!
 //! What it is not: it knows nothing of mirai (no R-level semantics, classes or error values of

@@ -221,7 +221,7 @@ pub(crate) fn new_failed_aio<'s>(
     class: &[&CStr],
 ) -> Sexp<'s> {
     let r = s.r();
-    let env = s.new_env(None, 2);
+    let env = s.new_object_env(None, 2);
     let v = error_value(s, code);
     env.define(r.sym(c"value"), v);
     env.define(r.sym(if send { c"result" } else { c"data" }), v);

@@ -273,8 +273,12 @@ impl<'c> Worker<'c> {
             mirai_trace::Span::none()
         };
         let _busy = BusyGuard::set(&self.busy);
+        let unit = self.session.unit(task.id);
         let mut ctl = EvalControl::new(&link.conn, task.id, self.cfg.autoexit, &mut self.session);
-        let evaluation = ev.evaluate(task, &mut ctl);
+        let evaluation = match unit {
+            Some(unit) => ev.evaluate_unit(task, &unit, &mut ctl),
+            None => ev.evaluate(task, &mut ctl),
+        };
         // Ended before the result is sent: the span is the evaluation, not the reply.
         if span.is_recording() {
             span.set_outcome(evaluation.status);
@@ -326,6 +330,11 @@ impl<'c> Worker<'c> {
                 Ok(Some(bytes)) => match self.session.on_frame(&bytes) {
                     Step::Reply(frame) => {
                         if !self.send_frame(link, &frame) {
+                            return Err(Next::Lost);
+                        }
+                    }
+                    Step::Replies(frames) => {
+                        if !frames.iter().all(|f| self.send_frame(link, f)) {
                             return Err(Next::Lost);
                         }
                     }
@@ -391,6 +400,9 @@ impl<'c> Worker<'c> {
                         return code;
                     }
                     Step::Reply(frame) if !self.send_frame(link, &frame) => return code,
+                    Step::Replies(frames) if !frames.iter().all(|f| self.send_frame(link, f)) => {
+                        return code
+                    }
                     _ => {}
                 },
                 Ok(None) => {}
@@ -416,6 +428,11 @@ impl<'c> Worker<'c> {
                     // A cancel for a task already answered, a stray ack, an unexpected kind.
                     Step::Reply(frame) => {
                         if !self.send_frame(link, &frame) {
+                            return Next::Lost;
+                        }
+                    }
+                    Step::Replies(frames) => {
+                        if !frames.iter().all(|f| self.send_frame(link, f)) {
                             return Next::Lost;
                         }
                     }
@@ -450,6 +467,11 @@ impl<'c> Worker<'c> {
                     // A task that crossed the last result, given back.
                     Step::Reply(frame) => {
                         if !self.send_frame(link, &frame) {
+                            return;
+                        }
+                    }
+                    Step::Replies(frames) => {
+                        if !frames.iter().all(|f| self.send_frame(link, f)) {
                             return;
                         }
                     }

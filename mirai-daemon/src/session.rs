@@ -251,6 +251,13 @@ impl Session {
         self.exit_requested
     }
 
+    /// True if the next task waiting is an element of a batch (see [`Session::unit`]).
+    pub fn next_is_unit(&self) -> bool {
+        self.pending
+            .front()
+            .is_some_and(|t| self.unit(t.id).is_some())
+    }
+
     /// Tasks received early and not started yet.
     pub fn pending(&self) -> usize {
         self.pending.len()

@@ -170,7 +170,10 @@ impl<'c> Worker<'c> {
         };
         self.idle_since = Instant::now();
         loop {
-            if self.session.pending() > 0 || self.catch_up {
+            // The elements of a batch follow one another without this read: a batch is sized
+            // to about a millisecond of work, and a long element sets `catch_up` anyway.
+            let early = self.session.pending() > 0 && !self.session.next_is_unit();
+            if early || self.catch_up {
                 // A withdraw or cancel of the next task may be waiting on the socket behind it
                 // (an evaluator that never polls reads nothing while it runs): honour it
                 // before starting that task. Skipped after a short evaluation with nothing

@@ -140,10 +140,16 @@ impl<P> Scheduler<P> {
             DaemonState::Left => {}
         }
         // A pipelined task may or may not have started: it is lost like the first (sent
-        // after it, so failed after it).
+        // after it, so failed after it). A pipelined unit has not: a daemon answers a unit's
+        // predecessor before starting it, and that answer would have promoted it.
         if let Some(task) = d.piped {
             self.executing -= 1;
-            requeued |= self.lose(task);
+            if self.tasks.get(&task).is_some_and(|t| t.unit().is_some()) {
+                self.give_back(task);
+                requeued = true;
+            } else {
+                requeued |= self.lose(task);
+            }
         }
         // Units behind the current one had not started (a daemon answers each unit before it
         // starts the next): back to the queue, at their places, with no attempt counted.

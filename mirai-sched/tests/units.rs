@@ -449,3 +449,36 @@ proptest! {
         prop_assert_eq!(s.counters().completed, u64::from(n));
     }
 }
+
+#[test]
+fn a_unit_pipelined_to_a_lost_daemon_goes_back_unstarted() {
+    let (mut s, t0) = timed();
+    let mut at = t0;
+    join(&mut s, 1);
+    s.submit_with(T(1), "task", 1, TaskSpec::new());
+    actions(&mut s);
+    for i in 0..2 {
+        at += Duration::from_micros(10);
+        s.set_time(at);
+        s.result(D(1), T(1 + i), false);
+        s.submit_with(T(2 + i), "task", 1, TaskSpec::new());
+        actions(&mut s);
+    }
+    // Daemon 1, measured quick and busy with task 3, is pipelined the units behind it.
+    chunk(&mut s, 10, 5, 0);
+    let b = batches(&actions(&mut s));
+    assert_eq!(b.len(), 1, "pipelined");
+    assert_eq!(s.counters().executing, 1);
+    s.disconnected(D(1));
+    // The task it ran fails; none of the units had started: all are queued again.
+    assert_eq!(
+        actions(&mut s),
+        vec![Action::Fail {
+            task: T(3),
+            code: ErrorCode::CONNECTION_RESET
+        }]
+    );
+    let c = s.counters();
+    assert_eq!((c.awaiting, c.executing), (5, 0));
+    assert_eq!(s.attempts(T(10)), Some(0));
+}

@@ -41,7 +41,7 @@ fn kill_one_mid_run(retries: u32) -> usize {
     let host = host();
     let a = args(mirai::transport::Backend::Native);
     let mut victim = spawn(host.url(), &a);
-    let _survivor = spawn(host.url(), &a);
+    let mut survivor = spawn(host.url(), &a);
     assert!(host.wait_connections(2, LONG));
     let opts = SubmitOptions::new().with_retries(Some(retries));
     let mut handles = Vec::new();
@@ -66,6 +66,8 @@ fn kill_one_mid_run(retries: u32) -> usize {
     }
     let c = host.status().counters;
     assert_eq!((c.awaiting, c.executing, c.completed), (0, 0, 5000));
+    host.reset();
+    assert!(wait_exit(&mut survivor, LONG).is_some());
     reset
 }
 

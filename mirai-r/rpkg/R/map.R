@@ -162,10 +162,10 @@ mirai_map <- function(.x, .f, ..., .args = list(), .promise = NULL, .compute = N
 .chunk_max <- 64L
 .chunk_bytes <- 4096
 
-.chunk_sizes <- function(prof, n, rows) {
-  if (prof$sync || !isTRUE(prof$dispatcher)) return(NULL)
+.chunk_sizes <- function(prof, n, rows = NULL) {
+  if (prof$sync || isFALSE(prof$dispatcher)) return(NULL)
   d <- max(1L, prof$n, .Call(mirai_host_status, prof$host)$counters[1L])
-  if (n < 16L * d || utils::object.size(rows) > .chunk_bytes * n) return(NULL)
+  if (n < 16L * d || (!is.null(rows) && utils::object.size(rows) > .chunk_bytes * n)) return(NULL)
   sizes <- integer()
   left <- n
   while (left > 0L) {

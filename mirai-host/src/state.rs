@@ -136,6 +136,28 @@ impl Shared {
                     self.outbox.post(st, peer, Outgoing::Task(task, body));
                     notes.admit = true;
                 }
+                Output::Batch {
+                    peer,
+                    task,
+                    offset,
+                    count,
+                    body,
+                } => {
+                    for id in (0..u64::from(count)).filter_map(|i| task.get().checked_add(i)) {
+                        let id = TaskId(id);
+                        let n = st.session.sched().attempts(id).unwrap_or(0);
+                        if let Some(s) = st.slots.get(&id) {
+                            s.attempts.store(n, Ordering::Release);
+                        }
+                        if n > 1 {
+                            log::info!("mirai host: task {id} sent again, to daemon {peer}, after its daemon was lost (attempt {n})");
+                        }
+                    }
+                    log::trace!("mirai host: tasks {task} (+{count}) to daemon {peer}");
+                    self.outbox
+                        .post(st, peer, Outgoing::Batch(task, offset, count, body));
+                    notes.admit = true;
+                }
                 Output::Send { peer, frame } => self.outbox.post(st, peer, Outgoing::Frame(frame)),
                 Output::Exit { peer } => match exits.as_deref_mut() {
                     Some(v) => v.push(peer),

@@ -187,12 +187,8 @@ fn saturating_i32(n: u64) -> i32 {
 /// `.Call` routine (docs/r-bridge.md): counters and memory of a host.
 pub(crate) fn mirai_host_status<'a>(s: &'a Scope, host: Sexp<'a>) -> RResult<Sexp<'a>> {
     let hb = host_ref(s.r(), host, "host")?;
-    let mut st = hb.host.status();
-    // Chunks count as their elements (the engine counts each chunk once).
-    let (queued, running) = hb.chunk_extras();
-    st.counters.awaiting += queued;
-    st.counters.executing += running;
-    st.counters.completed += hb.chunks_done.get();
+    // Elements of chunked maps are tasks of their own to the engine (`crate::chunk`).
+    let st = hb.host.status();
     let c = &st.counters;
     let url = s.string(&st.url);
     let counters = s.int_vec(

@@ -17,10 +17,8 @@
 
 use mirai_rapi::{args, RResult, Scope, Sexp};
 
-use crate::aio::fields::{keep_attempts_of, new_mirai_in, syms};
-use crate::handles::task_resolved_of;
-use crate::task::{cancel_task, release_one, submit_chunk_in, task_dispatcher};
-use crate::values::error_value;
+use crate::aio::fields::new_mirai_in;
+use crate::task::submit_chunk_in;
 
 /// `.Call` routine: submits the chunk `data` (whose `map` holds `n` elements) to `host` and
 /// returns the list of its `n` element mirai.
@@ -44,23 +42,4 @@ pub(crate) fn mirai_submit_chunk<'a>(
         out.set_list_elt(i, new_mirai_in(&q, aio, hooks, idx)?);
     }
     Ok(out)
-}
-
-/// `stop_mirai()` on element `x` of chunk `aio` (see the module docs); `x` is a chunk element
-/// mirai whose `.aio` is the task handle `aio`.
-pub(crate) fn stop_element<'s>(s: &'s Scope, x: Sexp<'_>, aio: Sexp<'_>) -> RResult<Sexp<'s>> {
-    let r = s.r();
-    if task_resolved_of(r, aio) {
-        // Its value has arrived: left untouched, as for any resolved mirai.
-        return Ok(r.lgl(false));
-    }
-    let (s_aio, _, s_value) = syms(r)?;
-    x.define(s_value, error_value(s, 20));
-    keep_attempts_of(x, aio)?;
-    x.define(s_aio, Sexp::null());
-    let dispatcher = task_dispatcher(r, aio)?;
-    if release_one(r, aio)? == 0 {
-        cancel_task(r, aio)?;
-    }
-    Ok(r.lgl(dispatcher))
 }

@@ -9,12 +9,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use mirai::host::trace::Span;
 use mirai::{Host, HostError, Outcome, TaskHandle};
 
 use crate::keyed::keyed_box;
-use mirai_rapi::{Kind, RError, RResult, Scope, Sexp, Tag, R};
+use mirai_rapi::{ForeignCv, Kind, RError, RResult, Scope, Sexp, Tag, R};
 
 /// The engine of one compute profile, owned by a host handle.
 pub(crate) struct HostBox {
@@ -28,6 +29,10 @@ pub(crate) struct HostBox {
     /// The `mirai_map` span open while `mirai_map()` submits its elements (tracing on only),
     /// with the number of tasks submitted under it: the parent of their `mirai` spans.
     pub(crate) map_span: RefCell<Option<(Span, i64)>>,
+    /// The profile's condition variable (`nextget("cv")`), which the engine signals once per
+    /// completed task: a chunk of `n` elements signals it `n - 1` more times (see
+    /// `crate::task::submit_chunk_in`), so that it counts mirai.
+    pub(crate) cv: Option<Arc<ForeignCv>>,
 }
 
 impl Drop for HostBox {
@@ -145,12 +150,13 @@ pub(crate) static HOST_TAG: Tag = Tag::new(c"mirai_host");
 /// The tag of task handles (external pointers owning a [`TaskBox`]).
 pub(crate) static TASK_TAG: Tag = Tag::new(c"mirai_task");
 
-pub(crate) fn new_host<'s>(s: &'s Scope, host: Host) -> Sexp<'s> {
+pub(crate) fn new_host<'s>(s: &'s Scope, host: Host, cv: Option<Arc<ForeignCv>>) -> Sexp<'s> {
     let hb = HostBox {
         host,
         chunks: RefCell::new(Vec::new()),
         chunks_done: Cell::new(0),
         map_span: RefCell::new(None),
+        cv,
     };
     // onexit: a profile still set when R quits is reset, so its daemons are told.
     s.extptr(hb, &HOST_TAG, true)

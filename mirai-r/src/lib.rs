@@ -17,6 +17,7 @@
 #![deny(unsafe_code)]
 
 mod aio;
+mod aiokind;
 mod cancel;
 mod chunk;
 mod codes;

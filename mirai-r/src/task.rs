@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use mirai::sched::Mode;
 use mirai::{Outcome, SubmitOptions, TaskHandle};
@@ -192,6 +193,11 @@ pub(crate) fn submit_chunk_in<'s>(
 ) -> RResult<Sexp<'s>> {
     let hb = host_ref(s.r(), host, "host")?;
     let shared = Rc::new(submit_handle(hb, data, Sexp::null(), hooks)?);
+    // The engine signals the profile's cv once for the chunk; the cv counts mirai.
+    if let Some(cv) = hb.cv.as_ref().filter(|_| n > 1) {
+        let cv = Arc::clone(cv);
+        shared.on_complete(Box::new(move || (1..n).for_each(|_| cv.signal())));
+    }
     let task = new_task_ref(s, HandleRef::Shared(Rc::clone(&shared), Cell::new(n)), hb);
     let mut chunks = hb.chunks.borrow_mut();
     if chunks.len() >= 256 && chunks.len().is_power_of_two() {

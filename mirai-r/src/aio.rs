@@ -85,7 +85,8 @@ unsafe fn sym(name: &CStr) -> SEXP {
     Rf_install(name.as_ptr())
 }
 
-/// The shared objects; made on first use (the namespace is loaded by then: R calls us from it).
+/// The shared objects; made on first use (the namespace is loaded by then: R calls us from it,
+/// and nanonext's before it).
 pub(crate) unsafe fn statics() -> RResult<Statics> {
     if let Some(s) = STATICS.with(Cell::get) {
         return Ok(s);
@@ -94,9 +95,13 @@ pub(crate) unsafe fn statics() -> RResult<Statics> {
     let name = p.protect(mk_string("mirai"));
     // Both calls evaluate R code (getNamespace(), the lazy-load database): confined.
     let ns = p.protect(protect(|| R_FindNamespace(name))?);
-    let mut unresolved = Rf_findVarInFrame(ns, sym(c".unresolved"));
+    // The sentinel is nanonext's one object (spec nanonext-api §1.2: recognised by identity);
+    // mirai imports nanonext, so its namespace is loaded.
+    let nx = p.protect(mk_string("nanonext"));
+    let nx = p.protect(protect(|| R_FindNamespace(nx))?);
+    let mut unresolved = Rf_findVarInFrame(nx, sym(c".unresolvedValue"));
     if unresolved == R_UnboundValue {
-        return Err("mirai: the package namespace lacks `.unresolved`".into());
+        return Err("mirai: the nanonext namespace lacks `.unresolvedValue`".into());
     }
     if type_of(unresolved) == SEXPTYPE::PROMSXP {
         unresolved = p.protect(protect(|| Rf_eval(unresolved, R_BaseEnv))?);

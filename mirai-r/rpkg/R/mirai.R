@@ -459,6 +459,8 @@ stop_mirai <- function(x) {
 #' @details Test `$data` with `unresolved()` rather than [is.na()]: the sentinel is a logical
 #'   `NA` of class `unresolvedValue`, and a task may well return `NA` itself.
 #'
+#'   This is nanonext's `unresolved()`, re-exported: it works on any Aio, a mirai being one.
+#'
 #' @seealso [call_mirai()] to wait.
 #' @examples
 #' daemons(1)
@@ -470,14 +472,9 @@ stop_mirai <- function(x) {
 #' m$data
 #' unresolved(m$data)
 #' daemons(0)
-unresolved <- function(x) {
-  if (is_mirai(x)) .pending(x)
-  else if (inherits(x, "unresolvedValue")) TRUE
-  else if (is.list(x)) {
-    for (m in x) if (is_mirai(m) && .pending(m) || inherits(m, "unresolvedValue")) return(TRUE)
-    FALSE
-  } else FALSE
-}
+#' @usage unresolved(x)
+#' @name unresolved
+NULL
 
 #' Is an object a mirai or a mirai map?
 #'

@@ -54,7 +54,6 @@ impl NanoAio {
         h.aio_value::<NanoAio>(&NANO_AIO, r)
     }
 
-    #[allow(dead_code)] // Used by the socket code (crate::sock).
     /// The completion slot.
     pub(crate) fn slot(&self) -> &Arc<AioSlot> {
         &self.slot
@@ -151,7 +150,7 @@ pub(crate) fn new_aio<'s>(
         AioKind::Recv(_) => c"data",
         AioKind::Send => c"result",
     };
-    let env = s.new_env(None, 4);
+    let env = s.new_object_env(None, 4);
     let handle = s.aio_box(&NANO_AIO, NanoAio { slot, kind });
     env.define(r.sym(c"aio"), handle);
     let body = s.lang(st.dot_call.sexp(), &[st.get_routine.sexp(), env]);

@@ -16,7 +16,10 @@ mod aioq;
 mod codes;
 mod cv;
 mod cvr;
+mod keep;
 mod slot;
+mod tlsr;
+mod url;
 mod utils;
 
 use mirai_rapi::CallMethod;
@@ -40,9 +43,20 @@ fn routines() -> Vec<CallMethod> {
         codes::nano_nng_error,
         utils::nano_mclock,
         utils::nano_msleep,
+        utils::nano_random,
+        utils::nano_ip_addr,
+        utils::nano_version,
+        utils::nano_mark,
+        utils::nano_advance,
+        utils::nano_write_stdout,
+        url::nano_parse_url,
+        url::nano_status_code,
+        tlsr::nano_tls_config,
+        tlsr::nano_write_cert,
         aio::nano_aio_init,
         aio::nano_aio_get,
         aio::nano_timer_aio,
+        keep::nano_keep,
     ]
 }
 

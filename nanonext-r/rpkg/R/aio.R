@@ -63,10 +63,10 @@ print.errorValue <- function(x, ...) {
 `$<-.sendAio` <- function(x, name, value) x
 
 #' @export
-`[.recvAio` <- function(x, i) collect_aio_(x)
+`[.recvAio` <- function(x, i, ...) collect_aio_(x)
 
 #' @export
-`[.sendAio` <- function(x, i) collect_aio_(x)
+`[.sendAio` <- function(x, i, ...) collect_aio_(x)
 
 #' @exportS3Method utils::.DollarNames
 .DollarNames.recvAio <- function(x, pattern = "") grep(pattern, "data", value = TRUE, fixed = TRUE)

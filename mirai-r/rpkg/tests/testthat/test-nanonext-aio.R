@@ -98,6 +98,8 @@ test_that("nanonext's queries on chunk elements, everywhere() and ephemeral mira
 test_that("mirai re-exports nanonext's functions and shares its sentinel", {
   expect_identical(mirai::unresolved, nanonext::unresolved)
   expect_identical(mirai::is_error_value, nanonext::is_error_value)
+  expect_identical(mirai::serial_config, nanonext::serial_config)
+  expect_identical(environment(mirai::unresolved), asNamespace("nanonext"))
   daemons(url = local_url(), .compute = "nxs")
   on.exit(daemons(0, .compute = "nxs"))
   m <- mirai(1, .compute = "nxs")

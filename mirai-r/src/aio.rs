@@ -521,38 +521,6 @@ pub(crate) fn mirai_stop<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
     }
 }
 
-/// `.Call` routine (docs/r-bridge.md): the task handle of mirai `x` (see [`aio_of`]), `NULL`
-/// once settled or for anything but a mirai.
-pub(crate) fn mirai_aio<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let x = x.raw();
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            if is_mirai(x) {
-                aio_of(x)
-            } else {
-                Ok(R_NilValue)
-            }
-        })
-    }
-}
-
-/// `.Call` routine (docs/r-bridge.md): TRUE while mirai `x` has a task that has not resolved
-/// (never waits, never consumes); FALSE for anything else.
-pub(crate) fn mirai_pending<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let x = x.raw();
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            Ok(lgl(
-                is_mirai(x) && aiokind::waiting(R::assume(), Sexp::from_raw(x))?
-            ))
-        })
-    }
-}
-
 /// `.Call` routine (docs/r-bridge.md): how many times mirai `x`'s task was sent to a daemon:
 /// 1 normally, more when it was retried after losing its daemon (`daemons(retry = )`), 0 if
 /// it never left the queue.

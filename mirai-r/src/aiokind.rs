@@ -108,6 +108,22 @@ pub(crate) fn stop_mirai(r: R, m: Sexp<'_>) -> RResult<bool> {
     Ok(dispatcher)
 }
 
+/// `.Call` routine (docs/r-bridge.md): the task handle of mirai `x` (its `.aio`, or `x` itself
+/// while its keyed task waits), `NULL` once settled or stopped, or for anything but a mirai.
+pub(crate) fn mirai_aio<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    if !is_mirai(x) {
+        return Ok(Sexp::null());
+    }
+    Ok(live_task(s.r(), x)?.unwrap_or(Sexp::null()))
+}
+
+/// `.Call` routine (docs/r-bridge.md): TRUE while mirai `x` has a task that has not resolved
+/// (never waits, never consumes; what the handle's `pending` answers); FALSE for anything else.
+pub(crate) fn mirai_pending<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
+    let r = s.r();
+    Ok(r.lgl(is_mirai(x) && waiting(r, x)?))
+}
+
 impl AioOps for MiraiAio {
     fn pending(h: Sexp<'_>, r: R) -> bool {
         mirai_of(h).is_some_and(|m| waiting(r, m).unwrap_or(false))

@@ -19,7 +19,7 @@ use crate::supervise::{Launched, Relaunch};
 use crate::sync::lock;
 #[cfg(doc)]
 use crate::HostConfig;
-use crate::RepairPolicy;
+use crate::{CompletionNotifier, RepairPolicy};
 
 /// The host's state under its lock.
 pub(crate) struct State {
@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) trace: Option<Arc<HostTrace>>,
     /// Frames to send, in the order the session asked for them (see [`Outbox::flush`]).
     pub(crate) outbox: Outbox,
+    /// Called once per resolution, after the lock is released ([`HostConfig::on_complete`]).
+    pub(crate) on_complete: Option<CompletionNotifier>,
 }
 
 /// What a locked section must do before or after unlocking: the condvars to signal, and
@@ -94,6 +96,7 @@ impl Shared {
             if slot.complete(outcome, d) {
                 self.completions.fetch_add(1, Ordering::Release);
                 notes.completed = true;
+                d.completed += 1;
             }
         }
     }

@@ -12,20 +12,17 @@
 //! daemon evaluates each as a chunk of one (`crate::daemon`) and answers each on its own.
 //! Each element's mirai is an ordinary task mirai holding its own handle as `.aio`.
 //!
-//! No element made here carries `.idx` (a position in a shared chunk result, which the
-//! settling code in `crate::aio` still understands); [`stop_element`], which `stop_mirai()`
-//! calls for such a mirai, cancels its task like any other.
+//! Completion signals the profile's cv once per element, as for any task (the engine's
+//! completion notifier), so `nextget("cv")` counts mirai.
 
 #![forbid(unsafe_code)]
 
 use mirai::SubmitOptions;
 use mirai_rapi::{args, RResult, Scope, Sexp};
 
-use crate::aio::fields::{keep_attempts_of, new_mirai_in, syms};
-use crate::handles::{host_error, host_ref, new_task, task_resolved_of};
+use crate::aio::fields::new_mirai_in;
+use crate::handles::{host_error, host_ref, new_task};
 use crate::serial::{serialize_of, HooksOf};
-use crate::task::cancel_task;
-use crate::values::error_value;
 
 /// `.Call` routine: submits the chunk `data` (whose `map` holds `n` elements) to `host` and
 /// returns the list of its `n` element mirai.
@@ -59,20 +56,4 @@ pub(crate) fn mirai_submit_chunk<'a>(
         out.set_list_elt(i, new_mirai_in(&q, aio, hooks, Sexp::null())?);
     }
     Ok(out)
-}
-
-/// `stop_mirai()` on a mirai `x` with `.idx` whose task handle is `aio`: it resolves to 20
-/// at once (unless its value has arrived) and its task is cancelled.
-pub(crate) fn stop_element<'s>(s: &'s Scope, x: Sexp<'_>, aio: Sexp<'_>) -> RResult<Sexp<'s>> {
-    let r = s.r();
-    if task_resolved_of(r, aio) {
-        // Its value has arrived: left untouched, as for any resolved mirai.
-        return Ok(r.lgl(false));
-    }
-    let (s_aio, _, s_value) = syms(r)?;
-    x.define(s_value, error_value(s, 20));
-    let held = cancel_task(r, aio)?;
-    keep_attempts_of(x, aio)?;
-    x.define(s_aio, Sexp::null());
-    Ok(r.lgl(held))
 }

@@ -9,9 +9,9 @@ use mirai_trace::TraceParent;
 use mirai_transport::Backend;
 
 use crate::session::SessionConfig;
-use crate::TransportOptions;
 #[cfg(doc)]
 use crate::{session::Session, Host, TaskHandle};
+use crate::{CompletionNotifier, TransportOptions};
 
 /// How a host is set up: [`HostConfig::new`], then its `with_*` methods. The protocol's part
 /// becomes the sans-IO session's [`SessionConfig`] in one place, [`HostConfig::session_config`].
@@ -57,6 +57,10 @@ pub struct HostConfig {
     /// gets its next task only after answering the previous one. Ignored in direct mode, and
     /// over the NNG backend (whose pair protocol drops messages queued beyond two per peer).
     pub pipeline: Option<Duration>,
+    /// Called once per task this host resolves, whatever the outcome (see
+    /// [`CompletionNotifier`]): an event-driven "something finished" for callers that wait on
+    /// their own primitive. `None` (the default): nothing is called.
+    pub on_complete: Option<CompletionNotifier>,
 }
 
 /// Default of [`HostConfig::pipeline`]: daemons whose tasks take under a millisecond are
@@ -75,7 +79,7 @@ pub const DEFAULT_MAX_PENDING: usize = 1024;
 
 impl HostConfig {
     /// Dispatcher mode at `url`, no budget, no streams, no serialization config, no retries,
-    /// no repair, default hello timeout and pending-connection cap; each set with the `with_*`
+    /// no repair, default hello timeout and pending-connection cap, no completion notifier; each set with the `with_*`
     /// methods:
     ///
     /// ```
@@ -105,6 +109,7 @@ impl HostConfig {
             max_pending: DEFAULT_MAX_PENDING,
             compute: "default".to_string(),
             pipeline: DEFAULT_PIPELINE,
+            on_complete: None,
         }
     }
 
@@ -189,6 +194,13 @@ impl HostConfig {
     #[must_use]
     pub fn with_pipeline(mut self, pipeline: Option<Duration>) -> Self {
         self.pipeline = pipeline;
+        self
+    }
+
+    /// Sets [`HostConfig::on_complete`] (`None`: nothing is called).
+    #[must_use]
+    pub fn with_on_complete(mut self, on_complete: Option<CompletionNotifier>) -> Self {
+        self.on_complete = on_complete;
         self
     }
 
@@ -363,6 +375,7 @@ mod tests {
             (d.hello_timeout, d.max_pending, d.compute.as_str()),
             (DEFAULT_HELLO_TIMEOUT, DEFAULT_MAX_PENDING, "default")
         );
+        assert!(d.on_complete.is_none());
         let transport = TransportOptions {
             max_message: 4096,
             ..TransportOptions::default()
@@ -379,8 +392,10 @@ mod tests {
             .with_hello_timeout(Duration::from_secs(3))
             .with_max_pending(5)
             .with_compute("gpu")
-            .with_pipeline(None);
+            .with_pipeline(None)
+            .with_on_complete(Some(CompletionNotifier::new(|| {})));
         assert_eq!((c.url.as_str(), c.mode), ("ipc:///tmp/x", Mode::Direct));
+        assert!(c.on_complete.is_some());
         assert_eq!(c.transport.max_message, 4096);
         assert_eq!((c.memory_limit, c.stream), (Some(7), Some(STREAM)));
         assert_eq!((c.serial.as_slice(), c.retries), (&b"s"[..], 2));

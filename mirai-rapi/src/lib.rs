@@ -24,6 +24,8 @@
 //! - [`Scope::eval_traced`]: evaluation with a handler at the point of an error; [`frame`]:
 //!   environments' locks and bindings.
 //! - [`abi`]: Aio handles and condition variables shared between packages.
+//! - [`objects`]: environments as objects (no enclosure, closures, active bindings), R's RNG.
+//! - [`os`]: signals to the own process and the host's IPv4 interfaces.
 //! - [`package_init!`]: the package's exported init function.
 //!
 //! What it is not: it knows nothing of mirai (no R-level semantics, classes or error values of

@@ -120,69 +120,6 @@ impl HostConfig {
         self
     }
 
-    /// Sets [`HostConfig::transport`].
-    #[must_use]
-    pub fn with_transport(mut self, transport: TransportOptions) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// Sets [`HostConfig::mode`].
-    #[must_use]
-    pub fn with_mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Sets [`HostConfig::memory_limit`] (`None`: no budget).
-    #[must_use]
-    pub fn with_memory_limit(mut self, memory_limit: Option<u64>) -> Self {
-        self.memory_limit = memory_limit;
-        self
-    }
-
-    /// Sets [`HostConfig::stream`] (`None`: no streams).
-    #[must_use]
-    pub fn with_stream(mut self, stream: Option<RngStream>) -> Self {
-        self.stream = stream;
-        self
-    }
-
-    /// Sets [`HostConfig::serial`].
-    #[must_use]
-    pub fn with_serial(mut self, serial: Vec<u8>) -> Self {
-        self.serial = serial;
-        self
-    }
-
-    /// Sets [`HostConfig::retries`].
-    #[must_use]
-    pub fn with_retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
-    }
-
-    /// Sets [`HostConfig::repair`] (`None`: no repair).
-    #[must_use]
-    pub fn with_repair(mut self, repair: Option<RepairPolicy>) -> Self {
-        self.repair = repair;
-        self
-    }
-
-    /// Sets [`HostConfig::hello_timeout`].
-    #[must_use]
-    pub fn with_hello_timeout(mut self, hello_timeout: Duration) -> Self {
-        self.hello_timeout = hello_timeout;
-        self
-    }
-
-    /// Sets [`HostConfig::max_pending`].
-    #[must_use]
-    pub fn with_max_pending(mut self, max_pending: usize) -> Self {
-        self.max_pending = max_pending;
-        self
-    }
-
     /// Sets [`HostConfig::compute`].
     #[must_use]
     pub fn with_compute(mut self, compute: impl Into<String>) -> Self {
@@ -190,18 +127,29 @@ impl HostConfig {
         self
     }
 
-    /// Sets [`HostConfig::pipeline`] (`None`: no pipelining).
-    #[must_use]
-    pub fn with_pipeline(mut self, pipeline: Option<Duration>) -> Self {
-        self.pipeline = pipeline;
-        self
-    }
-
-    /// Sets [`HostConfig::on_complete`] (`None`: nothing is called).
-    #[must_use]
-    pub fn with_on_complete(mut self, on_complete: Option<CompletionNotifier>) -> Self {
-        self.on_complete = on_complete;
-        self
+    setters! {
+        /// Sets [`HostConfig::transport`].
+        with_transport(transport: TransportOptions);
+        /// Sets [`HostConfig::mode`].
+        with_mode(mode: Mode);
+        /// Sets [`HostConfig::memory_limit`] (`None`: no budget).
+        with_memory_limit(memory_limit: Option<u64>);
+        /// Sets [`HostConfig::stream`] (`None`: no streams).
+        with_stream(stream: Option<RngStream>);
+        /// Sets [`HostConfig::serial`].
+        with_serial(serial: Vec<u8>);
+        /// Sets [`HostConfig::retries`].
+        with_retries(retries: u32);
+        /// Sets [`HostConfig::repair`] (`None`: no repair).
+        with_repair(repair: Option<RepairPolicy>);
+        /// Sets [`HostConfig::hello_timeout`].
+        with_hello_timeout(hello_timeout: Duration);
+        /// Sets [`HostConfig::max_pending`].
+        with_max_pending(max_pending: usize);
+        /// Sets [`HostConfig::pipeline`] (`None`: no pipelining).
+        with_pipeline(pipeline: Option<Duration>);
+        /// Sets [`HostConfig::on_complete`] (`None`: nothing is called).
+        with_on_complete(on_complete: Option<CompletionNotifier>);
     }
 
     /// The configuration of the sans-IO [`Session`] that [`Host::start`] drives: the
@@ -252,32 +200,15 @@ pub struct RepairPolicy {
 }
 
 impl RepairPolicy {
-    /// Sets [`RepairPolicy::backoff`].
-    #[must_use]
-    pub fn with_backoff(mut self, backoff: Duration) -> Self {
-        self.backoff = backoff;
-        self
-    }
-
-    /// Sets [`RepairPolicy::max_backoff`].
-    #[must_use]
-    pub fn with_max_backoff(mut self, max_backoff: Duration) -> Self {
-        self.max_backoff = max_backoff;
-        self
-    }
-
-    /// Sets [`RepairPolicy::stable`].
-    #[must_use]
-    pub fn with_stable(mut self, stable: Duration) -> Self {
-        self.stable = stable;
-        self
-    }
-
-    /// Sets [`RepairPolicy::max_per_minute`].
-    #[must_use]
-    pub fn with_max_per_minute(mut self, max_per_minute: u32) -> Self {
-        self.max_per_minute = max_per_minute;
-        self
+    setters! {
+        /// Sets [`RepairPolicy::backoff`].
+        with_backoff(backoff: Duration);
+        /// Sets [`RepairPolicy::max_backoff`].
+        with_max_backoff(max_backoff: Duration);
+        /// Sets [`RepairPolicy::stable`].
+        with_stable(stable: Duration);
+        /// Sets [`RepairPolicy::max_per_minute`].
+        with_max_per_minute(max_per_minute: u32);
     }
 }
 
@@ -324,32 +255,15 @@ impl SubmitOptions {
         SubmitOptions::default()
     }
 
-    /// Sets [`SubmitOptions::timeout`] (`None`: none).
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Sets [`SubmitOptions::trace`] (`None`: the host traces the task itself).
-    #[must_use]
-    pub fn with_trace(mut self, trace: Option<String>) -> Self {
-        self.trace = trace;
-        self
-    }
-
-    /// Sets [`SubmitOptions::parent`] (`None`: no parent span).
-    #[must_use]
-    pub fn with_parent(mut self, parent: Option<TraceParent>) -> Self {
-        self.parent = parent;
-        self
-    }
-
-    /// Sets [`SubmitOptions::retries`] (`None`: the profile's default).
-    #[must_use]
-    pub fn with_retries(mut self, retries: Option<u32>) -> Self {
-        self.retries = retries;
-        self
+    setters! {
+        /// Sets [`SubmitOptions::timeout`] (`None`: none).
+        with_timeout(timeout: Option<Duration>);
+        /// Sets [`SubmitOptions::trace`] (`None`: the host traces the task itself).
+        with_trace(trace: Option<String>);
+        /// Sets [`SubmitOptions::parent`] (`None`: no parent span).
+        with_parent(parent: Option<TraceParent>);
+        /// Sets [`SubmitOptions::retries`] (`None`: the profile's default).
+        with_retries(retries: Option<u32>);
     }
 }
 

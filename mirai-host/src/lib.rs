@@ -87,6 +87,8 @@
 
 // The public API: the host, its configuration and task handles, the protocol session, the
 // launchers and RNG streams.
+#[macro_use]
+mod setters;
 mod config;
 mod error;
 mod handle;

@@ -71,39 +71,17 @@ impl SessionConfig {
         }
     }
 
-    /// Sets [`SessionConfig::max_frame`].
-    #[must_use]
-    pub fn with_max_frame(mut self, max_frame: usize) -> Self {
-        self.max_frame = max_frame;
-        self
-    }
-
-    /// Sets [`SessionConfig::max_pending`].
-    #[must_use]
-    pub fn with_max_pending(mut self, max_pending: usize) -> Self {
-        self.max_pending = max_pending;
-        self
-    }
-
-    /// Sets [`SessionConfig::hello_timeout`].
-    #[must_use]
-    pub fn with_hello_timeout(mut self, hello_timeout: Duration) -> Self {
-        self.hello_timeout = hello_timeout;
-        self
-    }
-
-    /// Sets [`SessionConfig::stream`] (`None`: no stream).
-    #[must_use]
-    pub fn with_stream(mut self, stream: Option<RngStream>) -> Self {
-        self.stream = stream;
-        self
-    }
-
-    /// Sets [`SessionConfig::serial`].
-    #[must_use]
-    pub fn with_serial(mut self, serial: Vec<u8>) -> Self {
-        self.serial = serial;
-        self
+    setters! {
+        /// Sets [`SessionConfig::max_frame`].
+        with_max_frame(max_frame: usize);
+        /// Sets [`SessionConfig::max_pending`].
+        with_max_pending(max_pending: usize);
+        /// Sets [`SessionConfig::hello_timeout`].
+        with_hello_timeout(hello_timeout: Duration);
+        /// Sets [`SessionConfig::stream`] (`None`: no stream).
+        with_stream(stream: Option<RngStream>);
+        /// Sets [`SessionConfig::serial`].
+        with_serial(serial: Vec<u8>);
     }
 }
 

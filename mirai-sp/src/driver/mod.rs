@@ -5,23 +5,28 @@
 //! per-pipe write queues, and wakes the others through one condition variable. Simple rather
 //! than fast: the project's native transport will drive the same machines later.
 
+mod aio;
 mod endpoint;
+mod handles;
 mod pipe;
 mod stream;
 
-use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use aio::{Done, OpId};
+pub use endpoint::{EndpointKind, EndpointStats};
+pub use handles::{Dialer, Listener};
 pub use stream::Addr;
 
 use crate::error::Error;
 use crate::frame::Framing;
 use crate::protocol::Protocol;
 use crate::sm::{self, ContextId, Machine, PipeId, Received, SmError, SmOption};
-use endpoint::ListenerHandle;
-use stream::{Bound, Stream};
+use aio::{Fire, Op, Waiter};
+use endpoint::Endpoint;
+use stream::Stream;
 
 /// Socket-wide settings, fixed at creation.
 #[derive(Debug, Clone)]
@@ -41,20 +46,37 @@ impl Default for SocketOptions {
     }
 }
 
+/// A pipe (connection) was added to or removed from a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipeEvent {
+    /// Fully connected (handshake done, known to the protocol).
+    Added(PipeId),
+    /// Gone.
+    Removed(PipeId),
+}
+
+/// Told of every pipe event of a socket, on the driver thread where it happened, after the
+/// socket's state reflects it. Must not block on the socket.
+pub type PipeObserver = Arc<dyn Fn(PipeEvent) + Send + Sync>;
+
 pub(crate) struct PipeHandle {
     tx: mpsc::Sender<Vec<u8>>,
     stream: Option<Stream>,
     framing: Framing,
+    endpoint: u32,
 }
 
 pub(crate) struct Inner {
     machine: Box<dyn Machine>,
     pipes: HashMap<PipeId, PipeHandle>,
-    listeners: Vec<ListenerHandle>,
+    endpoints: HashMap<u32, Endpoint>,
     closed: bool,
     next_pipe: u32,
     recv_max: usize,
     reconnect: Duration,
+    waiters: VecDeque<Waiter>,
+    next_op: u64,
+    observer: Option<PipeObserver>,
 }
 
 impl Inner {
@@ -84,6 +106,15 @@ impl Inner {
             }
         }
     }
+
+    /// Shuts the connections of endpoint `ep` down (their readers then remove them).
+    fn shutdown_pipes_of(&self, ep: u32) {
+        for p in self.pipes.values().filter(|p| p.endpoint == ep) {
+            if let Some(s) = &p.stream {
+                s.shutdown();
+            }
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -109,13 +140,45 @@ impl Shared {
         }
     }
 
+    /// After a change of state: flushes transmits, serves parked operations, wakes blocked
+    /// callers, then (unlocked) runs the completions.
+    fn settle(&self, mut g: MutexGuard<'_, Inner>) {
+        g.flush();
+        let fires = g.service(Instant::now());
+        drop(g);
+        self.cv.notify_all();
+        fire(fires);
+    }
+
     fn drop_pipe(&self, pipe: PipeId) {
         let mut g = self.lock();
         if g.pipes.remove(&pipe).is_some() {
             g.machine.remove_pipe(pipe, Instant::now());
-            g.flush();
+            let observer = g.observer.clone();
+            self.settle(g);
+            if let Some(o) = observer {
+                o(PipeEvent::Removed(pipe));
+            }
+        } else {
+            drop(g);
+            self.cv.notify_all();
         }
-        self.cv.notify_all();
+    }
+
+    /// Parks an asynchronous operation (or fails it at once on a closed socket).
+    fn park(&self, ctx: ContextId, timeout: Option<Duration>, op: Op) -> OpId {
+        let mut g = self.lock();
+        g.next_op += 1;
+        let id = OpId(g.next_op);
+        let w = Waiter::new(id, ctx, timeout, op);
+        if g.closed {
+            drop(g);
+            fire(vec![w.fail(Error::Closed)]);
+            return id;
+        }
+        g.waiters.push_back(w);
+        self.settle(g);
+        id
     }
 
     /// Runs `op` until it stops saying "try again", the timeout passes or the socket closes.
@@ -134,13 +197,12 @@ impl Shared {
             }
             let now = Instant::now();
             let r = op(g.machine.as_mut(), now);
-            g.flush();
             match r {
                 Ok(v) => {
-                    self.cv.notify_all();
+                    self.settle(g);
                     return Ok(v);
                 }
-                Err(SmError::TryAgain) => {}
+                Err(SmError::TryAgain) => g.flush(),
                 // The state ended while we waited (a survey's deadline): that is a timeout.
                 Err(SmError::IncorrectState) if waited => return Err(Error::TimedOut),
                 Err(e) => return Err(e.into()),
@@ -159,6 +221,13 @@ impl Shared {
             g = self.wait(g, left);
             waited = true;
         }
+    }
+}
+
+/// Runs completions (outside the socket's lock).
+fn fire(fires: Vec<Fire>) {
+    for f in fires {
+        f();
     }
 }
 
@@ -192,11 +261,14 @@ impl Socket {
         let inner = Inner {
             machine,
             pipes: HashMap::new(),
-            listeners: Vec::new(),
+            endpoints: HashMap::new(),
             closed: false,
             next_pipe: seed(),
             recv_max: opts.recv_max,
             reconnect: opts.reconnect,
+            waiters: VecDeque::new(),
+            next_op: 0,
+            observer: None,
         };
         let shared = Arc::new(Shared {
             proto,
@@ -212,54 +284,41 @@ impl Socket {
         self.shared.proto
     }
 
+    /// A listener for `url`, not started (options may be set first).
+    pub fn listener(&self, url: &str) -> Result<Listener, Error> {
+        handles::create(&self.shared, EndpointKind::Listener, url).map(Listener)
+    }
+
+    /// A dialer for `url`, not started.
+    pub fn dialer(&self, url: &str) -> Result<Dialer, Error> {
+        handles::create(&self.shared, EndpointKind::Dialer, url).map(Dialer)
+    }
+
     /// Listens at `url`; returns the bound URL (tcp port 0 replaced by the real port).
     pub fn listen(&self, url: &str) -> Result<String, Error> {
-        let addr = Addr::parse(url)?;
-        if self.shared.lock().closed {
-            return Err(Error::Closed);
-        }
-        let bound = Bound::bind(&addr)?;
-        let local = bound.local()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        endpoint::spawn_listener(&self.shared, bound, Arc::clone(&stop), addr.framing())?;
-        let url = match &local {
-            Addr::Tcp(h, p) if h.contains(':') => format!("tcp://[{h}]:{p}"),
-            Addr::Tcp(h, p) => format!("tcp://{h}:{p}"),
-            Addr::Ipc(p) => format!("ipc://{}", p.display()),
-        };
-        let mut g = self.shared.lock();
-        g.listeners.push(ListenerHandle { stop, local });
-        if g.closed {
-            // Closed meanwhile: do not leave the listener behind.
-            if let Some(l) = g.listeners.pop() {
-                l.stop();
+        let l = self.listener(url)?;
+        match l.start() {
+            Ok(url) => Ok(url),
+            Err(e) => {
+                let _gone = l.close();
+                Err(e)
             }
-            return Err(Error::Closed);
         }
-        Ok(url)
     }
 
     /// Dials `url` now (failing with e.g. `ConnectionRefused`), then keeps reconnecting in
     /// the background whenever the connection drops.
     pub fn dial(&self, url: &str) -> Result<(), Error> {
-        let addr = Addr::parse(url)?;
-        if self.shared.lock().closed {
-            return Err(Error::Closed);
-        }
-        let first = Stream::connect(&addr)?;
-        endpoint::spawn_dialer(&self.shared, addr, Some(first))?;
-        Ok(())
+        let d = self.dialer(url)?;
+        d.start(true).inspect_err(|_| {
+            let _gone = d.close();
+        })
     }
 
     /// Dials `url` in the background, retrying until it connects (never fails for an
     /// unreachable address).
     pub fn dial_async(&self, url: &str) -> Result<(), Error> {
-        let addr = Addr::parse(url)?;
-        if self.shared.lock().closed {
-            return Err(Error::Closed);
-        }
-        endpoint::spawn_dialer(&self.shared, addr, None)?;
-        Ok(())
+        self.dialer(url)?.start(false)
     }
 
     /// Sends `body` (`timeout`: `None` blocks, zero is non-blocking).
@@ -284,7 +343,33 @@ impl Socket {
 
     /// Receives a message with the id of the pipe it came from.
     pub fn recv_msg(&self, timeout: Option<Duration>) -> Result<Received, Error> {
-        self.recv_on(ContextId::SOCKET, timeout)
+        self.shared
+            .blocking(timeout, |m, now| m.recv(ContextId::SOCKET, now))
+    }
+
+    /// Sends in the background: `done` is called once the message is queued for a pipe, or
+    /// with the error (`TimedOut` after `timeout`, `Closed`). `None` waits without limit.
+    pub fn send_async(
+        &self,
+        body: Vec<u8>,
+        pipe: Option<PipeId>,
+        timeout: Option<Duration>,
+        done: Done<()>,
+    ) -> OpId {
+        let op = Op::Send { body, pipe, done };
+        self.shared.park(ContextId::SOCKET, timeout, op)
+    }
+
+    /// Receives in the background: `done` gets the message or the error. Pending receives
+    /// are served in the order they were posted.
+    pub fn recv_async(&self, timeout: Option<Duration>, done: Done<Received>) -> OpId {
+        self.shared.park(ContextId::SOCKET, timeout, Op::Recv(done))
+    }
+
+    /// Cancels a pending asynchronous operation of this socket or its contexts: its callback
+    /// is dropped uncalled. Whether it was still pending.
+    pub fn cancel(&self, op: OpId) -> bool {
+        cancel(&self.shared, op)
     }
 
     fn send_on(
@@ -298,23 +383,40 @@ impl Socket {
             .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), pipe, now))
     }
 
-    fn recv_on(&self, ctx: ContextId, timeout: Option<Duration>) -> Result<Received, Error> {
-        self.shared.blocking(timeout, |m, now| m.recv(ctx, now))
-    }
-
     /// Sets a protocol option on the socket (contexts opened later inherit it).
     pub fn set_option(&self, opt: SmOption) -> Result<(), Error> {
-        self.set_option_on(ContextId::SOCKET, opt)
-    }
-
-    fn set_option_on(&self, ctx: ContextId, opt: SmOption) -> Result<(), Error> {
         let mut g = self.shared.lock();
         if g.closed {
             return Err(Error::Closed);
         }
-        g.machine.set_option(ctx, opt)?;
-        self.shared.cv.notify_all();
+        g.machine.set_option(ContextId::SOCKET, opt)?;
+        self.shared.settle(g);
         Ok(())
+    }
+
+    /// Sets `recv-size-max` for connections made from now on (0: no limit).
+    pub fn set_recv_max(&self, max: usize) {
+        self.shared.lock().recv_max = max;
+    }
+
+    /// The current `recv-size-max`.
+    pub fn recv_max(&self) -> usize {
+        self.shared.lock().recv_max
+    }
+
+    /// Sets the pause between a dialer's reconnection attempts.
+    pub fn set_reconnect(&self, d: Duration) {
+        self.shared.lock().reconnect = d;
+    }
+
+    /// The pause between a dialer's reconnection attempts.
+    pub fn reconnect(&self) -> Duration {
+        self.shared.lock().reconnect
+    }
+
+    /// Installs (or removes, `None`) the observer of pipe events.
+    pub fn set_pipe_observer(&self, observer: Option<PipeObserver>) {
+        self.shared.lock().observer = observer;
     }
 
     /// Subscribes a sub socket to messages starting with `topic` (empty: all).
@@ -347,6 +449,22 @@ impl Socket {
         v
     }
 
+    /// Number of dialers and of listeners (not closed).
+    pub fn endpoint_counts(&self) -> (usize, usize) {
+        let g = self.shared.lock();
+        let d = g
+            .endpoints
+            .values()
+            .filter(|e| e.kind == EndpointKind::Dialer)
+            .count();
+        (d, g.endpoints.len() - d)
+    }
+
+    /// Whether the socket is closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
     /// Waits until at least `n` pipes are connected (test and startup helper).
     pub fn wait_pipes(&self, n: usize, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
@@ -366,23 +484,26 @@ impl Socket {
         }
     }
 
-    /// Closes the socket: endpoints stop, pipes drop, blocked calls fail with `Closed`.
-    /// Closing twice reports `Closed`.
+    /// Closes the socket: endpoints stop, pipes drop, blocked calls and pending asynchronous
+    /// operations fail with `Closed`. Closing twice reports `Closed`.
     pub fn close(&self) -> Result<(), Error> {
         let mut g = self.shared.lock();
         if g.closed {
             return Err(Error::Closed);
         }
         g.closed = true;
-        for l in g.listeners.drain(..) {
-            l.stop();
+        for (_, e) in g.endpoints.drain() {
+            e.stop();
         }
-        for (_, p) in g.pipes.drain() {
+        for p in g.pipes.values() {
             if let Some(s) = &p.stream {
                 s.shutdown();
             }
         }
+        let fires = g.fail_waiters(None, || Error::Closed);
+        drop(g);
         self.shared.cv.notify_all();
+        fire(fires);
         Ok(())
     }
 }
@@ -392,6 +513,18 @@ impl Drop for Socket {
         // Dropping the owner closes the socket, as nng_close; contexts then report Closed.
         let _already_closed = self.close();
     }
+}
+
+fn cancel(shared: &Shared, op: OpId) -> bool {
+    let mut g = shared.lock();
+    let before = g.waiters.len();
+    g.waiters.retain(|w| w.id != op);
+    let gone = g.waiters.len() != before;
+    drop(g);
+    if gone {
+        shared.cv.notify_all();
+    }
+    gone
 }
 
 /// Independent request/reply, survey or subscription state on a socket.
@@ -422,11 +555,35 @@ impl Context {
 
     /// Receives on this context.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>, Error> {
+        self.recv_msg(timeout).map(|r| r.body)
+    }
+
+    /// Receives on this context, with the pipe the message came from.
+    pub fn recv_msg(&self, timeout: Option<Duration>) -> Result<Received, Error> {
         let ctx = self.id;
         self.shared
             .blocking(timeout, |m, now| m.recv(ctx, now))
-            .map(|r| r.body)
             .map_err(ctx_closed)
+    }
+
+    /// Sends on this context in the background (see [`Socket::send_async`]).
+    pub fn send_async(&self, body: Vec<u8>, timeout: Option<Duration>, done: Done<()>) -> OpId {
+        let op = Op::Send {
+            body,
+            pipe: None,
+            done,
+        };
+        self.shared.park(self.id, timeout, op)
+    }
+
+    /// Receives on this context in the background (see [`Socket::recv_async`]).
+    pub fn recv_async(&self, timeout: Option<Duration>, done: Done<Received>) -> OpId {
+        self.shared.park(self.id, timeout, Op::Recv(done))
+    }
+
+    /// Cancels a pending asynchronous operation (see [`Socket::cancel`]).
+    pub fn cancel(&self, op: OpId) -> bool {
+        cancel(&self.shared, op)
     }
 
     /// Sets a protocol option for this context only.
@@ -438,10 +595,12 @@ impl Context {
         g.machine.set_option(self.id, opt).map_err(|e| match e {
             SmError::NotFound => Error::Closed,
             e => e.into(),
-        })
+        })?;
+        self.shared.settle(g);
+        Ok(())
     }
 
-    /// Closes the context; later operations on it report `Closed`.
+    /// Closes the context; its pending operations fail with `Closed`, later ones too.
     pub fn close(&self) -> Result<(), Error> {
         let mut g = self.shared.lock();
         if g.closed {
@@ -450,7 +609,10 @@ impl Context {
         g.machine
             .close_context(self.id)
             .map_err(|_| Error::Closed)?;
+        let fires = g.fail_waiters(Some(self.id), || Error::Closed);
+        drop(g);
         self.shared.cv.notify_all();
+        fire(fires);
         Ok(())
     }
 }
@@ -463,7 +625,8 @@ fn ctx_closed(e: Error) -> Error {
     }
 }
 
-/// The timer thread: runs the machine's timers when due, until the socket closes.
+/// The timer thread: runs the machine's timers and expires parked operations when due, until
+/// the socket closes.
 fn spawn_timer(shared: &Arc<Shared>) -> Result<(), Error> {
     let sh = Arc::clone(shared);
     std::thread::Builder::new()
@@ -475,11 +638,18 @@ fn spawn_timer(shared: &Arc<Shared>) -> Result<(), Error> {
                     return;
                 }
                 let now = Instant::now();
-                match g.machine.poll_timeout() {
+                let machine = g.machine.poll_timeout();
+                let next = match (machine, g.next_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                match next {
                     Some(t) if t <= now => {
-                        g.machine.handle_timeout(now);
-                        g.flush();
-                        sh.cv.notify_all();
+                        if machine.is_some_and(|m| m <= now) {
+                            g.machine.handle_timeout(now);
+                        }
+                        sh.settle(g);
+                        g = sh.lock();
                     }
                     Some(t) => g = sh.wait(g, Some(t - now)),
                     None => g = sh.wait(g, None),

@@ -4,6 +4,8 @@
 use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::sync::Arc;
+
+use super::PipeEvent;
 use std::time::{Duration, Instant};
 
 use super::stream::Stream;
@@ -27,11 +29,21 @@ fn handshake(shared: &Shared, stream: &mut Stream) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs a connection to its end on the calling thread: handshake, registration with the
-/// machine, then reading until the peer or the socket closes. Returns the error that ended it.
-pub(super) fn run(shared: &Arc<Shared>, mut stream: Stream, framing: Framing) -> Error {
+/// Runs a connection of endpoint `ep` to its end on the calling thread: handshake,
+/// registration with the machine, then reading until the peer, the endpoint or the socket
+/// closes. Returns the error that ended it. `added` (taken) is told once the pipe is added.
+pub(super) fn run(
+    shared: &Arc<Shared>,
+    mut stream: Stream,
+    framing: Framing,
+    ep: u32,
+    added: &mut Option<mpsc::Sender<Result<(), Error>>>,
+) -> Error {
     if let Err(e) = handshake(shared, &mut stream) {
         stream.shutdown();
+        if let Some(e) = shared.lock().endpoints.get_mut(&ep) {
+            e.stats.reject += 1;
+        }
         return e;
     }
     let writer_stream = match stream.try_clone() {
@@ -41,25 +53,45 @@ pub(super) fn run(shared: &Arc<Shared>, mut stream: Stream, framing: Framing) ->
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let (pipe, max) = {
         let mut g = shared.lock();
-        if g.closed {
+        let socket_max = g.recv_max;
+        let closed = g.closed;
+        let Some(e) = g.endpoints.get_mut(&ep).filter(|_| !closed) else {
+            stream.shutdown();
+            return Error::Closed;
+        };
+        if e.stop.load(std::sync::atomic::Ordering::SeqCst) {
             stream.shutdown();
             return Error::Closed;
         }
+        let max = e.recv_max.unwrap_or(socket_max);
         let pipe = g.alloc_pipe_id();
         if !g.machine.add_pipe(pipe, Instant::now()) {
             // pair: the socket already has its peer.
             stream.shutdown();
+            if let Some(e) = g.endpoints.get_mut(&ep) {
+                e.stats.reject += 1;
+            }
             return Error::IncorrectState;
+        }
+        if let Some(e) = g.endpoints.get_mut(&ep) {
+            e.stats.connect += 1;
         }
         let handle = PipeHandle {
             tx,
             stream: writer_stream.try_clone().ok(),
             framing,
+            endpoint: ep,
         };
         g.pipes.insert(pipe, handle);
-        g.flush();
-        shared.cv.notify_all();
-        (pipe, g.recv_max)
+        let observer = g.observer.clone();
+        shared.settle(g);
+        if let Some(tx) = added.take() {
+            let _told = tx.send(Ok(()));
+        }
+        if let Some(o) = observer {
+            o(PipeEvent::Added(pipe));
+        }
+        (pipe, max)
     };
     let sh = Arc::clone(shared);
     let writer = std::thread::Builder::new()
@@ -100,8 +132,7 @@ fn read_loop(shared: &Shared, pipe: PipeId, stream: &mut Stream, mut dec: FrameD
         for m in msgs {
             g.machine.handle_message(pipe, m, now);
         }
-        g.flush();
-        shared.cv.notify_all();
+        shared.settle(g);
     }
 }
 
@@ -113,7 +144,6 @@ fn write_loop(shared: &Shared, pipe: PipeId, mut stream: Stream, rx: mpsc::Recei
         }
         let mut g = shared.lock();
         g.machine.pipe_ready(pipe, Instant::now());
-        g.flush();
-        shared.cv.notify_all();
+        shared.settle(g);
     }
 }

@@ -11,8 +11,13 @@
 
 #![forbid(unsafe_code)]
 
+mod aio;
+mod aioq;
+mod codes;
 mod cv;
 mod cvr;
+mod slot;
+mod utils;
 
 use mirai_rapi::CallMethod;
 
@@ -24,6 +29,20 @@ fn routines() -> Vec<CallMethod> {
         cvr::nano_cv_signal,
         cvr::nano_cv_until,
         cvr::nano_cv_reset,
+        cvr::nano_cv_wait,
+        cvr::nano_cv_forward,
+        aioq::nano_unresolved,
+        aioq::nano_unresolved2,
+        aioq::nano_call_aio,
+        aioq::nano_collect_aio,
+        aioq::nano_stop_aio,
+        aioq::nano_race_aio,
+        codes::nano_nng_error,
+        utils::nano_mclock,
+        utils::nano_msleep,
+        aio::nano_aio_init,
+        aio::nano_aio_get,
+        aio::nano_timer_aio,
     ]
 }
 

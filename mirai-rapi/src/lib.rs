@@ -38,12 +38,14 @@ pub mod extptr;
 pub mod ffi;
 pub mod guard;
 pub mod later;
+pub mod markers;
 pub mod objects;
 pub mod os;
 pub mod routine;
 pub mod scope;
 pub mod sexp;
 pub mod token;
+pub mod vectors;
 pub mod weak;
 
 pub use abi::{AioHeader, AioOps, AioVtable, ForeignAio, ForeignCv, SharedCv};

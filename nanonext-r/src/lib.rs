@@ -17,6 +17,7 @@ mod codes;
 mod cv;
 mod cvr;
 mod slot;
+mod sock;
 mod utils;
 
 use mirai_rapi::CallMethod;
@@ -43,6 +44,27 @@ fn routines() -> Vec<CallMethod> {
         aio::nano_aio_init,
         aio::nano_aio_get,
         aio::nano_timer_aio,
+        sock::nano_socket,
+        sock::nano_close,
+        sock::nano_reap,
+        sock::nano_context,
+        sock::nano_err_text,
+        sock::nano_dial,
+        sock::nano_listen,
+        sock::nano_start,
+        sock::nano_close_endpoint,
+        sock::nano_send,
+        sock::nano_recv,
+        sock::nano_con_serial,
+        sock::nano_mark,
+        sock::nano_opt,
+        sock::nano_opt_set,
+        sock::nano_stat,
+        sock::nano_subscribe,
+        sock::nano_recv_aio,
+        sock::nano_send_aio,
+        sock::nano_request,
+        sock::nano_cancel_request,
     ]
 }
 

@@ -6,6 +6,7 @@
 //! than fast: the project's native transport will drive the same machines later.
 
 mod aio;
+mod context;
 mod endpoint;
 mod handles;
 mod pipe;
@@ -16,6 +17,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use aio::{Done, OpId};
+pub use context::Context;
 pub use endpoint::{EndpointKind, EndpointStats};
 pub use handles::{Dialer, Listener};
 pub use stream::Addr;
@@ -366,6 +368,14 @@ impl Socket {
         self.shared.park(ContextId::SOCKET, timeout, Op::Recv(done))
     }
 
+    /// A handle for other threads on the socket's own operations.
+    pub fn op_handle(&self) -> OpHandle {
+        OpHandle {
+            shared: Arc::clone(&self.shared),
+            ctx: ContextId::SOCKET,
+        }
+    }
+
     /// Cancels a pending asynchronous operation of this socket or its contexts: its callback
     /// is dropped uncalled. Whether it was still pending.
     pub fn cancel(&self, op: OpId) -> bool {
@@ -436,10 +446,7 @@ impl Socket {
             return Err(Error::Closed);
         }
         let id = g.machine.open_context()?;
-        Ok(Context {
-            shared: Arc::clone(&self.shared),
-            id,
-        })
+        Ok(Context::new(Arc::clone(&self.shared), id))
     }
 
     /// Ids of the connected pipes.
@@ -515,7 +522,38 @@ impl Drop for Socket {
     }
 }
 
-fn cancel(shared: &Shared, op: OpId) -> bool {
+/// A handle on a socket's or context's operations for other threads (completion callbacks,
+/// cancellers): cancel parked operations, send without waiting. Keeps the socket's state
+/// alive, not the socket open.
+#[derive(Clone)]
+pub struct OpHandle {
+    shared: Arc<Shared>,
+    ctx: ContextId,
+}
+
+impl std::fmt::Debug for OpHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpHandle")
+            .field("ctx", &self.ctx.0)
+            .finish()
+    }
+}
+
+impl OpHandle {
+    /// Cancels a pending asynchronous operation (see [`Socket::cancel`]).
+    pub fn cancel(&self, op: OpId) -> bool {
+        cancel(&self.shared, op)
+    }
+
+    /// Sends on the socket or context (`timeout` as for [`Socket::send`]).
+    pub fn send(&self, body: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        let ctx = self.ctx;
+        self.shared
+            .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), None, now))
+    }
+}
+
+pub(crate) fn cancel(shared: &Shared, op: OpId) -> bool {
     let mut g = shared.lock();
     let before = g.waiters.len();
     g.waiters.retain(|w| w.id != op);
@@ -525,104 +563,6 @@ fn cancel(shared: &Shared, op: OpId) -> bool {
         shared.cv.notify_all();
     }
     gone
-}
-
-/// Independent request/reply, survey or subscription state on a socket.
-pub struct Context {
-    shared: Arc<Shared>,
-    id: ContextId,
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("id", &self.id.0).finish()
-    }
-}
-
-impl Context {
-    /// The context's id within its socket.
-    pub fn id(&self) -> ContextId {
-        self.id
-    }
-
-    /// Sends on this context (a request, survey or reply).
-    pub fn send(&self, body: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
-        let ctx = self.id;
-        self.shared
-            .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), None, now))
-            .map_err(ctx_closed)
-    }
-
-    /// Receives on this context.
-    pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>, Error> {
-        self.recv_msg(timeout).map(|r| r.body)
-    }
-
-    /// Receives on this context, with the pipe the message came from.
-    pub fn recv_msg(&self, timeout: Option<Duration>) -> Result<Received, Error> {
-        let ctx = self.id;
-        self.shared
-            .blocking(timeout, |m, now| m.recv(ctx, now))
-            .map_err(ctx_closed)
-    }
-
-    /// Sends on this context in the background (see [`Socket::send_async`]).
-    pub fn send_async(&self, body: Vec<u8>, timeout: Option<Duration>, done: Done<()>) -> OpId {
-        let op = Op::Send {
-            body,
-            pipe: None,
-            done,
-        };
-        self.shared.park(self.id, timeout, op)
-    }
-
-    /// Receives on this context in the background (see [`Socket::recv_async`]).
-    pub fn recv_async(&self, timeout: Option<Duration>, done: Done<Received>) -> OpId {
-        self.shared.park(self.id, timeout, Op::Recv(done))
-    }
-
-    /// Cancels a pending asynchronous operation (see [`Socket::cancel`]).
-    pub fn cancel(&self, op: OpId) -> bool {
-        cancel(&self.shared, op)
-    }
-
-    /// Sets a protocol option for this context only.
-    pub fn set_option(&self, opt: SmOption) -> Result<(), Error> {
-        let mut g = self.shared.lock();
-        if g.closed {
-            return Err(Error::Closed);
-        }
-        g.machine.set_option(self.id, opt).map_err(|e| match e {
-            SmError::NotFound => Error::Closed,
-            e => e.into(),
-        })?;
-        self.shared.settle(g);
-        Ok(())
-    }
-
-    /// Closes the context; its pending operations fail with `Closed`, later ones too.
-    pub fn close(&self) -> Result<(), Error> {
-        let mut g = self.shared.lock();
-        if g.closed {
-            return Err(Error::Closed);
-        }
-        g.machine
-            .close_context(self.id)
-            .map_err(|_| Error::Closed)?;
-        let fires = g.fail_waiters(Some(self.id), || Error::Closed);
-        drop(g);
-        self.shared.cv.notify_all();
-        fire(fires);
-        Ok(())
-    }
-}
-
-/// A context the machine no longer knows has been closed.
-fn ctx_closed(e: Error) -> Error {
-    match e {
-        Error::NotFound => Error::Closed,
-        e => e,
-    }
 }
 
 /// The timer thread: runs the machine's timers and expires parked operations when due, until

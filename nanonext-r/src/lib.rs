@@ -65,6 +65,10 @@ fn routines() -> Vec<CallMethod> {
         sock::nano_send_aio,
         sock::nano_request,
         sock::nano_cancel_request,
+        sock::nano_pipe_notify,
+        sock::nano_monitor,
+        sock::nano_read_monitor,
+        sock::nano_read_stdin,
     ]
 }
 

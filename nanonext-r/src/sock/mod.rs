@@ -9,13 +9,17 @@
 pub(crate) mod aio;
 pub(crate) mod codec;
 pub(crate) mod endpoint;
+pub(crate) mod notify;
 pub(crate) mod opts;
 pub(crate) mod sendrecv;
+pub(crate) mod stdin;
 
 pub(crate) use aio::{nano_cancel_request, nano_recv_aio, nano_request, nano_send_aio};
 pub(crate) use endpoint::{nano_close_endpoint, nano_dial, nano_listen, nano_start};
+pub(crate) use notify::{nano_monitor, nano_pipe_notify, nano_read_monitor};
 pub(crate) use opts::{nano_opt, nano_opt_set, nano_stat, nano_subscribe};
 pub(crate) use sendrecv::{nano_con_serial, nano_mark, nano_recv, nano_send};
+pub(crate) use stdin::nano_read_stdin;
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
@@ -105,6 +109,8 @@ pub(crate) struct SockObj {
     pub(crate) name: RefCell<String>,
     /// The `serial_config()` list set with `opt(s, "serial") <-`.
     pub(crate) serial: RefCell<Option<Preserved>>,
+    /// Pipe-event registrations (`pipe_notify()`, monitors), made on first use.
+    pub(crate) hub: RefCell<Option<std::sync::Arc<notify::PipeHub>>>,
 }
 
 /// A context as R holds it; its protected field is its socket (kept alive).
@@ -206,6 +212,7 @@ pub(crate) fn nano_socket<'a>(
         opts: RefCell::new(Opts::new(full)),
         name: RefCell::new(id.to_string()),
         serial: RefCell::new(None),
+        hub: RefCell::new(None),
     };
     let x = s.extptr(obj, &SOCKET_TAG, true);
     set_attr_int(s, x, c"id", id);

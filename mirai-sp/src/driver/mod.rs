@@ -11,6 +11,7 @@ mod endpoint;
 mod handles;
 mod pipe;
 mod stream;
+mod wire;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
@@ -23,7 +24,6 @@ pub use handles::{Dialer, Listener};
 pub use stream::Addr;
 
 use crate::error::Error;
-use crate::frame::Framing;
 use crate::protocol::Protocol;
 use crate::sm::{self, ContextId, Machine, PipeId, Received, SmError, SmOption};
 use aio::{Fire, Op, Waiter};
@@ -64,7 +64,6 @@ pub type PipeObserver = Arc<dyn Fn(PipeEvent) + Send + Sync>;
 pub(crate) struct PipeHandle {
     tx: mpsc::Sender<Vec<u8>>,
     stream: Option<Stream>,
-    framing: Framing,
     endpoint: u32,
 }
 
@@ -86,11 +85,9 @@ impl Inner {
     fn flush(&mut self) {
         while let Some(t) = self.machine.poll_transmit() {
             if let Some(p) = self.pipes.get(&t.pipe) {
-                let mut frame = Vec::with_capacity(p.framing.prefix_len() + t.msg.len());
-                p.framing.encode_prefix(t.msg.len(), &mut frame);
-                frame.extend_from_slice(&t.msg);
-                // A dead writer means the pipe is going away; its reader removes it.
-                let _queued = p.tx.send(frame);
+                // The writer adds the frame prefix. A dead writer means the pipe is going
+                // away; its reader removes it.
+                let _queued = p.tx.send(t.msg);
             }
         }
     }

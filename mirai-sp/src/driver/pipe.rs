@@ -9,9 +9,10 @@ use super::PipeEvent;
 use std::time::{Duration, Instant};
 
 use super::stream::Stream;
+use super::wire::{self, FrameReader};
 use super::{PipeHandle, Shared};
 use crate::error::Error;
-use crate::frame::{FrameDecoder, Framing};
+use crate::frame::Framing;
 use crate::handshake;
 use crate::sm::PipeId;
 
@@ -79,7 +80,6 @@ pub(super) fn run(
         let handle = PipeHandle {
             tx,
             stream: writer_stream.try_clone().ok(),
-            framing,
             endpoint: ep,
         };
         g.pipes.insert(pipe, handle);
@@ -96,9 +96,9 @@ pub(super) fn run(
     let sh = Arc::clone(shared);
     let writer = std::thread::Builder::new()
         .name(format!("sp-write-{}", pipe.0))
-        .spawn(move || write_loop(&sh, pipe, writer_stream, rx));
+        .spawn(move || write_loop(&sh, pipe, writer_stream, framing, rx));
     let end = match writer {
-        Ok(_) => read_loop(shared, pipe, &mut stream, FrameDecoder::new(framing, max)),
+        Ok(_) => read_loop(shared, pipe, &mut stream, FrameReader::new(framing, max)),
         Err(e) => Error::Io(e),
     };
     stream.shutdown();
@@ -106,26 +106,18 @@ pub(super) fn run(
     end
 }
 
-fn read_loop(shared: &Shared, pipe: PipeId, stream: &mut Stream, mut dec: FrameDecoder) -> Error {
-    let mut buf = vec![0u8; 64 * 1024];
+fn read_loop(shared: &Shared, pipe: PipeId, stream: &mut Stream, mut rd: FrameReader) -> Error {
     loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) => return Error::Closed,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Error::Io(e),
-        };
-        let mut input = &buf[..n];
-        let mut msgs = Vec::new();
-        while !input.is_empty() {
-            match dec.decode(&mut input) {
-                Ok(Some(m)) => msgs.push(m),
-                Ok(None) => {}
-                Err(e) => return Error::Protocol(e),
+        let mut msgs = Vec::with_capacity(1);
+        // Whatever whole frames one read brought in go to the machine under one lock.
+        loop {
+            match rd.next(stream) {
+                Ok(m) => msgs.push(m),
+                Err(e) => return e,
             }
-        }
-        if msgs.is_empty() {
-            continue;
+            if !rd.has_frame() {
+                break;
+            }
         }
         let mut g = shared.lock();
         let now = Instant::now();
@@ -136,14 +128,31 @@ fn read_loop(shared: &Shared, pipe: PipeId, stream: &mut Stream, mut dec: FrameD
     }
 }
 
-fn write_loop(shared: &Shared, pipe: PipeId, mut stream: Stream, rx: mpsc::Receiver<Vec<u8>>) {
-    while let Ok(frame) = rx.recv() {
-        if stream.write_all(&frame).is_err() {
+fn write_loop(
+    shared: &Shared,
+    pipe: PipeId,
+    mut stream: Stream,
+    framing: Framing,
+    rx: mpsc::Receiver<Vec<u8>>,
+) {
+    while let Ok(first) = rx.recv() {
+        // Frames queued meanwhile go out in the same vectored write.
+        let mut batch = vec![first];
+        while let Ok(m) = rx.try_recv() {
+            batch.push(m);
+        }
+        if wire::write_frames(&mut stream, framing, &batch).is_err() {
             stream.shutdown();
             return;
         }
+        let written = batch.len();
+        drop(batch);
         let mut g = shared.lock();
-        g.machine.pipe_ready(pipe, Instant::now());
+        let now = Instant::now();
+        // One readiness per finished write, as the machines count them.
+        for _ in 0..written {
+            g.machine.pipe_ready(pipe, now);
+        }
         shared.settle(g);
     }
 }

@@ -254,20 +254,7 @@ fn nanonext_rows(root: &Path, bench: &Path, lib: &Path, results: &Path, quick: b
         .env("MIRAI_BENCH_BIG", big))?;
     let text =
         std::fs::read_to_string(&csv).map_err(|e| format!("cannot read {}: {e}", csv.display()))?;
-    // Rows: "measure","system",unit,median,min,max,n.
-    let rows: Vec<(String, String, f64)> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let med = f.get(3)?.parse().ok()?;
-            Some((
-                f[0].trim_matches('"').to_string(),
-                f[1].trim_matches('"').to_string(),
-                med,
-            ))
-        })
-        .collect();
+    let rows = parse_rows(&text);
     let find = |m: &str, nng: bool| {
         rows.iter()
             .find(|(mm, sys, _)| mm.starts_with(m) && sys.starts_with("nng") == nng)
@@ -292,6 +279,29 @@ fn nanonext_rows(root: &Path, bench: &Path, lib: &Path, results: &Path, quick: b
     }
     println!("wrote {}", csv.display());
     Ok(())
+}
+
+/// The rows of `nanonext.csv`: `"measure","system",unit,median,min,max,n` -> (measure,
+/// system, median).
+fn parse_rows(text: &str) -> Vec<(String, String, f64)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            // The measure holds commas: take the numbers from the right.
+            let mut f = l.rsplitn(5, ',');
+            let _n = f.next()?;
+            let _max = f.next()?;
+            let _min = f.next()?;
+            let med: f64 = f.next()?.parse().ok()?;
+            let (names, _unit) = f.next()?.rsplit_once(',')?;
+            let (m, sys) = names.split_once("\",\"")?;
+            Some((
+                m.trim_matches('"').to_string(),
+                sys.trim_matches('"').to_string(),
+                med,
+            ))
+        })
+        .collect()
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -336,4 +346,17 @@ fn machine() -> String {
         .unwrap_or("?")
         .to_string();
     format!("{cpu}, {cores} vCPUs, {mem_gb:.0} GB RAM, Linux {kernel}, {r}, load average {load} at start")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nanonext_rows_parse_with_commas_in_the_measure() {
+        let t = "measure,system,unit,median,min,max,n\n\"round trip 16 B, raw, ipc\",\"nng crate req/rep (Rust), 2 processes\",us,116.048,61.5,2141.4,2000\n";
+        let r = super::parse_rows(t);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].0, "round trip 16 B, raw, ipc");
+        assert_eq!(r[0].1, "nng crate req/rep (Rust), 2 processes");
+        assert_eq!(r[0].2, 116.048);
+    }
 }

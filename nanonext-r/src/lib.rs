@@ -16,8 +16,12 @@ mod aioq;
 mod codes;
 mod cv;
 mod cvr;
+mod keep;
 mod slot;
 mod sock;
+mod timer;
+mod tlsr;
+mod url;
 mod utils;
 
 use mirai_rapi::CallMethod;
@@ -32,6 +36,7 @@ fn routines() -> Vec<CallMethod> {
         cvr::nano_cv_reset,
         cvr::nano_cv_wait,
         cvr::nano_cv_forward,
+        cvr::nano_cv_pipe_event,
         aioq::nano_unresolved,
         aioq::nano_unresolved2,
         aioq::nano_call_aio,
@@ -41,9 +46,18 @@ fn routines() -> Vec<CallMethod> {
         codes::nano_nng_error,
         utils::nano_mclock,
         utils::nano_msleep,
+        utils::nano_random,
+        utils::nano_ip_addr,
+        utils::nano_version,
+        utils::nano_mark,
+        utils::nano_advance,
+        utils::nano_write_stdout,
+        url::nano_parse_url,
+        url::nano_status_code,
+        tlsr::nano_tls_config,
+        tlsr::nano_write_cert,
         aio::nano_aio_init,
         aio::nano_aio_get,
-        aio::nano_timer_aio,
         sock::nano_socket,
         sock::nano_close,
         sock::nano_reap,
@@ -56,7 +70,6 @@ fn routines() -> Vec<CallMethod> {
         sock::nano_send,
         sock::nano_recv,
         sock::nano_con_serial,
-        sock::nano_mark,
         sock::nano_opt,
         sock::nano_opt_set,
         sock::nano_stat,
@@ -69,6 +82,10 @@ fn routines() -> Vec<CallMethod> {
         sock::nano_monitor,
         sock::nano_read_monitor,
         sock::nano_read_stdin,
+        timer::nano_timer_aio,
+        timer::nano_foreign_timer,
+        timer::nano_foreign_get,
+        keep::nano_keep,
     ]
 }
 

@@ -7,8 +7,9 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use super::pipe;
-use super::stream::{Addr, Bound, Stream};
-use super::Shared;
+use super::stream::{self, Addr, Bound, Stream, Target, TransportOptions};
+use super::url::Url;
+use super::{local_of, Shared};
 use crate::error::Error;
 
 /// Dialer or listener.
@@ -33,45 +34,52 @@ pub struct EndpointStats {
 
 pub(super) struct Endpoint {
     pub(super) kind: EndpointKind,
-    pub(super) addr: Addr,
+    pub(super) url: Url,
+    pub(super) opts: TransportOptions,
     pub(super) started: bool,
     pub(super) stop: Arc<AtomicBool>,
     /// A started listener's bound address (to wake its accept and remove its ipc file).
     pub(super) local: Option<Addr>,
+    /// Disconnects once a started listener's accept thread has closed its socket.
+    pub(super) done: Option<mpsc::Receiver<()>>,
     pub(super) recv_max: Option<usize>,
     pub(super) reconnect: Option<Duration>,
     pub(super) stats: EndpointStats,
 }
 
 impl Endpoint {
-    pub(super) fn new(kind: EndpointKind, addr: Addr) -> Endpoint {
+    pub(super) fn new(kind: EndpointKind, url: Url, opts: TransportOptions) -> Endpoint {
         Endpoint {
             kind,
-            addr,
+            url,
+            opts,
             started: false,
             stop: Arc::new(AtomicBool::new(false)),
             local: None,
+            done: None,
             recv_max: None,
             reconnect: None,
             stats: EndpointStats::default(),
         }
     }
 
-    /// Stops the endpoint's threads (a listener's blocked accept is woken by a connection).
+    /// Stops the endpoint's threads: a listener's blocked accept is woken and what it holds
+    /// (an ipc file, an inproc name) freed, and the call waits (boundedly) until its listening
+    /// socket is closed, so that the address can be listened on again at once, as with NNG.
+    /// Not under the socket's lock.
     pub(super) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        let Some(local) = &self.local else { return };
-        let wake = match local {
-            Addr::Tcp(h, p) if h == "0.0.0.0" => Addr::Tcp("127.0.0.1".into(), *p),
-            Addr::Tcp(h, p) if h == "::" => Addr::Tcp("::1".into(), *p),
-            a => a.clone(),
-        };
-        let _woken = Stream::connect(&wake);
-        if let Addr::Ipc(path) = local {
-            let _gone = std::fs::remove_file(path);
+        if let Some(local) = &self.local {
+            stream::release(local);
+        }
+        if let Some(done) = &self.done {
+            let _ended = done.recv_timeout(STOP_WAIT);
         }
     }
 }
+
+/// Bound on waiting for an accept thread to let go of its socket.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Endpoint ids: positive, unique in the process.
 pub(super) fn next_id() -> u32 {
@@ -79,18 +87,9 @@ pub(super) fn next_id() -> u32 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The URL of a bound address (tcp port 0 resolved).
-pub(super) fn url_of(addr: &Addr) -> String {
-    match addr {
-        Addr::Tcp(h, p) if h.contains(':') => format!("tcp://[{h}]:{p}"),
-        Addr::Tcp(h, p) => format!("tcp://{h}:{p}"),
-        Addr::Ipc(p) => format!("ipc://{}", p.display()),
-    }
-}
-
-/// Binds and starts listener `id`; returns the bound address.
-pub(super) fn start_listener(shared: &Arc<Shared>, id: u32) -> Result<Addr, Error> {
-    let (addr, stop) = {
+/// Binds and starts listener `id`; returns the URL as given with the bound port.
+pub(super) fn start_listener(shared: &Arc<Shared>, id: u32) -> Result<String, Error> {
+    let (url, opts, stop) = {
         let g = shared.lock();
         if g.closed {
             return Err(Error::Closed);
@@ -99,10 +98,12 @@ pub(super) fn start_listener(shared: &Arc<Shared>, id: u32) -> Result<Addr, Erro
         if ep.started {
             return Err(Error::IncorrectState);
         }
-        (ep.addr.clone(), Arc::clone(&ep.stop))
+        (ep.url.clone(), ep.opts.clone(), Arc::clone(&ep.stop))
     };
-    let bound = Bound::bind(&addr)?;
-    let local = bound.local()?;
+    let bound = Bound::bind(&url, &opts, local_of(shared))?;
+    let local = bound.local();
+    let url_out = bound.url().to_string();
+    let (done_tx, done) = mpsc::channel::<()>();
     {
         let mut g = shared.lock();
         let closed = g.closed;
@@ -110,12 +111,12 @@ pub(super) fn start_listener(shared: &Arc<Shared>, id: u32) -> Result<Addr, Erro
             Some(ep) if !closed => {
                 ep.started = true;
                 ep.local = Some(local.clone());
+                ep.done = Some(done);
             }
-            // Closed meanwhile: drop the binding (and an ipc file) again.
+            // Closed meanwhile: drop the binding (and an ipc file, an inproc name) again.
             _ => {
-                if let Addr::Ipc(p) = &local {
-                    let _gone = std::fs::remove_file(p);
-                }
+                drop(bound);
+                stream::release(&local);
                 return Err(if closed {
                     Error::Closed
                 } else {
@@ -124,13 +125,15 @@ pub(super) fn start_listener(shared: &Arc<Shared>, id: u32) -> Result<Addr, Erro
             }
         }
     }
-    let framing = addr.framing();
+    let framing = url.addr.framing();
     let sh = Arc::clone(shared);
     let spawned = std::thread::Builder::new()
         .name("sp-accept".into())
         .spawn(move || loop {
             let conn = bound.accept();
             if stop.load(Ordering::SeqCst) {
+                drop(bound);
+                drop(done_tx);
                 return;
             }
             let Ok(stream) = conn else {
@@ -153,13 +156,13 @@ pub(super) fn start_listener(shared: &Arc<Shared>, id: u32) -> Result<Addr, Erro
         }
         return Err(e.into());
     }
-    Ok(local)
+    Ok(url_out)
 }
 
 /// Starts dialer `id`. `sync`: connect now and wait for the handshake, failing with its error;
 /// else connect in the background, retrying until it succeeds.
 pub(super) fn start_dialer(shared: &Arc<Shared>, id: u32, sync: bool) -> Result<(), Error> {
-    let (addr, stop) = {
+    let (url, opts, stop) = {
         let mut g = shared.lock();
         if g.closed {
             return Err(Error::Closed);
@@ -168,12 +171,13 @@ pub(super) fn start_dialer(shared: &Arc<Shared>, id: u32, sync: bool) -> Result<
         if ep.started {
             return Err(Error::IncorrectState);
         }
-        (ep.addr.clone(), Arc::clone(&ep.stop))
+        (ep.url.clone(), ep.opts.clone(), Arc::clone(&ep.stop))
     };
+    let target = Target::new(url, &opts, local_of(shared))?;
     let mut first = None;
     let mut added = None;
     if sync {
-        match Stream::connect(&addr) {
+        match target.connect() {
             Ok(s) => first = Some(s),
             Err(e) => {
                 if let Some(ep) = shared.lock().endpoints.get_mut(&id) {
@@ -192,7 +196,7 @@ pub(super) fn start_dialer(shared: &Arc<Shared>, id: u32, sync: bool) -> Result<
     let sh = Arc::clone(shared);
     std::thread::Builder::new()
         .name("sp-dial".into())
-        .spawn(move || dial_loop(&sh, id, &addr, &stop, first, report))?;
+        .spawn(move || dial_loop(&sh, id, &target, &stop, first, report))?;
     match added {
         Some((tx, rx)) => {
             drop(tx);
@@ -206,19 +210,19 @@ pub(super) fn start_dialer(shared: &Arc<Shared>, id: u32, sync: bool) -> Result<
 fn dial_loop(
     sh: &Arc<Shared>,
     id: u32,
-    addr: &Addr,
+    target: &Target,
     stop: &AtomicBool,
     mut next: Option<Stream>,
     mut report: Option<mpsc::Sender<Result<(), Error>>>,
 ) {
-    let framing = addr.framing();
+    let framing = target.framing();
     loop {
         if sh.lock().closed || stop.load(Ordering::SeqCst) {
             return;
         }
         let stream = match next.take() {
             Some(s) => Ok(s),
-            None => Stream::connect(addr),
+            None => target.connect(),
         };
         match stream {
             Ok(s) => {

@@ -5,19 +5,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::endpoint::{self, Endpoint, EndpointKind, EndpointStats};
-use super::stream::Addr;
+use super::stream::{Addr, TransportOptions};
+use super::url::Url;
 use super::Shared;
 use crate::error::Error;
 
 /// Registers a new, unstarted endpoint of `kind` for `url`; its id.
-pub(super) fn create(shared: &Arc<Shared>, kind: EndpointKind, url: &str) -> Result<Handle, Error> {
-    let addr = Addr::parse(url)?;
+pub(super) fn create(
+    shared: &Arc<Shared>,
+    kind: EndpointKind,
+    url: &str,
+    opts: &TransportOptions,
+) -> Result<Handle, Error> {
+    let url = Url::parse(url)?;
+    // TLS options against the scheme are checked now, as NNG does when creating.
+    if opts.tls.is_some() && !url.scheme.is_tls() {
+        return Err(Error::NotSupported);
+    }
     let mut g = shared.lock();
     if g.closed {
         return Err(Error::Closed);
     }
     let id = endpoint::next_id();
-    g.endpoints.insert(id, Endpoint::new(kind, addr));
+    g.endpoints
+        .insert(id, Endpoint::new(kind, url, opts.clone()));
     Ok(Handle {
         shared: Arc::clone(shared),
         id,
@@ -42,10 +53,10 @@ impl Handle {
     fn close(&self) -> Result<(), Error> {
         let mut g = self.shared.lock();
         let ep = g.endpoints.remove(&self.id).ok_or(Error::NotFound)?;
-        ep.stop();
         g.shutdown_pipes_of(self.id);
         drop(g);
         self.shared.cv.notify_all();
+        ep.stop();
         Ok(())
     }
 
@@ -146,14 +157,14 @@ impl Listener {
     /// Binds and starts accepting; returns the bound URL (tcp port 0 resolved).
     /// `IncorrectState` if started already.
     pub fn start(&self) -> Result<String, Error> {
-        endpoint::start_listener(&self.0.shared, self.0.id).map(|a| endpoint::url_of(&a))
+        endpoint::start_listener(&self.0.shared, self.0.id)
     }
 
-    /// The bound tcp port of a started tcp listener.
+    /// The bound port of a started tcp, tls+tcp or ws listener.
     pub fn bound_port(&self) -> Option<u16> {
-        match self.0.with(|e| e.local.clone()).ok().flatten() {
-            Some(Addr::Tcp(_, p)) => Some(p),
-            _ => None,
-        }
+        self.0
+            .with(|e| e.local.as_ref().and_then(Addr::port))
+            .ok()
+            .flatten()
     }
 }

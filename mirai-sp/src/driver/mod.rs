@@ -1,4 +1,5 @@
-//! A small blocking driver: std tcp/unix sockets and threads around one protocol machine.
+//! A small blocking driver: std sockets (tcp, unix, TLS, WebSocket) and threads around one
+//! protocol machine.
 //!
 //! All state sits behind one mutex; every thread (pipe readers and writers, the timer, callers
 //! of send/recv) changes it through the machine, flushes the machine's transmits into the
@@ -9,9 +10,15 @@ mod aio;
 mod context;
 mod endpoint;
 mod handles;
+mod inproc;
 mod pipe;
 mod stream;
+mod tls;
+mod url;
 mod wire;
+mod ws;
+mod ws_server;
+mod ws_upgrade;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
@@ -21,14 +28,15 @@ pub use aio::{Done, OpId};
 pub use context::Context;
 pub use endpoint::{EndpointKind, EndpointStats};
 pub use handles::{Dialer, Listener};
-pub use stream::Addr;
+pub use stream::{Addr, TransportOptions};
+pub use url::{Family, Scheme, Url};
 
 use crate::error::Error;
 use crate::protocol::Protocol;
 use crate::sm::{self, ContextId, Machine, PipeId, Received, SmError, SmOption};
 use aio::{Fire, Op, Waiter};
 use endpoint::Endpoint;
-use stream::Stream;
+use stream::{Local, Stream};
 
 /// Socket-wide settings, fixed at creation.
 #[derive(Debug, Clone)]
@@ -223,6 +231,14 @@ impl Shared {
     }
 }
 
+/// What connections of socket `shared` need to know about it.
+fn local_of(shared: &Shared) -> Local {
+    Local {
+        proto: shared.proto,
+        recv_max: shared.lock().recv_max,
+    }
+}
+
 /// Runs completions (outside the socket's lock).
 fn fire(fires: Vec<Fire>) {
     for f in fires {
@@ -285,17 +301,33 @@ impl Socket {
 
     /// A listener for `url`, not started (options may be set first).
     pub fn listener(&self, url: &str) -> Result<Listener, Error> {
-        handles::create(&self.shared, EndpointKind::Listener, url).map(Listener)
+        self.listener_with(url, &TransportOptions::default())
+    }
+
+    /// A listener for `url` with transport options (TLS for `tls+tcp://` and `wss://`).
+    pub fn listener_with(&self, url: &str, opts: &TransportOptions) -> Result<Listener, Error> {
+        handles::create(&self.shared, EndpointKind::Listener, url, opts).map(Listener)
     }
 
     /// A dialer for `url`, not started.
     pub fn dialer(&self, url: &str) -> Result<Dialer, Error> {
-        handles::create(&self.shared, EndpointKind::Dialer, url).map(Dialer)
+        self.dialer_with(url, &TransportOptions::default())
+    }
+
+    /// A dialer for `url` with transport options.
+    pub fn dialer_with(&self, url: &str, opts: &TransportOptions) -> Result<Dialer, Error> {
+        handles::create(&self.shared, EndpointKind::Dialer, url, opts).map(Dialer)
     }
 
     /// Listens at `url`; returns the bound URL (tcp port 0 replaced by the real port).
     pub fn listen(&self, url: &str) -> Result<String, Error> {
-        let l = self.listener(url)?;
+        self.listen_with(url, &TransportOptions::default())
+    }
+
+    /// Listens at `url` with transport options; returns the URL as given with port 0
+    /// resolved (`tcp://*:0` gives `tcp://:40449`).
+    pub fn listen_with(&self, url: &str, opts: &TransportOptions) -> Result<String, Error> {
+        let l = self.listener_with(url, opts)?;
         match l.start() {
             Ok(url) => Ok(url),
             Err(e) => {
@@ -308,7 +340,13 @@ impl Socket {
     /// Dials `url` now (failing with e.g. `ConnectionRefused`), then keeps reconnecting in
     /// the background whenever the connection drops.
     pub fn dial(&self, url: &str) -> Result<(), Error> {
-        let d = self.dialer(url)?;
+        self.dial_with(url, &TransportOptions::default())
+    }
+
+    /// [`Socket::dial`] with transport options: the TLS handshake (and a WebSocket upgrade)
+    /// completes before it returns, so a refused certificate fails here (27).
+    pub fn dial_with(&self, url: &str, opts: &TransportOptions) -> Result<(), Error> {
+        let d = self.dialer_with(url, opts)?;
         d.start(true).inspect_err(|_| {
             let _gone = d.close();
         })
@@ -317,7 +355,12 @@ impl Socket {
     /// Dials `url` in the background, retrying until it connects (never fails for an
     /// unreachable address).
     pub fn dial_async(&self, url: &str) -> Result<(), Error> {
-        self.dialer(url)?.start(false)
+        self.dial_async_with(url, &TransportOptions::default())
+    }
+
+    /// [`Socket::dial_async`] with transport options (fails only for a bad URL or options).
+    pub fn dial_async_with(&self, url: &str, opts: &TransportOptions) -> Result<(), Error> {
+        self.dialer_with(url, opts)?.start(false)
     }
 
     /// Sends `body` (`timeout`: `None` blocks, zero is non-blocking).
@@ -496,9 +539,7 @@ impl Socket {
             return Err(Error::Closed);
         }
         g.closed = true;
-        for (_, e) in g.endpoints.drain() {
-            e.stop();
-        }
+        let endpoints: Vec<_> = g.endpoints.drain().map(|(_, e)| e).collect();
         for p in g.pipes.values() {
             if let Some(s) = &p.stream {
                 s.shutdown();
@@ -507,6 +548,10 @@ impl Socket {
         let fires = g.fail_waiters(None, || Error::Closed);
         drop(g);
         self.shared.cv.notify_all();
+        // Unlocked: a listener's stop waits for its accept thread to let go of the address.
+        for e in endpoints {
+            e.stop();
+        }
         fire(fires);
         Ok(())
     }

@@ -122,18 +122,3 @@ recv <- function(con, mode = c("serial", "character", "complex", "double", "inte
   mode <- recv_mode(mode)
   decoded(.Call(nano_recv, con, mode, block), mode, cfg)
 }
-
-#' Serialization Marker
-#'
-#' Sets whether serial-mode messages carry the 8-byte marker header (`07 00 00 01` then a
-#' context id), which receivers skip.
-#'
-#' @param bool `TRUE` to set the marker, `FALSE` to clear it.
-#'
-#' @return `bool`.
-#'
-#' @examples
-#' .mark()
-#' .mark(FALSE)
-#' @export
-.mark <- function(bool = TRUE) .Call(nano_mark, bool)

@@ -5,9 +5,6 @@ use mirai_rapi::{Kind, RError, RResult, Scope, Sexp};
 
 const NOT_ATOMIC: &str = "`data` must be an atomic vector type or NULL to send in mode 'raw'";
 
-/// The serialization marker of `.mark()`: when set, serial sends carry the 8-byte header.
-pub(crate) static MARK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// The raw-mode bytes of `data`, in native byte order: strings each followed by a NUL.
 pub(crate) fn encode_raw(data: Sexp<'_>) -> RResult<Vec<u8>> {
     fn words<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
@@ -50,7 +47,7 @@ pub(crate) fn header(mark: bool, ctx: i32) -> [u8; 8] {
 
 /// A serial-mode body: the header (when marked, or always for requests) then `ser`.
 pub(crate) fn serial_body(ser: &[u8], ctx: Option<i32>) -> Vec<u8> {
-    let mark = MARK.load(std::sync::atomic::Ordering::Relaxed);
+    let mark = crate::utils::marked();
     let mut out = Vec::with_capacity(ser.len() + 8);
     if mark || ctx.is_some() {
         out.extend_from_slice(&header(mark, ctx.unwrap_or(0)));

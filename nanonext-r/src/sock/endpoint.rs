@@ -7,8 +7,6 @@ use mirai_rapi::{RError, RResult, Scope, Sexp};
 
 use super::{err_value, set_attr_int, set_attr_str, sock_arg, DIALER_TAG, LISTENER_TAG};
 
-const BAD_TLS: &str = "`tls` is not a valid TLS Configuration";
-
 /// A dialer as R holds it.
 pub(crate) struct DialerObj {
     pub(crate) d: mirai_sp::driver::Dialer,
@@ -45,10 +43,7 @@ impl ListenerObj {
 /// The NNG code of a failure to create an endpoint: a URL the driver cannot parse is an
 /// invalid argument (3), as in NNG.
 fn create_code(e: &mirai_sp::Error) -> i32 {
-    match e {
-        mirai_sp::Error::AddressInvalid(_) => 3,
-        e => e.code(),
-    }
+    e.code()
 }
 
 /// `autostart`: `TRUE` (1), `NA` (synchronous, 2) or `FALSE` (0).
@@ -60,14 +55,13 @@ fn autostart(x: Sexp<'_>) -> i32 {
     }
 }
 
-fn check_tls(tls: Sexp<'_>) -> RResult<()> {
-    // TLS configurations (tier A's `tls_config()`) are not wired to the driver yet: no value
-    // is one.
-    if tls.is_null() {
-        Ok(())
-    } else {
-        Err(RError::from(BAD_TLS))
+/// The transport options of `tls` (`NULL` or a `tlsConfig`; anything else is the §1.4 error).
+fn transport(tls: Sexp<'_>, s: &Scope) -> RResult<mirai_sp::driver::TransportOptions> {
+    let mut o = mirai_sp::driver::TransportOptions::new();
+    if let Some(cfg) = crate::tlsr::tls_arg(tls, s.r())? {
+        o = o.with_tls(cfg);
     }
+    Ok(o)
 }
 
 /// Appends `obj` to the list attribute `name` of `socket`.
@@ -97,8 +91,8 @@ pub(crate) fn nano_dial<'a>(
         .str_elt(0)
         .and_then(|c| c.char_text())
         .unwrap_or_default();
-    check_tls(tls)?;
-    let d = match so.sock.dialer(&url) {
+    let opts = transport(tls, s)?;
+    let d = match so.sock.dialer_with(&url, &opts) {
         Ok(d) => d,
         Err(e) => return Ok(s.int(create_code(&e))),
     };
@@ -164,8 +158,8 @@ pub(crate) fn nano_listen<'a>(
         .str_elt(0)
         .and_then(|c| c.char_text())
         .unwrap_or_default();
-    check_tls(tls)?;
-    let l = match so.sock.listener(&url) {
+    let opts = transport(tls, s)?;
+    let l = match so.sock.listener_with(&url, &opts) {
         Ok(l) => l,
         Err(e) => return Ok(s.int(create_code(&e))),
     };

@@ -18,7 +18,7 @@ pub(crate) use aio::{nano_cancel_request, nano_recv_aio, nano_request, nano_send
 pub(crate) use endpoint::{nano_close_endpoint, nano_dial, nano_listen, nano_start};
 pub(crate) use notify::{nano_monitor, nano_pipe_notify, nano_read_monitor};
 pub(crate) use opts::{nano_opt, nano_opt_set, nano_stat, nano_subscribe};
-pub(crate) use sendrecv::{nano_con_serial, nano_mark, nano_recv, nano_send};
+pub(crate) use sendrecv::{nano_con_serial, nano_recv, nano_send};
 pub(crate) use stdin::nano_read_stdin;
 
 use std::cell::{Cell, RefCell};

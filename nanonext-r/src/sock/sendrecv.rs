@@ -147,10 +147,3 @@ pub(crate) fn nano_con_serial<'a>(s: &'a Scope, con: Sexp<'a>, aio: Sexp<'a>) ->
         None => Sexp::null(),
     })
 }
-
-/// `.Call(nano_mark, bool)`: sets the serialization marker; returns `bool`.
-pub(crate) fn nano_mark<'a>(_s: &'a Scope, b: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let on = matches!(b.lgls().or_else(|| b.ints()), Some([v]) if *v != 0 && *v != i32::MIN);
-    codec::MARK.store(on, std::sync::atomic::Ordering::Relaxed);
-    Ok(b)
-}

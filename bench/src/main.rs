@@ -7,7 +7,9 @@
 //! Usage: `mirai-bench [--rounds R] [--trips N] [--tasks T] [--daemon PATH] [--csv FILE]`.
 //! The same binary also serves as the raw echo peer (`mirai-bench raw-echo <socket>`), gives
 //! the R benchmark its interleaved floor samples (`mirai-bench floor --blocks B --trips N`:
-//! one line per block, the median round trip in microseconds), and runs the scale benchmark
+//! one line per block, the median round trip in microseconds), runs the `nng` crate's req/rep
+//! reference rows of the nanonext benchmark (`mirai-bench nng-reqrep`, see `nanonext.rs`), and
+//! runs the scale benchmark
 //! (`mirai-bench scale --daemons 100,300,1000 --tasks 100000 [--daemon PATH] [--csv FILE]`:
 //! that many Rust echo daemons on one host, time and host memory; rows are appended to an
 //! existing CSV file, so that each count can run in a process of its own).
@@ -37,6 +39,7 @@ use mirai::host::TransportOptions;
 use mirai::transport::Backend;
 use mirai::{Host, HostConfig, SubmitOptions};
 
+mod nanonext;
 mod scale;
 mod trace;
 
@@ -50,6 +53,18 @@ fn main() {
     if args.first().map(String::as_str) == Some("floor") {
         if let Err(e) = floor_blocks(&args[1..]) {
             eprintln!("mirai-bench floor: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if let Some(sub @ ("nng-reqrep" | "nng-rep" | "sp-reqrep")) = args.first().map(String::as_str) {
+        let r = match sub {
+            "nng-rep" => nanonext::nng_rep(&args[1..]),
+            "sp-reqrep" => nanonext::sp_reqrep(&args[1..]),
+            _ => nanonext::nng_reqrep(&args[1..]),
+        };
+        if let Err(e) = r {
+            eprintln!("mirai-bench {sub}: {e}");
             std::process::exit(1);
         }
         return;

@@ -47,6 +47,7 @@ pub mod ffi;
 pub mod frame;
 pub mod guard;
 pub mod later;
+pub mod markers;
 pub mod node;
 pub mod objects;
 pub mod os;
@@ -56,6 +57,7 @@ pub mod serialize;
 pub mod sexp;
 pub mod token;
 pub mod traced;
+pub mod vectors;
 pub mod weak;
 
 pub use abi::{AioHeader, AioOps, AioVtable, ForeignAio, ForeignCv, SharedCv};

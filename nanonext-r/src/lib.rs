@@ -18,6 +18,7 @@ mod cv;
 mod cvr;
 mod keep;
 mod slot;
+mod sock;
 mod timer;
 mod tlsr;
 mod url;
@@ -57,6 +58,30 @@ fn routines() -> Vec<CallMethod> {
         tlsr::nano_write_cert,
         aio::nano_aio_init,
         aio::nano_aio_get,
+        sock::nano_socket,
+        sock::nano_close,
+        sock::nano_reap,
+        sock::nano_context,
+        sock::nano_err_text,
+        sock::nano_dial,
+        sock::nano_listen,
+        sock::nano_start,
+        sock::nano_close_endpoint,
+        sock::nano_send,
+        sock::nano_recv,
+        sock::nano_con_serial,
+        sock::nano_opt,
+        sock::nano_opt_set,
+        sock::nano_stat,
+        sock::nano_subscribe,
+        sock::nano_recv_aio,
+        sock::nano_send_aio,
+        sock::nano_request,
+        sock::nano_cancel_request,
+        sock::nano_pipe_notify,
+        sock::nano_monitor,
+        sock::nano_read_monitor,
+        sock::nano_read_stdin,
         timer::nano_timer_aio,
         timer::nano_foreign_timer,
         timer::nano_foreign_get,

@@ -10,7 +10,14 @@
 //! rounds. The goal "off costs nothing" is met when the disabled median is at most 1.05 times
 //! the default's (the table states the rule).
 //!
+//! The nanonext rows (`bench/nanonext-bench.R` beside `mirai-bench nng-reqrep`, written to
+//! `bench/results/nanonext.csv`): req/rep between two R processes over ipc in raw mode, 16 B
+//! round trips and 1 MiB messages echoed, against the `nng` crate's own req/rep between two
+//! Rust processes, with the goals (round trip at most half of NNG's; 1 MiB at least
+//! 2,400 MiB/s). They run after the R part, or alone with `--nanonext`.
+//!
 //! Options: `--quick` (fewer rounds and tasks, for a smoke run; no per-layer benchmarks),
+//! `--nanonext` (only the nanonext rows: installs the nanonext package alone),
 //! `--no-r` (engine and scale only), `--no-scale` (skip the many-daemon runs), `--lib DIR` (the R
 //! library to install the package into and measure; default `<workspace>/target/R`), `--scale
 //! LIST` (daemon counts, default `100,300,1000`).
@@ -33,6 +40,7 @@ struct Opts {
     with_scale: bool,
     lib: Option<PathBuf>,
     scale: String,
+    nanonext_only: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -42,11 +50,13 @@ fn parse(args: &[String]) -> Result<Opts> {
         with_scale: true,
         lib: None,
         scale: "100,300,1000".into(),
+        nanonext_only: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
+            "--nanonext" => o.nanonext_only = true,
             "--no-r" => o.with_r = false,
             "--no-scale" => o.with_scale = false,
             "--lib" => o.lib = Some(PathBuf::from(it.next().ok_or("--lib needs a directory")?)),
@@ -92,8 +102,17 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
         .unwrap_or_else(|| root.join("target"));
     let bin = target.join("release");
     let bench = bin.join("mirai-bench");
+    if o.nanonext_only {
+        let lib = o
+            .lib
+            .clone()
+            .unwrap_or_else(|| root.join("target").join("R"));
+        install_nanonext(&root, &lib)?;
+        return nanonext_rows(&root, &bench, &lib, &results, o.quick).map(|()| ExitCode::SUCCESS);
+    }
     // Stale parts of an earlier run must not be merged into this one.
     for f in [
+        "nanonext.csv",
         "engine.csv",
         "r.csv",
         "scale.csv",
@@ -179,6 +198,7 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
             .env("MIRAI_BENCH_FUTURE_TASKS", ftasks)
             .env("MIRAI_BENCH_MEM_N", mem)
             .env("MIRAI_BENCH_FLOOR", &bench))?;
+        nanonext_rows(&root, &bench, &lib, &results, o.quick)?;
     }
 
     println!("\n== summary ==");
@@ -191,6 +211,97 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
     println!("machine: {machine}");
     println!("results: {}", results.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Installs the nanonext package alone into `lib`.
+fn install_nanonext(root: &Path, lib: &Path) -> Result<()> {
+    std::fs::create_dir_all(lib)
+        .map_err(|e| format!("cannot create library directory {}: {e}", lib.display()))?;
+    let mut library = std::ffi::OsString::from("--library=");
+    library.push(lib);
+    let mut cmd = Command::new("R");
+    cmd.args(["CMD", "INSTALL", "--no-multiarch"])
+        .arg(library)
+        .arg(root.join("nanonext-r").join("rpkg"))
+        .env("MIRAI_WORKSPACE", root);
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        cmd.env("CARGO", cargo);
+    }
+    run(&mut cmd)
+}
+
+/// The nanonext rows (see the module docs): NNG's from Rust, then ours from R, into
+/// `nanonext.csv`; prints them with the goals.
+fn nanonext_rows(root: &Path, bench: &Path, lib: &Path, results: &Path, quick: bool) -> Result<()> {
+    println!(
+        "\n== nanonext: req/rep between two R processes over ipc (raw) against the nng crate =="
+    );
+    let csv = results.join("nanonext.csv");
+    let _ = std::fs::remove_file(&csv);
+    let (trips, big) = if quick {
+        ("500", "20")
+    } else {
+        ("2000", "100")
+    };
+    run(Command::new(bench)
+        .args(["nng-reqrep", "--trips", trips, "--big", big, "--csv"])
+        .arg(&csv))?;
+    run(Command::new("Rscript")
+        .arg(root.join("bench").join("nanonext-bench.R"))
+        .env("R_LIBS", lib)
+        .env("MIRAI_BENCH_NANONEXT_CSV", &csv)
+        .env("MIRAI_BENCH_TRIPS", trips)
+        .env("MIRAI_BENCH_BIG", big))?;
+    let text =
+        std::fs::read_to_string(&csv).map_err(|e| format!("cannot read {}: {e}", csv.display()))?;
+    let rows = parse_rows(&text);
+    let find = |m: &str, nng: bool| {
+        rows.iter()
+            .find(|(mm, sys, _)| mm.starts_with(m) && sys.starts_with("nng") == nng)
+            .map(|r| r.2)
+    };
+    for (m, sys, med) in &rows {
+        println!("{m:<28} {sys:<42} {med:>10.1}");
+    }
+    if let (Some(ours), Some(nng)) = (find("round trip", false), find("round trip", true)) {
+        let ok = ours <= nng / 2.0;
+        println!(
+            "goal: round trip at most half of the nng crate's: {ours:.1} us vs {nng:.1} us (ratio {:.2}) -> {}",
+            ours / nng,
+            if ok { "met" } else { "NOT met" }
+        );
+    }
+    if let Some(ours) = find("1 MiB", false) {
+        println!(
+            "goal: 1 MiB echoed at least 2400 MiB/s: {ours:.1} MiB/s -> {}",
+            if ours >= 2400.0 { "met" } else { "NOT met" }
+        );
+    }
+    println!("wrote {}", csv.display());
+    Ok(())
+}
+
+/// The rows of `nanonext.csv`: `"measure","system",unit,median,min,max,n` -> (measure,
+/// system, median).
+fn parse_rows(text: &str) -> Vec<(String, String, f64)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            // The measure holds commas: take the numbers from the right.
+            let mut f = l.rsplitn(5, ',');
+            let _n = f.next()?;
+            let _max = f.next()?;
+            let _min = f.next()?;
+            let med: f64 = f.next()?.parse().ok()?;
+            let (names, _unit) = f.next()?.rsplit_once(',')?;
+            let (m, sys) = names.split_once("\",\"")?;
+            Some((
+                m.trim_matches('"').to_string(),
+                sys.trim_matches('"').to_string(),
+                med,
+            ))
+        })
+        .collect()
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -235,4 +346,17 @@ fn machine() -> String {
         .unwrap_or("?")
         .to_string();
     format!("{cpu}, {cores} vCPUs, {mem_gb:.0} GB RAM, Linux {kernel}, {r}, load average {load} at start")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nanonext_rows_parse_with_commas_in_the_measure() {
+        let t = "measure,system,unit,median,min,max,n\n\"round trip 16 B, raw, ipc\",\"nng crate req/rep (Rust), 2 processes\",us,116.048,61.5,2141.4,2000\n";
+        let r = super::parse_rows(t);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].0, "round trip 16 B, raw, ipc");
+        assert_eq!(r[0].1, "nng crate req/rep (Rust), 2 processes");
+        assert_eq!(r[0].2, 116.048);
+    }
 }

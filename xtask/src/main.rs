@@ -5,7 +5,7 @@
 //! - `test-r [--lib DIR] [--timeout SECS]`: installs, then runs the package's testthat suite
 //!   against the installed package (module `r`);
 //! - `build-r`: R source tarballs of the packages in `target/pkg/` (module `pkg`);
-//! - `bench [--quick] [--no-r] [--no-scale] [--lib DIR] [--scale LIST]`: engine, scale and R
+//! - `bench [--quick] [--no-r] [--no-scale] [--nanonext] [--lib DIR] [--scale LIST]`: engine, scale and R
 //!   benchmarks in one run, merged into one table and a plot (module `bench`).
 
 mod bench;
@@ -30,7 +30,7 @@ commands:
   build-r                                R source tarball of the package, with the Rust
                                          sources and their vendored crates, installable
                                          offline: target/pkg/mirai_<version>.tar.gz
-  bench [--quick] [--no-r] [--no-scale] [--lib DIR] [--scale LIST]
+  bench [--quick] [--no-r] [--no-scale] [--nanonext] [--lib DIR] [--scale LIST]
                                          measure the engine (vs a raw socket floor; with
                                          tracing off, disabled and on), one host
                                          with many daemons (LIST, default 100,300,1000) and the

@@ -6,30 +6,37 @@
 //! per-pipe write queues, and wakes the others through one condition variable. Simple rather
 //! than fast: the project's native transport will drive the same machines later.
 
+mod aio;
+mod context;
 mod endpoint;
+mod handles;
 mod inproc;
 mod pipe;
 mod stream;
 mod tls;
 mod url;
+mod wire;
 mod ws;
 mod ws_server;
 mod ws_upgrade;
 
-use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use aio::{Done, OpId};
+pub use context::Context;
+pub use endpoint::{EndpointKind, EndpointStats};
+pub use handles::{Dialer, Listener};
 pub use stream::{Addr, TransportOptions};
 pub use url::{Family, Scheme, Url};
 
 use crate::error::Error;
-use crate::frame::Framing;
 use crate::protocol::Protocol;
 use crate::sm::{self, ContextId, Machine, PipeId, Received, SmError, SmOption};
-use endpoint::ListenerHandle;
-use stream::{Bound, Local, Stream, Target};
+use aio::{Fire, Op, Waiter};
+use endpoint::Endpoint;
+use stream::{Local, Stream};
 
 /// Socket-wide settings, fixed at creation.
 #[derive(Debug, Clone)]
@@ -49,20 +56,36 @@ impl Default for SocketOptions {
     }
 }
 
+/// A pipe (connection) was added to or removed from a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipeEvent {
+    /// Fully connected (handshake done, known to the protocol).
+    Added(PipeId),
+    /// Gone.
+    Removed(PipeId),
+}
+
+/// Told of every pipe event of a socket, on the driver thread where it happened, after the
+/// socket's state reflects it. Must not block on the socket.
+pub type PipeObserver = Arc<dyn Fn(PipeEvent) + Send + Sync>;
+
 pub(crate) struct PipeHandle {
     tx: mpsc::Sender<Vec<u8>>,
     stream: Option<Stream>,
-    framing: Framing,
+    endpoint: u32,
 }
 
 pub(crate) struct Inner {
     machine: Box<dyn Machine>,
     pipes: HashMap<PipeId, PipeHandle>,
-    listeners: Vec<ListenerHandle>,
+    endpoints: HashMap<u32, Endpoint>,
     closed: bool,
     next_pipe: u32,
     recv_max: usize,
     reconnect: Duration,
+    waiters: VecDeque<Waiter>,
+    next_op: u64,
+    observer: Option<PipeObserver>,
 }
 
 impl Inner {
@@ -70,11 +93,9 @@ impl Inner {
     fn flush(&mut self) {
         while let Some(t) = self.machine.poll_transmit() {
             if let Some(p) = self.pipes.get(&t.pipe) {
-                let mut frame = Vec::with_capacity(p.framing.prefix_len() + t.msg.len());
-                p.framing.encode_prefix(t.msg.len(), &mut frame);
-                frame.extend_from_slice(&t.msg);
-                // A dead writer means the pipe is going away; its reader removes it.
-                let _queued = p.tx.send(frame);
+                // The writer adds the frame prefix. A dead writer means the pipe is going
+                // away; its reader removes it.
+                let _queued = p.tx.send(t.msg);
             }
         }
     }
@@ -89,6 +110,15 @@ impl Inner {
             let id = self.next_pipe & 0x7fff_ffff;
             if id != 0 && !self.pipes.contains_key(&PipeId(id)) {
                 return PipeId(id);
+            }
+        }
+    }
+
+    /// Shuts the connections of endpoint `ep` down (their readers then remove them).
+    fn shutdown_pipes_of(&self, ep: u32) {
+        for p in self.pipes.values().filter(|p| p.endpoint == ep) {
+            if let Some(s) = &p.stream {
+                s.shutdown();
             }
         }
     }
@@ -117,13 +147,45 @@ impl Shared {
         }
     }
 
+    /// After a change of state: flushes transmits, serves parked operations, wakes blocked
+    /// callers, then (unlocked) runs the completions.
+    fn settle(&self, mut g: MutexGuard<'_, Inner>) {
+        g.flush();
+        let fires = g.service(Instant::now());
+        drop(g);
+        self.cv.notify_all();
+        fire(fires);
+    }
+
     fn drop_pipe(&self, pipe: PipeId) {
         let mut g = self.lock();
         if g.pipes.remove(&pipe).is_some() {
             g.machine.remove_pipe(pipe, Instant::now());
-            g.flush();
+            let observer = g.observer.clone();
+            self.settle(g);
+            if let Some(o) = observer {
+                o(PipeEvent::Removed(pipe));
+            }
+        } else {
+            drop(g);
+            self.cv.notify_all();
         }
-        self.cv.notify_all();
+    }
+
+    /// Parks an asynchronous operation (or fails it at once on a closed socket).
+    fn park(&self, ctx: ContextId, timeout: Option<Duration>, op: Op) -> OpId {
+        let mut g = self.lock();
+        g.next_op += 1;
+        let id = OpId(g.next_op);
+        let w = Waiter::new(id, ctx, timeout, op);
+        if g.closed {
+            drop(g);
+            fire(vec![w.fail(Error::Closed)]);
+            return id;
+        }
+        g.waiters.push_back(w);
+        self.settle(g);
+        id
     }
 
     /// Runs `op` until it stops saying "try again", the timeout passes or the socket closes.
@@ -142,13 +204,12 @@ impl Shared {
             }
             let now = Instant::now();
             let r = op(g.machine.as_mut(), now);
-            g.flush();
             match r {
                 Ok(v) => {
-                    self.cv.notify_all();
+                    self.settle(g);
                     return Ok(v);
                 }
-                Err(SmError::TryAgain) => {}
+                Err(SmError::TryAgain) => g.flush(),
                 // The state ended while we waited (a survey's deadline): that is a timeout.
                 Err(SmError::IncorrectState) if waited => return Err(Error::TimedOut),
                 Err(e) => return Err(e.into()),
@@ -167,6 +228,21 @@ impl Shared {
             g = self.wait(g, left);
             waited = true;
         }
+    }
+}
+
+/// What connections of socket `shared` need to know about it.
+fn local_of(shared: &Shared) -> Local {
+    Local {
+        proto: shared.proto,
+        recv_max: shared.lock().recv_max,
+    }
+}
+
+/// Runs completions (outside the socket's lock).
+fn fire(fires: Vec<Fire>) {
+    for f in fires {
+        f();
     }
 }
 
@@ -200,11 +276,14 @@ impl Socket {
         let inner = Inner {
             machine,
             pipes: HashMap::new(),
-            listeners: Vec::new(),
+            endpoints: HashMap::new(),
             closed: false,
             next_pipe: seed(),
             recv_max: opts.recv_max,
             reconnect: opts.reconnect,
+            waiters: VecDeque::new(),
+            next_op: 0,
+            observer: None,
         };
         let shared = Arc::new(Shared {
             proto,
@@ -220,34 +299,42 @@ impl Socket {
         self.shared.proto
     }
 
+    /// A listener for `url`, not started (options may be set first).
+    pub fn listener(&self, url: &str) -> Result<Listener, Error> {
+        self.listener_with(url, &TransportOptions::default())
+    }
+
+    /// A listener for `url` with transport options (TLS for `tls+tcp://` and `wss://`).
+    pub fn listener_with(&self, url: &str, opts: &TransportOptions) -> Result<Listener, Error> {
+        handles::create(&self.shared, EndpointKind::Listener, url, opts).map(Listener)
+    }
+
+    /// A dialer for `url`, not started.
+    pub fn dialer(&self, url: &str) -> Result<Dialer, Error> {
+        self.dialer_with(url, &TransportOptions::default())
+    }
+
+    /// A dialer for `url` with transport options.
+    pub fn dialer_with(&self, url: &str, opts: &TransportOptions) -> Result<Dialer, Error> {
+        handles::create(&self.shared, EndpointKind::Dialer, url, opts).map(Dialer)
+    }
+
     /// Listens at `url`; returns the bound URL (tcp port 0 replaced by the real port).
     pub fn listen(&self, url: &str) -> Result<String, Error> {
         self.listen_with(url, &TransportOptions::default())
     }
 
-    /// Listens at `url` with transport options (TLS for `tls+tcp://` and `wss://`); returns
-    /// the URL as given with port 0 resolved (`tcp://*:0` gives `tcp://:40449`).
+    /// Listens at `url` with transport options; returns the URL as given with port 0
+    /// resolved (`tcp://*:0` gives `tcp://:40449`).
     pub fn listen_with(&self, url: &str, opts: &TransportOptions) -> Result<String, Error> {
-        let url = Url::parse(url)?;
-        if self.shared.lock().closed {
-            return Err(Error::Closed);
-        }
-        let bound = Bound::bind(&url, opts, self.local())?;
-        let local = bound.local();
-        let url_out = bound.url().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let done =
-            endpoint::spawn_listener(&self.shared, bound, Arc::clone(&stop), url.addr.framing())?;
-        let mut g = self.shared.lock();
-        g.listeners.push(ListenerHandle { stop, local, done });
-        if g.closed {
-            // Closed meanwhile: do not leave the listener behind.
-            if let Some(l) = g.listeners.pop() {
-                l.stop();
+        let l = self.listener_with(url, opts)?;
+        match l.start() {
+            Ok(url) => Ok(url),
+            Err(e) => {
+                let _gone = l.close();
+                Err(e)
             }
-            return Err(Error::Closed);
         }
-        Ok(url_out)
     }
 
     /// Dials `url` now (failing with e.g. `ConnectionRefused`), then keeps reconnecting in
@@ -259,13 +346,10 @@ impl Socket {
     /// [`Socket::dial`] with transport options: the TLS handshake (and a WebSocket upgrade)
     /// completes before it returns, so a refused certificate fails here (27).
     pub fn dial_with(&self, url: &str, opts: &TransportOptions) -> Result<(), Error> {
-        let target = Target::new(Url::parse(url)?, opts, self.local())?;
-        if self.shared.lock().closed {
-            return Err(Error::Closed);
-        }
-        let first = target.connect()?;
-        endpoint::spawn_dialer(&self.shared, target, Some(first))?;
-        Ok(())
+        let d = self.dialer_with(url, opts)?;
+        d.start(true).inspect_err(|_| {
+            let _gone = d.close();
+        })
     }
 
     /// Dials `url` in the background, retrying until it connects (never fails for an
@@ -276,20 +360,7 @@ impl Socket {
 
     /// [`Socket::dial_async`] with transport options (fails only for a bad URL or options).
     pub fn dial_async_with(&self, url: &str, opts: &TransportOptions) -> Result<(), Error> {
-        let target = Target::new(Url::parse(url)?, opts, self.local())?;
-        if self.shared.lock().closed {
-            return Err(Error::Closed);
-        }
-        endpoint::spawn_dialer(&self.shared, target, None)?;
-        Ok(())
-    }
-
-    /// What connections need to know about this socket.
-    fn local(&self) -> Local {
-        Local {
-            proto: self.shared.proto,
-            recv_max: self.shared.lock().recv_max,
-        }
+        self.dialer_with(url, opts)?.start(false)
     }
 
     /// Sends `body` (`timeout`: `None` blocks, zero is non-blocking).
@@ -314,7 +385,41 @@ impl Socket {
 
     /// Receives a message with the id of the pipe it came from.
     pub fn recv_msg(&self, timeout: Option<Duration>) -> Result<Received, Error> {
-        self.recv_on(ContextId::SOCKET, timeout)
+        self.shared
+            .blocking(timeout, |m, now| m.recv(ContextId::SOCKET, now))
+    }
+
+    /// Sends in the background: `done` is called once the message is queued for a pipe, or
+    /// with the error (`TimedOut` after `timeout`, `Closed`). `None` waits without limit.
+    pub fn send_async(
+        &self,
+        body: Vec<u8>,
+        pipe: Option<PipeId>,
+        timeout: Option<Duration>,
+        done: Done<()>,
+    ) -> OpId {
+        let op = Op::Send { body, pipe, done };
+        self.shared.park(ContextId::SOCKET, timeout, op)
+    }
+
+    /// Receives in the background: `done` gets the message or the error. Pending receives
+    /// are served in the order they were posted.
+    pub fn recv_async(&self, timeout: Option<Duration>, done: Done<Received>) -> OpId {
+        self.shared.park(ContextId::SOCKET, timeout, Op::Recv(done))
+    }
+
+    /// A handle for other threads on the socket's own operations.
+    pub fn op_handle(&self) -> OpHandle {
+        OpHandle {
+            shared: Arc::clone(&self.shared),
+            ctx: ContextId::SOCKET,
+        }
+    }
+
+    /// Cancels a pending asynchronous operation of this socket or its contexts: its callback
+    /// is dropped uncalled. Whether it was still pending.
+    pub fn cancel(&self, op: OpId) -> bool {
+        cancel(&self.shared, op)
     }
 
     fn send_on(
@@ -328,23 +433,40 @@ impl Socket {
             .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), pipe, now))
     }
 
-    fn recv_on(&self, ctx: ContextId, timeout: Option<Duration>) -> Result<Received, Error> {
-        self.shared.blocking(timeout, |m, now| m.recv(ctx, now))
-    }
-
     /// Sets a protocol option on the socket (contexts opened later inherit it).
     pub fn set_option(&self, opt: SmOption) -> Result<(), Error> {
-        self.set_option_on(ContextId::SOCKET, opt)
-    }
-
-    fn set_option_on(&self, ctx: ContextId, opt: SmOption) -> Result<(), Error> {
         let mut g = self.shared.lock();
         if g.closed {
             return Err(Error::Closed);
         }
-        g.machine.set_option(ctx, opt)?;
-        self.shared.cv.notify_all();
+        g.machine.set_option(ContextId::SOCKET, opt)?;
+        self.shared.settle(g);
         Ok(())
+    }
+
+    /// Sets `recv-size-max` for connections made from now on (0: no limit).
+    pub fn set_recv_max(&self, max: usize) {
+        self.shared.lock().recv_max = max;
+    }
+
+    /// The current `recv-size-max`.
+    pub fn recv_max(&self) -> usize {
+        self.shared.lock().recv_max
+    }
+
+    /// Sets the pause between a dialer's reconnection attempts.
+    pub fn set_reconnect(&self, d: Duration) {
+        self.shared.lock().reconnect = d;
+    }
+
+    /// The pause between a dialer's reconnection attempts.
+    pub fn reconnect(&self) -> Duration {
+        self.shared.lock().reconnect
+    }
+
+    /// Installs (or removes, `None`) the observer of pipe events.
+    pub fn set_pipe_observer(&self, observer: Option<PipeObserver>) {
+        self.shared.lock().observer = observer;
     }
 
     /// Subscribes a sub socket to messages starting with `topic` (empty: all).
@@ -364,10 +486,7 @@ impl Socket {
             return Err(Error::Closed);
         }
         let id = g.machine.open_context()?;
-        Ok(Context {
-            shared: Arc::clone(&self.shared),
-            id,
-        })
+        Ok(Context::new(Arc::clone(&self.shared), id))
     }
 
     /// Ids of the connected pipes.
@@ -375,6 +494,22 @@ impl Socket {
         let mut v: Vec<_> = self.shared.lock().pipes.keys().copied().collect();
         v.sort();
         v
+    }
+
+    /// Number of dialers and of listeners (not closed).
+    pub fn endpoint_counts(&self) -> (usize, usize) {
+        let g = self.shared.lock();
+        let d = g
+            .endpoints
+            .values()
+            .filter(|e| e.kind == EndpointKind::Dialer)
+            .count();
+        (d, g.endpoints.len() - d)
+    }
+
+    /// Whether the socket is closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
     }
 
     /// Waits until at least `n` pipes are connected (test and startup helper).
@@ -396,23 +531,28 @@ impl Socket {
         }
     }
 
-    /// Closes the socket: endpoints stop, pipes drop, blocked calls fail with `Closed`.
-    /// Closing twice reports `Closed`.
+    /// Closes the socket: endpoints stop, pipes drop, blocked calls and pending asynchronous
+    /// operations fail with `Closed`. Closing twice reports `Closed`.
     pub fn close(&self) -> Result<(), Error> {
         let mut g = self.shared.lock();
         if g.closed {
             return Err(Error::Closed);
         }
         g.closed = true;
-        for l in g.listeners.drain(..) {
-            l.stop();
-        }
-        for (_, p) in g.pipes.drain() {
+        let endpoints: Vec<_> = g.endpoints.drain().map(|(_, e)| e).collect();
+        for p in g.pipes.values() {
             if let Some(s) = &p.stream {
                 s.shutdown();
             }
         }
+        let fires = g.fail_waiters(None, || Error::Closed);
+        drop(g);
         self.shared.cv.notify_all();
+        // Unlocked: a listener's stop waits for its accept thread to let go of the address.
+        for e in endpoints {
+            e.stop();
+        }
+        fire(fires);
         Ok(())
     }
 }
@@ -424,76 +564,51 @@ impl Drop for Socket {
     }
 }
 
-/// Independent request/reply, survey or subscription state on a socket.
-pub struct Context {
+/// A handle on a socket's or context's operations for other threads (completion callbacks,
+/// cancellers): cancel parked operations, send without waiting. Keeps the socket's state
+/// alive, not the socket open.
+#[derive(Clone)]
+pub struct OpHandle {
     shared: Arc<Shared>,
-    id: ContextId,
+    ctx: ContextId,
 }
 
-impl std::fmt::Debug for Context {
+impl std::fmt::Debug for OpHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("id", &self.id.0).finish()
+        f.debug_struct("OpHandle")
+            .field("ctx", &self.ctx.0)
+            .finish()
     }
 }
 
-impl Context {
-    /// The context's id within its socket.
-    pub fn id(&self) -> ContextId {
-        self.id
+impl OpHandle {
+    /// Cancels a pending asynchronous operation (see [`Socket::cancel`]).
+    pub fn cancel(&self, op: OpId) -> bool {
+        cancel(&self.shared, op)
     }
 
-    /// Sends on this context (a request, survey or reply).
+    /// Sends on the socket or context (`timeout` as for [`Socket::send`]).
     pub fn send(&self, body: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
-        let ctx = self.id;
+        let ctx = self.ctx;
         self.shared
             .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), None, now))
-            .map_err(ctx_closed)
-    }
-
-    /// Receives on this context.
-    pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>, Error> {
-        let ctx = self.id;
-        self.shared
-            .blocking(timeout, |m, now| m.recv(ctx, now))
-            .map(|r| r.body)
-            .map_err(ctx_closed)
-    }
-
-    /// Sets a protocol option for this context only.
-    pub fn set_option(&self, opt: SmOption) -> Result<(), Error> {
-        let mut g = self.shared.lock();
-        if g.closed {
-            return Err(Error::Closed);
-        }
-        g.machine.set_option(self.id, opt).map_err(|e| match e {
-            SmError::NotFound => Error::Closed,
-            e => e.into(),
-        })
-    }
-
-    /// Closes the context; later operations on it report `Closed`.
-    pub fn close(&self) -> Result<(), Error> {
-        let mut g = self.shared.lock();
-        if g.closed {
-            return Err(Error::Closed);
-        }
-        g.machine
-            .close_context(self.id)
-            .map_err(|_| Error::Closed)?;
-        self.shared.cv.notify_all();
-        Ok(())
     }
 }
 
-/// A context the machine no longer knows has been closed.
-fn ctx_closed(e: Error) -> Error {
-    match e {
-        Error::NotFound => Error::Closed,
-        e => e,
+pub(crate) fn cancel(shared: &Shared, op: OpId) -> bool {
+    let mut g = shared.lock();
+    let before = g.waiters.len();
+    g.waiters.retain(|w| w.id != op);
+    let gone = g.waiters.len() != before;
+    drop(g);
+    if gone {
+        shared.cv.notify_all();
     }
+    gone
 }
 
-/// The timer thread: runs the machine's timers when due, until the socket closes.
+/// The timer thread: runs the machine's timers and expires parked operations when due, until
+/// the socket closes.
 fn spawn_timer(shared: &Arc<Shared>) -> Result<(), Error> {
     let sh = Arc::clone(shared);
     std::thread::Builder::new()
@@ -505,11 +620,18 @@ fn spawn_timer(shared: &Arc<Shared>) -> Result<(), Error> {
                     return;
                 }
                 let now = Instant::now();
-                match g.machine.poll_timeout() {
+                let machine = g.machine.poll_timeout();
+                let next = match (machine, g.next_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                match next {
                     Some(t) if t <= now => {
-                        g.machine.handle_timeout(now);
-                        g.flush();
-                        sh.cv.notify_all();
+                        if machine.is_some_and(|m| m <= now) {
+                            g.machine.handle_timeout(now);
+                        }
+                        sh.settle(g);
+                        g = sh.lock();
                     }
                     Some(t) => g = sh.wait(g, Some(t - now)),
                     None => g = sh.wait(g, None),

@@ -4,12 +4,15 @@
 use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::sync::Arc;
+
+use super::PipeEvent;
 use std::time::{Duration, Instant};
 
 use super::stream::Stream;
+use super::wire::{self, FrameReader};
 use super::{PipeHandle, Shared};
 use crate::error::Error;
-use crate::frame::{FrameDecoder, Framing};
+use crate::frame::Framing;
 use crate::handshake;
 use crate::sm::PipeId;
 
@@ -27,11 +30,21 @@ fn handshake(shared: &Shared, stream: &mut Stream) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs a connection to its end on the calling thread: handshake, registration with the
-/// machine, then reading until the peer or the socket closes. Returns the error that ended it.
-pub(super) fn run(shared: &Arc<Shared>, mut stream: Stream, framing: Framing) -> Error {
+/// Runs a connection of endpoint `ep` to its end on the calling thread: handshake,
+/// registration with the machine, then reading until the peer, the endpoint or the socket
+/// closes. Returns the error that ended it. `added` (taken) is told once the pipe is added.
+pub(super) fn run(
+    shared: &Arc<Shared>,
+    mut stream: Stream,
+    framing: Framing,
+    ep: u32,
+    added: &mut Option<mpsc::Sender<Result<(), Error>>>,
+) -> Error {
     if let Err(e) = handshake(shared, &mut stream) {
         stream.shutdown();
+        if let Some(e) = shared.lock().endpoints.get_mut(&ep) {
+            e.stats.reject += 1;
+        }
         return e;
     }
     let writer_stream = match stream.try_clone() {
@@ -41,32 +54,51 @@ pub(super) fn run(shared: &Arc<Shared>, mut stream: Stream, framing: Framing) ->
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let (pipe, max) = {
         let mut g = shared.lock();
-        if g.closed {
+        let socket_max = g.recv_max;
+        let closed = g.closed;
+        let Some(e) = g.endpoints.get_mut(&ep).filter(|_| !closed) else {
+            stream.shutdown();
+            return Error::Closed;
+        };
+        if e.stop.load(std::sync::atomic::Ordering::SeqCst) {
             stream.shutdown();
             return Error::Closed;
         }
+        let max = e.recv_max.unwrap_or(socket_max);
         let pipe = g.alloc_pipe_id();
         if !g.machine.add_pipe(pipe, Instant::now()) {
             // pair: the socket already has its peer.
             stream.shutdown();
+            if let Some(e) = g.endpoints.get_mut(&ep) {
+                e.stats.reject += 1;
+            }
             return Error::IncorrectState;
+        }
+        if let Some(e) = g.endpoints.get_mut(&ep) {
+            e.stats.connect += 1;
         }
         let handle = PipeHandle {
             tx,
             stream: writer_stream.try_clone().ok(),
-            framing,
+            endpoint: ep,
         };
         g.pipes.insert(pipe, handle);
-        g.flush();
-        shared.cv.notify_all();
-        (pipe, g.recv_max)
+        let observer = g.observer.clone();
+        shared.settle(g);
+        if let Some(tx) = added.take() {
+            let _told = tx.send(Ok(()));
+        }
+        if let Some(o) = observer {
+            o(PipeEvent::Added(pipe));
+        }
+        (pipe, max)
     };
     let sh = Arc::clone(shared);
     let writer = std::thread::Builder::new()
         .name(format!("sp-write-{}", pipe.0))
-        .spawn(move || write_loop(&sh, pipe, writer_stream, rx));
+        .spawn(move || write_loop(&sh, pipe, writer_stream, framing, rx));
     let end = match writer {
-        Ok(_) => read_loop(shared, pipe, &mut stream, FrameDecoder::new(framing, max)),
+        Ok(_) => read_loop(shared, pipe, &mut stream, FrameReader::new(framing, max)),
         Err(e) => Error::Io(e),
     };
     stream.shutdown();
@@ -74,46 +106,53 @@ pub(super) fn run(shared: &Arc<Shared>, mut stream: Stream, framing: Framing) ->
     end
 }
 
-fn read_loop(shared: &Shared, pipe: PipeId, stream: &mut Stream, mut dec: FrameDecoder) -> Error {
-    let mut buf = vec![0u8; 64 * 1024];
+fn read_loop(shared: &Shared, pipe: PipeId, stream: &mut Stream, mut rd: FrameReader) -> Error {
     loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) => return Error::Closed,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Error::Io(e),
-        };
-        let mut input = &buf[..n];
-        let mut msgs = Vec::new();
-        while !input.is_empty() {
-            match dec.decode(&mut input) {
-                Ok(Some(m)) => msgs.push(m),
-                Ok(None) => {}
-                Err(e) => return Error::Protocol(e),
+        let mut msgs = Vec::with_capacity(1);
+        // Whatever whole frames one read brought in go to the machine under one lock.
+        loop {
+            match rd.next(stream) {
+                Ok(m) => msgs.push(m),
+                Err(e) => return e,
             }
-        }
-        if msgs.is_empty() {
-            continue;
+            if !rd.has_frame() {
+                break;
+            }
         }
         let mut g = shared.lock();
         let now = Instant::now();
         for m in msgs {
             g.machine.handle_message(pipe, m, now);
         }
-        g.flush();
-        shared.cv.notify_all();
+        shared.settle(g);
     }
 }
 
-fn write_loop(shared: &Shared, pipe: PipeId, mut stream: Stream, rx: mpsc::Receiver<Vec<u8>>) {
-    while let Ok(frame) = rx.recv() {
-        if stream.write_all(&frame).is_err() {
+fn write_loop(
+    shared: &Shared,
+    pipe: PipeId,
+    mut stream: Stream,
+    framing: Framing,
+    rx: mpsc::Receiver<Vec<u8>>,
+) {
+    while let Ok(first) = rx.recv() {
+        // Frames queued meanwhile go out in the same vectored write.
+        let mut batch = vec![first];
+        while let Ok(m) = rx.try_recv() {
+            batch.push(m);
+        }
+        if wire::write_frames(&mut stream, framing, &batch).is_err() {
             stream.shutdown();
             return;
         }
+        let written = batch.len();
+        drop(batch);
         let mut g = shared.lock();
-        g.machine.pipe_ready(pipe, Instant::now());
-        g.flush();
-        shared.cv.notify_all();
+        let now = Instant::now();
+        // One readiness per finished write, as the machines count them.
+        for _ in 0..written {
+            g.machine.pipe_ready(pipe, now);
+        }
+        shared.settle(g);
     }
 }

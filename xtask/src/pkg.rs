@@ -6,7 +6,10 @@
 //! copied into `src/rust/` with a generated Cargo workspace and a Cargo.lock pruned from the
 //! repository's (same versions), their crates.io dependencies are vendored and compressed into
 //! `src/rust/vendor.tar.xz`, and `R CMD build` writes `target/pkg/<name>_<version>.tar.gz`.
-//! The package's `configure` sees `src/rust/vendor.tar.xz` and builds offline from it.
+//! The package's `configure` sees `src/rust/vendor.tar.xz` and builds offline from it; the
+//! staged `inst/AUTHORS` lists the vendored crates with their authors and licenses.
+
+mod authors;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -98,6 +101,9 @@ fn build(root: &Path, out: &Path, p: &RPackage) -> Result<PathBuf> {
         .arg(rust.join("vendor"))
         .stdout(Stdio::null()))?;
     prune_vendor(&rust.join("vendor"))?;
+    let authors = authors::authors_file(&name, &rust.join("vendor"))?;
+    std::fs::create_dir_all(stage.join("inst"))?;
+    std::fs::write(stage.join("inst").join("AUTHORS"), authors)?;
     // Reproducible archive: sorted names, fixed times and owners.
     run(Command::new("tar")
         .current_dir(&rust)

@@ -38,6 +38,8 @@ pub mod extptr;
 pub mod ffi;
 pub mod guard;
 pub mod later;
+pub mod objects;
+pub mod os;
 pub mod routine;
 pub mod scope;
 pub mod sexp;

@@ -40,6 +40,9 @@ pub enum WireError {
         /// The type byte received.
         kind: u8,
     },
+    /// A WebSocket upgrade or frame that breaks RFC 6455 or NNG's SP-over-WebSocket rules.
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
 }
 
 /// A socket operation failure, mapped onto NNG's error codes (see [`Error::code`]).
@@ -76,6 +79,19 @@ pub enum Error {
     /// The URL cannot be parsed or resolved (NNG 15; 3 for a malformed URL).
     #[error("invalid address: {0}")]
     AddressInvalid(String),
+    /// The URL is malformed: no `://`, a bad bracketed host, a non-numeric port (NNG 3).
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// A transport option cannot be used, e.g. a TLS listener without a server
+    /// configuration (NNG 3).
+    #[error("invalid transport option: {0}")]
+    InvalidOption(String),
+    /// TLS failed: a broken handshake, or a peer that does not speak TLS (NNG 26).
+    #[error("TLS: {0}")]
+    Crypto(String),
+    /// A certificate was refused, by this side or by the peer (NNG 27).
+    #[error("peer could not be authenticated: {0}")]
+    PeerAuth(String),
     /// The URL scheme is not handled by this driver (NNG 9).
     #[error("transport scheme not supported: {0}")]
     UnsupportedScheme(String),
@@ -114,6 +130,9 @@ impl Error {
             Error::AddressInUse => 10,
             Error::AddressInvalid(_) => 15,
             Error::UnsupportedScheme(_) => 9,
+            Error::InvalidUrl(_) | Error::InvalidOption(_) => 3,
+            Error::Crypto(_) => 26,
+            Error::PeerAuth(_) => 27,
             Error::Protocol(WireError::TooLarge { .. }) => 17,
             Error::Protocol(_) => 13,
             Error::Io(e) => io_code(e),

@@ -9,9 +9,10 @@
 //!   tcp/ipc framing with a size bound, protocol ids).
 //! - [`sm`]: one sans-IO state machine per protocol: pipes and messages in, [`sm::Transmit`]s
 //!   and received messages out, timers driven by the caller's clock.
-//! - [`driver`]: a small blocking driver over std tcp and unix sockets with threads, so the
-//!   machines can be used and tested against NNG now. The project's epoll transport can drive
-//!   the same machines later.
+//! - [`driver`]: a small blocking driver with threads over every NNG transport (`inproc`,
+//!   `ipc`/`unix`, `abstract`, `tcp[46]`, `tls+tcp[46]` over rustls, `ws[46]`, `wss[46]`),
+//!   so the machines can be used and tested against NNG now. The project's epoll transport
+//!   can drive the same machines later.
 //!
 //! Driving a machine without any I/O (a rep answering one request):
 //!
@@ -37,9 +38,9 @@
 //! 0x62, respondent 0x63, bus 0x70; pair1 prefixes a 4-byte hop count (1), req and surveyor a
 //! 4-byte id with the high bit set that rep and respondent echo; the others send bare bodies.
 //!
-//! What it is not: it does not speak R (the R bridge lives elsewhere), and it has no TLS,
-//! websocket, `inproc://` or `abstract://` transport yet; those will come through
-//! `mirai-transport`. Raw (device) mode sockets are not implemented.
+//! What it is not: it does not speak R (the R bridge lives elsewhere). Raw (device) mode
+//! sockets are not implemented, and ws listeners on one port do not share an HTTP server
+//! (each needs its own port).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -11,8 +11,16 @@
 
 #![forbid(unsafe_code)]
 
+mod aio;
+mod aioq;
+mod codes;
 mod cv;
 mod cvr;
+mod keep;
+mod slot;
+mod tlsr;
+mod url;
+mod utils;
 
 use mirai_rapi::CallMethod;
 
@@ -24,6 +32,31 @@ fn routines() -> Vec<CallMethod> {
         cvr::nano_cv_signal,
         cvr::nano_cv_until,
         cvr::nano_cv_reset,
+        cvr::nano_cv_wait,
+        cvr::nano_cv_forward,
+        aioq::nano_unresolved,
+        aioq::nano_unresolved2,
+        aioq::nano_call_aio,
+        aioq::nano_collect_aio,
+        aioq::nano_stop_aio,
+        aioq::nano_race_aio,
+        codes::nano_nng_error,
+        utils::nano_mclock,
+        utils::nano_msleep,
+        utils::nano_random,
+        utils::nano_ip_addr,
+        utils::nano_version,
+        utils::nano_mark,
+        utils::nano_advance,
+        utils::nano_write_stdout,
+        url::nano_parse_url,
+        url::nano_status_code,
+        tlsr::nano_tls_config,
+        tlsr::nano_write_cert,
+        aio::nano_aio_init,
+        aio::nano_aio_get,
+        aio::nano_timer_aio,
+        keep::nano_keep,
     ]
 }
 

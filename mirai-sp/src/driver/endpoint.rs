@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::pipe;
-use super::stream::{Addr, Bound, Stream};
+use super::stream::{self, Addr, Bound, Target};
 use super::Shared;
 
 /// A running listener's stop switch.
@@ -16,19 +16,12 @@ pub(super) struct ListenerHandle {
 }
 
 impl ListenerHandle {
-    /// Stops accepting: sets the flag, wakes the blocked accept, removes an ipc file.
+    /// Stops accepting: sets the flag, wakes the blocked accept, removes an ipc file or
+    /// frees an inproc name.
     pub(super) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // The accept loop only notices the flag after an accept returns.
-        let wake = match &self.local {
-            Addr::Tcp(h, p) if h == "0.0.0.0" => Addr::Tcp("127.0.0.1".into(), *p),
-            Addr::Tcp(h, p) if h == "::" => Addr::Tcp("::1".into(), *p),
-            a => a.clone(),
-        };
-        let _woken = Stream::connect(&wake);
-        if let Addr::Ipc(path) = &self.local {
-            let _gone = std::fs::remove_file(path);
-        }
+        stream::release(&self.local);
     }
 }
 
@@ -65,14 +58,14 @@ pub(super) fn spawn_listener(
 /// Runs a dialer: `first` is an already connected stream (synchronous dial) or `None`.
 pub(super) fn spawn_dialer(
     shared: &Arc<Shared>,
-    addr: Addr,
-    first: Option<Stream>,
+    target: Target,
+    first: Option<stream::Stream>,
 ) -> std::io::Result<()> {
     let sh = Arc::clone(shared);
     std::thread::Builder::new()
         .name("sp-dial".into())
         .spawn(move || {
-            let framing = addr.framing();
+            let framing = target.framing();
             let mut next = first;
             loop {
                 if sh.lock().closed {
@@ -80,7 +73,7 @@ pub(super) fn spawn_dialer(
                 }
                 let stream = match next.take() {
                     Some(s) => Some(s),
-                    None => Stream::connect(&addr).ok(),
+                    None => target.connect().ok(),
                 };
                 if let Some(s) = stream {
                     drop(pipe::run(&sh, s, framing));

@@ -1,4 +1,5 @@
-//! A small blocking driver: std tcp/unix sockets and threads around one protocol machine.
+//! A small blocking driver: std sockets (tcp, unix, TLS, WebSocket) and threads around one
+//! protocol machine.
 //!
 //! All state sits behind one mutex; every thread (pipe readers and writers, the timer, callers
 //! of send/recv) changes it through the machine, flushes the machine's transmits into the
@@ -6,22 +7,28 @@
 //! than fast: the project's native transport will drive the same machines later.
 
 mod endpoint;
+mod inproc;
 mod pipe;
 mod stream;
+mod tls;
+mod url;
+mod ws;
+mod ws_upgrade;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub use stream::Addr;
+pub use stream::{Addr, TransportOptions};
+pub use url::{Family, Scheme, Url};
 
 use crate::error::Error;
 use crate::frame::Framing;
 use crate::protocol::Protocol;
 use crate::sm::{self, ContextId, Machine, PipeId, Received, SmError, SmOption};
 use endpoint::ListenerHandle;
-use stream::{Bound, Stream};
+use stream::{Bound, Local, Stream, Target};
 
 /// Socket-wide settings, fixed at creation.
 #[derive(Debug, Clone)]
@@ -214,19 +221,21 @@ impl Socket {
 
     /// Listens at `url`; returns the bound URL (tcp port 0 replaced by the real port).
     pub fn listen(&self, url: &str) -> Result<String, Error> {
-        let addr = Addr::parse(url)?;
+        self.listen_with(url, &TransportOptions::default())
+    }
+
+    /// Listens at `url` with transport options (TLS for `tls+tcp://` and `wss://`); returns
+    /// the URL as given with port 0 resolved (`tcp://*:0` gives `tcp://:40449`).
+    pub fn listen_with(&self, url: &str, opts: &TransportOptions) -> Result<String, Error> {
+        let url = Url::parse(url)?;
         if self.shared.lock().closed {
             return Err(Error::Closed);
         }
-        let bound = Bound::bind(&addr)?;
-        let local = bound.local()?;
+        let bound = Bound::bind(&url, opts, self.local())?;
+        let local = bound.local();
+        let url_out = bound.url().to_string();
         let stop = Arc::new(AtomicBool::new(false));
-        endpoint::spawn_listener(&self.shared, bound, Arc::clone(&stop), addr.framing())?;
-        let url = match &local {
-            Addr::Tcp(h, p) if h.contains(':') => format!("tcp://[{h}]:{p}"),
-            Addr::Tcp(h, p) => format!("tcp://{h}:{p}"),
-            Addr::Ipc(p) => format!("ipc://{}", p.display()),
-        };
+        endpoint::spawn_listener(&self.shared, bound, Arc::clone(&stop), url.addr.framing())?;
         let mut g = self.shared.lock();
         g.listeners.push(ListenerHandle { stop, local });
         if g.closed {
@@ -236,30 +245,49 @@ impl Socket {
             }
             return Err(Error::Closed);
         }
-        Ok(url)
+        Ok(url_out)
     }
 
     /// Dials `url` now (failing with e.g. `ConnectionRefused`), then keeps reconnecting in
     /// the background whenever the connection drops.
     pub fn dial(&self, url: &str) -> Result<(), Error> {
-        let addr = Addr::parse(url)?;
+        self.dial_with(url, &TransportOptions::default())
+    }
+
+    /// [`Socket::dial`] with transport options: the TLS handshake (and a WebSocket upgrade)
+    /// completes before it returns, so a refused certificate fails here (27).
+    pub fn dial_with(&self, url: &str, opts: &TransportOptions) -> Result<(), Error> {
+        let target = Target::new(Url::parse(url)?, opts, self.local())?;
         if self.shared.lock().closed {
             return Err(Error::Closed);
         }
-        let first = Stream::connect(&addr)?;
-        endpoint::spawn_dialer(&self.shared, addr, Some(first))?;
+        let first = target.connect()?;
+        endpoint::spawn_dialer(&self.shared, target, Some(first))?;
         Ok(())
     }
 
     /// Dials `url` in the background, retrying until it connects (never fails for an
     /// unreachable address).
     pub fn dial_async(&self, url: &str) -> Result<(), Error> {
-        let addr = Addr::parse(url)?;
+        self.dial_async_with(url, &TransportOptions::default())
+    }
+
+    /// [`Socket::dial_async`] with transport options (fails only for a bad URL or options).
+    pub fn dial_async_with(&self, url: &str, opts: &TransportOptions) -> Result<(), Error> {
+        let target = Target::new(Url::parse(url)?, opts, self.local())?;
         if self.shared.lock().closed {
             return Err(Error::Closed);
         }
-        endpoint::spawn_dialer(&self.shared, addr, None)?;
+        endpoint::spawn_dialer(&self.shared, target, None)?;
         Ok(())
+    }
+
+    /// What connections need to know about this socket.
+    fn local(&self) -> Local {
+        Local {
+            proto: self.shared.proto,
+            recv_max: self.shared.lock().recv_max,
+        }
     }
 
     /// Sends `body` (`timeout`: `None` blocks, zero is non-blocking).

@@ -1,120 +1,247 @@
-//! Addresses and byte streams for the driver: `tcp://host:port` and `ipc:///path`
-//! (`unix://` alias) over std sockets.
+//! Byte streams and listening sockets for every NNG transport: `inproc`, `ipc`/`unix`,
+//! `abstract`, `tcp[46]`, `tls+tcp[46]`, `ws[46]` and `wss[46]`.
+//!
+//! Every connection reads and writes like a tcp or ipc stream (SP header, then framed
+//! messages), so the pipe code is the same for all: TLS is a shared rustls session
+//! ([`super::tls`]), WebSocket an adapter translating tcp framing to messages ([`super::ws`]),
+//! inproc a connected unix socket pair ([`super::inproc`]).
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{self as unix, UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 
+pub use super::url::Addr;
+use super::url::{Family, Url};
+use super::{inproc, tls::TlsStream, ws::WsStream};
 use crate::error::Error;
 use crate::frame::Framing;
+use crate::protocol::Protocol;
 
-/// A parsed endpoint address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Addr {
-    /// `tcp://host:port` (host may be `*` or empty on a listener: all interfaces).
-    Tcp(String, u16),
-    /// `ipc://path` or `unix://path`.
-    Ipc(PathBuf),
+/// Settings for dialing and listening beyond the URL.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TransportOptions {
+    /// TLS for `tls+tcp://` and `wss://`: the server part is used by listeners, the client
+    /// part by dialers. Given for any other scheme, dial and listen fail with code 9.
+    pub tls: Option<Arc<mirai_transport::TlsConfig>>,
 }
 
-impl Addr {
-    /// Parses a URL. Malformed input is `AddressInvalid`; another scheme `UnsupportedScheme`.
-    pub fn parse(url: &str) -> Result<Addr, Error> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| Error::AddressInvalid(url.to_string()))?;
-        match scheme {
-            "tcp" | "tcp4" | "tcp6" => {
-                let (host, port) = rest
-                    .rsplit_once(':')
-                    .ok_or_else(|| Error::AddressInvalid(url.to_string()))?;
-                let port = port
-                    .parse()
-                    .map_err(|_| Error::AddressInvalid(url.to_string()))?;
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                Ok(Addr::Tcp(host.to_string(), port))
-            }
-            "ipc" | "unix" if !rest.is_empty() => Ok(Addr::Ipc(PathBuf::from(rest))),
-            "ipc" | "unix" => Err(Error::AddressInvalid(url.to_string())),
-            other => Err(Error::UnsupportedScheme(other.to_string())),
-        }
+impl TransportOptions {
+    /// No options (what `dial` and `listen` use).
+    pub fn new() -> TransportOptions {
+        TransportOptions::default()
     }
 
-    /// The framing this transport uses.
-    pub fn framing(&self) -> Framing {
-        match self {
-            Addr::Tcp(..) => Framing::Tcp,
-            Addr::Ipc(_) => Framing::Ipc,
-        }
+    /// These options with `tls`.
+    pub fn with_tls(mut self, tls: Arc<mirai_transport::TlsConfig>) -> TransportOptions {
+        self.tls = Some(tls);
+        self
     }
+}
 
-    fn host_for_bind(host: &str) -> &str {
-        if host.is_empty() || host == "*" {
-            "0.0.0.0"
+/// What a connection needs to know about its own socket.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Local {
+    /// The socket's protocol (WebSocket names it in the upgrade).
+    pub(crate) proto: Protocol,
+    /// The socket's `recv-size-max` (0: none), bounding WebSocket messages.
+    pub(crate) recv_max: usize,
+}
+
+/// Rejects TLS options for a scheme without TLS (NNG 9).
+fn check_tls_scheme(url: &Url, opts: &TransportOptions) -> Result<(), Error> {
+    if opts.tls.is_some() && !url.scheme.is_tls() {
+        return Err(Error::NotSupported);
+    }
+    Ok(())
+}
+
+fn missing(url: &Url, part: &str) -> Error {
+    Error::InvalidOption(format!(
+        "{}:// needs a TLS configuration with a {part}",
+        url.scheme.name()
+    ))
+}
+
+/// A dialer's destination: where, how, and for which socket; reconnects reuse it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    url: Url,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    local: Local,
+}
+
+impl Target {
+    /// Checks the options against the URL: TLS schemes need a client part, others none.
+    pub(crate) fn new(url: Url, opts: &TransportOptions, local: Local) -> Result<Target, Error> {
+        check_tls_scheme(&url, opts)?;
+        let tls = if url.scheme.is_tls() {
+            let cfg = opts.tls.as_ref().and_then(|t| t.rustls_client_config());
+            Some(cfg.ok_or_else(|| missing(&url, "client part (dialer)"))?)
         } else {
-            host
+            None
+        };
+        Ok(Target { url, tls, local })
+    }
+
+    /// The framing of this target's connections.
+    pub(crate) fn framing(&self) -> Framing {
+        self.url.addr.framing()
+    }
+
+    /// Connects (TLS handshake and WebSocket upgrade included).
+    pub(crate) fn connect(&self) -> Result<Stream, Error> {
+        let family = self.url.scheme.family();
+        match &self.url.addr {
+            Addr::Tcp(host, port) => tcp_connect(host, *port, family).map(Stream::Tcp),
+            Addr::Ipc(path) => UnixStream::connect(path)
+                .map(Stream::Unix)
+                .map_err(map_connect),
+            Addr::Abstract(name) => UnixStream::connect_addr(&abstract_addr(name)?)
+                .map(Stream::Unix)
+                .map_err(map_connect),
+            Addr::Inproc(name) => inproc::connect(name).map(Stream::Unix),
+            Addr::TlsTcp(host, port) => {
+                let tcp = tcp_connect(host, *port, family)?;
+                TlsStream::connect(tcp, host, self.client_tls()?, true).map(Stream::Tls)
+            }
+            Addr::Ws {
+                host,
+                port,
+                path,
+                tls,
+            } => {
+                let tcp = tcp_connect(host, *port, family)?;
+                let base = if *tls {
+                    Stream::Tls(TlsStream::connect(tcp, host, self.client_tls()?, false)?)
+                } else {
+                    Stream::Tcp(tcp)
+                };
+                let host_port = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                let path = if path.is_empty() { "/" } else { path };
+                let (proto, max) = (self.local.proto, self.local.recv_max);
+                WsStream::connect(base, &host_port, path, proto, max).map(Stream::Ws)
+            }
         }
     }
+
+    fn client_tls(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+        self.tls
+            .clone()
+            .ok_or_else(|| missing(&self.url, "client part (dialer)"))
+    }
+}
+
+fn abstract_addr(name: &str) -> Result<unix::SocketAddr, Error> {
+    unix::SocketAddr::from_abstract_name(name.as_bytes())
+        .map_err(|_| Error::AddressInvalid(format!("abstract://{name}")))
+}
+
+/// Resolves `host:port` to the addresses of `family`.
+fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, Error> {
+    let invalid = || Error::AddressInvalid(format!("{host}:{port}"));
+    let all = (host, port).to_socket_addrs().map_err(|_| invalid())?;
+    let v: Vec<SocketAddr> = all
+        .filter(|a| match family {
+            Family::Any => true,
+            Family::V4 => a.is_ipv4(),
+            Family::V6 => a.is_ipv6(),
+        })
+        .collect();
+    if v.is_empty() {
+        return Err(invalid());
+    }
+    Ok(v)
+}
+
+fn tcp_connect(host: &str, port: u16, family: Family) -> Result<TcpStream, Error> {
+    if host.is_empty() || host == "*" {
+        return Err(Error::AddressInvalid(format!(
+            "a dialer needs a host, not '{host}'"
+        )));
+    }
+    let mut last = None;
+    for a in resolve(host, port, family)? {
+        match TcpStream::connect(a) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or(Error::ConnectionRefused, map_connect))
+}
+
+fn tcp_bind(host: &str, port: u16, family: Family) -> Result<TcpListener, Error> {
+    let host = match (host, family) {
+        ("" | "*", Family::V6) => "::",
+        ("" | "*", _) => "0.0.0.0",
+        (h, _) => h,
+    };
+    let mut last = None;
+    for a in resolve(host, port, family)? {
+        match TcpListener::bind(a) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or(Error::AddressInvalid(host.to_string()), map_bind))
 }
 
 /// A connected byte stream.
 #[derive(Debug)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// TCP.
     Tcp(TcpStream),
-    /// Unix domain socket.
+    /// Unix domain socket (ipc, abstract, inproc).
     Unix(UnixStream),
+    /// TLS over TCP.
+    Tls(TlsStream),
+    /// WebSocket (over TCP or TLS), adapted to tcp framing.
+    Ws(WsStream),
 }
 
 impl Stream {
-    /// Connects to `addr`.
-    pub fn connect(addr: &Addr) -> Result<Stream, Error> {
-        match addr {
-            Addr::Tcp(host, port) => {
-                let mut last = None;
-                let addrs = (host.as_str(), *port)
-                    .to_socket_addrs()
-                    .map_err(|_| Error::AddressInvalid(format!("{host}:{port}")))?;
-                for a in addrs {
-                    match TcpStream::connect(a) {
-                        Ok(s) => {
-                            s.set_nodelay(true)?;
-                            return Ok(Stream::Tcp(s));
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                Err(last.map_or(Error::ConnectionRefused, map_connect))
-            }
-            Addr::Ipc(path) => UnixStream::connect(path)
-                .map(Stream::Unix)
-                .map_err(map_connect),
-        }
-    }
-
     /// A second handle on the same stream (for the writer thread).
-    pub fn try_clone(&self) -> io::Result<Stream> {
+    pub(crate) fn try_clone(&self) -> io::Result<Stream> {
         Ok(match self {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Tls(s) => Stream::Tls(s.clone()),
+            Stream::Ws(s) => Stream::Ws(s.clone()),
         })
     }
 
     /// Shuts both directions down, waking any thread blocked on it.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         // Already-closed streams report an error that changes nothing.
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            Stream::Tls(s) => s.tcp().shutdown(Shutdown::Both),
+            Stream::Ws(s) => {
+                s.base().shutdown();
+                Ok(())
+            }
         };
     }
 
     /// Sets the read timeout (used during the handshake only).
-    pub fn set_read_timeout(&self, d: Option<std::time::Duration>) -> io::Result<()> {
+    pub(crate) fn set_read_timeout(&self, d: Option<std::time::Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(d),
             Stream::Unix(s) => s.set_read_timeout(d),
+            Stream::Tls(s) => s.tcp().set_read_timeout(d),
+            Stream::Ws(s) => s.base().set_read_timeout(d),
         }
     }
 }
@@ -132,6 +259,8 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+            Stream::Ws(s) => s.read(buf),
         }
     }
 }
@@ -141,70 +270,193 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+            Stream::Ws(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+            Stream::Ws(s) => s.flush(),
         }
     }
+}
+
+/// What runs over an accepted TCP connection.
+enum Upper {
+    Plain,
+    Tls(Arc<rustls::ServerConfig>),
+    Ws {
+        path: String,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    },
+}
+
+enum Sock {
+    Tcp(TcpListener, Upper),
+    Unix(UnixListener),
+    Inproc(Receiver<UnixStream>),
 }
 
 /// A bound listening socket.
-#[derive(Debug)]
-pub enum Bound {
-    /// TCP listener.
-    Tcp(TcpListener),
-    /// Unix listener and its path (removed on close).
-    Unix(UnixListener, PathBuf),
+pub(crate) struct Bound {
+    sock: Sock,
+    /// Where it listens (the bound address; what `release` wakes and frees).
+    local: Addr,
+    /// The URL to report: as given, with the bound port.
+    url: String,
+    me: Local,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound").field("url", &self.url).finish()
+    }
 }
 
 impl Bound {
-    /// Binds `addr`. A stale ipc file (nobody accepting) is replaced, as NNG does.
-    pub fn bind(addr: &Addr) -> Result<Bound, Error> {
-        match addr {
-            Addr::Tcp(host, port) => {
-                let host = Addr::host_for_bind(host);
-                let l = TcpListener::bind((host, *port)).map_err(map_bind)?;
-                Ok(Bound::Tcp(l))
-            }
-            Addr::Ipc(path) => match UnixListener::bind(path) {
-                Ok(l) => Ok(Bound::Unix(l, path.clone())),
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    if UnixStream::connect(path).is_ok() {
-                        return Err(Error::AddressInUse);
-                    }
-                    std::fs::remove_file(path)?;
-                    let l = UnixListener::bind(path).map_err(map_bind)?;
-                    Ok(Bound::Unix(l, path.clone()))
-                }
-                Err(e) => Err(map_bind(e)),
-            },
-        }
-    }
-
-    /// The address actually bound (tcp port 0 resolved).
-    pub fn local(&self) -> Result<Addr, Error> {
-        match self {
-            Bound::Tcp(l) => {
+    /// Binds `url`. A stale ipc file (nobody accepting) is replaced, as NNG does. TLS schemes
+    /// need the server part of `opts.tls`; other schemes refuse TLS options (code 9).
+    pub(crate) fn bind(url: &Url, opts: &TransportOptions, me: Local) -> Result<Bound, Error> {
+        check_tls_scheme(url, opts)?;
+        let server_tls = || {
+            opts.tls
+                .as_ref()
+                .and_then(|t| t.rustls_server_config())
+                .ok_or_else(|| missing(url, "server part (certificate and key)"))
+        };
+        let family = url.scheme.family();
+        let (sock, local) = match &url.addr {
+            Addr::Tcp(h, p)
+            | Addr::TlsTcp(h, p)
+            | Addr::Ws {
+                host: h, port: p, ..
+            } => {
+                let upper = match &url.addr {
+                    Addr::TlsTcp(..) => Upper::Tls(server_tls()?),
+                    Addr::Ws { path, tls, .. } => Upper::Ws {
+                        path: if path.is_empty() {
+                            "/".into()
+                        } else {
+                            path.clone()
+                        },
+                        tls: if *tls { Some(server_tls()?) } else { None },
+                    },
+                    _ => Upper::Plain,
+                };
+                let l = tcp_bind(h, *p, family)?;
                 let a = l.local_addr()?;
-                Ok(Addr::Tcp(a.ip().to_string(), a.port()))
+                let local = Addr::Tcp(a.ip().to_string(), a.port());
+                (Sock::Tcp(l, upper), local)
             }
-            Bound::Unix(_, p) => Ok(Addr::Ipc(p.clone())),
-        }
+            Addr::Ipc(path) => (Sock::Unix(bind_ipc(path)?), Addr::Ipc(path.clone())),
+            Addr::Abstract(name) => {
+                let l = UnixListener::bind_addr(&abstract_addr(name)?).map_err(map_bind)?;
+                (Sock::Unix(l), Addr::Abstract(name.clone()))
+            }
+            Addr::Inproc(name) => (
+                Sock::Inproc(inproc::bind(name)?),
+                Addr::Inproc(name.clone()),
+            ),
+        };
+        let url = match local.port() {
+            Some(p) => url.with_port(p).to_string(),
+            None => url.to_string(),
+        };
+        Ok(Bound {
+            sock,
+            local,
+            url,
+            me,
+        })
     }
 
-    /// Waits for the next connection.
-    pub fn accept(&self) -> io::Result<Stream> {
-        match self {
-            Bound::Tcp(l) => {
+    /// The bound address (tcp port 0 resolved, wildcard hosts as bound).
+    pub(crate) fn local(&self) -> Addr {
+        self.local.clone()
+    }
+
+    /// The URL as given with the bound port (`tcp://*:0` gives `tcp://:40449`).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Waits for the next connection. TLS handshakes and WebSocket upgrades happen later, on
+    /// the connection's own thread, so a slow peer holds up nobody else.
+    pub(crate) fn accept(&self) -> io::Result<Stream> {
+        match &self.sock {
+            Sock::Tcp(l, upper) => {
                 let (s, _) = l.accept()?;
                 s.set_nodelay(true)?;
-                Ok(Stream::Tcp(s))
+                let tls = |s, cfg: &Arc<rustls::ServerConfig>| {
+                    TlsStream::accept(s, Arc::clone(cfg))
+                        .map(Stream::Tls)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+                };
+                match upper {
+                    Upper::Plain => Ok(Stream::Tcp(s)),
+                    Upper::Tls(cfg) => tls(s, cfg),
+                    Upper::Ws { path, tls: t } => {
+                        let base = match t {
+                            Some(cfg) => tls(s, cfg)?,
+                            None => Stream::Tcp(s),
+                        };
+                        let (proto, max) = (self.me.proto, self.me.recv_max);
+                        WsStream::accept(base, path.clone(), proto, max).map(Stream::Ws)
+                    }
+                }
             }
-            Bound::Unix(l, _) => Ok(Stream::Unix(l.accept()?.0)),
+            Sock::Unix(l) => Ok(Stream::Unix(l.accept()?.0)),
+            Sock::Inproc(rx) => rx
+                .recv()
+                .map(Stream::Unix)
+                .map_err(|_| io::ErrorKind::NotConnected.into()),
         }
+    }
+}
+
+fn bind_ipc(path: &PathBuf) -> Result<UnixListener, Error> {
+    match UnixListener::bind(path) {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(Error::AddressInUse);
+            }
+            std::fs::remove_file(path)?;
+            UnixListener::bind(path).map_err(map_bind)
+        }
+        Err(e) => Err(map_bind(e)),
+    }
+}
+
+/// After a listener's stop flag is set: wakes its blocked accept (a throwaway connection),
+/// and frees what it holds (the ipc file, the inproc name).
+pub(crate) fn release(local: &Addr) {
+    match local {
+        Addr::Tcp(h, p) => {
+            let ip: IpAddr = match h.parse() {
+                Ok(IpAddr::V4(a)) if a.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+                Ok(IpAddr::V6(a)) if a.is_unspecified() => {
+                    IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+                }
+                Ok(ip) => ip,
+                Err(_) => return,
+            };
+            let _woken = TcpStream::connect((ip, *p));
+        }
+        Addr::Ipc(path) => {
+            let _woken = UnixStream::connect(path);
+            let _gone = std::fs::remove_file(path);
+        }
+        Addr::Abstract(name) => {
+            if let Ok(a) = abstract_addr(name) {
+                let _woken = UnixStream::connect_addr(&a);
+            }
+        }
+        Addr::Inproc(name) => inproc::release(name),
+        Addr::TlsTcp(..) | Addr::Ws { .. } => {}
     }
 }
 
@@ -236,7 +488,28 @@ mod tests {
         );
         assert_eq!(Addr::parse("unix://rel").unwrap(), Addr::Ipc("rel".into()));
         assert_eq!(Addr::parse("tcp://nope").unwrap_err().code(), 15);
-        assert_eq!(Addr::parse("ws://a:1").unwrap_err().code(), 9);
-        assert_eq!(Addr::parse("garbage").unwrap_err().code(), 15);
+        assert_eq!(Addr::parse("ws://a:1").unwrap().port(), Some(1));
+        assert_eq!(Addr::parse("quic://a:1").unwrap_err().code(), 9);
+        // Text without "://" is NNG's invalid argument (3), as libnng 1.5 answers.
+        assert_eq!(Addr::parse("garbage").unwrap_err().code(), 3);
+    }
+
+    #[test]
+    fn tls_options_need_a_tls_scheme() {
+        let me = Local {
+            proto: Protocol::Pair0,
+            recv_max: 0,
+        };
+        let zc = mirai_transport::tls::zero_config("127.0.0.1").unwrap();
+        let opts = TransportOptions::new().with_tls(Arc::new(zc.server_config().unwrap()));
+        let url = Url::parse("tcp://127.0.0.1:0").unwrap();
+        assert_eq!(Bound::bind(&url, &opts, me).unwrap_err().code(), 9);
+        assert_eq!(Target::new(url, &opts, me).unwrap_err().code(), 9);
+        let tls = Url::parse("tls+tcp://127.0.0.1:0").unwrap();
+        let e = Bound::bind(&tls, &TransportOptions::new(), me).unwrap_err();
+        assert_eq!(e.code(), 3);
+        assert!(e.to_string().contains("server part"), "{e}");
+        // A server-only configuration cannot dial.
+        assert_eq!(Target::new(tls, &opts, me).unwrap_err().code(), 3);
     }
 }

@@ -221,4 +221,104 @@ impl TlsConfig {
     pub fn has_client_identity(&self) -> bool {
         self.client_identity
     }
+
+    /// The listener part as a rustls configuration, for transports outside this crate (the
+    /// SP driver's `tls+tcp://` and `wss://`). `None` without a server part.
+    pub fn rustls_server_config(&self) -> Option<Arc<ServerConfig>> {
+        self.server.clone()
+    }
+
+    /// The dialer part as a rustls configuration (see [`TlsConfig::rustls_server_config`]).
+    /// `None` without a client part.
+    pub fn rustls_client_config(&self) -> Option<Arc<ClientConfig>> {
+        self.client.clone()
+    }
+}
+
+impl TlsConfig {
+    /// A dialer that does **not** verify the listener's certificate (NNG's auth modes "none"
+    /// and "optional", as `nanonext::tls_config()` makes them), presenting `identity`
+    /// (certificate chain, key, key password) to listeners that ask for one. `ca_pem`, when
+    /// given, is parsed (so a bad PEM is reported) but not used to verify. The handshake's
+    /// signatures are still checked: only the certificate's trust is not.
+    pub fn client_unverified(
+        ca_pem: Option<&str>,
+        identity: Option<(&str, &str, Option<&str>)>,
+    ) -> Result<TlsConfig, Error> {
+        if let Some(ca) = ca_pem {
+            root_store(ca, "the CA certificate")?;
+        }
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| config_err(Cause::Other, format!("TLS provider: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider())));
+        let mut cfg = match identity {
+            Some((chain, key, password)) => {
+                let chain = parse_certs(chain, "the client certificate")?;
+                let key = parse_key(key, password, "the client private key")?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    let (cause, why) = key_problem(&e);
+                    config_err(cause, format!("the client certificate and key: {why}"))
+                })?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        cfg.resumption = rustls::client::Resumption::disabled();
+        Ok(TlsConfig {
+            client: Some(Arc::new(cfg)),
+            client_identity: identity.is_some(),
+            ..Self::empty()
+        })
+    }
+}
+
+/// Accepts any server certificate ([`TlsConfig::client_unverified`]); handshake signatures
+/// are verified with the provider's algorithms.
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

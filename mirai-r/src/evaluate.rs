@@ -27,260 +27,192 @@
 //! (the task's globals, typically) itself, leaving only search path and option changes, which
 //! are rare, to the R code.
 
-// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
-#![allow(unsafe_code)]
+#![forbid(unsafe_code)]
 
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::ffi::CStr;
-use std::os::raw::c_void;
 
-use mirai_rapi::sys::*;
+use mirai_rapi::{error_buffer, Binding, Caught, Kind, Preserved, RResult, Scope, Sexp, R};
 
 use crate::cancel::{cancel_seen, evaluation_done};
-use crate::sexp::*;
-use mirai_rapi::ffi::R_curErrorBuf;
-use mirai_rapi::guard::{abort_call, protect_raw as protect};
-use mirai_rapi::{Preserved, RResult, Scope, Sexp};
+use crate::values::mirai_error;
+
+/// The symbols an evaluation uses (permanent), looked up once.
+#[derive(Clone, Copy)]
+struct Syms {
+    x: Sexp<'static>,
+    expr_var: Sexp<'static>,
+    mirai_var: Sexp<'static>,
+    options: Sexp<'static>,
+    name: Sexp<'static>,
+    as_list: Sexp<'static>,
+    list2env: Sexp<'static>,
+    /// The CHARSXPs of `expr`, `globals`, `args`, `map`, `seeds` (addresses: R caches them).
+    part_names: [usize; 5],
+}
 
 thread_local! {
     static SYMS: Cell<Option<Syms>> = const { Cell::new(None) };
-    static KIT: Cell<Option<Kit>> = const { Cell::new(None) };
+    static KIT: Cell<Option<&'static Kit>> = const { Cell::new(None) };
 }
 
-#[derive(Clone, Copy)]
-struct Syms {
-    globals: SEXP,
-    args: SEXP,
-    expr: SEXP,
-    map: SEXP,
-    seeds: SEXP,
-    x: SEXP,
-    expr_var: SEXP,
-    mirai_var: SEXP,
-    seed: SEXP,
-    options: SEXP,
-}
-
-unsafe fn syms() -> Syms {
+fn syms(r: R) -> Syms {
     if let Some(s) = SYMS.with(Cell::get) {
         return s;
     }
-    let i = |n: &CStr| Rf_install(n.as_ptr());
     let s = Syms {
-        globals: i(c"globals"),
-        args: i(c"args"),
-        expr: i(c"expr"),
-        map: i(c"map"),
-        seeds: i(c"seeds"),
-        x: i(c".x"),
-        expr_var: i(c"._expr_."),
-        mirai_var: i(c"._mirai_."),
-        seed: i(c".Random.seed"),
-        options: i(c".Options"),
+        x: r.sym(c".x"),
+        expr_var: r.sym(c"._expr_."),
+        mirai_var: r.sym(c"._mirai_."),
+        options: r.sym(c".Options"),
+        name: r.sym(c"name"),
+        as_list: r.sym(c"as.list"),
+        list2env: r.sym(c"list2env"),
+        part_names: [c"expr", c"globals", c"args", c"map", c"seeds"]
+            .map(|n| r.sym(n).printname().map_or(0, |c| c.addr())),
     };
     SYMS.with(|c| c.set(Some(s)));
     s
 }
 
-/// A namespace object by name (error path and set-up only).
-unsafe fn ns_get(ns: SEXP, name: &CStr) -> RResult<SEXP> {
-    let v = Rf_findVar(Rf_install(name.as_ptr()), ns);
-    if v == R_UnboundValue {
-        return Err(format!(
+/// A namespace object by name (set-up only), preserved.
+fn ns_get(s: &Scope<'_>, ns: Sexp<'_>, name: &CStr) -> RResult<Preserved> {
+    let r = s.r();
+    let missing = || {
+        format!(
             "mirai: `{}` not found in the package namespace",
             name.to_string_lossy()
         )
-        .into());
-    }
-    if type_of(v) == SEXPTYPE::PROMSXP {
+    };
+    let Some(Binding::Value(v)) = ns.frame_binding(r.sym(name)) else {
+        return Err(missing().into());
+    };
+    if v.kind() == Kind::PROMSXP {
         // Lazy-loaded: forcing reads the package's database, confined like any R code.
-        return Ok(protect(|| Rf_eval(v, R_BaseEnv))?);
+        let q = s.child();
+        let forced = q.eval(v, r.base_env())?;
+        return Ok(Preserved::new(r, forced));
     }
-    Ok(v)
+    Ok(Preserved::new(r, v))
 }
 
-/// Element `name` of list `x` (`R_NilValue` if absent). A payload without names is positional:
-/// `list(expr, globals, args)`, trailing parts left out.
-unsafe fn elt(x: SEXP, name: SEXP) -> SEXP {
-    let names = Rf_getAttrib(x, R_NamesSymbol);
-    if type_of(names) != SEXPTYPE::STRSXP {
-        let s = syms();
-        let at = if name == s.expr {
-            0
-        } else if name == s.globals {
-            1
-        } else if name == s.args {
-            2
-        } else {
-            return R_NilValue;
-        };
-        return if at < Rf_xlength(x) {
-            VECTOR_ELT(x, at)
-        } else {
-            R_NilValue
-        };
-    }
-    let want = PRINTNAME(name);
-    for i in 0..Rf_xlength(names) {
-        if STRING_ELT(names, i) == want {
-            return VECTOR_ELT(x, i);
+/// The parts of a task payload (`NULL` when absent).
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    expr: Sexp<'a>,
+    globals: Sexp<'a>,
+    args: Sexp<'a>,
+    map: Sexp<'a>,
+    seeds: Sexp<'a>,
+}
+
+/// The parts of payload `x`, a list, read in one pass: by name (the first of each), or, for a
+/// payload without names, by position: `list(expr, globals, args)`, trailing parts left out.
+fn parts<'a>(x: Sexp<'a>, sy: &Syms) -> Parts<'a> {
+    let mut p = Parts {
+        expr: Sexp::null(),
+        globals: Sexp::null(),
+        args: Sexp::null(),
+        map: Sexp::null(),
+        seeds: Sexp::null(),
+    };
+    let Some(names) = x.names() else {
+        let mut it = x.list_elts();
+        for slot in [&mut p.expr, &mut p.globals, &mut p.args] {
+            match it.next() {
+                Some(v) => *slot = v,
+                None => break,
+            }
         }
-    }
-    R_NilValue
-}
-
-/// Assigns every named element of list `vals` in `env` (as `list2env()`); unnamed ones are
-/// skipped. `env` must accept them: see [`assign_globals`] for the global environment.
-unsafe fn assign_all(vals: SEXP, env: SEXP) {
-    if type_of(vals) != SEXPTYPE::VECSXP {
-        return;
-    }
-    let names = Rf_getAttrib(vals, R_NamesSymbol);
-    if type_of(names) != SEXPTYPE::STRSXP {
-        return;
-    }
-    for i in 0..Rf_xlength(vals) {
-        let nm = STRING_ELT(names, i);
-        if nm == R_NaString || *R_CHAR(nm) == 0 {
+        return p;
+    };
+    let mut found = [false; 5];
+    for (c, v) in names.str_elts().zip(x.list_elts()) {
+        let Some(k) = sy.part_names.iter().position(|&n| n == c.addr()) else {
             continue;
+        };
+        if !found[k] {
+            found[k] = true;
+            *[
+                &mut p.expr,
+                &mut p.globals,
+                &mut p.args,
+                &mut p.map,
+                &mut p.seeds,
+            ][k] = v;
         }
-        Rf_defineVar(Rf_installTrChar(nm), VECTOR_ELT(vals, i), env);
+    }
+    p
+}
+
+/// The symbols of the usable names of list `vals` (as `list2env()` takes them: `NA` and `""`
+/// are skipped), with their values.
+fn named_values<'a>(r: R, vals: Sexp<'a>) -> impl Iterator<Item = (Sexp<'static>, Sexp<'a>)> {
+    let names = if vals.kind() == Kind::VECSXP {
+        vals.names()
+    } else {
+        None
+    };
+    names
+        .into_iter()
+        .flat_map(|n| n.str_elts())
+        .zip(vals.list_elts())
+        .filter(|(nm, _)| !nm.is_empty() && !nm.is_na_string())
+        .filter_map(move |(nm, v)| Some((r.install_char(nm)?, v)))
+}
+
+/// Assigns every named element of list `vals` in `env`, an environment this module made
+/// (as `list2env()`); unnamed ones are skipped. See [`assign_globals`] for the global
+/// environment.
+fn assign_all(r: R, vals: Sexp<'_>, env: Sexp<'_>) {
+    for (sym, v) in named_values(r, vals) {
+        env.define(sym, v);
     }
 }
 
 /// Assigns the task's globals in the global environment. Where R would refuse (a locked
-/// environment or binding), R's own `list2env()` does it, so that its error comes out as it
-/// would have (confined, then raised by the routine).
-unsafe fn assign_globals(vals: SEXP) -> RResult<()> {
-    if type_of(vals) != SEXPTYPE::VECSXP || Rf_xlength(vals) == 0 {
+/// environment or binding) or run R code (an active binding), R's own `list2env()` does it, so
+/// that its error comes out as it would have (confined, then raised by the routine).
+fn assign_globals(s: &Scope<'_>, vals: Sexp<'_>) -> RResult<()> {
+    if vals.kind() != Kind::VECSXP || vals.is_empty() {
         return Ok(());
     }
-    let names = Rf_getAttrib(vals, R_NamesSymbol);
-    let locked = R_EnvironmentIsLocked(R_GlobalEnv) != Rboolean::FALSE
-        || (type_of(names) == SEXPTYPE::STRSXP
-            && (0..Rf_xlength(names)).any(|i| {
-                let nm = STRING_ELT(names, i);
-                nm != R_NaString && *R_CHAR(nm) != 0 && {
-                    let s = Rf_installTrChar(nm);
-                    R_existsVarInFrame(R_GlobalEnv, s) != Rboolean::FALSE
-                        && R_BindingIsLocked(s, R_GlobalEnv) != Rboolean::FALSE
-                }
-            }));
-    if !locked {
-        assign_all(vals, R_GlobalEnv);
+    let r = s.r();
+    let g = r.global_env();
+    let careful = g.env_is_locked()
+        || named_values(r, vals)
+            .any(|(sym, _)| g.binding_flags(sym).is_some_and(|f| f.locked || f.active));
+    if !careful {
+        assign_all(r, vals, g);
         return Ok(());
     }
-    let mut p = Protector::new();
-    let call = p.protect(Rf_lang3(
-        Rf_install(c"list2env".as_ptr()),
-        vals,
-        R_GlobalEnv,
-    ));
-    protect(|| Rf_eval(call, R_BaseEnv))?;
+    let q = s.child();
+    let call = q.lang(syms(r).list2env, &[vals, g]);
+    q.eval(call, r.base_env())?;
     Ok(())
 }
 
-/// What one protected evaluation needs and produces (see the module docs).
-struct EvalCtx {
-    call: SEXP,
-    rho: SEXP,
-    /// The task's environment, which `.stack_trace()` looks for among the frames.
-    env: SEXP,
-    trace_fn: SEXP,
-    result: SEXP,
-    /// The error condition, preserved; null if none.
-    cond: SEXP,
-    /// The stack trace taken when the error was signalled, preserved; null if none.
-    trace: SEXP,
+/// The package objects an evaluation uses (preserved for the life of the process).
+struct Kit {
+    evalcall: Preserved,
+    trace_fn: Preserved,
+    error_fn: Preserved,
+    interrupt: Preserved,
 }
 
-// The trampolines may be skipped by a longjmp; they own nothing.
-unsafe extern "C" fn ev_body(data: *mut c_void) -> SEXP {
-    let ctx = data as *mut EvalCtx;
-    Rf_eval((*ctx).call, (*ctx).rho)
-}
-
-unsafe extern "C" fn ev_error(cond: SEXP, data: *mut c_void) -> SEXP {
-    let ctx = data as *mut EvalCtx;
-    if (*ctx).cond.is_null() {
-        R_PreserveObject(cond);
-        (*ctx).cond = cond;
-        // Still at the point of the error: the frames are there to be listed.
-        let call = Rf_protect(Rf_lang2((*ctx).trace_fn, (*ctx).env));
-        if let Ok(t) = protect(|| Rf_eval(call, R_BaseEnv)) {
-            R_PreserveObject(t);
-            (*ctx).trace = t;
-        }
-        Rf_unprotect(1);
+fn kit(s: &Scope<'_>, ns: Sexp<'_>) -> RResult<&'static Kit> {
+    if let Some(k) = KIT.with(Cell::get) {
+        return Ok(k);
     }
-    // Jumps to the R_ToplevelExec in `eval_caught`.
-    Rf_eval(abort_call(), R_BaseEnv);
-    R_NilValue
-}
-
-unsafe extern "C" fn ev_top(data: *mut c_void) {
-    let ctx = data as *mut EvalCtx;
-    (*ctx).result = R_withCallingErrorHandler(Some(ev_body), data, Some(ev_error), data);
-}
-
-/// How an evaluation ended.
-enum Ended {
-    Value(SEXP),
-    Error {
-        cond: Preserved,
-        trace: Option<Preserved>,
-    },
-    /// It jumped out without an error condition reaching the handler: an interrupt, or an
-    /// error raised while calling handlers are off (C stack overflow), whose message R left in
-    /// its error buffer (`Some`).
-    Jump(Option<String>),
-}
-
-/// R's error buffer, to tell an error that bypassed handlers from an interrupt.
-unsafe fn error_buffer() -> Vec<u8> {
-    let p = R_curErrorBuf();
-    if p.is_null() {
-        Vec::new()
-    } else {
-        CStr::from_ptr(p).to_bytes().to_vec()
-    }
-}
-
-/// Evaluates `call` in `rho` under a top-level context with an error handler (module docs).
-unsafe fn eval_caught(call: SEXP, rho: SEXP, env: SEXP, trace_fn: SEXP) -> Ended {
-    abort_call();
-    let before = error_buffer();
-    let mut ctx = EvalCtx {
-        call,
-        rho,
-        env,
-        trace_fn,
-        result: R_NilValue,
-        cond: std::ptr::null_mut(),
-        trace: std::ptr::null_mut(),
-    };
-    let ok = R_ToplevelExec(Some(ev_top), &mut ctx as *mut EvalCtx as *mut c_void);
-    let trace = if ctx.trace.is_null() {
-        None
-    } else {
-        Some(Preserved::adopt(ctx.trace))
-    };
-    if !ctx.cond.is_null() {
-        return Ended::Error {
-            cond: Preserved::adopt(ctx.cond),
-            trace,
-        };
-    }
-    if ok == Rboolean::TRUE {
-        return Ended::Value(ctx.result);
-    }
-    let after = error_buffer();
-    Ended::Jump(if after != before && !after.is_empty() {
-        Some(String::from_utf8_lossy(&after).into_owned())
-    } else {
-        None
-    })
+    let k: &'static Kit = Box::leak(Box::new(Kit {
+        evalcall: ns_get(s, ns, c".evalcall")?,
+        trace_fn: ns_get(s, ns, c".stack_trace")?,
+        error_fn: ns_get(s, ns, c".mirai_error")?,
+        interrupt: ns_get(s, ns, c".miraiInterrupt")?,
+    }));
+    KIT.with(|c| c.set(Some(k)));
+    Ok(k)
 }
 
 /// The message of an error R reported itself ("Error in <call> : <msg>" or "Error: <msg>").
@@ -294,79 +226,73 @@ fn buffer_message(text: &str) -> String {
         .to_owned()
 }
 
-/// The package objects an evaluation uses (namespace objects: alive while it is loaded).
-#[derive(Clone, Copy)]
-struct Kit {
-    evalcall: SEXP,
-    trace_fn: SEXP,
-    error_fn: SEXP,
-    interrupt: SEXP,
-}
-
-unsafe fn kit(ns: SEXP) -> RResult<Kit> {
-    if let Some(k) = KIT.with(Cell::get) {
-        return Ok(k);
-    }
-    let k = Kit {
-        evalcall: ns_get(ns, c".evalcall")?,
-        trace_fn: ns_get(ns, c".stack_trace")?,
-        error_fn: ns_get(ns, c".mirai_error")?,
-        interrupt: ns_get(ns, c".miraiInterrupt")?,
-    };
-    for x in [k.evalcall, k.trace_fn, k.error_fn, k.interrupt] {
-        R_PreserveObject(x);
-    }
-    KIT.with(|c| c.set(Some(k)));
-    Ok(k)
-}
-
 /// `.mirai_error(cond, trace)`, or a minimal miraiError if that fails.
-unsafe fn mirai_error_value(k: &Kit, cond: SEXP, trace: SEXP) -> SEXP {
-    let mut p = Protector::new();
-    let call = p.protect(Rf_lang3(k.error_fn, cond, trace));
-    match protect(|| Rf_eval(call, R_BaseEnv)) {
+fn mirai_error_value<'s>(s: &'s Scope<'_>, k: &Kit, cond: Sexp<'_>, trace: Sexp<'_>) -> Sexp<'s> {
+    let call = s.lang(k.error_fn.sexp(), &[cond, trace]);
+    match s.eval(call, s.r().base_env()) {
         Ok(v) => v,
-        Err(_) => mirai_error(&condition_message(cond)),
+        Err(_) => mirai_error(s, &cond.condition_message()),
     }
 }
 
 /// Evaluates one task body: `args` (a list) and, for a chunk element, `x` as `.x`, in a new
-/// environment; the value or an error value. Unprotected result.
-unsafe fn eval_one(k: &Kit, s: &Syms, args: SEXP, expr: SEXP, x: Option<SEXP>) -> SEXP {
-    let mut p = Protector::new();
-    let n = if type_of(args) == SEXPTYPE::VECSXP {
-        Rf_xlength(args)
+/// environment (see the module docs); the value or an error value, protected by `s`.
+fn eval_one<'s>(
+    s: &'s Scope<'_>,
+    k: &'static Kit,
+    sy: &Syms,
+    args: Sexp<'_>,
+    expr: Sexp<'_>,
+    x: Option<Sexp<'_>>,
+) -> Sexp<'s> {
+    let r = s.r();
+    let n = if args.kind() == Kind::VECSXP {
+        args.len()
     } else {
         0
     };
-    let env = p.protect(R_NewEnv(
-        R_GlobalEnv,
-        Rboolean::from(n > 16) as i32,
-        (n + 2) as i32,
-    ));
-    assign_all(args, env);
+    let (Some(env), Some(frame)) = (
+        s.new_env(r.global_env(), n > 16, n + 2),
+        s.new_env(r.base_env(), false, 1),
+    ) else {
+        return mirai_error(s, "the evaluation environment could not be made");
+    };
+    assign_all(r, args, env);
     if let Some(x) = x {
-        Rf_defineVar(s.x, x, env);
+        env.define(sy.x, x);
     }
-    Rf_defineVar(s.expr_var, expr, env);
-    let frame = p.protect(R_NewEnv(R_BaseEnv, 0, 1));
-    Rf_defineVar(s.mirai_var, env, frame);
-    match eval_caught(k.evalcall, frame, env, k.trace_fn) {
-        Ended::Value(v) => v,
-        Ended::Error { cond, trace } => {
-            let trace = match &trace {
-                Some(t) => t.get(),
-                None => p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 0)),
-            };
-            mirai_error_value(k, cond.get(), trace)
+    env.define(sy.expr_var, expr);
+    frame.define(sy.mirai_var, env);
+    let before = error_buffer(r);
+    let mut trace: Option<Preserved> = None;
+    let ended = s.eval_traced(k.evalcall.sexp(), frame, &mut |q, _cond| {
+        // Still at the point of the error: the frames are there to be listed.
+        let call = q.lang(k.trace_fn.sexp(), &[env]);
+        if let Ok(t) = q.eval(call, q.r().base_env()) {
+            trace = Some(Preserved::new(q.r(), t));
         }
-        Ended::Jump(None) => k.interrupt,
-        Ended::Jump(Some(text)) => {
-            let msg = p.protect(mk_string(&buffer_message(&text)));
-            let cond = p.protect(named_list(&[(c"message", msg), (c"call", R_NilValue)]));
-            set_class(cond, &[c"simpleError", c"error", c"condition"]);
-            let trace = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 0));
-            mirai_error_value(k, cond, trace)
+    });
+    match ended {
+        Ok(v) => v,
+        Err(Caught::Error(cond)) => {
+            let trace = match &trace {
+                Some(t) => s.protect(t.sexp()),
+                None => s.list(0),
+            };
+            mirai_error_value(s, k, cond.sexp(), trace)
+        }
+        Err(Caught::Jump) => {
+            // No error condition reached the handler: an interrupt, or an error raised while
+            // calling handlers are off (C stack overflow), whose message R left in its buffer.
+            let after = error_buffer(r);
+            if after == before || after.is_empty() {
+                return s.protect(k.interrupt.sexp());
+            }
+            let text = String::from_utf8_lossy(&after);
+            let msg = s.string(&buffer_message(&text));
+            let cond = s.named_list(&[(c"message", msg), (c"call", Sexp::null())]);
+            cond.set_class(s, &[c"simpleError", c"error", c"condition"]);
+            mirai_error_value(s, k, cond, s.list(0))
         }
     }
 }
@@ -381,205 +307,194 @@ pub(crate) fn mirai_eval<'a>(
     cleanup: Sexp<'a>,
     ns: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let (data, base, cleanup, ns) = (data.raw(), base.raw(), cleanup.raw(), ns.raw());
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            if type_of(data) != SEXPTYPE::VECSXP {
-                return Err("`data` must be a mirai task (a list)".into());
-            }
-            if type_of(ns) != SEXPTYPE::ENVSXP {
-                return Err("`ns` must be the package namespace".into());
-            }
-            let s = syms();
-            let k = kit(ns)?;
-            let globals = elt(data, s.globals);
-            let mut p = Protector::new();
-            let mut args = elt(data, s.args);
-            if !is_null(args) && type_of(args) != SEXPTYPE::VECSXP {
-                let call = p.protect(Rf_lang2(Rf_install(c"as.list".as_ptr()), args));
-                args = p.protect(protect(|| Rf_eval(call, R_BaseEnv))?);
-            }
-            let expr = elt(data, s.expr);
-            let map = elt(data, s.map);
-            if type_of(map) != SEXPTYPE::VECSXP {
-                assign_globals(globals)?;
-                let v = eval_one(&k, &s, args, expr, None);
-                evaluation_done();
-                return Ok(v);
-            }
-            let seeds = elt(data, s.seeds);
-            let n = Rf_xlength(map);
-            let out = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, n));
-            let clean = !is_null(base) && Rf_isFunction(cleanup) != Rboolean::FALSE;
-            let clean_call = if clean {
-                p.protect(Rf_lang1(cleanup))
-            } else {
-                R_NilValue
-            };
-            for i in 0..n {
-                assign_globals(globals)?;
-                if type_of(seeds) == SEXPTYPE::VECSXP && i < Rf_xlength(seeds) {
-                    let mut q = Protector::new();
-                    let seed = q.protect(Rf_allocVector(SEXPTYPE::VECSXP, 1));
-                    SET_VECTOR_ELT(seed, 0, VECTOR_ELT(seeds, i));
-                    let nm = q.protect(Rf_ScalarString(PRINTNAME(s.seed)));
-                    Rf_setAttrib(seed, R_NamesSymbol, nm);
-                    assign_globals(seed)?;
-                }
-                let v = eval_one(&k, &s, args, expr, Some(VECTOR_ELT(map, i)));
-                SET_VECTOR_ELT(out, i, v);
-                if cancel_seen() {
-                    // The whole chunk was cancelled: its host has resolved it already.
-                    for j in i + 1..n {
-                        SET_VECTOR_ELT(out, j, k.interrupt);
-                    }
-                    break;
-                }
-                if clean && i + 1 < n && self::clean(base) {
-                    // The cleanup guards itself (errors and interrupts are its own business).
-                    let _ = protect(|| Rf_eval(clean_call, R_GlobalEnv));
-                }
-            }
-            evaluation_done();
-            Ok(out)
-        })
+    if data.kind() != Kind::VECSXP {
+        return Err("`data` must be a mirai task (a list)".into());
     }
+    if ns.kind() != Kind::ENVSXP {
+        return Err("`ns` must be the package namespace".into());
+    }
+    let r = s.r();
+    let sy = syms(r);
+    let k = kit(s, ns)?;
+    let p = parts(data, &sy);
+    let (globals, expr, map, seeds) = (p.globals, p.expr, p.map, p.seeds);
+    let mut args = p.args;
+    if !args.is_null() && args.kind() != Kind::VECSXP {
+        let call = s.lang(sy.as_list, &[args]);
+        args = s.eval(call, r.base_env())?;
+    }
+    if map.kind() != Kind::VECSXP {
+        assign_globals(s, globals)?;
+        let v = eval_one(s, k, &sy, args, expr, None);
+        evaluation_done();
+        return Ok(v);
+    }
+    let n = map.len();
+    let out = s.list(n);
+    let clean = !base.is_null() && cleanup.is_function();
+    let clean_call = if clean {
+        s.lang(cleanup, &[])
+    } else {
+        Sexp::null()
+    };
+    for (i, x) in map.list_elts().enumerate() {
+        let q = s.child();
+        assign_globals(&q, globals)?;
+        if let Some(seed) = seeds.list_elt(i).filter(|_| seeds.kind() == Kind::VECSXP) {
+            let seed = q.named_list(&[(c".Random.seed", seed)]);
+            assign_globals(&q, seed)?;
+        }
+        let v = eval_one(&q, k, &sy, args, expr, Some(x));
+        out.set_list_elt(i, v);
+        if cancel_seen() {
+            // The whole chunk was cancelled: its host has resolved it already.
+            for j in i + 1..n {
+                out.set_list_elt(j, k.interrupt.sexp());
+            }
+            break;
+        }
+        if clean && i + 1 < n && clean_globals(&q, base) {
+            // The cleanup guards itself (errors and interrupts are its own business).
+            let _ = q.eval(clean_call, r.global_env());
+        }
+    }
+    evaluation_done();
+    Ok(out)
 }
 
 /// Whether the global environment's names, the search path or the options differ from the
 /// baseline `list(vars, search, opts)`.
-unsafe fn dirty(base: SEXP) -> bool {
-    if type_of(base) != SEXPTYPE::VECSXP || Rf_xlength(base) < 3 {
+fn dirty(s: &Scope<'_>, base: Sexp<'_>) -> bool {
+    let part = |k| base.list_elt(k).unwrap_or(Sexp::null());
+    if base.kind() != Kind::VECSXP || base.len() < 3 {
         return true;
     }
-    new_vars(VECTOR_ELT(base, 0), false)
-        || search_changed(VECTOR_ELT(base, 1))
-        || options_changed(VECTOR_ELT(base, 2))
+    new_vars(s, part(0), false) || search_changed(s.r(), part(1)) || options_changed(s.r(), part(2))
 }
 
 /// The cleanup's own part for the global environment (new variables are removed here), and
 /// whether the rest (search path, options) still needs `.cleanup()`.
-unsafe fn clean(base: SEXP) -> bool {
-    if type_of(base) != SEXPTYPE::VECSXP || Rf_xlength(base) < 3 {
+fn clean_globals(s: &Scope<'_>, base: Sexp<'_>) -> bool {
+    let part = |k| base.list_elt(k).unwrap_or(Sexp::null());
+    if base.kind() != Kind::VECSXP || base.len() < 3 {
         return true;
     }
     // New variables are removed here, unless the global environment is locked (R refuses then,
     // and `.cleanup()` reports it its own way).
-    let locked = R_EnvironmentIsLocked(R_GlobalEnv) != Rboolean::FALSE;
-    let had_new = new_vars(VECTOR_ELT(base, 0), true);
-    (had_new && locked)
-        || search_changed(VECTOR_ELT(base, 1))
-        || options_changed(VECTOR_ELT(base, 2))
+    let locked = s.r().global_env().env_is_locked();
+    let had_new = new_vars(s, part(0), true);
+    (had_new && locked) || search_changed(s.r(), part(1)) || options_changed(s.r(), part(2))
 }
 
 /// Whether a variable not in the baseline names exists in the global environment; with
 /// `remove`, such variables are removed (what `.cleanup()` does with them), and the result says
 /// whether there were any.
-unsafe fn new_vars(vars: SEXP, remove: bool) -> bool {
-    if type_of(vars) != SEXPTYPE::STRSXP {
+fn new_vars(s: &Scope<'_>, vars: Sexp<'_>, remove: bool) -> bool {
+    if vars.kind() != Kind::STRSXP {
         return true;
     }
-    let mut p = Protector::new();
-    let now = p.protect(R_lsInternal3(R_GlobalEnv, Rboolean::TRUE, Rboolean::FALSE));
-    let (n, m) = (Rf_xlength(now), Rf_xlength(vars));
+    let r = s.r();
+    let g = r.global_env();
+    let q = s.child();
+    let Some(now) = q.binding_names(g, true, false) else {
+        return true;
+    };
     let known: Option<HashSet<usize>> =
-        (m > 32).then(|| (0..m).map(|j| STRING_ELT(vars, j) as usize).collect());
-    let is_new = |c: SEXP| match &known {
-        Some(k) => !k.contains(&(c as usize)),
-        None => !(0..m).any(|j| STRING_ELT(vars, j) == c),
+        (vars.len() > 32).then(|| vars.str_elts().map(|c| c.addr()).collect());
+    let is_new = |c: Sexp<'_>| match &known {
+        Some(k) => !k.contains(&c.addr()),
+        None => !vars.str_elts().any(|v| v.addr() == c.addr()),
     };
     // R would refuse to remove from a locked environment: leave that to `.cleanup()`.
-    let remove = remove && R_EnvironmentIsLocked(R_GlobalEnv) == Rboolean::FALSE;
+    let remove = remove && !g.env_is_locked();
     let mut found = false;
-    for i in 0..n {
-        let c = STRING_ELT(now, i);
+    for c in now.str_elts() {
         if is_new(c) {
             found = true;
             if !remove {
                 return true;
             }
-            R_removeVarFromFrame(Rf_installTrChar(c), R_GlobalEnv);
+            if let Some(sym) = r.install_char(c) {
+                g.remove_binding(sym);
+            }
         }
     }
     found
 }
 
 /// `search()` differs from the baseline (checked by walking the environments).
-unsafe fn search_changed(search: SEXP) -> bool {
-    if type_of(search) != SEXPTYPE::STRSXP {
+fn search_changed(r: R, search: Sexp<'_>) -> bool {
+    if search.kind() != Kind::STRSXP {
         return true;
     }
-    let m = Rf_xlength(search);
     // search() = ".GlobalEnv", the attached environments' names, "package:base".
-    let mut k: R_xlen_t = 1;
-    let mut e = ENCLOS(R_GlobalEnv);
-    while e != R_BaseEnv && e != R_EmptyEnv {
-        if k >= m - 1 {
+    let last = search.len() as isize - 1;
+    let (base, name_sym) = (r.base_env(), syms(r).name);
+    let mut k: isize = 1;
+    let mut e = r.global_env().enclosure();
+    while let Some(env) = e.filter(|&env| env != base) {
+        if k >= last {
             return true;
         }
-        let name = Rf_getAttrib(e, R_NameSymbol);
-        let c = if type_of(name) == SEXPTYPE::STRSXP && Rf_xlength(name) > 0 {
-            STRING_ELT(name, 0)
-        } else {
-            R_NilValue
-        };
-        if c != STRING_ELT(search, k) {
+        let name = env.attr(name_sym);
+        let c = name.str_elt(0);
+        let want = search.str_elt(k as usize);
+        if c.map(|c| c.addr()) != want.map(|w| w.addr()) {
             // An environment without a name shows as "(unknown)": compare the text then.
-            if is_null(c) && char_text(STRING_ELT(search, k)) == "(unknown)" {
+            if c.is_none() && want.and_then(|w| w.char_text()).as_deref() == Some("(unknown)") {
                 k += 1;
-                e = ENCLOS(e);
+                e = env.enclosure();
                 continue;
             }
             return true;
         }
         k += 1;
-        e = ENCLOS(e);
+        e = env.enclosure();
     }
-    k != m - 1
+    k != last
 }
 
 /// `.Options` differs from the baseline `as.list(.Options)`: another length, name or value.
-unsafe fn options_changed(opts: SEXP) -> bool {
-    if type_of(opts) != SEXPTYPE::VECSXP {
+fn options_changed(r: R, opts: Sexp<'_>) -> bool {
+    if opts.kind() != Kind::VECSXP {
         return true;
     }
-    let names = Rf_getAttrib(opts, R_NamesSymbol);
-    if type_of(names) != SEXPTYPE::STRSXP {
-        return Rf_xlength(opts) != 0;
-    }
-    let mut cell = Rf_findVarInFrame(R_BaseEnv, syms().options);
-    let m = Rf_xlength(opts);
-    let mut i: R_xlen_t = 0;
-    while type_of(cell) == SEXPTYPE::LISTSXP {
-        if i >= m
-            || CAR(cell) != VECTOR_ELT(opts, i)
-            || PRINTNAME(TAG(cell)) != STRING_ELT(names, i)
-        {
+    let Some(names) = opts.names() else {
+        return !opts.is_empty();
+    };
+    let mut cell = match r.base_env().frame_binding(syms(r).options) {
+        Some(Binding::Value(v)) => v,
+        _ => Sexp::null(),
+    };
+    let m = opts.len();
+    let mut i = 0;
+    while cell.kind() == Kind::LISTSXP {
+        let Some((tag, car, cdr)) = cell.cell() else {
+            break;
+        };
+        let same_value = opts.list_elt(i).is_some_and(|v| v.addr() == car.addr());
+        let same_name = match (tag.printname(), names.str_elt(i)) {
+            (Some(a), Some(b)) => a.addr() == b.addr(),
+            _ => false,
+        };
+        if i >= m || !same_value || !same_name {
             return true;
         }
         i += 1;
-        cell = CDR(cell);
+        cell = cdr;
     }
     i != m
 }
 
 /// `.Call` routine: TRUE when the state differs from cleanup baseline `base` (module docs).
 pub(crate) fn mirai_dirty<'a>(s: &'a Scope, base: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let base = base.raw();
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe { legacy(s, || Ok(lgl(dirty(base)))) }
+    Ok(s.r().lgl(dirty(s, base)))
 }
 
 /// `.Call` routine: removes the global variables not in cleanup baseline `base`; TRUE when the
 /// search path or the options still differ from it (then `.cleanup()` has work to do).
 pub(crate) fn mirai_clean<'a>(s: &'a Scope, base: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let base = base.raw();
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe { legacy(s, || Ok(lgl(clean(base)))) }
+    Ok(s.r().lgl(clean_globals(s, base)))
 }
 
 #[cfg(test)]

@@ -17,17 +17,12 @@
 //! from another R version or encoding) makes the fast path give up, and R's own
 //! implementation does the whole job: the result is the same, only slower.
 
-// Not yet ported to mirai_rapi's safe API: raw R calls, each under the rules its comments state.
-#![allow(unsafe_code)]
+#![forbid(unsafe_code)]
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use mirai_rapi::sys::*;
-
-use crate::sexp::Protector;
-use mirai_rapi::ffi::{LEVELS, SETLEVELS};
-use mirai_rapi::guard::protect_raw as protect;
+use mirai_rapi::{Encoding, Kind, Scope, Sexp, Special, R};
 
 // Item codes of R's serialization format (serialize.c).
 const REFSXP: i32 = 255;
@@ -65,6 +60,20 @@ const BYTES_MASK: i32 = 1 << 1;
 /// Deeper nesting than this is left to R (which guards its own C stack).
 const MAX_DEPTH: u32 = 256;
 
+/// The marker R writes for each special object.
+fn special_code(which: Special) -> i32 {
+    match which {
+        Special::Null => NILVALUE_SXP,
+        Special::EmptyEnv => EMPTYENV_SXP,
+        Special::BaseEnv => BASEENV_SXP,
+        Special::GlobalEnv => GLOBALENV_SXP,
+        Special::UnboundValue => UNBOUNDVALUE_SXP,
+        Special::MissingArg => MISSINGARG_SXP,
+        Special::BaseNamespace => BASENAMESPACE_SXP,
+        _ => -1,
+    }
+}
+
 thread_local! {
     /// The header R writes before the first item (format, versions, native encoding).
     static HEADER: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
@@ -72,10 +81,11 @@ thread_local! {
 
 /// Calls `f` with the serialization header of this R session, learnt once from R itself
 /// (`serialize(NULL)` minus its one item); `None` if it could not be learnt.
-unsafe fn with_header<T>(f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+fn with_header<T>(f: impl FnOnce(&[u8]) -> T) -> Option<T> {
     let known = HEADER.with(|h| h.borrow().is_some());
     if !known {
-        let full = crate::serial::r_serialize_plain(R_NilValue).ok()?;
+        let mut full = Vec::new();
+        mirai_rapi::serialize(Sexp::null(), &mut full, None).ok()?;
         let h = full.get(..full.len().checked_sub(4)?)?.to_vec();
         if full.get(h.len()..)? != NILVALUE_SXP.to_ne_bytes() || h.first() != Some(&b'B') {
             return None;
@@ -90,9 +100,9 @@ struct Unsupported;
 
 struct Writer {
     buf: Vec<u8>,
-    /// Symbols written so far, in order (reference index = position + 1); searched linearly
-    /// while short, through `index` once long.
-    syms: Vec<SEXP>,
+    /// Symbols written so far (their addresses), in order (reference index = position + 1);
+    /// searched linearly while short, through `index` once long.
+    syms: Vec<usize>,
     index: HashMap<usize, i32>,
 }
 
@@ -102,11 +112,11 @@ impl Writer {
     }
 
     /// The reference index of a symbol already written.
-    fn sym_index(&self, s: SEXP) -> Option<i32> {
+    fn sym_index(&self, s: usize) -> Option<i32> {
         if self.index.is_empty() {
             self.syms.iter().position(|&x| x == s).map(|k| k as i32 + 1)
         } else {
-            self.index.get(&(s as usize)).copied()
+            self.index.get(&s).copied()
         }
     }
 
@@ -114,9 +124,8 @@ impl Writer {
         self.buf.extend_from_slice(b);
     }
 
-    unsafe fn length(&mut self, s: SEXP) {
-        let n = Rf_xlength(s);
-        if n > i32::MAX as R_xlen_t {
+    fn length(&mut self, n: usize) {
+        if n > i32::MAX as usize {
             self.int(-1);
             self.int((n >> 32) as i32);
             self.int((n & 0xffff_ffff) as i32);
@@ -125,98 +134,83 @@ impl Writer {
         }
     }
 
-    unsafe fn data<T>(&mut self, p: *const T, n: R_xlen_t) {
-        let len = n as usize * std::mem::size_of::<T>();
-        if len > 0 {
-            self.bytes(std::slice::from_raw_parts(p as *const u8, len));
-        }
+    /// An atomic vector's length and data.
+    fn data(&mut self, s: Sexp<'_>) -> Result<(), Unsupported> {
+        let d = s.data_bytes().ok_or(Unsupported)?;
+        self.length(s.len());
+        self.bytes(d);
+        Ok(())
     }
 
-    unsafe fn special(s: SEXP) -> Option<i32> {
-        if s == R_NilValue {
-            Some(NILVALUE_SXP)
-        } else if s == R_EmptyEnv {
-            Some(EMPTYENV_SXP)
-        } else if s == R_BaseEnv {
-            Some(BASEENV_SXP)
-        } else if s == R_GlobalEnv {
-            Some(GLOBALENV_SXP)
-        } else if s == R_UnboundValue {
-            Some(UNBOUNDVALUE_SXP)
-        } else if s == R_MissingArg {
-            Some(MISSINGARG_SXP)
-        } else if s == R_BaseNamespace {
-            Some(BASENAMESPACE_SXP)
-        } else {
-            None
-        }
-    }
-
-    unsafe fn charsxp(&mut self, c: SEXP) {
-        let levs = LEVELS(c) & !(CACHED_MASK | HASHASH_MASK);
+    fn charsxp(&mut self, c: Sexp<'_>) {
+        let levs = c.levels() & !(CACHED_MASK | HASHASH_MASK);
         self.int(CHARSXP | (levs << 12));
-        if c == R_NaString {
+        if c.is_na_string() {
             self.int(-1);
         } else {
-            let n = Rf_xlength(c);
-            self.int(n as i32);
-            self.data(R_CHAR(c) as *const u8, n);
+            let b = c.char_bytes().unwrap_or(&[]);
+            self.int(b.len() as i32);
+            self.bytes(b);
         }
     }
 
-    unsafe fn item(&mut self, mut s: SEXP, depth: u32) -> Result<(), Unsupported> {
+    fn symbol(&mut self, s: Sexp<'_>) -> Result<(), Unsupported> {
+        if let Some(i) = self.sym_index(s.addr()) {
+            self.int((i << 8) | REFSXP);
+            return Ok(());
+        }
+        let i = self.syms.len() as i32 + 1;
+        if i > (i32::MAX >> 8) {
+            return Err(Unsupported);
+        }
+        self.syms.push(s.addr());
+        if !self.index.is_empty() || self.syms.len() > 16 {
+            if self.index.is_empty() {
+                self.index = self
+                    .syms
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &x)| (x, k as i32 + 1))
+                    .collect();
+            } else {
+                self.index.insert(s.addr(), i);
+            }
+        }
+        self.int(SYMSXP);
+        self.charsxp(s.printname().ok_or(Unsupported)?);
+        Ok(())
+    }
+
+    fn item(&mut self, mut s: Sexp<'_>, depth: u32) -> Result<(), Unsupported> {
         if depth > MAX_DEPTH {
             return Err(Unsupported);
         }
         loop {
-            if let Some(code) = Self::special(s) {
-                self.int(code);
+            if let Some(which) = s.special() {
+                self.int(special_code(which));
                 return Ok(());
             }
-            if ALTREP(s) != 0 {
+            let h = s.header();
+            if h.is_altrep {
                 return Err(Unsupported);
             }
-            let ty = TYPEOF(s) as i32;
+            let ty = h.kind as i32;
             if ty == SYMSXP {
-                if let Some(i) = self.sym_index(s) {
-                    self.int((i << 8) | REFSXP);
-                } else {
-                    let i = self.syms.len() as i32 + 1;
-                    if i > (i32::MAX >> 8) {
-                        return Err(Unsupported);
-                    }
-                    self.syms.push(s);
-                    if !self.index.is_empty() || self.syms.len() > 16 {
-                        if self.index.is_empty() {
-                            self.index = self
-                                .syms
-                                .iter()
-                                .enumerate()
-                                .map(|(k, &x)| (x as usize, k as i32 + 1))
-                                .collect();
-                        } else {
-                            self.index.insert(s as usize, i);
-                        }
-                    }
-                    self.int(SYMSXP);
-                    self.charsxp(PRINTNAME(s));
-                }
-                return Ok(());
+                return self.symbol(s);
             }
-            let attrib = ATTRIB(s);
-            let hasattr = ty != CHARSXP && attrib != R_NilValue;
-            let hastag = (ty == LISTSXP || ty == LANGSXP) && TAG(s) != R_NilValue;
-            let mut flags = ty | (LEVELS(s) << 12);
-            match ty {
-                LISTSXP | LANGSXP | LGLSXP | INTSXP | REALSXP | CPLXSXP | STRSXP | VECSXP
-                | EXPRSXP | RAWSXP => {}
+            let cell = match ty {
+                LISTSXP | LANGSXP => Some(s.cell().ok_or(Unsupported)?),
+                LGLSXP | INTSXP | REALSXP | CPLXSXP | STRSXP | VECSXP | EXPRSXP | RAWSXP => None,
                 CHARSXP => {
                     self.charsxp(s);
                     return Ok(());
                 }
                 _ => return Err(Unsupported),
-            }
-            if OBJECT(s) != 0 {
+            };
+            let hasattr = !h.attrib.is_null();
+            let hastag = cell.is_some_and(|(tag, _, _)| !tag.is_null());
+            let mut flags = ty | (h.levels << 12);
+            if h.is_object {
                 flags |= IS_OBJECT_BIT;
             }
             if hasattr {
@@ -226,59 +220,38 @@ impl Writer {
                 flags |= HAS_TAG_BIT;
             }
             self.int(flags);
+            if let Some((tag, car, cdr)) = cell {
+                // ATTRIB, TAG, CAR, then the CDR as the next item (iteratively).
+                if hasattr {
+                    self.item(h.attrib, depth + 1)?;
+                }
+                if hastag {
+                    self.item(tag, depth + 1)?;
+                }
+                self.item(car, depth + 1)?;
+                s = cdr;
+                continue;
+            }
             match ty {
-                LISTSXP | LANGSXP => {
-                    // ATTRIB, TAG, CAR, then the CDR as the next item (iteratively).
-                    if hasattr {
-                        self.item(attrib, depth + 1)?;
-                    }
-                    if hastag {
-                        self.item(TAG(s), depth + 1)?;
-                    }
-                    self.item(CAR(s), depth + 1)?;
-                    s = CDR(s);
-                    continue;
-                }
-                LGLSXP => {
-                    self.length(s);
-                    self.data(LOGICAL(s), Rf_xlength(s));
-                }
-                INTSXP => {
-                    self.length(s);
-                    self.data(INTEGER(s), Rf_xlength(s));
-                }
-                REALSXP => {
-                    self.length(s);
-                    self.data(REAL(s), Rf_xlength(s));
-                }
-                CPLXSXP => {
-                    self.length(s);
-                    self.data(COMPLEX(s), Rf_xlength(s));
-                }
-                RAWSXP => {
-                    self.length(s);
-                    self.data(RAW(s), Rf_xlength(s));
-                }
                 STRSXP => {
-                    self.length(s);
-                    for i in 0..Rf_xlength(s) {
-                        let c = STRING_ELT(s, i);
-                        if TYPEOF(c) as i32 != CHARSXP {
+                    self.length(s.len());
+                    for c in s.str_elts() {
+                        if c.kind() != Kind::CHARSXP {
                             return Err(Unsupported);
                         }
                         self.charsxp(c);
                     }
                 }
-                _ => {
-                    // VECSXP, EXPRSXP
-                    self.length(s);
-                    for i in 0..Rf_xlength(s) {
-                        self.item(VECTOR_ELT(s, i), depth + 1)?;
+                VECSXP | EXPRSXP => {
+                    self.length(s.len());
+                    for e in s.list_elts() {
+                        self.item(e, depth + 1)?;
                     }
                 }
+                _ => self.data(s)?,
             }
             if hasattr {
-                self.item(attrib, depth + 1)?;
+                self.item(h.attrib, depth + 1)?;
             }
             return Ok(());
         }
@@ -286,12 +259,9 @@ impl Writer {
 }
 
 /// Appends the serialization of `x` to `buf` if the fast path covers it (true), else leaves
-/// `buf` as it was (false). Never calls R code that could jump, except R_Serialize once per
-/// session to learn the header.
-///
-/// # Safety
-/// Main thread; `x` protected.
-pub(crate) unsafe fn write(x: SEXP, buf: &mut Vec<u8>) -> bool {
+/// `buf` as it was (false). Calls no R code, except R_Serialize once per session to learn the
+/// header.
+pub(crate) fn write(x: Sexp<'_>, buf: &mut Vec<u8>) -> bool {
     let start = buf.len();
     let mut w = Writer {
         buf: std::mem::take(buf),
@@ -314,75 +284,82 @@ pub(crate) unsafe fn write(x: SEXP, buf: &mut Vec<u8>) -> bool {
 /// Why the fast reader stopped: R's reader takes over in every case.
 struct GiveUp;
 
-struct Reader<'a> {
-    data: &'a [u8],
+struct Reader<'d> {
+    data: &'d [u8],
     pos: usize,
+    r: R,
     /// Symbols read so far (reference index - 1). Symbols are never collected.
-    syms: Vec<SEXP>,
+    syms: Vec<Sexp<'static>>,
 }
 
-impl Reader<'_> {
+impl<'d> Reader<'d> {
     fn int(&mut self) -> Result<i32, GiveUp> {
-        let b = self.data.get(self.pos..self.pos + 4).ok_or(GiveUp)?;
-        self.pos += 4;
+        let b = self.take(4)?;
         Ok(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn take(&mut self, n: usize) -> Result<&[u8], GiveUp> {
+    fn take(&mut self, n: usize) -> Result<&'d [u8], GiveUp> {
+        let data = self.data;
         let end = self.pos.checked_add(n).ok_or(GiveUp)?;
-        let b = self.data.get(self.pos..end).ok_or(GiveUp)?;
+        let b = data.get(self.pos..end).ok_or(GiveUp)?;
         self.pos = end;
         Ok(b)
     }
 
-    fn length(&mut self) -> Result<R_xlen_t, GiveUp> {
+    fn length(&mut self) -> Result<usize, GiveUp> {
         let n = self.int()?;
         if n >= 0 {
-            return Ok(n as R_xlen_t);
+            return Ok(n as usize);
         }
         if n != -1 {
             return Err(GiveUp);
         }
-        let hi = self.int()? as u32 as i64;
-        let lo = self.int()? as u32 as i64;
-        Ok(((hi << 32) + lo) as R_xlen_t)
+        let hi = self.int()? as u32 as u64;
+        let lo = self.int()? as u32 as u64;
+        usize::try_from((hi << 32) + lo).map_err(|_| GiveUp)
     }
 
     /// A vector's data: checks the bytes are there before R allocates anything.
-    unsafe fn vector(&mut self, ty: SEXPTYPE, n: R_xlen_t, size: usize) -> Result<SEXP, GiveUp> {
-        let len = (n as usize).checked_mul(size).ok_or(GiveUp)?;
-        let bytes = self.take(len)?;
-        let v = Rf_allocVector(ty, n);
-        if len > 0 {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), DATAPTR(v) as *mut u8, len);
-        }
-        Ok(v)
+    fn vector<'s>(
+        &mut self,
+        s: &'s Scope<'_>,
+        kind: Kind,
+        size: usize,
+    ) -> Result<Sexp<'s>, GiveUp> {
+        let n = self.length()?;
+        let bytes = self.take(n.checked_mul(size).ok_or(GiveUp)?)?;
+        s.vector_from_bytes(kind, n, bytes).ok_or(GiveUp)
     }
 
-    unsafe fn charsxp(&mut self, levs: i32) -> Result<SEXP, GiveUp> {
+    /// A string's bytes and encoding, `None` for `NA`.
+    fn string(&mut self, levs: i32) -> Result<Option<(&'d [u8], Encoding)>, GiveUp> {
         let n = self.int()?;
         if n == -1 {
-            return Ok(R_NaString);
+            return Ok(None);
         }
         let n = usize::try_from(n).map_err(|_| GiveUp)?;
         let bytes = self.take(n)?;
-        if bytes.contains(&0) {
-            return Err(GiveUp);
-        }
         let enc = if levs & UTF8_MASK != 0 {
-            cetype_t::CE_UTF8
+            Encoding::Utf8
         } else if levs & LATIN1_MASK != 0 {
-            cetype_t::CE_LATIN1
+            Encoding::Latin1
         } else if levs & BYTES_MASK != 0 {
-            cetype_t::CE_BYTES
+            Encoding::Bytes
         } else {
-            cetype_t::CE_NATIVE
+            Encoding::Native
         };
-        Ok(Rf_mkCharLenCE(bytes.as_ptr() as *const _, n as i32, enc))
+        Ok(Some((bytes, enc)))
     }
 
-    /// Reads one item; the result is unprotected.
-    unsafe fn item(&mut self, depth: u32) -> Result<SEXP, GiveUp> {
+    fn charsxp<'s>(&mut self, s: &'s Scope<'_>, levs: i32) -> Result<Sexp<'s>, GiveUp> {
+        match self.string(levs)? {
+            None => Ok(self.r.na_string()),
+            Some((bytes, enc)) => s.char_from_bytes(bytes, enc).ok_or(GiveUp),
+        }
+    }
+
+    /// Reads one item, protected by `s`.
+    fn item<'s>(&mut self, s: &'s Scope<'_>, depth: u32) -> Result<Sexp<'s>, GiveUp> {
         if depth > MAX_DEPTH {
             return Err(GiveUp);
         }
@@ -392,14 +369,15 @@ impl Reader<'_> {
         let objf = flags & IS_OBJECT_BIT != 0;
         let hasattr = flags & HAS_ATTR_BIT != 0;
         let hastag = flags & HAS_TAG_BIT != 0;
+        let special = |w| Ok(self.r.special(w));
         match ty {
-            NILVALUE_SXP => return Ok(R_NilValue),
-            EMPTYENV_SXP => return Ok(R_EmptyEnv),
-            BASEENV_SXP => return Ok(R_BaseEnv),
-            GLOBALENV_SXP => return Ok(R_GlobalEnv),
-            UNBOUNDVALUE_SXP => return Ok(R_UnboundValue),
-            MISSINGARG_SXP => return Ok(R_MissingArg),
-            BASENAMESPACE_SXP => return Ok(R_BaseNamespace),
+            NILVALUE_SXP => return special(Special::Null),
+            EMPTYENV_SXP => return special(Special::EmptyEnv),
+            BASEENV_SXP => return special(Special::BaseEnv),
+            GLOBALENV_SXP => return special(Special::GlobalEnv),
+            UNBOUNDVALUE_SXP => return special(Special::UnboundValue),
+            MISSINGARG_SXP => return special(Special::MissingArg),
+            BASENAMESPACE_SXP => return special(Special::BaseNamespace),
             REFSXP => {
                 let i = if flags >> 8 == 0 {
                     self.int()?
@@ -417,18 +395,16 @@ impl Reader<'_> {
                 if cflags & 0xff != CHARSXP {
                     return Err(GiveUp);
                 }
-                let mut p = Protector::new();
-                let c = p.protect(self.charsxp(cflags >> 12)?);
-                if c == R_NaString {
-                    return Err(GiveUp);
-                }
-                let s = Rf_installTrChar(c);
-                self.syms.push(s);
-                return Ok(s);
+                let q = s.child();
+                let c = self.charsxp(&q, cflags >> 12)?;
+                let sym = self.r.install_char(c).ok_or(GiveUp)?;
+                drop(q);
+                self.syms.push(sym);
+                return Ok(sym);
             }
-            LISTSXP | LANGSXP => return self.pairlist(flags, depth),
+            LISTSXP | LANGSXP => return self.pairlist(s, flags, depth),
             CHARSXP => {
-                let c = self.charsxp(levs)?;
+                let c = self.charsxp(s, levs)?;
                 if hasattr {
                     return Err(GiveUp);
                 }
@@ -439,107 +415,114 @@ impl Reader<'_> {
         if hastag {
             return Err(GiveUp);
         }
-        let mut p = Protector::new();
-        let s = match ty {
-            LGLSXP => {
-                let n = self.length()?;
-                p.protect(self.vector(SEXPTYPE::LGLSXP, n, 4)?)
-            }
-            INTSXP => {
-                let n = self.length()?;
-                p.protect(self.vector(SEXPTYPE::INTSXP, n, 4)?)
-            }
-            REALSXP => {
-                let n = self.length()?;
-                p.protect(self.vector(SEXPTYPE::REALSXP, n, 8)?)
-            }
-            CPLXSXP => {
-                let n = self.length()?;
-                p.protect(self.vector(SEXPTYPE::CPLXSXP, n, 16)?)
-            }
-            RAWSXP => {
-                let n = self.length()?;
-                p.protect(self.vector(SEXPTYPE::RAWSXP, n, 1)?)
-            }
+        let v = match ty {
+            LGLSXP => self.vector(s, Kind::LGLSXP, 4)?,
+            INTSXP => self.vector(s, Kind::INTSXP, 4)?,
+            REALSXP => self.vector(s, Kind::REALSXP, 8)?,
+            CPLXSXP => self.vector(s, Kind::CPLXSXP, 16)?,
+            RAWSXP => self.vector(s, Kind::RAWSXP, 1)?,
             STRSXP => {
                 let n = self.length()?;
                 // Each string takes at least 8 bytes: a bad length cannot allocate much.
-                if (n as usize) > self.data.len() / 8 {
+                if n > self.data.len() / 8 {
                     return Err(GiveUp);
                 }
-                let v = p.protect(Rf_allocVector(SEXPTYPE::STRSXP, n));
+                let v = s.vector(Kind::STRSXP, n).ok_or(GiveUp)?;
                 for i in 0..n {
                     let cflags = self.int()?;
                     if cflags & 0xff != CHARSXP || cflags & HAS_ATTR_BIT != 0 {
                         return Err(GiveUp);
                     }
-                    SET_STRING_ELT(v, i, self.charsxp(cflags >> 12)?);
+                    match self.string(cflags >> 12)? {
+                        None => v.set_str_elt(i, self.r.na_string()),
+                        Some((bytes, enc)) => {
+                            if !v.set_str_elt_bytes(i, bytes, enc) {
+                                return Err(GiveUp);
+                            }
+                        }
+                    }
                 }
                 v
             }
             VECSXP | EXPRSXP => {
                 let n = self.length()?;
-                if (n as usize) > self.data.len() / 4 {
+                if n > self.data.len() / 4 {
                     return Err(GiveUp);
                 }
-                let t = if ty == VECSXP {
-                    SEXPTYPE::VECSXP
+                let kind = if ty == VECSXP {
+                    Kind::VECSXP
                 } else {
-                    SEXPTYPE::EXPRSXP
+                    Kind::EXPRSXP
                 };
-                let v = p.protect(Rf_allocVector(t, n));
+                let v = s.vector(kind, n).ok_or(GiveUp)?;
                 for i in 0..n {
-                    SET_VECTOR_ELT(v, i, self.item(depth + 1)?);
+                    let q = s.child();
+                    let e = self.item(&q, depth + 1)?;
+                    v.set_list_elt(i, e);
                 }
                 v
             }
             _ => return Err(GiveUp),
         };
         if hasattr {
-            SET_ATTRIB(s, self.item(depth + 1)?);
+            self.attrib(s, v, depth)?;
         }
-        SETLEVELS(s, levs);
-        SET_OBJECT(s, i32::from(objf));
-        Ok(s)
+        v.set_header_bits(levs, objf);
+        Ok(v)
+    }
+
+    /// Reads the attributes of `v` (a pairlist) and sets them.
+    fn attrib(&mut self, s: &Scope<'_>, v: Sexp<'_>, depth: u32) -> Result<(), GiveUp> {
+        let q = s.child();
+        let a = self.item(&q, depth + 1)?;
+        if v.set_attrib(a) {
+            Ok(())
+        } else {
+            Err(GiveUp)
+        }
     }
 
     /// A pairlist or call: cells in order, each with its attributes, tag and CAR; the CDR
     /// chain is followed iteratively.
-    unsafe fn pairlist(&mut self, first: i32, depth: u32) -> Result<SEXP, GiveUp> {
-        let mut p = Protector::new();
-        let mut head = R_NilValue;
-        let mut tail = R_NilValue;
+    fn pairlist<'s>(
+        &mut self,
+        s: &'s Scope<'_>,
+        first: i32,
+        depth: u32,
+    ) -> Result<Sexp<'s>, GiveUp> {
+        let head = s.cell(first & 0xff == LANGSXP);
+        let mut cell = head;
         let mut flags = first;
         loop {
-            let ty = flags & 0xff;
-            let cell = if ty == LANGSXP {
-                Rf_lcons(R_NilValue, R_NilValue)
-            } else {
-                Rf_cons(R_NilValue, R_NilValue)
-            };
-            if head == R_NilValue {
-                head = p.protect(cell);
-            } else {
-                SETCDR(tail, cell);
-            }
-            tail = cell;
-            SETLEVELS(cell, flags >> 12);
-            SET_OBJECT(cell, i32::from(flags & IS_OBJECT_BIT != 0));
+            cell.set_header_bits(flags >> 12, flags & IS_OBJECT_BIT != 0);
             if flags & HAS_ATTR_BIT != 0 {
-                SET_ATTRIB(cell, self.item(depth + 1)?);
+                self.attrib(s, cell, depth)?;
             }
             if flags & HAS_TAG_BIT != 0 {
-                SET_TAG(cell, self.item(depth + 1)?);
+                let q = s.child();
+                if !cell.set_tag(self.item(&q, depth + 1)?) {
+                    return Err(GiveUp);
+                }
             }
-            SETCAR(cell, self.item(depth + 1)?);
+            {
+                let q = s.child();
+                cell.set_car(self.item(&q, depth + 1)?);
+            }
             // The CDR: another cell of a pairlist or call, or any other item.
             let save = self.pos;
             let next = self.int()?;
             match next & 0xff {
-                LISTSXP | LANGSXP => flags = next,
+                LISTSXP | LANGSXP => {
+                    flags = next;
+                    cell = cell.push_cell(next & 0xff == LANGSXP).ok_or(GiveUp)?;
+                }
                 _ => {
                     self.pos = save;
-                    SETCDR(tail, self.item(depth + 1)?);
+                    // A dotted end (anything but `NULL`) is left to R's reader.
+                    let q = s.child();
+                    if !cell.set_cdr(self.item(&q, depth + 1)?) {
+                        return Err(GiveUp);
+                    }
                     return Ok(head);
                 }
             }
@@ -547,30 +530,28 @@ impl Reader<'_> {
     }
 }
 
-/// Reads a whole serialization with the fast path: `Some(object)` (unprotected) if it covers
-/// every item and the bytes end exactly there, else `None` (nothing was changed; R's reader
-/// should be used). R allocation errors are confined by `protect` and also give `None`.
-///
-/// # Safety
-/// Main thread.
-pub(crate) unsafe fn read(data: &[u8]) -> Option<SEXP> {
+/// Reads a whole serialization with the fast path: `Some(object)` (protected by `s`) if it
+/// covers every item and the bytes end exactly there, else `None` (R's reader should be used).
+pub(crate) fn read<'s>(s: &'s Scope<'_>, data: &[u8]) -> Option<Sexp<'s>> {
+    let r = s.r();
     let start = with_header(|h| data.starts_with(h).then_some(h.len()))??;
-    let mut out: Option<SEXP> = None;
-    let r = protect(|| {
-        let mut rd = Reader {
-            data,
-            pos: start,
-            syms: Vec::new(),
-        };
-        if let Ok(v) = rd.item(0) {
-            if rd.pos == data.len() {
-                out = Some(v);
-            }
-        }
-        R_NilValue
-    });
-    match r {
-        Ok(_) => out,
-        Err(_) => None,
+    let mut rd = Reader {
+        data,
+        pos: start,
+        r,
+        syms: Vec::new(),
+    };
+    let v = rd.item(s, 0).ok()?;
+    (rd.pos == data.len()).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_markers_are_rs_and_distinct() {
+        let codes: Vec<i32> = Special::ALL.iter().map(|&w| special_code(w)).collect();
+        assert_eq!(codes, [254, 242, 241, 253, 252, 251, 247]);
     }
 }

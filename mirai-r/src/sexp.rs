@@ -12,7 +12,7 @@ use std::os::raw::c_char;
 use std::time::Duration;
 
 use mirai_rapi::sys::*;
-use mirai_rapi::{args, Preserved, RResult, Scope, Sexp, R};
+use mirai_rapi::{args, RResult, Scope, Sexp, R};
 
 use crate::handles::{is_task_ref, task_resolved_of};
 
@@ -68,14 +68,6 @@ impl Drop for Protector {
     }
 }
 
-/// Preserves `x` (the raw API's [`Preserved::new`]).
-///
-/// # Safety
-/// Main thread; `x` valid.
-pub(crate) unsafe fn preserve(x: SEXP) -> Preserved {
-    Preserved::new(R::assume(), Sexp::from_raw(x))
-}
-
 /// `TYPEOF(x)`.
 pub(crate) unsafe fn type_of(x: SEXP) -> SEXPTYPE {
     TYPEOF(x)
@@ -91,19 +83,9 @@ pub(crate) unsafe fn inherits(x: SEXP, what: &CStr) -> bool {
     Sexp::from_raw(x).inherits(what)
 }
 
-/// The UTF-8 text of a CHARSXP (lossy for invalid bytes).
-pub(crate) unsafe fn char_text(c: SEXP) -> String {
-    Sexp::from_raw(c).char_text().unwrap_or_default()
-}
-
 /// [`args::lgl`] on a raw SEXP.
 pub(crate) unsafe fn arg_lgl(x: SEXP, name: &str) -> RResult<Option<bool>> {
     args::lgl(Sexp::from_raw(x), name)
-}
-
-/// The bytes of a RAWSXP (valid while `x` is protected and unmodified).
-pub(crate) unsafe fn raw_slice<'a>(x: SEXP) -> &'a [u8] {
-    Sexp::from_raw(x).bytes().unwrap_or(&[])
 }
 
 /// Milliseconds as given to a waiting routine: negative, `NA` or infinite means "forever"
@@ -180,66 +162,6 @@ pub(crate) unsafe fn mk_strings(items: &[&CStr]) -> SEXP {
         SET_STRING_ELT(v, i as R_xlen_t, Rf_mkChar(s.as_ptr()));
     }
     v
-}
-
-/// A raw vector holding a copy of `bytes`.
-pub(crate) unsafe fn mk_raw(bytes: &[u8]) -> SEXP {
-    let v = Rf_allocVector(SEXPTYPE::RAWSXP, bytes.len() as R_xlen_t);
-    if !bytes.is_empty() {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), RAW(v), bytes.len());
-    }
-    v
-}
-
-/// Sets `class` on `x`.
-pub(crate) unsafe fn set_class(x: SEXP, classes: &[&CStr]) {
-    let mut p = Protector::new();
-    let cls = p.protect(mk_strings(classes));
-    Rf_setAttrib(x, R_ClassSymbol, cls);
-}
-
-/// Sets attribute `name` on `x`.
-pub(crate) unsafe fn set_attr(x: SEXP, name: &CStr, value: SEXP) {
-    Rf_setAttrib(x, Rf_install(name.as_ptr()), value);
-}
-
-/// A minimal `miraiError` for failures outside the evaluation (the payload could not be
-/// unserialized, the result could not be serialized): `"Error: <msg>"` with `message`,
-/// `condition.class` and an empty `stack.trace`.
-pub(crate) unsafe fn mirai_error(msg: &str) -> SEXP {
-    let mut p = Protector::new();
-    let v = p.protect(mk_string(&format!("Error: {msg}")));
-    set_attr(v, c"message", p.protect(mk_string(msg)));
-    set_attr(
-        v,
-        c"condition.class",
-        p.protect(mk_strings(&[c"simpleError", c"error", c"condition"])),
-    );
-    set_attr(
-        v,
-        c"stack.trace",
-        p.protect(Rf_allocVector(SEXPTYPE::VECSXP, 0)),
-    );
-    set_class(v, &[c"miraiError", c"errorValue", c"try-error"]);
-    v
-}
-
-/// The message of a condition object (its `message` element), or a description of it.
-pub(crate) unsafe fn condition_message(cond: SEXP) -> String {
-    Sexp::from_raw(cond).condition_message()
-}
-
-/// A named list from `(name, value)` pairs.
-pub(crate) unsafe fn named_list(items: &[(&CStr, SEXP)]) -> SEXP {
-    let mut p = Protector::new();
-    let list = p.protect(Rf_allocVector(SEXPTYPE::VECSXP, items.len() as R_xlen_t));
-    let names = p.protect(Rf_allocVector(SEXPTYPE::STRSXP, items.len() as R_xlen_t));
-    for (i, (name, value)) in items.iter().enumerate() {
-        SET_VECTOR_ELT(list, i as R_xlen_t, *value);
-        SET_STRING_ELT(names, i as R_xlen_t, Rf_mkChar(name.as_ptr()));
-    }
-    Rf_setAttrib(list, R_NamesSymbol, names);
-    list
 }
 
 #[cfg(test)]

@@ -18,7 +18,14 @@
 //! - [`Later`]: the `later` package's C interface.
 //! - [`with_event_watch`]: R's event loop (an input handler, `R_PolledEvents`) for one call.
 //! - [`WeakTable`]: tables keyed by R objects, whose entries go when their key is collected.
+//! - [`serialize()`] / [`unserialize()`]: R's serializer over byte buffers, with persistent-reference
+//!   hooks as closures; [`node`] and [`build`]: objects read and built field by field, as
+//!   R's serialization format records them.
+//! - [`Scope::eval_traced`]: evaluation with a handler at the point of an error; [`frame`]:
+//!   environments' locks and bindings.
 //! - [`abi`]: Aio handles and condition variables shared between packages.
+//! - [`objects`]: environments as objects (no enclosure, closures, active bindings), R's RNG.
+//! - [`os`]: signals to the own process and the host's IPv4 interfaces.
 //! - [`package_init!`]: the package's exported init function.
 //!
 //! What it is not: it knows nothing of mirai (no R-level semantics, classes or error values of
@@ -32,30 +39,40 @@
 
 pub mod abi;
 pub mod args;
+pub mod build;
 pub mod env;
 pub mod events;
 pub mod extptr;
 pub mod ffi;
+pub mod frame;
 pub mod guard;
 pub mod later;
+pub mod node;
 pub mod objects;
 pub mod os;
 pub mod routine;
 pub mod scope;
+pub mod serialize;
 pub mod sexp;
 pub mod token;
+pub mod traced;
 pub mod weak;
 
 pub use abi::{AioHeader, AioOps, AioVtable, ForeignAio, ForeignCv, SharedCv};
+pub use build::Encoding;
 pub use env::Binding;
 pub use events::{clear_interrupt, request_interrupt, with_event_watch, EventWatch};
 pub use extptr::Tag;
+pub use frame::BindingFlags;
 pub use guard::{interrupt_pending, quietly, Caught, Preserved, RError, RResult};
 pub use later::{eprint, Later, LaterJob};
+pub use node::{Header, Special};
 pub use routine::{register, CallMethod, Dll, Routine};
 pub use scope::Scope;
+pub use serialize::{serialize, unserialize, InHook, OutHook, ReadFailure};
 pub use sexp::{Kind, Sexp};
 pub use token::R;
+pub use traced::{error_buffer, OnError};
 pub use weak::{Watch, WeakMap, WeakTable};
 
 /// R's C API as bound by `libR-sys`, plus the declarations it lacks ([`ffi`]): the raw layer.

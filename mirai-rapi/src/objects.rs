@@ -19,7 +19,7 @@ impl<'p> Scope<'p> {
     /// A new, empty, unhashed environment whose enclosure is `enclos`; `None` gives an
     /// environment with no enclosure at all (`parent.env()` is `NULL`), which R code cannot
     /// make: symbols are never looked up through it, only its own bindings are read.
-    pub fn new_env(&self, enclos: Option<Sexp<'_>>, size: usize) -> Sexp<'_> {
+    pub fn new_object_env(&self, enclos: Option<Sexp<'_>>, size: usize) -> Sexp<'_> {
         let e = enclos.filter(|e| e.kind() == Kind::ENVSXP);
         let size = i32::try_from(size).unwrap_or(i32::MAX);
         // SAFETY: main thread (a scope exists only there); R_NewEnv with hash = 0 only

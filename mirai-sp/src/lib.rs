@@ -39,8 +39,7 @@
 //! 4-byte id with the high bit set that rep and respondent echo; the others send bare bodies.
 //!
 //! What it is not: it does not speak R (the R bridge lives elsewhere). Raw (device) mode
-//! sockets are not implemented, and ws listeners on one port do not share an HTTP server
-//! (each needs its own port).
+//! sockets are not implemented.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

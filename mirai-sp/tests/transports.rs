@@ -193,9 +193,10 @@ fn ws_refuses_wrong_path_and_protocol() {
     let req = Socket::new(Protocol::Req0).unwrap();
     let elsewhere = bound.replace("/here", "/there");
     assert_eq!(req.dial(&elsewhere).unwrap_err().code(), 6);
-    // A pub dialer asks for "sub.sp.nanomsg.org": the rep listener answers 400.
+    // A pub dialer asks for "sub.sp.nanomsg.org": the rep listener answers 400, a protocol
+    // error (13) as NNG reports it.
     let publ = Socket::new(Protocol::Pub0).unwrap();
-    assert_eq!(publ.dial(&bound).unwrap_err().code(), 6);
+    assert_eq!(publ.dial(&bound).unwrap_err().code(), 13);
     req.dial(&bound).unwrap();
     req.send(b"ok", Some(WAIT)).unwrap();
     assert_eq!(rep.recv(Some(WAIT)).unwrap(), b"ok");
@@ -283,5 +284,127 @@ fn dialers_reconnect_after_the_listener_returns() {
         second.listen_with(&bound, &lo).unwrap();
         push.send(b"again", Some(WAIT)).unwrap();
         assert_eq!(second.recv(Some(WAIT)).unwrap(), b"again", "{url}");
+    }
+}
+
+#[test]
+fn ws_listeners_share_a_port_by_path() {
+    let a = Socket::new(Protocol::Pair0).unwrap();
+    let b = Socket::new(Protocol::Pair0).unwrap();
+    let url_a = a.listen("ws://127.0.0.1:0/a").unwrap();
+    let port = url_a
+        .trim_start_matches("ws://127.0.0.1:")
+        .trim_end_matches("/a")
+        .to_string();
+    let url_b = b.listen(&format!("ws://127.0.0.1:{port}/b")).unwrap();
+    assert_eq!(url_b, format!("ws://127.0.0.1:{port}/b"));
+    // The same path twice, or wss on a ws port, is taken.
+    let c = Socket::new(Protocol::Pair0).unwrap();
+    assert_eq!(c.listen(&url_b).unwrap_err().code(), 10);
+    let (l, _) = tls_pair();
+    let wss = format!("wss://127.0.0.1:{port}/c");
+    assert_eq!(c.listen_with(&wss, &l).unwrap_err().code(), 10);
+    let (da, db) = (
+        Socket::new(Protocol::Pair0).unwrap(),
+        Socket::new(Protocol::Pair0).unwrap(),
+    );
+    da.dial(&url_a).unwrap();
+    db.dial(&url_b).unwrap();
+    da.send(b"to a", Some(WAIT)).unwrap();
+    db.send(b"to b", Some(WAIT)).unwrap();
+    assert_eq!(a.recv(Some(WAIT)).unwrap(), b"to a");
+    assert_eq!(b.recv(Some(WAIT)).unwrap(), b"to b");
+    // Closing one listener leaves the other path served; the closed one is refused.
+    a.close().unwrap();
+    let late = Socket::new(Protocol::Pair0).unwrap();
+    assert_eq!(late.dial(&url_a).unwrap_err().code(), 6);
+    late.dial(&url_b).unwrap();
+    // Closing the last frees the port.
+    b.close().unwrap();
+    let tcp = Socket::new(Protocol::Pair0).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while tcp.listen(&format!("tcp://127.0.0.1:{port}")).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port {port} still held"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn big_messages_both_ways_at_once() {
+    let (l, d) = tls_pair();
+    let (l2, d2) = tls_pair();
+    for (url, lo, do_) in [
+        ("tls+tcp://127.0.0.1:0".to_string(), l, d),
+        ("wss://127.0.0.1:0/both".to_string(), l2, d2),
+        (
+            "ws://127.0.0.1:0/both".to_string(),
+            TransportOptions::new(),
+            TransportOptions::new(),
+        ),
+    ] {
+        let a = std::sync::Arc::new(Socket::new(Protocol::Pair1).unwrap());
+        let b = std::sync::Arc::new(Socket::new(Protocol::Pair1).unwrap());
+        link(&a, &b, &url, &lo, &do_);
+        // Both sides write 8 MiB while the other also writes: neither may wedge.
+        let senders: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|s| {
+                let s = std::sync::Arc::clone(s);
+                std::thread::spawn(move || {
+                    for _ in 0..8 {
+                        s.send(&big(), Some(WAIT)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for s in [&a, &b] {
+            for _ in 0..8 {
+                assert_eq!(s.recv(Some(WAIT)).unwrap(), big(), "{url}");
+            }
+        }
+        for t in senders {
+            t.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn closed_listeners_free_their_address_at_once() {
+    let (l, _) = tls_pair();
+    let port = |u: &str| {
+        let tail = u.rsplit_once(':').unwrap().1;
+        tail.split('/').next().unwrap().to_string()
+    };
+    for (url, opts) in [
+        (
+            format!("abstract://{}", name("again")),
+            TransportOptions::new(),
+        ),
+        (format!("ipc://{}", sock_path()), TransportOptions::new()),
+        (
+            format!("inproc://{}", name("again")),
+            TransportOptions::new(),
+        ),
+        ("tcp://127.0.0.1:0".to_string(), TransportOptions::new()),
+        ("tls+tcp://127.0.0.1:0".to_string(), l.clone()),
+        (
+            "ws://127.0.0.1:0/again".to_string(),
+            TransportOptions::new(),
+        ),
+        ("wss://127.0.0.1:0/again".to_string(), l.clone()),
+    ] {
+        let first = Socket::new(Protocol::Pair0).unwrap();
+        let bound = first.listen_with(&url, &opts).unwrap();
+        first.close().unwrap();
+        let second = Socket::new(Protocol::Pair0).unwrap();
+        let again = second
+            .listen_with(&bound, &opts)
+            .unwrap_or_else(|e| panic!("{bound} after close: {e}"));
+        if bound.contains("127.0.0.1") {
+            assert_eq!(port(&again), port(&bound));
+        }
     }
 }

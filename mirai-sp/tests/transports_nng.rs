@@ -218,9 +218,23 @@ fn nng_refuses_what_we_refuse() {
     let ours = Socket::new(Protocol::Rep0).unwrap();
     let url = ours.listen("ws://127.0.0.1:0/right").unwrap();
     let theirs = nng_socket(nng::Protocol::Req0);
-    assert!(theirs.dial(&url.replace("/right", "/wrong")).is_err());
+    // NNG reports them as its own listener's: refused (6) and protocol error (13).
+    let wrong = theirs.dial(&url.replace("/right", "/wrong"));
+    assert!(
+        matches!(wrong, Err(nng::Error::ConnectionRefused)),
+        "{wrong:?}"
+    );
     let sub = nng_socket(nng::Protocol::Sub0);
-    assert!(sub.dial(&url).is_err());
+    let other = sub.dial(&url);
+    assert!(matches!(other, Err(nng::Error::Protocol)), "{other:?}");
+    // Our dialer against NNG's ws listener: the same codes.
+    let nng_rep = nng_socket(nng::Protocol::Rep0);
+    let nng_ws = nng_listen(&nng_rep, T::Ws, &Creds::new());
+    let req = Socket::new(Protocol::Req0).unwrap();
+    let elsewhere = nng_ws.replace("/sp", "/nowhere");
+    assert_eq!(req.dial(&elsewhere).unwrap_err().code(), 6);
+    let publ = Socket::new(Protocol::Pub0).unwrap();
+    assert_eq!(publ.dial(&nng_ws).unwrap_err().code(), 13);
     theirs.dial(&url).unwrap();
     // A TLS dialer trusting another CA cannot reach our TLS listener, and ours cannot reach
     // NNG's: 27 on our side.
@@ -240,4 +254,61 @@ fn nng_refuses_what_we_refuse() {
             .code(),
         27
     );
+}
+
+#[test]
+fn ipv6_and_scheme_aliases_against_nng() {
+    if !tp::have_ipv6() {
+        // No IPv6 loopback here: the aliases are still checked over IPv4.
+        eprintln!("no [::1]: IPv6 part skipped");
+    }
+    let mut cases = vec![
+        ("tcp4://127.0.0.1:0", "tcp4"),
+        ("ws4://127.0.0.1:0/a", "ws4"),
+    ];
+    if tp::have_ipv6() {
+        cases.push(("tcp6://[::1]:0", "tcp6"));
+        cases.push(("tcp://[::1]:0", "tcp"));
+        cases.push(("ws6://[::1]:0/v6", "ws6"));
+    }
+    for (url, scheme) in cases {
+        let ours = Socket::new(Protocol::Pair0).unwrap();
+        let bound = ours.listen(url).unwrap();
+        assert!(bound.starts_with(&format!("{scheme}://")), "{bound}");
+        let theirs = nng_socket(nng::Protocol::Pair0);
+        theirs
+            .dial(&bound)
+            .unwrap_or_else(|e| panic!("nng dial {bound}: {e}"));
+        ours.wait_pipes(1, WAIT).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        nng_send(&theirs, b"six");
+        assert_eq!(ours.recv(Some(WAIT)).unwrap(), b"six", "{bound}");
+        ours.send(b"four", Some(WAIT)).unwrap();
+        assert_eq!(nng_recv(&theirs), b"four", "{bound}");
+        finish(ours, theirs);
+    }
+    // NNG listening on IPv6, our dialer.
+    if tp::have_ipv6() {
+        let port = std::net::TcpListener::bind("[::1]:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        for url in [
+            format!("tcp6://[::1]:{port}"),
+            format!("ws6://[::1]:{port}/x"),
+        ] {
+            let theirs = nng_socket(nng::Protocol::Rep0);
+            theirs.listen(&url).unwrap();
+            let ours = Socket::new(Protocol::Req0).unwrap();
+            ours.dial(&url)
+                .unwrap_or_else(|e| panic!("our dial {url}: {e}"));
+            ours.wait_pipes(1, WAIT).unwrap();
+            ours.send(b"v6?", Some(WAIT)).unwrap();
+            assert_eq!(nng_recv(&theirs), b"v6?", "{url}");
+            nng_send(&theirs, b"v6!");
+            assert_eq!(ours.recv(Some(WAIT)).unwrap(), b"v6!", "{url}");
+            finish(ours, theirs);
+        }
+    }
 }

@@ -14,6 +14,12 @@
 //!    raised on that read and on every later one, the message is kept), or `AioKind::Send` for
 //!    a sendAio (value `0L`). Set further attributes (a request's `id`) on the result.
 //! 3. Completion with an error gives the value `errorValue(code)` whatever the kind.
+//! 4. An operation that cannot even start: `new_failed_aio(s, code, send, class)` (plain
+//!    `value` and `data`/`result` bindings, no handle).
+//!
+//! `cv` is signalled once per completion, after the outcome is stored; `interrupt = true`
+//! raises `SIGINT` on a successful completion (`recv_aio(cv = substitute())`, spec §2.5).
+//! `.keep()` (promises) registers its callback through `AioSlot::on_complete`.
 //!
 //! After observation `value` holds the value and `aio` is rebound: receives to the pipe id
 //! (`0L` on error), sends to `NULL` (`0L` on error). The handle (and the message) is then
@@ -150,7 +156,7 @@ pub(crate) fn new_aio<'s>(
         AioKind::Recv(_) => c"data",
         AioKind::Send => c"result",
     };
-    let env = s.new_env(None, 4);
+    let env = s.new_object_env(None, 4);
     let handle = s.aio_box(&NANO_AIO, NanoAio { slot, kind });
     env.define(r.sym(c"aio"), handle);
     let body = s.lang(st.dot_call.sexp(), &[st.get_routine.sexp(), env]);
@@ -204,53 +210,21 @@ pub(crate) fn nano_aio_get<'a>(s: &'a Scope, env: Sexp<'a>) -> RResult<Sexp<'a>>
     observe(s, env)
 }
 
-/// `.Call(nano_timer_aio, ms, value, cv, error, send)`: a real Aio completed by a thread
-/// after `ms` ms (internal, for tests): with error `error` if > 0, else with the serialized
-/// `value` (raw), which the receive decodes with `unserialize()`; a send (`send = TRUE`)
-/// resolves to `0L`. `cv` (a cv or `NULL`) is signalled on completion.
-pub(crate) fn nano_timer_aio<'a>(
-    s: &'a Scope,
-    ms: Sexp<'a>,
-    value: Sexp<'a>,
-    cv: Sexp<'a>,
-    error: Sexp<'a>,
-    send: Sexp<'a>,
-) -> RResult<Sexp<'a>> {
-    let ms = mirai_rapi::args::num(ms, "ms")?;
-    let ms = if ms.is_finite() && ms > 0.0 {
-        ms as u64
-    } else {
-        0
-    };
-    let bytes = mirai_rapi::args::raw(value, "value")?.to_vec();
-    let cv = if cv.is_null() {
-        None
-    } else {
-        Some(Arc::clone(crate::cvr::cv_arg(cv, s)?))
-    };
-    let error = mirai_rapi::args::num(error, "error")? as i32;
-    let send = mirai_rapi::args::lgl(send, "send")?.unwrap_or(false);
-    let slot = AioSlot::new(cv, false);
-    let worker = Arc::clone(&slot);
-    std::thread::spawn(move || {
-        // Sleeps on the slot, so a stopped timer ends at once.
-        if !worker.wait(Some(Duration::from_millis(ms))) {
-            let pipe = 1 + (ms % 1000) as i32;
-            worker.complete(if error > 0 {
-                Err(error)
-            } else {
-                Ok(Msg { bytes, pipe })
-            });
-        }
-    });
-    if send {
-        return new_aio(s, slot, AioKind::Send, &[c"sendAio"]);
-    }
-    let decode: Decoder = Box::new(|s, msg| {
-        let r = s.r();
-        let raw = s.raw(&msg.bytes);
-        let call = s.lang(r.sym(c"unserialize"), &[raw]);
-        Ok(s.eval(call, r.base_env())?)
-    });
-    new_aio(s, slot, AioKind::Recv(decode), &[c"recvAio"])
+/// An Aio object for an operation that could not even start (spec §2.1, "creation failure"):
+/// class `class`, plain bindings `value` and `data` (`result` when `send`) both
+/// `errorValue(code)`, and no `aio` binding.
+#[allow(dead_code)] // Used by the socket code (crate::sock).
+pub(crate) fn new_failed_aio<'s>(
+    s: &'s Scope<'_>,
+    code: i32,
+    send: bool,
+    class: &[&CStr],
+) -> Sexp<'s> {
+    let r = s.r();
+    let env = s.new_object_env(None, 2);
+    let v = error_value(s, code);
+    env.define(r.sym(c"value"), v);
+    env.define(r.sym(if send { c"result" } else { c"data" }), v);
+    env.set_class(s, class);
+    env
 }

@@ -164,7 +164,6 @@ impl Cv {
         };
     }
 
-    #[allow(dead_code)] // Used by the socket code (crate::sock).
     /// Sets the flag as `pipe_notify(flag = )` does: 0 disarms; otherwise armed with signal
     /// `flag` (1, or a negative value: no signal; > 1: that signal number).
     pub(crate) fn set_flag(&self, flag: i32) {
@@ -175,7 +174,6 @@ impl Cv {
         };
     }
 
-    #[allow(dead_code)] // Used by the socket code (crate::sock).
     /// A registered pipe event (spec §3.4), from any thread: while armed, trips the flag and
     /// raises its signal (`SIGINT` at once, which also sets R's interrupt flag through R's
     /// handler; `SIGTERM` from a helper thread after 200 ms; others at once); then signals.

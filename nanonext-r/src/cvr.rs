@@ -196,3 +196,20 @@ pub(crate) fn nano_cv_forward<'a>(s: &'a Scope, cv: Sexp<'a>, cv2: Sexp<'a>) -> 
         .map_err(|e| RError::Msg(format!("2 | Out of memory ({e})")))?;
     Ok(cv2)
 }
+
+/// `.Call(nano_cv_pipe_event, cv, flag)` (internal, for tests until sockets call it): sets the
+/// flag as `pipe_notify(flag = )` would (unless `flag` is `NULL`), then delivers one pipe
+/// event ([`Cv::pipe_event`]). `0L`.
+pub(crate) fn nano_cv_pipe_event<'a>(
+    s: &'a Scope,
+    cv: Sexp<'a>,
+    flag: Sexp<'a>,
+) -> RResult<Sexp<'a>> {
+    let cv = cv_arg(cv, s)?;
+    if !flag.is_null() {
+        let f = crate::codes::as_int(flag);
+        cv.set_flag(if f == i32::MIN { 1 } else { f });
+    }
+    cv.pipe_event();
+    Ok(s.int(0))
+}

@@ -18,6 +18,7 @@ mod cv;
 mod cvr;
 mod keep;
 mod slot;
+mod timer;
 mod tlsr;
 mod url;
 mod utils;
@@ -34,6 +35,7 @@ fn routines() -> Vec<CallMethod> {
         cvr::nano_cv_reset,
         cvr::nano_cv_wait,
         cvr::nano_cv_forward,
+        cvr::nano_cv_pipe_event,
         aioq::nano_unresolved,
         aioq::nano_unresolved2,
         aioq::nano_call_aio,
@@ -55,7 +57,9 @@ fn routines() -> Vec<CallMethod> {
         tlsr::nano_write_cert,
         aio::nano_aio_init,
         aio::nano_aio_get,
-        aio::nano_timer_aio,
+        timer::nano_timer_aio,
+        timer::nano_foreign_timer,
+        timer::nano_foreign_get,
         keep::nano_keep,
     ]
 }

@@ -2,7 +2,8 @@
 //! (a thread that runs its connection and reconnects after it ends).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use super::pipe;
 use super::stream::{self, Addr, Bound, Target};
@@ -13,15 +14,22 @@ use super::Shared;
 pub(super) struct ListenerHandle {
     pub(super) stop: Arc<AtomicBool>,
     pub(super) local: Addr,
+    /// Disconnects once the accept thread has ended and closed the listening socket.
+    pub(super) done: mpsc::Receiver<()>,
 }
+
+/// Bound on waiting for an accept thread to let go of its socket.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 impl ListenerHandle {
     /// Stops accepting: sets the flag, wakes the blocked accept, removes an ipc file or
-    /// frees an inproc name.
+    /// frees an inproc name, and waits (boundedly) until the listening socket is closed, so
+    /// that the address can be listened on again at once, as with NNG.
     pub(super) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // The accept loop only notices the flag after an accept returns.
         stream::release(&self.local);
+        let _ended = self.done.recv_timeout(STOP_WAIT);
     }
 }
 
@@ -30,13 +38,16 @@ pub(super) fn spawn_listener(
     bound: Bound,
     stop: Arc<AtomicBool>,
     framing: crate::frame::Framing,
-) -> std::io::Result<()> {
+) -> std::io::Result<mpsc::Receiver<()>> {
     let sh = Arc::clone(shared);
+    let (done_tx, done) = mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("sp-accept".into())
         .spawn(move || loop {
             let conn = bound.accept();
             if stop.load(Ordering::SeqCst) {
+                drop(bound);
+                drop(done_tx);
                 return;
             }
             let Ok(stream) = conn else {
@@ -52,7 +63,7 @@ pub(super) fn spawn_listener(
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         })?;
-    Ok(())
+    Ok(done)
 }
 
 /// Runs a dialer: `first` is an already connected stream (synchronous dial) or `None`.

@@ -13,6 +13,7 @@ mod stream;
 mod tls;
 mod url;
 mod ws;
+mod ws_server;
 mod ws_upgrade;
 
 use std::collections::HashMap;
@@ -235,9 +236,10 @@ impl Socket {
         let local = bound.local();
         let url_out = bound.url().to_string();
         let stop = Arc::new(AtomicBool::new(false));
-        endpoint::spawn_listener(&self.shared, bound, Arc::clone(&stop), url.addr.framing())?;
+        let done =
+            endpoint::spawn_listener(&self.shared, bound, Arc::clone(&stop), url.addr.framing())?;
         let mut g = self.shared.lock();
-        g.listeners.push(ListenerHandle { stop, local });
+        g.listeners.push(ListenerHandle { stop, local, done });
         if g.closed {
             // Closed meanwhile: do not leave the listener behind.
             if let Some(l) = g.listeners.pop() {

@@ -3,8 +3,9 @@
 //!
 //! Every connection reads and writes like a tcp or ipc stream (SP header, then framed
 //! messages), so the pipe code is the same for all: TLS is a shared rustls session
-//! ([`super::tls`]), WebSocket an adapter translating tcp framing to messages ([`super::ws`]),
-//! inproc a connected unix socket pair ([`super::inproc`]).
+//! ([`super::tls`]), WebSocket an adapter translating tcp framing to messages ([`super::ws`])
+//! behind an HTTP server shared by the listeners of one port ([`super::ws_server`]), inproc a
+//! connected unix socket pair ([`super::inproc`]).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 pub use super::url::Addr;
 use super::url::{Family, Url};
-use super::{inproc, tls::TlsStream, ws::WsStream};
+use super::{inproc, tls::TlsStream, ws::WsStream, ws_server};
 use crate::error::Error;
 use crate::frame::Framing;
 use crate::protocol::Protocol;
@@ -181,14 +182,19 @@ fn tcp_connect(host: &str, port: u16, family: Family) -> Result<TcpStream, Error
     Err(last.map_or(Error::ConnectionRefused, map_connect))
 }
 
-fn tcp_bind(host: &str, port: u16, family: Family) -> Result<TcpListener, Error> {
+/// The addresses a listener at `host:port` binds (empty or `*`: every interface).
+fn bind_addrs(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, Error> {
     let host = match (host, family) {
         ("" | "*", Family::V6) => "::",
         ("" | "*", _) => "0.0.0.0",
         (h, _) => h,
     };
+    resolve(host, port, family)
+}
+
+fn tcp_bind(host: &str, port: u16, family: Family) -> Result<TcpListener, Error> {
     let mut last = None;
-    for a in resolve(host, port, family)? {
+    for a in bind_addrs(host, port, family)? {
         match TcpListener::bind(a) {
             Ok(l) => return Ok(l),
             Err(e) => last = Some(e),
@@ -284,20 +290,13 @@ impl Write for Stream {
     }
 }
 
-/// What runs over an accepted TCP connection.
-enum Upper {
-    Plain,
-    Tls(Arc<rustls::ServerConfig>),
-    Ws {
-        path: String,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    },
-}
-
 enum Sock {
-    Tcp(TcpListener, Upper),
+    /// tcp, or tls+tcp with its server configuration.
+    Tcp(TcpListener, Option<Arc<rustls::ServerConfig>>),
     Unix(UnixListener),
     Inproc(Receiver<UnixStream>),
+    /// ws/wss: upgraded connections for this path from the shared HTTP server.
+    Ws(Receiver<ws_server::Upgrading>, String),
 }
 
 /// A bound listening socket.
@@ -329,27 +328,33 @@ impl Bound {
         };
         let family = url.scheme.family();
         let (sock, local) = match &url.addr {
-            Addr::Tcp(h, p)
-            | Addr::TlsTcp(h, p)
-            | Addr::Ws {
-                host: h, port: p, ..
-            } => {
-                let upper = match &url.addr {
-                    Addr::TlsTcp(..) => Upper::Tls(server_tls()?),
-                    Addr::Ws { path, tls, .. } => Upper::Ws {
-                        path: if path.is_empty() {
-                            "/".into()
-                        } else {
-                            path.clone()
-                        },
-                        tls: if *tls { Some(server_tls()?) } else { None },
-                    },
-                    _ => Upper::Plain,
+            Addr::Tcp(h, p) | Addr::TlsTcp(h, p) => {
+                let tls = match &url.addr {
+                    Addr::TlsTcp(..) => Some(server_tls()?),
+                    _ => None,
                 };
                 let l = tcp_bind(h, *p, family)?;
                 let a = l.local_addr()?;
                 let local = Addr::Tcp(a.ip().to_string(), a.port());
-                (Sock::Tcp(l, upper), local)
+                (Sock::Tcp(l, tls), local)
+            }
+            Addr::Ws {
+                host,
+                port,
+                path,
+                tls,
+            } => {
+                let cfg = if *tls { Some(server_tls()?) } else { None };
+                let path = if path.is_empty() { "/" } else { path };
+                let addrs = bind_addrs(host, *port, family)?;
+                let (a, rx) = ws_server::serve(&addrs, path, cfg)?;
+                let local = Addr::Ws {
+                    host: a.ip().to_string(),
+                    port: a.port(),
+                    path: path.to_string(),
+                    tls: *tls,
+                };
+                (Sock::Ws(rx, path.to_string()), local)
             }
             Addr::Ipc(path) => (Sock::Unix(bind_ipc(path)?), Addr::Ipc(path.clone())),
             Addr::Abstract(name) => {
@@ -383,29 +388,18 @@ impl Bound {
         &self.url
     }
 
-    /// Waits for the next connection. TLS handshakes and WebSocket upgrades happen later, on
-    /// the connection's own thread, so a slow peer holds up nobody else.
+    /// Waits for the next connection. TLS handshakes happen later, on the connection's own
+    /// thread (WebSocket requests on the HTTP server's), so a slow peer holds up nobody else.
     pub(crate) fn accept(&self) -> io::Result<Stream> {
         match &self.sock {
-            Sock::Tcp(l, upper) => {
+            Sock::Tcp(l, tls) => {
                 let (s, _) = l.accept()?;
                 s.set_nodelay(true)?;
-                let tls = |s, cfg: &Arc<rustls::ServerConfig>| {
-                    TlsStream::accept(s, Arc::clone(cfg))
+                match tls {
+                    None => Ok(Stream::Tcp(s)),
+                    Some(cfg) => TlsStream::accept(s, Arc::clone(cfg))
                         .map(Stream::Tls)
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-                };
-                match upper {
-                    Upper::Plain => Ok(Stream::Tcp(s)),
-                    Upper::Tls(cfg) => tls(s, cfg),
-                    Upper::Ws { path, tls: t } => {
-                        let base = match t {
-                            Some(cfg) => tls(s, cfg)?,
-                            None => Stream::Tcp(s),
-                        };
-                        let (proto, max) = (self.me.proto, self.me.recv_max);
-                        WsStream::accept(base, path.clone(), proto, max).map(Stream::Ws)
-                    }
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
                 }
             }
             Sock::Unix(l) => Ok(Stream::Unix(l.accept()?.0)),
@@ -413,6 +407,11 @@ impl Bound {
                 .recv()
                 .map(Stream::Unix)
                 .map_err(|_| io::ErrorKind::NotConnected.into()),
+            Sock::Ws(rx, path) => {
+                let c = rx.recv().map_err(|_| io::ErrorKind::NotConnected)?;
+                let (proto, max) = (self.me.proto, self.me.recv_max);
+                WsStream::accept(c.base, c.io, c.head, path.clone(), proto, max).map(Stream::Ws)
+            }
         }
     }
 }
@@ -456,7 +455,14 @@ pub(crate) fn release(local: &Addr) {
             }
         }
         Addr::Inproc(name) => inproc::release(name),
-        Addr::TlsTcp(..) | Addr::Ws { .. } => {}
+        Addr::Ws {
+            host, port, path, ..
+        } => {
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                ws_server::release(SocketAddr::new(ip, *port), path);
+            }
+        }
+        Addr::TlsTcp(..) => {}
     }
 }
 

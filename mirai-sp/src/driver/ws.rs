@@ -7,8 +7,9 @@
 //! every tcp-framed message written (a 64-bit length, then the message) leaves as one
 //! WebSocket message in frames of at most 64 KiB (NNG refuses frames over 1 MiB), masked
 //! from the dialer; every WebSocket message read comes back tcp-framed. Pings are answered,
-//! a close is echoed and ends the stream. The listener's upgrade runs on the connection's
-//! own thread at its first read.
+//! a close is echoed and ends the stream. The listener's answer to the upgrade request
+//! (which [`super::ws_server`] read to route it) is sent on the connection's own thread at its
+//! first read.
 
 use std::io::{self, BufReader, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,8 +44,8 @@ fn bad(msg: &str) -> io::Error {
 
 struct Rd {
     io: BufReader<Stream>,
-    /// Listener only: the path to accept, until the upgrade is done.
-    upgrade: Option<String>,
+    /// Listener only, until answered: the upgrade request's head and the path served.
+    upgrade: Option<(String, String)>,
     /// Bytes handed to the pipe next (a made-up SP header, or one tcp-framed message).
     out: Vec<u8>,
     pos: usize,
@@ -90,7 +91,7 @@ impl WsStream {
         base: Stream,
         io: BufReader<Stream>,
         client: bool,
-        upgrade: Option<String>,
+        upgrade: Option<(String, String)>,
         ours: Protocol,
         recv_max: usize,
     ) -> io::Result<WsStream> {
@@ -145,15 +146,17 @@ impl WsStream {
         Ok(WsStream::new(base, io, true, None, ours, recv_max)?)
     }
 
-    /// The listener's side of an accepted `base`; the upgrade happens at the first read.
+    /// The listener's side of an accepted `base` whose upgrade request `head` (for `path`)
+    /// has been read through `io`; the answer goes out at the first read.
     pub(crate) fn accept(
         base: Stream,
+        io: BufReader<Stream>,
+        head: String,
         path: String,
         ours: Protocol,
         recv_max: usize,
     ) -> io::Result<WsStream> {
-        let io = BufReader::with_capacity(FRAGMENT, base.try_clone()?);
-        WsStream::new(base, io, false, Some(path), ours, recv_max)
+        WsStream::new(base, io, false, Some((head, path)), ours, recv_max)
     }
 
     /// The stream under the WebSocket (shutdown, timeouts).
@@ -198,9 +201,8 @@ impl WsStream {
     }
 
     /// The listener's upgrade: checks the request, answers 101 or refuses.
-    fn upgrade(&self, rd: &mut Rd, path: &str) -> io::Result<()> {
-        let head = up::read_head(&mut rd.io).map_err(into_io)?;
-        match up::check_request(&head, path, self.0.ours) {
+    fn upgrade(&self, head: &str, path: &str) -> io::Result<()> {
+        match up::check_request(head, path, self.0.ours) {
             Ok(resp) => lock(&self.0.wr).io.write_all(resp.as_bytes()),
             Err((status, why)) => {
                 let _sent = lock(&self.0.wr)
@@ -313,8 +315,8 @@ impl WsStream {
             if rd.closed {
                 return Ok(0);
             }
-            if let Some(path) = rd.upgrade.take() {
-                self.upgrade(&mut rd, &path)?;
+            if let Some((head, path)) = rd.upgrade.take() {
+                self.upgrade(&head, &path)?;
                 rd.out = handshake::encode(self.0.ours.peer()).to_vec();
                 rd.pos = 0;
                 continue;
@@ -385,14 +387,6 @@ fn unmask(data: &mut [u8], mask: Option<[u8; 4]>) {
         for (i, b) in data.iter_mut().enumerate() {
             *b ^= m[i & 3];
         }
-    }
-}
-
-fn into_io(e: Error) -> io::Error {
-    match e {
-        Error::Io(e) => e,
-        Error::Closed => io::ErrorKind::UnexpectedEof.into(),
-        e => io::Error::new(io::ErrorKind::InvalidData, e),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The HTTP/1.1 upgrade of a WebSocket connection as NNG's `ws` transport does it (observed
 //! with libnng 1.5.2): the dialer asks for `Sec-WebSocket-Protocol: <peer>.sp.nanomsg.org`,
 //! naming the protocol it wants to reach; the listener accepts only its own protocol's name
-//! and echoes it, answering 404 for another path and 400 for a missing or other protocol.
+//! and echoes it, answering 404 for another path and 400 for a missing or other protocol;
+//! NNG's dialer reports the first as 6 (refused) and the second as 13 (protocol error).
 //! No SP header follows: the protocols are settled here. Errors never quote peer bytes.
 
 use std::io::{self, BufRead, Write};
@@ -96,9 +97,12 @@ pub(super) fn client<S: BufRead + Write>(
         e => e,
     })?;
     let status = head.split(' ').nth(1).unwrap_or("");
-    if status != "101" {
-        // 404 (no such path) or 400 (no listener of that protocol): nobody to talk to.
-        return Err(Error::ConnectionRefused);
+    match status {
+        "101" => {}
+        // As NNG's dialer: no such path is "refused", any other refusal (400: the listener
+        // speaks another protocol) a protocol error.
+        "404" => return Err(Error::ConnectionRefused),
+        _ => return Err(ws_err("the listener refused the upgrade")),
     }
     if header(&head, "Sec-WebSocket-Accept") != Some(accept_key(&key).as_str()) {
         return Err(ws_err("the listener's Sec-WebSocket-Accept does not match"));

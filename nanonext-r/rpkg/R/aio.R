@@ -26,11 +26,12 @@
 #' @param cv a `conditionVariable` signalled on completion, or `NULL`.
 #' @param error an NNG error code to complete with instead (0: none).
 #' @param send make a sendAio.
+#' @param interrupt interrupt R when the Aio completes successfully (as `recv_aio(cv = substitute())`).
 #' @return a `recvAio` or `sendAio`.
 #' @keywords internal
 #' @noRd
-.timer_aio <- function(ms, value = NULL, cv = NULL, error = 0L, send = FALSE)
-  .Call(nano_timer_aio, ms, serialize(value, NULL), cv, error, send)
+.timer_aio <- function(ms, value = NULL, cv = NULL, error = 0L, send = FALSE, interrupt = FALSE)
+  .Call(nano_timer_aio, ms, serialize(value, NULL), cv, error, send, interrupt)
 
 #' @export
 print.recvAio <- function(x, ...) {
@@ -73,3 +74,15 @@ print.errorValue <- function(x, ...) {
 
 #' @exportS3Method utils::.DollarNames
 .DollarNames.sendAio <- function(x, pattern = "") grep(pattern, "result", value = TRUE, fixed = TRUE)
+
+# A stand-in for another package's Aio (internal, for tests): a mirai-shaped object (class
+# c("mirai", "recvAio"), enclosure the namespace, an R closure as its active `data` binding)
+# over a handle of a kind the queries reach only through the shared ABI.
+.foreign_aio <- function(ms, value = NULL, cv = NULL) {
+  env <- new.env(parent = environment(.foreign_aio))
+  env[["aio"]] <- .Call(nano_foreign_timer, ms, serialize(value, NULL), cv)
+  makeActiveBinding("data", function() .Call(nano_foreign_get, env), env)
+  attr(env, "id") <- 1L
+  class(env) <- c("mirai", "recvAio")
+  env
+}

@@ -85,3 +85,7 @@ print.conditionVariable <- function(x, ...) {
   cat("< conditionVariable >\n")
   invisible(x)
 }
+
+# A pipe event on `cv` (internal, for tests until sockets deliver them): `flag` as
+# pipe_notify(flag = ) sets it (NULL: unchanged).
+.pipe_event <- function(cv, flag = NULL) invisible(.Call(nano_cv_pipe_event, cv, flag))

@@ -125,6 +125,10 @@ test_that("Aio queries: non-Aios, foreign environments, odd lists", {
     race_missing = case(race_aio(list()), "argument \"cv\" is missing"),
     subset_aio = case(nanonext:::.timer_aio(1)[1, 2], check = is.null(.value)),
     pipe_id_chr = case(pipe_id("a"), "subscript out of bounds"),
+    keep_null = case(.keep(NULL, NULL), check = is.null(.value)),
+    keep_ctx_chr = case(.keep(nanonext:::.timer_aio(1), "x"), check = is.null(.value)),
+    keep_send = case(.keep(nanonext:::.timer_aio(1, send = TRUE), new.env()), check = is.null(.value)),
+    keep_fake = case(.keep(list2env(list(aio = 1)), new.env()), check = is.null(.value)),
     timer_neg = case(nanonext:::.timer_aio(-1, 1)[], check = identical(.value, 1)),
     timer_bad = case(nanonext:::.timer_aio("a"), "`ms` must be a single number")
   ))

@@ -40,6 +40,7 @@ pub use cli::cli_main;
 pub use mirai_proto::daemon_args::{AutoExit, DaemonArgs, ExitCode, FailureStatus};
 pub use mirai_proto::{ErrorCode, Init, Status, Task, TaskId};
 pub use mirai_transport::Options as TransportOptions;
+pub use session::Unit;
 
 /// How a daemon connects and when it stops.
 #[derive(Debug, Clone)]
@@ -119,6 +120,19 @@ pub trait Evaluator {
 
     /// Evaluates one task. `ctl` tells whether the host has asked to cancel it.
     fn evaluate(&mut self, task: Task, ctl: &mut EvalControl<'_>) -> Evaluation;
+
+    /// Evaluates one element of a batch ([`mirai_proto::Batch`], a `mirai_map` chunk):
+    /// element `unit.index` of the chunk `unit.payload`, as the task `task` (its id, flags
+    /// and traceparent; its own payload is empty). Elements of one batch come one after the
+    /// other, in order, with the same `unit.chunk`, so an evaluator may decode the chunk once.
+    /// The default evaluates the whole chunk as the task's payload.
+    fn evaluate_unit(&mut self, task: Task, unit: &Unit, ctl: &mut EvalControl<'_>) -> Evaluation {
+        let task = Task {
+            payload: unit.payload.to_vec(),
+            ..task
+        };
+        self.evaluate(task, ctl)
+    }
 }
 
 /// The evaluator's window on the connection while a task runs.
@@ -181,6 +195,14 @@ impl<'a> EvalControl<'a> {
             Step::Reply(frame) => {
                 if let Err(e) = self.conn.send(&mirai_proto::encode(&frame)) {
                     self.note_recv_error(e);
+                }
+            }
+            Step::Replies(frames) => {
+                for frame in frames {
+                    if let Err(e) = self.conn.send(&mirai_proto::encode(&frame)) {
+                        self.note_recv_error(e);
+                        break;
+                    }
                 }
             }
             // Cancel and exit are flags of the session; early tasks wait in it.

@@ -18,6 +18,12 @@
 //! [`Session::finish`], and each task that arrives afterwards is answered `Withdrawn` at once,
 //! so the host can send them elsewhere.
 //!
+//! A [`Frame::Batch`] (consecutive elements of a `mirai_map` chunk) becomes one task per
+//! element, under the element's own id and with an empty payload, queued in order like early
+//! tasks: so each element starts, is cancelled, withdrawn or dropped at a `last` result like a
+//! task of its own. The chunk's payload is kept once, in the session, until its last element
+//! is done; the worker evaluates an element with [`Session::unit`] (its payload and index).
+//!
 //! Leaving on an idle limit (idletime, or walltime while idle) is a handshake too: the daemon
 //! sends a *leave notice*, a result marked `last` with task id [`LEAVE_NOTICE_ID`] and no
 //! payload, then serves every task that arrives until the host's ack ([`Phase::Leaving`]). A
@@ -28,8 +34,9 @@
 //! [`mirai_proto::DecodeError`] carries none, so it is logged as it is.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use mirai_proto::{Frame, Init, Task, TaskId};
+use mirai_proto::{Batch, Frame, Init, Task, TaskId};
 
 /// The task id of a leave notice (defined with the frames, in `mirai-proto`).
 pub use mirai_proto::LEAVE_NOTICE_ID;
@@ -63,6 +70,9 @@ pub enum Step {
     Continue,
     /// Send this frame to the host now (a [`Frame::Withdrawn`]); nothing else to do.
     Reply(Frame),
+    /// Send these frames to the host now, in order (the elements of a batch that arrived
+    /// after the last result, each given back).
+    Replies(Vec<Frame>),
     /// The host told the daemon to exit.
     Exit,
     /// The host acknowledged the last result: the daemon may exit.
@@ -91,6 +101,37 @@ pub struct Session {
     acked: bool,
     /// Tasks arriving while idle wait in `pending` instead of starting (see [`Session::hold`]).
     held: bool,
+    /// The payloads of the batches whose elements are not all done yet.
+    chunks: Vec<Chunk>,
+    /// Batches received so far (names each chunk for [`Unit::chunk`]).
+    batches: u64,
+}
+
+/// The payload of a batch, shared by its elements (see [`Session::unit`]).
+#[derive(Debug)]
+struct Chunk {
+    /// The batch's number in this session.
+    serial: u64,
+    first: TaskId,
+    offset: u32,
+    count: u32,
+    /// Its elements not yet done (finished or dropped).
+    left: u32,
+    payload: Arc<Vec<u8>>,
+}
+
+/// An element of a batch, as the worker evaluates it ([`Session::unit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// The element's task id.
+    pub id: TaskId,
+    /// Its index among the payload's elements.
+    pub index: u32,
+    /// Which batch it came in (a number that grows with each batch the daemon receives), so
+    /// that an evaluator may decode a payload once for all its elements.
+    pub chunk: u64,
+    /// The chunk: every element (the payload of the batch), shared with the session.
+    pub payload: Arc<Vec<u8>>,
 }
 
 impl Session {
@@ -105,7 +146,85 @@ impl Session {
             leaving: false,
             acked: false,
             held: false,
+            chunks: Vec::new(),
+            batches: 0,
         }
+    }
+
+    /// The element task `id` stands for, if it is one (see the module docs): its chunk's
+    /// payload and its index there.
+    pub fn unit(&self, id: TaskId) -> Option<Unit> {
+        self.chunks.iter().find_map(|c| {
+            let k = id.get().checked_sub(c.first.get())?;
+            (k < u64::from(c.count)).then(|| Unit {
+                id,
+                index: c.offset + k as u32,
+                chunk: c.serial,
+                payload: Arc::clone(&c.payload),
+            })
+        })
+    }
+
+    /// Element task `id` is done (finished or dropped): its chunk goes with its last one.
+    fn unit_done(&mut self, id: TaskId) {
+        let Some(i) = self.chunks.iter().position(|c| {
+            id.get()
+                .checked_sub(c.first.get())
+                .is_some_and(|k| k < u64::from(c.count))
+        }) else {
+            return;
+        };
+        let c = &mut self.chunks[i];
+        c.left -= 1;
+        if c.left == 0 {
+            self.chunks.swap_remove(i);
+        }
+    }
+
+    /// A batch's elements as tasks (see the module docs), its payload kept for them. An empty
+    /// or overflowing batch gives none.
+    fn expand(&mut self, b: Batch) -> Vec<Task> {
+        let count = if b.id.get().checked_add(u64::from(b.count)).is_some()
+            && b.offset.checked_add(b.count).is_some()
+        {
+            b.count
+        } else {
+            0
+        };
+        let tasks: Vec<Task> = (0..u64::from(count))
+            .map(|k| Task {
+                id: TaskId(b.id.get() + k),
+                flags: b.flags,
+                payload: Vec::new(),
+                trace: b.trace.clone(),
+            })
+            .collect();
+        if count > 0 {
+            self.batches += 1;
+            self.chunks.push(Chunk {
+                serial: self.batches,
+                first: b.id,
+                offset: b.offset,
+                count,
+                left: count,
+                payload: Arc::new(b.payload),
+            });
+        }
+        tasks
+    }
+
+    /// Tasks (a batch's elements) that arrived while idle or evaluating: queued, and the
+    /// first started at once when idle with nothing waiting.
+    fn arrive(&mut self, tasks: Vec<Task>) -> Step {
+        let start = self.phase == Phase::Idle && self.pending.is_empty() && !self.held;
+        self.pending.extend(tasks);
+        if start {
+            if let Some(t) = self.pending.pop_front() {
+                self.begin(t.id);
+                return Step::Start(t);
+            }
+        }
+        Step::Continue
     }
 
     /// While `true`, a task that arrives while idle waits in the session ([`Step::Continue`],
@@ -130,6 +249,13 @@ impl Session {
     /// True once the host has told the daemon to exit.
     pub fn exit_requested(&self) -> bool {
         self.exit_requested
+    }
+
+    /// True if the next task waiting is an element of a batch (see [`Session::unit`]).
+    pub fn next_is_unit(&self) -> bool {
+        self.pending
+            .front()
+            .is_some_and(|t| self.unit(t.id).is_some())
     }
 
     /// Tasks received early and not started yet.
@@ -198,6 +324,10 @@ impl Session {
                         Step::Continue
                     }
                 }
+                Frame::Batch(b) => {
+                    let tasks = self.expand(b);
+                    self.arrive(tasks)
+                }
                 Frame::Cancel { id } | Frame::Withdraw { id } => self.give_back(id),
                 // A stray ack: nothing to do.
                 Frame::Ack => Step::Continue,
@@ -222,6 +352,10 @@ impl Session {
                     self.pending.push_back(t);
                     Step::Continue
                 }
+                Frame::Batch(b) => {
+                    let tasks = self.expand(b);
+                    self.arrive(tasks)
+                }
                 Frame::Exit => {
                     self.exit_requested = true;
                     Step::Exit
@@ -244,6 +378,10 @@ impl Session {
                 Frame::Task(t) => {
                     self.pending.push_back(t);
                     Step::Continue
+                }
+                Frame::Batch(b) => {
+                    let tasks = self.expand(b);
+                    self.arrive(tasks)
                 }
                 Frame::Cancel { id } | Frame::Withdraw { id } => self.give_back(id),
                 Frame::Ack => {
@@ -270,6 +408,15 @@ impl Session {
                     );
                     Step::Reply(Frame::Withdrawn { id: t.id })
                 }
+                Frame::Batch(b) => {
+                    log::debug!(
+                        "mirai daemon: {} elements from task {} arrived after the last result; given back",
+                        b.count,
+                        b.id
+                    );
+                    let ids = (0..u64::from(b.count)).filter_map(|k| b.id.get().checked_add(k));
+                    Step::Replies(ids.map(|id| Frame::Withdrawn { id: TaskId(id) }).collect())
+                }
                 _ => Step::Continue,
             },
         }
@@ -282,6 +429,7 @@ impl Session {
         match self.pending.iter().position(|t| t.id == id) {
             Some(i) => {
                 self.pending.remove(i);
+                self.unit_done(id);
                 Step::Reply(Frame::Withdrawn { id })
             }
             None => Step::Continue,
@@ -312,12 +460,17 @@ impl Session {
     /// before the ack is still served).
     pub fn finish(&mut self, last: bool) -> Vec<TaskId> {
         self.cancelled = false;
+        if let Phase::Evaluating(id) = self.phase {
+            self.unit_done(id);
+        }
         if self.leaving {
             self.phase = Phase::Leaving;
             Vec::new()
         } else if last {
             self.phase = Phase::AwaitingAck;
-            self.pending.drain(..).map(|t| t.id).collect()
+            let ids: Vec<TaskId> = self.pending.drain(..).map(|t| t.id).collect();
+            self.chunks.clear();
+            ids
         } else {
             self.phase = Phase::Idle;
             Vec::new()
@@ -339,12 +492,31 @@ impl Session {
         if self.phase == Phase::AwaitingAck {
             assert!(self.pending.is_empty());
         }
+        // Every kept chunk has an element waiting or being evaluated, and no more.
+        for c in &self.chunks {
+            let waiting = self
+                .pending
+                .iter()
+                .filter(|t| self.unit(t.id).is_some_and(|u| u.chunk == c.serial))
+                .count();
+            let current = match self.phase {
+                Phase::Evaluating(id) => self.unit(id).is_some_and(|u| u.chunk == c.serial),
+                _ => false,
+            };
+            assert!(c.left > 0, "a chunk kept with no element left");
+            assert_eq!(
+                c.left as usize,
+                waiting + usize::from(current),
+                "chunk elements out of step"
+            );
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mirai_proto::Batch;
     use mirai_proto::{encode, Hello, Status, TaskResult, PROTOCOL_VERSION};
 
     fn task(id: u64) -> Vec<u8> {
@@ -367,6 +539,94 @@ mod tests {
             Step::Init(init)
         );
         s
+    }
+
+    fn batch(id: u64, offset: u32, count: u32) -> Vec<u8> {
+        encode(&Frame::Batch(Batch {
+            id: TaskId(id),
+            flags: 0,
+            offset,
+            count,
+            payload: b"chunk".to_vec(),
+            trace: None,
+        }))
+    }
+
+    #[test]
+    fn a_batch_becomes_one_task_per_element_served_in_order_with_its_chunk() {
+        let mut s = ready();
+        let Step::Start(t) = s.on_frame(&batch(10, 4, 3)) else {
+            panic!("the first element starts at once");
+        };
+        assert_eq!(t.id, TaskId(10));
+        let u = s.unit(TaskId(10)).expect("an element");
+        assert_eq!((u.index, &u.payload[..]), (4, &b"chunk"[..]));
+        assert_eq!(s.unit(TaskId(12)).map(|u| u.index), Some(6));
+        assert_eq!(s.unit(TaskId(13)), None);
+        assert_eq!(s.pending(), 2);
+        s.check_invariants();
+        s.finish(false);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(11)));
+        s.finish(false);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(12)));
+        assert!(
+            s.unit(TaskId(12)).is_some(),
+            "kept while its last element runs"
+        );
+        s.finish(false);
+        assert_eq!(s.unit(TaskId(12)), None, "freed after its last element");
+        s.check_invariants();
+    }
+
+    #[test]
+    fn an_element_not_started_is_given_back_alone_when_cancelled_or_withdrawn() {
+        let mut s = ready();
+        assert!(matches!(s.on_frame(&batch(1, 0, 4)), Step::Start(_)));
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Withdraw { id: TaskId(4) })),
+            Step::Reply(Frame::Withdrawn { id: TaskId(4) })
+        );
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Cancel { id: TaskId(2) })),
+            Step::Reply(Frame::Withdrawn { id: TaskId(2) })
+        );
+        // The element being evaluated is interrupted by its cancel, not given back.
+        assert_eq!(
+            s.on_frame(&encode(&Frame::Cancel { id: TaskId(1) })),
+            Step::Continue
+        );
+        assert!(s.cancelled());
+        s.check_invariants();
+        s.finish(false);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(3)));
+        assert!(!s.cancelled());
+        s.finish(false);
+        assert_eq!(s.next_pending(), None);
+        s.check_invariants();
+    }
+
+    #[test]
+    fn elements_left_at_a_last_result_or_arriving_after_it_are_given_back() {
+        let mut s = ready();
+        assert!(matches!(s.on_frame(&batch(1, 0, 3)), Step::Start(_)));
+        assert_eq!(s.finish(true), vec![TaskId(2), TaskId(3)]);
+        assert_eq!(s.unit(TaskId(2)), None);
+        assert_eq!(
+            s.on_frame(&batch(7, 3, 2)),
+            Step::Replies(vec![
+                Frame::Withdrawn { id: TaskId(7) },
+                Frame::Withdrawn { id: TaskId(8) }
+            ])
+        );
+        s.check_invariants();
+    }
+
+    #[test]
+    fn a_batch_whose_ids_overflow_is_empty() {
+        let mut s = ready();
+        assert_eq!(s.on_frame(&batch(u64::MAX, 0, 2)), Step::Continue);
+        assert_eq!(s.pending(), 0);
+        s.check_invariants();
     }
 
     #[test]

@@ -170,7 +170,10 @@ impl<'c> Worker<'c> {
         };
         self.idle_since = Instant::now();
         loop {
-            if self.session.pending() > 0 || self.catch_up {
+            // The elements of a batch follow one another without this read: a batch is sized
+            // to about a millisecond of work, and a long element sets `catch_up` anyway.
+            let early = self.session.pending() > 0 && !self.session.next_is_unit();
+            if early || self.catch_up {
                 // A withdraw or cancel of the next task may be waiting on the socket behind it
                 // (an evaluator that never polls reads nothing while it runs): honour it
                 // before starting that task. Skipped after a short evaluation with nothing
@@ -273,8 +276,12 @@ impl<'c> Worker<'c> {
             mirai_trace::Span::none()
         };
         let _busy = BusyGuard::set(&self.busy);
+        let unit = self.session.unit(task.id);
         let mut ctl = EvalControl::new(&link.conn, task.id, self.cfg.autoexit, &mut self.session);
-        let evaluation = ev.evaluate(task, &mut ctl);
+        let evaluation = match unit {
+            Some(unit) => ev.evaluate_unit(task, &unit, &mut ctl),
+            None => ev.evaluate(task, &mut ctl),
+        };
         // Ended before the result is sent: the span is the evaluation, not the reply.
         if span.is_recording() {
             span.set_outcome(evaluation.status);
@@ -326,6 +333,11 @@ impl<'c> Worker<'c> {
                 Ok(Some(bytes)) => match self.session.on_frame(&bytes) {
                     Step::Reply(frame) => {
                         if !self.send_frame(link, &frame) {
+                            return Err(Next::Lost);
+                        }
+                    }
+                    Step::Replies(frames) => {
+                        if !frames.iter().all(|f| self.send_frame(link, f)) {
                             return Err(Next::Lost);
                         }
                     }
@@ -391,6 +403,9 @@ impl<'c> Worker<'c> {
                         return code;
                     }
                     Step::Reply(frame) if !self.send_frame(link, &frame) => return code,
+                    Step::Replies(frames) if !frames.iter().all(|f| self.send_frame(link, f)) => {
+                        return code
+                    }
                     _ => {}
                 },
                 Ok(None) => {}
@@ -416,6 +431,11 @@ impl<'c> Worker<'c> {
                     // A cancel for a task already answered, a stray ack, an unexpected kind.
                     Step::Reply(frame) => {
                         if !self.send_frame(link, &frame) {
+                            return Next::Lost;
+                        }
+                    }
+                    Step::Replies(frames) => {
+                        if !frames.iter().all(|f| self.send_frame(link, f)) {
                             return Next::Lost;
                         }
                     }
@@ -450,6 +470,11 @@ impl<'c> Worker<'c> {
                     // A task that crossed the last result, given back.
                     Step::Reply(frame) => {
                         if !self.send_frame(link, &frame) {
+                            return;
+                        }
+                    }
+                    Step::Replies(frames) => {
+                        if !frames.iter().all(|f| self.send_frame(link, f)) {
                             return;
                         }
                     }

@@ -79,4 +79,26 @@ impl TaskBody {
         let parts = mirai_proto::task_frame_parts(id, self.flags(), payload.len(), self.trace());
         listener.send_parts(peer, &parts.slices(payload))
     }
+
+    /// Sends a batch frame of units `id ..` (`count` of them, from element `offset` of this
+    /// chunk) to `peer`, written the same way.
+    pub(crate) fn send_batch(
+        &self,
+        listener: &Listener,
+        peer: PeerId,
+        id: TaskId,
+        offset: u32,
+        count: u32,
+    ) -> Result<(), mirai_transport::Error> {
+        let payload = self.payload();
+        let parts = mirai_proto::batch_frame_parts(
+            id,
+            self.flags(),
+            offset,
+            count,
+            payload.len(),
+            self.trace(),
+        );
+        listener.send_parts(peer, &parts.slices(payload))
+    }
 }

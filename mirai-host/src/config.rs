@@ -8,7 +8,7 @@ use mirai_sched::Mode;
 
 use mirai_trace::TraceParent;
 
-use crate::TransportOptions;
+use crate::{CompletionNotifier, TransportOptions};
 #[cfg(doc)]
 use crate::{Host, TaskHandle};
 
@@ -55,6 +55,10 @@ pub struct HostConfig {
     /// gets its next task only after answering the previous one. Ignored in direct mode, and
     /// over the NNG backend (whose pair protocol drops messages queued beyond two per peer).
     pub pipeline: Option<Duration>,
+    /// Called once per task this host resolves, whatever the outcome (see
+    /// [`CompletionNotifier`]): an event-driven "something finished" for callers that wait on
+    /// their own primitive. `None` (the default): nothing is called.
+    pub on_complete: Option<CompletionNotifier>,
 }
 
 /// Default of [`HostConfig::pipeline`]: daemons whose tasks take under a millisecond are
@@ -73,7 +77,7 @@ pub const DEFAULT_MAX_PENDING: usize = 1024;
 
 impl HostConfig {
     /// Dispatcher mode at `url`, no budget, no streams, no serialization config, no retries,
-    /// no repair, default hello timeout and pending-connection cap.
+    /// no repair, default hello timeout and pending-connection cap, no completion notifier.
     pub fn new(url: impl Into<String>) -> Self {
         HostConfig {
             url: url.into(),
@@ -88,6 +92,7 @@ impl HostConfig {
             max_pending: DEFAULT_MAX_PENDING,
             compute: "default".to_string(),
             pipeline: DEFAULT_PIPELINE,
+            on_complete: None,
         }
     }
 }

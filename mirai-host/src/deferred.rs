@@ -1,5 +1,5 @@
 //! Work collected under the state lock and done once it is released: wakers, completion
-//! callbacks, and (when tracing) spans.
+//! callbacks and the completion notifier, and (when tracing) spans.
 
 use std::sync::Arc;
 use std::task::Waker;
@@ -22,6 +22,8 @@ pub(crate) struct Deferred {
     pub(crate) peers: Vec<PeerEvent>,
     /// The parent of the disconnect spans (the `daemons reset` span during a reset).
     pub(crate) parent: Option<TraceParent>,
+    /// Tasks resolved, for the completion notifier.
+    pub(crate) completed: u32,
 }
 
 /// A daemon's handshake or disconnection, recorded as a span once the lock is released.
@@ -34,11 +36,15 @@ pub(crate) struct PeerEvent {
 
 impl Deferred {
     /// Runs what waited for the state lock to be released: the host's queued frames first
-    /// (so daemons get their work soonest), then wakers, callbacks and spans.
+    /// (so daemons get their work soonest), then wakers, the completion notifier, callbacks
+    /// and spans.
     pub(crate) fn run(self, shared: &Shared) {
         shared.outbox.flush();
         for w in self.wakers {
             w.wake();
+        }
+        if let Some(n) = shared.on_complete.as_ref().filter(|_| self.completed > 0) {
+            n.notify(self.completed);
         }
         for f in self.callbacks {
             run_callback(f);

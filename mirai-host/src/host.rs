@@ -200,6 +200,7 @@ impl Host {
             role_cv: Condvar::new(),
             trace,
             outbox: Outbox::default(),
+            on_complete: config.on_complete.clone(),
         });
         let s = shared.clone();
         let mut set_span = set_span;

@@ -28,6 +28,9 @@
 //!   it free for a couple of milliseconds, so that a submit-then-wait loop keeps it;
 //! - wakers and completion callbacks run on whichever thread resolved the handle, always after
 //!   the state lock is released.
+//! - an optional [`CompletionNotifier`] ([`HostConfig::on_complete`]) is called once per resolved
+//!   task, whatever its outcome, likewise after the lock and once the handle shows it resolved:
+//!   how the R bridge signals a profile's condition variable (`nextget("cv")`).
 //!
 //! Reliability (every task resolves exactly once, to its value or to an error code saying what
 //! happened):
@@ -89,6 +92,7 @@ mod error;
 mod handle;
 mod host;
 pub mod launch;
+mod notify;
 pub mod remote;
 pub mod rng;
 pub mod session;
@@ -117,6 +121,7 @@ pub use mirai_sched::{Counters, ErrorCode, Memory, Mode};
 pub use mirai_trace as trace;
 pub use mirai_trace::TraceParent;
 pub use mirai_transport::Options as TransportOptions;
+pub use notify::CompletionNotifier;
 
 #[cfg(test)]
 mod tests;

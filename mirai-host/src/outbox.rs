@@ -25,6 +25,8 @@ pub(crate) struct Outbox {
 pub(crate) enum Outgoing {
     /// Task `.0`, whose body is shared with the scheduler (which may keep it for a retry).
     Task(TaskId, TaskBody),
+    /// Units `.0 ..` (`.2` of them, from element `.1`) of the chunk in `.3`.
+    Batch(TaskId, u32, u32, TaskBody),
     /// Any other frame, encoded.
     Frame(Vec<u8>),
 }
@@ -35,6 +37,9 @@ impl Outgoing {
     fn send(&self, listener: &Listener, peer: PeerId) -> Result<(), mirai_transport::Error> {
         match self {
             Outgoing::Task(id, body) => body.send(listener, peer, *id),
+            Outgoing::Batch(id, offset, count, body) => {
+                body.send_batch(listener, peer, *id, *offset, *count)
+            }
             Outgoing::Frame(v) => listener.send(peer, v),
         }
     }

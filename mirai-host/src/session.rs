@@ -129,6 +129,21 @@ pub enum Output<B> {
         /// (tasks it may send again); `None`: one more than before.
         attempts: Option<u32>,
     },
+    /// Send units `task ..= task + count - 1` (elements `offset ..` of the payload in `body`)
+    /// to a daemon in one batch frame ([`mirai_proto::Batch`]). Each unit's dispatch count
+    /// is the scheduler's ([`mirai_sched::Scheduler::attempts`]).
+    Batch {
+        /// The daemon.
+        peer: PeerId,
+        /// The first unit.
+        task: TaskId,
+        /// Its element's index in the payload.
+        offset: u32,
+        /// Units sent.
+        count: u32,
+        /// The chunk, as handed to the scheduler.
+        body: B,
+    },
     /// Send this encoded control frame (a cancel, withdraw or ack) to a daemon.
     Send {
         /// The daemon.
@@ -487,6 +502,19 @@ impl<B> Session<B> {
                     // The scheduler's count: a pipelined task given back unstarted does not count
                     // an attempt.
                     attempts: self.sched.attempts(task),
+                },
+                Action::Batch {
+                    daemon,
+                    task,
+                    offset,
+                    count,
+                    payload,
+                } => Output::Batch {
+                    peer: peer_of(daemon),
+                    task,
+                    offset,
+                    count,
+                    body: payload,
                 },
                 Action::Cancel { daemon, task } => Output::Send {
                     peer: peer_of(daemon),

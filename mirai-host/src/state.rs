@@ -19,7 +19,7 @@ use crate::supervise::{Launched, Relaunch};
 use crate::sync::lock;
 #[cfg(doc)]
 use crate::HostConfig;
-use crate::RepairPolicy;
+use crate::{CompletionNotifier, RepairPolicy};
 
 /// The host's state under its lock.
 pub(crate) struct State {
@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) trace: Option<Arc<HostTrace>>,
     /// Frames to send, in the order the session asked for them (see [`Outbox::flush`]).
     pub(crate) outbox: Outbox,
+    /// Called once per resolution, after the lock is released ([`HostConfig::on_complete`]).
+    pub(crate) on_complete: Option<CompletionNotifier>,
 }
 
 /// What a locked section must do before or after unlocking: the condvars to signal, and
@@ -94,6 +96,7 @@ impl Shared {
             if slot.complete(outcome, d) {
                 self.completions.fetch_add(1, Ordering::Release);
                 notes.completed = true;
+                d.completed += 1;
             }
         }
     }
@@ -134,6 +137,28 @@ impl Shared {
                         log::trace!("mirai host: task {task} to daemon {peer}");
                     }
                     self.outbox.post(st, peer, Outgoing::Task(task, body));
+                    notes.admit = true;
+                }
+                Output::Batch {
+                    peer,
+                    task,
+                    offset,
+                    count,
+                    body,
+                } => {
+                    for id in (0..u64::from(count)).filter_map(|i| task.get().checked_add(i)) {
+                        let id = TaskId(id);
+                        let n = st.session.sched().attempts(id).unwrap_or(0);
+                        if let Some(s) = st.slots.get(&id) {
+                            s.attempts.store(n, Ordering::Release);
+                        }
+                        if n > 1 {
+                            log::info!("mirai host: task {id} sent again, to daemon {peer}, after its daemon was lost (attempt {n})");
+                        }
+                    }
+                    log::trace!("mirai host: tasks {task} (+{count}) to daemon {peer}");
+                    self.outbox
+                        .post(st, peer, Outgoing::Batch(task, offset, count, body));
                     notes.admit = true;
                 }
                 Output::Send { peer, frame } => self.outbox.post(st, peer, Outgoing::Frame(frame)),

@@ -65,6 +65,86 @@ impl Host {
         r
     }
 
+    /// Submits the `n` elements of a `mirai_map` chunk, whose `payload` holds them all, as `n`
+    /// tasks with consecutive ids (units, [`mirai_sched::Scheduler::submit_unit`]): one
+    /// handle per element, in order, each resolved by its own element's result. The
+    /// scheduler sends consecutive elements to a daemon together when they are quick, one at
+    /// a time when they are slow (see `mirai_sched`'s units), and each is counted, cancelled,
+    /// lost and retried ([`HostConfig::retries`] unless `opts.retries`) as a task of its own.
+    /// `opts.timeout` applies to each element. Tracing: each element gets its `mirai` span
+    /// (child of `opts.parent`); the frame carries the first one's traceparent.
+    pub fn submit_units(
+        &self,
+        payload: Vec<u8>,
+        n: u32,
+        opts: SubmitOptions,
+    ) -> Result<Vec<TaskHandle>, HostError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let deadline = opts.timeout.and_then(|t| Instant::now().checked_add(t));
+        let retries = opts.retries.unwrap_or(self.shared().retries);
+        let first = NEXT_TASK_ID.fetch_add(u64::from(n), Ordering::Relaxed);
+        let mut spans: Vec<Span> = match &self.shared().trace {
+            Some(t) if opts.trace.is_none() => (0..u64::from(n))
+                .map(|i| mirai_trace::mirai(first + i, opts.parent, t.set))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let trace = match spans.first() {
+            Some(s) => s.context().map(|c| c.to_string()),
+            None => opts.trace,
+        };
+        let body = TaskBody::new(0, trace.as_deref(), &payload);
+        // Each element's share of the bytes, for the memory budget.
+        let len = payload.len() as u64;
+        drop(payload);
+        let share = |i: u64| len / u64::from(n) + u64::from(i < len % u64::from(n));
+        let shared = self.shared();
+        let mut handles = Vec::with_capacity(n as usize);
+        let mut d = Deferred::default();
+        {
+            let mut st = shared.state();
+            if st.closed {
+                drop(st);
+                for mut span in spans {
+                    span.set_error(HostError::Closed.to_string());
+                }
+                return Err(HostError::Closed);
+            }
+            if st.session.timed() {
+                st.session.set_time(Instant::now());
+            }
+            spans.reverse();
+            for i in 0..n {
+                let id = TaskId(first + u64::from(i));
+                let slot = Slot::new(spans.pop().unwrap_or_else(Span::none));
+                st.slots.insert(id, slot.clone());
+                let spec = TaskSpec::new()
+                    .with_deadline(deadline)
+                    .with_retries(retries);
+                st.session
+                    .sched_mut()
+                    .submit_unit(id, body.clone(), share(u64::from(i)), spec, i);
+                handles.push(TaskHandle {
+                    id,
+                    slot,
+                    host: Arc::downgrade(&self.inner.shared),
+                });
+            }
+            let mut notes = Notes::default();
+            shared.carry_out(&mut st, &mut d, &mut notes, None);
+            shared.notify(&st, &notes);
+        }
+        d.run(shared);
+        if deadline.is_some() {
+            if let Some(l) = shared.state().listener.clone() {
+                l.wake();
+            }
+        }
+        Ok(handles)
+    }
+
     /// Opens a `mirai_map` span, for a caller that submits a map's elements one by one: give
     /// its [`Span::context`](mirai_trace::Span::context) as [`SubmitOptions::parent`] of each
     /// element, and drop the span (or call `end`) once they are submitted. `parent` is the

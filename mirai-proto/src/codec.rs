@@ -14,6 +14,7 @@ pub fn encode(frame: &Frame) -> Vec<u8> {
 pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {
     let payload = match frame {
         Frame::Task(t) => t.payload.len(),
+        Frame::Batch(b) => b.payload.len(),
         Frame::Result(r) => r.payload.len(),
         Frame::Init(i) => i.serial.len(),
         _ => 0,
@@ -81,6 +82,14 @@ mod tests {
                 flags: flags::EVERYWHERE,
                 payload: vec![0; 16],
                 trace: None,
+            }),
+            Frame::Batch(crate::Batch {
+                id: TaskId(7),
+                flags: 0,
+                offset: 3,
+                count: 64,
+                payload: vec![5; 8],
+                trace: Some("tp".into()),
             }),
             Frame::Result(TaskResult {
                 id: TaskId(u64::MAX),

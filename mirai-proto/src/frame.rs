@@ -50,6 +50,38 @@ pub struct Task {
     pub trace: Option<String>,
 }
 
+/// Consecutive elements of one `mirai_map` chunk for a daemon: evaluate elements `offset ..
+/// offset + count` of the payload, one after the other, each as a task of its own whose id is
+/// `id + i` for the `i`-th; each gets its own [`TaskResult`] (sent before the next starts),
+/// or a [`Frame::Withdrawn`] if it is dropped unstarted. So a host learns of every element
+/// as it ends, and knows that an element it has no answer for when the daemon is lost had
+/// not started unless it was the one after the last answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// The id of the first element sent (element `offset` of the payload).
+    pub id: TaskId,
+    /// See [`flags`].
+    pub flags: u8,
+    /// The payload's index of the first element sent.
+    pub offset: u32,
+    /// How many consecutive elements are sent (at least 1).
+    pub count: u32,
+    /// The chunk, opaque to the engine (it holds every element, sent or not).
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+    /// W3C `traceparent` of the first element's span, when tracing.
+    pub trace: Option<String>,
+}
+
+impl Batch {
+    /// The id of the element at `index` in the payload, if this frame sends it.
+    pub fn unit_id(&self, index: u32) -> Option<TaskId> {
+        let k = index.checked_sub(self.offset).filter(|&k| k < self.count)?;
+        self.id.get().checked_add(u64::from(k)).map(TaskId)
+    }
+}
+
 /// How an evaluation ended. The payload says the rest; this is for the engine's own use
 /// (span status, logs, test evaluators).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +124,8 @@ pub enum Frame {
     Task(Task),
     /// Daemon to host: the answer to a task.
     Result(TaskResult),
+    /// Host to daemon: evaluate these elements of a chunk (see [`Batch`]).
+    Batch(Batch),
     /// Host to daemon: interrupt this task if it is still being evaluated.
     Cancel {
         /// The task to interrupt.
@@ -124,6 +158,7 @@ impl Frame {
             Frame::Hello(_) => "hello",
             Frame::Init(_) => "init",
             Frame::Task(_) => "task",
+            Frame::Batch(_) => "batch",
             Frame::Result(_) => "result",
             Frame::Cancel { .. } => "cancel",
             Frame::Ack => "ack",
@@ -131,5 +166,33 @@ impl Frame {
             Frame::Withdrawn { .. } => "withdrawn",
             Frame::Exit => "exit",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_names_its_elements_by_position_and_no_others() {
+        let b = Batch {
+            id: TaskId(100),
+            flags: 0,
+            offset: 5,
+            count: 3,
+            payload: vec![],
+            trace: None,
+        };
+        assert_eq!(b.unit_id(4), None);
+        assert_eq!(b.unit_id(5), Some(TaskId(100)));
+        assert_eq!(b.unit_id(7), Some(TaskId(102)));
+        assert_eq!(b.unit_id(8), None);
+        let top = Batch {
+            id: TaskId(u64::MAX),
+            count: 2,
+            offset: 0,
+            ..b
+        };
+        assert_eq!(top.unit_id(1), None, "ids that overflow are none");
     }
 }

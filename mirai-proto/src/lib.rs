@@ -39,6 +39,13 @@
 //! place, without a version change: a daemon that predates them cannot decode a `Withdraw`,
 //! so a host must not pipeline to such daemons.
 //!
+//! A `mirai_map` chunk travels as a [`Batch`]: consecutive elements of one payload, each
+//! answered by its own result under its own id (the batch's id plus its position), in order,
+//! so that each element is a task of its own to the host (its status, its loss, its retry).
+//! A cancel or withdraw names one element; an element dropped unstarted is answered
+//! [`Frame::Withdrawn`]. Added in place like the `Withdraw*` frames: a host sends batches only
+//! to daemons of this build.
+//!
 //! Besides the frames, this crate holds the other contracts the layers share, each defined
 //! once: the NNG-style error codes ([`ErrorCode`]), the daemon's command line and exit codes
 //! ([`daemon_args`]) and typed identifiers ([`ids`]).
@@ -56,8 +63,8 @@ mod task_parts;
 pub use codec::{decode, encode, encode_into};
 pub use decode_error::{BodyError, DecodeError};
 pub use error_code::ErrorCode;
-pub use frame::{flags, Frame, Hello, Init, RngStream, Status, Task, TaskResult};
-pub use task_parts::{task_frame_parts, TaskFrameParts};
+pub use frame::{flags, Batch, Frame, Hello, Init, RngStream, Status, Task, TaskResult};
+pub use task_parts::{batch_frame_parts, task_frame_parts, TaskFrameParts};
 
 /// The protocol version this crate speaks. Peers of another version are refused.
 pub const PROTOCOL_VERSION: u8 = 1;

@@ -2,10 +2,10 @@
 
 use crate::{TaskId, HEADER_LEN, MAGIC, PROTOCOL_VERSION};
 
-/// Longest [`TaskFrameParts::prefix`]: the header, `{"Task": {` (map, key, map), the `id` key
-/// and a 9-byte integer, the `flags` key and a 2-byte integer, the `payload` key and a 9-byte
-/// byte-string head.
-const TASK_PREFIX_MAX: usize = HEADER_LEN + 1 + 5 + 1 + 3 + 9 + 6 + 2 + 8 + 9;
+/// Longest [`TaskFrameParts::prefix`]: the header, `{"Batch": {` (map, key, map), the `id` key
+/// and a 9-byte integer, the `flags` key and a 2-byte integer, the `offset` and `count` keys
+/// and 5-byte integers (a batch only), the `payload` key and a 9-byte byte-string head.
+const TASK_PREFIX_MAX: usize = HEADER_LEN + 1 + 6 + 1 + 3 + 9 + 6 + 2 + 7 + 5 + 6 + 5 + 8 + 9;
 
 /// Longest [`TaskFrameParts::suffix`]: the `trace` key and a 9-byte text-string head.
 const TASK_SUFFIX_MAX: usize = 6 + 9;
@@ -108,6 +108,37 @@ pub fn task_frame_parts(
     payload_len: usize,
     trace: Option<&str>,
 ) -> TaskFrameParts<'_> {
+    frame_parts(id, flags, None, payload_len, trace)
+}
+
+/// [`task_frame_parts`] for a [`Frame::Batch`](crate::Frame::Batch) `{id, flags, offset,
+/// count, payload of payload_len bytes, trace}`: what [`encode`] gives for that batch is
+/// `prefix ++ payload ++ suffix ++ trace`.
+///
+/// ```
+/// use mirai_proto::{batch_frame_parts, encode, Batch, Frame, TaskId};
+/// let parts = batch_frame_parts(TaskId(9), 0, 2, 3, 5, None);
+/// let frame = Frame::Batch(Batch { id: TaskId(9), flags: 0, offset: 2, count: 3, payload: b"chunk".to_vec(), trace: None });
+/// assert_eq!(parts.slices(b"chunk").concat(), encode(&frame));
+/// ```
+pub fn batch_frame_parts(
+    id: TaskId,
+    flags: u8,
+    offset: u32,
+    count: u32,
+    payload_len: usize,
+    trace: Option<&str>,
+) -> TaskFrameParts<'_> {
+    frame_parts(id, flags, Some((offset, count)), payload_len, trace)
+}
+
+fn frame_parts(
+    id: TaskId,
+    flags: u8,
+    units: Option<(u32, u32)>,
+    payload_len: usize,
+    trace: Option<&str>,
+) -> TaskFrameParts<'_> {
     /// CBOR major types used by a task frame.
     const UINT: u8 = 0;
     const BYTES: u8 = 2;
@@ -121,15 +152,27 @@ pub fn task_frame_parts(
     // An externally tagged variant is a one-entry map from its name to its fields, and a
     // struct a map from field names to values, in declaration order.
     cbor_head(&mut prefix, &mut at, MAP, 1);
-    cbor_head(&mut prefix, &mut at, TEXT, 4);
-    put(&mut prefix, &mut at, b"Task");
-    cbor_head(&mut prefix, &mut at, MAP, 4);
+    let (tag, fields): (&[u8], u64) = match units {
+        Some(_) => (b"Batch", 6),
+        None => (b"Task", 4),
+    };
+    cbor_head(&mut prefix, &mut at, TEXT, tag.len() as u64);
+    put(&mut prefix, &mut at, tag);
+    cbor_head(&mut prefix, &mut at, MAP, fields);
     cbor_head(&mut prefix, &mut at, TEXT, 2);
     put(&mut prefix, &mut at, b"id");
     cbor_head(&mut prefix, &mut at, UINT, id.get());
     cbor_head(&mut prefix, &mut at, TEXT, 5);
     put(&mut prefix, &mut at, b"flags");
     cbor_head(&mut prefix, &mut at, UINT, u64::from(flags));
+    if let Some((offset, count)) = units {
+        cbor_head(&mut prefix, &mut at, TEXT, 6);
+        put(&mut prefix, &mut at, b"offset");
+        cbor_head(&mut prefix, &mut at, UINT, u64::from(offset));
+        cbor_head(&mut prefix, &mut at, TEXT, 5);
+        put(&mut prefix, &mut at, b"count");
+        cbor_head(&mut prefix, &mut at, UINT, u64::from(count));
+    }
     cbor_head(&mut prefix, &mut at, TEXT, 7);
     put(&mut prefix, &mut at, b"payload");
     cbor_head(&mut prefix, &mut at, BYTES, payload_len as u64);
@@ -143,7 +186,7 @@ pub fn task_frame_parts(
     }
     TaskFrameParts {
         prefix,
-        // Both bounded by their array lengths (48 and 15).
+        // Both bounded by their array lengths (72 and 15).
         prefix_len: at as u8,
         suffix,
         suffix_len: end as u8,
@@ -204,6 +247,41 @@ mod tests {
                         parts.prefix().len() + n + parts.suffix().len() + parts.trace().len(),
                         want.len()
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batch_frame_parts_are_the_encoded_frame_around_the_payload() {
+        let traces = [
+            None,
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        ];
+        let units = [
+            (0, 1),
+            (23, 24),
+            (255, 256),
+            (65_535, 65_536),
+            (u32::MAX, u32::MAX),
+        ];
+        for n in [0, 1, 24, 65_536] {
+            let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            for (k, &(offset, count)) in units.iter().enumerate() {
+                let id = TaskId([1, 24, 65_536, u64::from(u32::MAX) + 1, u64::MAX][k]);
+                for trace in traces {
+                    let frame = Frame::Batch(crate::Batch {
+                        id,
+                        flags: k as u8,
+                        offset,
+                        count,
+                        payload: payload.clone(),
+                        trace: trace.map(String::from),
+                    });
+                    let parts = batch_frame_parts(id, k as u8, offset, count, n, trace);
+                    let want = encode(&frame);
+                    assert_eq!(parts.slices(&payload).concat(), want, "{offset}/{count}");
+                    assert_eq!(parts.len(), want.len());
                 }
             }
         }

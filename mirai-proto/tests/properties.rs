@@ -32,6 +32,23 @@ fn frame() -> impl Strategy<Value = Frame> {
                 payload,
                 trace
             })),
+        (
+            any::<u64>(),
+            any::<u8>(),
+            any::<(u32, u32)>(),
+            bytes(),
+            prop::option::of(".{0,60}")
+        )
+            .prop_map(
+                |(id, flags, (offset, count), payload, trace)| Frame::Batch(Batch {
+                    id: TaskId(id),
+                    flags,
+                    offset,
+                    count,
+                    payload,
+                    trace
+                })
+            ),
         (any::<u64>(), status(), any::<bool>(), bytes()).prop_map(|(id, status, last, payload)| {
             Frame::Result(TaskResult {
                 id: TaskId(id),
@@ -64,6 +81,16 @@ proptest! {
         let joined = parts.slices(&payload).concat();
         prop_assert_eq!(parts.len(), joined.len());
         let bytes = encode(&Frame::Task(Task { id, flags, payload, trace: trace.clone() }));
+        prop_assert_eq!(joined, bytes);
+    }
+
+    #[test]
+    fn batch_frame_parts_are_the_same_bytes(id in any::<u64>(), flags in any::<u8>(), offset in any::<u32>(), count in any::<u32>(), payload in bytes(), trace in prop::option::of(".{0,80}")) {
+        let id = TaskId(id);
+        let parts = batch_frame_parts(id, flags, offset, count, payload.len(), trace.as_deref());
+        let joined = parts.slices(&payload).concat();
+        prop_assert_eq!(parts.len(), joined.len());
+        let bytes = encode(&Frame::Batch(Batch { id, flags, offset, count, payload, trace: trace.clone() }));
         prop_assert_eq!(joined, bytes);
     }
 

@@ -25,9 +25,11 @@ use std::ffi::CStr;
 
 use mirai_rapi::sys::*;
 
-use crate::keyed::{is_keyed, keyed_handle, release_keyed, submit_keyed, watch_keyed};
+use crate::aiokind;
+use crate::keyed::{is_keyed, release_keyed, submit_keyed, watch_keyed};
 use crate::sexp::*;
-use crate::task::{cancel_task, take, task_attempts, wait_task};
+use crate::task::{take, task_attempts, wait_task};
+use crate::values::error_value;
 use crate::wait::Deadline;
 use mirai_rapi::ffi::{SET_BODY, SET_CLOENV, SET_FORMALS};
 use mirai_rapi::guard::protect_raw as protect;
@@ -50,6 +52,14 @@ pub(crate) struct Statics {
     pub(crate) ns: Sexp<'static>,
     pub(crate) unresolved: Sexp<'static>,
     pub(crate) s_aio: Sexp<'static>,
+    /// `aio`: the Aio handle of the ABI (see `crate::aiokind`), then the integer id.
+    pub(crate) s_handle: Sexp<'static>,
+    /// What `aio` is rebound to once settled: 1 for an answer from a daemon, 0 for an error
+    /// value. Shared by every mirai (never modified in place: not mutable).
+    pub(crate) id_ok: Sexp<'static>,
+    pub(crate) id_err: Sexp<'static>,
+    /// The `.idx` of a stopped chunk element (compared by address).
+    pub(crate) stopped: Sexp<'static>,
     pub(crate) s_hooks: Sexp<'static>,
     pub(crate) s_host: Sexp<'static>,
     pub(crate) s_idx: Sexp<'static>,
@@ -75,7 +85,8 @@ unsafe fn sym(name: &CStr) -> SEXP {
     Rf_install(name.as_ptr())
 }
 
-/// The shared objects; made on first use (the namespace is loaded by then: R calls us from it).
+/// The shared objects; made on first use (the namespace is loaded by then: R calls us from it,
+/// and nanonext's before it).
 pub(crate) unsafe fn statics() -> RResult<Statics> {
     if let Some(s) = STATICS.with(Cell::get) {
         return Ok(s);
@@ -84,9 +95,13 @@ pub(crate) unsafe fn statics() -> RResult<Statics> {
     let name = p.protect(mk_string("mirai"));
     // Both calls evaluate R code (getNamespace(), the lazy-load database): confined.
     let ns = p.protect(protect(|| R_FindNamespace(name))?);
-    let mut unresolved = Rf_findVarInFrame(ns, sym(c".unresolved"));
+    // The sentinel is nanonext's one object (spec nanonext-api §1.2: recognised by identity);
+    // mirai imports nanonext, so its namespace is loaded.
+    let nx = p.protect(mk_string("nanonext"));
+    let nx = p.protect(protect(|| R_FindNamespace(nx))?);
+    let mut unresolved = Rf_findVarInFrame(nx, sym(c".unresolvedValue"));
     if unresolved == R_UnboundValue {
-        return Err("mirai: the package namespace lacks `.unresolved`".into());
+        return Err("mirai: the nanonext namespace lacks `.unresolvedValue`".into());
     }
     if type_of(unresolved) == SEXPTYPE::PROMSXP {
         unresolved = p.protect(protect(|| Rf_eval(unresolved, R_BaseEnv))?);
@@ -102,12 +117,23 @@ pub(crate) unsafe fn statics() -> RResult<Statics> {
     let body = Rf_lang3(sym(c".Call"), sym(c"mirai_data"), env_call);
     R_PreserveObject(body);
     R_PreserveObject(ns);
+    let int_static = |v: i32| {
+        let x = Rf_ScalarInteger(v);
+        R_PreserveObject(x);
+        MARK_NOT_MUTABLE(x);
+        x
+    };
+    let (id_ok, id_err, stopped) = (int_static(1), int_static(0), int_static(i32::MIN));
     let s = Statics {
         class: Sexp::from_raw(class),
         body: Sexp::from_raw(body),
         ns: Sexp::from_raw(ns),
         unresolved: Sexp::from_raw(unresolved),
         s_aio: Sexp::from_raw(sym(c".aio")),
+        s_handle: Sexp::from_raw(sym(c"aio")),
+        id_ok: Sexp::from_raw(id_ok),
+        id_err: Sexp::from_raw(id_err),
+        stopped: Sexp::from_raw(stopped),
         s_hooks: Sexp::from_raw(sym(c".hooks")),
         s_host: Sexp::from_raw(sym(c".host")),
         s_idx: Sexp::from_raw(sym(c".idx")),
@@ -184,18 +210,18 @@ unsafe fn local(env: SEXP, s: SEXP) -> Option<SEXP> {
 
 /// Is `x` a mirai (an environment inheriting "mirai")?
 pub(crate) unsafe fn is_mirai(x: SEXP) -> bool {
-    type_of(x) == SEXPTYPE::ENVSXP && OBJECT(x) != 0 && inherits(x, c"mirai")
+    aiokind::is_mirai(Sexp::from_raw(x))
 }
 
-/// A new mirai holding task handle `aio` (or none: `NULL`), `hooks` (unless `NULL`) and, for
-/// an element of a chunk, `idx` (unless `NULL`). Unprotected.
+/// A new mirai holding task handle `aio` (or none: `NULL`, and then no `aio` handle either),
+/// `hooks` (unless `NULL`) and, for an element of a chunk, `idx` (unless `NULL`). Unprotected.
 ///
 /// # Safety
 /// Main thread, valid SEXPs.
-pub(crate) unsafe fn new_mirai(aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEXP> {
+pub(crate) unsafe fn new_mirai(sc: &Scope, aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEXP> {
     let s = statics()?;
     let mut p = Protector::new();
-    let env = p.protect(shell(&s)?);
+    let env = p.protect(shell(&s, (!is_null(aio)).then_some(sc))?);
     if !is_null(aio) {
         Rf_defineVar(s.s_aio.raw(), aio, env);
     }
@@ -208,8 +234,9 @@ pub(crate) unsafe fn new_mirai(aio: SEXP, hooks: SEXP, idx: SEXP) -> RResult<SEX
     Ok(env)
 }
 
-/// A new mirai with its `id`, class and `data` binding, and nothing else. Unprotected.
-unsafe fn shell(s: &Statics) -> RResult<SEXP> {
+/// A new mirai with its `id`, class, `data` binding and, given a scope, its `aio` handle, and
+/// nothing else. Unprotected.
+unsafe fn shell(s: &Statics, handle: Option<&Scope>) -> RResult<SEXP> {
     let mut p = Protector::new();
     let env = p.protect(R_NewEnv(s.ns.raw(), 0, 4));
     let id = p.protect(Rf_ScalarInteger(next_id()));
@@ -220,6 +247,11 @@ unsafe fn shell(s: &Statics) -> RResult<SEXP> {
     SET_BODY(f, s.body.raw());
     SET_CLOENV(f, env);
     R_MakeActiveBinding(s.s_data.raw(), f, env);
+    if let Some(sc) = handle {
+        let q = sc.child();
+        let h = aiokind::new_handle(&q, Sexp::from_raw(env));
+        Rf_defineVar(s.s_handle.raw(), h.raw(), env);
+    }
     Ok(env)
 }
 
@@ -237,7 +269,7 @@ pub(crate) fn new_keyed_mirai<'s>(
     // protected at once, by `sc`.
     let env = unsafe {
         let s = statics()?;
-        let env = sc.protect_raw(shell(&s)?);
+        let env = sc.protect_raw(shell(&s, Some(sc))?);
         if !hooks.is_null() {
             Rf_defineVar(s.s_hooks.raw(), hooks.raw(), env.raw());
         }
@@ -265,21 +297,13 @@ pub(crate) fn profile_symbol_of(name: Sexp<'_>) -> Option<Sexp<'static>> {
 }
 
 /// The task handle of mirai `m`: its `.aio` binding, or `m` itself while its keyed task is in
-/// the table; `NULL` once settled (or for a mirai made resolved).
+/// the table; `NULL` once settled or stopped (or for a mirai made resolved).
 ///
 /// # Safety
 /// Main thread; `m` a mirai.
 pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
-    let s = statics()?;
-    if let Some(aio) = local(m, s.s_aio.raw()) {
-        // Only an external pointer: a keyed handle (another mirai) is reached through itself.
-        return Ok(if type_of(aio) == SEXPTYPE::EXTPTRSXP {
-            aio
-        } else {
-            R_NilValue
-        });
-    }
-    Ok(keyed_handle(Sexp::from_raw(m)).map_or(R_NilValue, |h| h.raw()))
+    let t = aiokind::live_task(R::assume(), Sexp::from_raw(m))?;
+    Ok(t.map_or(R_NilValue, |h| h.raw()))
 }
 
 /// The value of mirai `m` if it has resolved (settling it: see the module docs), otherwise
@@ -289,30 +313,39 @@ pub(crate) unsafe fn aio_of(m: SEXP) -> RResult<SEXP> {
 /// Main thread; `m` a mirai.
 pub(crate) unsafe fn settle(sc: &Scope, m: SEXP) -> RResult<SEXP> {
     let s = statics()?;
-    let aio = aio_of(m)?;
+    let r = R::assume();
+    let stopped = aiokind::stopped(r, Sexp::from_raw(m))?;
+    let aio = aiokind::task_of(r, Sexp::from_raw(m))?.map_or(R_NilValue, |t| t.raw());
     if !is_task(aio) {
         return Ok(local(m, s.s_value.raw()).unwrap_or(R_NilValue));
     }
-    let hooks = local(m, s.s_hooks.raw()).unwrap_or(R_NilValue);
     // Unprotected when this returns, like everything protected here (the value is reachable
     // from `m` by then).
     let q = sc.child();
     let mut p = Protector::new();
-    let mut v = take(
-        &q,
-        Sexp::from_raw(aio),
-        Sexp::from_raw(hooks),
-        Sexp::from_raw(s.unresolved.raw()),
-    )?
-    .raw();
-    if v == s.unresolved.raw() {
-        return Ok(v);
-    }
-    if let Some(idx) = local(m, s.s_idx.raw()) {
-        v = p.protect(chunk_element(v, idx));
-    }
+    let v = if stopped {
+        error_value(&q, 20).raw()
+    } else {
+        let hooks = local(m, s.s_hooks.raw()).unwrap_or(R_NilValue);
+        let v = take(
+            &q,
+            Sexp::from_raw(aio),
+            Sexp::from_raw(hooks),
+            Sexp::from_raw(s.unresolved.raw()),
+        )?
+        .raw();
+        if v == s.unresolved.raw() {
+            return Ok(v);
+        }
+        match local(m, s.s_idx.raw()) {
+            Some(idx) => p.protect(chunk_element(v, idx)),
+            None => v,
+        }
+    };
     // The value first: a keyed task's outcome is not cached elsewhere once taken.
     Rf_defineVar(s.s_value.raw(), v, m);
+    let id = if is_error_code(v) { s.id_err } else { s.id_ok };
+    Rf_defineVar(s.s_handle.raw(), id.raw(), m);
     keep_attempts(m, aio)?;
     // A task handle is an external pointer, or the mirai itself when keyed.
     if type_of(aio) == SEXPTYPE::ENVSXP {
@@ -341,6 +374,11 @@ unsafe fn chunk_element(chunk: SEXP, idx: SEXP) -> SEXP {
     }
 }
 
+/// An integer error value (5, 7, 19, 20: no daemon answered), not a `miraiError`.
+unsafe fn is_error_code(v: SEXP) -> bool {
+    type_of(v) == SEXPTYPE::INTSXP && inherits(v, c"errorValue")
+}
+
 /// The integer error value 5 (timed out).
 unsafe fn is_timeout(v: SEXP) -> bool {
     type_of(v) == SEXPTYPE::INTSXP
@@ -351,9 +389,9 @@ unsafe fn is_timeout(v: SEXP) -> bool {
 
 /// Waits (interruptibly, forever) for mirai `m`, then settles it.
 unsafe fn wait_settle(sc: &Scope, m: SEXP) -> RResult<SEXP> {
-    let aio = aio_of(m)?;
-    if is_task(aio) && !task_resolved(aio) {
-        wait_task(R::assume(), Sexp::from_raw(aio), &Deadline::after(None))?;
+    let r = R::assume();
+    if aiokind::waiting(r, Sexp::from_raw(m))? {
+        wait_task(r, Sexp::from_raw(aio_of(m)?), &Deadline::after(None))?;
     }
     settle(sc, m)
 }
@@ -380,7 +418,7 @@ pub(crate) fn mirai_wrap<'a>(s: &'a Scope, aio: Sexp<'a>, hooks: Sexp<'a>) -> RR
             if !is_null(aio) && (!is_task(aio) || is_keyed(Sexp::from_raw(aio))) {
                 return Err("`aio` must be a mirai task handle or NULL".into());
             }
-            new_mirai(aio, hooks, R_NilValue)
+            new_mirai(s, aio, hooks, R_NilValue)
         })
     }
 }
@@ -438,11 +476,8 @@ pub(crate) fn mirai_collect<'a>(s: &'a Scope, x: Sexp<'a>, values: Sexp<'a>) -> 
             let forever = Deadline::after(None);
             for i in 0..n {
                 let m = VECTOR_ELT(x, i);
-                if is_mirai(m) {
-                    let aio = aio_of(m)?;
-                    if is_task(aio) && !task_resolved(aio) {
-                        wait_task(R::assume(), Sexp::from_raw(aio), &forever)?;
-                    }
+                if is_mirai(m) && aiokind::waiting(R::assume(), Sexp::from_raw(m))? {
+                    wait_task(R::assume(), Sexp::from_raw(aio_of(m)?), &forever)?;
                 }
             }
             let mut p = Protector::new();
@@ -475,49 +510,13 @@ pub(crate) fn mirai_stop<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
             if !is_mirai(x) {
                 return Ok(lgl(false));
             }
-            let st = statics()?;
-            let aio = aio_of(x)?;
-            if !is_task(aio) {
-                return Ok(lgl(false));
+            let r = R::assume();
+            let held = aiokind::stop_mirai(r, Sexp::from_raw(x))?;
+            // A stopped element settles at once, as every other stopped mirai has.
+            if aiokind::stopped(r, Sexp::from_raw(x))? {
+                settle(s, x)?;
             }
-            if local(x, st.s_idx.raw()).is_none() {
-                return Ok(lgl(cancel_task(R::assume(), Sexp::from_raw(aio))?));
-            }
-            crate::chunk::stop_element(s, Sexp::from_raw(x), Sexp::from_raw(aio)).map(|v| v.raw())
-        })
-    }
-}
-
-/// `.Call` routine (docs/r-bridge.md): the task handle of mirai `x` (see [`aio_of`]), `NULL`
-/// once settled or for anything but a mirai.
-pub(crate) fn mirai_aio<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let x = x.raw();
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            if is_mirai(x) {
-                aio_of(x)
-            } else {
-                Ok(R_NilValue)
-            }
-        })
-    }
-}
-
-/// `.Call` routine (docs/r-bridge.md): TRUE while mirai `x` has a task that has not resolved
-/// (never waits, never consumes); FALSE for anything else.
-pub(crate) fn mirai_pending<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
-    let x = x.raw();
-    // SAFETY: not yet ported to the safe API: a routine runs on R's main thread with
-    // live arguments; the body's raw calls keep the rules of `legacy`.
-    unsafe {
-        legacy(s, || {
-            if !is_mirai(x) {
-                return Ok(lgl(false));
-            }
-            let aio = aio_of(x)?;
-            Ok(lgl(is_task(aio) && !task_resolved(aio)))
+            Ok(lgl(held))
         })
     }
 }
@@ -535,7 +534,8 @@ pub(crate) fn mirai_attempts_of<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'
                 return Err("`x` must be a mirai".into());
             }
             let s = statics()?;
-            let aio = aio_of(x)?;
+            let aio =
+                aiokind::task_of(R::assume(), Sexp::from_raw(x))?.map_or(R_NilValue, |t| t.raw());
             if is_task(aio) {
                 let n = task_attempts(R::assume(), Sexp::from_raw(aio))?;
                 return Ok(Rf_ScalarInteger(n.min(i32::MAX as u32) as i32));
@@ -565,15 +565,6 @@ pub(crate) unsafe fn keep_attempts(m: SEXP, aio: SEXP) -> RResult<()> {
 pub(crate) mod fields {
     use super::*;
 
-    /// The symbols `.aio`, `.idx` and `value`.
-    pub(crate) fn syms(_r: R) -> RResult<(Sexp<'static>, Sexp<'static>, Sexp<'static>)> {
-        // SAFETY: main thread (token); symbols are permanent.
-        unsafe {
-            let s = statics()?;
-            Ok((s.s_aio, s.s_idx, s.s_value))
-        }
-    }
-
     /// [`new_mirai`] on borrowed objects, protected by `s`.
     pub(crate) fn new_mirai_in<'s>(
         s: &'s Scope,
@@ -583,12 +574,6 @@ pub(crate) mod fields {
     ) -> RResult<Sexp<'s>> {
         // SAFETY: main thread (a scope exists only there), live objects; the new mirai is
         // protected at once.
-        unsafe { Ok(s.protect_raw(new_mirai(aio.raw(), hooks.raw(), idx.raw())?)) }
-    }
-
-    /// [`keep_attempts`] on borrowed objects.
-    pub(crate) fn keep_attempts_of(m: Sexp<'_>, aio: Sexp<'_>) -> RResult<()> {
-        // SAFETY: main thread, live objects: `m` a mirai, `aio` its task handle.
-        unsafe { keep_attempts(m.raw(), aio.raw()) }
+        unsafe { Ok(s.protect_raw(new_mirai(s, aio.raw(), hooks.raw(), idx.raw())?)) }
     }
 }

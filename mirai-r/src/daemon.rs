@@ -1,15 +1,20 @@
 //! The daemon side: `mirai_daemon_run` runs `mirai_daemon::run` on R's main thread with an
 //! evaluator that calls the R package's `init` and `eval` closures; cancels are watched while
 //! `eval` runs (`crate::cancel`).
+//!
+//! An element of a batch (a `mirai_map` chunk, see `crate::chunk`) is evaluated alone: the
+//! chunk is unserialized once for all its elements (kept preserved until the next chunk), and
+//! each element is handed to `eval` as a chunk of one (`map` and `seeds` cut to that element),
+//! so that it is evaluated, cleaned up after and answered as a task of its own would be.
 
 #![forbid(unsafe_code)]
 
 use mirai::daemon::{
     self, AutoExit, DaemonConfig, DaemonError, EvalControl, Evaluation, Evaluator, Init, Status,
-    Task,
+    Task, Unit,
 };
 use mirai::proto::flags;
-use mirai_rapi::{args, clear_interrupt, Caught, RError, RResult, Scope, Sexp};
+use mirai_rapi::{args, clear_interrupt, Caught, Preserved, RError, RResult, Scope, Sexp};
 
 use crate::serial::{serialize_of, unserialize_in, HooksOf, OwnedHooks};
 use crate::sexp::{limit_count, limit_ms};
@@ -25,6 +30,57 @@ struct REvaluator<'a> {
     hooks: Option<OwnedHooks>,
     /// Why `init()` failed, raised as it was once `run` returns.
     init_failure: Option<RError>,
+    /// The last batch's chunk, unserialized: `(Unit::chunk, data)`.
+    chunk: Option<(u64, Preserved)>,
+}
+
+/// Chunk `data` cut to its element `index`: the same list with `map` and `seeds` holding only
+/// that element's entry (`seeds` empty if it has none). `None` if `data` is not a named list.
+fn element_data<'s>(q: &'s Scope<'_>, data: Sexp<'_>, index: u32) -> Option<Sexp<'s>> {
+    let names = data.names()?;
+    let n = data.len();
+    let out = q.list(n);
+    for i in 0..n {
+        let v = data.list_elt(i)?;
+        match data.name_at(i).as_str() {
+            "map" | "seeds" => {
+                let e = v.list_elt(index as usize);
+                let one = q.list(usize::from(e.is_some()));
+                if let Some(e) = e {
+                    one.set_list_elt(0, e);
+                }
+                out.set_list_elt(i, one);
+            }
+            _ => out.set_list_elt(i, v),
+        }
+    }
+    out.set_attr(q.r().sym(c"names"), names);
+    Some(out)
+}
+
+/// The reply for what `eval` returned (or raised), serialized with `hooks`.
+fn reply(q: &Scope<'_>, result: Result<Sexp<'_>, Caught>, hooks: &HooksOf<'_>) -> Evaluation {
+    match result {
+        Ok(v) => {
+            let status = if v.inherits(c"miraiError") {
+                Status::Error
+            } else if v.inherits(c"miraiInterrupt") {
+                Status::Interrupted
+            } else {
+                Status::Ok
+            };
+            match serialize_of(v, hooks) {
+                Ok(payload) => Evaluation { status, payload },
+                Err(RError::Interrupt) => reply_interrupt(q),
+                Err(e) => reply_error(
+                    q,
+                    &format!("the result could not be serialized: {}", e.message()),
+                ),
+            }
+        }
+        Err(Caught::Error(cond)) => reply_error(q, &cond.sexp().condition_message()),
+        Err(Caught::Jump) => reply_interrupt(q),
+    }
 }
 
 /// An error reply: a minimal miraiError with `msg`.
@@ -99,27 +155,37 @@ impl Evaluator for REvaluator<'_> {
         let everywhere = r.lgl(task_flags & flags::EVERYWHERE != 0);
         let call = q.lang(self.eval_fn, &[data, everywhere]);
         let result = crate::cancel::watch_cancels(r, ctl, || q.eval(call, r.global_env()));
-        match result {
-            Ok(v) => {
-                let status = if v.inherits(c"miraiError") {
-                    Status::Error
-                } else if v.inherits(c"miraiInterrupt") {
-                    Status::Interrupted
-                } else {
-                    Status::Ok
-                };
-                match serialize_of(v, hooks) {
-                    Ok(payload) => Evaluation { status, payload },
-                    Err(RError::Interrupt) => reply_interrupt(&q),
-                    Err(e) => reply_error(
-                        &q,
-                        &format!("the result could not be serialized: {}", e.message()),
-                    ),
-                }
+        reply(&q, result, hooks)
+    }
+
+    fn evaluate_unit(&mut self, _task: Task, unit: &Unit, ctl: &mut EvalControl<'_>) -> Evaluation {
+        let q = self.s.child();
+        let r = q.r();
+        clear_interrupt(r);
+        let none = HooksOf::none();
+        let hooks = self.hooks.as_ref().map_or(&none, |h| h.get());
+        if self.chunk.as_ref().is_none_or(|(c, _)| *c != unit.chunk) {
+            // The previous chunk is released first: only one is kept.
+            self.chunk = None;
+            match unserialize_in(&q, &unit.payload, hooks) {
+                Ok(d) => self.chunk = Some((unit.chunk, Preserved::new(r, d))),
+                Err(e) => return reply_failure(&q, e),
             }
-            Err(Caught::Error(cond)) => reply_error(&q, &cond.sexp().condition_message()),
-            Err(Caught::Jump) => reply_interrupt(&q),
         }
+        let Some((_, data)) = &self.chunk else {
+            return reply_error(&q, "the chunk of this element is missing");
+        };
+        let Some(one) = element_data(&q, data.sexp(), unit.index) else {
+            return reply_error(&q, "the chunk of this element is not a named list");
+        };
+        let call = q.lang(self.eval_fn, &[one, r.lgl(false)]);
+        let result = crate::cancel::watch_cancels(r, ctl, || q.eval(call, r.global_env()));
+        // A chunk's value is the list of its elements' values: here, of one.
+        let result = result.map(|v| match v.list_elt(0) {
+            Some(e) if !v.is_object() => e,
+            _ => v,
+        });
+        reply(&q, result, hooks)
     }
 }
 
@@ -171,6 +237,7 @@ pub(crate) fn mirai_daemon_run<'a>(
         eval_fn: args::function(eval, "eval")?,
         hooks: None,
         init_failure: None,
+        chunk: None,
     };
     match daemon::run(&config, &mut ev) {
         Ok(code) => Ok(s.int(code as i32)),

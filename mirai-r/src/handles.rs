@@ -19,12 +19,6 @@ use mirai_rapi::{Kind, RError, RResult, Scope, Sexp, Tag, R};
 /// The engine of one compute profile, owned by a host handle.
 pub(crate) struct HostBox {
     pub(crate) host: Host,
-    /// Chunks of `mirai_map()` elements not yet seen resolved, with their element count less
-    /// one, so that `mirai_host_status` counts elements, not chunks (spec §2.2: chunking must
-    /// not be visible). Main thread only.
-    pub(crate) chunks: RefCell<Vec<(Rc<TaskHandle>, u64)>>,
-    /// The extra elements of the chunks seen resolved.
-    pub(crate) chunks_done: Cell<u64>,
     /// The `mirai_map` span open while `mirai_map()` submits its elements (tracing on only),
     /// with the number of tasks submitted under it: the parent of their `mirai` spans.
     pub(crate) map_span: RefCell<Option<(Span, i64)>>,
@@ -34,29 +28,6 @@ impl Drop for HostBox {
     /// A collected (or, at R's exit, still set) profile is reset, so its daemons are told.
     fn drop(&mut self) {
         self.host.reset();
-    }
-}
-
-impl HostBox {
-    /// Moves resolved chunks to `chunks_done`; the extra elements of those still waiting in
-    /// the queue and of those sent to a daemon.
-    pub(crate) fn chunk_extras(&self) -> (u64, u64) {
-        let mut chunks = self.chunks.borrow_mut();
-        let (mut queued, mut running) = (0, 0);
-        chunks.retain(|(h, extra)| {
-            if h.is_resolved() {
-                self.chunks_done.set(self.chunks_done.get() + extra);
-                false
-            } else {
-                if h.attempts() == 0 {
-                    queued += extra;
-                } else {
-                    running += extra;
-                }
-                true
-            }
-        });
-        (queued, running)
     }
 }
 
@@ -102,12 +73,10 @@ impl TaskBox {
     }
 }
 
-/// A task's engine handle: owned, or shared with its host's chunk book (chunks only, so that
-/// ordinary tasks cost no extra allocation), with the number of the chunk's elements not
-/// stopped.
+/// A task's engine handle, owned. (Each element of a chunked `mirai_map()` has its own
+/// handle too: `crate::chunk`.)
 pub(crate) enum HandleRef {
     Own(TaskHandle),
-    Shared(Rc<TaskHandle>, Cell<usize>),
 }
 
 impl std::ops::Deref for HandleRef {
@@ -116,7 +85,6 @@ impl std::ops::Deref for HandleRef {
     fn deref(&self) -> &TaskHandle {
         match self {
             HandleRef::Own(h) => h,
-            HandleRef::Shared(h, _) => h,
         }
     }
 }
@@ -148,8 +116,6 @@ pub(crate) static TASK_TAG: Tag = Tag::new(c"mirai_task");
 pub(crate) fn new_host<'s>(s: &'s Scope, host: Host) -> Sexp<'s> {
     let hb = HostBox {
         host,
-        chunks: RefCell::new(Vec::new()),
-        chunks_done: Cell::new(0),
         map_span: RefCell::new(None),
     };
     // onexit: a profile still set when R quits is reset, so its daemons are told.

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use mirai::host::launch::Command;
-use mirai::host::RepairPolicy;
+use mirai::host::{CompletionNotifier, RepairPolicy};
 use mirai::sched::Mode;
 use mirai::transport::{Backend, Options as TransportOptions};
 use mirai::{Host, HostConfig};
-use mirai_rapi::{args, Kind, RError, RResult, Scope, Sexp};
+use mirai_rapi::{args, Kind, RError, RResult, Scope, Sexp, R};
 
 use crate::handles::{host_error, host_ref, new_host};
 use crate::sexp::{memory_budget, wait_timeout};
@@ -77,10 +77,12 @@ fn pipeline_option(v: Sexp<'_>) -> RResult<Option<Option<Duration>>> {
 
 /// Applies the profile options `opts` of `mirai_host_start`: `NULL`, or a named list of any of
 /// `compute` (chr1, the profile's name, for tracing), `retry` (how many times a task whose
-/// daemon is lost is sent again), `repair` (relaunch crashed daemons the host started), and the
-/// bridge's settings from R options, each `NULL` for the default: `transport`
-/// (`mirai.transport`), `pipeline` (`mirai.pipeline`) and `log` (`mirai.log`).
-fn profile_options(opts: Sexp<'_>, config: &mut HostConfig) -> RResult<()> {
+/// daemon is lost is sent again), `repair` (relaunch crashed daemons the host started), `cv`
+/// (the profile's condition variable, `nextget("cv")`, signalled once per completed task from
+/// the engine's threads), and the bridge's settings from R options, each `NULL` for the
+/// default: `transport` (`mirai.transport`), `pipeline` (`mirai.pipeline`) and `log`
+/// (`mirai.log`).
+fn profile_options(r: R, opts: Sexp<'_>, config: &mut HostConfig) -> RResult<()> {
     if opts.is_null() {
         return Ok(());
     }
@@ -116,6 +118,14 @@ fn profile_options(opts: Sexp<'_>, config: &mut HostConfig) -> RResult<()> {
                 }
             }
             "log" => crate::remote::set_log_level(v, "log")?,
+            "cv" => {
+                if !v.is_null() {
+                    let c = v
+                        .foreign_cv(r)
+                        .ok_or("`cv` must be a condition variable made by nanonext::cv()")?;
+                    config.on_complete = Some(CompletionNotifier::new(move || c.signal()));
+                }
+            }
             other => return Err(format!("unknown profile option '{other}'").into()),
         }
     }
@@ -149,7 +159,7 @@ pub(crate) fn mirai_host_start<'a>(
     config.stream = args::stream(stream, "stream")?;
     config.serial = args::raw(serial, "serial")?.to_vec();
     config.transport.tls = tls;
-    profile_options(opts, &mut config)?;
+    profile_options(s.r(), opts, &mut config)?;
     let host = Host::start(config).map_err(|e| {
         let msg = e.to_string();
         if msg.contains(&url) {
@@ -187,12 +197,8 @@ fn saturating_i32(n: u64) -> i32 {
 /// `.Call` routine (docs/r-bridge.md): counters and memory of a host.
 pub(crate) fn mirai_host_status<'a>(s: &'a Scope, host: Sexp<'a>) -> RResult<Sexp<'a>> {
     let hb = host_ref(s.r(), host, "host")?;
-    let mut st = hb.host.status();
-    // Chunks count as their elements (the engine counts each chunk once).
-    let (queued, running) = hb.chunk_extras();
-    st.counters.awaiting += queued;
-    st.counters.executing += running;
-    st.counters.completed += hb.chunks_done.get();
+    // Elements of chunked maps are tasks of their own to the engine (`crate::chunk`).
+    let st = hb.host.status();
     let c = &st.counters;
     let url = s.string(&st.url);
     let counters = s.int_vec(

@@ -17,6 +17,7 @@
 #![deny(unsafe_code)]
 
 mod aio;
+mod aiokind;
 mod cancel;
 mod chunk;
 mod codes;
@@ -46,7 +47,7 @@ fn routines() -> Vec<CallMethod> {
     mirai_rapi::routines![
         host::mirai_host_start,
         host::mirai_host_map_span,
-        aio::mirai_aio,
+        aiokind::mirai_aio,
         aio::mirai_attempts_of,
         host::mirai_host_url,
         host::mirai_host_reset,
@@ -58,7 +59,7 @@ fn routines() -> Vec<CallMethod> {
         host::mirai_host_exit_daemons,
         task::mirai_submit,
         task::mirai_everywhere,
-        aio::mirai_pending,
+        aiokind::mirai_pending,
         keyed::mirai_keyed_tasks,
         task::mirai_resolved,
         task::mirai_take,

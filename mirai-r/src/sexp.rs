@@ -14,16 +14,11 @@ use std::time::Duration;
 use mirai_rapi::sys::*;
 use mirai_rapi::{args, RResult, Scope, Sexp, R};
 
-use crate::handles::{is_task_ref, task_resolved_of};
+use crate::handles::is_task_ref;
 
 /// [`is_task_ref`] on a raw SEXP.
 pub(crate) unsafe fn is_task(x: SEXP) -> bool {
     is_task_ref(R::assume(), Sexp::from_raw(x))
-}
-
-/// [`task_resolved_of`] on a raw SEXP.
-pub(crate) unsafe fn task_resolved(x: SEXP) -> bool {
-    task_resolved_of(R::assume(), Sexp::from_raw(x))
 }
 
 /// Runs a routine body written against the raw API; its raw result becomes a `Sexp` of the

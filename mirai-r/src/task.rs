@@ -2,9 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use mirai::sched::Mode;
 use mirai::{Outcome, SubmitOptions, TaskHandle};
 use mirai_rapi::{args, interrupt_pending, Kind, RError, RResult, Scope, Sexp, R};
@@ -179,44 +176,6 @@ pub(crate) fn wait_task(r: R, x: Sexp<'_>, dl: &Deadline) -> RResult<bool> {
         }
     }
     Ok(true)
-}
-
-/// Submits a chunk of `n` `mirai_map()` elements (see `crate::chunk`): the task handle,
-/// protected by `s`.
-pub(crate) fn submit_chunk_in<'s>(
-    s: &'s Scope,
-    host: Sexp<'_>,
-    data: Sexp<'_>,
-    hooks: Sexp<'_>,
-    n: usize,
-) -> RResult<Sexp<'s>> {
-    let hb = host_ref(s.r(), host, "host")?;
-    let shared = Rc::new(submit_handle(hb, data, Sexp::null(), hooks)?);
-    let task = new_task_ref(s, HandleRef::Shared(Rc::clone(&shared), Cell::new(n)), hb);
-    let mut chunks = hb.chunks.borrow_mut();
-    if chunks.len() >= 256 && chunks.len().is_power_of_two() {
-        drop(chunks);
-        hb.chunk_extras();
-        chunks = hb.chunks.borrow_mut();
-    }
-    chunks.push((shared, n.saturating_sub(1) as u64));
-    Ok(task)
-}
-
-/// One element of chunk task `task` was stopped: the number of elements still live.
-pub(crate) fn release_one(r: R, task: Sexp<'_>) -> RResult<usize> {
-    match &task_ref(r, task, "task")?.handle {
-        HandleRef::Shared(_, live) => {
-            live.set(live.get().saturating_sub(1));
-            Ok(live.get())
-        }
-        HandleRef::Own(_) => Ok(0),
-    }
-}
-
-/// Whether the profile of task handle `task` has a dispatcher.
-pub(crate) fn task_dispatcher(r: R, task: Sexp<'_>) -> RResult<bool> {
-    Ok(task_ref(r, task, "task")?.host.mode() == Mode::Dispatcher)
 }
 
 /// Cancels the task of handle `task` on its own host: the task resolves at once with 20

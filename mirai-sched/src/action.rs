@@ -29,6 +29,21 @@ pub enum Action<P> {
         /// Its payload, as submitted.
         payload: P,
     },
+    /// Send these units ([`Scheduler::submit_unit`]) to this daemon in one frame: `count`
+    /// consecutive elements of the payload from element `offset`, the first being `task`
+    /// and the others the next ids in order. The daemon answers each as a task of its own.
+    Batch {
+        /// The daemon.
+        daemon: DaemonId,
+        /// The first unit sent.
+        task: TaskId,
+        /// Its index among the payload's elements.
+        offset: u32,
+        /// Units sent (at least 1).
+        count: u32,
+        /// The payload, as submitted (the first unit's).
+        payload: P,
+    },
     /// Ask the daemon to interrupt this task.
     Cancel {
         /// The daemon evaluating it.

@@ -2,7 +2,7 @@
 //! idle and sends it its init bundle) and disconnection (which loses or requeues what it
 //! held). What happens when it answers is in `dispatch` and `direct`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use crate::lazy::LazyDeque;
@@ -36,6 +36,12 @@ pub(crate) struct Daemon {
     pub(crate) outstanding: u64,
     /// Dispatcher mode: the task sent behind the one it is evaluating (pipelining).
     pub(crate) piped: Option<TaskId>,
+    /// Dispatcher mode: units sent behind its current task in one batch, in order, not
+    /// started (see `units`).
+    pub(crate) units: VecDeque<TaskId>,
+    /// Some of `units` were asked back (a take-back, see `units`); reset once `units` is
+    /// empty.
+    pub(crate) units_back: bool,
     /// The task it was asked to give back ([`Action::Withdraw`]), until answered.
     pub(crate) withdraw: Option<TaskId>,
     /// When it could start its current task: dispatch to it while idle, or the answer to its
@@ -54,6 +60,8 @@ impl Daemon {
             sent: LazyDeque::new(),
             outstanding: 0,
             piped: None,
+            units: VecDeque::new(),
+            units_back: false,
             withdraw: None,
             since: None,
             ewma_ns: 0,
@@ -132,10 +140,24 @@ impl<P> Scheduler<P> {
             DaemonState::Left => {}
         }
         // A pipelined task may or may not have started: it is lost like the first (sent
-        // after it, so failed after it).
+        // after it, so failed after it). A pipelined unit has not: a daemon answers a unit's
+        // predecessor before starting it, and that answer would have promoted it.
         if let Some(task) = d.piped {
             self.executing -= 1;
-            requeued |= self.lose(task);
+            if self.tasks.get(&task).is_some_and(|t| t.unit().is_some()) {
+                self.give_back(task);
+                requeued = true;
+            } else {
+                requeued |= self.lose(task);
+            }
+        }
+        // Units behind the current one had not started (a daemon answers each unit before it
+        // starts the next): back to the queue, at their places, with no attempt counted.
+        for task in d.units {
+            self.executing -= 1;
+            self.units.unstarted -= 1;
+            self.give_back(task);
+            requeued = true;
         }
         self.hello_connected -= 1;
         for (task, seq) in d.sent {

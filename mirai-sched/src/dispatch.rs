@@ -79,6 +79,14 @@ impl<P> Scheduler<P> {
             d.state = DaemonState::Busy(next);
             d.since = self.now;
             self.offer_pipeline(daemon);
+        } else if let Some(next) = d.units.pop_front() {
+            // The daemon starts the next unit of its batch now (a pipelined batch's first
+            // unit was `piped`, promoted above).
+            d.state = DaemonState::Busy(next);
+            d.since = self.now;
+            d.units_back &= !d.units.is_empty();
+            self.units.unstarted -= 1;
+            self.offer_pipeline(daemon);
         } else {
             d.state = DaemonState::Idle;
             d.since = None;
@@ -147,7 +155,10 @@ impl<P> Scheduler<P> {
         t.daemon = daemon;
         t.attempts = t.attempts.saturating_add(1);
         t.piped = piped;
-        if let (true, Some(copy)) = ((t.retries_left > 0 || piped) && t.keep, self.copy) {
+        let unit = t.unit();
+        // A unit is kept too: it may come back unstarted if it turns out to be a follower.
+        let kept = t.retries_left > 0 || piped || unit.is_some();
+        if let (true, Some(copy)) = (kept && t.keep, self.copy) {
             t.payload = Some(copy(&payload));
         }
         let (bytes, seq, round) = (t.bytes(), t.seq, t.round());
@@ -173,6 +184,27 @@ impl<P> Scheduler<P> {
                     d.outstanding += 1;
                 }
             }
+        }
+        if let Some(offset) = unit {
+            // Followers go behind it, whether it is the daemon's current task or pipelined.
+            let count = match self.mode {
+                Mode::Dispatcher => self.follow_units(daemon, task, offset),
+                Mode::Direct => 1,
+            };
+            if offer {
+                self.offer_pipeline(daemon);
+            }
+            if piped {
+                self.compact_piped();
+            }
+            self.actions.push_back(Action::Batch {
+                daemon,
+                task,
+                offset,
+                count,
+                payload,
+            });
+            return;
         }
         if offer {
             self.offer_pipeline(daemon);

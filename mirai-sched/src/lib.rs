@@ -35,6 +35,14 @@
 //!   the queue is empty; it returns to the head of the queue only once its daemon confirms it
 //!   never started it ([`Scheduler::withdrawn`]), so a task is never evaluated twice.
 //!
+//! - units ([`Scheduler::submit_unit`]: the elements of a `mirai_map` chunk, one task each
+//!   over a shared payload) may go to an idle daemon several at once, consecutive ones of one
+//!   chunk in one [`Action::Batch`], as many as take about the pipelining threshold at the
+//!   daemon's measured pace (one at a time until it is measured, or without pipelining);
+//!   those behind the first count as awaiting until the daemon answers the one before (it
+//!   evaluates them in order), go back to the queue unstarted if the daemon is lost, and are
+//!   taken back (half of them) when another daemon is idle with nothing queued.
+//!
 //! Every operation costs O(1) amortised, or O(log n) where a deadline is involved; only
 //! [`Scheduler::reset`] and [`Scheduler::exit_all`] walk everything.
 //!
@@ -55,6 +63,7 @@
 //! | `direct` | direct mode: the round-robin ring and its results |
 //! | `rounds` | everywhere rounds |
 //! | `pipeline` | pipelining and take-back |
+//! | `units` | batches of units: their size, their dispatch, their take-back |
 //! | `timeout` | deadlines and the time |
 //! | `shutdown` | [`Scheduler::exit_all`] and [`Scheduler::reset`] |
 //! | `lazy` | the lazily compacted deque every ordering above is kept in |
@@ -85,6 +94,7 @@ mod shutdown;
 mod status;
 mod task;
 mod timeout;
+mod units;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -93,6 +103,7 @@ pub use action::{Action, Delivery};
 pub use config::{Config, Mode, TaskKind, TaskSpec, PIPELINE_MIN_SAMPLES};
 pub use mirai_proto::ErrorCode;
 pub use status::{Counters, Memory};
+pub use units::MAX_BATCH;
 
 use daemon::Daemon;
 use lazy::LazyDeque;
@@ -101,6 +112,7 @@ use queue::Queue;
 use rounds::Rounds;
 use task::Task;
 use timeout::Deadlines;
+use units::Units;
 
 /// A daemon, named by the caller (the host uses transport peer ids); and a task, named by the
 /// caller, unique for the scheduler's life. `mirai_proto`'s newtypes, so that one cannot be
@@ -136,6 +148,7 @@ pub struct Scheduler<P> {
     n_idle: u64,
     rounds: Rounds,
     pipeline: Pipeline,
+    units: Units,
     submitted: u64,
     executing: u64,
     /// Open connections.
@@ -168,6 +181,7 @@ impl<P> Scheduler<P> {
             n_idle: 0,
             rounds: Rounds::new(),
             pipeline: Pipeline::new(config.pipeline.filter(|_| dispatcher)),
+            units: Units::new(),
             submitted: 0,
             executing: 0,
             connected: 0,

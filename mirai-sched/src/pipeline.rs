@@ -49,6 +49,11 @@ impl Pipeline {
         self.threshold.is_some()
     }
 
+    /// [`Config::pipeline`] (`None` in direct mode).
+    pub(crate) fn threshold(&self) -> Option<Duration> {
+        self.threshold
+    }
+
     /// Forgets every candidate and request (reset).
     pub(crate) fn clear(&mut self) {
         self.ready.clear();
@@ -93,7 +98,8 @@ impl<P> Scheduler<P> {
         };
         let second = d.piped == Some(task);
         let current = d.state == DaemonState::Busy(task);
-        if !held || !(second || current) {
+        let follower = d.units.iter().position(|&u| u == task);
+        if !held || !(second || current || follower.is_some()) {
             return false;
         }
         if d.withdraw == Some(task) {
@@ -101,12 +107,24 @@ impl<P> Scheduler<P> {
             self.pipeline.withdrawing -= 1;
         }
         let mut offer = false;
-        if second {
+        if let Some(i) = follower {
+            d.units.remove(i);
+            d.units_back &= !d.units.is_empty();
+            self.units.unstarted -= 1;
+            offer = matches!(d.state, DaemonState::Busy(_));
+        } else if second {
             d.piped = None;
             offer = matches!(d.state, DaemonState::Busy(_));
         } else if let Some(next) = d.piped.take() {
             d.state = DaemonState::Busy(next);
             d.since = self.now;
+            offer = true;
+        } else if let Some(next) = d.units.pop_front() {
+            // The current unit was dropped unstarted: the daemon goes on with the next.
+            d.state = DaemonState::Busy(next);
+            d.since = self.now;
+            d.units_back &= !d.units.is_empty();
+            self.units.unstarted -= 1;
             offer = true;
         } else {
             d.state = DaemonState::Idle;
@@ -152,7 +170,12 @@ impl<P> Scheduler<P> {
                     .is_some_and(|s| now.saturating_duration_since(s) < threshold);
             // An everywhere task may be slow, and a round's daemons take nothing else.
             let plain = tasks.get(&current).is_some_and(|c| c.round().is_none());
-            d.gen == gen && d.piped.is_none() && d.withdraw.is_none() && short && plain
+            d.gen == gen
+                && d.piped.is_none()
+                && d.units.is_empty()
+                && d.withdraw.is_none()
+                && short
+                && plain
         };
         self.pipeline.ready.pop(fit).map(|(id, _)| id)
     }
@@ -165,7 +188,11 @@ impl<P> Scheduler<P> {
         let Some(d) = self.daemons.get(&daemon) else {
             return;
         };
-        if matches!(d.state, DaemonState::Busy(_)) && d.piped.is_none() && d.withdraw.is_none() {
+        if matches!(d.state, DaemonState::Busy(_))
+            && d.piped.is_none()
+            && d.units.is_empty()
+            && d.withdraw.is_none()
+        {
             self.pipeline.ready.push_back((daemon, d.gen));
         }
         // A daemon that takes task after task from idle is offered each time, so the list
@@ -201,6 +228,7 @@ impl<P> Scheduler<P> {
         if !self.pipeline.enabled() || self.closed || self.rounds.is_open() {
             return;
         }
+        self.take_back_units();
         while self.n_idle > self.pipeline.withdrawing {
             if self.head().is_some() {
                 return;
@@ -240,7 +268,7 @@ fn ewma(avg: u64, samples: u32, sample: u64) -> u64 {
     }
 }
 
-fn duration_ns(d: Duration) -> u64 {
+pub(crate) fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 

@@ -50,6 +50,7 @@ impl<P> Scheduler<P> {
         self.rounds.clear();
         self.idle.clear();
         self.pipeline.clear();
+        self.units.clear();
         for d in self.daemons.values_mut() {
             if let DaemonState::Busy(_) = d.state {
                 d.state = DaemonState::Idle;
@@ -58,6 +59,8 @@ impl<P> Scheduler<P> {
             d.sent.release();
             d.outstanding = 0;
             d.piped = None;
+            d.units.clear();
+            d.units_back = false;
             d.withdraw = None;
             d.since = None;
         }

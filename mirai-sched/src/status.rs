@@ -12,8 +12,8 @@ pub struct Counters {
     pub connections: u64,
     /// Daemons that ever completed the handshake.
     pub cumulative: u64,
-    /// Tasks in the queue (everywhere tasks included), and tasks pipelined to a daemon that has
-    /// not started them. Direct mode: tasks never sent yet.
+    /// Tasks in the queue (everywhere tasks included), and tasks pipelined or batched to a
+    /// daemon that has not started them. Direct mode: tasks never sent yet.
     pub awaiting: u64,
     /// Tasks sent to a daemon and not yet answered, cancelled-but-unanswered ones included;
     /// a pipelined task counts here once its daemon has started it (at most one per daemon).
@@ -38,7 +38,9 @@ impl<P> Scheduler<P> {
     pub fn counters(&self) -> Counters {
         // A pipelined task that has not started counts as awaiting, not executing: it may yet
         // be given back, and so `executing` never exceeds the daemons, as without pipelining.
-        let piped = self.pipelined();
+        // Units sent behind a daemon's current task count as awaiting too: they start only
+        // once the daemon has answered the one before.
+        let piped = self.pipelined() + self.units.unstarted;
         let queued = self.queue.len();
         Counters {
             connections: match self.mode {

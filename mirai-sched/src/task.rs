@@ -42,6 +42,8 @@ struct TaskExtra {
     round: Option<u64>,
     /// The payload's size when it does not fit `Task::bytes`.
     bytes: u64,
+    /// A unit ([`Scheduler::submit_unit`]): its index among the payload's elements.
+    unit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,7 @@ pub(crate) enum TaskState {
 
 impl<P> Task<P> {
     /// A queued task.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         seq: u64,
         payload: P,
@@ -65,18 +68,21 @@ impl<P> Task<P> {
         round: Option<u64>,
         retries: u32,
         keep: bool,
+        unit: Option<u32>,
     ) -> Self {
         let small = u32::try_from(bytes).ok().filter(|&b| b < u32::MAX);
         Task {
             seq,
             bytes: small.unwrap_or(u32::MAX),
-            extra: (deadline.is_some() || round.is_some() || small.is_none()).then(|| {
-                Box::new(TaskExtra {
-                    deadline,
-                    round,
-                    bytes,
-                })
-            }),
+            extra: (deadline.is_some() || round.is_some() || small.is_none() || unit.is_some())
+                .then(|| {
+                    Box::new(TaskExtra {
+                        deadline,
+                        round,
+                        bytes,
+                        unit,
+                    })
+                }),
             attempts: 0,
             retries_left: retries,
             keep,
@@ -103,6 +109,11 @@ impl<P> Task<P> {
         self.extra.as_ref().and_then(|x| x.round)
     }
 
+    /// A unit's index among its payload's elements; `None` for a whole task.
+    pub(crate) fn unit(&self) -> Option<u32> {
+        self.extra.as_ref().and_then(|x| x.unit)
+    }
+
     /// The daemon holding it, once sent (running or abandoned).
     pub(crate) fn sent_to(&self) -> Option<DaemonId> {
         (self.state != TaskState::Queued).then_some(self.daemon)
@@ -126,7 +137,7 @@ impl<P> Scheduler<P> {
         kind: TaskKind,
         deadline: Option<Instant>,
     ) {
-        self.submit_inner(task, payload, bytes, kind, deadline, 0, false);
+        self.submit_inner(task, payload, bytes, kind, deadline, 0, false, None);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -139,6 +150,7 @@ impl<P> Scheduler<P> {
         deadline: Option<Instant>,
         retries: u32,
         keep: bool,
+        unit: Option<u32>,
     ) {
         if self.tasks.contains_key(&task) {
             debug_assert!(false, "task id {task} submitted while still held");
@@ -163,7 +175,7 @@ impl<P> Scheduler<P> {
         if let Some(at) = deadline {
             self.deadlines.insert(at, seq, task);
         }
-        let t = Task::new(seq, payload, bytes, deadline, round, retries, keep);
+        let t = Task::new(seq, payload, bytes, deadline, round, retries, keep, unit);
         self.tasks.insert(task, t);
         if self.queue.is_empty() {
             if let Some((d, piped)) = self.target(task) {
@@ -292,6 +304,35 @@ impl<P: Clone> Scheduler<P> {
             spec.deadline,
             retries,
             true,
+            None,
+        );
+    }
+
+    /// Submits element `index` of a chunk's payload as a task of its own, a *unit* (see
+    /// `units` and [`Action::Batch`]): it is queued, cancelled, retried (under `spec.retries`,
+    /// its own budget), timed and counted like any task, but the payload holds every element
+    /// of its chunk, so consecutive units of one chunk submitted with consecutive ids (`task`
+    /// the previous one's plus one, `index` too) may be sent to a daemon together, in one
+    /// [`Action::Batch`]. `bytes` is the unit's share of the payload's size. Everywhere
+    /// rounds cannot be units (`spec.kind` is taken as [`TaskKind::Normal`]).
+    pub fn submit_unit(
+        &mut self,
+        task: TaskId,
+        payload: P,
+        bytes: u64,
+        spec: TaskSpec,
+        index: u32,
+    ) {
+        self.copy = Some(P::clone);
+        self.submit_inner(
+            task,
+            payload,
+            bytes,
+            TaskKind::Normal,
+            spec.deadline,
+            spec.retries,
+            true,
+            Some(index),
         );
     }
 }

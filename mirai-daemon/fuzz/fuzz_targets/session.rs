@@ -161,6 +161,12 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 Step::Reply(other) => panic!("unexpected reply {other:?}"),
+                // A batch's elements arriving after the last result, each given back.
+                Step::Replies(frames) => {
+                    assert_eq!(before, Phase::AwaitingAck);
+                    assert!(matches!(decoded, Ok(Frame::Batch(_))));
+                    assert!(frames.iter().all(|f| matches!(f, Frame::Withdrawn { .. })));
+                }
                 // A step added to the session after this target was written.
                 other => panic!("unhandled step {other:?}"),
             }

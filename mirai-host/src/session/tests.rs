@@ -541,3 +541,144 @@ fn a_give_back_of_a_task_not_held_is_ignored() {
     s.message(PeerId(1), &encode(&Frame::Withdrawn { id: TaskId(3) }), now);
     assert!(outputs(&mut s).is_empty());
 }
+
+/// A session that times tasks (pipelining at 1 ms), so that units go in batches.
+fn timed_session() -> Session<Vec<u8>> {
+    let mut c = config();
+    c.sched = c.sched.with_pipeline(Some(Duration::from_millis(1)));
+    Session::new(c)
+}
+
+fn units(s: &mut Session<Vec<u8>>, first: u64, n: u32, retries: u32) {
+    for i in 0..n {
+        let spec = TaskSpec::new().with_retries(retries);
+        s.sched_mut()
+            .submit_unit(TaskId(first + u64::from(i)), b"chunk".to_vec(), 1, spec, i);
+    }
+}
+
+/// The batches among `out`: `(peer, first, offset, count)`.
+fn batch_outputs(out: &[Out]) -> Vec<(u64, u64, u32, u32)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Batch {
+                peer,
+                task,
+                offset,
+                count,
+                body,
+            } => {
+                assert_eq!(body, b"chunk");
+                Some((peer.get(), task.get(), *offset, *count))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn units_go_out_as_batches_and_each_result_resolves_its_own_element() {
+    let mut s = timed_session();
+    let mut now = Instant::now();
+    s.set_time(now);
+    joined(&mut s, 1, now);
+    units(&mut s, 1, 50, 0);
+    let mut sent = batch_outputs(&outputs(&mut s));
+    assert_eq!(sent, vec![(1, 1, 0, 1)], "one at a time until measured");
+    let mut resolved = Vec::new();
+    let mut batched = false;
+    while !sent.is_empty() {
+        let (_, first, _, count) = sent.remove(0);
+        batched |= count > 1;
+        for id in first..first + u64::from(count) {
+            now += Duration::from_micros(20);
+            s.message(PeerId(1), &result(id, false, b"v"), now);
+            for o in outputs(&mut s) {
+                match o {
+                    Output::Resolve { task, outcome } => {
+                        assert!(matches!(outcome, Outcome::Value { .. }));
+                        resolved.push(task.get());
+                    }
+                    Output::Batch { .. } => sent.extend(batch_outputs(&[o])),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            assert!(s.sched().counters().executing <= 1);
+        }
+    }
+    assert!(batched, "measured quick units travel together");
+    assert_eq!(resolved, (1..=50).collect::<Vec<u64>>());
+}
+
+#[test]
+fn a_lost_daemon_fails_its_running_unit_and_its_unstarted_units_go_to_another() {
+    let mut s = timed_session();
+    let mut now = Instant::now();
+    s.set_time(now);
+    joined(&mut s, 1, now);
+    units(&mut s, 1, 30, 0);
+    for id in 1..=2 {
+        outputs(&mut s);
+        now += Duration::from_micros(20);
+        s.message(PeerId(1), &result(id, false, b"v"), now);
+    }
+    let b = batch_outputs(&outputs(&mut s));
+    assert_eq!(b.len(), 1);
+    let (_, first, _, count) = b[0];
+    assert!(count > 2);
+    // The first of the batch is answered, the second is running when the daemon dies.
+    s.message(PeerId(1), &result(first, false, b"v"), now);
+    outputs(&mut s);
+    s.disconnected(PeerId(1), &DisconnectReason::Closed, now);
+    let out = outputs(&mut s);
+    assert!(
+        out.contains(&Output::Resolve {
+            task: TaskId(first + 1),
+            outcome: Outcome::Error(ErrorCode::CONNECTION_RESET)
+        }),
+        "{out:?}"
+    );
+    let fails = out
+        .iter()
+        .filter(|o| matches!(o, Output::Resolve { .. }))
+        .count();
+    assert_eq!(fails, 1, "only the unit it ran fails: {out:?}");
+    s.connected(PeerId(2), now);
+    s.message(PeerId(2), &hello(102), now);
+    let out = outputs(&mut s);
+    assert_eq!(batch_outputs(&out), vec![(2, first + 2, 4, 1)], "{out:?}");
+    assert_eq!(s.sched().attempts(TaskId(first + 2)), Some(1));
+}
+
+#[test]
+fn a_units_give_back_and_its_cancel_are_frames_of_that_unit() {
+    let mut s = timed_session();
+    let mut now = Instant::now();
+    s.set_time(now);
+    joined(&mut s, 1, now);
+    units(&mut s, 1, 30, 0);
+    for id in 1..=2 {
+        outputs(&mut s);
+        now += Duration::from_micros(20);
+        s.message(PeerId(1), &result(id, false, b"v"), now);
+    }
+    let (_, first, _, count) = batch_outputs(&outputs(&mut s))[0];
+    let last = first + u64::from(count) - 1;
+    assert!(s.sched_mut().cancel(TaskId(last)));
+    assert_eq!(
+        outputs(&mut s),
+        vec![Output::Send {
+            peer: PeerId(1),
+            frame: encode(&Frame::Cancel { id: TaskId(last) })
+        }]
+    );
+    // The daemon drops it unstarted: nothing resolves (its handle was resolved by the cancel)
+    // and it is not sent again.
+    s.message(
+        PeerId(1),
+        &encode(&Frame::Withdrawn { id: TaskId(last) }),
+        now,
+    );
+    assert!(outputs(&mut s).is_empty());
+    assert_eq!(s.sched().attempts(TaskId(last)), None);
+}

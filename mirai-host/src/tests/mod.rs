@@ -103,6 +103,7 @@ pub(super) fn value(payload: &[u8]) -> Option<Outcome> {
 }
 
 mod handles;
+mod notify;
 mod peers;
 mod reliability;
 mod tasks;

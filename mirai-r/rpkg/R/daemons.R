@@ -1,7 +1,8 @@
 # Daemons and compute profiles: daemons(), status(), info(), profile helpers.
 #
 # A profile is an environment in the registry `..` with fields: compute, url, n, dots, tls,
-# sync, dispatcher, host (engine handle), gate (memory budget in force), serial (hooks),
+# sync, dispatcher, host (engine handle), cv (nanonext condition variable the engine signals
+# once per completed task), gate (memory budget in force), serial (hooks),
 # stream, seed, everywhere (latest batch); sync profiles also keep genv/gvars, the saved
 # daemon global environment and its cleanup baseline.
 
@@ -243,6 +244,7 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   prof$stream <- .rng_stream(seed)
   prof$dots <- dots$rendered
   prof$tls <- dots$dots[["tlscert"]]
+  prof$cv <- nanonext::cv()
   prof
 }
 
@@ -258,7 +260,8 @@ daemons <- function(n, url = NULL, remote = NULL, dispatcher = TRUE, ..., sync =
   host <- tryCatch(
     .Call(mirai_host_start, url, disp, limit, if (disp) prof$stream,
           if (!is.null(hooks)) serialize(hooks, NULL, version = 3L),
-          c(list(compute = prof$compute, retry = prof$retry, repair = prof$repair), .bridge_opts())),
+          c(list(compute = prof$compute, retry = prof$retry, repair = prof$repair, cv = prof$cv),
+            .bridge_opts())),
     error = function(e) stop(simpleError(conditionMessage(e), call))
   )
   prof$url <- .Call(mirai_host_url, host)
@@ -491,7 +494,9 @@ local_daemons <- function(.compute, frame = parent.frame()) {
 #' @param x the name of a field: `"url"` (the URL daemons dial), `"n"` (the number of local
 #'   daemons, 1 for URL and sync profiles), `"tls"` (what daemons need for TLS, embedded in
 #'   launch commands), `"dispatcher"` (`NULL` without a dispatcher, else an opaque external
-#'   pointer carrying the attribute `url`), `"stream"` (the current random-number stream),
+#'   pointer carrying the attribute `url`), `"cv"` (the profile's `conditionVariable`, see
+#'   `nanonext::cv()`, signalled once for every mirai of the profile that completes, whatever
+#'   the outcome), `"stream"` (the current random-number stream),
 #'   `"seed"`, `"sync"`, `"compute"` (the profile name) or `"dots"` (the daemon arguments as
 #'   written into launch commands, for example `",maxtasks=10"`).
 #' @param .compute the name of the profile. Unlike elsewhere, this defaults to `"default"`
@@ -532,8 +537,7 @@ nextget <- function(x, .compute = "default") {
     sync = prof$sync,
     compute = prof$compute,
     dots = prof$dots,
-    # No condition variable is exposed: completion is signalled inside the engine.
-    cv = NULL,
+    cv = prof$cv,
     NULL
   )
 }

@@ -54,8 +54,11 @@ is_mirai_error <- function(x) inherits(x, "miraiError")
 #' @rdname is_mirai_error
 is_mirai_interrupt <- function(x) inherits(x, "miraiInterrupt")
 
+# is_error_value() is nanonext's, re-exported (NAMESPACE): the same function object.
 #' @rdname is_mirai_error
-is_error_value <- function(x) inherits(x, "errorValue")
+#' @usage is_error_value(x)
+#' @name is_error_value
+NULL
 
 `$.miraiError` <- function(x, name) attr(x, name, exact = TRUE)
 
@@ -78,15 +81,7 @@ print.miraiInterrupt <- function(x, ...) {
   invisible(x)
 }
 
-print.errorValue <- function(x, ...) {
-  cat(sprintf("'errorValue' int %s\n", .code_text(.subset(x, 1L))))
-  invisible(x)
-}
-
-print.unresolvedValue <- function(x, ...) {
-  cat("'unresolved' logi NA\n")
-  invisible(x)
-}
+# Error values and the unresolved sentinel print with nanonext's methods.
 
 # The message an error value carries: the condition message of a miraiError, the
 # `"<code> | <text>"` form of an integer error value, "" for a miraiInterrupt.

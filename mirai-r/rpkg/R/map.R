@@ -125,7 +125,7 @@ mirai_map <- function(.x, .f, ..., .args = list(), .promise = NULL, .compute = N
     expr <- quote(do.call(.f, c(.x, .args), quote = TRUE))
     nms <- dimnames(.x)[[1L]]
   }
-  sizes <- .chunk_sizes(prof, length(rows))
+  sizes <- .chunk_sizes(prof, length(rows), rows)
   if (!prof$sync) {
     # The engine's `mirai_map` span (tracing on only) parents the elements' `mirai` spans.
     .Call(mirai_host_map_span, prof$host, TRUE)
@@ -147,20 +147,25 @@ mirai_map <- function(.x, .f, ..., .args = list(), .promise = NULL, .compute = N
   invisible(`class<-`(x, "mirai_map"))
 }
 
-# Chunking (mirai-r/src/chunk.rs). A map of many elements is sent as fewer, larger tasks, each
-# evaluating several consecutive elements on one daemon; every element keeps its own mirai, value,
-# error and cancellation. Sizes follow "guided" scheduling: each chunk takes 1/(8 d) of the
-# elements left (d: daemons), at most `.chunk_max`, so that chunks shrink towards the end and
-# the last elements are sent one by one, keeping every daemon busy until the map is done. A map
-# of fewer than 16 elements per daemon is not chunked at all: those are the maps of long tasks,
-# where dispatching each element to the next free daemon matters more than the per-task cost.
-# NULL: no chunking; otherwise the chunk sizes, in order.
+# Chunking (mirai-r/src/chunk.rs). A map of many elements is serialized as fewer, larger
+# payloads (chunks) of consecutive elements, to save R's per-task work on both sides; but every
+# element stays a task of the engine (a unit): counted, cancelled, lost and retried on its own.
+# How many elements go to a daemon at once is the dispatcher's choice, from how long they take
+# there (mirai-sched's units: one at a time until measured, or when slow; about 1 ms of work at
+# a time when quick; the unstarted ones of a daemon taken back when another falls idle), so a
+# map of slow functions is spread over every daemon as with one task per element. Chunk sizes
+# follow "guided" scheduling: each takes 1/(8 d) of the elements left (d: daemons), at most
+# `.chunk_max`. Not chunked: maps of fewer than 16 elements per daemon, where per-task costs
+# matter little; maps of large elements (over `.chunk_bytes` each on average), as a chunk
+# travels whole with each batch of its elements; and profiles without a dispatcher, which send
+# each task on its own. NULL: no chunking; otherwise the chunk sizes, in order.
 .chunk_max <- 64L
+.chunk_bytes <- 4096
 
-.chunk_sizes <- function(prof, n) {
-  if (prof$sync) return(NULL)
+.chunk_sizes <- function(prof, n, rows = NULL) {
+  if (prof$sync || isFALSE(prof$dispatcher)) return(NULL)
   d <- max(1L, prof$n, .Call(mirai_host_status, prof$host)$counters[1L])
-  if (n < 16L * d) return(NULL)
+  if (n < 16L * d || (!is.null(rows) && utils::object.size(rows) > .chunk_bytes * n)) return(NULL)
   sizes <- integer()
   left <- n
   while (left > 0L) {

@@ -53,12 +53,14 @@
 .opts$cli <- FALSE
 .opts$on <- FALSE
 
-# The single shared sentinel returned by `$data` while a mirai is pending.
-.unresolved <- structure(NA, class = "unresolvedValue")
+# The single shared sentinel returned by `$data` while a mirai is pending: nanonext's own object
+# (recognised by identity), bound at load time (a copy made at install time would be another).
+.unresolved <- NULL
 
 .miraiInterrupt <- structure("", class = c("miraiInterrupt", "errorValue", "try-error"))
 
 .onLoad <- function(libname, pkgname) {
+  .ns$.unresolved <- get(".unresolvedValue", envir = asNamespace("nanonext"))
   # cli_abort() needs rlang as well; without both the plain messages are used. Whether both are
   # present is settled on first use of `.opts$cli`, not here: loading them would add ~60 ms to
   # the start of every daemon, which never needs them unless it runs mirai code itself.

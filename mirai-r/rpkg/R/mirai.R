@@ -41,20 +41,23 @@
 }
 
 # A mirai is built and settled in C (mirai-r/src/aio.rs): an environment with class
-# c("mirai", "recvAio"), attribute `id` and an active binding `data`; while it waits its task
-# handle is `.Call(mirai_aio, m)` (a mirai of mirai() keeps its task in the bridge, keyed by
-# the mirai itself; others bind it as `.aio`), and `.hooks` with a serialization config; once settled it
-# holds `value`. Only an ephemeral mirai keeps its one-off host as `.host`, which keeps that host
-# alive (its finalizer resets it) while the task runs.
+# c("mirai", "recvAio"), attribute `id`, an active binding `data` and, while it waits, `aio`:
+# an Aio handle nanonext's functions understand (mirai-r/src/aiokind.rs). Its task handle is
+# `.Call(mirai_aio, m)` (a mirai of mirai() keeps its task in the bridge, keyed by the mirai
+# itself; others bind it as `.aio`), and `.hooks` with a serialization config; once settled it
+# holds `value` and `aio` is an integer (1, or 0 for an error value). Only an ephemeral mirai
+# keeps its one-off host as `.host`, which keeps that host alive (its finalizer resets it) while
+# the task runs. Bindings are made with assign(): `$<-` does nothing on a recvAio.
 .mk_mirai <- function(aio, hooks, host) {
   m <- .Call(mirai_wrap, aio, hooks)
-  if (!is.null(host)) m$.host <- host
+  if (!is.null(host)) assign(".host", host, envir = m)
   m
 }
 
 .mk_resolved <- function(v) {
   m <- .Call(mirai_wrap, NULL, NULL)
-  m$value <- v
+  assign("value", v, envir = m)
+  assign("aio", if (is.integer(v) && inherits(v, "errorValue")) 0L else 1L, envir = m)
   m
 }
 
@@ -64,7 +67,11 @@
 # Submits `data` to profile `prof` (NULL: ephemeral); NULL if `try` and not admitted.
 .submit <- function(prof, data, timeout, try = FALSE) {
   if (is.null(prof)) return(.ephemeral(data, timeout))
-  if (prof$sync) return(.mk_resolved(.sync_eval(prof, .seeded(prof, data), FALSE)))
+  if (prof$sync) {
+    m <- .mk_resolved(.sync_eval(prof, .seeded(prof, data), FALSE))
+    nanonext::cv_signal(prof$cv)
+    return(m)
+  }
   host <- prof$host
   if (prof$gate) {
     if (try) {
@@ -452,6 +459,8 @@ stop_mirai <- function(x) {
 #' @details Test `$data` with `unresolved()` rather than [is.na()]: the sentinel is a logical
 #'   `NA` of class `unresolvedValue`, and a task may well return `NA` itself.
 #'
+#'   This is nanonext's `unresolved()`, re-exported: it works on any Aio, a mirai being one.
+#'
 #' @seealso [call_mirai()] to wait.
 #' @examples
 #' daemons(1)
@@ -463,14 +472,9 @@ stop_mirai <- function(x) {
 #' m$data
 #' unresolved(m$data)
 #' daemons(0)
-unresolved <- function(x) {
-  if (is_mirai(x)) .pending(x)
-  else if (inherits(x, "unresolvedValue")) TRUE
-  else if (is.list(x)) {
-    for (m in x) if (is_mirai(m) && .pending(m) || inherits(m, "unresolvedValue")) return(TRUE)
-    FALSE
-  } else FALSE
-}
+#' @usage unresolved(x)
+#' @name unresolved
+NULL
 
 #' Is an object a mirai or a mirai map?
 #'

@@ -95,7 +95,7 @@ sendData.miraiNode <- function(node, data) {
   value <- data[["data"]]
   m <- mirai(do.call(node, data, quote = TRUE), node = value[["fun"]], data = value[["args"]], .compute = id)
   tag <- value[["tag"]] %||% data[["tag"]]
-  if (!is.null(tag)) m$tag <- tag
+  if (!is.null(tag)) assign("tag", tag, envir = m)
   node$mirai <- m
   invisible()
 }

@@ -21,7 +21,7 @@ as.promise.mirai <- function(x) {
     # the stack, so that pending and already-resolved mirai reject alike and Shiny keeps its
     # deep stack traces.
     p <- p$then(onFulfilled = .promise_value)
-    x$promise <- p
+    assign("promise", p, envir = x)
   }
   p
 }

@@ -23,6 +23,10 @@
 #'   not return a raw vector"`). Hooks need the dispatcher; they are sent to each daemon as it
 #'   connects.
 #'
+#'   This is nanonext's `serial_config()`, re-exported. It checks that `sfunc` and `ufunc` are
+#'   functions or lists; [daemons()] and [register_serial()] also check that every element of
+#'   those lists is a function.
+#'
 #'   Typical configurations:
 #'   - torch: `serial_config("torch_tensor", torch::torch_serialize, torch::torch_load)`
 #'   - Arrow: `serial_config("ArrowTabular", arrow::write_to_raw, function(x)
@@ -54,18 +58,9 @@
 #' m[]$total
 #' m[]$trips # there and back
 #' daemons(0)
-serial_config <- function(class, sfunc, ufunc) {
-  is.character(class) || stop("`class` must be a character vector")
-  if (is.function(sfunc)) sfunc <- list(sfunc)
-  if (is.function(ufunc)) ufunc <- list(ufunc)
-  length(class) == length(sfunc) && length(sfunc) == length(ufunc) ||
-    stop("`class`, `sfunc` and `ufunc` must all be the same length")
-  is.list(sfunc) && all(vapply(sfunc, is.function, logical(1L))) ||
-    stop("`sfunc` must be a function or list of functions")
-  is.list(ufunc) && all(vapply(ufunc, is.function, logical(1L))) ||
-    stop("`ufunc` must be a function or list of functions")
-  list(class, sfunc, ufunc)
-}
+#' @usage serial_config(class, sfunc, ufunc)
+#' @name serial_config
+NULL
 
 #' Register custom serialization for all compute profiles
 #'
@@ -98,6 +93,8 @@ serial_config <- function(class, sfunc, ufunc) {
 #' daemons(0)
 register_serial <- function(class, sfunc, ufunc) {
   cfg <- serial_config(class, sfunc, ufunc)
+  for (k in 2:3) all(vapply(cfg[[k]], is.function, logical(1L))) ||
+    stop(sprintf("`%s` must be a function or list of functions", c("", "sfunc", "ufunc")[k]))
   reg <- .opts$serial
   .opts$serial <- if (is.null(reg)) cfg else list(c(reg[[1L]], cfg[[1L]]), c(reg[[2L]], cfg[[2L]]), c(reg[[3L]], cfg[[3L]]))
   invisible()

@@ -13,8 +13,13 @@ test_that("serial_config validates exactly and returns an unnamed list", {
   expect_error(serial_config(c("a", "b"), identity, identity), "`class`, `sfunc` and `ufunc` must all be the same length", fixed = TRUE)
   expect_error(serial_config("a", list(identity, identity), identity), "`class`, `sfunc` and `ufunc` must all be the same length", fixed = TRUE)
   expect_error(serial_config("a", "f", identity), "`sfunc` must be a function or list of functions", fixed = TRUE)
-  expect_error(serial_config("a", list("f"), identity), "`sfunc` must be a function or list of functions", fixed = TRUE)
-  expect_error(serial_config("a", identity, list(1)), "`ufunc` must be a function or list of functions", fixed = TRUE)
+  # serial_config() is nanonext's (re-exported), which takes any list: register_serial() and
+  # daemons() refuse hooks that are not functions
+  expect_identical(serial_config, nanonext::serial_config)
+  expect_error(register_serial("a", list("f"), identity), "`sfunc` must be a function or list of functions", fixed = TRUE)
+  expect_error(register_serial("a", identity, list(1)), "`ufunc` must be a function or list of functions", fixed = TRUE)
+  expect_error(daemons(1, serial = serial_config("a", list("f"), identity)), "`serial` must be NULL or a configuration made by serial_config()", fixed = TRUE)
+  expect_error(daemons(1, serial = serial_config("a", identity, list(1))), "`serial` must be NULL or a configuration made by serial_config()", fixed = TRUE)
   two <- serial_config(c("a", "b"), list(identity, identity), list(identity, identity))
   expect_identical(two[[1L]], c("a", "b"))
   expect_length(two[[2L]], 2L)

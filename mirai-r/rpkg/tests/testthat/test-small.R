@@ -50,8 +50,7 @@ test_that("nextget() knows every field of the spec", {
   expect_false(nextget("sync", .compute = "ng"))
   expect_identical(nextget("compute", .compute = "ng"), "ng")
   expect_identical(nextget("dots", .compute = "ng"), ",maxtasks=10")
-  # No condition variable is exposed yet.
-  expect_null(nextget("cv", .compute = "ng"))
+  expect_s3_class(nextget("cv", .compute = "ng"), "conditionVariable")
 })
 
 test_that("the package version is 2.7.1.9000", {

@@ -7,7 +7,9 @@
 //! repository's (same versions), their crates.io dependencies are vendored and compressed into
 //! `src/rust/vendor.tar.xz`, and `R CMD build` writes `target/pkg/<name>_<version>.tar.gz`.
 //! The package's `configure` sees `src/rust/vendor.tar.xz` and builds offline from it; the
-//! staged `inst/AUTHORS` lists the vendored crates with their authors and licenses.
+//! staged `inst/AUTHORS` lists the vendored crates with their authors and licenses. Packages
+//! build in order (nanonext, then mirai, which imports it); each tarball is installed into
+//! `target/pkg/lib` for the builds after it, removed at the end.
 
 mod authors;
 

@@ -18,6 +18,12 @@ done
 # Headless Chromium drives the Shiny test app.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pandoc >/dev/null 2>&1 || need+=(pandoc)
+# R CMD check --as-cran (scripts/test-check.sh): checkbashisms (Debian's devscripts) for the
+# configure and cleanup scripts, tidy for the HTML validation of the help pages, qpdf for the
+# size check of PDFs.
+command -v checkbashisms >/dev/null 2>&1 || need+=(devscripts)
+command -v tidy >/dev/null 2>&1 || need+=(tidy)
+command -v qpdf >/dev/null 2>&1 || need+=(qpdf)
 # The remote-launch tests start real services on 127.0.0.1 (scripts/services): an OpenSSH server,
 # a single-node Slurm with munge; they also use openssl (test PKI), curl (http_config), python3
 # (the test's HTTP server), unshare and ip (an isolated network namespace for SSH tunnels), ps.

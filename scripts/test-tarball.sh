@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
-# Proof that the R source tarball installs anywhere with R, a C compiler, cargo and rustc:
-# builds it (`cargo xtask build-r`), copies it alone into an empty directory, and there, in a
-# network namespace with no network (`unshare -n`), with an empty HOME (no ~/.cargo registry, no
-# checkout, no MIRAI_WORKSPACE), installs it into a fresh library and runs the README's quick
-# start, which must print 142 and the squares. Fails at the first step that fails; prints the
-# time of the build and of the install. Needs root (for unshare) on Linux.
+# Proof that the R source tarballs install anywhere with R, a C compiler, cargo and rustc: builds
+# both (`cargo xtask build-r`: nanonext and mirai), copies them alone into an empty directory,
+# and there, in a network namespace with no network (`unshare -n`), with an empty HOME (no
+# ~/.cargo registry, no checkout, no MIRAI_WORKSPACE), installs them into a fresh library,
+# nanonext first (mirai imports it), and runs the README's quick start, which must print 142 and
+# the squares. Fails at the first step that fails; prints the time of the build and of the
+# installs. Needs root (for unshare) on Linux. The tarballs stay in target/pkg for
+# scripts/test-check.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-version=$(sed -n 's/^Version: *//p' mirai-r/rpkg/DESCRIPTION)
-tarball="target/pkg/mirai_${version}.tar.gz"
+tarballs=()
+for dir in nanonext-r/rpkg mirai-r/rpkg; do
+  name=$(sed -n 's/^Package: *//p' "$dir/DESCRIPTION")
+  version=$(sed -n 's/^Version: *//p' "$dir/DESCRIPTION")
+  tarballs+=("target/pkg/${name}_${version}.tar.gz")
+done
 
 t0=$(date +%s)
-rm -f "$tarball"
+rm -f "${tarballs[@]}"
 cargo xtask build-r
-test -f "$tarball" || { echo "test-tarball: $tarball was not built" >&2; exit 1; }
+for tarball in "${tarballs[@]}"; do
+  test -f "$tarball" || { echo "test-tarball: $tarball was not built" >&2; exit 1; }
+done
 t1=$(date +%s)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$tarball" "$work/"
+cp "${tarballs[@]}" "$work/"
 mkdir "$work/lib" "$work/home"
 cargo_bin=$(dirname "$(command -v cargo)")
 # rustup's proxies find their toolchains through RUSTUP_HOME, which an empty HOME would hide.
@@ -29,16 +37,29 @@ offline() {
     -u R_LIBS -u R_LIBS_USER HOME="$work/home" RUSTUP_HOME="$rustup_home" \
     PATH="$cargo_bin:$PATH" "$@")
 }
-echo "== R CMD INSTALL $(basename "$tarball"), offline, in $work"
-if ! offline R CMD INSTALL --library="$work/lib" "$(basename "$tarball")" 2>&1 | tee "$work/install.log"; then
-  echo "test-tarball: R CMD INSTALL of the tarball failed (offline)" >&2; exit 1
-fi
+for tarball in "${tarballs[@]}"; do
+  file=$(basename "$tarball")
+  name=${file%%_*}
+  echo "== R CMD INSTALL $file, offline, in $work"
+  if ! offline env R_LIBS="$work/lib" R CMD INSTALL --library="$work/lib" "$file" 2>&1 | tee "$work/install-$name.log"; then
+    echo "test-tarball: R CMD INSTALL of $file failed (offline)" >&2; exit 1
+  fi
+  grep -q "^$name: using rustc " "$work/install-$name.log" ||
+    { echo "test-tarball: the install log of $file does not name rustc's version" >&2; exit 1; }
+done
 t2=$(date +%s)
-grep -q '^mirai: using rustc ' "$work/install.log" ||
-  { echo "test-tarball: the install log does not name rustc's version" >&2; exit 1; }
 if [ -n "$(ls -A "$work/home")" ]; then
-  echo "test-tarball: the install wrote into HOME:" >&2; ls -A "$work/home" >&2; exit 1
+  echo "test-tarball: the installs wrote into HOME:" >&2; ls -A "$work/home" >&2; exit 1
 fi
+
+echo "== nanonext alone, offline: a condition variable signalled and taken"
+offline env R_LIBS="$work/lib" Rscript -e '
+library(nanonext)
+x <- cv()
+cv_signal(x)
+stopifnot(until(x, 100), !until(x, 10), cv_value(x) == 0L)
+cat("nanonext", format(packageVersion("nanonext")), "ok\n")
+' || { echo "test-tarball: nanonext from the tarball does not work" >&2; exit 1; }
 
 echo "== quick start, offline"
 if ! offline env R_LIBS="$work/lib" Rscript -e '
@@ -57,4 +78,5 @@ grep -q '^\[1\] 142$' "$work/quickstart.log" ||
   { echo "test-tarball: the quick start did not print 142" >&2; exit 1; }
 grep -Eq '^\[1\] +1 +4 +9 +16 +25 +36 +49 +64 +81$' "$work/quickstart.log" ||
   { echo "test-tarball: the quick start did not print the squares" >&2; exit 1; }
-echo "test-tarball: ok ($(du -h "$root/$tarball" | cut -f1) tarball; build $((t1 - t0)) s, offline install $((t2 - t1)) s)"
+sizes=$(cd "$root" && du -h "${tarballs[@]}" | awk '{ sub(".*/", "", $2); printf "%s%s %s", sep, $2, $1; sep = ", " }')
+echo "test-tarball: ok ($sizes; build $((t1 - t0)) s, offline installs $((t2 - t1)) s)"

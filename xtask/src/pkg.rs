@@ -6,7 +6,12 @@
 //! copied into `src/rust/` with a generated Cargo workspace and a Cargo.lock pruned from the
 //! repository's (same versions), their crates.io dependencies are vendored and compressed into
 //! `src/rust/vendor.tar.xz`, and `R CMD build` writes `target/pkg/<name>_<version>.tar.gz`.
-//! The package's `configure` sees `src/rust/vendor.tar.xz` and builds offline from it.
+//! The package's `configure` sees `src/rust/vendor.tar.xz` and builds offline from it; the
+//! staged `inst/AUTHORS` lists the vendored crates with their authors and licenses. Packages
+//! build in order (nanonext, then mirai, which imports it); each tarball is installed into
+//! `target/pkg/lib` for the builds after it, removed at the end.
+
+mod authors;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -52,14 +57,47 @@ pub(crate) fn command(args: &[String]) -> Result<ExitCode> {
     }
     let root = workspace_root();
     let out = root.join("target").join("pkg");
-    for p in PACKAGES {
-        let tarball = build(&root, &out, p)?;
-        println!("built {}", tarball.display());
+    // `R CMD build` installs a package to build its vignettes, which needs the packages it
+    // imports: each tarball built is installed here for the ones after it (mirai imports
+    // nanonext).
+    let lib = out.join("lib");
+    if lib.exists() {
+        std::fs::remove_dir_all(&lib)
+            .map_err(|e| format!("cannot remove {}: {e}", lib.display()))?;
     }
+    std::fs::create_dir_all(&lib)?;
+    for (i, p) in PACKAGES.iter().enumerate() {
+        let tarball = build(&root, &out, &lib, p)?;
+        println!("built {}", tarball.display());
+        if i + 1 < PACKAGES.len() {
+            println!(
+                "installing {} into {} for the packages after it",
+                tarball.display(),
+                lib.display()
+            );
+            run(Command::new("R")
+                .args(["CMD", "INSTALL", "--no-test-load", "--library"])
+                .arg(&lib)
+                .arg(&tarball)
+                .env("R_LIBS", r_libs(&lib))
+                .stdout(Stdio::null()))?;
+        }
+    }
+    std::fs::remove_dir_all(&lib)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn build(root: &Path, out: &Path, p: &RPackage) -> Result<PathBuf> {
+/// `R_LIBS` with `lib` first.
+fn r_libs(lib: &Path) -> std::ffi::OsString {
+    let mut v = lib.as_os_str().to_os_string();
+    if let Some(prev) = std::env::var_os("R_LIBS").filter(|p| !p.is_empty()) {
+        v.push(":");
+        v.push(prev);
+    }
+    v
+}
+
+fn build(root: &Path, out: &Path, lib: &Path, p: &RPackage) -> Result<PathBuf> {
     let src = root.join(p.dir);
     let desc = read(&src.join("DESCRIPTION"))?;
     let name = description_field(&desc, "Package").ok_or("DESCRIPTION has no Package field")?;
@@ -98,6 +136,9 @@ fn build(root: &Path, out: &Path, p: &RPackage) -> Result<PathBuf> {
         .arg(rust.join("vendor"))
         .stdout(Stdio::null()))?;
     prune_vendor(&rust.join("vendor"))?;
+    let authors = authors::authors_file(&name, &rust.join("vendor"))?;
+    std::fs::create_dir_all(stage.join("inst"))?;
+    std::fs::write(stage.join("inst").join("AUTHORS"), authors)?;
     // Reproducible archive: sorted names, fixed times and owners.
     run(Command::new("tar")
         .current_dir(&rust)
@@ -117,7 +158,8 @@ fn build(root: &Path, out: &Path, p: &RPackage) -> Result<PathBuf> {
     run(Command::new("R")
         .current_dir(out)
         .args(["CMD", "build", "--no-manual"])
-        .arg(&stage))?;
+        .arg(&stage)
+        .env("R_LIBS", r_libs(lib)))?;
     Ok(out.join(format!("{name}_{version}.tar.gz")))
 }
 

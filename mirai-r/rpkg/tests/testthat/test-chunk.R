@@ -78,30 +78,26 @@ test_that("stopping one element resolves it alone; stopping the map cancels ever
 test_that("FIFO: a map's elements start in order, after earlier tasks and before later ones", {
   dir <- tempfile("fifo")
   dir.create(dir)
-  stamp <- function(tag) { writeLines(sprintf("%.6f", as.numeric(Sys.time())), file.path(dir, tag)); tag }
+  stamp <- function(tag) { writeLines(sprintf("%.6f %d", as.numeric(Sys.time()), Sys.getpid()), file.path(dir, tag)); tag }
   before <- mirai(stamp("before"), stamp = stamp, dir = dir)
-  x <- mirai_map(sprintf("m%04d", seq_len(300L)), function(tag) {
-    stamp(tag)
-    writeLines(as.character(Sys.getpid()), file.path(dir, paste0(tag, ".pid")))
-    Sys.sleep(0.001)
-    tag
-  }, stamp = stamp, dir = dir)
+  x <- mirai_map(sprintf("m%04d", seq_len(300L)), function(tag) { stamp(tag); Sys.sleep(0.001); tag }, stamp = stamp, dir = dir)
   after <- mirai(stamp("after"), stamp = stamp, dir = dir)
   expect_identical(after[], "after")
   invisible(x[])
-  t <- vapply(c("before", sprintf("m%04d", seq_len(300L)), "after"), function(f) as.numeric(readLines(file.path(dir, f))), 0)
-  s <- t[2:301]
-  sizes <- chunk_sizes(300L, 2L)
-  # "before" and the first chunk are sent at once to the two daemons, so either may start
-  # first; every later chunk waits for a free daemon, so none starts before "before"
-  expect_true(t[["before"]] <= min(s[-seq_len(sizes[1L])]))
-  expect_true(t[["after"]] >= max(s) - 0.002) # two daemons: the last element and "after" may overlap
-  # every element is a task of its own, dispatched from the head of the queue in order, so
-  # each daemon starts the elements it is given in index order
-  pids <- vapply(sprintf("m%04d", seq_len(300L)), function(f) readLines(file.path(dir, paste0(f, ".pid"))), "")
-  expect_length(unique(pids), 2L)
-  for (p in unique(pids)) expect_false(is.unsorted(s[pids == p]))
-  expect_identical(sum(sizes), 300L)
+  tags <- c("before", sprintf("m%04d", seq_len(300L)), "after")
+  rec <- vapply(tags, function(f) as.numeric(strsplit(readLines(file.path(dir, f)), " ")[[1L]]), c(0, 0))
+  unlink(dir, recursive = TRUE)
+  t <- rec[1L, ]
+  pid <- rec[2L, ]
+  # the map travels in chunks
+  expect_identical(sum(chunk_sizes(300L, 2L)), 300L)
+  # Order only, no time margins: a loaded machine may stall either daemon at any point, so
+  # starts on different daemons are not ordered. Every element is a task of its own, and the
+  # queue is served from its head in order ("before", the elements, "after"), in batches of
+  # consecutive tasks that each daemon runs one by one: so each daemon starts what it is given
+  # in queue order, "before" ahead of its elements and "after" behind them.
+  expect_length(unique(pid), 2L)
+  for (p in unique(pid)) expect_false(is.unsorted(t[pid == p], strictly = TRUE))
 })
 
 test_that("every element sees a clean daemon: globals, search path and options are restored between elements", {

@@ -1,5 +1,6 @@
 # One compute profile, three deployment types: local daemons, a daemon over SSH and daemons from
 # Slurm, all dialing the same zero-config TLS URL and served from one FIFO queue.
+skip_without_services()
 
 test_that("local, SSH and Slurm daemons share one TLS URL and one FIFO queue", {
   sshd <- start_service("sshd")

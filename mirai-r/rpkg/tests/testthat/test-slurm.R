@@ -1,4 +1,5 @@
 # cluster_config() against a real single-node Slurm on 127.0.0.1 (scripts/services/slurm.sh).
+skip_without_services()
 
 slurm_options <- function(svc) {
   sprintf("#SBATCH --job-name=mirai\n  #SBATCH --output=%s/jobs/%%j.out\n\t#SBATCH --cpus-per-task=1", svc$dir)

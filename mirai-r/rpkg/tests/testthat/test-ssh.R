@@ -1,4 +1,5 @@
 # ssh_config() against a real OpenSSH server on 127.0.0.1 (scripts/services/sshd.sh).
+skip_without_services()
 
 test_that("ssh_config launches daemons over a real sshd that connect and compute", {
   svc <- start_service("sshd")

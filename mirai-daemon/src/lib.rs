@@ -29,6 +29,7 @@ use mirai_transport::Connection;
 
 mod builtin;
 pub mod cli;
+mod held;
 pub mod session;
 mod watchdog;
 mod worker;

@@ -23,6 +23,8 @@
 //! tasks: so each element starts, is cancelled, withdrawn or dropped at a `last` result like a
 //! task of its own. The chunk's payload is kept once, in the session, until its last element
 //! is done; the worker evaluates an element with [`Session::unit`] (its payload and index).
+//! A batch sent with [`mirai_proto::flags::COALESCE`] lets the worker hold its elements'
+//! results and send them together ([`Session::coalesced`]); the session itself is the same.
 //!
 //! Leaving on an idle limit (idletime, or walltime while idle) is a handshake too: the daemon
 //! sends a *leave notice*, a result marked `last` with task id [`LEAVE_NOTICE_ID`] and no
@@ -117,6 +119,8 @@ struct Chunk {
     count: u32,
     /// Its elements not yet done (finished or dropped).
     left: u32,
+    /// Sent with [`mirai_proto::flags::COALESCE`]: its results may be held and sent together.
+    coalesce: bool,
     payload: Arc<Vec<u8>>,
 }
 
@@ -165,6 +169,22 @@ impl Session {
         })
     }
 
+    /// The batch (its [`Unit::chunk`]) of element task `id` if that batch is coalesced
+    /// ([`mirai_proto::flags::COALESCE`]): the worker may hold its result while the next task
+    /// waiting is an element of the same batch ([`Session::next_unit_chunk`]).
+    pub fn coalesced(&self, id: TaskId) -> Option<u64> {
+        self.chunks.iter().find_map(|c| {
+            let k = id.get().checked_sub(c.first.get())?;
+            (c.coalesce && k < u64::from(c.count)).then_some(c.serial)
+        })
+    }
+
+    /// The batch of the next task waiting, if it is an element of one.
+    pub fn next_unit_chunk(&self) -> Option<u64> {
+        let t = self.pending.front()?;
+        self.unit(t.id).map(|u| u.chunk)
+    }
+
     /// Element task `id` is done (finished or dropped): its chunk goes with its last one.
     fn unit_done(&mut self, id: TaskId) {
         let Some(i) = self.chunks.iter().position(|c| {
@@ -207,6 +227,7 @@ impl Session {
                 offset: b.offset,
                 count,
                 left: count,
+                coalesce: b.flags & mirai_proto::flags::COALESCE != 0,
                 payload: Arc::new(b.payload),
             });
         }
@@ -550,6 +571,36 @@ mod tests {
             payload: b"chunk".to_vec(),
             trace: None,
         }))
+    }
+
+    #[test]
+    fn a_coalesced_batch_names_its_chunk_for_its_elements_and_a_plain_one_does_not() {
+        let mut s = ready();
+        let mut frame = Batch {
+            id: TaskId(1),
+            flags: mirai_proto::flags::COALESCE,
+            offset: 0,
+            count: 2,
+            payload: b"chunk".to_vec(),
+            trace: None,
+        };
+        assert!(matches!(
+            s.on_frame(&encode(&Frame::Batch(frame.clone()))),
+            Step::Start(_)
+        ));
+        frame.id = TaskId(3);
+        frame.flags = 0;
+        assert_eq!(s.on_frame(&encode(&Frame::Batch(frame))), Step::Continue);
+        let chunk = s.coalesced(TaskId(1)).expect("coalesced");
+        assert_eq!(s.coalesced(TaskId(2)), Some(chunk));
+        assert_eq!(s.coalesced(TaskId(3)), None, "not coalesced");
+        assert_eq!(s.next_unit_chunk(), Some(chunk), "its next element waits");
+        s.finish(false);
+        assert_eq!(s.next_pending().map(|t| t.id), Some(TaskId(2)));
+        s.finish(false);
+        let next = s.next_unit_chunk().expect("an element of the second batch");
+        assert_ne!(next, chunk, "a batch of its own");
+        s.check_invariants();
     }
 
     #[test]

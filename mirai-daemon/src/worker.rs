@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use mirai_proto::{Frame, Hello, TaskResult, PROTOCOL_VERSION};
 use mirai_transport::Connection;
 
+use crate::held::Held;
 use crate::session::{Session, Step, LEAVE_NOTICE_ID};
 use crate::watchdog::Watchdog;
 use crate::{
@@ -16,7 +17,7 @@ use crate::{
 
 /// Result buffers that grew beyond this are released after sending, so that one huge result
 /// does not pin its memory for the daemon's lifetime.
-const KEEP_BUFFER: usize = 4 << 20;
+pub(crate) const KEEP_BUFFER: usize = 4 << 20;
 
 /// After an evaluation at least this long, frames that arrived meanwhile are read before the
 /// next task starts (see the loop in `Worker::run`).
@@ -29,7 +30,8 @@ const LEAVE_ACK_WAIT: Duration = Duration::from_secs(10);
 struct Link {
     // Declared before `conn` so that it is stopped before the socket it polls is closed.
     watchdog: Option<Watchdog>,
-    conn: Connection,
+    /// Shared with the result flusher ([`Held`]).
+    conn: Arc<Connection>,
 }
 
 impl Link {
@@ -44,7 +46,10 @@ impl Link {
             },
             _ => None,
         };
-        Link { watchdog, conn }
+        Link {
+            watchdog,
+            conn: Arc::new(conn),
+        }
     }
 }
 
@@ -108,6 +113,8 @@ pub(crate) struct Worker<'c> {
     tracing: bool,
     /// The last evaluation was long: read what arrived before starting another task.
     catch_up: bool,
+    /// Results of a coalesced batch not sent yet.
+    held: Held,
 }
 
 impl<'c> Worker<'c> {
@@ -123,6 +130,7 @@ impl<'c> Worker<'c> {
             out: Vec::new(),
             tracing,
             catch_up: false,
+            held: Held::default(),
         }
     }
 
@@ -209,6 +217,10 @@ impl<'c> Worker<'c> {
 
             self.tasks += 1;
             let id = task.id;
+            let coalesced = self.session.coalesced(id);
+            if coalesced.is_some() {
+                self.held.begin(id, &link.conn);
+            }
             let began = Instant::now();
             let (evaluation, exit_requested, host_gone) = self.evaluate(&link, ev, task);
             self.catch_up = began.elapsed() >= CATCH_UP_AFTER;
@@ -236,7 +248,19 @@ impl<'c> Worker<'c> {
                 log::debug!("mirai daemon: exit instruction received during task {id}");
                 return Ok(ExitCode::Disconnected);
             }
-            let sent = !host_gone && self.send_result(&link, id, evaluation, last.is_some());
+            let sent = !host_gone
+                && match coalesced {
+                    Some(chunk) if last.is_none() => {
+                        self.held.push(id, evaluation, began);
+                        // The batch goes on with its next element, or its results go now.
+                        let next = self.session.next_unit_chunk() == Some(chunk);
+                        (next && !self.held.due()) || self.flush_held(&link)
+                    }
+                    _ => {
+                        self.flush_held(&link)
+                            && self.send_result(&link, id, evaluation, last.is_some())
+                    }
+                };
             if !sent {
                 // The host cannot receive this result. A daemon at its limit leaves now rather
                 // than redial only to exit.
@@ -314,8 +338,17 @@ impl<'c> Worker<'c> {
         }
     }
 
-    /// Sends a small frame (a `Withdrawn`); false if the connection failed.
-    fn send_frame(&self, link: &Link, frame: &Frame) -> bool {
+    /// Sends the held results, if any; false if the connection failed.
+    fn flush_held(&mut self, link: &Link) -> bool {
+        self.held.flush(&link.conn)
+    }
+
+    /// Sends a small frame (a `Withdrawn`), after the held results; false if the connection
+    /// failed.
+    fn send_frame(&mut self, link: &Link, frame: &Frame) -> bool {
+        if !self.flush_held(link) {
+            return false;
+        }
         match link.conn.send(&mirai_proto::encode(frame)) {
             Ok(()) => true,
             Err(e) => {
@@ -416,6 +449,10 @@ impl<'c> Worker<'c> {
 
     /// Waits for the next task while idle, up to the idle/wall deadline.
     fn next_task(&mut self, link: &Link) -> Next {
+        // Nothing is held while the daemon waits (the rest of a batch may have been cancelled).
+        if !self.flush_held(link) {
+            return Next::Lost;
+        }
         loop {
             let timeout = self
                 .deadline()
@@ -496,8 +533,9 @@ impl<'c> Worker<'c> {
         if self.cfg.autoexit != AutoExit::Stay {
             return Ok(Some(ExitCode::Disconnected));
         }
-        // Tasks and cancels of the old host mean nothing to the next one.
+        // Tasks, cancels and held results of the old host mean nothing to the next one.
         self.session = Session::new(self.max_frame());
+        self.held = Held::default();
         link.close();
         log::info!("mirai daemon: connection lost; redialling {}", self.cfg.url);
         match self.connect(false, ev)? {

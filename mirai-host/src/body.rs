@@ -81,7 +81,7 @@ impl TaskBody {
     }
 
     /// Sends a batch frame of units `id ..` (`count` of them, from element `offset` of this
-    /// chunk) to `peer`, written the same way.
+    /// chunk) to `peer`, written the same way; `coalesce` sets [`mirai_proto::flags::COALESCE`].
     pub(crate) fn send_batch(
         &self,
         listener: &Listener,
@@ -89,11 +89,17 @@ impl TaskBody {
         id: TaskId,
         offset: u32,
         count: u32,
+        coalesce: bool,
     ) -> Result<(), mirai_transport::Error> {
         let payload = self.payload();
+        let coalesce = if coalesce {
+            mirai_proto::flags::COALESCE
+        } else {
+            0
+        };
         let parts = mirai_proto::batch_frame_parts(
             id,
-            self.flags(),
+            self.flags() | coalesce,
             offset,
             count,
             payload.len(),

@@ -25,8 +25,8 @@ pub(crate) struct Outbox {
 pub(crate) enum Outgoing {
     /// Task `.0`, whose body is shared with the scheduler (which may keep it for a retry).
     Task(TaskId, TaskBody),
-    /// Units `.0 ..` (`.2` of them, from element `.1`) of the chunk in `.3`.
-    Batch(TaskId, u32, u32, TaskBody),
+    /// Units `.0 ..` (`.2` of them, from element `.1`) of the chunk in `.4`, coalesced if `.3`.
+    Batch(TaskId, u32, u32, bool, TaskBody),
     /// Any other frame, encoded.
     Frame(Vec<u8>),
 }
@@ -37,8 +37,8 @@ impl Outgoing {
     fn send(&self, listener: &Listener, peer: PeerId) -> Result<(), mirai_transport::Error> {
         match self {
             Outgoing::Task(id, body) => body.send(listener, peer, *id),
-            Outgoing::Batch(id, offset, count, body) => {
-                body.send_batch(listener, peer, *id, *offset, *count)
+            Outgoing::Batch(id, offset, count, coalesce, body) => {
+                body.send_batch(listener, peer, *id, *offset, *count, *coalesce)
             }
             Outgoing::Frame(v) => listener.send(peer, v),
         }

@@ -25,7 +25,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use mirai_proto::{Frame, Init, RngStream, PROTOCOL_VERSION};
+use mirai_proto::{Frame, Init, RngStream, TaskResult, PROTOCOL_VERSION};
 use mirai_sched::{Action, Config as SchedConfig, DaemonId, Delivery, Scheduler, TaskId};
 use mirai_transport::{DisconnectReason, PeerId};
 
@@ -120,6 +120,9 @@ pub enum Output<B> {
         offset: u32,
         /// Units sent.
         count: u32,
+        /// The units are tiny: the daemon may send their results together
+        /// ([`mirai_proto::flags::COALESCE`]).
+        coalesce: bool,
         /// The chunk, as handed to the scheduler.
         body: B,
     },
@@ -361,6 +364,10 @@ impl<B> Session<B> {
                 None
             }
             Ok(Frame::Result(_)) if peer.hello.is_none() => Some("a result frame".to_string()),
+            Ok(Frame::Results(_)) if peer.hello.is_none() => Some("a results frame".to_string()),
+            Ok(Frame::Running { .. }) if peer.hello.is_none() => {
+                Some("a running frame".to_string())
+            }
             Ok(Frame::Withdrawn { .. }) if peer.hello.is_none() => {
                 Some("a withdrawn frame".to_string())
             }
@@ -373,27 +380,18 @@ impl<B> Session<B> {
                 None
             }
             Ok(Frame::Result(r)) => {
-                match self.sched.result(daemon_of(p), r.id, r.last) {
-                    Delivery::Deliver => {
-                        let outcome = Outcome::Value {
-                            status: r.status,
-                            payload: r.payload,
-                        };
-                        self.out.push_back(Output::Resolve {
-                            task: r.id,
-                            outcome,
-                        });
-                    }
-                    Delivery::Discard if r.last => {
-                        log::debug!("mirai host: daemon {p} is leaving (a limit was reached)")
-                    }
-                    Delivery::Discard => {
-                        log::debug!(
-                            "mirai host: discarded result of task {} from daemon {p}",
-                            r.id
-                        )
-                    }
+                self.result(p, r);
+                None
+            }
+            // A coalesced batch's results, in the order they ended.
+            Ok(Frame::Results(rs)) => {
+                for r in rs {
+                    self.result(p, r);
                 }
+                None
+            }
+            Ok(Frame::Running { id }) => {
+                self.sched.running(daemon_of(p), id);
                 None
             }
             Ok(other) => Some(format!("an unexpected {} frame", other.kind())),
@@ -409,6 +407,31 @@ impl<B> Session<B> {
                 _ => reason,
             };
             self.drop_peer(p, &reason);
+        }
+    }
+
+    /// A result from daemon `p` (after its hello).
+    fn result(&mut self, p: PeerId, r: TaskResult) {
+        match self.sched.result(daemon_of(p), r.id, r.last) {
+            Delivery::Deliver => {
+                let outcome = Outcome::Value {
+                    status: r.status,
+                    payload: r.payload,
+                };
+                self.out.push_back(Output::Resolve {
+                    task: r.id,
+                    outcome,
+                });
+            }
+            Delivery::Discard if r.last => {
+                log::debug!("mirai host: daemon {p} is leaving (a limit was reached)")
+            }
+            Delivery::Discard => {
+                log::debug!(
+                    "mirai host: discarded result of task {} from daemon {p}",
+                    r.id
+                )
+            }
         }
     }
 
@@ -487,12 +510,14 @@ impl<B> Session<B> {
                     task,
                     offset,
                     count,
+                    coalesce,
                     payload,
                 } => Output::Batch {
                     peer: peer_of(daemon),
                     task,
                     offset,
                     count,
+                    coalesce,
                     body: payload,
                 },
                 Action::Cancel { daemon, task } => Output::Send {

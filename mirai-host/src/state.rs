@@ -144,6 +144,7 @@ impl Shared {
                     task,
                     offset,
                     count,
+                    coalesce,
                     body,
                 } => {
                     for id in (0..u64::from(count)).filter_map(|i| task.get().checked_add(i)) {
@@ -157,8 +158,11 @@ impl Shared {
                         }
                     }
                     log::trace!("mirai host: tasks {task} (+{count}) to daemon {peer}");
-                    self.outbox
-                        .post(st, peer, Outgoing::Batch(task, offset, count, body));
+                    self.outbox.post(
+                        st,
+                        peer,
+                        Outgoing::Batch(task, offset, count, coalesce, body),
+                    );
                     notes.admit = true;
                 }
                 Output::Send { peer, frame } => self.outbox.post(st, peer, Outgoing::Frame(frame)),

@@ -26,6 +26,14 @@ pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {
     ciborium::into_writer(frame, &mut *out).expect("encoding a frame into memory cannot fail");
 }
 
+/// Appends one result as an item of a [`Frame::Results`] (see
+/// [`crate::results_frame_prefix`]): its CBOR alone, no header.
+pub fn encode_result_item(result: &crate::TaskResult, out: &mut Vec<u8>) {
+    out.reserve(result.payload.len() + 48);
+    // Writing into a Vec cannot fail, and a result serializes without error.
+    ciborium::into_writer(result, &mut *out).expect("encoding a result into memory cannot fail");
+}
+
 /// Decodes one frame of at most `max` bytes.
 ///
 /// Total: any input gives a frame or an error, never a panic, and no allocation larger than the
@@ -97,6 +105,30 @@ mod tests {
                 last: true,
                 payload: vec![9; 3],
             }),
+            Frame::Batch(crate::Batch {
+                id: TaskId(70),
+                flags: flags::COALESCE,
+                offset: 0,
+                count: 2,
+                payload: vec![1; 4],
+                trace: None,
+            }),
+            Frame::Results(vec![
+                TaskResult {
+                    id: TaskId(70),
+                    status: Status::Ok,
+                    last: false,
+                    payload: vec![1, 2],
+                },
+                TaskResult {
+                    id: TaskId(71),
+                    status: Status::Interrupted,
+                    last: false,
+                    payload: vec![],
+                },
+            ]),
+            Frame::Results(vec![]),
+            Frame::Running { id: TaskId(71) },
             Frame::Cancel { id: TaskId(3) },
             Frame::Withdraw { id: TaskId(4) },
             Frame::Withdrawn {
@@ -111,6 +143,28 @@ mod tests {
     fn every_kind_round_trips() {
         for f in samples() {
             assert_eq!(decode(&encode(&f), DEFAULT_MAX_FRAME).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn results_encoded_item_by_item_equal_the_frame() {
+        for n in [0usize, 1, 23, 24, 300] {
+            let rs: Vec<TaskResult> = (0..n as u64)
+                .map(|i| TaskResult {
+                    id: TaskId(i + 1),
+                    status: Status::Ok,
+                    last: false,
+                    payload: vec![i as u8; (i % 5) as usize],
+                })
+                .collect();
+            let (prefix, len) = crate::results_frame_prefix(n);
+            let mut bytes = prefix[..len].to_vec();
+            rs.iter().for_each(|r| encode_result_item(r, &mut bytes));
+            assert_eq!(bytes, encode(&Frame::Results(rs.clone())));
+            assert_eq!(
+                decode(&bytes, DEFAULT_MAX_FRAME).unwrap(),
+                Frame::Results(rs)
+            );
         }
     }
 

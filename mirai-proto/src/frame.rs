@@ -12,6 +12,11 @@ pub mod flags {
     /// The task is part of an `everywhere()` round: whatever it leaves in the daemon's global
     /// environment, search path and options becomes the daemon's new cleanup baseline.
     pub const EVERYWHERE: u8 = 1;
+    /// On a [`Batch`](super::Batch): its elements are tiny, so the daemon may hold their
+    /// results and send them together in one [`Frame::Results`](super::Frame::Results) (at
+    /// the batch's end, after about a millisecond, and before it waits for a frame). A host
+    /// that loses the daemon must then take every element it has no result for as started.
+    pub const COALESCE: u8 = 2;
 }
 
 /// A daemon's first frame after connecting.
@@ -55,7 +60,9 @@ pub struct Task {
 /// `id + i` for the `i`-th; each gets its own [`TaskResult`] (sent before the next starts),
 /// or a [`Frame::Withdrawn`] if it is dropped unstarted. So a host learns of every element
 /// as it ends, and knows that an element it has no answer for when the daemon is lost had
-/// not started unless it was the one after the last answered.
+/// not started unless it was the one after the last answered. Under [`flags::COALESCE`] the
+/// results may come late and several at once (in order): every element without one may
+/// have started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
@@ -126,6 +133,16 @@ pub enum Frame {
     Result(TaskResult),
     /// Host to daemon: evaluate these elements of a chunk (see [`Batch`]).
     Batch(Batch),
+    /// Daemon to host: the answers to several elements of a [`flags::COALESCE`] batch, in
+    /// the order they ended (none of them `last`).
+    Results(Vec<TaskResult>),
+    /// Daemon to host: element `id` of a [`flags::COALESCE`] batch has been running for a
+    /// while and every element before it has been answered, so the host knows again that the
+    /// elements behind it have not started (until its next result).
+    Running {
+        /// The element being evaluated.
+        id: TaskId,
+    },
     /// Host to daemon: interrupt this task if it is still being evaluated.
     Cancel {
         /// The task to interrupt.
@@ -160,6 +177,8 @@ impl Frame {
             Frame::Task(_) => "task",
             Frame::Batch(_) => "batch",
             Frame::Result(_) => "result",
+            Frame::Results(_) => "results",
+            Frame::Running { .. } => "running",
             Frame::Cancel { .. } => "cancel",
             Frame::Ack => "ack",
             Frame::Withdraw { .. } => "withdraw",

@@ -44,7 +44,10 @@
 //! so that each element is a task of its own to the host (its status, its loss, its retry).
 //! A cancel or withdraw names one element; an element dropped unstarted is answered
 //! [`Frame::Withdrawn`]. Added in place like the `Withdraw*` frames: a host sends batches only
-//! to daemons of this build.
+//! to daemons of this build. A batch of tiny elements is flagged [`flags::COALESCE`]: the
+//! daemon may then answer several of its elements in one [`Frame::Results`] (encoded item by
+//! item with [`results_frame_prefix`] and [`encode_result_item`]), and says with
+//! [`Frame::Running`] which element it has been running for a while.
 //!
 //! Besides the frames, this crate holds the other contracts the layers share, each defined
 //! once: the NNG-style error codes ([`ErrorCode`]), the daemon's command line and exit codes
@@ -60,11 +63,13 @@ mod frame;
 pub mod ids;
 mod task_parts;
 
-pub use codec::{decode, encode, encode_into};
+pub use codec::{decode, encode, encode_into, encode_result_item};
 pub use decode_error::{BodyError, DecodeError};
 pub use error_code::ErrorCode;
 pub use frame::{flags, Batch, Frame, Hello, Init, RngStream, Status, Task, TaskResult};
-pub use task_parts::{batch_frame_parts, task_frame_parts, TaskFrameParts};
+pub use task_parts::{
+    batch_frame_parts, results_frame_prefix, task_frame_parts, TaskFrameParts, RESULTS_PREFIX_MAX,
+};
 
 /// The protocol version this crate speaks. Peers of another version are refused.
 pub const PROTOCOL_VERSION: u8 = 1;

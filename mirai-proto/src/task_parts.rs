@@ -132,6 +132,38 @@ pub fn batch_frame_parts(
     frame_parts(id, flags, Some((offset, count)), payload_len, trace)
 }
 
+/// The bytes before `n` results in a [`Frame::Results`](crate::Frame::Results) message:
+/// the header, then the variant and its array head. What [`encode`] gives for
+/// `Frame::Results(rs)` is this followed by [`crate::encode_result_item`] of each of `rs`,
+/// so a daemon can encode results as they end and send them at once as parts.
+///
+/// ```
+/// use mirai_proto::{encode, encode_result_item, results_frame_prefix, Frame, Status, TaskId, TaskResult};
+/// let rs = vec![TaskResult { id: TaskId(1), status: Status::Ok, last: false, payload: vec![7] }; 2];
+/// let (prefix, len) = results_frame_prefix(2);
+/// let mut bytes = prefix[..len].to_vec();
+/// rs.iter().for_each(|r| encode_result_item(r, &mut bytes));
+/// assert_eq!(bytes, encode(&Frame::Results(rs)));
+/// ```
+pub fn results_frame_prefix(n: usize) -> ([u8; RESULTS_PREFIX_MAX], usize) {
+    const TEXT: u8 = 3;
+    const ARRAY: u8 = 4;
+    const MAP: u8 = 5;
+    let mut prefix = [0u8; RESULTS_PREFIX_MAX];
+    let mut at = 0;
+    put(&mut prefix, &mut at, &MAGIC);
+    put(&mut prefix, &mut at, &[PROTOCOL_VERSION]);
+    cbor_head(&mut prefix, &mut at, MAP, 1);
+    cbor_head(&mut prefix, &mut at, TEXT, 7);
+    put(&mut prefix, &mut at, b"Results");
+    cbor_head(&mut prefix, &mut at, ARRAY, n as u64);
+    (prefix, at)
+}
+
+/// Longest [`results_frame_prefix`]: the header, a one-entry map, `"Results"` and a 9-byte
+/// array head.
+pub const RESULTS_PREFIX_MAX: usize = 4 + 1 + 8 + 9;
+
 fn frame_parts(
     id: TaskId,
     flags: u8,

@@ -41,6 +41,10 @@ pub enum Action<P> {
         offset: u32,
         /// Units sent (at least 1).
         count: u32,
+        /// The units are tiny (sized from a fast measured pace): the daemon may send their
+        /// results together, so every unit of the batch without a result counts as started
+        /// if the daemon is lost.
+        coalesce: bool,
         /// The payload, as submitted (the first unit's).
         payload: P,
     },

@@ -42,6 +42,12 @@ pub(crate) struct Daemon {
     /// Some of `units` were asked back (a take-back, see `units`); reset once `units` is
     /// empty.
     pub(crate) units_back: bool,
+    /// `units` are of a coalesced batch ([`Action::Batch`]`::coalesce`): they may have
+    /// started without the host knowing.
+    pub(crate) coalesced: bool,
+    /// A coalesced batch's daemon said it runs its current unit ([`Scheduler::running`]), and
+    /// has sent no result since: the units behind it have not started.
+    pub(crate) running_known: bool,
     /// The task it was asked to give back ([`Action::Withdraw`]), until answered.
     pub(crate) withdraw: Option<TaskId>,
     /// When it could start its current task: dispatch to it while idle, or the answer to its
@@ -62,6 +68,8 @@ impl Daemon {
             piped: None,
             units: VecDeque::new(),
             units_back: false,
+            coalesced: false,
+            running_known: false,
             withdraw: None,
             since: None,
             ewma_ns: 0,
@@ -153,11 +161,20 @@ impl<P> Scheduler<P> {
         }
         // Units behind the current one had not started (a daemon answers each unit before it
         // starts the next): back to the queue, at their places, with no attempt counted.
+        // Unless their batch was coalesced and has begun (its first unit is not the pipelined
+        // one given back above) and the daemon has not said where it is since its last
+        // result: it may have run them and held their results, so they are lost as started,
+        // in order (failed, or retried with the attempt counted).
+        let started = d.coalesced && !d.running_known && d.piped.is_none();
         for task in d.units {
             self.executing -= 1;
             self.units.unstarted -= 1;
-            self.give_back(task);
-            requeued = true;
+            if started {
+                requeued |= self.lose(task);
+            } else {
+                self.give_back(task);
+                requeued = true;
+            }
         }
         self.hello_connected -= 1;
         for (task, seq) in d.sent {

@@ -85,6 +85,7 @@ impl<P> Scheduler<P> {
             d.state = DaemonState::Busy(next);
             d.since = self.now;
             d.units_back &= !d.units.is_empty();
+            d.running_known = false;
             self.units.unstarted -= 1;
             self.offer_pipeline(daemon);
         } else {
@@ -187,9 +188,9 @@ impl<P> Scheduler<P> {
         }
         if let Some(offset) = unit {
             // Followers go behind it, whether it is the daemon's current task or pipelined.
-            let count = match self.mode {
+            let (count, coalesce) = match self.mode {
                 Mode::Dispatcher => self.follow_units(daemon, task, offset),
-                Mode::Direct => 1,
+                Mode::Direct => (1, false),
             };
             if offer {
                 self.offer_pipeline(daemon);
@@ -202,6 +203,7 @@ impl<P> Scheduler<P> {
                 task,
                 offset,
                 count,
+                coalesce,
                 payload,
             });
             return;

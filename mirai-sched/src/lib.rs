@@ -103,7 +103,7 @@ pub use action::{Action, Delivery};
 pub use config::{Config, Mode, TaskKind, TaskSpec, PIPELINE_MIN_SAMPLES};
 pub use mirai_proto::ErrorCode;
 pub use status::{Counters, Memory};
-pub use units::MAX_BATCH;
+pub use units::{COALESCE_MIN_BATCH, MAX_BATCH};
 
 use daemon::Daemon;
 use lazy::LazyDeque;

@@ -124,6 +124,7 @@ impl<P> Scheduler<P> {
             d.state = DaemonState::Busy(next);
             d.since = self.now;
             d.units_back &= !d.units.is_empty();
+            d.running_known = false;
             self.units.unstarted -= 1;
             offer = true;
         } else {

@@ -134,25 +134,53 @@ fn slow_units_are_spread_one_at_a_time_over_every_daemon() {
     assert!(seen.values().all(|&n| n == 8), "{seen:?}");
 }
 
+/// Whether each batch sent is coalesced.
+fn coalesced(acts: &[A]) -> Vec<bool> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Batch { coalesce, .. } => Some(*coalesce),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Measures daemon `d` (two quick units), then sends it a batch of the rest: its batch.
 fn measured_batch(s: &mut S, at: &mut Instant, d: u64, n: u32, retries: u32) -> (u64, u32) {
+    measured_batch_at(s, at, d, n, retries, Duration::from_micros(10), true)
+}
+
+/// [`measured_batch`] at a pace of `each` a unit, checking whether the batch is coalesced.
+fn measured_batch_at(
+    s: &mut S,
+    at: &mut Instant,
+    d: u64,
+    n: u32,
+    retries: u32,
+    each: Duration,
+    coalesce: bool,
+) -> (u64, u32) {
     join(s, d);
     chunk(s, 1, n, retries);
     for i in 1..=2 {
         actions(s);
-        answer(s, at, Duration::from_micros(10), d, i, 1);
+        answer(s, at, each, d, i, 1);
     }
-    let b = batches(&actions(s));
+    let acts = actions(s);
+    let b = batches(&acts);
     assert_eq!(b.len(), 1);
     assert!(b[0].3 > 2);
+    assert_eq!(coalesced(&acts), vec![coalesce]);
     (b[0].1, b[0].3)
 }
+
+/// A pace of 200 us a unit: batches of 5 within the 1 ms threshold, not coalesced.
+const MEDIUM: Duration = Duration::from_micros(200);
 
 #[test]
 fn a_lost_daemon_fails_the_unit_it_ran_and_requeues_those_it_had_not_started() {
     let (mut s, t0) = timed();
     let mut at = t0;
-    let (first, count) = measured_batch(&mut s, &mut at, 1, 40, 0);
+    let (first, count) = measured_batch_at(&mut s, &mut at, 1, 40, 0, MEDIUM, false);
     answer(&mut s, &mut at, Duration::from_micros(10), 1, first, 1);
     let running = first + 1;
     assert_eq!(s.attempts(T(running + 1)), Some(1));
@@ -178,7 +206,7 @@ fn a_lost_daemon_fails_the_unit_it_ran_and_requeues_those_it_had_not_started() {
 fn retries_are_per_unit_the_running_one_is_sent_again_first() {
     let (mut s, t0) = timed();
     let mut at = t0;
-    let (first, _) = measured_batch(&mut s, &mut at, 1, 20, 1);
+    let (first, _) = measured_batch_at(&mut s, &mut at, 1, 20, 1, MEDIUM, false);
     s.disconnected(D(1));
     assert_eq!(actions(&mut s), vec![], "retried, not failed");
     assert_eq!(s.attempts(T(first)), Some(1));
@@ -199,6 +227,110 @@ fn retries_are_per_unit_the_running_one_is_sent_again_first() {
     assert_eq!(batches(&actions(&mut s)), vec![(3, first + 1, 3, 1)]);
     s.disconnected(D(3));
     assert_eq!(actions(&mut s), vec![], "the next unit's own retry");
+}
+
+#[test]
+fn a_lost_daemon_fails_every_unit_of_its_coalesced_batch_that_has_no_result() {
+    let (mut s, t0) = timed();
+    let mut at = t0;
+    let (first, count) = measured_batch(&mut s, &mut at, 1, 40, 0);
+    answer(&mut s, &mut at, Duration::from_micros(10), 1, first, 1);
+    let c = s.counters();
+    assert_eq!(c.executing, 1, "still one unit executing");
+    s.disconnected(D(1));
+    // The daemon may have run any of them and held their results: lost as started, in order.
+    let fails: Vec<A> = (first + 1..first + u64::from(count))
+        .map(|t| Action::Fail {
+            task: T(t),
+            code: ErrorCode::CONNECTION_RESET,
+        })
+        .collect();
+    assert_eq!(actions(&mut s), fails);
+    let c = s.counters();
+    assert_eq!((c.awaiting, c.executing), (u64::from(40 - 2 - count), 0));
+    assert_eq!(c.completed, u64::from(2 + count));
+    // The units after the batch were never sent: queued, no attempt counted.
+    let next = first + u64::from(count);
+    assert_eq!(s.attempts(T(next)), Some(0));
+    join(&mut s, 2);
+    assert_eq!(
+        batches(&actions(&mut s)),
+        vec![(2, next, next as u32 - 1, 1)]
+    );
+}
+
+#[test]
+fn a_coalesced_daemon_that_said_where_it_is_loses_only_that_unit_until_its_next_result() {
+    let (mut s, t0) = timed();
+    let mut at = t0;
+    let (first, count) = measured_batch(&mut s, &mut at, 1, 40, 0);
+    answer(&mut s, &mut at, Duration::from_micros(10), 1, first, 1);
+    let running = first + 1;
+    // A notice for a unit it is not running changes nothing; one for its current unit does,
+    // until its next result.
+    s.running(D(1), T(running + 1));
+    s.running(D(1), T(running));
+    answer(&mut s, &mut at, Duration::from_micros(10), 1, running, 1);
+    let running = running + 1;
+    s.running(D(1), T(running));
+    s.disconnected(D(1));
+    assert_eq!(
+        actions(&mut s),
+        vec![Action::Fail {
+            task: T(running),
+            code: ErrorCode::CONNECTION_RESET
+        }]
+    );
+    // The units behind it had not started: queued again, no attempt counted.
+    assert_eq!(s.attempts(T(running + 1)), Some(0));
+    let c = s.counters();
+    assert_eq!(
+        (c.awaiting, c.executing),
+        (35, 0),
+        "four answered, one lost"
+    );
+    assert!(count > 4);
+}
+
+#[test]
+fn a_running_notice_is_forgotten_at_the_next_result() {
+    let (mut s, t0) = timed();
+    let mut at = t0;
+    let (first, count) = measured_batch(&mut s, &mut at, 1, 40, 0);
+    s.running(D(1), T(first));
+    answer(&mut s, &mut at, Duration::from_micros(10), 1, first, 1);
+    s.disconnected(D(1));
+    // After that result the daemon may have run on and held more: every unit without a
+    // result is lost as started.
+    assert_eq!(actions(&mut s).len(), count as usize - 1);
+}
+
+#[test]
+fn retries_of_a_coalesced_batch_count_an_attempt_for_each_unit_without_a_result() {
+    let (mut s, t0) = timed();
+    let mut at = t0;
+    let (first, count) = measured_batch(&mut s, &mut at, 1, 40, 1);
+    answer(&mut s, &mut at, Duration::from_micros(10), 1, first, 2);
+    s.disconnected(D(1));
+    assert_eq!(actions(&mut s), vec![], "retried, not failed");
+    for t in first + 2..first + u64::from(count) {
+        assert_eq!(s.attempts(T(t)), Some(1), "unit {t}");
+    }
+    assert_eq!(s.attempts(T(first + u64::from(count))), Some(0));
+    let c = s.counters();
+    assert_eq!((c.awaiting, c.executing, c.completed), (36, 0, 4));
+    // Sent again first, each with its retry spent: lost once more, each fails.
+    join(&mut s, 2);
+    assert_eq!(batches(&actions(&mut s)), vec![(2, first + 2, 4, 1)]);
+    assert_eq!(s.attempts(T(first + 2)), Some(2));
+    s.disconnected(D(2));
+    assert_eq!(
+        actions(&mut s),
+        vec![Action::Fail {
+            task: T(first + 2),
+            code: ErrorCode::CONNECTION_RESET
+        }]
+    );
 }
 
 #[test]
@@ -377,41 +509,46 @@ proptest! {
                 }
                 _ => {}
             }
-            for a in actions(&mut s) {
-                match a {
-                    Action::Batch { daemon, task, offset, count, .. } => {
-                        prop_assert_eq!(u64::from(offset) + 1, task.get());
-                        let h = held.iter_mut().find(|h| h.0 == daemon.get());
-                        let h = h.expect("a batch for a daemon that is gone");
-                        // (Or pipelined behind the one unit it runs.)
-                        prop_assert!(h.1.len() <= 1, "a batch to a busy daemon");
-                        for t in task.get()..task.get() + u64::from(count) {
-                            prop_assert!(!resolved.contains(&t), "resolved unit {t} sent");
-                            prop_assert!(
-                                held.iter().all(|h| !h.1.contains(&t)),
-                                "unit {t} with two daemons"
-                            );
+            // What the harness does while handling actions (a withdrawn answer) may cause more.
+            let mut acts = actions(&mut s);
+            while !acts.is_empty() {
+                for a in std::mem::take(&mut acts) {
+                    match a {
+                        Action::Batch { daemon, task, offset, count, .. } => {
+                            prop_assert_eq!(u64::from(offset) + 1, task.get());
+                            let h = held.iter_mut().find(|h| h.0 == daemon.get());
+                            let h = h.expect("a batch for a daemon that is gone");
+                            // (Or pipelined behind the one unit it runs.)
+                            prop_assert!(h.1.len() <= 1, "a batch to a busy daemon");
+                            for t in task.get()..task.get() + u64::from(count) {
+                                prop_assert!(!resolved.contains(&t), "resolved unit {t} sent");
+                                prop_assert!(
+                                    held.iter().all(|h| !h.1.contains(&t)),
+                                    "unit {t} with two daemons"
+                                );
+                                let h = held.iter_mut().find(|h| h.0 == daemon.get()).unwrap();
+                                h.1.push(t);
+                            }
+                        }
+                        Action::Fail { task, code } => {
+                            prop_assert_eq!(code, ErrorCode::CONNECTION_RESET);
+                            prop_assert!(resolved.insert(task.get()), "unit failed twice");
+                        }
+                        Action::Withdraw { task, .. } => {
+                            asked.insert(task.get());
+                        }
+                        // A cancelled unit that has not started is dropped by the daemon.
+                        Action::Cancel { daemon, task } => {
                             let h = held.iter_mut().find(|h| h.0 == daemon.get()).unwrap();
-                            h.1.push(t);
+                            if h.1.first() != Some(&task.get()) {
+                                prop_assert!(s.withdrawn(daemon, task) || !h.1.contains(&task.get()));
+                                h.1.retain(|&u| u != task.get());
+                            }
                         }
+                        _ => {}
                     }
-                    Action::Fail { task, code } => {
-                        prop_assert_eq!(code, ErrorCode::CONNECTION_RESET);
-                        prop_assert!(resolved.insert(task.get()), "unit failed twice");
-                    }
-                    Action::Withdraw { task, .. } => {
-                        asked.insert(task.get());
-                    }
-                    // A cancelled unit that has not started is dropped by the daemon.
-                    Action::Cancel { daemon, task } => {
-                        let h = held.iter_mut().find(|h| h.0 == daemon.get()).unwrap();
-                        if h.1.first() != Some(&task.get()) {
-                            prop_assert!(s.withdrawn(daemon, task) || !h.1.contains(&task.get()));
-                            h.1.retain(|&u| u != task.get());
-                        }
-                    }
-                    _ => {}
                 }
+                acts = actions(&mut s);
             }
             let c = s.counters();
             prop_assert!(c.executing <= held.len() as u64);
@@ -464,17 +601,26 @@ fn a_unit_pipelined_to_a_lost_daemon_goes_back_unstarted() {
         s.submit_with(T(2 + i), "task", 1, TaskSpec::new());
         actions(&mut s);
     }
-    // Daemon 1, measured quick and busy with task 3, is pipelined the units behind it.
+    // Daemon 1, measured quick and busy with task 3, is pipelined task 4; the chunk queues
+    // behind it, and once task 3 is answered its units are pipelined behind task 4.
+    s.submit_with(T(4), "task", 1, TaskSpec::new());
     chunk(&mut s, 10, 5, 0);
-    let b = batches(&actions(&mut s));
+    actions(&mut s);
+    at += Duration::from_micros(10);
+    s.set_time(at);
+    s.result(D(1), T(3), false);
+    let acts = actions(&mut s);
+    let b = batches(&acts);
     assert_eq!(b.len(), 1, "pipelined");
+    assert!(b[0].3 > 1, "a batch of several: {b:?}");
+    assert_eq!(coalesced(&acts), vec![true], "and coalesced, yet not begun");
     assert_eq!(s.counters().executing, 1);
     s.disconnected(D(1));
     // The task it ran fails; none of the units had started: all are queued again.
     assert_eq!(
         actions(&mut s),
         vec![Action::Fail {
-            task: T(3),
+            task: T(4),
             code: ErrorCode::CONNECTION_RESET
         }]
     );

@@ -1,7 +1,7 @@
 //! Units (the elements of a `mirai_map` chunk, `Host::submit_units`) against real daemon
 //! processes: each resolves once with its own result, only the element being evaluated counts
-//! as executing, and a daemon killed mid-batch fails at most the element it ran (none with a
-//! retry) while its unstarted elements complete on the other daemon.
+//! as executing, and a daemon killed mid-batch fails at most its batch's elements without a
+//! result (none with a retry) while the rest complete on the other daemon.
 
 mod common;
 
@@ -72,9 +72,13 @@ fn kill_one_mid_run(retries: u32) -> usize {
 }
 
 #[test]
-fn a_daemon_killed_mid_batch_loses_at_most_the_unit_it_ran() {
+fn a_daemon_killed_mid_batch_loses_at_most_the_units_of_its_batch_without_a_result() {
+    // The echoes are tiny, so their batches are coalesced: the daemon holds their results,
+    // and the units of its batch that have none when it dies may have run (at most one
+    // batch, within one chunk of 50). Slower units lose only the one that ran
+    // (mirai-r's test-batch-invisible.R).
     let lost = kill_one_mid_run(0);
-    assert!(lost <= 1, "{lost} units lost with one daemon");
+    assert!(lost <= 50, "{lost} units lost with one daemon");
     assert_eq!(kill_one_mid_run(1), 0, "a unit with a retry is sent again");
 }
 

@@ -72,10 +72,10 @@ print.nanoMonitor <- function(x, ...) {
 #' @return A Socket (protocol `"pull"`).
 #'
 #' @examples
-#' if (!interactive()) {
-#'   s <- read_stdin()
-#'   close(s)
-#' }
+#' # In a child process: this session's own standard input may be its script.
+#' code <- "s <- nanonext::read_stdin(); cat(nanonext::recv(s, 'string', block = 5000)); close(s)"
+#' system2(file.path(R.home("bin"), "Rscript"), c("-e", shQuote(code)), input = "hello",
+#'         env = paste0("R_LIBS=", paste(.libPaths(), collapse = ":")))
 #' @export
 read_stdin <- function() {
   if (interactive()) stop("can only be used in non-interactive sessions")

@@ -37,11 +37,11 @@ nano <- function(protocol = c("bus", "pair", "poly", "push", "pull", "pub", "sub
     if (!started) {
       starter <- paste0(kind, "_start")
       assign(starter, if (kind == "dialer") function(async = TRUE) {
-        r <- start(eps[[length(eps)]], async = async)
+        r <- stats::start(eps[[length(eps)]], async = async)
         if (r == 0L) rm(list = starter, envir = self)
         invisible(r)
       } else function() {
-        r <- start(eps[[length(eps)]])
+        r <- stats::start(eps[[length(eps)]])
         if (r == 0L) rm(list = starter, envir = self)
         invisible(r)
       }, envir = self)

@@ -55,6 +55,21 @@ fn autostart(x: Sexp<'_>) -> i32 {
     }
 }
 
+/// The socket, URL and transport options of a `dial()` or `listen()`.
+fn endpoint_args<'a>(
+    socket: Sexp<'a>,
+    url: Sexp<'a>,
+    tls: Sexp<'a>,
+    s: &Scope,
+) -> RResult<(&'a super::SockObj, String, mirai_sp::driver::TransportOptions)> {
+    let so = sock_arg(socket, s)?;
+    let url = url
+        .str_elt(0)
+        .and_then(|c| c.char_text())
+        .unwrap_or_default();
+    Ok((so, url, transport(tls, s)?))
+}
+
 /// The transport options of `tls` (`NULL` or a `tlsConfig`; anything else is the §1.4 error).
 fn transport(tls: Sexp<'_>, s: &Scope) -> RResult<mirai_sp::driver::TransportOptions> {
     let mut o = mirai_sp::driver::TransportOptions::new();
@@ -86,12 +101,7 @@ pub(crate) fn nano_dial<'a>(
     tls: Sexp<'a>,
     start: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let so = sock_arg(socket, s)?;
-    let url = url
-        .str_elt(0)
-        .and_then(|c| c.char_text())
-        .unwrap_or_default();
-    let opts = transport(tls, s)?;
+    let (so, url, opts) = endpoint_args(socket, url, tls, s)?;
     let d = match so.sock.dialer_with(&url, &opts) {
         Ok(d) => d,
         Err(e) => return Ok(s.int(create_code(&e))),
@@ -153,12 +163,7 @@ pub(crate) fn nano_listen<'a>(
     tls: Sexp<'a>,
     start: Sexp<'a>,
 ) -> RResult<Sexp<'a>> {
-    let so = sock_arg(socket, s)?;
-    let url = url
-        .str_elt(0)
-        .and_then(|c| c.char_text())
-        .unwrap_or_default();
-    let opts = transport(tls, s)?;
+    let (so, url, opts) = endpoint_args(socket, url, tls, s)?;
     let l = match so.sock.listener_with(&url, &opts) {
         Ok(l) => l,
         Err(e) => return Ok(s.int(create_code(&e))),

@@ -50,6 +50,8 @@ struct State {
     running: Option<(TaskId, Instant, bool)>,
     /// A coalesced batch is under way: the flusher watches.
     active: bool,
+    /// The flusher waits with no deadline (nothing to do yet): a new deadline must wake it.
+    parked: bool,
     /// A send failed (the flusher's): the worker's next send reports it.
     failed: bool,
     stop: bool,
@@ -80,14 +82,15 @@ impl Held {
         }
         let mut s = self.lock();
         s.running = Some((id, Instant::now(), false));
-        if !s.active {
-            s.active = true;
+        s.active = true;
+        if s.parked {
             self.shared.wake.notify_one();
         }
     }
 
-    /// Holds the result of element `id`, which started at `began`.
-    pub(crate) fn push(&mut self, id: TaskId, evaluation: Evaluation, began: Instant) {
+    /// Holds the result of element `id`, which started at `began`; true once the held
+    /// results have waited long enough to be sent.
+    pub(crate) fn push(&mut self, id: TaskId, evaluation: Evaluation, began: Instant) -> bool {
         let result = TaskResult {
             id,
             status: evaluation.status,
@@ -98,12 +101,11 @@ impl Held {
         s.running = None;
         mirai_proto::encode_result_item(&result, &mut s.items);
         s.count += 1;
-        s.since.get_or_insert(began);
-    }
-
-    /// True once the held results have waited long enough.
-    pub(crate) fn due(&self) -> bool {
-        self.lock().since.is_some_and(|s| s.elapsed() >= HOLD_FOR)
+        let since = *s.since.get_or_insert(began);
+        if s.parked {
+            self.shared.wake.notify_one();
+        }
+        since.elapsed() >= HOLD_FOR
     }
 
     /// Sends the held results, if any, and ends the watch until the next [`Held::begin`];
@@ -175,9 +177,10 @@ fn flusher(shared: &Shared, conn: &Connection) {
         if s.stop {
             return;
         }
+        // No deadline (no batch, or an element already announced with nothing held): sleep
+        // until `begin` or `push` gives one, rather than tick through a long element.
         let wait = match (s.active, s.due_at()) {
-            (false, _) => None,
-            (true, None) => Some(HOLD_FOR),
+            (false, _) | (true, None) => None,
             (true, Some(at)) => match at.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Some(left),
                 _ => {
@@ -202,7 +205,12 @@ fn flusher(shared: &Shared, conn: &Connection) {
             },
         };
         s = match wait {
-            None => shared.wake.wait(s).unwrap_or_else(PoisonError::into_inner),
+            None => {
+                s.parked = true;
+                let mut woken = shared.wake.wait(s).unwrap_or_else(PoisonError::into_inner);
+                woken.parked = false;
+                woken
+            }
             Some(d) => {
                 let woken = shared.wake.wait_timeout(s, d);
                 woken.unwrap_or_else(PoisonError::into_inner).0

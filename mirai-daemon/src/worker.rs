@@ -204,10 +204,10 @@ impl<'c> Worker<'c> {
             let sent = !host_gone
                 && match coalesced {
                     Some(chunk) if last.is_none() => {
-                        self.held.push(id, evaluation, began);
+                        let due = self.held.push(id, evaluation, began);
                         // The batch goes on with its next element, or its results go now.
                         let next = self.session.next_unit_chunk() == Some(chunk);
-                        (next && !self.held.due()) || self.flush_held(&link)
+                        (next && !due) || self.flush_held(&link)
                     }
                     _ => {
                         self.flush_held(&link)

@@ -61,7 +61,11 @@ fn endpoint_args<'a>(
     url: Sexp<'a>,
     tls: Sexp<'a>,
     s: &Scope,
-) -> RResult<(&'a super::SockObj, String, mirai_sp::driver::TransportOptions)> {
+) -> RResult<(
+    &'a super::SockObj,
+    String,
+    mirai_sp::driver::TransportOptions,
+)> {
     let so = sock_arg(socket, s)?;
     let url = url
         .str_elt(0)

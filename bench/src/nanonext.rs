@@ -159,13 +159,14 @@ pub(crate) fn sp_reqrep(args: &[String]) -> Result<(), String> {
     let e = |e: mirai_sp::Error| e.to_string();
     let path = std::env::temp_dir().join(format!("mirai-bench-sp-{}.sock", std::process::id()));
     let url = format!("ipc://{}", path.display());
-    let rep = Socket::new(Protocol::Rep0).map_err(e)?;
+    let rep = std::sync::Arc::new(Socket::new(Protocol::Rep0).map_err(e)?);
     rep.listen(&url).map_err(e)?;
     let req = Socket::new(Protocol::Req0).map_err(e)?;
     req.dial(&url).map_err(e)?;
+    let echo = std::sync::Arc::clone(&rep);
     let t = std::thread::spawn(move || {
-        while let Ok(m) = rep.recv(None) {
-            if rep.send(&m, None).is_err() {
+        while let Ok(m) = echo.recv(None) {
+            if echo.send_vec(m, None).is_err() {
                 break;
             }
         }
@@ -190,6 +191,8 @@ pub(crate) fn sp_reqrep(args: &[String]) -> Result<(), String> {
     let (bm, _, _) = stats(run(1 << 20, big.max(1))?);
     println!("mirai-sp req/rep, 1 process, ipc: round trip 16 B median {m:.1} us ({lo:.1} - {hi:.1}); 1 MiB echoed {:.1} MiB/s (round trip {bm:.0} us)", 1e6 / bm);
     drop(req);
+    // A rep's recv waits for a request, not for its peer: closing it ends the echo thread.
+    let _closed = rep.close();
     let _ = t.join();
     let _ = std::fs::remove_file(&path);
     Ok(())

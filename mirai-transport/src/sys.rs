@@ -208,6 +208,19 @@ pub(crate) fn send_vectored(
     cvt_size(unsafe { libc::sendmsg(fd, &msg, flags) })
 }
 
+/// Writes what fits of `bufs` into socket `fd` now, without waiting: one `sendmsg(2)` with
+/// `MSG_DONTWAIT | MSG_NOSIGNAL`. Returns the bytes written (possibly fewer than given);
+/// `WouldBlock` when nothing fits. For drivers that keep blocking sockets but must not block
+/// a caller (the `mirai-sp` driver writes from the sending thread when a pipe is idle).
+pub fn send_now(fd: std::os::fd::BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    loop {
+        match send_vectored(fd.as_raw_fd(), bufs, true) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
 /// Accepts one pending connection as a non-blocking, close-on-exec socket.
 pub(crate) fn accept(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: null address pointers ask the kernel not to report the peer address.

@@ -68,12 +68,11 @@ impl Inner {
         }
         let mut keep = std::collections::VecDeque::with_capacity(self.waiters.len());
         while let Some(mut w) = self.waiters.pop_front() {
-            let r = match &w.op {
+            let r = match &mut w.op {
                 Op::Recv(_) => self.machine.recv(w.ctx, now).map(Some),
-                Op::Send { body, pipe, .. } => self
-                    .machine
-                    .send(w.ctx, body.clone(), *pipe, now)
-                    .map(|()| None),
+                Op::Send { body, pipe, .. } => {
+                    self.machine.send(w.ctx, body, *pipe, now).map(|()| None)
+                }
             };
             let outcome = match r {
                 Ok(v) => Ok(v),
@@ -97,10 +96,8 @@ impl Inner {
                 (Op::Send { done, .. }, Err(e)) => Box::new(move || done(Err(e))),
             });
         }
+        // Their transmits are written by the caller's next flush (`Shared::settle` loops).
         self.waiters = keep;
-        if !fires.is_empty() {
-            self.flush();
-        }
         fires
     }
 

@@ -32,9 +32,14 @@ impl Context {
 
     /// Sends on this context (a request, survey or reply).
     pub fn send(&self, body: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        self.send_vec(body.to_vec(), timeout)
+    }
+
+    /// [`Context::send`] of a body the caller gives up: no copy is made.
+    pub fn send_vec(&self, mut body: Vec<u8>, timeout: Option<Duration>) -> Result<(), Error> {
         let ctx = self.id;
         self.shared
-            .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), None, now))
+            .blocking(timeout, |m, now| m.send(ctx, &mut body, None, now))
             .map_err(ctx_closed)
     }
 
@@ -104,7 +109,7 @@ impl Context {
             .map_err(|_| Error::Closed)?;
         let fires = g.fail_waiters(Some(self.id), || Error::Closed);
         drop(g);
-        self.shared.cv.notify_all();
+        self.shared.wake_all();
         fire(fires);
         Ok(())
     }

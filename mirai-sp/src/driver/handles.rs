@@ -55,7 +55,7 @@ impl Handle {
         let ep = g.endpoints.remove(&self.id).ok_or(Error::NotFound)?;
         g.shutdown_pipes_of(self.id);
         drop(g);
-        self.shared.cv.notify_all();
+        self.shared.wake_all();
         ep.stop();
         Ok(())
     }

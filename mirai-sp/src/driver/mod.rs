@@ -12,6 +12,7 @@ mod endpoint;
 mod handles;
 mod inproc;
 mod pipe;
+mod shared;
 mod stream;
 mod tls;
 mod url;
@@ -20,8 +21,7 @@ mod ws;
 mod ws_server;
 mod ws_upgrade;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use aio::{Done, OpId};
@@ -33,10 +33,9 @@ pub use url::{Family, Scheme, Url};
 
 use crate::error::Error;
 use crate::protocol::Protocol;
-use crate::sm::{self, ContextId, Machine, PipeId, Received, SmError, SmOption};
-use aio::{Fire, Op, Waiter};
-use endpoint::Endpoint;
-use stream::{Local, Stream};
+use crate::sm::{self, ContextId, Machine, PipeId, Received, SmOption};
+use aio::Op;
+use shared::{cancel, fire, local_of, Inner, PipeHandle, Shared};
 
 /// Socket-wide settings, fixed at creation.
 #[derive(Debug, Clone)]
@@ -69,183 +68,6 @@ pub enum PipeEvent {
 /// socket's state reflects it. Must not block on the socket.
 pub type PipeObserver = Arc<dyn Fn(PipeEvent) + Send + Sync>;
 
-pub(crate) struct PipeHandle {
-    tx: mpsc::Sender<Vec<u8>>,
-    stream: Option<Stream>,
-    endpoint: u32,
-}
-
-pub(crate) struct Inner {
-    machine: Box<dyn Machine>,
-    pipes: HashMap<PipeId, PipeHandle>,
-    endpoints: HashMap<u32, Endpoint>,
-    closed: bool,
-    next_pipe: u32,
-    recv_max: usize,
-    reconnect: Duration,
-    waiters: VecDeque<Waiter>,
-    next_op: u64,
-    observer: Option<PipeObserver>,
-}
-
-impl Inner {
-    /// Moves the machine's transmits into the pipes' write queues.
-    fn flush(&mut self) {
-        while let Some(t) = self.machine.poll_transmit() {
-            if let Some(p) = self.pipes.get(&t.pipe) {
-                // The writer adds the frame prefix. A dead writer means the pipe is going
-                // away; its reader removes it.
-                let _queued = p.tx.send(t.msg);
-            }
-        }
-    }
-
-    /// Positive 31-bit ids that do not look sequential (as NNG's), never reused while live.
-    fn alloc_pipe_id(&mut self) -> PipeId {
-        loop {
-            self.next_pipe = self
-                .next_pipe
-                .wrapping_mul(1_103_515_245)
-                .wrapping_add(12_345);
-            let id = self.next_pipe & 0x7fff_ffff;
-            if id != 0 && !self.pipes.contains_key(&PipeId(id)) {
-                return PipeId(id);
-            }
-        }
-    }
-
-    /// Shuts the connections of endpoint `ep` down (their readers then remove them).
-    fn shutdown_pipes_of(&self, ep: u32) {
-        for p in self.pipes.values().filter(|p| p.endpoint == ep) {
-            if let Some(s) = &p.stream {
-                s.shutdown();
-            }
-        }
-    }
-}
-
-pub(crate) struct Shared {
-    proto: Protocol,
-    inner: Mutex<Inner>,
-    cv: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic elsewhere must not wedge the socket; the state stays consistent per call.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn wait<'a>(&self, g: MutexGuard<'a, Inner>, d: Option<Duration>) -> MutexGuard<'a, Inner> {
-        match d {
-            Some(d) => self
-                .cv
-                .wait_timeout(g, d)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0),
-            None => self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
-        }
-    }
-
-    /// After a change of state: flushes transmits, serves parked operations, wakes blocked
-    /// callers, then (unlocked) runs the completions.
-    fn settle(&self, mut g: MutexGuard<'_, Inner>) {
-        g.flush();
-        let fires = g.service(Instant::now());
-        drop(g);
-        self.cv.notify_all();
-        fire(fires);
-    }
-
-    fn drop_pipe(&self, pipe: PipeId) {
-        let mut g = self.lock();
-        if g.pipes.remove(&pipe).is_some() {
-            g.machine.remove_pipe(pipe, Instant::now());
-            let observer = g.observer.clone();
-            self.settle(g);
-            if let Some(o) = observer {
-                o(PipeEvent::Removed(pipe));
-            }
-        } else {
-            drop(g);
-            self.cv.notify_all();
-        }
-    }
-
-    /// Parks an asynchronous operation (or fails it at once on a closed socket).
-    fn park(&self, ctx: ContextId, timeout: Option<Duration>, op: Op) -> OpId {
-        let mut g = self.lock();
-        g.next_op += 1;
-        let id = OpId(g.next_op);
-        let w = Waiter::new(id, ctx, timeout, op);
-        if g.closed {
-            drop(g);
-            fire(vec![w.fail(Error::Closed)]);
-            return id;
-        }
-        g.waiters.push_back(w);
-        self.settle(g);
-        id
-    }
-
-    /// Runs `op` until it stops saying "try again", the timeout passes or the socket closes.
-    /// `timeout`: `None` waits forever, zero does not wait (`TryAgain`), else `TimedOut`.
-    fn blocking<T>(
-        &self,
-        timeout: Option<Duration>,
-        mut op: impl FnMut(&mut dyn Machine, Instant) -> Result<T, SmError>,
-    ) -> Result<T, Error> {
-        let deadline = timeout.map(|d| Instant::now() + d);
-        let mut g = self.lock();
-        let mut waited = false;
-        loop {
-            if g.closed {
-                return Err(Error::Closed);
-            }
-            let now = Instant::now();
-            let r = op(g.machine.as_mut(), now);
-            match r {
-                Ok(v) => {
-                    self.settle(g);
-                    return Ok(v);
-                }
-                Err(SmError::TryAgain) => g.flush(),
-                // The state ended while we waited (a survey's deadline): that is a timeout.
-                Err(SmError::IncorrectState) if waited => return Err(Error::TimedOut),
-                Err(e) => return Err(e.into()),
-            }
-            let left = match deadline {
-                Some(d) if now >= d => {
-                    return Err(if timeout == Some(Duration::ZERO) {
-                        Error::TryAgain
-                    } else {
-                        Error::TimedOut
-                    })
-                }
-                Some(d) => Some(d - now),
-                None => None,
-            };
-            g = self.wait(g, left);
-            waited = true;
-        }
-    }
-}
-
-/// What connections of socket `shared` need to know about it.
-fn local_of(shared: &Shared) -> Local {
-    Local {
-        proto: shared.proto,
-        recv_max: shared.lock().recv_max,
-    }
-}
-
-/// Runs completions (outside the socket's lock).
-fn fire(fires: Vec<Fire>) {
-    for f in fires {
-        f();
-    }
-}
-
 /// An SP socket: one protocol machine with its listeners, dialers and pipes.
 pub struct Socket {
     shared: Arc<Shared>,
@@ -272,25 +94,7 @@ impl Socket {
 
     /// Opens a socket around any machine.
     pub fn with_machine(machine: Box<dyn Machine>, opts: SocketOptions) -> Result<Socket, Error> {
-        let proto = machine.protocol();
-        let inner = Inner {
-            machine,
-            pipes: HashMap::new(),
-            endpoints: HashMap::new(),
-            closed: false,
-            next_pipe: seed(),
-            recv_max: opts.recv_max,
-            reconnect: opts.reconnect,
-            waiters: VecDeque::new(),
-            next_op: 0,
-            observer: None,
-        };
-        let shared = Arc::new(Shared {
-            proto,
-            inner: Mutex::new(inner),
-            cv: Condvar::new(),
-        });
-        spawn_timer(&shared)?;
+        let shared = Shared::start(machine, &opts, seed())?;
         Ok(Socket { shared })
     }
 
@@ -365,6 +169,11 @@ impl Socket {
 
     /// Sends `body` (`timeout`: `None` blocks, zero is non-blocking).
     pub fn send(&self, body: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        self.send_on(ContextId::SOCKET, body.to_vec(), None, timeout)
+    }
+
+    /// [`Socket::send`] of a body the caller gives up: no copy is made.
+    pub fn send_vec(&self, body: Vec<u8>, timeout: Option<Duration>) -> Result<(), Error> {
         self.send_on(ContextId::SOCKET, body, None, timeout)
     }
 
@@ -375,7 +184,7 @@ impl Socket {
         body: &[u8],
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
-        self.send_on(ContextId::SOCKET, body, Some(pipe), timeout)
+        self.send_on(ContextId::SOCKET, body.to_vec(), Some(pipe), timeout)
     }
 
     /// Receives a message body.
@@ -425,12 +234,12 @@ impl Socket {
     fn send_on(
         &self,
         ctx: ContextId,
-        body: &[u8],
+        mut body: Vec<u8>,
         pipe: Option<PipeId>,
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
         self.shared
-            .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), pipe, now))
+            .blocking(timeout, |m, now| m.send(ctx, &mut body, pipe, now))
     }
 
     /// Sets a protocol option on the socket (contexts opened later inherit it).
@@ -547,7 +356,7 @@ impl Socket {
         }
         let fires = g.fail_waiters(None, || Error::Closed);
         drop(g);
-        self.shared.cv.notify_all();
+        self.shared.wake_all();
         // Unlocked: a listener's stop waits for its accept thread to let go of the address.
         for e in endpoints {
             e.stop();
@@ -589,56 +398,10 @@ impl OpHandle {
 
     /// Sends on the socket or context (`timeout` as for [`Socket::send`]).
     pub fn send(&self, body: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
-        let ctx = self.ctx;
+        let (ctx, mut body) = (self.ctx, body.to_vec());
         self.shared
-            .blocking(timeout, |m, now| m.send(ctx, body.to_vec(), None, now))
+            .blocking(timeout, |m, now| m.send(ctx, &mut body, None, now))
     }
-}
-
-pub(crate) fn cancel(shared: &Shared, op: OpId) -> bool {
-    let mut g = shared.lock();
-    let before = g.waiters.len();
-    g.waiters.retain(|w| w.id != op);
-    let gone = g.waiters.len() != before;
-    drop(g);
-    if gone {
-        shared.cv.notify_all();
-    }
-    gone
-}
-
-/// The timer thread: runs the machine's timers and expires parked operations when due, until
-/// the socket closes.
-fn spawn_timer(shared: &Arc<Shared>) -> Result<(), Error> {
-    let sh = Arc::clone(shared);
-    std::thread::Builder::new()
-        .name("sp-timer".into())
-        .spawn(move || {
-            let mut g = sh.lock();
-            loop {
-                if g.closed {
-                    return;
-                }
-                let now = Instant::now();
-                let machine = g.machine.poll_timeout();
-                let next = match (machine, g.next_deadline()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                match next {
-                    Some(t) if t <= now => {
-                        if machine.is_some_and(|m| m <= now) {
-                            g.machine.handle_timeout(now);
-                        }
-                        sh.settle(g);
-                        g = sh.lock();
-                    }
-                    Some(t) => g = sh.wait(g, Some(t - now)),
-                    None => g = sh.wait(g, None),
-                }
-            }
-        })?;
-    Ok(())
 }
 
 /// Seed for pipe ids: differs between sockets and runs.

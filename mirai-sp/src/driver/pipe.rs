@@ -51,7 +51,7 @@ pub(super) fn run(
         Ok(s) => s,
         Err(e) => return Error::Io(e),
     };
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let (tx, rx) = mpsc::channel::<(Vec<u8>, usize)>();
     let (pipe, max) = {
         let mut g = shared.lock();
         let socket_max = g.recv_max;
@@ -77,11 +77,7 @@ pub(super) fn run(
         if let Some(e) = g.endpoints.get_mut(&ep) {
             e.stats.connect += 1;
         }
-        let handle = PipeHandle {
-            tx,
-            stream: writer_stream.try_clone().ok(),
-            endpoint: ep,
-        };
+        let handle = PipeHandle::new(tx, writer_stream.try_clone().ok(), ep, framing);
         g.pipes.insert(pipe, handle);
         let observer = g.observer.clone();
         shared.settle(g);
@@ -133,26 +129,23 @@ fn write_loop(
     pipe: PipeId,
     mut stream: Stream,
     framing: Framing,
-    rx: mpsc::Receiver<Vec<u8>>,
+    rx: mpsc::Receiver<(Vec<u8>, usize)>,
 ) {
-    while let Ok(first) = rx.recv() {
-        // Frames queued meanwhile go out in the same vectored write.
+    while let Ok((first, skip)) = rx.recv() {
+        // Frames queued meanwhile go out in the same vectored write. Only the first can have
+        // been started inline: inline writes wait for an empty queue.
         let mut batch = vec![first];
-        while let Ok(m) = rx.try_recv() {
+        while let Ok((m, _)) = rx.try_recv() {
             batch.push(m);
         }
-        if wire::write_frames(&mut stream, framing, &batch).is_err() {
+        if wire::write_frames(&mut stream, framing, &batch, skip).is_err() {
             stream.shutdown();
             return;
         }
         let written = batch.len();
         drop(batch);
         let mut g = shared.lock();
-        let now = Instant::now();
-        // One readiness per finished write, as the machines count them.
-        for _ in 0..written {
-            g.machine.pipe_ready(pipe, now);
-        }
+        g.written(pipe, written, Instant::now());
         shared.settle(g);
     }
 }

@@ -227,6 +227,17 @@ impl Stream {
         })
     }
 
+    /// The socket of a plain tcp or unix stream, which may be written directly; `None` for
+    /// TLS and WebSocket, whose writes go through their session.
+    pub(crate) fn socket_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        match self {
+            Stream::Tcp(s) => Some(s.as_fd()),
+            Stream::Unix(s) => Some(s.as_fd()),
+            Stream::Tls(_) | Stream::Ws(_) => None,
+        }
+    }
+
     /// Shuts both directions down, waking any thread blocked on it.
     pub(crate) fn shutdown(&self) {
         // Already-closed streams report an error that changes nothing.

@@ -136,20 +136,15 @@ impl FrameReader {
     }
 }
 
-/// Writes frames (prefix + message each) with vectored writes until all are out.
-pub(super) fn write_frames(
-    s: &mut impl Write,
-    framing: Framing,
-    msgs: &[Vec<u8>],
-) -> std::io::Result<()> {
-    let prefixes: Vec<Vec<u8>> = msgs
-        .iter()
-        .map(|m| {
-            let mut p = Vec::with_capacity(9);
-            framing.encode_prefix(m.len(), &mut p);
-            p
-        })
-        .collect();
+/// The frame prefix of a message of `len` bytes.
+fn prefix(framing: Framing, len: usize) -> Vec<u8> {
+    let mut p = Vec::with_capacity(9);
+    framing.encode_prefix(len, &mut p);
+    p
+}
+
+/// Frame parts (prefix, then message unless empty) in write order.
+fn parts<'a>(prefixes: &'a [Vec<u8>], msgs: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * msgs.len());
     for (p, m) in prefixes.iter().zip(msgs) {
         parts.push(p);
@@ -157,29 +152,61 @@ pub(super) fn write_frames(
             parts.push(m);
         }
     }
-    let mut i = 0;
-    let mut off = 0;
-    while i < parts.len() {
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() - i);
-        slices.push(IoSlice::new(&parts[i][off..]));
-        slices.extend(parts[i + 1..].iter().map(|p| IoSlice::new(p)));
-        let mut n = match s.write_vectored(&slices) {
+    parts
+}
+
+/// Moves the write position (`part`, `offset` in it) `n` bytes on.
+fn advance(parts: &[&[u8]], pos: &mut (usize, usize), mut n: usize) {
+    while n > 0 && pos.0 < parts.len() {
+        let left = parts[pos.0].len() - pos.1;
+        if n >= left {
+            n -= left;
+            *pos = (pos.0 + 1, 0);
+        } else {
+            pos.1 += n;
+            n = 0;
+        }
+    }
+}
+
+/// Writes one frame into socket `fd` as far as it fits now, never waiting; the bytes
+/// written (prefix included). For an idle pipe, so that a small message leaves from the
+/// sender's thread instead of waking the pipe's writer.
+pub(super) fn write_now(
+    fd: std::os::fd::BorrowedFd<'_>,
+    framing: Framing,
+    msg: &[u8],
+) -> std::io::Result<usize> {
+    let p = prefix(framing, msg.len());
+    match mirai_transport::send_now(fd, &[IoSlice::new(&p), IoSlice::new(msg)]) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+        r => r,
+    }
+}
+
+/// Writes frames (prefix + message each) with vectored writes until all are out; the first
+/// `skip` bytes of the first frame were already written.
+pub(super) fn write_frames(
+    s: &mut impl Write,
+    framing: Framing,
+    msgs: &[Vec<u8>],
+    skip: usize,
+) -> std::io::Result<()> {
+    let prefixes: Vec<Vec<u8>> = msgs.iter().map(|m| prefix(framing, m.len())).collect();
+    let parts = parts(&prefixes, msgs);
+    let mut pos = (0, 0);
+    advance(&parts, &mut pos, skip);
+    while pos.0 < parts.len() {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() - pos.0);
+        slices.push(IoSlice::new(&parts[pos.0][pos.1..]));
+        slices.extend(parts[pos.0 + 1..].iter().map(|p| IoSlice::new(p)));
+        let n = match s.write_vectored(&slices) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        while n > 0 && i < parts.len() {
-            let left = parts[i].len() - off;
-            if n >= left {
-                n -= left;
-                i += 1;
-                off = 0;
-            } else {
-                off += n;
-                n = 0;
-            }
-        }
+        advance(&parts, &mut pos, n);
     }
     Ok(())
 }
@@ -206,7 +233,7 @@ mod tests {
         let msgs = vec![b"a".to_vec(), Vec::new(), big.clone(), b"tail".to_vec()];
         for framing in [Framing::Tcp, Framing::Ipc] {
             let mut wire = Vec::new();
-            write_frames(&mut wire, framing, &msgs).unwrap();
+            write_frames(&mut wire, framing, &msgs, 0).unwrap();
             let mut expect = Vec::new();
             for m in &msgs {
                 expect.extend_from_slice(&framing.encode(&[], m));
@@ -219,6 +246,20 @@ mod tests {
                     assert_eq!(&r.next(&mut src).unwrap(), m);
                 }
                 assert_eq!(r.next(&mut src).unwrap_err().code(), 7);
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_started_inline_is_finished_from_where_it_stopped() {
+        let msgs = vec![vec![9u8; 1000], b"next".to_vec()];
+        for framing in [Framing::Tcp, Framing::Ipc] {
+            let mut whole = Vec::new();
+            write_frames(&mut whole, framing, &msgs, 0).unwrap();
+            for skip in [1, framing.prefix_len(), framing.prefix_len() + 500] {
+                let mut rest = Vec::new();
+                write_frames(&mut rest, framing, &msgs, skip).unwrap();
+                assert_eq!(rest, whole[skip..]);
             }
         }
     }

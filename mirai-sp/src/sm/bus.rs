@@ -55,10 +55,11 @@ impl Machine for Bus0 {
     fn send(
         &mut self,
         _ctx: ContextId,
-        body: Vec<u8>,
+        body: &mut Vec<u8>,
         _pipe: Option<PipeId>,
         _now: Instant,
     ) -> Result<(), SmError> {
+        let body = std::mem::take(body);
         for &pipe in &self.pipes {
             self.out.push_back(Transmit {
                 pipe,
@@ -101,7 +102,7 @@ mod tests {
         m.add_pipe(PipeId(2), now);
         m.add_pipe(PipeId(3), now);
         m.remove_pipe(PipeId(2), now);
-        m.send(S, b"all".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"all".to_vec(), None, now).unwrap();
         let to: Vec<_> = std::iter::from_fn(|| m.poll_transmit())
             .map(|t| t.pipe)
             .collect();

@@ -128,11 +128,12 @@ pub trait Machine: Send {
     /// A message (header and body) arrived on `pipe`.
     fn handle_message(&mut self, pipe: PipeId, msg: Vec<u8>, now: Instant);
     /// The application sends `body` on `ctx`; `pipe` selects one pipe where the protocol
-    /// allows it (poly), else it is ignored.
+    /// allows it (poly), else it is ignored. On success the machine has taken the body (left
+    /// empty); on an error it is untouched, so a blocked sender retries without a copy.
     fn send(
         &mut self,
         ctx: ContextId,
-        body: Vec<u8>,
+        body: &mut Vec<u8>,
         pipe: Option<PipeId>,
         now: Instant,
     ) -> Result<(), SmError>;

@@ -43,11 +43,11 @@ impl Pair {
         }
     }
 
-    fn wire(&self, body: &[u8]) -> Vec<u8> {
+    fn wire(&self, body: Vec<u8>) -> Vec<u8> {
         if self.v1 {
             join(&1u32.to_be_bytes(), body)
         } else {
-            body.to_vec()
+            body
         }
     }
 
@@ -61,7 +61,7 @@ impl Pair {
             };
             match pipe {
                 Some(pipe) => {
-                    let msg = self.wire(&body);
+                    let msg = self.wire(body);
                     self.out.push_back(Transmit { pipe, msg });
                 }
                 None => {
@@ -121,7 +121,7 @@ impl Machine for Pair {
     fn send(
         &mut self,
         _ctx: ContextId,
-        body: Vec<u8>,
+        body: &mut Vec<u8>,
         pipe: Option<PipeId>,
         _now: Instant,
     ) -> Result<(), SmError> {
@@ -136,20 +136,20 @@ impl Machine for Pair {
                 return Ok(());
             }
             if self.ring.take(p) {
-                let msg = self.wire(&body);
+                let msg = self.wire(std::mem::take(body));
                 self.out.push_back(Transmit { pipe: p, msg });
                 return Ok(());
             }
         } else if let Some(p) = self.ring.take_ready() {
-            let msg = self.wire(&body);
+            let msg = self.wire(std::mem::take(body));
             self.out.push_back(Transmit { pipe: p, msg });
             return Ok(());
         }
-        if self.sendq.push((target, body), false) {
-            Ok(())
-        } else {
-            Err(SmError::TryAgain)
+        if self.sendq.is_full() {
+            return Err(SmError::TryAgain);
         }
+        self.sendq.push((target, std::mem::take(body)), false);
+        Ok(())
     }
 
     fn recv(&mut self, _ctx: ContextId, _now: Instant) -> Result<Received, SmError> {
@@ -188,12 +188,12 @@ mod tests {
     fn v0_sends_bare_and_refuses_second_peer() {
         let mut m = Pair::v0();
         assert_eq!(
-            m.send(ContextId::SOCKET, b"a".to_vec(), None, now()),
+            m.send(ContextId::SOCKET, &mut b"a".to_vec(), None, now()),
             Err(SmError::TryAgain)
         );
         assert!(m.add_pipe(PipeId(1), Instant::now()));
         assert!(!m.add_pipe(PipeId(2), Instant::now()));
-        m.send(ContextId::SOCKET, b"a".to_vec(), None, now())
+        m.send(ContextId::SOCKET, &mut b"a".to_vec(), None, now())
             .unwrap();
         assert_eq!(
             m.poll_transmit(),
@@ -204,11 +204,11 @@ mod tests {
         );
         // Busy until written.
         assert_eq!(
-            m.send(ContextId::SOCKET, b"b".to_vec(), None, now()),
+            m.send(ContextId::SOCKET, &mut b"b".to_vec(), None, now()),
             Err(SmError::TryAgain)
         );
         m.pipe_ready(PipeId(1), Instant::now());
-        m.send(ContextId::SOCKET, b"b".to_vec(), None, now())
+        m.send(ContextId::SOCKET, &mut b"b".to_vec(), None, now())
             .unwrap();
         m.handle_message(PipeId(1), b"in".to_vec(), now());
         assert_eq!(m.recv(ContextId::SOCKET, now()).unwrap().body, b"in");
@@ -220,7 +220,7 @@ mod tests {
         let mut m = Pair::v0();
         m.set_option(ContextId::SOCKET, SmOption::SendBuffer(2))
             .unwrap();
-        m.send(ContextId::SOCKET, b"q".to_vec(), None, now())
+        m.send(ContextId::SOCKET, &mut b"q".to_vec(), None, now())
             .unwrap();
         assert_eq!(m.poll_transmit(), None);
         m.add_pipe(PipeId(4), Instant::now());
@@ -231,7 +231,7 @@ mod tests {
     fn v1_hop_count_header() {
         let mut m = Pair::v1(false);
         m.add_pipe(PipeId(1), Instant::now());
-        m.send(ContextId::SOCKET, b"x".to_vec(), None, now())
+        m.send(ContextId::SOCKET, &mut b"x".to_vec(), None, now())
             .unwrap();
         assert_eq!(m.poll_transmit().unwrap().msg, [0, 0, 0, 1, b'x']);
         m.handle_message(PipeId(1), vec![0, 0, 0, 1, b'y'], now());
@@ -245,11 +245,21 @@ mod tests {
     fn poly_addresses_pipes() {
         let mut m = Pair::v1(true);
         assert!(m.add_pipe(PipeId(1), Instant::now()) && m.add_pipe(PipeId(2), Instant::now()));
-        m.send(ContextId::SOCKET, b"to2".to_vec(), Some(PipeId(2)), now())
-            .unwrap();
+        m.send(
+            ContextId::SOCKET,
+            &mut b"to2".to_vec(),
+            Some(PipeId(2)),
+            now(),
+        )
+        .unwrap();
         assert_eq!(m.poll_transmit().unwrap().pipe, PipeId(2));
-        m.send(ContextId::SOCKET, b"gone".to_vec(), Some(PipeId(9)), now())
-            .unwrap();
+        m.send(
+            ContextId::SOCKET,
+            &mut b"gone".to_vec(),
+            Some(PipeId(9)),
+            now(),
+        )
+        .unwrap();
         assert_eq!(m.poll_transmit(), None);
         m.handle_message(PipeId(1), vec![0, 0, 0, 1, b'a'], now());
         assert_eq!(m.recv(ContextId::SOCKET, now()).unwrap().pipe, PipeId(1));

@@ -64,21 +64,22 @@ impl Machine for Push0 {
     fn send(
         &mut self,
         _ctx: ContextId,
-        body: Vec<u8>,
+        body: &mut Vec<u8>,
         _pipe: Option<PipeId>,
         _now: Instant,
     ) -> Result<(), SmError> {
         if self.sendq.is_empty() {
             if let Some(pipe) = self.ring.take_ready() {
-                self.out.push_back(Transmit { pipe, msg: body });
+                let msg = std::mem::take(body);
+                self.out.push_back(Transmit { pipe, msg });
                 return Ok(());
             }
         }
-        if self.sendq.push(body, false) {
-            Ok(())
-        } else {
-            Err(SmError::TryAgain)
+        if self.sendq.is_full() {
+            return Err(SmError::TryAgain);
         }
+        self.sendq.push(std::mem::take(body), false);
+        Ok(())
     }
     fn recv(&mut self, _ctx: ContextId, _now: Instant) -> Result<Received, SmError> {
         Err(SmError::NotSupported)
@@ -133,7 +134,7 @@ impl Machine for Pull0 {
     fn send(
         &mut self,
         _ctx: ContextId,
-        _body: Vec<u8>,
+        _body: &mut Vec<u8>,
         _pipe: Option<PipeId>,
         _now: Instant,
     ) -> Result<(), SmError> {
@@ -162,18 +163,20 @@ mod tests {
         m.add_pipe(PipeId(1), Instant::now());
         m.add_pipe(PipeId(2), Instant::now());
         for _ in 0..2 {
-            m.send(ContextId::SOCKET, b"j".to_vec(), None, now).unwrap();
+            m.send(ContextId::SOCKET, &mut b"j".to_vec(), None, now)
+                .unwrap();
         }
         let got: Vec<_> = std::iter::from_fn(|| m.poll_transmit())
             .map(|t| t.pipe)
             .collect();
         assert_eq!(got, [PipeId(1), PipeId(2)]);
         assert_eq!(
-            m.send(ContextId::SOCKET, b"j".to_vec(), None, now),
+            m.send(ContextId::SOCKET, &mut b"j".to_vec(), None, now),
             Err(SmError::TryAgain)
         );
         m.pipe_ready(PipeId(2), Instant::now());
-        m.send(ContextId::SOCKET, b"j".to_vec(), None, now).unwrap();
+        m.send(ContextId::SOCKET, &mut b"j".to_vec(), None, now)
+            .unwrap();
         assert_eq!(m.poll_transmit().unwrap().pipe, PipeId(2));
         assert_eq!(m.recv(ContextId::SOCKET, now), Err(SmError::NotSupported));
     }
@@ -184,8 +187,10 @@ mod tests {
         let mut m = Push0::new();
         m.set_option(ContextId::SOCKET, SmOption::SendBuffer(4))
             .unwrap();
-        m.send(ContextId::SOCKET, b"1".to_vec(), None, now).unwrap();
-        m.send(ContextId::SOCKET, b"2".to_vec(), None, now).unwrap();
+        m.send(ContextId::SOCKET, &mut b"1".to_vec(), None, now)
+            .unwrap();
+        m.send(ContextId::SOCKET, &mut b"2".to_vec(), None, now)
+            .unwrap();
         m.add_pipe(PipeId(7), Instant::now());
         assert_eq!(m.poll_transmit().unwrap().msg, b"1");
         m.pipe_ready(PipeId(7), Instant::now());
@@ -208,7 +213,7 @@ mod tests {
         );
         assert_eq!(m.recv(ContextId::SOCKET, now), Err(SmError::TryAgain));
         assert_eq!(
-            m.send(ContextId::SOCKET, vec![], None, now),
+            m.send(ContextId::SOCKET, &mut vec![], None, now),
             Err(SmError::NotSupported)
         );
     }

@@ -39,10 +39,11 @@ impl Machine for Pub0 {
     fn send(
         &mut self,
         _ctx: ContextId,
-        body: Vec<u8>,
+        body: &mut Vec<u8>,
         _pipe: Option<PipeId>,
         _now: Instant,
     ) -> Result<(), SmError> {
+        let body = std::mem::take(body);
         // Without subscribers the message is simply gone, as in NNG.
         for &pipe in &self.pipes {
             self.out.push_back(Transmit {
@@ -152,7 +153,7 @@ impl Machine for Sub0 {
     fn send(
         &mut self,
         _ctx: ContextId,
-        _body: Vec<u8>,
+        _body: &mut Vec<u8>,
         _pipe: Option<PipeId>,
         _now: Instant,
     ) -> Result<(), SmError> {
@@ -227,11 +228,11 @@ mod tests {
     fn pub_broadcasts_to_all_pipes() {
         let now = Instant::now();
         let mut m = Pub0::new();
-        m.send(S, b"lost".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"lost".to_vec(), None, now).unwrap();
         assert_eq!(m.poll_transmit(), None);
         m.add_pipe(PipeId(1), now);
         m.add_pipe(PipeId(2), now);
-        m.send(S, b"news".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"news".to_vec(), None, now).unwrap();
         let to: Vec<_> = std::iter::from_fn(|| m.poll_transmit())
             .map(|t| t.pipe)
             .collect();
@@ -287,6 +288,9 @@ mod tests {
         m.handle_message(PipeId(1), b"xy".to_vec(), now);
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
         assert_eq!(m.recv(c, now).unwrap().body, b"xy");
-        assert_eq!(m.send(S, vec![], None, now), Err(SmError::NotSupported));
+        assert_eq!(
+            m.send(S, &mut vec![], None, now),
+            Err(SmError::NotSupported)
+        );
     }
 }

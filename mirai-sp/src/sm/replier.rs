@@ -67,7 +67,7 @@ impl Machine for Replier {
         if !self.pipes.contains(&pipe) {
             return;
         }
-        if let Some((bt, body)) = split_backtrace(&msg) {
+        if let Some((bt, body)) = split_backtrace(msg) {
             self.incoming.push_back((pipe, bt, body));
         }
     }
@@ -75,17 +75,18 @@ impl Machine for Replier {
     fn send(
         &mut self,
         ctx: ContextId,
-        body: Vec<u8>,
+        body: &mut Vec<u8>,
         _pipe: Option<PipeId>,
         _now: Instant,
     ) -> Result<(), SmError> {
         let slot = self.ctxs.get_mut(&ctx).ok_or(SmError::NotFound)?;
         let (pipe, bt) = slot.take().ok_or(SmError::IncorrectState)?;
+        let body = std::mem::take(body);
         // The asker may have gone; the answer is then dropped, as NNG does.
         if self.pipes.contains(&pipe) {
             self.out.push_back(Transmit {
                 pipe,
-                msg: join(&bt, &body),
+                msg: join(&bt, body),
             });
         }
         Ok(())
@@ -141,7 +142,7 @@ mod tests {
         let now = Instant::now();
         let mut m = Replier::rep0();
         assert_eq!(
-            m.send(S, b"r".to_vec(), None, now),
+            m.send(S, &mut b"r".to_vec(), None, now),
             Err(SmError::IncorrectState)
         );
         m.add_pipe(PipeId(5), now);
@@ -149,7 +150,7 @@ mod tests {
         m.handle_message(PipeId(5), vec![0, 0, 0, 9, 0x80, 0, 0, 2, b'q'], now);
         let r = m.recv(S, now).unwrap();
         assert_eq!((r.pipe, r.body.as_slice()), (PipeId(5), &b"q"[..]));
-        m.send(S, b"r".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"r".to_vec(), None, now).unwrap();
         let t = m.poll_transmit().unwrap();
         assert_eq!(
             t,
@@ -159,7 +160,7 @@ mod tests {
             }
         );
         assert_eq!(
-            m.send(S, b"again".to_vec(), None, now),
+            m.send(S, &mut b"again".to_vec(), None, now),
             Err(SmError::IncorrectState)
         );
     }
@@ -182,7 +183,7 @@ mod tests {
         m.handle_message(PipeId(1), vec![0x80, 0, 0, 1], now);
         m.recv(S, now).unwrap();
         m.remove_pipe(PipeId(1), now);
-        m.send(S, b"late".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"late".to_vec(), None, now).unwrap();
         assert_eq!(m.poll_transmit(), None);
     }
 
@@ -197,8 +198,8 @@ mod tests {
         m.handle_message(PipeId(1), vec![0x80, 0, 0, 2, b'2'], now);
         assert_eq!(m.recv(a, now).unwrap().body, b"1");
         assert_eq!(m.recv(b, now).unwrap().body, b"2");
-        m.send(b, vec![], None, now).unwrap();
-        m.send(a, vec![], None, now).unwrap();
+        m.send(b, &mut vec![], None, now).unwrap();
+        m.send(a, &mut vec![], None, now).unwrap();
         assert_eq!(m.poll_transmit().unwrap().msg, [0x80, 0, 0, 2]);
         assert_eq!(m.poll_transmit().unwrap().msg, [0x80, 0, 0, 1]);
     }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::util::{join, split_id, IdGen, ReadyRing};
+use super::util::{join, split_id, strip, IdGen, ReadyRing};
 use super::{ContextId, Machine, Outbox, PipeId, Received, SmError, SmOption, Transmit};
 use crate::protocol::Protocol;
 
@@ -130,8 +130,8 @@ impl Machine for Req0 {
         self.dispatch(now);
     }
 
-    fn handle_message(&mut self, pipe: PipeId, msg: Vec<u8>, _now: Instant) {
-        let Some((id, body)) = split_id(&msg) else {
+    fn handle_message(&mut self, pipe: PipeId, mut msg: Vec<u8>, _now: Instant) {
+        let Some((id, _)) = split_id(&msg) else {
             return;
         };
         let Some(ctx) = self.by_id.get(&id).copied() else {
@@ -142,10 +142,8 @@ impl Machine for Req0 {
         };
         if c.pending.as_ref().is_some_and(|p| p.id == id) {
             c.pending = None;
-            c.reply = Some(Received {
-                pipe,
-                body: body.to_vec(),
-            });
+            strip(&mut msg, 4);
+            c.reply = Some(Received { pipe, body: msg });
             self.by_id.remove(&id);
         }
     }
@@ -153,16 +151,19 @@ impl Machine for Req0 {
     fn send(
         &mut self,
         ctx: ContextId,
-        body: Vec<u8>,
+        body: &mut Vec<u8>,
         _pipe: Option<PipeId>,
         now: Instant,
     ) -> Result<(), SmError> {
+        // An unknown context fails before the body is taken.
+        self.ctx(ctx)?;
+        let body = std::mem::take(body);
         let id = self.ids.next();
         let c = self.ctx(ctx)?;
         // A new request abandons the previous one: its reply will be ignored.
         let old = c.pending.take().map(|p| p.id);
         c.reply = None;
-        let msg = join(&id.to_be_bytes(), &body);
+        let msg = join(&id.to_be_bytes(), body);
         c.pending = Some(Pending {
             id,
             msg,
@@ -262,7 +263,7 @@ mod tests {
         let mut m = Req0::new();
         assert_eq!(m.recv(S, now), Err(SmError::IncorrectState));
         m.add_pipe(PipeId(1), now);
-        m.send(S, b"q".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"q".to_vec(), None, now).unwrap();
         let t = m.poll_transmit().unwrap();
         assert!(t.msg[0] & 0x80 != 0);
         assert_eq!(&t.msg[4..], b"q");
@@ -270,7 +271,7 @@ mod tests {
         // A reply with another id is ignored.
         m.handle_message(PipeId(1), vec![0x80, 0, 0, 0, b'x'], now);
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
-        m.handle_message(PipeId(1), join(&id_of(&t), b"a"), now);
+        m.handle_message(PipeId(1), join(&id_of(&t), b"a".to_vec()), now);
         assert_eq!(m.recv(S, now).unwrap().body, b"a");
         assert_eq!(m.recv(S, now), Err(SmError::IncorrectState));
     }
@@ -281,7 +282,7 @@ mod tests {
         let mut m = Req0::new();
         m.set_option(S, SmOption::ResendTime(100)).unwrap();
         m.add_pipe(PipeId(1), now);
-        m.send(S, b"q".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"q".to_vec(), None, now).unwrap();
         let first = m.poll_transmit().unwrap();
         assert_eq!(m.poll_timeout(), Some(now + Duration::from_millis(100)));
         m.pipe_ready(PipeId(1), now);
@@ -297,7 +298,7 @@ mod tests {
         let mut m = Req0::new();
         m.add_pipe(PipeId(1), now);
         m.add_pipe(PipeId(2), now);
-        m.send(S, b"q".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"q".to_vec(), None, now).unwrap();
         assert_eq!(m.poll_transmit().unwrap().pipe, PipeId(1));
         m.remove_pipe(PipeId(1), now);
         assert_eq!(m.poll_transmit().unwrap().pipe, PipeId(2));
@@ -307,8 +308,8 @@ mod tests {
     fn waits_for_a_pipe_and_new_request_replaces_old() {
         let now = Instant::now();
         let mut m = Req0::new();
-        m.send(S, b"old".to_vec(), None, now).unwrap();
-        m.send(S, b"new".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"old".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"new".to_vec(), None, now).unwrap();
         m.add_pipe(PipeId(1), now);
         let t = m.poll_transmit().unwrap();
         assert_eq!(&t.msg[4..], b"new");
@@ -323,12 +324,12 @@ mod tests {
         m.add_pipe(PipeId(2), now);
         let a = m.open_context().unwrap();
         let b = m.open_context().unwrap();
-        m.send(a, b"A".to_vec(), None, now).unwrap();
-        m.send(b, b"B".to_vec(), None, now).unwrap();
+        m.send(a, &mut b"A".to_vec(), None, now).unwrap();
+        m.send(b, &mut b"B".to_vec(), None, now).unwrap();
         let ta = m.poll_transmit().unwrap();
         let tb = m.poll_transmit().unwrap();
-        m.handle_message(tb.pipe, join(&id_of(&tb), b"rb"), now);
-        m.handle_message(ta.pipe, join(&id_of(&ta), b"ra"), now);
+        m.handle_message(tb.pipe, join(&id_of(&tb), b"rb".to_vec()), now);
+        m.handle_message(ta.pipe, join(&id_of(&ta), b"ra".to_vec()), now);
         assert_eq!(m.recv(a, now).unwrap().body, b"ra");
         assert_eq!(m.recv(b, now).unwrap().body, b"rb");
         m.close_context(a).unwrap();

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use super::util::{join, split_id, Bounded, IdGen};
+use super::util::{join, split_id, strip, Bounded, IdGen};
 use super::{ContextId, Machine, Outbox, PipeId, Received, SmError, SmOption, Transmit};
 use crate::protocol::Protocol;
 
@@ -91,8 +91,8 @@ impl Machine for Surveyor0 {
 
     fn pipe_ready(&mut self, _pipe: PipeId, _now: Instant) {}
 
-    fn handle_message(&mut self, pipe: PipeId, msg: Vec<u8>, now: Instant) {
-        let Some((id, body)) = split_id(&msg) else {
+    fn handle_message(&mut self, pipe: PipeId, mut msg: Vec<u8>, now: Instant) {
+        let Some((id, _)) = split_id(&msg) else {
             return;
         };
         let Some(&ctx) = self.by_id.get(&id) else {
@@ -104,27 +104,23 @@ impl Machine for Surveyor0 {
         if s.deadline.is_some_and(|d| now >= d) {
             return;
         }
-        s.answers.push(
-            Received {
-                pipe,
-                body: body.to_vec(),
-            },
-            false,
-        );
+        strip(&mut msg, 4);
+        s.answers.push(Received { pipe, body: msg }, false);
     }
 
     fn send(
         &mut self,
         ctx: ContextId,
-        body: Vec<u8>,
+        body: &mut Vec<u8>,
         _pipe: Option<PipeId>,
         now: Instant,
     ) -> Result<(), SmError> {
         let ms = self.ctxs.get(&ctx).ok_or(SmError::NotFound)?.survey_ms;
+        let body = std::mem::take(body);
         // A new survey ends the previous one on this context.
         self.expire(ctx);
         let id = self.ids.next();
-        let msg = join(&id.to_be_bytes(), &body);
+        let msg = join(&id.to_be_bytes(), body);
         for &pipe in &self.pipes {
             self.out.push_back(Transmit {
                 pipe,
@@ -223,7 +219,7 @@ mod tests {
     const S: ContextId = ContextId::SOCKET;
 
     fn survey(m: &mut Surveyor0, now: Instant) -> Vec<Transmit> {
-        m.send(S, b"?".to_vec(), None, now).unwrap();
+        m.send(S, &mut b"?".to_vec(), None, now).unwrap();
         std::iter::from_fn(|| m.poll_transmit()).collect()
     }
 
@@ -253,12 +249,16 @@ mod tests {
         let t = survey(&mut m, now).remove(0);
         let id = &t.msg[..4];
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
-        m.handle_message(PipeId(1), join(id, b"yes"), now + Duration::from_millis(10));
-        m.handle_message(PipeId(1), join(&[0x80, 0, 0, 0], b"stale"), now);
+        m.handle_message(
+            PipeId(1),
+            join(id, b"yes".to_vec()),
+            now + Duration::from_millis(10),
+        );
+        m.handle_message(PipeId(1), join(&[0x80, 0, 0, 0], b"stale".to_vec()), now);
         assert_eq!(m.recv(S, now).unwrap().body, b"yes");
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
         let late = now + Duration::from_millis(100);
-        m.handle_message(PipeId(1), join(id, b"late"), late);
+        m.handle_message(PipeId(1), join(id, b"late".to_vec()), late);
         m.handle_timeout(late);
         assert_eq!(m.poll_timeout(), None);
         assert_eq!(m.recv(S, late), Err(SmError::IncorrectState));
@@ -288,8 +288,8 @@ mod tests {
         m.add_pipe(PipeId(1), now);
         let a = m.open_context().unwrap();
         let b = m.open_context().unwrap();
-        m.send(a, b"a".to_vec(), None, now).unwrap();
-        m.send(b, b"b".to_vec(), None, now).unwrap();
+        m.send(a, &mut b"a".to_vec(), None, now).unwrap();
+        m.send(b, &mut b"b".to_vec(), None, now).unwrap();
         let ta = m.poll_transmit().unwrap();
         let tb = m.poll_transmit().unwrap();
         m.handle_message(PipeId(1), ta.msg.clone(), now);

@@ -120,16 +120,24 @@ impl<T> Bounded<T> {
 
 /// Splits a req/rep or survey message into its backtrace (4-byte words up to and including
 /// the first with the high bit set) and body. `None` if malformed or over the hop limit.
-pub(crate) fn split_backtrace(msg: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn split_backtrace(mut msg: Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
     let mut off = 0;
     for _ in 0..MAX_TTL {
         let word = msg.get(off..off + 4)?;
         off += 4;
         if word[0] & 0x80 != 0 {
-            return Some((msg[..off].to_vec(), msg[off..].to_vec()));
+            let bt = msg[..off].to_vec();
+            strip(&mut msg, off);
+            return Some((bt, msg));
         }
     }
     None
+}
+
+/// Removes the first `n` bytes of `msg` in place: a large body is moved within its own
+/// buffer, never copied into a fresh one (whose pages the kernel would first have to clear).
+pub(crate) fn strip(msg: &mut Vec<u8>, n: usize) {
+    msg.drain(..n.min(msg.len()));
 }
 
 /// Reads the 4-byte big-endian id at the front of `msg` (req reply or survey answer).
@@ -159,11 +167,11 @@ impl IdGen {
 }
 
 /// `header` then `body` in one buffer.
-pub(crate) fn join(header: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(header.len() + body.len());
-    v.extend_from_slice(header);
-    v.extend_from_slice(body);
-    v
+pub(crate) fn join(header: &[u8], mut body: Vec<u8>) -> Vec<u8> {
+    // In place, for the reason of `strip`; growing a large buffer by a few bytes reallocates
+    // by remapping its pages.
+    body.splice(0..0, header.iter().copied());
+    body
 }
 
 #[cfg(test)]
@@ -189,11 +197,11 @@ mod tests {
     #[test]
     fn backtrace_ends_at_high_bit() {
         let msg = [0, 0, 0, 5, 0x80, 0, 0, 1, b'x'];
-        let (bt, body) = split_backtrace(&msg).unwrap();
+        let (bt, body) = split_backtrace(msg.to_vec()).unwrap();
         assert_eq!(bt, &msg[..8]);
         assert_eq!(body, b"x");
-        assert_eq!(split_backtrace(&[0, 0, 0, 1]), None);
-        assert_eq!(split_backtrace(&[0; 40]), None);
+        assert_eq!(split_backtrace(vec![0, 0, 0, 1]), None);
+        assert_eq!(split_backtrace(vec![0; 40]), None);
     }
 
     #[test]

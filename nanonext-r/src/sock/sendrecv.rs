@@ -99,10 +99,10 @@ pub(crate) fn nano_send<'a>(
     let r = match c {
         Con::Sock(so) => match pipe_arg(pipe) {
             Some(p) => so.sock.send_to(p, &msg, timeout),
-            None => so.sock.send(&msg, timeout),
+            None => so.sock.send_vec(msg, timeout),
         },
         Con::Ctx(cx, _) if cx.closed.get() => Err(mirai_sp::Error::Closed),
-        Con::Ctx(cx, _) => cx.ctx.send(&msg, timeout),
+        Con::Ctx(cx, _) => cx.ctx.send_vec(msg, timeout),
     };
     Ok(match r {
         Ok(()) => s.int(0),

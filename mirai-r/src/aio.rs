@@ -205,12 +205,14 @@ pub(crate) fn new_mirai<'s>(
 fn shell<'s>(sc: &'s Scope, s: &Statics, handle: bool) -> RResult<Sexp<'s>> {
     let env = sc.new_object_env(Some(s.ns), 4);
     let q = sc.child();
-    env.set_attr(s.s_id, q.int(next_id()));
-    env.set_attr(s.s_class, s.class);
-    // A fresh, unlocked environment with no bindings: never refused.
+    // A fresh, unlocked environment with no bindings: never refused. Made while the
+    // environment has no class, as R asks whether a classed one is a user database at each
+    // frame lookup (a string compare per class).
     if !env.make_active_binding(s.s_data, q.closure0(s.body, env)) {
         return Err("mirai: could not make the `data` binding of a mirai".into());
     }
+    env.set_attr(s.s_id, q.int(next_id()));
+    env.set_attr(s.s_class, s.class);
     if handle {
         env.define(s.s_handle, aiokind::new_handle(&q, env));
     }

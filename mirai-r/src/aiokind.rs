@@ -13,8 +13,6 @@
 //! The handle's functions run on R's main thread and may not raise R errors, so none of them
 //! allocates.
 
-#![forbid(unsafe_code)]
-
 use std::time::Duration;
 
 use mirai_rapi::{AioHeader, AioOps, AioVtable, Kind, RResult, Scope, Sexp, R};
@@ -48,8 +46,8 @@ fn mirai_of(h: Sexp<'_>) -> Option<Sexp<'_>> {
     is_mirai(m).then_some(m)
 }
 
-/// The task handle of mirai `m`, stopped or not: its `.aio` binding if an external pointer,
-/// else `m` itself while its keyed task is in the table.
+/// The task handle of mirai `m`: its `.aio` binding if an external pointer, else `m` itself
+/// while its keyed task is in the table; `None` once settled.
 pub(crate) fn task_of<'a>(r: R, m: Sexp<'a>) -> RResult<Option<Sexp<'a>>> {
     let s = statics_of(r)?;
     if let Some(aio) = m.frame_get(s.s_aio) {
@@ -59,31 +57,16 @@ pub(crate) fn task_of<'a>(r: R, m: Sexp<'a>) -> RResult<Option<Sexp<'a>>> {
     Ok(keyed_handle(m))
 }
 
-/// Whether `m` is a chunk element stopped and not yet settled.
-pub(crate) fn stopped(r: R, m: Sexp<'_>) -> RResult<bool> {
-    let s = statics_of(r)?;
-    Ok(m.frame_get(s.s_idx)
-        .is_some_and(|i| i.addr() == s.stopped.addr()))
-}
-
-/// The task mirai `m` waits on: `None` once settled or stopped.
-pub(crate) fn live_task<'a>(r: R, m: Sexp<'a>) -> RResult<Option<Sexp<'a>>> {
-    if stopped(r, m)? {
-        return Ok(None);
-    }
-    task_of(r, m)
-}
-
 /// Whether mirai `m` has a task that has not resolved (never waits, never consumes).
 pub(crate) fn waiting(r: R, m: Sexp<'_>) -> RResult<bool> {
-    Ok(live_task(r, m)?.is_some_and(|t| is_task_ref(r, t) && !task_resolved_of(r, t)))
+    Ok(task_of(r, m)?.is_some_and(|t| is_task_ref(r, t) && !task_resolved_of(r, t)))
 }
 
 /// `stop_mirai()` on mirai `m`: a waiting task is cancelled on its own host (it resolves to 20
 /// at once; a chunk element is a task of its own). True if the profile's dispatcher still held
 /// the task. Allocates nothing.
 pub(crate) fn stop_mirai(r: R, m: Sexp<'_>) -> RResult<bool> {
-    let Some(task) = live_task(r, m)? else {
+    let Some(task) = task_of(r, m)? else {
         return Ok(false);
     };
     if !is_task_ref(r, task) {
@@ -93,12 +76,12 @@ pub(crate) fn stop_mirai(r: R, m: Sexp<'_>) -> RResult<bool> {
 }
 
 /// `.Call` routine (docs/r-bridge.md): the task handle of mirai `x` (its `.aio`, or `x` itself
-/// while its keyed task waits), `NULL` once settled or stopped, or for anything but a mirai.
+/// while its keyed task waits), `NULL` once settled, or for anything but a mirai.
 pub(crate) fn mirai_aio<'a>(s: &'a Scope, x: Sexp<'a>) -> RResult<Sexp<'a>> {
     if !is_mirai(x) {
         return Ok(Sexp::null());
     }
-    Ok(live_task(s.r(), x)?.unwrap_or(Sexp::null()))
+    Ok(task_of(s.r(), x)?.unwrap_or(Sexp::null()))
 }
 
 /// `.Call` routine (docs/r-bridge.md): TRUE while mirai `x` has a task that has not resolved
@@ -117,7 +100,7 @@ impl AioOps for MiraiAio {
         let Some(m) = mirai_of(h) else {
             return true;
         };
-        let Ok(Some(task)) = live_task(r, m) else {
+        let Ok(Some(task)) = task_of(r, m) else {
             return true;
         };
         let Ok(tb) = task_ref(r, task, "task") else {

@@ -6,8 +6,6 @@
 //! (which wakes `Sys.sleep` and other select-based waits at once). A cancel requests an R
 //! interrupt, which R raises in the evaluation and the R code turns into a `miraiInterrupt`.
 
-#![forbid(unsafe_code)]
-
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};

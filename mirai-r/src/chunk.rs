@@ -15,12 +15,10 @@
 //! Completion signals the profile's cv once per element, as for any task (the engine's
 //! completion notifier), so `nextget("cv")` counts mirai.
 
-#![forbid(unsafe_code)]
-
 use mirai::SubmitOptions;
 use mirai_rapi::{args, RResult, Scope, Sexp};
 
-use crate::aio::fields::new_mirai_in;
+use crate::aio::new_mirai;
 use crate::handles::{host_error, host_ref, new_task};
 use crate::serial::{serialize_of, HooksOf};
 
@@ -53,7 +51,7 @@ pub(crate) fn mirai_submit_chunk<'a>(
     for (i, h) in handles.into_iter().enumerate() {
         let q = s.child();
         let aio = new_task(&q, h, hb);
-        out.set_list_elt(i, new_mirai_in(&q, aio, hooks, Sexp::null())?);
+        out.set_list_elt(i, new_mirai(&q, Some(aio), hooks)?);
     }
     Ok(out)
 }

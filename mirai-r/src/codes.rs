@@ -1,8 +1,6 @@
 //! Error codes as R shows them: `"<code> | <text>"` from the engine's one table
 //! (`mirai_proto::ErrorCode`), so that R prints the same texts the engine logs and traces.
 
-#![forbid(unsafe_code)]
-
 use mirai::proto::ErrorCode;
 use mirai_rapi::{RError, RResult, Scope, Sexp};
 

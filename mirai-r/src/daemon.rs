@@ -9,8 +9,6 @@
 //! chunk of one and the call of `eval` on it are built once per chunk ([`ChunkKit`]); each
 //! element only swaps its entries into them, which saves a dozen allocations per element.
 
-#![forbid(unsafe_code)]
-
 use mirai::daemon::{
     self, AutoExit, DaemonConfig, DaemonError, EvalControl, Evaluation, Evaluator, Init, Status,
     Task, Unit,

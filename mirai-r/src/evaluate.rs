@@ -27,8 +27,6 @@
 //! (the task's globals, typically) itself, leaving only search path and option changes, which
 //! are rare, to the R code.
 
-#![forbid(unsafe_code)]
-
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::ffi::CStr;

@@ -17,8 +17,6 @@
 //! from another R version or encoding) makes the fast path give up, and R's own
 //! implementation does the whole job: the result is the same, only slower.
 
-#![forbid(unsafe_code)]
-
 use std::cell::RefCell;
 use std::collections::HashMap;
 

@@ -1,8 +1,6 @@
 //! The hot path of `mirai()`: `mirai_go` builds the payload and the keyed mirai in one call
 //! when nothing needs the R code (see `crate::aio` for the mirai object itself).
 
-#![forbid(unsafe_code)]
-
 use mirai_rapi::{Binding, Kind, RResult, Scope, Sexp};
 
 use crate::aio::{new_keyed_mirai, profile_symbol_of, statics_of, Statics};
@@ -107,7 +105,7 @@ pub(crate) fn mirai_go<'a>(
         Some(c) if name.len() == 1 && !c.is_na_string() => c,
         _ => return none,
     };
-    let Some(prof) = profile_symbol_of(name).and_then(|p| s.registry.frame_get(p)) else {
+    let Some(prof) = profile_symbol_of(sc.r(), name).and_then(|p| s.registry.frame_get(p)) else {
         return none;
     };
     if prof.kind() != Kind::ENVSXP || flag(prof, s.s_sync) || flag(prof, s.s_gate) {

@@ -5,8 +5,6 @@
 //! `mirai()`, *keyed* (see `crate::keyed`). The routines on them are in `crate::host` and
 //! `crate::task`.
 
-#![forbid(unsafe_code)]
-
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 

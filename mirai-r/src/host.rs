@@ -1,8 +1,6 @@
 //! The host routines: starting, inspecting, waiting on and resetting a compute profile's
 //! engine.
 
-#![forbid(unsafe_code)]
-
 use std::time::Duration;
 
 use mirai::host::launch::Command;

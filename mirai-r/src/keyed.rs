@@ -6,8 +6,6 @@
 //! mirai itself reaches its task: nothing R code can change (such as its attributes) names
 //! the entry.
 
-#![forbid(unsafe_code)]
-
 use std::rc::Rc;
 
 use mirai_rapi::{Kind, RResult, Scope, Sexp, Watch, WeakMap, WeakTable, R};

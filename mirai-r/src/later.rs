@@ -4,8 +4,6 @@
 //! The engine calls completion callbacks on its dispatcher thread, which must never call R;
 //! [`mirai_rapi::Later`] hands the closure to `later`, which runs it on the main thread.
 
-#![forbid(unsafe_code)]
-
 use mirai_rapi::{args, eprint, Caught, Later, LaterJob, RError, RResult, Scope, Sexp, R};
 
 use crate::handles::task_handle_of;

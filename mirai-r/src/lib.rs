@@ -14,7 +14,7 @@
 //! Every routine runs on R's main thread; engine threads never call R. R errors are raised only
 //! at the outermost level of a routine, after its Rust values are dropped (`mirai_rapi::guard`).
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod aio;
 mod aiokind;

@@ -2,8 +2,6 @@
 //! format): the hook blobs appended after R's serialization, with a trailer giving their
 //! lengths, and the persistent names that refer to them.
 
-#![forbid(unsafe_code)]
-
 /// First bytes of a payload that carries hook blobs.
 pub(crate) const HOOKED_MAGIC: [u8; 4] = *b"MRH\x01";
 

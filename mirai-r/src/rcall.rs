@@ -5,8 +5,6 @@
 //! the call. The shell layers around it (`<rscript> -e '<call>'`, ssh, job scripts) are the
 //! engine's (`mirai::host::remote`).
 
-#![forbid(unsafe_code)]
-
 /// Why a daemon call could not be rendered. Each message names the offending input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

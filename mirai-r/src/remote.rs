@@ -5,8 +5,6 @@
 //! `mirai_host::remote`, which quotes every part for the shell it passes through; these
 //! routines convert R values (docs/r-bridge.md, "Launching").
 
-#![forbid(unsafe_code)]
-
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -25,8 +25,6 @@
 //! `sfunc` once and read back as one object (R calls the hook at every occurrence; the bridge
 //! remembers the objects it has seen).
 
-#![forbid(unsafe_code)]
-
 use std::collections::HashMap;
 
 use mirai_rapi::{Encoding, Kind, Preserved, RError, RResult, ReadFailure, Scope, Sexp, R};

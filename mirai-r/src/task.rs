@@ -1,7 +1,5 @@
 //! The task routines: submitting, waiting on, taking, cancelling tasks, and serialization.
 
-#![forbid(unsafe_code)]
-
 use mirai::sched::Mode;
 use mirai::{Outcome, SubmitOptions, TaskHandle};
 use mirai_rapi::{args, interrupt_pending, Kind, RError, RResult, Scope, Sexp, R};

@@ -3,8 +3,6 @@
 //! their `url` argument (`.Call` routines have a fixed arity, so optional arguments ride
 //! along this way).
 
-#![forbid(unsafe_code)]
-
 use mirai::transport::tls::zero_config;
 use mirai::transport::TlsConfig;
 use mirai_rapi::{args, Kind, RError, RResult, Scope, Sexp};

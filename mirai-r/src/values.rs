@@ -1,7 +1,4 @@
-//! mirai's R values made through the safe API (the raw versions still used by unported
-//! modules are in `crate::sexp`).
-
-#![forbid(unsafe_code)]
+//! mirai's R values: error values, interrupts and `miraiError`s.
 
 use mirai_rapi::{Scope, Sexp};
 

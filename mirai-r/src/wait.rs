@@ -1,8 +1,6 @@
 //! Deadlines for interruptible waits: the engine is waited on in short slices so that R's
 //! pending-interrupt flag is checked between them.
 
-#![forbid(unsafe_code)]
-
 use std::time::{Duration, Instant};
 
 /// Longest single wait on the engine before checking for a user interrupt.

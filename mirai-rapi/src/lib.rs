@@ -26,6 +26,8 @@
 //! - [`abi`]: Aio handles and condition variables shared between packages.
 //! - [`objects`]: environments as objects (no enclosure, closures, active bindings), R's RNG.
 //! - [`os`]: signals to the own process and the host's IPv4 interfaces.
+//! - [`statics`]: objects kept for the session (namespaces, [`Preserved::leak`], immutable
+//!   constants) and [`R::with_scope`] for code handed only the token.
 //! - [`package_init!`]: the package's exported init function.
 //!
 //! What it is not: it knows nothing of mirai (no R-level semantics, classes or error values of
@@ -55,6 +57,7 @@ pub mod routine;
 pub mod scope;
 pub mod serialize;
 pub mod sexp;
+pub mod statics;
 pub mod token;
 pub mod traced;
 pub mod vectors;

@@ -30,7 +30,7 @@
 //! assert_eq!(req.body, b"hi");
 //! rep.send(ContextId::SOCKET, &mut b"yo".to_vec(), None, now).unwrap();
 //! let out = rep.poll_transmit().unwrap();
-//! assert_eq!((out.pipe, out.msg), (PipeId(7), vec![0x80, 0, 0, 1, b'y', b'o']));
+//! assert_eq!((out.pipe, out.msg.as_slice()), (PipeId(7), &[0x80, 0, 0, 1, b'y', b'o'][..]));
 //! ```
 //!
 //! On the wire (observed against libnng 1.5.2, see `tests/wire.rs`): protocol ids pair0

@@ -51,7 +51,7 @@ pub(super) fn run(
         Ok(s) => s,
         Err(e) => return Error::Io(e),
     };
-    let (tx, rx) = mpsc::channel::<(Vec<u8>, usize)>();
+    let (tx, rx) = mpsc::channel::<(Arc<Vec<u8>>, usize)>();
     let (pipe, max) = {
         let mut g = shared.lock();
         let socket_max = g.recv_max;
@@ -129,7 +129,7 @@ fn write_loop(
     pipe: PipeId,
     mut stream: Stream,
     framing: Framing,
-    rx: mpsc::Receiver<(Vec<u8>, usize)>,
+    rx: mpsc::Receiver<(Arc<Vec<u8>>, usize)>,
 ) {
     while let Ok((first, skip)) = rx.recv() {
         // Frames queued meanwhile go out in the same vectored write. Only the first can have
@@ -138,11 +138,13 @@ fn write_loop(
         while let Ok((m, _)) = rx.try_recv() {
             batch.push(m);
         }
-        if wire::write_frames(&mut stream, framing, &batch, skip).is_err() {
+        let msgs: Vec<&[u8]> = batch.iter().map(|m| m.as_slice()).collect();
+        if wire::write_frames(&mut stream, framing, &msgs, skip).is_err() {
             stream.shutdown();
             return;
         }
         let written = batch.len();
+        drop(msgs);
         drop(batch);
         let mut g = shared.lock();
         g.written(pipe, written, Instant::now());

@@ -18,7 +18,7 @@ use crate::sm::{ContextId, Machine, PipeId, SmError};
 pub(crate) struct PipeHandle {
     /// Frames for the writer thread, each with how many of its bytes (prefix included) were
     /// already written inline.
-    tx: mpsc::Sender<(Vec<u8>, usize)>,
+    tx: mpsc::Sender<(Arc<Vec<u8>>, usize)>,
     pub(super) stream: Option<Stream>,
     pub(super) endpoint: u32,
     framing: Framing,
@@ -29,7 +29,7 @@ pub(crate) struct PipeHandle {
 
 impl PipeHandle {
     pub(super) fn new(
-        tx: mpsc::Sender<(Vec<u8>, usize)>,
+        tx: mpsc::Sender<(Arc<Vec<u8>>, usize)>,
         stream: Option<Stream>,
         endpoint: u32,
         framing: Framing,

@@ -144,12 +144,12 @@ fn prefix(framing: Framing, len: usize) -> Vec<u8> {
 }
 
 /// Frame parts (prefix, then message unless empty) in write order.
-fn parts<'a>(prefixes: &'a [Vec<u8>], msgs: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
+fn parts<'a, M: AsRef<[u8]>>(prefixes: &'a [Vec<u8>], msgs: &'a [M]) -> Vec<&'a [u8]> {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * msgs.len());
     for (p, m) in prefixes.iter().zip(msgs) {
         parts.push(p);
-        if !m.is_empty() {
-            parts.push(m);
+        if !m.as_ref().is_empty() {
+            parts.push(m.as_ref());
         }
     }
     parts
@@ -186,13 +186,16 @@ pub(super) fn write_now(
 
 /// Writes frames (prefix + message each) with vectored writes until all are out; the first
 /// `skip` bytes of the first frame were already written.
-pub(super) fn write_frames(
+pub(super) fn write_frames<M: AsRef<[u8]>>(
     s: &mut impl Write,
     framing: Framing,
-    msgs: &[Vec<u8>],
+    msgs: &[M],
     skip: usize,
 ) -> std::io::Result<()> {
-    let prefixes: Vec<Vec<u8>> = msgs.iter().map(|m| prefix(framing, m.len())).collect();
+    let prefixes: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| prefix(framing, m.as_ref().len()))
+        .collect();
     let parts = parts(&prefixes, msgs);
     let mut pos = (0, 0);
     advance(&parts, &mut pos, skip);

@@ -60,10 +60,11 @@ impl Machine for Bus0 {
         _now: Instant,
     ) -> Result<(), SmError> {
         let body = std::mem::take(body);
+        let msg = std::sync::Arc::new(body);
         for &pipe in &self.pipes {
             self.out.push_back(Transmit {
                 pipe,
-                msg: body.clone(),
+                msg: std::sync::Arc::clone(&msg),
             });
         }
         Ok(())

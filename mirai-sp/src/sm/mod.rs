@@ -11,6 +11,7 @@
 //! bus, surveyor) and replies (rep, respondent) send regardless.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::protocol::Protocol;
@@ -80,8 +81,19 @@ impl ContextId {
 pub struct Transmit {
     /// Destination pipe.
     pub pipe: PipeId,
-    /// Protocol header then body.
-    pub msg: Vec<u8>,
+    /// Protocol header then body, shared by every pipe a broadcast goes to (and by a
+    /// request kept for resending), so no pipe costs a copy.
+    pub msg: Arc<Vec<u8>>,
+}
+
+impl Transmit {
+    /// A transmit of `msg` (header included) to `pipe`.
+    pub fn new(pipe: PipeId, msg: Vec<u8>) -> Transmit {
+        Transmit {
+            pipe,
+            msg: Arc::new(msg),
+        }
+    }
 }
 
 /// A message delivered to the application, protocol header removed.

@@ -62,7 +62,7 @@ impl Pair {
             match pipe {
                 Some(pipe) => {
                     let msg = self.wire(body);
-                    self.out.push_back(Transmit { pipe, msg });
+                    self.out.push_back(Transmit::new(pipe, msg));
                 }
                 None => {
                     // Order is kept: wait for this one's pipe.
@@ -137,12 +137,12 @@ impl Machine for Pair {
             }
             if self.ring.take(p) {
                 let msg = self.wire(std::mem::take(body));
-                self.out.push_back(Transmit { pipe: p, msg });
+                self.out.push_back(Transmit::new(p, msg));
                 return Ok(());
             }
         } else if let Some(p) = self.ring.take_ready() {
             let msg = self.wire(std::mem::take(body));
-            self.out.push_back(Transmit { pipe: p, msg });
+            self.out.push_back(Transmit::new(p, msg));
             return Ok(());
         }
         if self.sendq.is_full() {
@@ -197,10 +197,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             m.poll_transmit(),
-            Some(Transmit {
-                pipe: PipeId(1),
-                msg: b"a".to_vec()
-            })
+            Some(Transmit::new(PipeId(1), b"a".to_vec()))
         );
         // Busy until written.
         assert_eq!(
@@ -233,7 +230,7 @@ mod tests {
         m.add_pipe(PipeId(1), Instant::now());
         m.send(ContextId::SOCKET, &mut b"x".to_vec(), None, now())
             .unwrap();
-        assert_eq!(m.poll_transmit().unwrap().msg, [0, 0, 0, 1, b'x']);
+        assert_eq!(*m.poll_transmit().unwrap().msg, [0, 0, 0, 1, b'x']);
         m.handle_message(PipeId(1), vec![0, 0, 0, 1, b'y'], now());
         m.handle_message(PipeId(1), vec![0, 0, 0, 200, b'z'], now());
         m.handle_message(PipeId(1), vec![0, 0], now());

@@ -32,7 +32,7 @@ impl Push0 {
                 return;
             };
             if let Some(msg) = self.sendq.pop() {
-                self.out.push_back(Transmit { pipe, msg });
+                self.out.push_back(Transmit::new(pipe, msg));
             }
         }
     }
@@ -71,7 +71,7 @@ impl Machine for Push0 {
         if self.sendq.is_empty() {
             if let Some(pipe) = self.ring.take_ready() {
                 let msg = std::mem::take(body);
-                self.out.push_back(Transmit { pipe, msg });
+                self.out.push_back(Transmit::new(pipe, msg));
                 return Ok(());
             }
         }
@@ -192,9 +192,9 @@ mod tests {
         m.send(ContextId::SOCKET, &mut b"2".to_vec(), None, now)
             .unwrap();
         m.add_pipe(PipeId(7), Instant::now());
-        assert_eq!(m.poll_transmit().unwrap().msg, b"1");
+        assert_eq!(*m.poll_transmit().unwrap().msg, b"1");
         m.pipe_ready(PipeId(7), Instant::now());
-        assert_eq!(m.poll_transmit().unwrap().msg, b"2");
+        assert_eq!(*m.poll_transmit().unwrap().msg, b"2");
     }
 
     #[test]

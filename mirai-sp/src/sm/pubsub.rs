@@ -45,10 +45,11 @@ impl Machine for Pub0 {
     ) -> Result<(), SmError> {
         let body = std::mem::take(body);
         // Without subscribers the message is simply gone, as in NNG.
+        let msg = std::sync::Arc::new(body);
         for &pipe in &self.pipes {
             self.out.push_back(Transmit {
                 pipe,
-                msg: body.clone(),
+                msg: std::sync::Arc::clone(&msg),
             });
         }
         Ok(())

@@ -84,10 +84,7 @@ impl Machine for Replier {
         let body = std::mem::take(body);
         // The asker may have gone; the answer is then dropped, as NNG does.
         if self.pipes.contains(&pipe) {
-            self.out.push_back(Transmit {
-                pipe,
-                msg: join(&bt, body),
-            });
+            self.out.push_back(Transmit::new(pipe, join(&bt, body)));
         }
         Ok(())
     }
@@ -154,10 +151,7 @@ mod tests {
         let t = m.poll_transmit().unwrap();
         assert_eq!(
             t,
-            Transmit {
-                pipe: PipeId(5),
-                msg: vec![0, 0, 0, 9, 0x80, 0, 0, 2, b'r']
-            }
+            Transmit::new(PipeId(5), vec![0, 0, 0, 9, 0x80, 0, 0, 2, b'r'])
         );
         assert_eq!(
             m.send(S, &mut b"again".to_vec(), None, now),
@@ -200,7 +194,7 @@ mod tests {
         assert_eq!(m.recv(b, now).unwrap().body, b"2");
         m.send(b, &mut vec![], None, now).unwrap();
         m.send(a, &mut vec![], None, now).unwrap();
-        assert_eq!(m.poll_transmit().unwrap().msg, [0x80, 0, 0, 2]);
-        assert_eq!(m.poll_transmit().unwrap().msg, [0x80, 0, 0, 1]);
+        assert_eq!(*m.poll_transmit().unwrap().msg, [0x80, 0, 0, 2]);
+        assert_eq!(*m.poll_transmit().unwrap().msg, [0x80, 0, 0, 1]);
     }
 }

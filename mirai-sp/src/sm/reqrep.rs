@@ -4,6 +4,7 @@
 //! The replier side (rep v0) lives in [`super::replier`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::util::{join, split_id, strip, IdGen, ReadyRing};
@@ -16,7 +17,7 @@ pub const DEFAULT_RESEND_MS: i64 = 60_000;
 #[derive(Debug)]
 struct Pending {
     id: u32,
-    msg: Vec<u8>,
+    msg: Arc<Vec<u8>>,
     pipe: Option<PipeId>,
     resend_at: Option<Instant>,
 }
@@ -92,7 +93,7 @@ impl Req0 {
                 (c.resend_ms > 0).then(|| now + Duration::from_millis(c.resend_ms as u64));
             self.out.push_back(Transmit {
                 pipe,
-                msg: p.msg.clone(),
+                msg: Arc::clone(&p.msg),
             });
         }
     }
@@ -163,7 +164,7 @@ impl Machine for Req0 {
         // A new request abandons the previous one: its reply will be ignored.
         let old = c.pending.take().map(|p| p.id);
         c.reply = None;
-        let msg = join(&id.to_be_bytes(), body);
+        let msg = Arc::new(join(&id.to_be_bytes(), body));
         c.pending = Some(Pending {
             id,
             msg,

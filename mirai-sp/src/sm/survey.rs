@@ -120,11 +120,11 @@ impl Machine for Surveyor0 {
         // A new survey ends the previous one on this context.
         self.expire(ctx);
         let id = self.ids.next();
-        let msg = join(&id.to_be_bytes(), body);
+        let msg = std::sync::Arc::new(join(&id.to_be_bytes(), body));
         for &pipe in &self.pipes {
             self.out.push_back(Transmit {
                 pipe,
-                msg: msg.clone(),
+                msg: std::sync::Arc::clone(&msg),
             });
         }
         let deadline = (ms > 0).then(|| now + Duration::from_millis(ms as u64));
@@ -271,7 +271,7 @@ mod tests {
         m.set_option(S, SmOption::SurveyTime(50)).unwrap();
         m.add_pipe(PipeId(1), now);
         let t = survey(&mut m, now).remove(0);
-        m.handle_message(PipeId(1), t.msg.clone(), now);
+        m.handle_message(PipeId(1), t.msg.to_vec(), now);
         assert_eq!(
             m.recv(S, now + Duration::from_millis(60)),
             Err(SmError::IncorrectState)
@@ -292,10 +292,10 @@ mod tests {
         m.send(b, &mut b"b".to_vec(), None, now).unwrap();
         let ta = m.poll_transmit().unwrap();
         let tb = m.poll_transmit().unwrap();
-        m.handle_message(PipeId(1), ta.msg.clone(), now);
+        m.handle_message(PipeId(1), ta.msg.to_vec(), now);
         assert_eq!(m.recv(b, now), Err(SmError::TryAgain));
         assert_eq!(m.recv(a, now).unwrap().body, b"a");
-        m.handle_message(PipeId(1), tb.msg, now);
+        m.handle_message(PipeId(1), tb.msg.to_vec(), now);
         assert_eq!(m.recv(b, now).unwrap().body, b"b");
     }
 }

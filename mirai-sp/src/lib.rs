@@ -27,7 +27,7 @@
 //! // A request as it arrives from a req peer: id 0x80000001, then the body.
 //! rep.handle_message(PipeId(7), vec![0x80, 0, 0, 1, b'h', b'i'], now);
 //! let req = rep.recv(ContextId::SOCKET, now).unwrap();
-//! assert_eq!(req.body, b"hi");
+//! assert_eq!(req.body(), b"hi");
 //! rep.send(ContextId::SOCKET, &mut b"yo".to_vec(), None, now).unwrap();
 //! let out = rep.poll_transmit().unwrap();
 //! assert_eq!((out.pipe, out.msg.as_slice()), (PipeId(7), &[0x80, 0, 0, 1, b'y', b'o'][..]));

@@ -69,9 +69,9 @@ fn async_receives_in_order_with_timeouts_and_cancel() {
     b.send(b"one", Some(WAIT)).unwrap();
     b.send(b"two", Some(WAIT)).unwrap();
     let (n, r) = rx.recv_timeout(WAIT).unwrap();
-    assert_eq!((n, r.unwrap().body), (1, b"one".to_vec()));
+    assert_eq!((n, r.unwrap().body().to_vec()), (1, b"one".to_vec()));
     let (n, r) = rx.recv_timeout(WAIT).unwrap();
-    assert_eq!((n, r.unwrap().body), (2, b"two".to_vec()));
+    assert_eq!((n, r.unwrap().body().to_vec()), (2, b"two".to_vec()));
     assert!(!a.cancel(first));
     let t3 = tx.clone();
     let t = Instant::now();
@@ -95,10 +95,7 @@ fn async_receives_in_order_with_timeouts_and_cancel() {
         Box::new(move |r| {
             t6.send((
                 6,
-                r.map(|()| mirai_sp::sm::Received {
-                    pipe: mirai_sp::sm::PipeId(0),
-                    body: Vec::new(),
-                }),
+                r.map(|()| mirai_sp::sm::Received::new(mirai_sp::sm::PipeId(0), Vec::new())),
             ))
             .unwrap()
         }),

@@ -62,8 +62,8 @@ fn poly_replies_per_pipe() {
         let mut got = Vec::new();
         for _ in 0..2 {
             let m = ours.recv_msg(Some(WAIT)).unwrap();
-            got.push(m.body.clone());
-            let reply = [b"you are ".as_slice(), &m.body[5..]].concat();
+            got.push(m.body().to_vec());
+            let reply = [b"you are ".as_slice(), &m.body()[5..]].concat();
             ours.send_to(m.pipe, &reply, Some(WAIT)).unwrap();
         }
         got.sort();

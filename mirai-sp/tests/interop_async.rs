@@ -69,13 +69,13 @@ fn symmetric(proto: Protocol, theirs: nng::Protocol) {
         let (ours, t) = pair_up_handles(proto, theirs, tp, ours_listens);
         nng_send(&t, b"to ours");
         let m = recv_async(&ours, Some(WAIT)).unwrap();
-        assert_eq!(m.body, b"to ours");
+        assert_eq!(m.body(), b"to ours");
         assert!(m.pipe.0 > 0);
         send_async(&ours, b"to nng").unwrap();
         assert_eq!(nng_recv(&t), b"to nng");
         let b = big();
         nng_send(&t, &b);
-        assert_eq!(recv_async(&ours, Some(WAIT)).unwrap().body, b);
+        assert_eq!(recv_async(&ours, Some(WAIT)).unwrap().body(), b);
         assert_eq!(recv_async(&ours, Some(SHORT)).unwrap_err().code(), 5);
         finish(ours, t);
     }
@@ -106,7 +106,7 @@ fn push_pull_async() {
         finish(push, pull);
         let (pull, push) = pair_up_handles(Protocol::Pull0, nng::Protocol::Push0, tp, ours_listens);
         nng_send(&push, b"work");
-        assert_eq!(recv_async(&pull, Some(WAIT)).unwrap().body, b"work");
+        assert_eq!(recv_async(&pull, Some(WAIT)).unwrap().body(), b"work");
         assert_eq!(send_async(&pull, b"x").unwrap_err().code(), 9);
         finish(pull, push);
     }
@@ -121,7 +121,7 @@ fn pub_sub_async() {
         sub.recv_async(Some(WAIT), Box::new(move |r| drop(tx.send(r))));
         nng_send(&publ, b"other");
         nng_send(&publ, b"topic");
-        assert_eq!(rx.recv_timeout(WAIT).unwrap().unwrap().body, b"topic");
+        assert_eq!(rx.recv_timeout(WAIT).unwrap().unwrap().body(), b"topic");
         finish(sub, publ);
         let (publ, sub) = pair_up_handles(Protocol::Pub0, nng::Protocol::Sub0, tp, ours_listens);
         sub.set_opt::<nng::options::protocol::pubsub::Subscribe>(Vec::new())
@@ -143,7 +143,7 @@ fn req_rep_contexts_async() {
         ctx.recv_async(Some(WAIT), Box::new(move |r| drop(tx.send(r))));
         assert_eq!(nng_recv(&rep), b"q");
         nng_send(&rep, b"a");
-        assert_eq!(rx.recv_timeout(WAIT).unwrap().unwrap().body, b"a");
+        assert_eq!(rx.recv_timeout(WAIT).unwrap().unwrap().body(), b"a");
         // A cancelled receive gives the reply to the next one.
         ctx.send(b"q2", Some(Duration::ZERO)).unwrap();
         let op = ctx.recv_async(None, Box::new(|_| panic!("cancelled receive completed")));
@@ -157,7 +157,7 @@ fn req_rep_contexts_async() {
         let (tx, rx) = mpsc::channel();
         ctx.recv_async(Some(WAIT), Box::new(move |r| drop(tx.send(r))));
         nng_send(&req, b"ping");
-        assert_eq!(rx.recv_timeout(WAIT).unwrap().unwrap().body, b"ping");
+        assert_eq!(rx.recv_timeout(WAIT).unwrap().unwrap().body(), b"ping");
         let (tx, rx) = mpsc::channel();
         ctx.send_async(
             b"pong".to_vec(),
@@ -184,7 +184,7 @@ fn survey_async() {
         sv.send(b"who?", Some(WAIT)).unwrap();
         assert_eq!(nng_recv(&resp), b"who?");
         nng_send(&resp, b"me");
-        assert_eq!(recv_async(&sv, Some(WAIT)).unwrap().body, b"me");
+        assert_eq!(recv_async(&sv, Some(WAIT)).unwrap().body(), b"me");
         // Pending when the survey ends: 5.
         assert_eq!(recv_async(&sv, Some(WAIT)).unwrap_err().code(), 5);
         finish(sv, resp);
@@ -197,7 +197,7 @@ fn survey_async() {
         sv.set_opt::<SurveyTime>(Some(Duration::from_millis(1000)))
             .unwrap();
         nng_send(&sv, b"status?");
-        assert_eq!(recv_async(&resp, Some(WAIT)).unwrap().body, b"status?");
+        assert_eq!(recv_async(&resp, Some(WAIT)).unwrap().body(), b"status?");
         send_async(&resp, b"fine").unwrap();
         assert_eq!(nng_recv(&sv), b"fine");
         finish(resp, sv);

@@ -45,7 +45,7 @@ impl Context {
 
     /// Receives on this context.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>, Error> {
-        self.recv_msg(timeout).map(|r| r.body)
+        self.recv_msg(timeout).map(Received::into_body)
     }
 
     /// Receives on this context, with the pipe the message came from.

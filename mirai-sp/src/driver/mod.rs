@@ -189,7 +189,7 @@ impl Socket {
 
     /// Receives a message body.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>, Error> {
-        self.recv_msg(timeout).map(|r| r.body)
+        self.recv_msg(timeout).map(Received::into_body)
     }
 
     /// Receives a message with the id of the pipe it came from.

@@ -49,7 +49,7 @@ impl Machine for Bus0 {
     fn pipe_ready(&mut self, _pipe: PipeId, _now: Instant) {}
     fn handle_message(&mut self, pipe: PipeId, msg: Vec<u8>, _now: Instant) {
         if self.pipes.contains(&pipe) {
-            self.recvq.push(Received { pipe, body: msg }, false);
+            self.recvq.push(Received::new(pipe, msg), false);
         }
     }
     fn send(
@@ -123,7 +123,7 @@ mod tests {
         m.set_option(S, SmOption::RecvBuffer(1)).unwrap();
         m.handle_message(PipeId(1), b"1".to_vec(), now);
         m.handle_message(PipeId(1), b"2".to_vec(), now);
-        assert_eq!(m.recv(S, now).unwrap().body, b"1");
+        assert_eq!(m.recv(S, now).unwrap().body(), b"1");
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
     }
 }

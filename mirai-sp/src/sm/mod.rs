@@ -96,13 +96,45 @@ impl Transmit {
     }
 }
 
-/// A message delivered to the application, protocol header removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message delivered to the application: its body is the message after the protocol
+/// header, which stays in the buffer until [`Received::into_body`] (a reader of
+/// [`Received::body`] never pays for moving a large body to the front).
+#[derive(Debug, Clone, Eq)]
 pub struct Received {
     /// The pipe it came from.
     pub pipe: PipeId,
+    msg: Vec<u8>,
+    start: usize,
+}
+
+impl Received {
+    /// A message whose body is all of `body`.
+    pub fn new(pipe: PipeId, body: Vec<u8>) -> Received {
+        Received::after(pipe, body, 0)
+    }
+
+    /// A message whose body is `msg` after its first `header` bytes.
+    pub(crate) fn after(pipe: PipeId, msg: Vec<u8>, header: usize) -> Received {
+        let start = header.min(msg.len());
+        Received { pipe, msg, start }
+    }
+
     /// The body.
-    pub body: Vec<u8>,
+    pub fn body(&self) -> &[u8] {
+        &self.msg[self.start..]
+    }
+
+    /// The body as an owned buffer (moved to the front of its buffer, not copied).
+    pub fn into_body(mut self) -> Vec<u8> {
+        util::strip(&mut self.msg, self.start);
+        self.msg
+    }
+}
+
+impl PartialEq for Received {
+    fn eq(&self, other: &Received) -> bool {
+        self.pipe == other.pipe && self.body() == other.body()
+    }
 }
 
 /// A per-context protocol option.

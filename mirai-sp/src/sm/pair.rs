@@ -105,17 +105,17 @@ impl Machine for Pair {
         if !self.ring.contains(pipe) {
             return;
         }
-        let body = if self.v1 {
+        let header = if self.v1 {
             let Some(word) = msg.get(..4) else { return };
             let hops = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
             if hops == 0 || hops as usize > MAX_TTL {
                 return;
             }
-            msg[4..].to_vec()
+            4
         } else {
-            msg
+            0
         };
-        self.recvq.push_back(Received { pipe, body });
+        self.recvq.push_back(Received::after(pipe, msg, header));
     }
 
     fn send(
@@ -208,7 +208,7 @@ mod tests {
         m.send(ContextId::SOCKET, &mut b"b".to_vec(), None, now())
             .unwrap();
         m.handle_message(PipeId(1), b"in".to_vec(), now());
-        assert_eq!(m.recv(ContextId::SOCKET, now()).unwrap().body, b"in");
+        assert_eq!(m.recv(ContextId::SOCKET, now()).unwrap().body(), b"in");
         assert_eq!(m.recv(ContextId::SOCKET, now()), Err(SmError::TryAgain));
     }
 
@@ -234,7 +234,7 @@ mod tests {
         m.handle_message(PipeId(1), vec![0, 0, 0, 1, b'y'], now());
         m.handle_message(PipeId(1), vec![0, 0, 0, 200, b'z'], now());
         m.handle_message(PipeId(1), vec![0, 0], now());
-        assert_eq!(m.recv(ContextId::SOCKET, now()).unwrap().body, b"y");
+        assert_eq!(m.recv(ContextId::SOCKET, now()).unwrap().body(), b"y");
         assert_eq!(m.recv(ContextId::SOCKET, now()), Err(SmError::TryAgain));
     }
 

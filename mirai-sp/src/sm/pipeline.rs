@@ -128,7 +128,7 @@ impl Machine for Pull0 {
     fn pipe_ready(&mut self, _pipe: PipeId, _now: Instant) {}
     fn handle_message(&mut self, pipe: PipeId, msg: Vec<u8>, _now: Instant) {
         if self.pipes.contains(&pipe) {
-            self.recvq.push_back(Received { pipe, body: msg });
+            self.recvq.push_back(Received::new(pipe, msg));
         }
     }
     fn send(
@@ -206,10 +206,7 @@ mod tests {
         m.handle_message(PipeId(8), b"stranger".to_vec(), now);
         assert_eq!(
             m.recv(ContextId::SOCKET, now).unwrap(),
-            Received {
-                pipe: PipeId(3),
-                body: b"w".to_vec()
-            }
+            Received::new(PipeId(3), b"w".to_vec())
         );
         assert_eq!(m.recv(ContextId::SOCKET, now), Err(SmError::TryAgain));
         assert_eq!(

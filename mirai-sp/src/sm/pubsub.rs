@@ -141,13 +141,7 @@ impl Machine for Sub0 {
         for c in self.ctxs.values_mut() {
             if c.wants(&msg) {
                 let prefer_new = c.prefer_new;
-                c.queue.push(
-                    Received {
-                        pipe,
-                        body: msg.clone(),
-                    },
-                    prefer_new,
-                );
+                c.queue.push(Received::new(pipe, msg.clone()), prefer_new);
             }
         }
     }
@@ -203,7 +197,7 @@ impl Machine for Sub0 {
                 // Queued messages no longer subscribed to are discarded, as in NNG.
                 let topics = &c.topics;
                 c.queue
-                    .retain(|m| topics.iter().any(|t| m.body.starts_with(t)));
+                    .retain(|m| topics.iter().any(|t| m.body().starts_with(t)));
             }
             SmOption::PreferNew(b) => c.prefer_new = b,
             SmOption::RecvBuffer(n) => c.queue.set_cap(n.max(1)),
@@ -253,7 +247,7 @@ mod tests {
         m.handle_message(PipeId(1), b"news 2".to_vec(), now);
         m.handle_message(PipeId(1), b"sport".to_vec(), now);
         m.handle_message(PipeId(1), b"new".to_vec(), now);
-        assert_eq!(m.recv(S, now).unwrap().body, b"news 2");
+        assert_eq!(m.recv(S, now).unwrap().body(), b"news 2");
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
         m.set_option(S, SmOption::Unsubscribe(b"news".to_vec()))
             .unwrap();
@@ -275,8 +269,8 @@ mod tests {
         for b in [b"a", b"b", b"c"] {
             m.handle_message(PipeId(1), b.to_vec(), now);
         }
-        assert_eq!(m.recv(S, now).unwrap().body, b"b");
-        assert_eq!(m.recv(S, now).unwrap().body, b"c");
+        assert_eq!(m.recv(S, now).unwrap().body(), b"b");
+        assert_eq!(m.recv(S, now).unwrap().body(), b"c");
     }
 
     #[test]
@@ -288,7 +282,7 @@ mod tests {
         m.set_option(c, SmOption::Subscribe(b"x".to_vec())).unwrap();
         m.handle_message(PipeId(1), b"xy".to_vec(), now);
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
-        assert_eq!(m.recv(c, now).unwrap().body, b"xy");
+        assert_eq!(m.recv(c, now).unwrap().body(), b"xy");
         assert_eq!(
             m.send(S, &mut vec![], None, now),
             Err(SmError::NotSupported)

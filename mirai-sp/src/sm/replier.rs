@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use super::util::{join, split_backtrace};
+use super::util::{backtrace, join};
 use super::{ContextId, Machine, Outbox, PipeId, Received, SmError, SmOption, Transmit};
 use crate::protocol::Protocol;
 
@@ -15,7 +15,7 @@ use crate::protocol::Protocol;
 pub struct Replier {
     proto: Protocol,
     pipes: HashSet<PipeId>,
-    incoming: VecDeque<(PipeId, Vec<u8>, Vec<u8>)>,
+    incoming: VecDeque<(Vec<u8>, Received)>,
     ctxs: BTreeMap<ContextId, Option<(PipeId, Vec<u8>)>>,
     next_ctx: u32,
     out: Outbox,
@@ -58,7 +58,7 @@ impl Machine for Replier {
 
     fn remove_pipe(&mut self, pipe: PipeId, _now: Instant) {
         self.pipes.remove(&pipe);
-        self.incoming.retain(|(p, _, _)| *p != pipe);
+        self.incoming.retain(|(_, m)| m.pipe != pipe);
     }
 
     fn pipe_ready(&mut self, _pipe: PipeId, _now: Instant) {}
@@ -67,8 +67,9 @@ impl Machine for Replier {
         if !self.pipes.contains(&pipe) {
             return;
         }
-        if let Some((bt, body)) = split_backtrace(msg) {
-            self.incoming.push_back((pipe, bt, body));
+        if let Some(bt) = backtrace(&msg).map(<[u8]>::to_vec) {
+            let n = bt.len();
+            self.incoming.push_back((bt, Received::after(pipe, msg, n)));
         }
     }
 
@@ -91,9 +92,9 @@ impl Machine for Replier {
 
     fn recv(&mut self, ctx: ContextId, _now: Instant) -> Result<Received, SmError> {
         let slot = self.ctxs.get_mut(&ctx).ok_or(SmError::NotFound)?;
-        let (pipe, bt, body) = self.incoming.pop_front().ok_or(SmError::TryAgain)?;
-        *slot = Some((pipe, bt));
-        Ok(Received { pipe, body })
+        let (bt, m) = self.incoming.pop_front().ok_or(SmError::TryAgain)?;
+        *slot = Some((m.pipe, bt));
+        Ok(m)
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -146,7 +147,7 @@ mod tests {
         // One hop recorded by a device, then the request id.
         m.handle_message(PipeId(5), vec![0, 0, 0, 9, 0x80, 0, 0, 2, b'q'], now);
         let r = m.recv(S, now).unwrap();
-        assert_eq!((r.pipe, r.body.as_slice()), (PipeId(5), &b"q"[..]));
+        assert_eq!((r.pipe, r.body()), (PipeId(5), &b"q"[..]));
         m.send(S, &mut b"r".to_vec(), None, now).unwrap();
         let t = m.poll_transmit().unwrap();
         assert_eq!(
@@ -190,8 +191,8 @@ mod tests {
         let b = m.open_context().unwrap();
         m.handle_message(PipeId(1), vec![0x80, 0, 0, 1, b'1'], now);
         m.handle_message(PipeId(1), vec![0x80, 0, 0, 2, b'2'], now);
-        assert_eq!(m.recv(a, now).unwrap().body, b"1");
-        assert_eq!(m.recv(b, now).unwrap().body, b"2");
+        assert_eq!(m.recv(a, now).unwrap().body(), b"1");
+        assert_eq!(m.recv(b, now).unwrap().body(), b"2");
         m.send(b, &mut vec![], None, now).unwrap();
         m.send(a, &mut vec![], None, now).unwrap();
         assert_eq!(*m.poll_transmit().unwrap().msg, [0x80, 0, 0, 2]);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::util::{join, split_id, strip, IdGen, ReadyRing};
+use super::util::{join, split_id, IdGen, ReadyRing};
 use super::{ContextId, Machine, Outbox, PipeId, Received, SmError, SmOption, Transmit};
 use crate::protocol::Protocol;
 
@@ -131,7 +131,7 @@ impl Machine for Req0 {
         self.dispatch(now);
     }
 
-    fn handle_message(&mut self, pipe: PipeId, mut msg: Vec<u8>, _now: Instant) {
+    fn handle_message(&mut self, pipe: PipeId, msg: Vec<u8>, _now: Instant) {
         let Some((id, _)) = split_id(&msg) else {
             return;
         };
@@ -143,8 +143,7 @@ impl Machine for Req0 {
         };
         if c.pending.as_ref().is_some_and(|p| p.id == id) {
             c.pending = None;
-            strip(&mut msg, 4);
-            c.reply = Some(Received { pipe, body: msg });
+            c.reply = Some(Received::after(pipe, msg, 4));
             self.by_id.remove(&id);
         }
     }
@@ -273,7 +272,7 @@ mod tests {
         m.handle_message(PipeId(1), vec![0x80, 0, 0, 0, b'x'], now);
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
         m.handle_message(PipeId(1), join(&id_of(&t), b"a".to_vec()), now);
-        assert_eq!(m.recv(S, now).unwrap().body, b"a");
+        assert_eq!(m.recv(S, now).unwrap().body(), b"a");
         assert_eq!(m.recv(S, now), Err(SmError::IncorrectState));
     }
 
@@ -331,8 +330,8 @@ mod tests {
         let tb = m.poll_transmit().unwrap();
         m.handle_message(tb.pipe, join(&id_of(&tb), b"rb".to_vec()), now);
         m.handle_message(ta.pipe, join(&id_of(&ta), b"ra".to_vec()), now);
-        assert_eq!(m.recv(a, now).unwrap().body, b"ra");
-        assert_eq!(m.recv(b, now).unwrap().body, b"rb");
+        assert_eq!(m.recv(a, now).unwrap().body(), b"ra");
+        assert_eq!(m.recv(b, now).unwrap().body(), b"rb");
         m.close_context(a).unwrap();
         assert_eq!(m.recv(a, now), Err(SmError::NotFound));
     }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use super::util::{join, split_id, strip, Bounded, IdGen};
+use super::util::{join, split_id, Bounded, IdGen};
 use super::{ContextId, Machine, Outbox, PipeId, Received, SmError, SmOption, Transmit};
 use crate::protocol::Protocol;
 
@@ -91,7 +91,7 @@ impl Machine for Surveyor0 {
 
     fn pipe_ready(&mut self, _pipe: PipeId, _now: Instant) {}
 
-    fn handle_message(&mut self, pipe: PipeId, mut msg: Vec<u8>, now: Instant) {
+    fn handle_message(&mut self, pipe: PipeId, msg: Vec<u8>, now: Instant) {
         let Some((id, _)) = split_id(&msg) else {
             return;
         };
@@ -104,8 +104,7 @@ impl Machine for Surveyor0 {
         if s.deadline.is_some_and(|d| now >= d) {
             return;
         }
-        strip(&mut msg, 4);
-        s.answers.push(Received { pipe, body: msg }, false);
+        s.answers.push(Received::after(pipe, msg, 4), false);
     }
 
     fn send(
@@ -255,7 +254,7 @@ mod tests {
             now + Duration::from_millis(10),
         );
         m.handle_message(PipeId(1), join(&[0x80, 0, 0, 0], b"stale".to_vec()), now);
-        assert_eq!(m.recv(S, now).unwrap().body, b"yes");
+        assert_eq!(m.recv(S, now).unwrap().body(), b"yes");
         assert_eq!(m.recv(S, now), Err(SmError::TryAgain));
         let late = now + Duration::from_millis(100);
         m.handle_message(PipeId(1), join(id, b"late".to_vec()), late);
@@ -294,8 +293,8 @@ mod tests {
         let tb = m.poll_transmit().unwrap();
         m.handle_message(PipeId(1), ta.msg.to_vec(), now);
         assert_eq!(m.recv(b, now), Err(SmError::TryAgain));
-        assert_eq!(m.recv(a, now).unwrap().body, b"a");
+        assert_eq!(m.recv(a, now).unwrap().body(), b"a");
         m.handle_message(PipeId(1), tb.msg.to_vec(), now);
-        assert_eq!(m.recv(b, now).unwrap().body, b"b");
+        assert_eq!(m.recv(b, now).unwrap().body(), b"b");
     }
 }

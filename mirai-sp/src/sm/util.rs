@@ -118,17 +118,16 @@ impl<T> Bounded<T> {
     }
 }
 
-/// Splits a req/rep or survey message into its backtrace (4-byte words up to and including
-/// the first with the high bit set) and body. `None` if malformed or over the hop limit.
-pub(crate) fn split_backtrace(mut msg: Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
+/// The backtrace at the front of a req/rep or survey message: 4-byte words up to and
+/// including the first with the high bit set; the body follows it. `None` if malformed or
+/// over the hop limit.
+pub(crate) fn backtrace(msg: &[u8]) -> Option<&[u8]> {
     let mut off = 0;
     for _ in 0..MAX_TTL {
         let word = msg.get(off..off + 4)?;
         off += 4;
         if word[0] & 0x80 != 0 {
-            let bt = msg[..off].to_vec();
-            strip(&mut msg, off);
-            return Some((bt, msg));
+            return Some(&msg[..off]);
         }
     }
     None
@@ -197,11 +196,9 @@ mod tests {
     #[test]
     fn backtrace_ends_at_high_bit() {
         let msg = [0, 0, 0, 5, 0x80, 0, 0, 1, b'x'];
-        let (bt, body) = split_backtrace(msg.to_vec()).unwrap();
-        assert_eq!(bt, &msg[..8]);
-        assert_eq!(body, b"x");
-        assert_eq!(split_backtrace(vec![0, 0, 0, 1]), None);
-        assert_eq!(split_backtrace(vec![0; 40]), None);
+        assert_eq!(backtrace(&msg), Some(&msg[..8]));
+        assert_eq!(backtrace(&[0, 0, 0, 1]), None);
+        assert_eq!(backtrace(&[0; 40]), None);
     }
 
     #[test]

@@ -20,8 +20,8 @@ const BAD_CTX: &str = "`con` is not a valid Context";
 /// The outcome of a driver receive, as a slot takes it.
 fn outcome(r: Result<Received, mirai_sp::Error>) -> Result<Msg, i32> {
     r.map(|m| Msg {
-        bytes: m.body,
         pipe: m.pipe.0 as i32,
+        bytes: m.into_body(),
     })
     .map_err(|e| e.code())
 }

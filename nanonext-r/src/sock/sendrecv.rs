@@ -121,13 +121,14 @@ pub(crate) fn nano_recv<'a>(
     let c = con_arg(con, s, BAD_CON)?;
     let mode = Mode::of(mode.ints().and_then(|v| v.first().copied()).unwrap_or(1));
     let timeout = block_timeout(block, c.opts().borrow().recv_timeout);
+    // Decoded from where the body starts: the protocol header is never stripped off.
     let r = match c {
-        Con::Sock(so) => so.sock.recv(timeout),
+        Con::Sock(so) => so.sock.recv_msg(timeout),
         Con::Ctx(cx, _) if cx.closed.get() => Err(mirai_sp::Error::Closed),
-        Con::Ctx(cx, _) => cx.ctx.recv(timeout),
+        Con::Ctx(cx, _) => cx.ctx.recv_msg(timeout),
     };
     Ok(match r {
-        Ok(b) => codec::decode(s, &b, mode).into_sexp(s),
+        Ok(m) => codec::decode(s, m.body(), mode).into_sexp(s),
         Err(e) => err_value(s, e.code()),
     })
 }

@@ -76,6 +76,11 @@ impl ContextId {
     pub const SOCKET: ContextId = ContextId(0);
 }
 
+/// The most bytes of protocol header a machine puts before a body (a reply's backtrace of
+/// `ttl-max` hops). A body built with this much spare capacity gets its header without
+/// being reallocated.
+pub const HEADROOM: usize = 4 * util::MAX_TTL;
+
 /// Bytes to write to one pipe: the protocol header followed by the body (unframed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {

@@ -8,7 +8,7 @@ const NOT_ATOMIC: &str = "`data` must be an atomic vector type or NULL to send i
 /// The raw-mode bytes of `data`, in native byte order: strings each followed by a NUL.
 pub(crate) fn encode_raw(data: Sexp<'_>) -> RResult<Vec<u8>> {
     fn words<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(v.len() * N);
+        let mut out = body_buf(v.len() * N);
         for &x in v {
             out.extend_from_slice(&f(x));
         }
@@ -16,7 +16,12 @@ pub(crate) fn encode_raw(data: Sexp<'_>) -> RResult<Vec<u8>> {
     }
     Ok(match data.kind() {
         Kind::NILSXP => Vec::new(),
-        Kind::RAWSXP => data.bytes().unwrap_or(&[]).to_vec(),
+        Kind::RAWSXP => {
+            let b = data.bytes().unwrap_or(&[]);
+            let mut out = body_buf(b.len());
+            out.extend_from_slice(b);
+            out
+        }
         Kind::INTSXP => words(data.ints().unwrap_or(&[]), i32::to_ne_bytes),
         Kind::LGLSXP => words(data.lgls().unwrap_or(&[]), i32::to_ne_bytes),
         Kind::REALSXP => words(data.reals().unwrap_or(&[]), f64::to_ne_bytes),
@@ -38,6 +43,12 @@ pub(crate) fn encode_raw(data: Sexp<'_>) -> RResult<Vec<u8>> {
     })
 }
 
+/// An empty message body with room for `n` bytes and the protocol header the socket adds in
+/// front, so that a large body is never reallocated on its way out.
+fn body_buf(n: usize) -> Vec<u8> {
+    Vec::with_capacity(n + mirai_sp::sm::HEADROOM)
+}
+
 /// The 8-byte serial header: `07 00 00 <mark>` then the context id (native int32).
 pub(crate) fn header(mark: bool, ctx: i32) -> [u8; 8] {
     let mut h = [7, 0, 0, mark as u8, 0, 0, 0, 0];
@@ -48,7 +59,7 @@ pub(crate) fn header(mark: bool, ctx: i32) -> [u8; 8] {
 /// A serial-mode body: the header (when marked, or always for requests) then `ser`.
 pub(crate) fn serial_body(ser: &[u8], ctx: Option<i32>) -> Vec<u8> {
     let mark = crate::utils::marked();
-    let mut out = Vec::with_capacity(ser.len() + 8);
+    let mut out = body_buf(ser.len() + 8);
     if mark || ctx.is_some() {
         out.extend_from_slice(&header(mark, ctx.unwrap_or(0)));
     }

@@ -283,23 +283,25 @@ collect_mirai <- function(x, options = NULL) {
   }
   for (i in seq_len(n)) {
     m <- .subset2(x, i)
-    v <- if (is_mirai(m)) m[] else m
-    out[i] <- list(v)
+    # Kept in a list: a value that is the empty symbol cannot be bound to a variable.
+    v <- list(if (is_mirai(m)) m[] else m)
+    out[i] <- v
+    err <- !is.symbol(v[[1L]]) && is_error_value(v[[1L]])
     for (op in ops) switch(
       op,
-      .stop = if (is_error_value(v)) {
+      .stop = if (err) {
         stop_mirai(x)
-        .index_error(i, v, names(x)[i])
+        .index_error(i, v[[1L]], names(x)[i])
       },
       .flat = {
-        if (is_error_value(v)) {
+        if (err) {
           stop_mirai(x)
-          .index_error(i, v, names(x)[i])
+          .index_error(i, v[[1L]], names(x)[i])
         }
-        if (is.null(typ)) typ <- typeof(v)
-        else if (typeof(v) != typ) {
+        if (is.null(typ)) typ <- typeof(v[[1L]])
+        else if (typeof(v[[1L]]) != typ) {
           stop_mirai(x)
-          .flat_error(typ, typeof(v))
+          .flat_error(typ, typeof(v[[1L]]))
         }
       },
       .progress = if (cli) cli::cli_progress_update(id = id, .envir = environment())

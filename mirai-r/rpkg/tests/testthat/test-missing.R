@@ -30,3 +30,16 @@ test_that("the empty symbol comes back from daemons, with and without dispatcher
   withr::defer(daemons(0, .compute = "sync"))
   expect_empty_symbol(mirai(substitute(), .compute = "sync"))
 })
+
+test_that("collecting with options keeps empty-symbol values, and flattens them like unlist()", {
+  daemons(1)
+  withr::defer(daemons(0))
+  mp <- mirai_map(c(a = 1, b = 2), function(x) substitute())
+  r <- mp[.flat]
+  expect_identical(r, unlist(list(a = quote(expr = ), b = quote(expr = )), recursive = FALSE))
+  expect_identical(names(r), c("a", "b"))
+  s <- mirai_map(1:2, function(x) substitute())[.stop, .progress]
+  expect_identical(typeof(s[[2L]]), "symbol")
+  # An empty symbol beside a number is a differing type, reported as such.
+  expect_error(mirai_map(1:2, function(x) if (x == 1) substitute() else x)[.flat], "differing type")
+})

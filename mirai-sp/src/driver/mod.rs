@@ -1,10 +1,11 @@
 //! A small blocking driver: std sockets (tcp, unix, TLS, WebSocket) and threads around one
 //! protocol machine.
 //!
-//! All state sits behind one mutex; every thread (pipe readers and writers, the timer, callers
-//! of send/recv) changes it through the machine, flushes the machine's transmits into the
-//! per-pipe write queues, and wakes the others through one condition variable. Simple rather
-//! than fast: the project's native transport will drive the same machines later.
+//! All state sits behind one mutex ([`shared`]); every thread (pipe readers and writers, the
+//! timer, callers of send/recv) changes it through the machine, then writes the machine's
+//! transmits: straight from that thread when the pipe is idle and the bytes fit the socket
+//! buffer, else through the pipe's writer thread. Blocked callers wait on one condition
+//! variable, the timer on its own, so a message wakes only who waits for it.
 
 mod aio;
 mod context;

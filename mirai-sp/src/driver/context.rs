@@ -56,7 +56,7 @@ impl Context {
             .map_err(ctx_closed)
     }
 
-    /// Sends on this context in the background (see [`Socket::send_async`]).
+    /// Sends on this context in the background (see [`Socket::send_async`](crate::Socket::send_async)).
     pub fn send_async(&self, body: Vec<u8>, timeout: Option<Duration>, done: Done<()>) -> OpId {
         let op = Op::Send {
             body,
@@ -66,12 +66,12 @@ impl Context {
         self.shared.park(self.id, timeout, op)
     }
 
-    /// Receives on this context in the background (see [`Socket::recv_async`]).
+    /// Receives on this context in the background (see [`Socket::recv_async`](crate::Socket::recv_async)).
     pub fn recv_async(&self, timeout: Option<Duration>, done: Done<Received>) -> OpId {
         self.shared.park(self.id, timeout, Op::Recv(done))
     }
 
-    /// Cancels a pending asynchronous operation (see [`Socket::cancel`]).
+    /// Cancels a pending asynchronous operation (see [`Socket::cancel`](crate::Socket::cancel)).
     pub fn cancel(&self, op: OpId) -> bool {
         cancel(&self.shared, op)
     }

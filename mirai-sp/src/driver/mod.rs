@@ -1,7 +1,7 @@
 //! A small blocking driver: std sockets (tcp, unix, TLS, WebSocket) and threads around one
 //! protocol machine.
 //!
-//! All state sits behind one mutex ([`shared`]); every thread (pipe readers and writers, the
+//! All state sits behind one mutex (module `shared`); every thread (pipe readers and writers, the
 //! timer, callers of send/recv) changes it through the machine, then writes the machine's
 //! transmits: straight from that thread when the pipe is idle and the bytes fit the socket
 //! buffer, else through the pipe's writer thread. Blocked callers wait on one condition

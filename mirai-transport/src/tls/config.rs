@@ -152,23 +152,7 @@ impl TlsConfig {
             .with_safe_default_protocol_versions()
             .map_err(|e| config_err(Cause::Other, format!("TLS provider: {e}")))?
             .with_webpki_verifier(verifier);
-        let mut cfg = match identity {
-            Some((chain, key, password)) => {
-                let chain = parse_certs(chain, "the client certificate")?;
-                let key = parse_key(key, password, "the client private key")?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    let (cause, why) = key_problem(&e);
-                    config_err(cause, format!("the client certificate and key: {why}"))
-                })?
-            }
-            None => builder.with_no_client_auth(),
-        };
-        cfg.resumption = rustls::client::Resumption::disabled();
-        Ok(TlsConfig {
-            client: Some(Arc::new(cfg)),
-            client_identity: identity.is_some(),
-            ..Self::empty()
-        })
+        Self::finish_client(builder, identity)
     }
 
     /// This configuration's server part with `other`'s client part (or the other way round):
@@ -233,6 +217,31 @@ impl TlsConfig {
     pub fn rustls_client_config(&self) -> Option<Arc<ClientConfig>> {
         self.client.clone()
     }
+
+    /// Completes either kind of dialer configuration: its identity (if any), and session
+    /// resumption off.
+    fn finish_client(
+        builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+        identity: Option<(&str, &str, Option<&str>)>,
+    ) -> Result<TlsConfig, Error> {
+        let mut cfg = match identity {
+            Some((chain, key, password)) => {
+                let chain = parse_certs(chain, "the client certificate")?;
+                let key = parse_key(key, password, "the client private key")?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    let (cause, why) = key_problem(&e);
+                    config_err(cause, format!("the client certificate and key: {why}"))
+                })?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        cfg.resumption = rustls::client::Resumption::disabled();
+        Ok(TlsConfig {
+            client: Some(Arc::new(cfg)),
+            client_identity: identity.is_some(),
+            ..Self::empty()
+        })
+    }
 }
 
 impl TlsConfig {
@@ -253,23 +262,7 @@ impl TlsConfig {
             .map_err(|e| config_err(Cause::Other, format!("TLS provider: {e}")))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyServer(provider())));
-        let mut cfg = match identity {
-            Some((chain, key, password)) => {
-                let chain = parse_certs(chain, "the client certificate")?;
-                let key = parse_key(key, password, "the client private key")?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    let (cause, why) = key_problem(&e);
-                    config_err(cause, format!("the client certificate and key: {why}"))
-                })?
-            }
-            None => builder.with_no_client_auth(),
-        };
-        cfg.resumption = rustls::client::Resumption::disabled();
-        Ok(TlsConfig {
-            client: Some(Arc::new(cfg)),
-            client_identity: identity.is_some(),
-            ..Self::empty()
-        })
+        Self::finish_client(builder, identity)
     }
 }
 

@@ -93,7 +93,7 @@ mod url;
 use std::time::Duration;
 
 pub use error::Error;
-pub use sys::{send_now, terminate_self, HangupWatch, WatchEnd};
+pub use sys::{keepalive, send_now, set_keepalive, terminate_self, HangupWatch, WatchEnd};
 pub use tls::TlsConfig;
 pub use url::{Scheme, Url};
 

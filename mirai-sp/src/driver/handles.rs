@@ -50,6 +50,17 @@ impl Handle {
         g.endpoints.get_mut(&self.id).map(f).ok_or(Error::NotFound)
     }
 
+    /// Changes the transport options of an endpoint not yet started.
+    fn with_unstarted(&self, f: impl FnOnce(&mut TransportOptions)) -> Result<(), Error> {
+        self.with(|e| {
+            if e.started {
+                return Err(Error::IncorrectState);
+            }
+            f(&mut e.opts);
+            Ok(())
+        })?
+    }
+
     fn close(&self) -> Result<(), Error> {
         let mut g = self.shared.lock();
         let ep = g.endpoints.remove(&self.id).ok_or(Error::NotFound)?;
@@ -120,6 +131,22 @@ macro_rules! common {
         /// Sets `recv-size-max` for its connections made from now on (0: no limit).
         pub fn set_recv_max(&self, max: usize) -> Result<(), Error> {
             self.0.with(|e| e.recv_max = Some(max))
+        }
+
+        /// Sets `tcp-nodelay` for its tcp connections (tcp, tls+tcp; ws and wss dialers too).
+        /// Before start only: the settings are fixed when it starts (`IncorrectState` after).
+        pub fn set_tcp_nodelay(&self, on: bool) -> Result<(), Error> {
+            self.0.with_unstarted(|o| o.nodelay = on)
+        }
+
+        /// Sets `tcp-keepalive` (`SO_KEEPALIVE`) as [`Self::set_tcp_nodelay`] does no-delay.
+        pub fn set_tcp_keepalive(&self, on: bool) -> Result<(), Error> {
+            self.0.with_unstarted(|o| o.keepalive = on)
+        }
+
+        /// Its `tcp-nodelay` and `tcp-keepalive` settings.
+        pub fn tcp_options(&self) -> Result<(bool, bool), Error> {
+            self.0.with(|e| (e.opts.nodelay, e.opts.keepalive))
         }
 
         /// Its `recv-size-max` (the socket's unless set).

@@ -23,18 +23,45 @@ use crate::frame::Framing;
 use crate::protocol::Protocol;
 
 /// Settings for dialing and listening beyond the URL.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TransportOptions {
     /// TLS for `tls+tcp://` and `wss://`: the server part is used by listeners, the client
     /// part by dialers. Given for any other scheme, dial and listen fail with code 9.
     pub tls: Option<Arc<mirai_transport::TlsConfig>>,
+    /// `tcp-nodelay` (default on): Nagle's algorithm off on every tcp connection a dialer
+    /// makes (tcp, tls+tcp, ws, wss) and every one a tcp or tls+tcp listener accepts.
+    pub nodelay: bool,
+    /// `tcp-keepalive` (default off): `SO_KEEPALIVE` on those same connections.
+    pub keepalive: bool,
+}
+
+impl Default for TransportOptions {
+    fn default() -> TransportOptions {
+        TransportOptions {
+            tls: None,
+            nodelay: true,
+            keepalive: false,
+        }
+    }
 }
 
 impl TransportOptions {
     /// No options (what `dial` and `listen` use).
     pub fn new() -> TransportOptions {
         TransportOptions::default()
+    }
+
+    /// These options with `tcp-nodelay` set to `on`.
+    pub fn with_nodelay(mut self, on: bool) -> TransportOptions {
+        self.nodelay = on;
+        self
+    }
+
+    /// These options with `tcp-keepalive` set to `on`.
+    pub fn with_keepalive(mut self, on: bool) -> TransportOptions {
+        self.keepalive = on;
+        self
     }
 
     /// These options with `tls`.
@@ -74,6 +101,7 @@ pub(crate) struct Target {
     url: Url,
     tls: Option<Arc<rustls::ClientConfig>>,
     local: Local,
+    tcp: Tcp,
 }
 
 impl Target {
@@ -86,7 +114,12 @@ impl Target {
         } else {
             None
         };
-        Ok(Target { url, tls, local })
+        Ok(Target {
+            url,
+            tls,
+            local,
+            tcp: Tcp::of(opts),
+        })
     }
 
     /// The framing of this target's connections.
@@ -98,7 +131,7 @@ impl Target {
     pub(crate) fn connect(&self) -> Result<Stream, Error> {
         let family = self.url.scheme.family();
         match &self.url.addr {
-            Addr::Tcp(host, port) => tcp_connect(host, *port, family).map(Stream::Tcp),
+            Addr::Tcp(host, port) => tcp_connect(host, *port, family, self.tcp).map(Stream::Tcp),
             Addr::Ipc(path) => UnixStream::connect(path)
                 .map(Stream::Unix)
                 .map_err(map_connect),
@@ -107,7 +140,7 @@ impl Target {
                 .map_err(map_connect),
             Addr::Inproc(name) => inproc::connect(name).map(Stream::Unix),
             Addr::TlsTcp(host, port) => {
-                let tcp = tcp_connect(host, *port, family)?;
+                let tcp = tcp_connect(host, *port, family, self.tcp)?;
                 TlsStream::connect(tcp, host, self.client_tls()?, true).map(Stream::Tls)
             }
             Addr::Ws {
@@ -116,7 +149,7 @@ impl Target {
                 path,
                 tls,
             } => {
-                let tcp = tcp_connect(host, *port, family)?;
+                let tcp = tcp_connect(host, *port, family, self.tcp)?;
                 let base = if *tls {
                     Stream::Tls(TlsStream::connect(tcp, host, self.client_tls()?, false)?)
                 } else {
@@ -163,7 +196,30 @@ fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, Err
     Ok(v)
 }
 
-fn tcp_connect(host: &str, port: u16, family: Family) -> Result<TcpStream, Error> {
+/// Applies `tcp-nodelay` and `tcp-keepalive` to a new tcp connection.
+fn tcp_tune(s: &TcpStream, tcp: Tcp) -> io::Result<()> {
+    use std::os::fd::AsFd;
+    s.set_nodelay(tcp.nodelay)?;
+    mirai_transport::set_keepalive(s.as_fd(), tcp.keepalive)
+}
+
+/// The tcp settings of [`TransportOptions`], carried by dialers' targets and listeners.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tcp {
+    nodelay: bool,
+    keepalive: bool,
+}
+
+impl Tcp {
+    fn of(opts: &TransportOptions) -> Tcp {
+        Tcp {
+            nodelay: opts.nodelay,
+            keepalive: opts.keepalive,
+        }
+    }
+}
+
+fn tcp_connect(host: &str, port: u16, family: Family, tcp: Tcp) -> Result<TcpStream, Error> {
     if host.is_empty() || host == "*" {
         return Err(Error::AddressInvalid(format!(
             "a dialer needs a host, not '{host}'"
@@ -173,7 +229,7 @@ fn tcp_connect(host: &str, port: u16, family: Family) -> Result<TcpStream, Error
     for a in resolve(host, port, family)? {
         match TcpStream::connect(a) {
             Ok(s) => {
-                s.set_nodelay(true)?;
+                tcp_tune(&s, tcp)?;
                 return Ok(s);
             }
             Err(e) => last = Some(e),
@@ -318,6 +374,7 @@ pub(crate) struct Bound {
     /// The URL to report: as given, with the bound port.
     url: String,
     me: Local,
+    tcp: Tcp,
 }
 
 impl std::fmt::Debug for Bound {
@@ -386,6 +443,7 @@ impl Bound {
             local,
             url,
             me,
+            tcp: Tcp::of(opts),
         })
     }
 
@@ -405,7 +463,7 @@ impl Bound {
         match &self.sock {
             Sock::Tcp(l, tls) => {
                 let (s, _) = l.accept()?;
-                s.set_nodelay(true)?;
+                tcp_tune(&s, self.tcp)?;
                 match tls {
                     None => Ok(Stream::Tcp(s)),
                     Some(cfg) => TlsStream::accept(s, Arc::clone(cfg))
@@ -528,5 +586,40 @@ mod tests {
         assert!(e.to_string().contains("server part"), "{e}");
         // A server-only configuration cannot dial.
         assert_eq!(Target::new(tls, &opts, me).unwrap_err().code(), 3);
+    }
+
+    /// `tcp-nodelay` and `tcp-keepalive` reach the kernel on both ends: read back from the
+    /// sockets themselves, for the defaults and for both flipped.
+    #[test]
+    fn tcp_options_are_applied_to_dialed_and_accepted_sockets() {
+        use std::os::fd::AsFd;
+        let me = Local {
+            proto: Protocol::Pair0,
+            recv_max: 0,
+        };
+        let state = |s: &Stream| match s {
+            Stream::Tcp(t) => (
+                t.nodelay().unwrap(),
+                mirai_transport::keepalive(t.as_fd()).unwrap(),
+            ),
+            _ => panic!("not a tcp stream"),
+        };
+        let flipped = TransportOptions::new()
+            .with_nodelay(false)
+            .with_keepalive(true);
+        for (opts, want) in [
+            (TransportOptions::new(), (true, false)),
+            (flipped, (false, true)),
+        ] {
+            let bound = Bound::bind(&Url::parse("tcp://127.0.0.1:0").unwrap(), &opts, me).unwrap();
+            let target = Target::new(Url::parse(bound.url()).unwrap(), &opts, me).unwrap();
+            // Twice: a dialer's reconnect goes through the same connect.
+            for _ in 0..2 {
+                let dialed = target.connect().unwrap();
+                let accepted = bound.accept().unwrap();
+                assert_eq!(state(&dialed), want);
+                assert_eq!(state(&accepted), want);
+            }
+        }
     }
 }

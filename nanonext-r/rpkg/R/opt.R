@@ -5,6 +5,7 @@
 #' Reads or sets an option of a Socket, Context, Listener or Dialer, e.g. `"send-timeout"`,
 #' `"recv-timeout"` (ms, -1 for none), `"recv-size-max"`, `"socket-name"`,
 #' `"req:resend-time"`, `"surveyor:survey-time"`, `"sub:prefnew"`, `"tcp-nodelay"`,
+#' `"tcp-keepalive"` (tcp and tls+tcp dialers and listeners, set before start),
 #' `"tcp-bound-port"`, `"url"` (read-only). `opt(s, "serial") <- serial_config(...)` sets
 #' custom serialization for classes of reference objects (`list()` removes it).
 #'

@@ -12,8 +12,6 @@ pub(crate) struct DialerObj {
     pub(crate) d: mirai_sp::driver::Dialer,
     pub(crate) url: String,
     pub(crate) socket: i32,
-    /// `tcp-nodelay`, `tcp-keepalive` as set (reported; the stream layer sets no-delay).
-    pub(crate) tcp: Cell<(bool, bool)>,
 }
 
 /// A listener as R holds it: the configured URL (for `stat()`), and the URL with its port
@@ -23,7 +21,6 @@ pub(crate) struct ListenerObj {
     pub(crate) url: String,
     pub(crate) resolved: RefCell<String>,
     pub(crate) socket: i32,
-    pub(crate) tcp: Cell<(bool, bool)>,
     /// `ipc:permissions` set before start, applied to the socket file once bound.
     pub(crate) perms: Cell<Option<u32>>,
 }
@@ -122,7 +119,6 @@ pub(crate) fn nano_dial<'a>(
         d,
         url: url.clone(),
         socket: so.id,
-        tcp: Cell::new((true, false)),
     };
     let x = s.extptr(obj, &DIALER_TAG, false);
     set_attr_int(s, x, c"id", id);
@@ -187,7 +183,6 @@ pub(crate) fn nano_listen<'a>(
         url,
         resolved: RefCell::new(resolved.clone()),
         socket: so.id,
-        tcp: Cell::new((true, false)),
         perms: Cell::new(None),
     };
     let x = s.extptr(obj, &LISTENER_TAG, false);

@@ -47,8 +47,9 @@ enum Val {
     Bool(bool),
 }
 
+/// Whether the `tcp-*` options apply: tcp and tls+tcp endpoints (both run over tcp).
 fn is_tcp(url: &str) -> bool {
-    url.starts_with("tcp")
+    url.starts_with("tcp") || url.starts_with("tls+tcp")
 }
 
 fn ms(d: Duration) -> i32 {
@@ -97,8 +98,14 @@ pub(crate) fn nano_opt<'a>(s: &'a Scope, object: Sexp<'a>, name: Sexp<'a>) -> RR
                 Err(e) => return code(e.code()),
             },
             "reconnect-time-max" => s.int(0),
-            "tcp-nodelay" if is_tcp(&d.url) => s.r().lgl(d.tcp.get().0),
-            "tcp-keepalive" if is_tcp(&d.url) => s.r().lgl(d.tcp.get().1),
+            "tcp-nodelay" | "tcp-keepalive" if is_tcp(&d.url) => match d.d.tcp_options() {
+                Ok((nodelay, keepalive)) => s.r().lgl(if name == "tcp-nodelay" {
+                    nodelay
+                } else {
+                    keepalive
+                }),
+                Err(e) => return code(e.code()),
+            },
             _ => return code(NOT_SUPPORTED),
         }),
         Obj::Listener(l) => Ok(match name.as_str() {
@@ -111,8 +118,14 @@ pub(crate) fn nano_opt<'a>(s: &'a Scope, object: Sexp<'a>, name: Sexp<'a>) -> RR
                 Some(p) => s.int(i32::from(p)),
                 None => return code(11),
             },
-            "tcp-nodelay" if is_tcp(&l.url) => s.r().lgl(l.tcp.get().0),
-            "tcp-keepalive" if is_tcp(&l.url) => s.r().lgl(l.tcp.get().1),
+            "tcp-nodelay" | "tcp-keepalive" if is_tcp(&l.url) => match l.l.tcp_options() {
+                Ok((nodelay, keepalive)) => s.r().lgl(if name == "tcp-nodelay" {
+                    nodelay
+                } else {
+                    keepalive
+                }),
+                Err(e) => return code(e.code()),
+            },
             _ => return code(NOT_SUPPORTED),
         }),
     }
@@ -257,15 +270,23 @@ pub(crate) fn nano_opt_set<'a>(
                     .map_err(|e| e.code())
             }),
             "reconnect-time-max" => dur(&v).map(|_| ()),
-            "tcp-nodelay" if is_tcp(&d.url) => boolean(&v).map(|b| d.tcp.set((b, d.tcp.get().1))),
-            "tcp-keepalive" if is_tcp(&d.url) => boolean(&v).map(|b| d.tcp.set((d.tcp.get().0, b))),
+            "tcp-nodelay" if is_tcp(&d.url) => {
+                boolean(&v).and_then(|b| d.d.set_tcp_nodelay(b).map_err(|e| e.code()))
+            }
+            "tcp-keepalive" if is_tcp(&d.url) => {
+                boolean(&v).and_then(|b| d.d.set_tcp_keepalive(b).map_err(|e| e.code()))
+            }
             _ => Err(NOT_SUPPORTED),
         },
         Obj::Listener(l) => match name.as_str() {
             "url" | "tcp-bound-port" => Err(READ_ONLY),
             "recv-size-max" => size(&v).and_then(|n| l.l.set_recv_max(n).map_err(|e| e.code())),
-            "tcp-nodelay" if is_tcp(&l.url) => boolean(&v).map(|b| l.tcp.set((b, l.tcp.get().1))),
-            "tcp-keepalive" if is_tcp(&l.url) => boolean(&v).map(|b| l.tcp.set((l.tcp.get().0, b))),
+            "tcp-nodelay" if is_tcp(&l.url) => {
+                boolean(&v).and_then(|b| l.l.set_tcp_nodelay(b).map_err(|e| e.code()))
+            }
+            "tcp-keepalive" if is_tcp(&l.url) => {
+                boolean(&v).and_then(|b| l.l.set_tcp_keepalive(b).map_err(|e| e.code()))
+            }
             "ipc:permissions" if l.url.starts_with("ipc") || l.url.starts_with("unix") => {
                 if l.l.is_started() {
                     Err(4)

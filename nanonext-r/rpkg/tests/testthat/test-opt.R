@@ -75,6 +75,33 @@ test_that("protocol options, contexts, endpoint options", {
   lapply(list(r, sv, sb), close)
 })
 
+test_that("tcp-nodelay and tcp-keepalive are set before start and kept by the endpoints", {
+  a <- socket("pair")
+  b <- socket("pair")
+  listen(a, "tcp://127.0.0.1:0", autostart = FALSE)
+  l <- a$listener[[1L]]
+  opt(l, "tcp-nodelay") <- FALSE
+  opt(l, "tcp-keepalive") <- TRUE
+  expect_error(opt(l, "tcp-keepalive") <- 1L, "30 | Incorrect type", fixed = TRUE)
+  start(l)
+  expect_false(opt(l, "tcp-nodelay"))
+  expect_true(opt(l, "tcp-keepalive"))
+  expect_error(opt(l, "tcp-nodelay") <- TRUE, "11 | Incorrect state", fixed = TRUE)
+  dial(b, l$url, autostart = FALSE)
+  d <- b$dialer[[1L]]
+  opt(d, "tcp-keepalive") <- TRUE
+  opt(d, "tcp-nodelay") <- FALSE
+  start(d)
+  expect_false(opt(d, "tcp-nodelay"))
+  expect_true(opt(d, "tcp-keepalive"))
+  expect_error(opt(d, "tcp-keepalive") <- FALSE, "11 | Incorrect state", fixed = TRUE)
+  expect_identical(send(b, "hi", block = 1000), 0L)
+  expect_identical(recv(a, block = 1000), "hi")
+  expect_identical(stat(l, "pipes"), 1)
+  expect_error(opt(d, "ipc:permissions"), "9 | Not supported", fixed = TRUE)
+  lapply(list(a, b), close)
+})
+
 test_that("stat() on sockets, listeners and dialers", {
   a <- socket("pair", listen = "tcp://127.0.0.1:0")
   b <- socket("pair", dial = a$listener[[1L]]$url, autostart = NA)
